@@ -1,0 +1,61 @@
+/* Fathom backends (DESIGN.md section 3): a table of functions that allocate device memory, copy
+ * to and from it, run one node and synchronize. The CPU backend is the reference; CUDA plugs in
+ * the same way. A kernel gets everything it needs in FthKernelArgs. */
+#pragma once
+
+#include <fathom/core.h>
+#include <fathom/graph.h>
+#include <fathom/tensor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FTH_MAX_INPUTS 8
+#define FTH_MAX_AUX 4
+
+/* Per-run state a kernel may need. */
+typedef struct {
+  bool training;  /* dropout active, batch norm uses and updates batch statistics */
+  uint64_t seed;  /* the graph's seed */
+  uint64_t step;  /* counts fth_graph_run calls; dropout masks use (seed, node id, step) */
+  int64_t batch;  /* the current batch */
+} FthExecContext;
+
+/* What a kernel receives for one node. Tensors carry the shapes at the current batch and point
+ * into the arena (or parameter storage). in_aux[i] are the saved-state tensors (aux outputs) of
+ * input i's node (NULL when it has none): a gradient node lists the forward node as an input and
+ * reads e.g. the max-pool argmax as in_aux[k][0]. The kernel parallelizes itself with
+ * fth_parallel_for; scratch is private to this node for the duration of the call. */
+typedef struct {
+  const FthNode *node;
+  const void *params;          /* the op's parameter struct, as passed at build time */
+  int n_in;
+  const FthTensor *in;         /* n_in inputs */
+  const FthTensor *const *in_aux; /* n_in entries, each NULL or that input node's aux array */
+  FthTensor *out;              /* the output */
+  int n_aux;
+  FthTensor *aux;              /* this node's aux outputs (saved state for the backward) */
+  void *scratch;               /* FTH_ALIGNMENT-aligned, scratch_bytes long */
+  size_t scratch_bytes;
+  const FthExecContext *ctx;
+} FthKernelArgs;
+
+typedef struct FthBackend FthBackend;
+struct FthBackend {
+  const char *name;
+  void *(*alloc)(const FthBackend *be, size_t bytes);   /* FTH_ALIGNMENT-aligned; NULL on failure */
+  void (*free)(const FthBackend *be, void *ptr);
+  FthStatus (*copy_in)(const FthBackend *be, void *dst, const void *host_src, size_t bytes);
+  FthStatus (*copy_out)(const FthBackend *be, void *host_dst, const void *src, size_t bytes);
+  FthStatus (*run_node)(const FthBackend *be, FthOp op, const FthKernelArgs *args);
+  FthStatus (*synchronize)(const FthBackend *be);
+  void *impl;
+};
+
+/* The CPU backend (always present). */
+const FthBackend *fth_backend_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
