@@ -1,0 +1,217 @@
+#include "conv-simd.h"
+
+#include <immintrin.h>
+
+#define FTH_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+
+static int
+have_avx512 (void)
+{
+  static int cached = -1;
+  if (cached < 0)
+    cached = __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512dq");
+  return cached;
+}
+
+FTH_AVX512 static void
+axpy_strided_avx512 (float *y, float a, const float *x, size_t stride, size_t n)
+{
+  __m512 va = _mm512_set1_ps (a);
+  size_t i = 0;
+  if (stride == 1)
+    {
+      for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps (y + i, _mm512_fmadd_ps (va, _mm512_loadu_ps (x + i), _mm512_loadu_ps (y + i)));
+      if (i < n)
+        {
+          __mmask16 m = (__mmask16) ((1u << (n - i)) - 1);
+          __m512 r = _mm512_fmadd_ps (va, _mm512_maskz_loadu_ps (m, x + i), _mm512_maskz_loadu_ps (m, y + i));
+          _mm512_mask_storeu_ps (y + i, m, r);
+        }
+      return;
+    }
+  if (stride == 2)
+    {
+      const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+      for (; i + 16 <= n; i += 16)
+        {
+          /* Reads x[2i .. 2i+31]; the last element read is x[2(i+15)+1], one past what is used,
+           * so the final full block falls back to scalar when it would run off the row. */
+          if (2 * (i + 16) > 2 * n - 1)
+            break;
+          __m512 lo = _mm512_loadu_ps (x + 2 * i), hi = _mm512_loadu_ps (x + 2 * i + 16);
+          __m512 xv = _mm512_permutex2var_ps (lo, even, hi);
+          _mm512_storeu_ps (y + i, _mm512_fmadd_ps (va, xv, _mm512_loadu_ps (y + i)));
+        }
+    }
+  for (; i < n; i++)
+    y[i] += a * x[i * stride];
+}
+
+static void
+axpy_strided_c (float *y, float a, const float *x, size_t stride, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    y[i] += a * x[i * stride];
+}
+
+void
+fth_simd_axpy_strided (float *y, float a, const float *x, size_t stride, size_t n)
+{
+  if (have_avx512 ())
+    axpy_strided_avx512 (y, a, x, stride, n);
+  else
+    axpy_strided_c (y, a, x, stride, n);
+}
+
+FTH_AVX512 static void
+bias_act_avx512 (float *y, float b, int relu, size_t n)
+{
+  __m512 vb = _mm512_set1_ps (b), zero = _mm512_setzero_ps ();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    {
+      __m512 v = _mm512_add_ps (_mm512_loadu_ps (y + i), vb);
+      _mm512_storeu_ps (y + i, relu ? _mm512_max_ps (v, zero) : v);
+    }
+  if (i < n)
+    {
+      __mmask16 m = (__mmask16) ((1u << (n - i)) - 1);
+      __m512 v = _mm512_add_ps (_mm512_maskz_loadu_ps (m, y + i), vb);
+      _mm512_mask_storeu_ps (y + i, m, relu ? _mm512_max_ps (v, zero) : v);
+    }
+}
+
+void
+fth_simd_bias_act (float *y, float b, int relu, size_t n)
+{
+  if (have_avx512 ())
+    {
+      bias_act_avx512 (y, b, relu, n);
+      return;
+    }
+  for (size_t i = 0; i < n; i++)
+    {
+      float v = y[i] + b;
+      y[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
+FTH_AVX512 static float
+sum_avx512 (const float *x, size_t n)
+{
+  __m512 a0 = _mm512_setzero_ps (), a1 = _mm512_setzero_ps ();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    {
+      a0 = _mm512_add_ps (a0, _mm512_loadu_ps (x + i));
+      a1 = _mm512_add_ps (a1, _mm512_loadu_ps (x + i + 16));
+    }
+  for (; i + 16 <= n; i += 16)
+    a0 = _mm512_add_ps (a0, _mm512_loadu_ps (x + i));
+  if (i < n)
+    a1 = _mm512_add_ps (a1, _mm512_maskz_loadu_ps ((__mmask16) ((1u << (n - i)) - 1), x + i));
+  return _mm512_reduce_add_ps (_mm512_add_ps (a0, a1));
+}
+
+float
+fth_simd_sum (const float *x, size_t n)
+{
+  if (have_avx512 ())
+    return sum_avx512 (x, n);
+  float acc[4] = { 0 };
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int l = 0; l < 4; l++)
+      acc[l] += x[i + l];
+  for (; i < n; i++)
+    acc[0] += x[i];
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+FTH_AVX512 static float
+dot_avx512 (const float *x, const float *y, size_t n)
+{
+  __m512 a0 = _mm512_setzero_ps (), a1 = _mm512_setzero_ps ();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    {
+      a0 = _mm512_fmadd_ps (_mm512_loadu_ps (x + i), _mm512_loadu_ps (y + i), a0);
+      a1 = _mm512_fmadd_ps (_mm512_loadu_ps (x + i + 16), _mm512_loadu_ps (y + i + 16), a1);
+    }
+  for (; i + 16 <= n; i += 16)
+    a0 = _mm512_fmadd_ps (_mm512_loadu_ps (x + i), _mm512_loadu_ps (y + i), a0);
+  if (i < n)
+    {
+      __mmask16 m = (__mmask16) ((1u << (n - i)) - 1);
+      a1 = _mm512_fmadd_ps (_mm512_maskz_loadu_ps (m, x + i), _mm512_maskz_loadu_ps (m, y + i), a1);
+    }
+  return _mm512_reduce_add_ps (_mm512_add_ps (a0, a1));
+}
+
+float
+fth_simd_dot (const float *x, const float *y, size_t n)
+{
+  if (have_avx512 ())
+    return dot_avx512 (x, y, n);
+  float acc[4] = { 0 };
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int l = 0; l < 4; l++)
+      acc[l] += x[i + l] * y[i + l];
+  for (; i < n; i++)
+    acc[0] += x[i] * y[i];
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+static void
+maxpool2_row_c (const float *top, const float *bot, float *out, uint8_t *arg, size_t from, size_t n)
+{
+  for (size_t j = from; j < n; j++)
+    {
+      float v[4] = { top[2 * j], top[2 * j + 1], bot[2 * j], bot[2 * j + 1] };
+      int best = 0;
+      for (int k = 1; k < 4; k++)
+        if (v[k] > v[best])
+          best = k;
+      out[j] = v[best];
+      if (arg)
+        arg[j] = (uint8_t) best;
+    }
+}
+
+FTH_AVX512 static void
+maxpool2_row_avx512 (const float *top, const float *bot, float *out, uint8_t *arg, size_t n)
+{
+  const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
+  size_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    {
+      __m512 t0 = _mm512_loadu_ps (top + 2 * j), t1 = _mm512_loadu_ps (top + 2 * j + 16);
+      __m512 b0 = _mm512_loadu_ps (bot + 2 * j), b1 = _mm512_loadu_ps (bot + 2 * j + 16);
+      __m512 te = _mm512_permutex2var_ps (t0, even, t1), to = _mm512_permutex2var_ps (t0, odd, t1);
+      __m512 be = _mm512_permutex2var_ps (b0, even, b1), bo = _mm512_permutex2var_ps (b0, odd, b1);
+      __m512 m = _mm512_max_ps (_mm512_max_ps (te, to), _mm512_max_ps (be, bo));
+      _mm512_storeu_ps (out + j, m);
+      if (arg)
+        {
+          /* Later blends win, so blending in reverse window order keeps the first maximum. */
+          __m512i a = _mm512_set1_epi32 (3);
+          a = _mm512_mask_mov_epi32 (a, _mm512_cmp_ps_mask (be, m, _CMP_EQ_OQ), _mm512_set1_epi32 (2));
+          a = _mm512_mask_mov_epi32 (a, _mm512_cmp_ps_mask (to, m, _CMP_EQ_OQ), _mm512_set1_epi32 (1));
+          a = _mm512_mask_mov_epi32 (a, _mm512_cmp_ps_mask (te, m, _CMP_EQ_OQ), _mm512_setzero_si512 ());
+          _mm_storeu_si128 ((__m128i *) (arg + j), _mm512_cvtepi32_epi8 (a));
+        }
+    }
+  maxpool2_row_c (top, bot, out, arg, j, n);
+}
+
+void
+fth_simd_maxpool2_row (const float *top, const float *bot, float *out, uint8_t *arg, size_t n)
+{
+  if (have_avx512 ())
+    maxpool2_row_avx512 (top, bot, out, arg, n);
+  else
+    maxpool2_row_c (top, bot, out, arg, 0, n);
+}

@@ -1,0 +1,22 @@
+/* Small vector helpers shared by the convolution and pooling kernels, dispatched at run time
+ * between AVX-512 and portable C (the build targets baseline x86-64). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* y[i] += a * x[i * stride] for i < n. */
+void fth_simd_axpy_strided(float *y, float a, const float *x, size_t stride, size_t n);
+
+/* y[i] = max(y[i] + b, 0) when relu, else y[i] + b. */
+void fth_simd_bias_act(float *y, float b, int relu, size_t n);
+
+/* Sum of x[i] for i < n (float accumulators in several lanes). */
+float fth_simd_sum(const float *x, size_t n);
+
+/* Sum of x[i] * y[i] for i < n. */
+float fth_simd_dot(const float *x, const float *y, size_t n);
+
+/* 2x2 stride-2 max pool of one plane row pair: top and bottom rows of width 2*n (at least),
+ * out[j] = max of the window j, arg[j] (when not NULL) = 0..3 position of the first maximum. */
+void fth_simd_maxpool2_row(const float *top, const float *bot, float *out, uint8_t *arg, size_t n);
