@@ -1,0 +1,81 @@
+/* fathom/train.h: metrics, splits, augmentation, datasets from the store, checkpoints and the
+ * trainer. A service layer: GLib types, errors as GError in FTH_TRAIN_ERROR naming the file
+ * or item and what is wrong. */
+#pragma once
+
+#include <fathom/core.h>
+#include <fathom/store.h>
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define FTH_TRAIN_ERROR (fth_train_error_quark())
+GQuark fth_train_error_quark(void);
+
+typedef enum {
+  FTH_TRAIN_ERROR_INVALID,   /* bad arguments or configuration */
+  FTH_TRAIN_ERROR_DATA,      /* a dataset problem: no labels, an item that cannot be decoded */
+  FTH_TRAIN_ERROR_IO,        /* reading or writing a cache or checkpoint failed */
+  FTH_TRAIN_ERROR_CHECKPOINT,/* a checkpoint does not match the model or is malformed */
+  FTH_TRAIN_ERROR_NUMERIC,   /* the loss became NaN or Inf */
+  FTH_TRAIN_ERROR_ENGINE,    /* the graph engine failed (message from fth_last_error) */
+  FTH_TRAIN_ERROR_CANCELLED,
+} FthTrainError;
+
+/* ---- Metrics ---------------------------------------------------------------------------------
+ * A confusion matrix counts[truth * n_classes + pred]. Precision of a class never predicted and
+ * recall of a class never true are 0; F1 is 0 when precision + recall is 0. Macro-F1 averages
+ * the F1 of the classes that occur as truth or prediction (scikit-learn's default labels). */
+typedef struct {
+  int n_classes;
+  int64_t *counts;
+} FthConfusion;
+
+FthConfusion *fth_confusion_new(int n_classes);
+void fth_confusion_free(FthConfusion *cm);
+void fth_confusion_reset(FthConfusion *cm);
+/* Out-of-range classes are ignored. */
+void fth_confusion_add(FthConfusion *cm, int truth, int pred);
+int64_t fth_confusion_total(const FthConfusion *cm);
+double fth_confusion_accuracy(const FthConfusion *cm);
+double fth_confusion_precision(const FthConfusion *cm, int cls);
+double fth_confusion_recall(const FthConfusion *cm, int cls);
+double fth_confusion_f1(const FthConfusion *cm, int cls);
+double fth_confusion_macro_f1(const FthConfusion *cm);
+/* {"labels": [...], "counts": [[...], ...]}; label_names may be NULL (then indices). */
+char *fth_confusion_to_json(const FthConfusion *cm, const char *const *label_names);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthConfusion, fth_confusion_free)
+
+/* ---- Splits ----------------------------------------------------------------------------------
+ * Stratified and seeded: within each class the items are shuffled by the counter-based RNG
+ * (stream = class) and the first round(n * test_frac) go to test, the next round(n * val_frac)
+ * to validation, the rest to training. labels[i] < 0 (unlabeled) gets FTH_SPLIT_NONE. The result
+ * depends only on the labels, fractions and seed. */
+gboolean fth_stratified_split(const int32_t *labels, size_t n, int n_classes, double val_frac,
+                              double test_frac, uint64_t seed, FthSplit *out, GError **error);
+
+/* Fisher-Yates shuffle of 0..n-1 into perm, driven by (seed, stream); the trainer uses stream =
+ * epoch so epoch e's order is the same whether or not the run was resumed. */
+void fth_shuffle_indices(uint32_t *perm, size_t n, uint64_t seed, uint64_t stream);
+
+/* ---- Image augmentation ------------------------------------------------------------------------
+ * Applied while converting a uint8 CHW image to the float input: a horizontal flip, a rotation
+ * about the centre, a translation as from a random crop of the zero-padded image (bilinear
+ * sampling, zeros outside), then brightness and contrast jitter, then (v/255 - mean) / std.
+ * The random draws depend only on (seed, key, epoch), so a sample is augmented the same way
+ * in a resumed run and on any thread. A zeroed FthAugment converts without changing anything. */
+typedef struct {
+  float flip_prob;   /* horizontal flip probability */
+  int crop_padding;  /* translation up to +-crop_padding pixels in x and y */
+  float rotate_deg;  /* rotation uniform in [-rotate_deg, rotate_deg] */
+  float brightness;  /* adds U(-b, b) * 255 */
+  float contrast;    /* scales around the image mean by U(1 - c, 1 + c) */
+} FthAugment;
+
+/* mean and std have `channels` entries, or are NULL for 0 and 1. */
+void fth_augment_image(const FthAugment *aug, const uint8_t *src, int channels, int height,
+                       int width, uint64_t seed, uint64_t key, uint64_t epoch, const float *mean,
+                       const float *std, float *dst);
+
+G_END_DECLS
