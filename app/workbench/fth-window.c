@@ -1,0 +1,535 @@
+/* fth-window.c: the start page, opening a project off the main thread, and the project page
+ * (summary, labels, item grid). Every file access runs in a GTask thread; the main loop only
+ * applies results. */
+#include "fth-window.h"
+
+#include "fth-item-cell.h"
+#include "fth-label-palette.h"
+#include "fth-recent-projects.h"
+#include "fth-thumbnail-loader.h"
+
+#include <glib/gi18n.h>
+
+/* Thumbnails are decoded at most this big; the zoom steps only change how big they show. */
+#define THUMBNAIL_DECODE_SIZE 192
+#define THUMBNAIL_CACHE_CAPACITY 1024
+static const int zoom_steps[] = { 48, 64, 96, 128, 160, 192 };
+#define DEFAULT_ZOOM_STEP 2
+
+struct _FthWindow {
+  AdwApplicationWindow parent_instance;
+
+  AdwToastOverlay *toast_overlay;
+  AdwWindowTitle *window_title;
+  GtkStack *stack;
+  AdwPreferencesGroup *recent_group;
+  GtkListBox *recent_list;
+  GtkSpinner *loading_spinner;
+  GtkLabel *loading_label;
+  AdwFlap *flap;
+  GtkLabel *project_name_label;
+  GtkLabel *project_dir_label;
+  GtkLabel *counts_label;
+  FthLabelPalette *label_palette;
+  GtkStack *items_stack;
+  GtkGridView *items_grid;
+
+  FthStore *store;
+  FthItemList *items;
+  FthThumbnailLoader *loader;
+  GCancellable *open_cancellable;
+  GCancellable *recent_cancellable;
+  GtkFileChooserNative *chooser;
+  GPtrArray *cells; /* the grid's live FthItemCells (not owned), resized on zoom */
+  int zoom_step;
+};
+
+G_DEFINE_FINAL_TYPE(FthWindow, fth_window, ADW_TYPE_APPLICATION_WINDOW)
+
+enum { SIGNAL_PROJECT_OPENED, SIGNAL_OPEN_FAILED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+/* What the worker thread reads from a project, handed to the main thread in one piece. */
+typedef struct {
+  FthStore *store;
+  FthItemList *items;
+  char *name;
+  gint64 n_items;
+  gint64 n_unlabeled;
+  GPtrArray *labels; /* FthLabel */
+  GArray *counts;    /* FthLabelCount, human annotations */
+} ProjectData;
+
+static void
+project_data_free(ProjectData *data)
+{
+  g_clear_object(&data->items);
+  g_clear_object(&data->store);
+  g_free(data->name);
+  g_clear_pointer(&data->labels, g_ptr_array_unref);
+  g_clear_pointer(&data->counts, g_array_unref);
+  g_free(data);
+}
+
+FthWindow *
+fth_window_new(FthApplication *app)
+{
+  return g_object_new(FTH_TYPE_WINDOW, "application", app, NULL);
+}
+
+gboolean
+fth_window_has_project(FthWindow *self)
+{
+  g_return_val_if_fail(FTH_IS_WINDOW(self), FALSE);
+  return self->store != NULL;
+}
+
+FthStore *
+fth_window_get_store(FthWindow *self)
+{
+  g_return_val_if_fail(FTH_IS_WINDOW(self), NULL);
+  return self->store;
+}
+
+GListModel *
+fth_window_get_items(FthWindow *self)
+{
+  g_return_val_if_fail(FTH_IS_WINDOW(self), NULL);
+  return self->items != NULL ? G_LIST_MODEL(self->items) : NULL;
+}
+
+static void
+update_actions(FthWindow *self)
+{
+  gboolean has_project = self->store != NULL;
+  GActionMap *map = G_ACTION_MAP(self);
+
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "close-project")),
+                              has_project);
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "zoom-in")),
+                              has_project && self->zoom_step + 1 < (int)G_N_ELEMENTS(zoom_steps));
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "zoom-out")),
+                              has_project && self->zoom_step > 0);
+}
+
+/* ---- recent projects -------------------------------------------------------------------- */
+
+static void
+recent_row_activated(AdwActionRow *row, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  const char *dir = g_object_get_data(G_OBJECT(row), "fth-project-dir");
+  g_autoptr(GFile) file = g_file_new_for_path(dir);
+
+  fth_window_open_project(self, file);
+}
+
+static void
+recent_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) dirs = fth_recent_projects_load_finish(result, &error);
+
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  FthWindow *self = FTH_WINDOW(user_data);
+  if (dirs == NULL) {
+    /* A broken list of recent projects must not hide the start page; say so and go on. */
+    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+    return;
+  }
+
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->recent_list))) != NULL)
+    gtk_list_box_remove(self->recent_list, child);
+
+  for (guint i = 0; dirs[i] != NULL; i++) {
+    g_autofree char *name = g_path_get_basename(dirs[i]);
+    GtkWidget *row = adw_action_row_new();
+    adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), name);
+    adw_action_row_set_subtitle(ADW_ACTION_ROW(row), dirs[i]);
+    adw_preferences_row_set_use_markup(ADW_PREFERENCES_ROW(row), FALSE);
+    gtk_list_box_row_set_activatable(GTK_LIST_BOX_ROW(row), TRUE);
+    adw_action_row_add_suffix(ADW_ACTION_ROW(row), gtk_image_new_from_icon_name("go-next-symbolic"));
+    g_object_set_data_full(G_OBJECT(row), "fth-project-dir", g_strdup(dirs[i]), g_free);
+    g_signal_connect(row, "activated", G_CALLBACK(recent_row_activated), self);
+    gtk_list_box_append(self->recent_list, row);
+  }
+  gtk_widget_set_visible(GTK_WIDGET(self->recent_group), dirs[0] != NULL);
+}
+
+static void
+reload_recent(FthWindow *self)
+{
+  g_cancellable_cancel(self->recent_cancellable);
+  g_clear_object(&self->recent_cancellable);
+  self->recent_cancellable = g_cancellable_new();
+  fth_recent_projects_load_async(self->recent_cancellable, recent_loaded, self);
+}
+
+/* ---- the project page ------------------------------------------------------------------- */
+
+static char *
+format_counts(const ProjectData *data)
+{
+  gint64 labeled = data->n_items - data->n_unlabeled;
+  g_autofree char *items = g_strdup_printf(
+    g_dngettext(NULL, "%" G_GINT64_FORMAT " item", "%" G_GINT64_FORMAT " items",
+                (gulong)data->n_items),
+    data->n_items);
+  g_autofree char *progress = g_strdup_printf(_("%" G_GINT64_FORMAT " labeled, %" G_GINT64_FORMAT
+                                                " unlabeled"),
+                                              labeled, data->n_unlabeled);
+  g_autofree char *labels = g_strdup_printf(
+    g_dngettext(NULL, "%u label", "%u labels", data->labels->len), data->labels->len);
+
+  return g_strjoin("\n", items, progress, labels, NULL);
+}
+
+static void
+cell_setup(GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  GtkWidget *cell = fth_item_cell_new();
+
+  fth_item_cell_set_size(FTH_ITEM_CELL(cell), zoom_steps[self->zoom_step]);
+  gtk_list_item_set_child(list_item, cell);
+  g_ptr_array_add(self->cells, cell);
+}
+
+static void
+cell_teardown(GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  GtkWidget *cell = gtk_list_item_get_child(list_item);
+
+  if (cell != NULL)
+    g_ptr_array_remove_fast(self->cells, cell);
+}
+
+static void
+cell_bind(GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  FthItemCell *cell = FTH_ITEM_CELL(gtk_list_item_get_child(list_item));
+
+  fth_item_cell_bind(cell, FTH_ITEM(gtk_list_item_get_item(list_item)), self->loader);
+}
+
+static void
+cell_unbind(GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer user_data)
+{
+  fth_item_cell_unbind(FTH_ITEM_CELL(gtk_list_item_get_child(list_item)));
+}
+
+static void
+show_project(FthWindow *self, ProjectData *data)
+{
+  g_set_object(&self->store, data->store);
+  g_set_object(&self->items, data->items);
+  g_clear_object(&self->loader);
+  self->loader = fth_thumbnail_loader_new(self->store, THUMBNAIL_DECODE_SIZE,
+                                          THUMBNAIL_CACHE_CAPACITY);
+
+  const char *dir = fth_store_get_dir(self->store);
+  adw_window_title_set_title(self->window_title, data->name);
+  adw_window_title_set_subtitle(self->window_title, dir);
+  gtk_window_set_title(GTK_WINDOW(self), data->name);
+  gtk_label_set_text(self->project_name_label, data->name);
+  gtk_label_set_text(self->project_dir_label, dir);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self->project_dir_label), dir);
+  g_autofree char *counts = format_counts(data);
+  gtk_label_set_text(self->counts_label, counts);
+  fth_label_palette_set_labels(self->label_palette, data->labels, data->counts);
+
+  GtkSingleSelection *selection =
+    gtk_single_selection_new(G_LIST_MODEL(g_object_ref(self->items)));
+  gtk_single_selection_set_autoselect(selection, FALSE);
+  gtk_single_selection_set_can_unselect(selection, TRUE);
+  gtk_grid_view_set_model(self->items_grid, GTK_SELECTION_MODEL(selection));
+  g_object_unref(selection);
+
+  gtk_stack_set_visible_child_name(self->items_stack, data->n_items > 0 ? "items" : "empty");
+  gtk_stack_set_visible_child_name(self->stack, "project");
+  update_actions(self);
+}
+
+void
+fth_window_close_project(FthWindow *self)
+{
+  g_return_if_fail(FTH_IS_WINDOW(self));
+
+  g_cancellable_cancel(self->open_cancellable);
+  gtk_grid_view_set_model(self->items_grid, NULL);
+  fth_label_palette_set_labels(self->label_palette, NULL, NULL);
+  g_clear_object(&self->items);
+  g_clear_object(&self->loader);
+  g_clear_object(&self->store);
+  adw_window_title_set_title(self->window_title, _("Fathom"));
+  adw_window_title_set_subtitle(self->window_title, NULL);
+  gtk_window_set_title(GTK_WINDOW(self), _("Fathom"));
+  gtk_stack_set_visible_child_name(self->stack, "start");
+  update_actions(self);
+  reload_recent(self);
+}
+
+/* ---- opening a project ------------------------------------------------------------------ */
+
+static void
+open_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  const char *dir = task_data;
+  GError *error = NULL;
+  ProjectData *data = g_new0(ProjectData, 1);
+  FthItemFilter unlabeled = FTH_ITEM_FILTER_INIT;
+
+  unlabeled.unlabeled = TRUE;
+  data->store = fth_store_open(dir, &error);
+  if (data->store == NULL || (data->name = fth_store_get_name(data->store, &error)) == NULL ||
+      !fth_store_count_items(data->store, NULL, &data->n_items, &error) ||
+      !fth_store_count_items(data->store, &unlabeled, &data->n_unlabeled, &error) ||
+      (data->labels = fth_store_list_labels(data->store, &error)) == NULL ||
+      (data->counts = fth_store_count_per_label(data->store, FTH_AUTHOR_HUMAN, &error)) == NULL ||
+      (data->items = fth_item_list_new(data->store, NULL, &error)) == NULL) {
+    project_data_free(data);
+    g_task_return_error(task, error);
+    return;
+  }
+
+  /* Remembering the project is a convenience: failing to is no reason to refuse it. */
+  if (!fth_recent_projects_add(dir, &error)) {
+    g_message("%s", error->message);
+    g_clear_error(&error);
+  }
+  g_task_return_pointer(task, data, (GDestroyNotify)project_data_free);
+}
+
+static void
+show_open_error(FthWindow *self, const char *dir, const GError *error)
+{
+  /* Store errors name the database file; a dialog must name the folder the user chose too. */
+  g_autofree char *body = strstr(error->message, dir) != NULL
+                            ? g_strdup(error->message)
+                            : g_strdup_printf("%s: %s", dir, error->message);
+  GtkWidget *dialog = adw_message_dialog_new(GTK_WINDOW(self), _("Cannot Open Project"), body);
+
+  adw_message_dialog_add_response(ADW_MESSAGE_DIALOG(dialog), "close", _("_Close"));
+  gtk_window_present(GTK_WINDOW(dialog));
+}
+
+static void
+open_finished(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(source);
+  const char *dir = g_task_get_task_data(G_TASK(result));
+  g_autoptr(GError) error = NULL;
+  ProjectData *data = g_task_propagate_pointer(G_TASK(result), &error);
+
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  gtk_spinner_stop(self->loading_spinner);
+  if (data == NULL) {
+    gtk_stack_set_visible_child_name(self->stack, self->store != NULL ? "project" : "start");
+    show_open_error(self, dir, error);
+    g_signal_emit(self, signals[SIGNAL_OPEN_FAILED], 0, error->message);
+    return;
+  }
+  show_project(self, data);
+  project_data_free(data);
+  g_signal_emit(self, signals[SIGNAL_PROJECT_OPENED], 0);
+}
+
+void
+fth_window_open_project(FthWindow *self, GFile *dir)
+{
+  g_return_if_fail(FTH_IS_WINDOW(self));
+  g_return_if_fail(G_IS_FILE(dir));
+
+  g_autofree char *path = g_file_get_path(dir);
+  if (path == NULL) {
+    g_autofree char *uri = g_file_get_uri(dir);
+    g_autoptr(GError) error = g_error_new(G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                                          _("not a local folder"));
+    show_open_error(self, uri, error);
+    g_signal_emit(self, signals[SIGNAL_OPEN_FAILED], 0, error->message);
+    return;
+  }
+
+  g_cancellable_cancel(self->open_cancellable);
+  g_clear_object(&self->open_cancellable);
+  self->open_cancellable = g_cancellable_new();
+
+  g_autofree char *name = g_path_get_basename(path);
+  g_autofree char *message = g_strdup_printf(_("Opening “%s”…"), name);
+  gtk_label_set_text(self->loading_label, message);
+  gtk_spinner_start(self->loading_spinner);
+  gtk_stack_set_visible_child_name(self->stack, "loading");
+
+  g_autoptr(GTask) task = g_task_new(self, self->open_cancellable, open_finished, NULL);
+  g_task_set_task_data(task, g_steal_pointer(&path), g_free);
+  g_task_run_in_thread(task, open_in_thread);
+}
+
+/* ---- actions ---------------------------------------------------------------------------- */
+
+static void
+chooser_response(GtkNativeDialog *chooser, int response, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+
+  if (response == GTK_RESPONSE_ACCEPT) {
+    g_autoptr(GFile) dir = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(chooser));
+    if (dir != NULL)
+      fth_window_open_project(self, dir);
+  }
+  g_clear_object(&self->chooser);
+}
+
+static void
+open_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+
+  if (self->chooser != NULL) {
+    gtk_native_dialog_show(GTK_NATIVE_DIALOG(self->chooser));
+    return;
+  }
+  self->chooser = gtk_file_chooser_native_new(_("Open Project"), GTK_WINDOW(self),
+                                              GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Open"),
+                                              _("_Cancel"));
+  gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(self->chooser), TRUE);
+  g_signal_connect(self->chooser, "response", G_CALLBACK(chooser_response), self);
+  gtk_native_dialog_show(GTK_NATIVE_DIALOG(self->chooser));
+}
+
+static void
+close_project_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  fth_window_close_project(FTH_WINDOW(user_data));
+}
+
+static void
+set_zoom(FthWindow *self, int step)
+{
+  self->zoom_step = CLAMP(step, 0, (int)G_N_ELEMENTS(zoom_steps) - 1);
+  for (guint i = 0; i < self->cells->len; i++)
+    fth_item_cell_set_size(g_ptr_array_index(self->cells, i), zoom_steps[self->zoom_step]);
+  update_actions(self);
+}
+
+static void
+zoom_in_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  set_zoom(self, self->zoom_step + 1);
+}
+
+static void
+zoom_out_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  set_zoom(self, self->zoom_step - 1);
+}
+
+static const GActionEntry win_actions[] = {
+  { .name = "open", .activate = open_activated },
+  { .name = "close-project", .activate = close_project_activated },
+  { .name = "zoom-in", .activate = zoom_in_activated },
+  { .name = "zoom-out", .activate = zoom_out_activated },
+};
+
+/* ---- the class -------------------------------------------------------------------------- */
+
+static void
+fth_window_dispose(GObject *object)
+{
+  FthWindow *self = FTH_WINDOW(object);
+
+  g_cancellable_cancel(self->open_cancellable);
+  g_cancellable_cancel(self->recent_cancellable);
+  g_clear_object(&self->open_cancellable);
+  g_clear_object(&self->recent_cancellable);
+  if (self->chooser != NULL)
+    gtk_native_dialog_destroy(GTK_NATIVE_DIALOG(self->chooser));
+  g_clear_object(&self->chooser);
+  if (self->items_grid != NULL)
+    gtk_grid_view_set_model(self->items_grid, NULL);
+  g_clear_object(&self->items);
+  g_clear_object(&self->loader);
+  g_clear_object(&self->store);
+  gtk_widget_dispose_template(GTK_WIDGET(self), FTH_TYPE_WINDOW);
+
+  G_OBJECT_CLASS(fth_window_parent_class)->dispose(object);
+}
+
+static void
+fth_window_finalize(GObject *object)
+{
+  FthWindow *self = FTH_WINDOW(object);
+
+  g_ptr_array_unref(self->cells);
+  G_OBJECT_CLASS(fth_window_parent_class)->finalize(object);
+}
+
+static void
+fth_window_class_init(FthWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
+
+  object_class->dispose = fth_window_dispose;
+  object_class->finalize = fth_window_finalize;
+
+  /* Emitted when a project is shown. */
+  signals[SIGNAL_PROJECT_OPENED] = g_signal_new("project-opened", G_TYPE_FROM_CLASS(klass),
+                                                G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                G_TYPE_NONE, 0);
+  /* Emitted with the error message when opening a project failed. */
+  signals[SIGNAL_OPEN_FAILED] = g_signal_new("open-failed", G_TYPE_FROM_CLASS(klass),
+                                             G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                             G_TYPE_NONE, 1, G_TYPE_STRING);
+
+  g_type_ensure(FTH_TYPE_LABEL_PALETTE);
+  gtk_widget_class_set_template_from_resource(widget_class,
+                                              "/io/github/fathom/Workbench/fth-window.ui");
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, toast_overlay);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, window_title);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, stack);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, recent_group);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, recent_list);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, loading_spinner);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, loading_label);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, flap);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, project_name_label);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, project_dir_label);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, counts_label);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, label_palette);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, items_stack);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, items_grid);
+}
+
+static void
+fth_window_init(FthWindow *self)
+{
+  gtk_widget_init_template(GTK_WIDGET(self));
+
+  self->cells = g_ptr_array_new();
+  self->zoom_step = DEFAULT_ZOOM_STEP;
+
+  g_action_map_add_action_entries(G_ACTION_MAP(self), win_actions, G_N_ELEMENTS(win_actions),
+                                  self);
+  g_autoptr(GPropertyAction) toggle_sidebar =
+    g_property_action_new("toggle-sidebar", self->flap, "reveal-flap");
+  g_action_map_add_action(G_ACTION_MAP(self), G_ACTION(toggle_sidebar));
+
+  GtkListItemFactory *factory = gtk_signal_list_item_factory_new();
+  g_signal_connect(factory, "setup", G_CALLBACK(cell_setup), self);
+  g_signal_connect(factory, "teardown", G_CALLBACK(cell_teardown), self);
+  g_signal_connect(factory, "bind", G_CALLBACK(cell_bind), self);
+  g_signal_connect(factory, "unbind", G_CALLBACK(cell_unbind), self);
+  gtk_grid_view_set_factory(self->items_grid, factory);
+  g_object_unref(factory);
+
+  update_actions(self);
+  reload_recent(self);
+}

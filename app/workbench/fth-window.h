@@ -1,0 +1,26 @@
+/* fth-window.h: a workbench window: the start page, or one open project. */
+#pragma once
+
+#include "fth-application.h"
+
+#include <fathom/item-list.h>
+
+G_BEGIN_DECLS
+
+#define FTH_TYPE_WINDOW (fth_window_get_type())
+G_DECLARE_FINAL_TYPE(FthWindow, fth_window, FTH, WINDOW, AdwApplicationWindow)
+
+FthWindow *fth_window_new(FthApplication *app);
+
+/* Opens the project in DIR on a worker thread; the window shows a spinner meanwhile and then
+ * the project, or a dialog naming DIR and what is wrong (emitting "project-opened" or
+ * "open-failed" with the message). A project already open stays until the new one is ready. */
+void fth_window_open_project(FthWindow *self, GFile *dir);
+void fth_window_close_project(FthWindow *self);
+
+gboolean fth_window_has_project(FthWindow *self);
+/* The open project's store and its items (the grid's model), or NULL. */
+FthStore *fth_window_get_store(FthWindow *self);
+GListModel *fth_window_get_items(FthWindow *self);
+
+G_END_DECLS
