@@ -104,8 +104,8 @@ static inline float fth_u32_to_unit_float(uint32_t x) {
   return (float)(x >> 8) * (1.0f / 16777216.0f);
 }
 
-/* Fill n values; element i uses block offset + i / 4 (uniform) or offset + i / 2 (normal, Box-
- * Muller on pairs), then rng->offset advances past the blocks used. */
+/* Fill n values; element i comes from block offset + i / 4 (normal: Box-Muller on the block's
+ * two pairs), then rng->offset advances past the blocks used. */
 void fth_rng_uniform(FthRng *rng, float *out, size_t n, float lo, float hi);
 void fth_rng_normal(FthRng *rng, float *out, size_t n, float mean, float std);
 uint32_t fth_rng_u32(FthRng *rng); /* uses (and consumes) one whole block */
