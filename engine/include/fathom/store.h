@@ -53,7 +53,7 @@ typedef enum {
 } FthStoreError;
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define FTH_STORE_SCHEMA_VERSION 1
+#define FTH_STORE_SCHEMA_VERSION 2
 #define FTH_STORE_DB_NAME "fathom.db"
 
 typedef enum {
