@@ -1,6 +1,89 @@
-/* Op family 'dropout' (owned by the OPS engineer): defines fth_ops_register_dropout and its builders. */
+/* Op family 'dropout': inverted dropout. The keep mask is never stored: element i of node n at
+ * run `step` keeps when the Philox number (seed, stream 2^32 + n, block step * 2^32 + i / 4,
+ * lane i % 4) maps to a uniform >= p, so masks are reproducible per seed, independent of how
+ * the work is split over threads, and the gradient regenerates the same mask. */
 #include "ops-private.h"
 
+#include <string.h>
+
+typedef struct {
+  float p;
+  int forward_id; /* gradient node: the dropout node whose mask it regenerates */
+} DropoutParams;
+
+static FthStatus dropout_infer(FthNode *node) {
+  const FthTensorDesc *x = &node->in[0]->out;
+  if (x->dtype != FTH_F32)
+    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "%s: x must be f32", fth_op_name(node->op));
+  node->out = *x;
+  node->n_aux = 0;
+  return FTH_STATUS_OK;
+}
+
+typedef struct {
+  const float *x;
+  float *y;
+  size_t n;
+  float p, scale;
+  uint64_t seed, stream, step;
+} DropoutRun;
+
+/* Items are blocks of 4 elements (one Philox call each). */
+static void dropout_chunk(void *vctx, size_t b, size_t e, int worker) {
+  DropoutRun *r = vctx;
+  for (size_t blk = b; blk < e; blk++) {
+    uint32_t rnd[4];
+    fth_philox4x32(r->seed, r->stream, (r->step << 32) + blk, rnd);
+    const size_t i0 = blk * 4, i1 = i0 + 4 < r->n ? i0 + 4 : r->n;
+    for (size_t i = i0; i < i1; i++)
+      r->y[i] = fth_u32_to_unit_float(rnd[i - i0]) >= r->p ? r->x[i] * r->scale : 0.0f;
+  }
+}
+
+static FthStatus dropout_forward(const FthKernelArgs *args) {
+  DropoutParams p;
+  memcpy(&p, args->params, sizeof p);
+  const FthOp op = fth_node_op(args->node);
+  DropoutRun r = {.x = args->in[0].data, .y = args->out->data, .p = p.p,
+                  .n = (size_t)fth_tensor_numel(&args->in[0])};
+  if (!args->ctx->training || p.p == 0.0f) {
+    if (r.y != r.x)
+      memmove(r.y, r.x, r.n * sizeof(float));
+    return FTH_STATUS_OK;
+  }
+  r.scale = p.p < 1.0f ? 1.0f / (1.0f - p.p) : 0.0f;
+  r.seed = args->ctx->seed;
+  r.step = args->ctx->step;
+  const int id = op == FTH_OP_DROPOUT ? fth_node_id(args->node) : p.forward_id;
+  r.stream = (UINT64_C(1) << 32) + (uint64_t)id;
+  fth_parallel_for((r.n + 3) / 4, 2048, dropout_chunk, &r);
+  return FTH_STATUS_OK;
+}
+
+static FthStatus dropout_backward_rule(FthGraph *g, FthNode *node, FthNode *dy, FthNode **dx) {
+  if (!fth_node_requires_grad(node->in[0]))
+    return FTH_STATUS_OK;
+  DropoutParams p;
+  memcpy(&p, node->params, sizeof p);
+  p.forward_id = node->id;
+  dx[0] = fth_graph_add_node(g, FTH_OP_DROPOUT_GRAD, &dy, 1, &p, sizeof p);
+  return fth_graph_status(g);
+}
+
+FthNode *fth_dropout(FthGraph *g, FthNode *x, float p) {
+  if (!(p >= 0.0f && p <= 1.0f))
+    return fth_graph_fail(g, FTH_STATUS_INVALID_ARGUMENT, "dropout: p must be in [0, 1], got %g",
+                          (double)p);
+  DropoutParams params = {.p = p, .forward_id = -1};
+  return fth_graph_add_node(g, FTH_OP_DROPOUT, &x, 1, &params, sizeof params);
+}
+
 void fth_ops_register_dropout(FthOpDef *table) {
-  (void)table;
+  /* The gradient is the same masked scaling applied to dy. */
+  table[FTH_OP_DROPOUT] = (FthOpDef){.name = fth_op_name(FTH_OP_DROPOUT), .infer = dropout_infer,
+                                     .forward = dropout_forward, .backward = dropout_backward_rule,
+                                     .flags = FTH_OPF_INPLACE};
+  table[FTH_OP_DROPOUT_GRAD] = (FthOpDef){.name = fth_op_name(FTH_OP_DROPOUT_GRAD),
+                                          .infer = dropout_infer, .forward = dropout_forward,
+                                          .flags = FTH_OPF_INPLACE};
 }
