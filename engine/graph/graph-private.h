@@ -15,6 +15,12 @@ typedef struct {
   int64_t shape[FTH_MAX_DIMS];
 } FthTensorDesc;
 
+/* Params of FTH_OP_FILL: a constant tensor of the given type. */
+typedef struct {
+  FthTensorDesc desc;
+  float value;
+} FthFillParams;
+
 typedef enum {
   FTH_NODE_INPUT = 0,
   FTH_NODE_PARAM,  /* trainable */
@@ -48,19 +54,28 @@ struct FthNode {
 
 /* Per-node placement decided by the planner. */
 typedef struct {
-  bool scheduled;
-  int64_t out_offset;  /* in the fixed or batch region (see batch_scaled) */
-  bool out_batch_scaled;
+  int pos;             /* schedule position + 1; 0 for inputs; -1 not scheduled */
+  int last;            /* last position its output is read (end + 1 for kept values) */
+  int buffer;          /* node id owning the output memory (itself, or the aliased node) */
+  float *external;     /* output written straight into a parameter's gradient storage */
+  bool out_batch;      /* out_offset is in the batch region */
+  int64_t out_offset;
+  bool aux_batch[FTH_MAX_AUX];
   int64_t aux_offset[FTH_MAX_AUX];
-  bool aux_batch_scaled[FTH_MAX_AUX];
-  int64_t scratch_offset;
+  int64_t scratch_offset_fixed, scratch_offset_batch; /* -1 when that part is empty */
   size_t scratch_fixed, scratch_per_sample;
-  int alias_of;        /* node id whose output memory this output uses (view / in-place), or -1 */
-  int first, last;     /* schedule positions where the output memory is born / dies */
   FthTensor out_t;
   FthTensor aux_t[FTH_MAX_AUX];
-  const FthTensor *in_aux_ptrs[FTH_MAX_INPUTS];
+  FthTensor in_t[FTH_MAX_INPUTS];
+  const FthTensor *in_aux[FTH_MAX_INPUTS];
+  void *scratch;
 } FthNodePlan;
+
+/* A parameter whose gradient node could not be written in place and is copied after a run. */
+typedef struct {
+  FthNode *param;
+  FthNode *grad_node;
+} FthGradCopy;
 
 struct FthGraph {
   uint64_t seed;
@@ -82,6 +97,8 @@ struct FthGraph {
   int *schedule;
   int n_schedule;
   FthNodePlan *plan;    /* n_nodes entries */
+  FthGradCopy *grad_copies;
+  int n_grad_copies;
   size_t fixed_bytes, per_sample_bytes;
   unsigned char *arena;
   const FthBackend *backend;
@@ -105,3 +122,6 @@ void fth_desc_concrete(const FthTensorDesc *d, int64_t batch, int64_t *shape);
 size_t fth_desc_bytes(const FthTensorDesc *d, int64_t batch);
 /* Normalizes a possibly negative axis; -1 when out of range. */
 int fth_axis(int axis, int ndim);
+
+/* Frees the arena and the placement (plan.c). */
+void fth_graph_release_plan(FthGraph *g);
