@@ -1,0 +1,141 @@
+/* fathom/recipe.h: model recipes (JSON) and the graph builder.
+ *
+ * A recipe names the input and a list of layers; optional "vars" make depth and width
+ * settable, optional "train" holds the hyperparameters the recipe was tuned with.
+ *
+ *   {
+ *     "name": "fmnist-cnn",
+ *     "input": {"shape": [1, 28, 28], "mean": [0.0], "std": [1.0]},
+ *     "vars": {"width": 32},
+ *     "layers": [
+ *       {"type": "conv2d", "out_channels": "$width", "kernel": 3, "padding": 1},
+ *       {"type": "relu"},
+ *       {"type": "max_pool2d", "kernel": 2},
+ *       {"type": "flatten"},
+ *       {"type": "linear", "out_features": "classes"}
+ *     ],
+ *     "train": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch": 64, "epochs": 2}
+ *   }
+ *
+ * Layer types and their fields (defaults in brackets):
+ *   linear        out_features, bias [true], activation ["none"|"relu"]
+ *   conv2d        out_channels, kernel, stride [1], padding [0], dilation [1], groups [1],
+ *                 depthwise [false] (groups = in = out channels), bias [true], activation
+ *   batch_norm    eps [1e-5], momentum [0.1]         layer_norm  eps [1e-5]
+ *   relu gelu silu sigmoid tanh flatten global_avg_pool2d
+ *   max_pool2d / avg_pool2d  kernel, stride [kernel], padding [0]
+ *   dropout       p
+ *   residual      layers (the body), shortcut [identity], activation [none] after the sum
+ * Every layer may carry "repeat": N (N copies) and "name" (the parameter prefix; the default
+ * is the layer's index, PyTorch Sequential style: "0.weight", "3.bias", "4.body.0.weight").
+ * Integer fields take a number, "$var" or "$var*K"; out sizes may be "classes". A layer
+ * followed by "relu" is fused with it. The input to the last linear layer is the embedding.
+ *
+ * Errors name the file, the layer (1-based, nested as 4.2) and the field:
+ *   "recipe.json: layer 3 'conv2d': missing 'out_channels'".
+ */
+#pragma once
+
+#include <fathom/graph.h>
+#include <fathom/optim.h>
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define FTH_RECIPE_ERROR (fth_recipe_error_quark())
+GQuark fth_recipe_error_quark(void);
+
+typedef enum {
+  FTH_RECIPE_ERROR_IO,
+  FTH_RECIPE_ERROR_PARSE,   /* not JSON, or not the recipe schema */
+  FTH_RECIPE_ERROR_BUILD,   /* the layers do not fit together (shapes) */
+} FthRecipeError;
+
+typedef enum {
+  FTH_LAYER_LINEAR,
+  FTH_LAYER_CONV2D,
+  FTH_LAYER_BATCH_NORM,
+  FTH_LAYER_LAYER_NORM,
+  FTH_LAYER_RELU,
+  FTH_LAYER_GELU,
+  FTH_LAYER_SILU,
+  FTH_LAYER_SIGMOID,
+  FTH_LAYER_TANH,
+  FTH_LAYER_MAX_POOL2D,
+  FTH_LAYER_AVG_POOL2D,
+  FTH_LAYER_GLOBAL_AVG_POOL2D,
+  FTH_LAYER_FLATTEN,
+  FTH_LAYER_DROPOUT,
+  FTH_LAYER_RESIDUAL,
+} FthLayerKind;
+
+#define FTH_RECIPE_CLASSES (-1) /* out size "classes": the label set decides */
+
+typedef struct FthLayerSpec FthLayerSpec;
+struct FthLayerSpec {
+  FthLayerKind kind;
+  char *where;          /* "layer 3" or "layer 4.2", for messages */
+  char *name;           /* parameter prefix */
+  int out;              /* linear, conv2d: out size or FTH_RECIPE_CLASSES */
+  int kernel[2], stride[2], padding[2], dilation[2];
+  int groups;
+  bool depthwise, bias;
+  FthActivation act;
+  float p, eps, momentum;
+  FthLayerSpec *body;   /* residual */
+  int n_body;
+  FthLayerSpec *shortcut;
+  int n_shortcut;
+};
+
+typedef struct {
+  FthOptimConfig optim;
+  FthLrSchedule schedule; /* total_steps filled in by the trainer */
+  int batch;
+  int epochs;
+  float label_smoothing;
+  float flip_prob, rotate_deg, brightness, contrast;
+  int crop_padding;
+} FthRecipeTrain;
+
+typedef struct {
+  char *source;         /* file name (or "recipe") used in messages */
+  char *name;
+  char *json;           /* the recipe text, for checkpoints */
+  int in_ndim;          /* 1 ([D]) or 3 ([C, H, W]) */
+  int64_t in_shape[3];
+  float *mean, *std;    /* per channel (in_shape[0] entries for images, 1 for vectors) */
+  int n_norm;
+  FthLayerSpec *layers;
+  int n_layers;
+  FthRecipeTrain train; /* defaults when the recipe has no "train" */
+} FthRecipe;
+
+/* vars_override: "name=value" strings (NULL-terminated, may be NULL) replacing "vars". */
+FthRecipe *fth_recipe_load(const char *path, const char *const *vars_override, GError **error);
+FthRecipe *fth_recipe_parse(const char *json, gssize len, const char *source,
+                            const char *const *vars_override, GError **error);
+void fth_recipe_free(FthRecipe *recipe);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthRecipe, fth_recipe_free)
+
+/* The model zoo: data/recipes/NAME.json under the source tree or the installed data dir.
+ * Returns the path or NULL when there is no such recipe. */
+char *fth_recipe_find(const char *name_or_path);
+
+typedef struct {
+  FthGraph *graph;
+  FthNode *input;      /* f32 [B, in_shape...] */
+  FthNode *targets;    /* i32 [B] */
+  FthNode *logits;     /* [B, classes] */
+  FthNode *embedding;  /* [B, D]: the input of the last linear layer */
+  FthNode *loss;       /* scalar mean cross-entropy */
+  int n_classes;
+} FthModel;
+
+/* Builds the forward graph, the loss and its backward graph (unplanned). */
+FthModel *fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed,
+                          GError **error);
+void fth_model_free(FthModel *model);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthModel, fth_model_free)
+
+G_END_DECLS

@@ -1,0 +1,285 @@
+/* The recipe -> graph builder: forward graph, cross-entropy loss and the backward graph. */
+#include "fathom/recipe.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  FthGraph *g;
+  const FthRecipe *recipe;
+  int n_classes;
+  GError **error;
+  FthNode *last_linear_input;
+} Builder;
+
+static gboolean
+build_fail(Builder *b, const FthLayerSpec *l, const char *what)
+{
+  const char *msg = fth_graph_status(b->g) != FTH_STATUS_OK ? fth_graph_error(b->g) : what;
+  g_set_error(b->error, FTH_RECIPE_ERROR, FTH_RECIPE_ERROR_BUILD, "%s: %s: %s",
+              b->recipe->source, l ? l->where : "model", msg ? msg : "graph construction failed");
+  return FALSE;
+}
+
+static int
+node_shape(FthNode *n, int64_t *shape)
+{
+  return fth_node_shape(n, 1, shape);
+}
+
+/* PyTorch's default initialization of conv and linear layers: kaiming_uniform(a = sqrt 5) for
+ * the weight (bound 1/sqrt(fan_in)) and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias. */
+static FthInit
+default_weight_init(void)
+{
+  return (FthInit){FTH_INIT_KAIMING_UNIFORM, (float)sqrt(1.0 / 3.0), 0};
+}
+
+static FthInit
+default_bias_init(int64_t fan_in)
+{
+  float bound = (float)(1.0 / sqrt((double)fan_in));
+  return (FthInit){FTH_INIT_UNIFORM, -bound, bound};
+}
+
+static char *
+pname(const char *prefix, const char *name, const char *what)
+{
+  return prefix ? g_strdup_printf("%s.%s.%s", prefix, name, what)
+                : g_strdup_printf("%s.%s", name, what);
+}
+
+static FthNode *build_seq(Builder *b, FthNode *x, const FthLayerSpec *layers, int n,
+                          const char *prefix, gboolean top);
+
+static FthNode *
+build_layer(Builder *b, FthNode *x, const FthLayerSpec *l, FthActivation fused,
+            const char *prefix, gboolean top, gboolean is_last_linear)
+{
+  FthGraph *g = b->g;
+  int64_t shape[FTH_MAX_DIMS];
+  int nd = node_shape(x, shape);
+  switch (l->kind) {
+  case FTH_LAYER_LINEAR: {
+    if (nd != 2) {
+      build_fail(b, l, "linear needs a [batch, features] input (add a 'flatten' layer)");
+      return NULL;
+    }
+    int64_t in = shape[1], out = l->out == FTH_RECIPE_CLASSES ? b->n_classes : l->out;
+    g_autofree char *wn = pname(prefix, l->name, "weight");
+    g_autofree char *bn = pname(prefix, l->name, "bias");
+    FthNode *w = fth_param(g, wn, 2, (int64_t[]){out, in}, default_weight_init());
+    FthNode *bias = l->bias ? fth_param(g, bn, 1, (int64_t[]){out}, default_bias_init(in)) : NULL;
+    if (top && is_last_linear)
+      b->last_linear_input = x;
+    return fth_linear_act(g, x, w, bias, fused);
+  }
+  case FTH_LAYER_CONV2D: {
+    if (nd != 4) {
+      build_fail(b, l, "conv2d needs a [batch, channels, height, width] input");
+      return NULL;
+    }
+    int64_t cin = shape[1];
+    int64_t out = l->out == FTH_RECIPE_CLASSES ? b->n_classes : l->out == 0 ? cin : l->out;
+    int groups = l->depthwise ? (int)cin : l->groups;
+    if (l->depthwise && out != cin) {
+      build_fail(b, l, "a depthwise conv2d keeps the channel count");
+      return NULL;
+    }
+    if (cin % groups != 0 || out % groups != 0) {
+      build_fail(b, l, "'groups' must divide the input and output channels");
+      return NULL;
+    }
+    g_autofree char *wn = pname(prefix, l->name, "weight");
+    g_autofree char *bn = pname(prefix, l->name, "bias");
+    int64_t fan_in = cin / groups * l->kernel[0] * l->kernel[1];
+    FthNode *w = fth_param(g, wn, 4, (int64_t[]){out, cin / groups, l->kernel[0], l->kernel[1]},
+                           default_weight_init());
+    FthNode *bias = l->bias ? fth_param(g, bn, 1, (int64_t[]){out}, default_bias_init(fan_in))
+                            : NULL;
+    FthConv2dParams p = {
+      .stride = {l->stride[0], l->stride[1]}, .padding = {l->padding[0], l->padding[1]},
+      .dilation = {l->dilation[0], l->dilation[1]}, .groups = groups, .act = fused};
+    return fth_conv2d(g, x, w, bias, &p);
+  }
+  case FTH_LAYER_BATCH_NORM: {
+    if (nd < 2) {
+      build_fail(b, l, "batch_norm needs a [batch, channels, ...] input");
+      return NULL;
+    }
+    int64_t c = shape[1];
+    g_autofree char *gn = pname(prefix, l->name, "weight");
+    g_autofree char *bn = pname(prefix, l->name, "bias");
+    g_autofree char *mn = pname(prefix, l->name, "running_mean");
+    g_autofree char *vn = pname(prefix, l->name, "running_var");
+    FthNode *gamma = fth_param(g, gn, 1, &c, (FthInit){FTH_INIT_ONES, 0, 0});
+    FthNode *beta = fth_param(g, bn, 1, &c, (FthInit){FTH_INIT_ZEROS, 0, 0});
+    FthNode *rm = fth_buffer(g, mn, 1, &c, (FthInit){FTH_INIT_ZEROS, 0, 0});
+    FthNode *rv = fth_buffer(g, vn, 1, &c, (FthInit){FTH_INIT_ONES, 0, 0});
+    FthBatchNormParams p = {l->eps, l->momentum};
+    FthNode *y = fth_batch_norm(g, x, gamma, beta, rm, rv, &p);
+    return fused == FTH_ACT_RELU ? fth_relu(g, y) : y;
+  }
+  case FTH_LAYER_LAYER_NORM: {
+    int64_t d = shape[nd - 1];
+    g_autofree char *gn = pname(prefix, l->name, "weight");
+    g_autofree char *bn = pname(prefix, l->name, "bias");
+    FthNode *gamma = fth_param(g, gn, 1, &d, (FthInit){FTH_INIT_ONES, 0, 0});
+    FthNode *beta = fth_param(g, bn, 1, &d, (FthInit){FTH_INIT_ZEROS, 0, 0});
+    return fth_layer_norm(g, x, gamma, beta, l->eps);
+  }
+  case FTH_LAYER_RELU:
+    return fth_relu(g, x);
+  case FTH_LAYER_GELU:
+    return fth_gelu(g, x, FTH_GELU_ERF);
+  case FTH_LAYER_SILU:
+    return fth_silu(g, x);
+  case FTH_LAYER_SIGMOID:
+    return fth_sigmoid(g, x);
+  case FTH_LAYER_TANH:
+    return fth_tanh(g, x);
+  case FTH_LAYER_MAX_POOL2D:
+  case FTH_LAYER_AVG_POOL2D: {
+    if (nd != 4) {
+      build_fail(b, l, "pooling needs a [batch, channels, height, width] input");
+      return NULL;
+    }
+    FthPool2dParams p = {.kernel = {l->kernel[0], l->kernel[1]},
+                         .stride = {l->stride[0], l->stride[1]},
+                         .padding = {l->padding[0], l->padding[1]},
+                         .count_include_pad = true};
+    return l->kind == FTH_LAYER_MAX_POOL2D ? fth_max_pool2d(g, x, &p) : fth_avg_pool2d(g, x, &p);
+  }
+  case FTH_LAYER_GLOBAL_AVG_POOL2D:
+    if (nd != 4) {
+      build_fail(b, l, "global_avg_pool2d needs a [batch, channels, height, width] input");
+      return NULL;
+    }
+    return fth_global_avg_pool2d(g, x);
+  case FTH_LAYER_FLATTEN: {
+    int64_t d = 1;
+    for (int i = 1; i < nd; i++)
+      d *= shape[i];
+    return nd == 2 ? x : fth_reshape(g, x, 2, (int64_t[]){-1, d});
+  }
+  case FTH_LAYER_DROPOUT:
+    return fth_dropout(g, x, l->p);
+  case FTH_LAYER_RESIDUAL: {
+    g_autofree char *bp = prefix ? g_strdup_printf("%s.%s.body", prefix, l->name)
+                                 : g_strdup_printf("%s.body", l->name);
+    g_autofree char *sp = prefix ? g_strdup_printf("%s.%s.shortcut", prefix, l->name)
+                                 : g_strdup_printf("%s.shortcut", l->name);
+    FthNode *y = build_seq(b, x, l->body, l->n_body, bp, FALSE);
+    FthNode *s = l->n_shortcut > 0 ? build_seq(b, x, l->shortcut, l->n_shortcut, sp, FALSE) : x;
+    if (y == NULL || s == NULL)
+      return NULL;
+    int64_t ys[FTH_MAX_DIMS], ss[FTH_MAX_DIMS];
+    int ynd = node_shape(y, ys), snd = node_shape(s, ss);
+    if (ynd != snd || memcmp(ys, ss, sizeof(int64_t) * (size_t)ynd) != 0) {
+      build_fail(b, l, "the body and the shortcut give different shapes (add a 'shortcut' "
+                       "that projects, e.g. a 1x1 conv2d with the body's stride)");
+      return NULL;
+    }
+    FthNode *sum = fth_add(g, y, s);
+    FthActivation act = l->act != FTH_ACT_NONE ? l->act : fused;
+    return act == FTH_ACT_RELU ? fth_relu(g, sum) : sum;
+  }
+  }
+  return NULL;
+}
+
+static gboolean
+fusable(const FthLayerSpec *l)
+{
+  return (l->kind == FTH_LAYER_LINEAR || l->kind == FTH_LAYER_CONV2D ||
+          l->kind == FTH_LAYER_BATCH_NORM || l->kind == FTH_LAYER_RESIDUAL) &&
+         l->act == FTH_ACT_NONE;
+}
+
+static FthNode *
+build_seq(Builder *b, FthNode *x, const FthLayerSpec *layers, int n, const char *prefix,
+          gboolean top)
+{
+  int last_linear = -1;
+  for (int i = 0; i < n; i++)
+    if (layers[i].kind == FTH_LAYER_LINEAR)
+      last_linear = i;
+  for (int i = 0; i < n && x != NULL; i++) {
+    const FthLayerSpec *l = &layers[i];
+    gboolean is_last_linear = i == last_linear;
+    FthActivation act = l->kind == FTH_LAYER_LINEAR || l->kind == FTH_LAYER_CONV2D ||
+                                l->kind == FTH_LAYER_RESIDUAL
+                            ? l->act
+                            : FTH_ACT_NONE;
+    /* A following relu is fused into the layer's epilogue. */
+    if (fusable(l) && i + 1 < n && layers[i + 1].kind == FTH_LAYER_RELU) {
+      act = FTH_ACT_RELU;
+      i++;
+    }
+    x = build_layer(b, x, l, act, prefix, top, is_last_linear);
+    if (x == NULL || fth_graph_status(b->g) != FTH_STATUS_OK) {
+      if (b->error == NULL || *b->error == NULL)
+        build_fail(b, l, NULL);
+      return NULL;
+    }
+  }
+  return x;
+}
+
+void
+fth_model_free(FthModel *m)
+{
+  if (m == NULL)
+    return;
+  fth_graph_free(m->graph);
+  g_free(m);
+}
+
+FthModel *
+fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, GError **error)
+{
+  if (n_classes < 2) {
+    g_set_error(error, FTH_RECIPE_ERROR, FTH_RECIPE_ERROR_BUILD,
+                "%s: a classifier needs at least 2 classes (got %d)", recipe->source, n_classes);
+    return NULL;
+  }
+  g_autoptr(FthModel) m = g_new0(FthModel, 1);
+  m->n_classes = n_classes;
+  m->graph = fth_graph_new(seed);
+  if (m->graph == NULL) {
+    g_set_error(error, FTH_RECIPE_ERROR, FTH_RECIPE_ERROR_BUILD, "%s: %s", recipe->source,
+                fth_last_error());
+    return NULL;
+  }
+  Builder b = {m->graph, recipe, n_classes, error, NULL};
+  int64_t in_shape[4] = {FTH_BATCH};
+  for (int i = 0; i < recipe->in_ndim; i++)
+    in_shape[i + 1] = recipe->in_shape[i];
+  m->input = fth_input(m->graph, "input", FTH_F32, recipe->in_ndim + 1, in_shape);
+  m->targets = fth_input(m->graph, "targets", FTH_I32, 1, (int64_t[]){FTH_BATCH});
+  m->logits = build_seq(&b, m->input, recipe->layers, recipe->n_layers, NULL, TRUE);
+  if (m->logits == NULL)
+    return NULL;
+  int64_t ls[FTH_MAX_DIMS];
+  int lnd = node_shape(m->logits, ls);
+  if (lnd != 2 || ls[1] != n_classes) {
+    g_autofree char *msg = g_strdup_printf(
+      "the last layer gives %d-D output with %" G_GINT64_FORMAT " features; a classifier over "
+      "%d classes needs [batch, %d] (end with a linear layer of out_features \"classes\")",
+      lnd, lnd > 1 ? ls[1] : ls[0], n_classes, n_classes);
+    build_fail(&b, &recipe->layers[recipe->n_layers - 1], msg);
+    return NULL;
+  }
+  m->embedding = b.last_linear_input ? b.last_linear_input : m->logits;
+  FthCrossEntropyParams ce = {recipe->train.label_smoothing, FTH_NO_IGNORE_INDEX};
+  m->loss = fth_cross_entropy(m->graph, m->logits, m->targets, NULL, &ce);
+  if (fth_graph_status(m->graph) != FTH_STATUS_OK ||
+      fth_graph_mark_output(m->graph, m->logits) != FTH_STATUS_OK ||
+      fth_graph_mark_output(m->graph, m->embedding) != FTH_STATUS_OK ||
+      fth_graph_mark_output(m->graph, m->loss) != FTH_STATUS_OK ||
+      fth_graph_backward(m->graph, m->loss, 1.0f) != FTH_STATUS_OK) {
+    build_fail(&b, NULL, fth_last_error());
+    return NULL;
+  }
+  return g_steal_pointer(&m);
+}
