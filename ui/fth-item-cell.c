@@ -157,6 +157,10 @@ fth_item_cell_dispose(GObject *object)
   g_clear_object(&self->cancellable);
   g_clear_object(&self->item);
   gtk_widget_dispose_template(GTK_WIDGET(object), FTH_TYPE_ITEM_CELL);
+  /* dispose_template() unparents only bound children; the box holding them is not one. */
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child(GTK_WIDGET(object))) != NULL)
+    gtk_widget_unparent(child);
   G_OBJECT_CLASS(fth_item_cell_parent_class)->dispose(object);
 }
 

@@ -1,0 +1,559 @@
+/* test-workbench.c: the workbench window on a real project store, under Xvfb.
+ *
+ * Each test builds its project with the store API, opens it in a window the way the user
+ * would (fth_window_open_project, which runs off the main thread), spins the main loop until
+ * the window answers, and checks what it shows: the item grid's model, the label palette,
+ * the actions and their shortcuts, the rendered pixels, and errors for folders that are not
+ * projects. */
+#include "fth-item-cell.h"
+#include "fth-label-palette.h"
+#include "fth-recent-projects.h"
+#include "fth-thumbnail-loader.h"
+#include "workbench-test-util.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+
+#define OPEN_TIMEOUT_MS 20000
+
+static FthApplication *app;
+
+/* Solid colors of the test images, far from anything the Adwaita theme draws. */
+static const guint8 image_colors[][3] = {
+  { 230, 20, 20 },
+  { 20, 200, 40 },
+  { 30, 40, 230 },
+  { 240, 220, 0 },
+};
+
+static void
+remove_tree(const char *path)
+{
+  if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const char *name;
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+      g_autofree char *child = g_build_filename(path, name, NULL);
+      remove_tree(child);
+    }
+  }
+  g_remove(path);
+}
+
+static void
+write_png(const char *path, int width, int height, const guint8 rgb[3])
+{
+  g_autofree guint8 *pixels = g_malloc((gsize)width * (gsize)height * 3);
+  for (int i = 0; i < width * height; i++)
+    memcpy(pixels + 3 * i, rgb, 3);
+  g_autoptr(GBytes) bytes = g_bytes_new_take(g_steal_pointer(&pixels),
+                                             (gsize)width * (gsize)height * 3);
+  g_autoptr(GdkTexture) texture =
+    gdk_memory_texture_new(width, height, GDK_MEMORY_R8G8B8, bytes, (gsize)width * 3);
+  g_assert_true(gdk_texture_save_to_png(texture, path));
+}
+
+static gint64
+add_item(FthStore *store, const char *path, gint64 member, int width, int height)
+{
+  g_autoptr(FthItemRecord) record = fth_item_record_new();
+  g_autofree char *key = g_strdup_printf("%s#%" G_GINT64_FORMAT, path, member);
+  g_autoptr(GError) error = NULL;
+  gint64 id = 0;
+  gboolean duplicate = FALSE;
+
+  record->kind = FTH_ITEM_IMAGE;
+  record->path = g_strdup(path);
+  record->member = member;
+  record->sha256 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, key, -1);
+  record->width = width;
+  record->height = height;
+  record->split = FTH_SPLIT_TRAIN;
+  g_assert_true(fth_store_add_item(store, record, &id, &duplicate, &error));
+  g_assert_no_error(error);
+  g_assert_false(duplicate);
+  return id;
+}
+
+/* A project with four colored PNGs (the first labeled "cat"), one item whose file is
+ * missing, and three labels. */
+static char *
+create_project(void)
+{
+  g_autoptr(GError) error = NULL;
+  char *dir = g_dir_make_tmp("fathom-workbench-XXXXXX", &error);
+  g_assert_no_error(error);
+  g_autoptr(FthStore) store = fth_store_create(dir, &error);
+  g_assert_no_error(error);
+  g_assert_true(fth_store_set_name(store, "Test Animals", &error));
+
+  gint64 cat = 0;
+  g_assert_true(fth_store_add_label(store, "cat", "#e01b24", "1", FTH_LABEL_CLASS, &cat, &error));
+  g_assert_true(fth_store_add_label(store, "dog", "#2ec27e", "2", FTH_LABEL_CLASS, NULL, &error));
+  g_assert_true(fth_store_add_label(store, "bird", "#3584e4", NULL, FTH_LABEL_CLASS, NULL, &error));
+  g_assert_no_error(error);
+
+  gint64 first = 0;
+  for (guint i = 0; i < G_N_ELEMENTS(image_colors); i++) {
+    g_autofree char *name = g_strdup_printf("image-%u.png", i);
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    write_png(path, 40, 30, image_colors[i]);
+    gint64 id = add_item(store, path, -1, 40, 30);
+    if (i == 0)
+      first = id;
+  }
+  g_autofree char *missing = g_build_filename(dir, "missing.png", NULL);
+  add_item(store, missing, -1, 40, 30);
+
+  g_assert_true(fth_store_set_class(store, first, cat, FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
+  g_assert_no_error(error);
+  return dir;
+}
+
+static FthWindow *
+new_window(void)
+{
+  FthWindow *window = fth_window_new(app);
+  gtk_window_set_default_size(GTK_WINDOW(window), 900, 640);
+  gtk_window_present(GTK_WINDOW(window));
+  return window;
+}
+
+static void
+destroy_window(FthWindow *window)
+{
+  gtk_window_destroy(GTK_WINDOW(window));
+  /* Let cancelled loads and thumbnail tasks deliver their results before the next test. */
+  fth_test_spin_for(200);
+}
+
+static gboolean
+strv_has(const char *const *strv, const char *s)
+{
+  return strv != NULL && g_strv_contains(strv, s);
+}
+
+/* ---- the tests ------------------------------------------------------------------------- */
+
+static void
+test_open_project(void)
+{
+  g_autofree char *dir = create_project();
+  FthWindow *window = new_window();
+  g_autofree char *message = NULL;
+
+  g_assert_false(fth_window_has_project(window));
+  gboolean opened = fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, &message);
+  g_assert_null(message);
+  g_assert_true(opened);
+  g_assert_true(fth_window_has_project(window));
+
+  /* The grid shows the store's items through FthItemList. */
+  GListModel *items = fth_window_get_items(window);
+  g_assert_nonnull(items);
+  g_assert_cmpuint(g_list_model_get_n_items(items), ==, 5);
+  g_autoptr(GPtrArray) grids = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_GRID_VIEW);
+  g_assert_cmpuint(grids->len, ==, 1);
+  GtkSelectionModel *grid_model = gtk_grid_view_get_model(g_ptr_array_index(grids, 0));
+  g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(grid_model)), ==, 5);
+
+  g_assert_cmpstr(gtk_window_get_title(GTK_WINDOW(window)), ==, "Test Animals");
+
+  /* The label palette lists every label with its hotkey. */
+  g_autoptr(GPtrArray) palettes =
+    fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_LABEL_PALETTE);
+  g_assert_cmpuint(palettes->len, ==, 1);
+  FthLabelPalette *palette = g_ptr_array_index(palettes, 0);
+  g_assert_cmpuint(fth_label_palette_get_n_labels(palette), ==, 3);
+  g_autoptr(GPtrArray) labels = fth_test_find_widgets(GTK_WIDGET(palette), GTK_TYPE_LABEL);
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+  for (guint i = 0; i < labels->len; i++)
+    g_strv_builder_add(builder, gtk_label_get_text(g_ptr_array_index(labels, i)));
+  g_auto(GStrv) texts = g_strv_builder_end(builder);
+  for (guint i = 0; i < 5; i++) {
+    static const char *expected[] = { "cat", "1", "dog", "2", "bird" };
+    if (!strv_has((const char *const *)texts, expected[i]))
+      g_error("label palette lacks \"%s\"", expected[i]);
+  }
+
+  /* A successful open is remembered. */
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) recent = fth_recent_projects_load(&error);
+  g_assert_no_error(error);
+  g_autofree char *canonical = g_canonicalize_filename(dir, NULL);
+  g_assert_nonnull(recent);
+  g_assert_cmpstr(recent[0], ==, canonical);
+
+  destroy_window(window);
+  remove_tree(dir);
+}
+
+static gboolean
+color_near(const guint8 *bgra, const guint8 rgb[3], int tolerance)
+{
+  return abs(bgra[2] - rgb[0]) <= tolerance && abs(bgra[1] - rgb[1]) <= tolerance &&
+         abs(bgra[0] - rgb[2]) <= tolerance;
+}
+
+static void
+test_render(void)
+{
+  g_autofree char *dir = create_project();
+  FthWindow *window = new_window();
+
+  g_assert_true(fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, NULL));
+  g_assert_true(fth_test_wait_for_thumbnails(window, OPEN_TIMEOUT_MS));
+
+  /* The item whose file is missing is shown as such: its cell carries the decoder's error. */
+  g_autoptr(GPtrArray) cells = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_ITEM_CELL);
+  gboolean missing_reported = FALSE;
+  for (guint i = 0; i < cells->len; i++) {
+    GtkWidget *cell = g_ptr_array_index(cells, i);
+    const char *tooltip = gtk_widget_get_tooltip_text(cell);
+    FthItem *item = fth_item_cell_get_item(FTH_ITEM_CELL(cell));
+    if (item != NULL && g_str_has_suffix(fth_item_get_path(item), "missing.png")) {
+      g_assert_nonnull(tooltip);
+      g_assert_nonnull(strstr(tooltip, "missing.png"));
+      missing_reported = TRUE;
+    }
+  }
+  g_assert_true(missing_reported);
+
+  g_autoptr(GdkTexture) texture = fth_test_render_widget(GTK_WIDGET(window));
+  g_assert_nonnull(texture);
+  int width = gdk_texture_get_width(texture);
+  int height = gdk_texture_get_height(texture);
+  g_assert_cmpint(width, ==, gtk_widget_get_width(GTK_WIDGET(window)));
+  gsize stride = (gsize)width * 4;
+  g_autofree guint8 *pixels = g_malloc(stride * (gsize)height);
+  gdk_texture_download(texture, pixels, stride);
+
+  const char *out_dir = g_getenv("MESON_BUILD_ROOT");
+  g_autofree char *png = g_build_filename(out_dir != NULL ? out_dir : g_get_tmp_dir(),
+                                          "test-workbench-render.png", NULL);
+  g_assert_true(gdk_texture_save_to_png(texture, png));
+
+  /* Not blank: many distinct colors, and every test image's color drawn as a thumbnail. */
+  g_autoptr(GHashTable) distinct = g_hash_table_new(g_direct_hash, g_direct_equal);
+  guint found[G_N_ELEMENTS(image_colors)] = { 0 };
+  for (int y = 0; y < height; y++) {
+    const guint8 *row = pixels + (gsize)y * stride;
+    for (int x = 0; x < width; x++) {
+      const guint8 *px = row + 4 * x;
+      guint32 value = (guint32)px[0] | (guint32)px[1] << 8 | (guint32)px[2] << 16;
+      g_hash_table_add(distinct, GUINT_TO_POINTER(value));
+      for (guint c = 0; c < G_N_ELEMENTS(image_colors); c++)
+        if (color_near(px, image_colors[c], 8))
+          found[c]++;
+    }
+  }
+  g_assert_cmpuint(g_hash_table_size(distinct), >, 50);
+  for (guint c = 0; c < G_N_ELEMENTS(image_colors); c++) {
+    if (found[c] < 400)
+      g_error("rendered window (%s) has %u pixels of test image %u's color; want a thumbnail",
+              png, found[c], c);
+  }
+
+  destroy_window(window);
+  remove_tree(dir);
+}
+
+static void
+assert_accels(const char *action, const char *first_accel)
+{
+  g_auto(GStrv) accels = gtk_application_get_accels_for_action(GTK_APPLICATION(app), action);
+  if (!strv_has((const char *const *)accels, first_accel))
+    g_error("action %s lacks the shortcut %s", action, first_accel);
+}
+
+static void
+test_actions(void)
+{
+  g_autofree char *dir = create_project();
+  FthWindow *window = new_window();
+  GActionGroup *win = G_ACTION_GROUP(window);
+
+  static const char *win_actions[] = { "open", "close-project", "toggle-sidebar", "zoom-in",
+                                       "zoom-out", "show-help-overlay" };
+  for (guint i = 0; i < G_N_ELEMENTS(win_actions); i++)
+    if (!g_action_group_has_action(win, win_actions[i]))
+      g_error("window lacks action win.%s", win_actions[i]);
+  g_assert_true(g_action_group_has_action(G_ACTION_GROUP(app), "quit"));
+  g_assert_true(g_action_group_has_action(G_ACTION_GROUP(app), "about"));
+
+  assert_accels("app.quit", "<Control>q");
+  assert_accels("win.open", "<Control>o");
+  assert_accels("win.close-project", "<Control>w");
+  assert_accels("win.toggle-sidebar", "F9");
+  assert_accels("win.zoom-in", "<Control>plus");
+  assert_accels("win.zoom-out", "<Control>minus");
+  assert_accels("win.show-help-overlay", "<Control>question");
+  /* The shortcuts window comes from resources/gtk/help-overlay.ui. */
+  g_assert_nonnull(gtk_application_window_get_help_overlay(GTK_APPLICATION_WINDOW(window)));
+
+  /* Without a project there is nothing to close or zoom. */
+  g_assert_false(g_action_group_get_action_enabled(win, "close-project"));
+  g_assert_false(g_action_group_get_action_enabled(win, "zoom-in"));
+
+  g_assert_true(fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, NULL));
+  g_assert_true(g_action_group_get_action_enabled(win, "close-project"));
+
+  /* Zooming in stops at the largest thumbnails. */
+  guint steps = 0;
+  while (g_action_group_get_action_enabled(win, "zoom-in") && steps < 20) {
+    g_action_group_activate_action(win, "zoom-in", NULL);
+    steps++;
+  }
+  g_assert_cmpuint(steps, >, 0);
+  g_assert_cmpuint(steps, <, 20);
+  g_assert_true(g_action_group_get_action_enabled(win, "zoom-out"));
+
+  /* The sidebar toggles. */
+  g_autoptr(GVariant) before = g_action_group_get_action_state(win, "toggle-sidebar");
+  g_action_group_activate_action(win, "toggle-sidebar", NULL);
+  g_autoptr(GVariant) after = g_action_group_get_action_state(win, "toggle-sidebar");
+  g_assert_cmpint(g_variant_get_boolean(before), !=, g_variant_get_boolean(after));
+
+  /* Closing the project goes back to the start page. */
+  g_action_group_activate_action(win, "close-project", NULL);
+  g_assert_false(fth_window_has_project(window));
+  g_assert_null(fth_window_get_items(window));
+  g_assert_false(g_action_group_get_action_enabled(win, "close-project"));
+
+  destroy_window(window);
+  remove_tree(dir);
+}
+
+static AdwMessageDialog *
+find_error_dialog(FthWindow *window)
+{
+  GListModel *toplevels = gtk_window_get_toplevels(); /* transfer none */
+  for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
+    g_autoptr(GObject) toplevel = g_list_model_get_item(toplevels, i);
+    if (ADW_IS_MESSAGE_DIALOG(toplevel) &&
+        gtk_window_get_transient_for(GTK_WINDOW(toplevel)) == GTK_WINDOW(window))
+      return ADW_MESSAGE_DIALOG(toplevel);
+  }
+  return NULL;
+}
+
+static void
+assert_open_fails(const char *dir)
+{
+  FthWindow *window = new_window();
+  g_autofree char *message = NULL;
+
+  g_assert_false(fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, &message));
+  g_assert_nonnull(message);
+  g_test_message("opening %s: %s", dir, message);
+  g_assert_false(fth_window_has_project(window));
+
+  /* The user sees a dialog that names the folder. */
+  AdwMessageDialog *dialog = find_error_dialog(window);
+  g_assert_nonnull(dialog);
+  g_assert_nonnull(strstr(adw_message_dialog_get_body(dialog), dir));
+  gtk_window_destroy(GTK_WINDOW(dialog));
+
+  destroy_window(window);
+}
+
+static void
+test_open_not_project(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("fathom-not-project-XXXXXX", &error);
+  g_assert_no_error(error);
+
+  assert_open_fails(dir);
+
+  g_autofree char *missing = g_build_filename(dir, "no-such-folder", NULL);
+  assert_open_fails(missing);
+
+  remove_tree(dir);
+}
+
+static void
+test_open_corrupt(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("fathom-corrupt-XXXXXX", &error);
+  g_assert_no_error(error);
+  g_autofree char *db = g_build_filename(dir, FTH_STORE_DB_NAME, NULL);
+  g_autofree char *garbage = g_strnfill(8192, 'x');
+  g_assert_true(g_file_set_contents(db, garbage, -1, &error));
+
+  assert_open_fails(dir);
+
+  remove_tree(dir);
+}
+
+/* ---- the thumbnail loader ---------------------------------------------------------------- */
+
+typedef struct {
+  GdkTexture *texture;
+  GError *error;
+  gboolean done;
+} LoadResult;
+
+static void
+load_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  LoadResult *load = user_data;
+  load->texture = fth_thumbnail_loader_load_finish(FTH_THUMBNAIL_LOADER(source), result,
+                                                   &load->error);
+  load->done = TRUE;
+}
+
+static gboolean
+load_finished(gpointer data)
+{
+  return ((LoadResult *)data)->done;
+}
+
+static GdkTexture *
+load_thumbnail(FthThumbnailLoader *loader, FthItem *item, GError **error)
+{
+  LoadResult load = { 0 };
+  fth_thumbnail_loader_load_async(loader, item, NULL, load_done, &load);
+  g_assert_true(fth_test_spin_until(load_finished, &load, OPEN_TIMEOUT_MS));
+  if (load.error != NULL)
+    g_propagate_error(error, load.error);
+  return load.texture;
+}
+
+/* IDX records (as in Fashion-MNIST) become gray thumbnails with the record's pixels; the
+ * cache keeps at most its capacity. */
+static void
+test_thumbnail_loader_idx(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("fathom-idx-XXXXXX", &error);
+  g_assert_no_error(error);
+
+  /* 3 records of 2 rows x 3 columns, unsigned bytes. */
+  static const guint8 idx[] = {
+    0, 0, 0x08, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3,
+    0, 10, 20, 30, 40, 50,
+    60, 70, 80, 90, 100, 110,
+    200, 210, 220, 230, 240, 250,
+  };
+  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
+  g_assert_true(g_file_set_contents(idx_path, (const char *)idx, sizeof idx, &error));
+
+  g_autoptr(FthStore) store = fth_store_create(dir, &error);
+  g_assert_no_error(error);
+  for (gint64 i = 0; i < 3; i++)
+    add_item(store, idx_path, i, 3, 2);
+  add_item(store, idx_path, 7, 3, 2); /* past the end of the file */
+
+  g_autoptr(FthItemList) list = fth_item_list_new(store, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_list_model_get_n_items(G_LIST_MODEL(list)), ==, 4);
+
+  g_autoptr(FthThumbnailLoader) loader = fth_thumbnail_loader_new(store, 64, 2);
+  for (guint i = 0; i < 3; i++) {
+    g_autoptr(FthItem) item = g_list_model_get_item(G_LIST_MODEL(list), i);
+    g_autoptr(GdkTexture) texture = load_thumbnail(loader, item, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(gdk_texture_get_width(texture), ==, 3);
+    g_assert_cmpint(gdk_texture_get_height(texture), ==, 2);
+    guint8 bgra[2 * 3 * 4];
+    gdk_texture_download(texture, bgra, 3 * 4);
+    for (guint p = 0; p < 6; p++) {
+      guint8 expected = idx[16 + i * 6 + p];
+      g_assert_cmpuint(bgra[4 * p], ==, expected);
+      g_assert_cmpuint(bgra[4 * p + 1], ==, expected);
+      g_assert_cmpuint(bgra[4 * p + 2], ==, expected);
+    }
+  }
+  /* Capacity 2: the first record fell out, the last two are cached. */
+  g_assert_cmpuint(fth_thumbnail_loader_get_n_cached(loader), ==, 2);
+  g_autoptr(FthItem) first = g_list_model_get_item(G_LIST_MODEL(list), 0);
+  g_autoptr(FthItem) last = g_list_model_get_item(G_LIST_MODEL(list), 2);
+  g_autoptr(GdkTexture) evicted = fth_thumbnail_loader_lookup(loader, first);
+  g_autoptr(GdkTexture) cached = fth_thumbnail_loader_lookup(loader, last);
+  g_assert_null(evicted);
+  g_assert_nonnull(cached);
+
+  /* A record past the end is an error naming the file, not a crash. */
+  g_autoptr(FthItem) bad = g_list_model_get_item(G_LIST_MODEL(list), 3);
+  g_autoptr(GdkTexture) none = load_thumbnail(loader, bad, &error);
+  g_assert_null(none);
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, idx_path));
+  g_clear_error(&error);
+
+  g_clear_object(&loader);
+  fth_test_spin_for(50);
+  remove_tree(dir);
+}
+
+/* ---- recent projects ------------------------------------------------------------------- */
+
+static void
+test_recent_projects(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *a = create_project();
+  g_autofree char *b = create_project();
+  g_autofree char *gone = create_project();
+
+  g_assert_true(fth_recent_projects_add(a, &error));
+  g_assert_true(fth_recent_projects_add(b, &error));
+  g_assert_true(fth_recent_projects_add(gone, &error));
+  g_assert_true(fth_recent_projects_add(a, &error));
+  g_assert_no_error(error);
+  remove_tree(gone);
+
+  /* Most recent first, no duplicates, projects that vanished left out. */
+  g_auto(GStrv) list = fth_recent_projects_load(&error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(g_strv_length(list), ==, 2);
+  g_autofree char *ca = g_canonicalize_filename(a, NULL);
+  g_autofree char *cb = g_canonicalize_filename(b, NULL);
+  g_assert_cmpstr(list[0], ==, ca);
+  g_assert_cmpstr(list[1], ==, cb);
+
+  /* A damaged list is an error naming the file. */
+  g_autofree char *path = fth_recent_projects_get_path();
+  g_assert_true(g_file_set_contents(path, "[Recent\nprojects=", -1, &error));
+  g_auto(GStrv) broken = fth_recent_projects_load(&error);
+  g_assert_null(broken);
+  g_assert_nonnull(error);
+  g_assert_nonnull(strstr(error->message, path));
+  g_clear_error(&error);
+  g_remove(path);
+
+  remove_tree(a);
+  remove_tree(b);
+}
+
+int
+main(int argc, char **argv)
+{
+  /* The tests must not touch the user's own recent projects: tests/run-with-xvfb.sh gives
+   * them a display and temporary XDG dirs. */
+  if (g_getenv("DISPLAY") == NULL || g_getenv("XDG_DATA_HOME") == NULL) {
+    g_printerr("test-workbench: no DISPLAY or XDG_DATA_HOME; run it through "
+               "tests/run-with-xvfb.sh\n");
+    return 77;
+  }
+  gtk_test_init(&argc, &argv, NULL);
+
+  app = fth_application_new(G_APPLICATION_NON_UNIQUE);
+  g_autoptr(GError) error = NULL;
+  if (!g_application_register(G_APPLICATION(app), NULL, &error))
+    g_error("cannot register the application: %s", error->message);
+
+  g_test_add_func("/workbench/open-project", test_open_project);
+  g_test_add_func("/workbench/render", test_render);
+  g_test_add_func("/workbench/actions", test_actions);
+  g_test_add_func("/workbench/open-not-project", test_open_not_project);
+  g_test_add_func("/workbench/open-corrupt", test_open_corrupt);
+  g_test_add_func("/workbench/thumbnail-loader-idx", test_thumbnail_loader_idx);
+  g_test_add_func("/workbench/recent-projects", test_recent_projects);
+
+  int status = g_test_run();
+  g_object_unref(app);
+  return status;
+}
