@@ -149,8 +149,8 @@ typedef struct {
 typedef struct {
   int sample_rate;
   int channels;
-  gint64 frames;   /* -1 when the container does not say (then duration is an estimate) */
-  double duration; /* seconds */
+  gint64 frames;   /* from the header (WAV) or duration * rate; -1 when the length is unknown */
+  double duration; /* seconds, -1 when unknown */
 } FthAudioInfo;
 
 /* Decodes WAV, FLAC, Ogg/Vorbis or MP3 (anything GStreamer's decodebin handles) to float32.
