@@ -78,4 +78,43 @@ void fth_augment_image(const FthAugment *aug, const uint8_t *src, int channels, 
                        int width, uint64_t seed, uint64_t key, uint64_t epoch, const float *mean,
                        const float *std, float *dst);
 
+/* ---- Datasets from the store -------------------------------------------------------------------
+ * The items of a project with their class: each item's whole-item human annotation (labels of
+ * kind CLASS or ANY, in label position order, become classes 0..n-1). Images are decoded once
+ * into a uint8 CHW cache file in the project's cache directory (<project>/cache), keyed by the
+ * items' content hashes and the shape, and memory-mapped; later opens decode nothing. Items
+ * that are IDX records (path + member) are read from their IDX file; JPEG and PNG files are
+ * decoded with fathom/media.h and must all have the same size. */
+typedef struct FthDataset FthDataset;
+
+typedef enum {
+  FTH_DATASET_LABELED = 0,   /* items with a class annotation (training) */
+  FTH_DATASET_ALL = 1,       /* every image item; unlabeled ones get label -1 (prediction) */
+} FthDatasetScope;
+
+/* channels: 1 decodes to grayscale, 3 to RGB. cache_dir NULL: <project>/cache. */
+FthDataset *fth_dataset_open(FthStore *store, FthDatasetScope scope, int channels,
+                             const char *cache_dir, GError **error);
+void fth_dataset_free(FthDataset *ds);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthDataset, fth_dataset_free)
+
+size_t fth_dataset_size(const FthDataset *ds);
+void fth_dataset_shape(const FthDataset *ds, int *channels, int *height, int *width);
+int fth_dataset_n_classes(const FthDataset *ds);
+const char *fth_dataset_class_name(const FthDataset *ds, int cls);
+gint64 fth_dataset_class_label_id(const FthDataset *ds, int cls);
+int32_t fth_dataset_label(const FthDataset *ds, size_t i);
+gint64 fth_dataset_item_id(const FthDataset *ds, size_t i);
+FthSplit fth_dataset_split(const FthDataset *ds, size_t i);   /* as stored for the item */
+const uint8_t *fth_dataset_pixels(const FthDataset *ds, size_t i);
+/* Items decoded by this open (0 when everything came from the cache). */
+size_t fth_dataset_n_decoded(const FthDataset *ds);
+const char *fth_dataset_cache_path(const FthDataset *ds);
+
+/* Converts the samples indices[0..n) into x (n * C*H*W floats, augmented when aug is not NULL,
+ * keyed by the item id and epoch) and y (n labels; may be NULL). */
+void fth_dataset_fill_batch(const FthDataset *ds, const uint32_t *indices, size_t n,
+                            const FthAugment *aug, uint64_t seed, uint64_t epoch,
+                            const float *mean, const float *std, float *x, int32_t *y);
+
 G_END_DECLS
