@@ -172,14 +172,16 @@ reload_recent(FthWindow *self)
 static char *
 format_counts(const ProjectData *data)
 {
-  gint64 labeled = data->n_items - data->n_unlabeled;
-  g_autofree char *items = g_strdup_printf(
-    g_dngettext(NULL, "%" G_GINT64_FORMAT " item", "%" G_GINT64_FORMAT " items",
-                (gulong)data->n_items),
-    data->n_items);
-  g_autofree char *progress = g_strdup_printf(_("%" G_GINT64_FORMAT " labeled, %" G_GINT64_FORMAT
-                                                " unlabeled"),
-                                              labeled, data->n_unlabeled);
+  g_autofree char *n_items = g_strdup_printf("%" G_GINT64_FORMAT, data->n_items);
+  g_autofree char *n_labeled = g_strdup_printf("%" G_GINT64_FORMAT,
+                                               data->n_items - data->n_unlabeled);
+  g_autofree char *n_unlabeled = g_strdup_printf("%" G_GINT64_FORMAT, data->n_unlabeled);
+  /* Plural forms need an unsigned long; beyond that the last form is right anyway. */
+  gulong plural_n = (gulong)MIN(data->n_items, (gint64)G_MAXLONG);
+  g_autofree char *items =
+    g_strdup_printf(g_dngettext(NULL, "%s item", "%s items", plural_n), n_items);
+  g_autofree char *progress = g_strdup_printf(_("%s labeled, %s unlabeled"), n_labeled,
+                                              n_unlabeled);
   g_autofree char *labels = g_strdup_printf(
     g_dngettext(NULL, "%u label", "%u labels", data->labels->len), data->labels->len);
 
