@@ -112,6 +112,20 @@ read_number(JsonObject *obj, const char *member, double *out)
   return isfinite(*out);
 }
 
+static JsonArray *
+member_array(JsonObject *obj, const char *member)
+{
+  JsonNode *n = json_object_get_member(obj, member);
+  return n != NULL && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+static JsonObject *
+member_object(JsonObject *obj, const char *member)
+{
+  JsonNode *n = json_object_get_member(obj, member);
+  return n != NULL && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
 static char *
 node_to_text(JsonNode *node)
 {
@@ -167,7 +181,7 @@ parse_param(FthSearchSpace *space, JsonNode *node, guint index, const char *sour
     }
   } else if (g_str_equal(type, "categorical")) {
     p->kind = FTH_PARAM_CATEGORICAL;
-    JsonArray *choices = json_object_get_array_member(obj, "choices");
+    JsonArray *choices = member_array(obj, "choices");
     if (choices == NULL || json_array_get_length(choices) == 0)
       return space_error(error, source, name, "\"choices\" must be a non-empty array");
     p->n_choices = json_array_get_length(choices);
@@ -197,14 +211,14 @@ parse_param(FthSearchSpace *space, JsonNode *node, guint index, const char *sour
                        "unknown type \"%s\" (float, int or categorical)", type);
   }
 
-  JsonObject *cond = json_object_get_object_member(obj, "condition");
+  JsonObject *cond = member_object(obj, "condition");
   if (json_object_has_member(obj, "condition") && cond == NULL) {
     param_free(g_steal_pointer(&p));
     return space_error(error, source, name, "\"condition\" must be an object");
   }
   if (cond != NULL) {
     const char *parent = json_object_get_string_member_with_default(cond, "parent", NULL);
-    JsonArray *values = json_object_get_array_member(cond, "values");
+    JsonArray *values = member_array(cond, "values");
     if (parent == NULL || values == NULL || json_array_get_length(values) == 0) {
       param_free(g_steal_pointer(&p));
       return space_error(error, source, name,
@@ -263,7 +277,7 @@ fth_search_space_new_from_json(const char *json, gssize length, const char *sour
     return NULL;
   }
   JsonObject *obj = json_node_get_object(root);
-  JsonArray *params = json_object_get_array_member(obj, "params");
+  JsonArray *params = member_array(obj, "params");
   if (params == NULL || json_array_get_length(params) == 0) {
     space_error(error, source, NULL, "\"params\" must be a non-empty array");
     return NULL;
@@ -274,7 +288,7 @@ fth_search_space_new_from_json(const char *json, gssize length, const char *sour
       return NULL;
 
   if (json_object_has_member(obj, "groups")) {
-    JsonArray *groups = json_object_get_array_member(obj, "groups");
+    JsonArray *groups = member_array(obj, "groups");
     if (groups == NULL) {
       space_error(error, source, NULL, "\"groups\" must be an array of arrays of names");
       return NULL;
