@@ -179,3 +179,16 @@ fth_media_format_kind(FthMediaFormat format)
   }
   return FTH_MEDIA_KIND_NONE;
 }
+
+void
+fth_media_set_line_error(GError **error, FthMediaError code, const char *name, guint64 line,
+                         const char *format, ...)
+{
+  if (error == NULL)
+    return;
+  va_list args;
+  va_start(args, format);
+  g_autofree char *what = g_strdup_vprintf(format, args);
+  va_end(args);
+  g_set_error(error, FTH_MEDIA_ERROR, code, "%s:%" G_GUINT64_FORMAT ": %s", name, line, what);
+}

@@ -16,3 +16,7 @@ void fth_media_file_unmap(FthMediaFile *file);
 /* "name: <formatted message>" in FTH_MEDIA_ERROR. */
 void fth_media_set_error(GError **error, FthMediaError code, const char *name, const char *format,
                          ...) G_GNUC_PRINTF(4, 5);
+
+/* "name:line: <formatted message>" in FTH_MEDIA_ERROR. */
+void fth_media_set_line_error(GError **error, FthMediaError code, const char *name, guint64 line,
+                              const char *format, ...) G_GNUC_PRINTF(5, 6);
