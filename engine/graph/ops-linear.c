@@ -1,6 +1,248 @@
-/* Op family 'linear'. */
-#include "ops-private.h"
+/* Matmul (batched, transposes, a shared 2-D right side) and linear with a fused bias + ReLU
+ * epilogue. GEMMs go to OpenBLAS with one thread each: the rows (or the batch entries) are split
+ * over our own pool, so OpenBLAS's threads never compete with it for the cores. */
+#include "ops-common.h"
+
+typedef struct {
+  bool trans_a, trans_b;
+} MatmulParams;
+
+typedef struct {
+  FthActivation act;
+} LinearParams;
+
+/* Minimum multiply-adds per chunk handed to another thread. */
+#define GEMM_GRAIN_FLOPS 65536
+
+static bool axis_is_batch(const FthTensorDesc *d, int axis) {
+  return d->bdim == axis;
+}
+
+static FthStatus matmul_infer(FthNode *node) {
+  const MatmulParams *p = (const MatmulParams *)node->params;
+  const FthTensorDesc *a = &node->in[0]->out, *b = &node->in[1]->out;
+  FthStatus st = fth_require_f32(node, 0);
+  if (st == FTH_STATUS_OK)
+    st = fth_require_f32(node, 1);
+  if (st != FTH_STATUS_OK)
+    return st;
+  int nd = a->ndim;
+  if (nd < 2 || b->ndim < 2 || (b->ndim != 2 && b->ndim != nd))
+    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "matmul: ranks %d and %d", a->ndim, b->ndim);
+  int am = p->trans_a ? nd - 1 : nd - 2, ak = p->trans_a ? nd - 2 : nd - 1;
+  int bk = p->trans_b ? b->ndim - 1 : b->ndim - 2, bn = p->trans_b ? b->ndim - 2 : b->ndim - 1;
+  if (a->shape[ak] != b->shape[bk] || axis_is_batch(a, ak) != axis_is_batch(b, bk))
+    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "matmul: inner dimensions %lld and %lld differ",
+                     (long long)a->shape[ak], (long long)b->shape[bk]);
+  if (b->ndim == nd)
+    for (int d = 0; d < nd - 2; d++)
+      if (a->shape[d] != b->shape[d] || axis_is_batch(a, d) != axis_is_batch(b, d))
+        return fth_error(FTH_STATUS_SHAPE_MISMATCH, "matmul: batch dimension %d differs", d);
+  if (b->ndim == 2 && b->bdim >= 0 && b->bdim != bk)
+    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "matmul: a 2-D right side scales with the batch");
+  FthTensorDesc o = {.dtype = FTH_F32, .ndim = nd, .bdim = -1};
+  for (int d = 0; d < nd - 2; d++)
+    o.shape[d] = a->shape[d];
+  o.shape[nd - 2] = a->shape[am];
+  o.shape[nd - 1] = b->shape[bn];
+  if (a->bdim >= 0 && a->bdim < nd - 2)
+    o.bdim = a->bdim;
+  if (axis_is_batch(a, am))
+    o.bdim = nd - 2;
+  if (axis_is_batch(b, bn)) {
+    if (o.bdim >= 0)
+      return fth_error(FTH_STATUS_SHAPE_MISMATCH, "matmul: result would grow with the batch squared");
+    o.bdim = nd - 1;
+  }
+  node->out = o;
+  return FTH_STATUS_OK;
+}
+
+typedef struct {
+  bool ta, tb;
+  int m, n, k;
+  const float *a, *b;
+  float *c;
+  size_t a_stride, b_stride, c_stride; /* per batch entry; b_stride 0 for a shared b */
+  size_t count;
+  bool split_rows;                     /* chunks are rows of one GEMM, else batch entries */
+  const float *bias;                   /* linear only */
+  int relu;
+} GemmJob;
+
+static void gemm_chunk(void *ctx, size_t begin, size_t end, int worker) {
+  (void)worker;
+  const GemmJob *j = ctx;
+  int lda = j->ta ? j->m : j->k, ldb = j->tb ? j->k : j->n;
+  if (j->split_rows) {
+    int rows = (int)(end - begin);
+    const float *a = j->ta ? j->a + begin : j->a + begin * (size_t)j->k;
+    float *c = j->c + begin * (size_t)j->n;
+    fth_sgemm(j->ta, j->tb, rows, j->n, j->k, 1.0f, a, lda, j->b, ldb, 0.0f, c, j->n);
+    if (j->bias || j->relu)
+      fth_k_bias_act(c, j->bias, (size_t)rows, (size_t)j->n, j->relu);
+    return;
+  }
+  for (size_t e = begin; e < end; e++)
+    fth_sgemm(j->ta, j->tb, j->m, j->n, j->k, 1.0f, j->a + e * j->a_stride, lda, j->b + e * j->b_stride,
+              ldb, 0.0f, j->c + e * j->c_stride, j->n);
+}
+
+static void gemm_run(GemmJob *j) {
+  if (j->k == 0) {
+    for (size_t i = 0; i < j->count * (size_t)j->m * (size_t)j->n; i++)
+      j->c[i] = 0.0f;
+    if (j->bias || j->relu)
+      fth_k_bias_act(j->c, j->bias, j->count * (size_t)j->m, (size_t)j->n, j->relu);
+    return;
+  }
+  size_t per_row = (size_t)j->n * (size_t)j->k;
+  if (j->count == 1 || (size_t)fth_thread_count() > j->count) {
+    for (size_t e = 0; e < j->count; e++) {
+      GemmJob one = *j;
+      one.a += e * j->a_stride;
+      one.b += e * j->b_stride;
+      one.c += e * j->c_stride;
+      one.count = 1;
+      one.split_rows = true;
+      fth_parallel_for((size_t)j->m, GEMM_GRAIN_FLOPS / (per_row ? per_row : 1) + 1, gemm_chunk, &one);
+    }
+    return;
+  }
+  j->split_rows = false;
+  fth_parallel_for(j->count, GEMM_GRAIN_FLOPS / (per_row * (size_t)j->m + 1) + 1, gemm_chunk, j);
+}
+
+static FthStatus matmul_forward(const FthKernelArgs *args) {
+  const MatmulParams *p = args->params;
+  const FthTensor *a = &args->in[0], *b = &args->in[1], *c = args->out;
+  int nd = a->ndim;
+  GemmJob j = {.ta = p->trans_a, .tb = p->trans_b, .a = a->data, .b = b->data, .c = c->data};
+  j.m = (int)c->shape[nd - 2];
+  j.n = (int)c->shape[nd - 1];
+  j.k = (int)(p->trans_a ? a->shape[nd - 2] : a->shape[nd - 1]);
+  j.count = 1;
+  for (int d = 0; d < nd - 2; d++)
+    j.count *= (size_t)c->shape[d];
+  j.a_stride = (size_t)j.m * (size_t)j.k;
+  j.b_stride = b->ndim == 2 ? 0 : (size_t)j.k * (size_t)j.n;
+  j.c_stride = (size_t)j.m * (size_t)j.n;
+  if (b->ndim == 2 && !p->trans_a && j.count > 1) {
+    /* a shared right side and row-major a: one tall GEMM */
+    j.m *= (int)j.count;
+    j.count = 1;
+  }
+  gemm_run(&j);
+  return FTH_STATUS_OK;
+}
+
+/* Flattens every dimension but the last: [..., d] -> [rows, d] (a view). */
+static FthNode *flatten_rows(FthGraph *g, FthNode *x) {
+  if (!x || x->out.ndim == 2)
+    return x;
+  int64_t shape[2] = {-1, x->out.shape[x->out.ndim - 1]};
+  return fth_reshape(g, x, 2, shape);
+}
+
+static FthStatus matmul_backward(FthGraph *g, FthNode *node, FthNode *dy, FthNode **dx) {
+  const MatmulParams *p = (const MatmulParams *)node->params;
+  FthNode *a = node->in[0], *b = node->in[1];
+  bool ta = p->trans_a, tb = p->trans_b;
+  if (fth_node_requires_grad(a)) {
+    /* C = op(A) op(B): d op(A) = dC op(B)^T */
+    if (!ta)
+      dx[0] = fth_matmul(g, dy, b, false, !tb);
+    else
+      dx[0] = fth_matmul(g, b, dy, tb, true);
+  }
+  if (fth_node_requires_grad(b)) {
+    bool shared = b->out.ndim == 2 && a->out.ndim > 2;
+    if (shared && !ta) {
+      FthNode *a2 = flatten_rows(g, a), *dy2 = flatten_rows(g, dy);
+      dx[1] = !tb ? fth_matmul(g, a2, dy2, true, false) : fth_matmul(g, dy2, a2, true, false);
+    } else {
+      FthNode *d = !tb ? fth_matmul(g, a, dy, !ta, false) : fth_matmul(g, dy, a, true, ta);
+      dx[1] = shared ? fth_sum_to(g, d, &b->out) : d;
+    }
+  }
+  return fth_graph_status(g);
+}
+
+FthNode *fth_matmul(FthGraph *g, FthNode *a, FthNode *b, bool trans_a, bool trans_b) {
+  FthNode *in[2] = {a, b};
+  MatmulParams p = {trans_a, trans_b};
+  return fth_graph_add_node(g, FTH_OP_MATMUL, in, 2, &p, sizeof p);
+}
+
+/* ---- linear ----------------------------------------------------------------------------------- */
+
+static FthStatus linear_infer(FthNode *node) {
+  const FthTensorDesc *x = &node->in[0]->out, *w = &node->in[1]->out;
+  for (int i = 0; i < node->n_in; i++) {
+    FthStatus st = fth_require_f32(node, i);
+    if (st != FTH_STATUS_OK)
+      return st;
+  }
+  if (x->ndim < 2 || w->ndim != 2 || w->bdim >= 0 || x->shape[x->ndim - 1] != w->shape[1] ||
+      x->bdim == x->ndim - 1)
+    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "linear: x [..., %lld] and w [out, in] do not fit",
+                     (long long)x->shape[x->ndim - 1]);
+  if (node->n_in > 2) {
+    const FthTensorDesc *b = &node->in[2]->out;
+    if (b->ndim != 1 || b->shape[0] != w->shape[0] || b->bdim >= 0)
+      return fth_error(FTH_STATUS_SHAPE_MISMATCH, "linear: bias must be [%lld]", (long long)w->shape[0]);
+  }
+  node->out = *x;
+  node->out.shape[x->ndim - 1] = w->shape[0];
+  return FTH_STATUS_OK;
+}
+
+static FthStatus linear_forward(const FthKernelArgs *args) {
+  const LinearParams *p = args->params;
+  const FthTensor *x = &args->in[0], *w = &args->in[1];
+  int in = (int)w->shape[1], out = (int)w->shape[0];
+  GemmJob j = {.ta = false, .tb = true, .m = (int)(fth_numel(x) / (size_t)(in ? in : 1)), .n = out, .k = in,
+               .a = x->data, .b = w->data, .c = args->out->data, .count = 1,
+               .bias = args->n_in > 2 ? args->in[2].data : NULL, .relu = p->act == FTH_ACT_RELU};
+  if (in == 0)
+    j.m = (int)(fth_numel(args->out) / (size_t)(out ? out : 1));
+  gemm_run(&j);
+  return FTH_STATUS_OK;
+}
+
+static FthStatus linear_backward(FthGraph *g, FthNode *node, FthNode *dy, FthNode **dx) {
+  const LinearParams *p = (const LinearParams *)node->params;
+  FthNode *x = node->in[0], *w = node->in[1];
+  FthNode *dz = dy;
+  if (p->act == FTH_ACT_RELU) {
+    FthNode *in[2] = {dy, node};
+    int form = 0;
+    dz = fth_graph_add_node(g, FTH_OP_RELU_GRAD, in, 2, &form, sizeof form);
+  }
+  if (fth_node_requires_grad(x))
+    dx[0] = fth_matmul(g, dz, w, false, false);
+  if (fth_node_requires_grad(w))
+    dx[1] = fth_matmul(g, flatten_rows(g, dz), flatten_rows(g, x), true, false);
+  if (node->n_in > 2 && fth_node_requires_grad(node->in[2]))
+    dx[2] = fth_sum_to(g, dz, &node->in[2]->out);
+  return fth_graph_status(g);
+}
+
+FthNode *fth_linear_act(FthGraph *g, FthNode *x, FthNode *w, FthNode *b, FthActivation act) {
+  FthNode *in[3] = {x, w, b};
+  LinearParams p = {act};
+  return fth_graph_add_node(g, FTH_OP_LINEAR, in, b ? 3 : 2, &p, sizeof p);
+}
+
+FthNode *fth_linear(FthGraph *g, FthNode *x, FthNode *w, FthNode *b) {
+  return fth_linear_act(g, x, w, b, FTH_ACT_NONE);
+}
 
 void fth_ops_register_linear(FthOpDef *table) {
-  (void)table;
+  /* our pool splits GEMMs; OpenBLAS's own threads would oversubscribe the cores */
+  fth_sgemm_set_threads(1);
+  table[FTH_OP_MATMUL] = (FthOpDef){.name = "matmul", .infer = matmul_infer, .forward = matmul_forward,
+                                    .backward = matmul_backward};
+  table[FTH_OP_LINEAR] = (FthOpDef){.name = "linear", .infer = linear_infer, .forward = linear_forward,
+                                    .backward = linear_backward};
 }
