@@ -1,6 +1,4 @@
 /* Samplers, pruners and the study runner on small cases with known answers. */
-#include "tune-objectives.h"
-
 #include <fathom/tune.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -233,7 +231,7 @@ static gboolean
 branin_objective(FthTuneTrialContext *ctx, gpointer data, double *value, GError **error)
 {
   double x[2] = { fth_tune_trial_get_value(ctx, "x0"), fth_tune_trial_get_value(ctx, "x1") };
-  *value = fth_obj_branin(x);
+  *value = fth_tune_obj_branin(x);
   return TRUE;
 }
 
@@ -407,8 +405,8 @@ lc_objective(FthTuneTrialContext *ctx, gpointer data, double *value, GError **er
     ok = FALSE;
     goto out;
   }
-  for (int t = 1; t <= FTH_LC_T_MAX; t++) {
-    y = fth_lc_loss(lr, wd, t, run->noise_seed);
+  for (int t = 1; t <= FTH_TUNE_LC_T_MAX; t++) {
+    y = fth_tune_lc_loss(lr, wd, t, run->noise_seed);
     g_atomic_int_inc(&run->steps_total);
     if (run->kill_trial >= 0 && n >= run->kill_trial && t == run->kill_step)
       raise(SIGKILL);
@@ -429,7 +427,7 @@ lc_study(const char *sampler, const char *pruner, FthSampler **out_sampler,
   *out_space = space_from(LC_SPACE);
   *out_sampler = fth_sampler_new_by_name(sampler, 5, &error);
   g_assert_no_error(error);
-  *out_pruner = fth_pruner_new_by_name(pruner, FTH_LC_T_MAX, &error);
+  *out_pruner = fth_pruner_new_by_name(pruner, FTH_TUNE_LC_T_MAX, &error);
   g_assert_no_error(error);
   return fth_tune_study_new("lc2", *out_space, *out_sampler, *out_pruner, FALSE);
 }
@@ -460,10 +458,10 @@ test_parallel_failures_and_pruning(void)
     } else if (t->state == FTH_TUNE_TRIAL_PRUNED) {
       pruned++;
       /* A pruned trial stops at once: it reported no step after the one it was pruned at. */
-      g_assert_cmpuint(t->n_steps, <, FTH_LC_T_MAX + 1);
+      g_assert_cmpuint(t->n_steps, <, FTH_TUNE_LC_T_MAX + 1);
     } else {
       g_assert_cmpint(t->state, ==, FTH_TUNE_TRIAL_COMPLETE);
-      g_assert_cmpuint(t->n_steps, ==, FTH_LC_T_MAX);
+      g_assert_cmpuint(t->n_steps, ==, FTH_TUNE_LC_T_MAX);
       complete++;
     }
     steps += t->n_steps;

@@ -1,7 +1,5 @@
 /* Search spaces: declarations, validation messages, conversions; the benchmark objectives
  * against the peer's golden values. */
-#include "tune-objectives.h"
-
 #include <fathom/tune.h>
 #include <math.h>
 #include <string.h>
@@ -149,17 +147,17 @@ test_objectives_golden(void)
     guint n_out = 1;
     if (g_str_equal(p[0], "lc")) {
       guint64 seed = g_ascii_strtoull(p[4], NULL, 10);
-      got[0] = fth_lc_loss(x[0], x[1], (int) x[2], seed);
-      got[1] = fth_lc_curve_noise_free(x[0], x[1], (int) x[2]);
+      got[0] = fth_tune_lc_loss(x[0], x[1], (int) x[2], seed);
+      got[1] = fth_tune_lc_curve_noise_free(x[0], x[1], (int) x[2]);
       n_out = 2;
     } else if (g_str_equal(p[0], "branin")) {
-      got[0] = fth_obj_branin(x);
+      got[0] = fth_tune_obj_branin(x);
     } else if (g_str_equal(p[0], "hartmann6")) {
-      got[0] = fth_obj_hartmann6(x);
+      got[0] = fth_tune_obj_hartmann6(x);
     } else if (g_str_equal(p[0], "rosenbrock4")) {
-      got[0] = fth_obj_rosenbrock(x, 4);
+      got[0] = fth_tune_obj_rosenbrock(x, 4);
     } else if (g_str_equal(p[0], "ackley5")) {
-      got[0] = fth_obj_ackley(x, 5);
+      got[0] = fth_tune_obj_ackley(x, 5);
     } else {
       g_error("golden line %u: unknown function %s", i + 1, p[0]);
     }

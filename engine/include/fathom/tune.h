@@ -265,4 +265,30 @@ const FthTuneTrial *fth_tune_study_get_best_trial(FthTuneStudy *study);
 /* Sum of reported steps over all trials: the epochs used. */
 gint64 fth_tune_study_get_steps_used(FthTuneStudy *study);
 
+/* ---- built-in objectives -------------------------------------------------------------------- */
+
+/* The peer benchmark's objectives (shared/peers/optuna), bit for bit: test functions (all
+ * minimised) and the synthetic learning curve LC2 (27 steps; noise seed from a guint64 passed
+ * as user data). */
+double fth_tune_obj_branin(const double *x);
+double fth_tune_obj_hartmann6(const double *x);
+double fth_tune_obj_rosenbrock(const double *x, int d);
+double fth_tune_obj_ackley(const double *x, int d);
+
+#define FTH_TUNE_LC_T_MAX 27
+#define FTH_TUNE_LC_M27_STAR 0.10043052572667904
+double fth_tune_lc_curve_noise_free(double lr, double wd, int t);
+double fth_tune_lc_loss(double lr, double wd, int t, guint64 seed);
+
+typedef struct {
+  const char *name;          /* "branin", "hartmann6", "rosenbrock4", "ackley5", "lc2" */
+  FthObjectiveFunc objective;
+  double optimum;            /* f* (lc2: the noise-free m(27)*) */
+  guint default_trials;      /* the peer benchmark's budget */
+  const char *space_json;
+} FthTuneBuiltin;
+
+/* NULL when NAME is not one of them. */
+const FthTuneBuiltin *fth_tune_builtin_find(const char *name);
+
 G_END_DECLS
