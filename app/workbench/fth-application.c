@@ -21,6 +21,7 @@ static const struct {
   { "app.quit", { "<Control>q", NULL } },
   { "win.open", { "<Control>o", NULL } },
   { "win.close-project", { "<Control>w", NULL } },
+  { "win.find", { "<Control>f", NULL } },
   { "win.toggle-sidebar", { "F9", NULL } },
   { "win.zoom-in", { "<Control>plus", "<Control>equal", NULL } },
   { "win.zoom-out", { "<Control>minus", NULL } },

@@ -33,6 +33,9 @@ struct _FthWindow {
   FthLabelPalette *label_palette;
   GtkStack *items_stack;
   GtkGridView *items_grid;
+  GtkSearchEntry *search_entry;
+  GtkDropDown *filter_dropdown;
+  GtkStringList *filter_choices;
 
   FthStore *store;
   FthItemList *items;
@@ -42,7 +45,13 @@ struct _FthWindow {
   GtkFileChooserNative *chooser;
   GPtrArray *cells; /* the grid's live FthItemCells (not owned), resized on zoom */
   int zoom_step;
+  gint64 n_items;    /* in the project, unfiltered */
+  GArray *label_ids; /* gint64: the label of filter choice FIRST_LABEL_CHOICE + i */
+  gboolean populating_filters;
 };
+
+/* The filter drop-down: all items, unlabeled items, then one choice per label. */
+enum { CHOICE_ALL, CHOICE_UNLABELED, FIRST_LABEL_CHOICE };
 
 G_DEFINE_FINAL_TYPE(FthWindow, fth_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -105,6 +114,8 @@ update_actions(FthWindow *self)
   GActionMap *map = G_ACTION_MAP(self);
 
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "close-project")),
+                              has_project);
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "find")),
                               has_project);
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "zoom-in")),
                               has_project && self->zoom_step + 1 < (int)G_N_ELEMENTS(zoom_steps));
@@ -225,6 +236,74 @@ cell_unbind(GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer 
 }
 
 static void
+update_items_page(FthWindow *self)
+{
+  guint shown = g_list_model_get_n_items(G_LIST_MODEL(self->items));
+  const char *page = shown > 0 ? "items" : self->n_items > 0 ? "no-matches" : "empty";
+
+  gtk_stack_set_visible_child_name(self->items_stack, page);
+}
+
+/* Runs on the main thread: FthItemList re-counts with the new filter (one indexed COUNT). */
+static void
+apply_filter(FthWindow *self)
+{
+  if (self->items == NULL || self->populating_filters)
+    return;
+
+  FthItemFilter filter = FTH_ITEM_FILTER_INIT;
+  guint choice = gtk_drop_down_get_selected(self->filter_dropdown);
+  if (choice == CHOICE_UNLABELED)
+    filter.unlabeled = TRUE;
+  else if (choice >= FIRST_LABEL_CHOICE && choice - FIRST_LABEL_CHOICE < self->label_ids->len)
+    filter.label_id = g_array_index(self->label_ids, gint64, choice - FIRST_LABEL_CHOICE);
+  const char *text = gtk_editable_get_text(GTK_EDITABLE(self->search_entry));
+  if (text[0] != '\0')
+    filter.search = text;
+
+  g_autoptr(GError) error = NULL;
+  if (!fth_item_list_set_filter(self->items, &filter, &error))
+    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+  update_items_page(self);
+}
+
+static void
+search_changed(GtkSearchEntry *entry, gpointer user_data)
+{
+  apply_filter(FTH_WINDOW(user_data));
+}
+
+static void
+filter_choice_changed(GObject *dropdown, GParamSpec *pspec, gpointer user_data)
+{
+  apply_filter(FTH_WINDOW(user_data));
+}
+
+static void
+populate_filters(FthWindow *self, GPtrArray *labels)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+
+  g_strv_builder_add(builder, _("All Items"));
+  g_strv_builder_add(builder, _("Unlabeled"));
+  g_array_set_size(self->label_ids, 0);
+  for (guint i = 0; labels != NULL && i < labels->len; i++) {
+    const FthLabel *label = g_ptr_array_index(labels, i);
+    g_strv_builder_add(builder, label->name);
+    g_array_append_val(self->label_ids, label->id);
+  }
+  g_auto(GStrv) choices = g_strv_builder_end(builder);
+
+  self->populating_filters = TRUE;
+  gtk_string_list_splice(self->filter_choices, 0,
+                         g_list_model_get_n_items(G_LIST_MODEL(self->filter_choices)),
+                         (const char *const *)choices);
+  gtk_drop_down_set_selected(self->filter_dropdown, CHOICE_ALL);
+  gtk_editable_set_text(GTK_EDITABLE(self->search_entry), "");
+  self->populating_filters = FALSE;
+}
+
+static void
 show_project(FthWindow *self, ProjectData *data)
 {
   g_set_object(&self->store, data->store);
@@ -243,6 +322,8 @@ show_project(FthWindow *self, ProjectData *data)
   g_autofree char *counts = format_counts(data);
   gtk_label_set_text(self->counts_label, counts);
   fth_label_palette_set_labels(self->label_palette, data->labels, data->counts);
+  self->n_items = data->n_items;
+  populate_filters(self, data->labels);
 
   GtkSingleSelection *selection =
     gtk_single_selection_new(G_LIST_MODEL(g_object_ref(self->items)));
@@ -251,7 +332,7 @@ show_project(FthWindow *self, ProjectData *data)
   gtk_grid_view_set_model(self->items_grid, GTK_SELECTION_MODEL(selection));
   g_object_unref(selection);
 
-  gtk_stack_set_visible_child_name(self->items_stack, data->n_items > 0 ? "items" : "empty");
+  update_items_page(self);
   gtk_stack_set_visible_child_name(self->stack, "project");
   update_actions(self);
 }
@@ -265,6 +346,7 @@ fth_window_close_project(FthWindow *self)
   gtk_grid_view_set_model(self->items_grid, NULL);
   fth_label_palette_set_labels(self->label_palette, NULL, NULL);
   g_clear_object(&self->items);
+  populate_filters(self, NULL);
   g_clear_object(&self->loader);
   g_clear_object(&self->store);
   adw_window_title_set_title(self->window_title, _("Fathom"));
@@ -411,6 +493,13 @@ close_project_activated(GSimpleAction *action, GVariant *parameter, gpointer use
 }
 
 static void
+find_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  gtk_widget_grab_focus(GTK_WIDGET(self->search_entry));
+}
+
+static void
 set_zoom(FthWindow *self, int step)
 {
   self->zoom_step = CLAMP(step, 0, (int)G_N_ELEMENTS(zoom_steps) - 1);
@@ -436,9 +525,24 @@ zoom_out_activated(GSimpleAction *action, GVariant *parameter, gpointer user_dat
 static const GActionEntry win_actions[] = {
   { .name = "open", .activate = open_activated },
   { .name = "close-project", .activate = close_project_activated },
+  { .name = "find", .activate = find_activated },
   { .name = "zoom-in", .activate = zoom_in_activated },
   { .name = "zoom-out", .activate = zoom_out_activated },
 };
+
+/* A folder dropped on the window opens as a project (import by drop comes with the import
+ * page). */
+static gboolean
+files_dropped(GtkDropTarget *target, const GValue *value, double x, double y, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  GSList *files = g_value_get_boxed(value);
+
+  if (files == NULL)
+    return FALSE;
+  fth_window_open_project(self, G_FILE(files->data));
+  return TRUE;
+}
 
 /* ---- the class -------------------------------------------------------------------------- */
 
@@ -470,6 +574,7 @@ fth_window_finalize(GObject *object)
   FthWindow *self = FTH_WINDOW(object);
 
   g_ptr_array_unref(self->cells);
+  g_array_unref(self->label_ids);
   G_OBJECT_CLASS(fth_window_parent_class)->finalize(object);
 }
 
@@ -508,6 +613,11 @@ fth_window_class_init(FthWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthWindow, label_palette);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, items_stack);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, items_grid);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, search_entry);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, filter_dropdown);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, filter_choices);
+  gtk_widget_class_bind_template_callback(widget_class, search_changed);
+  gtk_widget_class_bind_template_callback(widget_class, filter_choice_changed);
 }
 
 static void
@@ -516,6 +626,7 @@ fth_window_init(FthWindow *self)
   gtk_widget_init_template(GTK_WIDGET(self));
 
   self->cells = g_ptr_array_new();
+  self->label_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
   self->zoom_step = DEFAULT_ZOOM_STEP;
 
   g_action_map_add_action_entries(G_ACTION_MAP(self), win_actions, G_N_ELEMENTS(win_actions),
@@ -532,6 +643,11 @@ fth_window_init(FthWindow *self)
   gtk_grid_view_set_factory(self->items_grid, factory);
   g_object_unref(factory);
 
+  GtkDropTarget *drop = gtk_drop_target_new(GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  g_signal_connect(drop, "drop", G_CALLBACK(files_dropped), self);
+  gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
+
+  populate_filters(self, NULL);
   update_actions(self);
   reload_recent(self);
 }

@@ -133,6 +133,18 @@ strv_has(const char *const *strv, const char *s)
   return strv != NULL && g_strv_contains(strv, s);
 }
 
+typedef struct {
+  GListModel *model;
+  guint count;
+} CountWait;
+
+static gboolean
+has_count(gpointer data)
+{
+  CountWait *wait = data;
+  return g_list_model_get_n_items(wait->model) == wait->count;
+}
+
 /* ---- the tests ------------------------------------------------------------------------- */
 
 static void
@@ -175,6 +187,35 @@ test_open_project(void)
     if (!strv_has((const char *const *)texts, expected[i]))
       g_error("label palette lacks \"%s\"", expected[i]);
   }
+
+  /* The drop-down filters by label or unlabeled; the search entry by path. */
+  g_autoptr(GPtrArray) dropdowns = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_DROP_DOWN);
+  g_assert_cmpuint(dropdowns->len, ==, 1);
+  GtkDropDown *filter = g_ptr_array_index(dropdowns, 0);
+  g_assert_cmpuint(g_list_model_get_n_items(gtk_drop_down_get_model(filter)), ==, 2 + 3);
+  gtk_drop_down_set_selected(filter, 2); /* "cat" */
+  g_assert_cmpuint(g_list_model_get_n_items(items), ==, 1);
+  gtk_drop_down_set_selected(filter, 1); /* unlabeled */
+  g_assert_cmpuint(g_list_model_get_n_items(items), ==, 4);
+  gtk_drop_down_set_selected(filter, 0);
+  g_assert_cmpuint(g_list_model_get_n_items(items), ==, 5);
+
+  g_autoptr(GPtrArray) entries =
+    fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_SEARCH_ENTRY);
+  GtkEditable *search = NULL;
+  for (guint i = 0; i < entries->len; i++) /* the drop-down's popover has its own */
+    if (gtk_widget_get_ancestor(g_ptr_array_index(entries, i), GTK_TYPE_POPOVER) == NULL)
+      search = g_ptr_array_index(entries, i);
+  g_assert_nonnull(search);
+  gtk_editable_set_text(search, "image-2");
+  CountWait wait = { items, 1 };
+  g_assert_true(fth_test_spin_until(has_count, &wait, OPEN_TIMEOUT_MS));
+  gtk_editable_set_text(search, "no-such-item");
+  wait.count = 0;
+  g_assert_true(fth_test_spin_until(has_count, &wait, OPEN_TIMEOUT_MS));
+  gtk_editable_set_text(search, "");
+  wait.count = 5;
+  g_assert_true(fth_test_spin_until(has_count, &wait, OPEN_TIMEOUT_MS));
 
   /* A successful open is remembered. */
   g_autoptr(GError) error = NULL;
@@ -273,8 +314,9 @@ test_actions(void)
   FthWindow *window = new_window();
   GActionGroup *win = G_ACTION_GROUP(window);
 
-  static const char *win_actions[] = { "open", "close-project", "toggle-sidebar", "zoom-in",
-                                       "zoom-out", "show-help-overlay" };
+  static const char *win_actions[] = { "open",     "close-project", "find",
+                                       "toggle-sidebar", "zoom-in", "zoom-out",
+                                       "show-help-overlay" };
   for (guint i = 0; i < G_N_ELEMENTS(win_actions); i++)
     if (!g_action_group_has_action(win, win_actions[i]))
       g_error("window lacks action win.%s", win_actions[i]);
@@ -284,6 +326,7 @@ test_actions(void)
   assert_accels("app.quit", "<Control>q");
   assert_accels("win.open", "<Control>o");
   assert_accels("win.close-project", "<Control>w");
+  assert_accels("win.find", "<Control>f");
   assert_accels("win.toggle-sidebar", "F9");
   assert_accels("win.zoom-in", "<Control>plus");
   assert_accels("win.zoom-out", "<Control>minus");
