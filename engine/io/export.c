@@ -62,6 +62,11 @@ append_number(GString *out, double v)
     return;
   }
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  /* Whole numbers as integers: %g would pick "1e+01" for 10 as the shortest form. */
+  if (v == (double)(gint64)v && fabs(v) < 1e15) {
+    g_string_append_printf(out, "%" G_GINT64_FORMAT, (gint64)v);
+    return;
+  }
   for (int digits = 1; digits <= 17; digits++) {
     char fmt[8];
     g_snprintf(fmt, sizeof fmt, "%%.%dg", digits);
