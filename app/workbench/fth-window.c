@@ -374,6 +374,8 @@ open_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *c
       !fth_store_count_items(data->store, &unlabeled, &data->n_unlabeled, &error) ||
       (data->labels = fth_store_list_labels(data->store, &error)) == NULL ||
       (data->counts = fth_store_count_per_label(data->store, FTH_AUTHOR_HUMAN, &error)) == NULL ||
+      /* Built here so its first COUNT runs off the main loop; from now on only the main
+       * thread uses it. */
       (data->items = fth_item_list_new(data->store, NULL, &error)) == NULL) {
     project_data_free(data);
     g_task_return_error(task, error);

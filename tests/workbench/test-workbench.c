@@ -334,6 +334,24 @@ test_actions(void)
   /* The shortcuts window comes from resources/gtk/help-overlay.ui. */
   g_assert_nonnull(gtk_application_window_get_help_overlay(GTK_APPLICATION_WINDOW(window)));
 
+  /* The shortcuts window and the about window open from their actions. */
+  g_action_group_activate_action(win, "show-help-overlay", NULL);
+  GtkWindow *overlay =
+    GTK_WINDOW(gtk_application_window_get_help_overlay(GTK_APPLICATION_WINDOW(window)));
+  g_assert_true(gtk_widget_get_visible(GTK_WIDGET(overlay)));
+  gtk_widget_set_visible(GTK_WIDGET(overlay), FALSE);
+  g_action_group_activate_action(G_ACTION_GROUP(app), "about", NULL);
+  AdwAboutWindow *about = NULL;
+  GListModel *toplevels = gtk_window_get_toplevels(); /* transfer none */
+  for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
+    g_autoptr(GObject) toplevel = g_list_model_get_item(toplevels, i);
+    if (ADW_IS_ABOUT_WINDOW(toplevel))
+      about = ADW_ABOUT_WINDOW(toplevel);
+  }
+  g_assert_nonnull(about);
+  g_assert_cmpstr(adw_about_window_get_application_name(about), ==, "Fathom");
+  gtk_window_destroy(GTK_WINDOW(about));
+
   /* Without a project there is nothing to close or zoom. */
   g_assert_false(g_action_group_get_action_enabled(win, "close-project"));
   g_assert_false(g_action_group_get_action_enabled(win, "zoom-in"));
