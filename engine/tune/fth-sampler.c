@@ -161,6 +161,8 @@ typedef struct {
   double *mus, *sigmas;   /* d x n_comp (numerical dimensions) */
   double **cat;           /* d pointers to n_comp x n_choices (categorical dimensions) */
   double *weights;        /* n_comp */
+  double *log_weights;    /* n_comp */
+  double *log_norm;       /* d x n_comp: log sigma + log P(low <= X <= high), per component */
 } Parzen;
 
 static void
@@ -176,6 +178,8 @@ parzen_free(Parzen *pe)
   g_free(pe->mus);
   g_free(pe->sigmas);
   g_free(pe->weights);
+  g_free(pe->log_norm);
+  g_free(pe->log_weights);
 }
 
 /* Optuna's default_weights(n): 1 for the newest 25, a ramp from 1/n up for the older ones. */
@@ -202,6 +206,20 @@ cmp_double_index(const void *a, const void *b, void *data)
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* log(Phi(b) - Phi(a)) without cancellation in either tail. */
+static double
+log_gauss_mass(double a, double b)
+{
+  double m;
+  if (a >= 0)
+    m = 0.5 * (erfc(a / G_SQRT2) - erfc(b / G_SQRT2));
+  else if (b <= 0)
+    m = 0.5 * (erfc(-b / G_SQRT2) - erfc(-a / G_SQRT2));
+  else
+    m = 1.0 - 0.5 * erfc(-a / G_SQRT2) - 0.5 * erfc(b / G_SQRT2);
+  return log(MAX(m, DBL_MIN));
+}
+
 /* OBS: d x n_obs values in value space (row k = dimension k). */
 static void
 parzen_init(Parzen *pe, const FthParam **params, guint d, const double *obs, guint n_obs,
@@ -219,6 +237,7 @@ parzen_init(Parzen *pe, const FthParam **params, guint d, const double *obs, gui
   pe->sigmas = g_new0(double, (gsize) d * nc);
   pe->cat = g_new0(double *, d);
   pe->weights = g_new(double, nc);
+  pe->log_norm = g_new0(double, (gsize) d * nc);
 
   default_weights(n_obs, pe->weights);
   pe->weights[n_obs] = prior_weight;
@@ -227,6 +246,9 @@ parzen_init(Parzen *pe, const FthParam **params, guint d, const double *obs, gui
     wsum += pe->weights[i];
   for (guint i = 0; i < nc; i++)
     pe->weights[i] /= wsum;
+  pe->log_weights = g_new(double, nc);
+  for (guint i = 0; i < nc; i++)
+    pe->log_weights[i] = log(pe->weights[i]);
 
   double sigma0 = 0.2 * pow(MAX(n_obs, 1u), -1.0 / (d + 4));
   g_autofree guint *order = g_new(guint, nc);
@@ -287,21 +309,12 @@ parzen_init(Parzen *pe, const FthParam **params, guint d, const double *obs, gui
     for (guint i = 0; i < nc; i++)
       sig[i] = CLAMP(sig[i], minsigma, maxsigma);
     sig[n_obs] = hi - lo;
+    /* The truncation's normaliser depends on the component only: computed once here. */
+    double *ln = pe->log_norm + (gsize) k * nc;
+    for (guint i = 0; i < nc; i++)
+      ln[i] = log_gauss_mass((lo - mus[i]) / sig[i], (hi - mus[i]) / sig[i]) +
+              (pe->q[k] > 0 ? 0.0 : log(sig[i]));
   }
-}
-
-/* log(Phi(b) - Phi(a)) without cancellation in either tail. */
-static double
-log_gauss_mass(double a, double b)
-{
-  double m;
-  if (a >= 0)
-    m = 0.5 * (erfc(a / G_SQRT2) - erfc(b / G_SQRT2));
-  else if (b <= 0)
-    m = 0.5 * (erfc(-b / G_SQRT2) - erfc(-a / G_SQRT2));
-  else
-    m = 1.0 - 0.5 * erfc(-a / G_SQRT2) - 0.5 * erfc(b / G_SQRT2);
-  return log(MAX(m, DBL_MIN));
 }
 
 static guint
@@ -342,8 +355,7 @@ static double
 parzen_log_pdf(const Parzen *pe, const double *x, double *scratch)
 {
   guint nc = pe->n_comp;
-  for (guint i = 0; i < nc; i++)
-    scratch[i] = log(pe->weights[i]);
+  memcpy(scratch, pe->log_weights, nc * sizeof *scratch);
   for (guint k = 0; k < pe->d; k++) {
     const FthParam *p = pe->params[k];
     if (p->kind == FTH_PARAM_CATEGORICAL) {
@@ -352,16 +364,16 @@ parzen_log_pdf(const Parzen *pe, const double *x, double *scratch)
       continue;
     }
     const double *mus = pe->mus + (gsize) k * nc, *sig = pe->sigmas + (gsize) k * nc;
+    const double *ln = pe->log_norm + (gsize) k * nc;
     double xs = fth_param_to_sampling(p, x[k]), lo = pe->low[k], hi = pe->high[k],
            q = pe->q[k];
     for (guint i = 0; i < nc; i++) {
-      double accept = log_gauss_mass((lo - mus[i]) / sig[i], (hi - mus[i]) / sig[i]);
       if (q > 0) {
         double ub = MIN(xs + 0.5 * q, hi), lb = MAX(xs - 0.5 * q, lo);
-        scratch[i] += log_gauss_mass((lb - mus[i]) / sig[i], (ub - mus[i]) / sig[i]) - accept;
+        scratch[i] += log_gauss_mass((lb - mus[i]) / sig[i], (ub - mus[i]) / sig[i]) - ln[i];
       } else {
         double z = (xs - mus[i]) / sig[i];
-        scratch[i] += fth_tune_log_norm_pdf(z) - log(sig[i]) - accept;
+        scratch[i] += fth_tune_log_norm_pdf(z) - ln[i];
       }
     }
   }
