@@ -429,7 +429,7 @@ fth_audio_decode_memory(const guint8 *data, gsize len, const char *name, int tar
     audio->sample_rate = rate;
     audio->channels = channels;
     audio->frames = (gint64) (d.samples->len / (sizeof(float) * (gsize) channels));
-    audio->samples = (float *) g_byte_array_free(d.samples, audio->frames == 0);
+    audio->samples = (float *) (gpointer) g_byte_array_free(d.samples, audio->frames == 0);
     d.samples = NULL;
   }
   decoder_clear(&d);
