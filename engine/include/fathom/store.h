@@ -380,7 +380,7 @@ FthPrediction *fth_store_get_prediction(FthStore *store, gint64 run_id, gint64 i
                                         GError **error);
 /* The prediction for ITEM_ID from the newest run that has one; NULL (no error) when none. */
 FthPrediction *fth_store_latest_prediction(FthStore *store, gint64 item_id, GError **error);
-/* The newest run id with predictions, 0 when none. */
+/* The newest run id with predictions, 0 when none, -1 (with ERROR set) on failure. */
 gint64 fth_store_latest_prediction_run(FthStore *store, GError **error);
 
 typedef struct {
