@@ -743,6 +743,66 @@ test_readers_not_blocked(Fixture *f, gconstpointer data)
   g_cond_clear(&s.cond);
 }
 
+typedef struct {
+  FthStore *store;
+  gint64 item_id, label_id;
+  int index;
+} WriterArgs;
+
+static gpointer
+writer_thread(gpointer data)
+{
+  WriterArgs *w = data;
+  g_autoptr(GError) error = NULL;
+  if (w->index == 0) {
+    /* One thread batches items in explicit transactions while the others write singly. */
+    for (int batch = 0; batch < 4; batch++) {
+      g_assert_true(fth_store_begin(w->store, &error));
+      for (int i = 0; i < 50; i++) {
+        g_autofree char *path = g_strdup_printf("thread/%d-%d.png", batch, i);
+        g_autoptr(FthItemRecord) item = store_test_image(path, 1, 1);
+        store_test_add(w->store, item);
+      }
+      g_assert_true(fth_store_commit(w->store, &error));
+    }
+    return NULL;
+  }
+  for (int i = 0; i < 200; i++) {
+    FthAnnotation ann = { .item_id = w->item_id, .label_id = w->label_id, .geom = FTH_GEOM_SPAN,
+                          .start = i, .end = i + w->index, .score = 1 };
+    gint64 id = 0;
+    g_assert_true(fth_store_add_annotation(w->store, &ann, &id, &error));
+    g_assert_no_error(error);
+    gint64 n = 0;
+    g_assert_true(fth_store_count_items(w->store, NULL, &n, &error));
+  }
+  return NULL;
+}
+
+/* Several threads share one store: writes are serialised, none is lost. */
+static void
+test_threads(Fixture *f, gconstpointer data)
+{
+  g_autoptr(FthItemRecord) item = store_test_image("t.png", 1, 1);
+  gint64 item_id = store_test_add(f->store, item);
+  gint64 label_id = add_label(f->store, "span", NULL);
+  WriterArgs args[4];
+  GThread *threads[4];
+  for (int t = 0; t < 4; t++) {
+    args[t] = (WriterArgs){ f->store, item_id, label_id, t };
+    threads[t] = g_thread_new("writer", writer_thread, &args[t]);
+  }
+  for (int t = 0; t < 4; t++)
+    g_thread_join(threads[t]);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) anns = fth_store_list_annotations(f->store, item_id, &error);
+  g_assert_cmpuint(anns->len, ==, 3 * 200);
+  gint64 n = 0;
+  g_assert_true(fth_store_count_items(f->store, NULL, &n, &error));
+  g_assert_cmpint(n, ==, 1 + 4 * 50);
+  g_assert_true(fth_store_check_integrity(f->store, &error));
+}
+
 /* ---- filters on a generated project ------------------------------------------------------- */
 
 #define N_GEN 300
@@ -962,6 +1022,7 @@ main(int argc, char **argv)
   ADD("/store/api/runs", test_runs);
   ADD("/store/api/transactions", test_transactions);
   ADD("/store/api/readers-not-blocked", test_readers_not_blocked);
+  ADD("/store/api/threads", test_threads);
   ADD("/store/api/filters", test_filters);
 #undef ADD
   return g_test_run();
