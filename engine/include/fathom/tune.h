@@ -242,7 +242,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthTuneStudy, fth_tune_study_free)
 gboolean fth_tune_study_open_journal(FthTuneStudy *study, const char *path, GError **error);
 void fth_tune_study_set_event_func(FthTuneStudy *study, FthTuneEventFunc func,
                                    gpointer user_data);
-/* Stop starting trials once this many steps were reported over all trials (0: no limit). */
+/* Stop starting trials once the steps used (see below) reach STEPS (0: no limit). */
 void fth_tune_study_set_step_budget(FthTuneStudy *study, gint64 steps);
 void fth_tune_study_set_host(FthTuneStudy *study, const char *host);
 
@@ -262,7 +262,7 @@ guint fth_tune_study_get_n_trials(FthTuneStudy *study);
 const FthTuneTrial *fth_tune_study_get_trial(FthTuneStudy *study, guint index);
 /* The best completed trial, NULL when none completed. */
 const FthTuneTrial *fth_tune_study_get_best_trial(FthTuneStudy *study);
-/* Sum of reported steps over all trials: the epochs used. */
+/* The epochs used: the sum over trials of the last step each one reported. */
 gint64 fth_tune_study_get_steps_used(FthTuneStudy *study);
 
 /* ---- built-in objectives -------------------------------------------------------------------- */
