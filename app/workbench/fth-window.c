@@ -47,6 +47,7 @@ struct _FthWindow {
   int zoom_step;
   gint64 n_items;    /* in the project, unfiltered */
   GArray *label_ids; /* gint64: the label of filter choice FIRST_LABEL_CHOICE + i */
+  GHashTable *hotkeys; /* hotkey (one character) -> label id (gint64 *) */
   gboolean populating_filters;
 };
 
@@ -55,7 +56,7 @@ enum { CHOICE_ALL, CHOICE_UNLABELED, FIRST_LABEL_CHOICE };
 
 G_DEFINE_FINAL_TYPE(FthWindow, fth_window, ADW_TYPE_APPLICATION_WINDOW)
 
-enum { SIGNAL_PROJECT_OPENED, SIGNAL_OPEN_FAILED, N_SIGNALS };
+enum { SIGNAL_PROJECT_OPENED, SIGNAL_OPEN_FAILED, SIGNAL_ITEM_LABELED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* What the worker thread reads from a project, handed to the main thread in one piece. */
@@ -116,6 +117,8 @@ update_actions(FthWindow *self)
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "close-project")),
                               has_project);
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "find")),
+                              has_project);
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "set-label")),
                               has_project);
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "zoom-in")),
                               has_project && self->zoom_step + 1 < (int)G_N_ELEMENTS(zoom_steps));
@@ -304,6 +307,23 @@ populate_filters(FthWindow *self, GPtrArray *labels)
 }
 
 static void
+show_summary(FthWindow *self, ProjectData *data)
+{
+  g_autofree char *counts = format_counts(data);
+
+  gtk_label_set_text(self->counts_label, counts);
+  fth_label_palette_set_labels(self->label_palette, data->labels, data->counts);
+  self->n_items = data->n_items;
+  g_hash_table_remove_all(self->hotkeys);
+  for (guint i = 0; i < data->labels->len; i++) {
+    const FthLabel *label = g_ptr_array_index(data->labels, i);
+    if (label->hotkey != NULL && label->hotkey[0] != '\0')
+      g_hash_table_insert(self->hotkeys, g_strdup(label->hotkey),
+                          g_memdup2(&label->id, sizeof label->id));
+  }
+}
+
+static void
 show_project(FthWindow *self, ProjectData *data)
 {
   g_set_object(&self->store, data->store);
@@ -319,10 +339,7 @@ show_project(FthWindow *self, ProjectData *data)
   gtk_label_set_text(self->project_name_label, data->name);
   gtk_label_set_text(self->project_dir_label, dir);
   gtk_widget_set_tooltip_text(GTK_WIDGET(self->project_dir_label), dir);
-  g_autofree char *counts = format_counts(data);
-  gtk_label_set_text(self->counts_label, counts);
-  fth_label_palette_set_labels(self->label_palette, data->labels, data->counts);
-  self->n_items = data->n_items;
+  show_summary(self, data);
   populate_filters(self, data->labels);
 
   GtkSingleSelection *selection =
@@ -346,6 +363,7 @@ fth_window_close_project(FthWindow *self)
   gtk_grid_view_set_model(self->items_grid, NULL);
   fth_label_palette_set_labels(self->label_palette, NULL, NULL);
   g_clear_object(&self->items);
+  g_hash_table_remove_all(self->hotkeys);
   populate_filters(self, NULL);
   g_clear_object(&self->loader);
   g_clear_object(&self->store);
@@ -359,21 +377,29 @@ fth_window_close_project(FthWindow *self)
 
 /* ---- opening a project ------------------------------------------------------------------ */
 
+/* Counts and labels of DATA->store. Runs on a worker thread. */
+static gboolean
+read_summary(ProjectData *data, GError **error)
+{
+  FthItemFilter unlabeled = FTH_ITEM_FILTER_INIT;
+
+  unlabeled.unlabeled = TRUE;
+  return fth_store_count_items(data->store, NULL, &data->n_items, error) &&
+         fth_store_count_items(data->store, &unlabeled, &data->n_unlabeled, error) &&
+         (data->labels = fth_store_list_labels(data->store, error)) != NULL &&
+         (data->counts = fth_store_count_per_label(data->store, FTH_AUTHOR_HUMAN, error)) != NULL;
+}
+
 static void
 open_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   const char *dir = task_data;
   GError *error = NULL;
   ProjectData *data = g_new0(ProjectData, 1);
-  FthItemFilter unlabeled = FTH_ITEM_FILTER_INIT;
 
-  unlabeled.unlabeled = TRUE;
   data->store = fth_store_open(dir, &error);
   if (data->store == NULL || (data->name = fth_store_get_name(data->store, &error)) == NULL ||
-      !fth_store_count_items(data->store, NULL, &data->n_items, &error) ||
-      !fth_store_count_items(data->store, &unlabeled, &data->n_unlabeled, &error) ||
-      (data->labels = fth_store_list_labels(data->store, &error)) == NULL ||
-      (data->counts = fth_store_count_per_label(data->store, FTH_AUTHOR_HUMAN, &error)) == NULL ||
+      !read_summary(data, &error) ||
       /* Built here so its first COUNT runs off the main loop; from now on only the main
        * thread uses it. */
       (data->items = fth_item_list_new(data->store, NULL, &error)) == NULL) {
@@ -456,6 +482,114 @@ fth_window_open_project(FthWindow *self, GFile *dir)
   g_task_run_in_thread(task, open_in_thread);
 }
 
+/* ---- labeling ------------------------------------------------------------------------- */
+
+typedef struct {
+  FthStore *store;
+  gint64 item_id;
+  gint64 label_id; /* 0: remove the item's class */
+  guint position;  /* of the item in the grid, to keep it selected */
+} LabelRequest;
+
+static void
+label_request_free(LabelRequest *request)
+{
+  g_object_unref(request->store);
+  g_free(request);
+}
+
+static void
+label_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  LabelRequest *request = task_data;
+  GError *error = NULL;
+  ProjectData *data = g_new0(ProjectData, 1);
+
+  data->store = g_object_ref(request->store);
+  if (!fth_store_set_class(request->store, request->item_id, request->label_id,
+                           FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error) ||
+      !read_summary(data, &error)) {
+    project_data_free(data);
+    g_task_return_error(task, error);
+    return;
+  }
+  g_task_return_pointer(task, data, (GDestroyNotify)project_data_free);
+}
+
+static void
+label_applied(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(source);
+  LabelRequest *request = g_task_get_task_data(G_TASK(result));
+  g_autoptr(GError) error = NULL;
+  ProjectData *data = g_task_propagate_pointer(G_TASK(result), &error);
+
+  if (data == NULL) {
+    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+    return;
+  }
+  /* The project may have been closed or replaced meanwhile. */
+  if (request->store == self->store) {
+    if (!fth_item_list_refresh(self->items, &error))
+      adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+    show_summary(self, data);
+    update_items_page(self);
+    GtkSelectionModel *selection = gtk_grid_view_get_model(self->items_grid);
+    if (request->position < g_list_model_get_n_items(G_LIST_MODEL(selection)))
+      gtk_selection_model_select_item(selection, request->position, TRUE);
+    g_signal_emit(self, signals[SIGNAL_ITEM_LABELED], 0, request->item_id);
+  }
+  project_data_free(data);
+}
+
+static void
+set_label_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  GtkSingleSelection *selection = GTK_SINGLE_SELECTION(gtk_grid_view_get_model(self->items_grid));
+
+  if (self->store == NULL || selection == NULL)
+    return;
+  FthItem *item = gtk_single_selection_get_selected_item(selection);
+  if (item == NULL) {
+    adw_toast_overlay_add_toast(self->toast_overlay,
+                                adw_toast_new(_("Select an item to label first")));
+    return;
+  }
+
+  LabelRequest *request = g_new0(LabelRequest, 1);
+  request->store = g_object_ref(self->store);
+  request->item_id = fth_item_get_id(item);
+  request->label_id = g_variant_get_int64(parameter);
+  request->position = gtk_single_selection_get_selected(selection);
+  g_autoptr(GTask) task = g_task_new(self, NULL, label_applied, NULL);
+  g_task_set_task_data(task, request, (GDestroyNotify)label_request_free);
+  g_task_run_in_thread(task, label_in_thread);
+}
+
+/* A label's hotkey labels the selected item (keys typed into the search entry never get here:
+ * the entry handles them first). */
+static gboolean
+key_pressed(GtkEventControllerKey *controller, guint keyval, guint keycode,
+            GdkModifierType state, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+
+  if (self->store == NULL ||
+      (state & (GDK_CONTROL_MASK | GDK_ALT_MASK | GDK_SUPER_MASK)) != 0)
+    return FALSE;
+  gunichar c = gdk_keyval_to_unicode(keyval);
+  if (c == 0)
+    return FALSE;
+  char key[8] = { 0 };
+  g_unichar_to_utf8(c, key);
+  const gint64 *label_id = g_hash_table_lookup(self->hotkeys, key);
+  if (label_id == NULL)
+    return FALSE;
+  gtk_widget_activate_action(GTK_WIDGET(self), "win.set-label", "x", *label_id);
+  return TRUE;
+}
+
 /* ---- actions ---------------------------------------------------------------------------- */
 
 static void
@@ -528,6 +662,7 @@ static const GActionEntry win_actions[] = {
   { .name = "open", .activate = open_activated },
   { .name = "close-project", .activate = close_project_activated },
   { .name = "find", .activate = find_activated },
+  { .name = "set-label", .activate = set_label_activated, .parameter_type = "x" },
   { .name = "zoom-in", .activate = zoom_in_activated },
   { .name = "zoom-out", .activate = zoom_out_activated },
 };
@@ -577,6 +712,7 @@ fth_window_finalize(GObject *object)
 
   g_ptr_array_unref(self->cells);
   g_array_unref(self->label_ids);
+  g_hash_table_unref(self->hotkeys);
   G_OBJECT_CLASS(fth_window_parent_class)->finalize(object);
 }
 
@@ -597,6 +733,10 @@ fth_window_class_init(FthWindowClass *klass)
   signals[SIGNAL_OPEN_FAILED] = g_signal_new("open-failed", G_TYPE_FROM_CLASS(klass),
                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                              G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* Emitted with the item id once a label set through win.set-label is saved and shown. */
+  signals[SIGNAL_ITEM_LABELED] = g_signal_new("item-labeled", G_TYPE_FROM_CLASS(klass),
+                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                              G_TYPE_NONE, 1, G_TYPE_INT64);
 
   g_type_ensure(FTH_TYPE_LABEL_PALETTE);
   gtk_widget_class_set_template_from_resource(widget_class,
@@ -629,6 +769,7 @@ fth_window_init(FthWindow *self)
 
   self->cells = g_ptr_array_new();
   self->label_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+  self->hotkeys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   self->zoom_step = DEFAULT_ZOOM_STEP;
 
   g_action_map_add_action_entries(G_ACTION_MAP(self), win_actions, G_N_ELEMENTS(win_actions),
@@ -648,6 +789,11 @@ fth_window_init(FthWindow *self)
   GtkDropTarget *drop = gtk_drop_target_new(GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
   g_signal_connect(drop, "drop", G_CALLBACK(files_dropped), self);
   gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
+
+  GtkEventController *keys = gtk_event_controller_key_new();
+  gtk_event_controller_set_name(keys, "fth-label-hotkeys");
+  g_signal_connect(keys, "key-pressed", G_CALLBACK(key_pressed), self);
+  gtk_widget_add_controller(GTK_WIDGET(self), keys);
 
   populate_filters(self, NULL);
   update_actions(self);

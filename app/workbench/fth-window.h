@@ -18,6 +18,10 @@ FthWindow *fth_window_new(FthApplication *app);
 void fth_window_open_project(FthWindow *self, GFile *dir);
 void fth_window_close_project(FthWindow *self);
 
+/* Actions (win.*): open, close-project, find, set-label (int64 label id, 0 to clear; labels
+ * the selected item as a human, on a worker thread, then emits "item-labeled" with the item
+ * id), toggle-sidebar, zoom-in, zoom-out. A label's hotkey activates set-label. */
+
 gboolean fth_window_has_project(FthWindow *self);
 /* The open project's store and its items (the grid's model), or NULL. */
 FthStore *fth_window_get_store(FthWindow *self);

@@ -314,9 +314,9 @@ test_actions(void)
   FthWindow *window = new_window();
   GActionGroup *win = G_ACTION_GROUP(window);
 
-  static const char *win_actions[] = { "open",     "close-project", "find",
-                                       "toggle-sidebar", "zoom-in", "zoom-out",
-                                       "show-help-overlay" };
+  static const char *win_actions[] = { "open",    "close-project", "find",
+                                       "set-label", "toggle-sidebar", "zoom-in",
+                                       "zoom-out", "show-help-overlay" };
   for (guint i = 0; i < G_N_ELEMENTS(win_actions); i++)
     if (!g_action_group_has_action(win, win_actions[i]))
       g_error("window lacks action win.%s", win_actions[i]);
@@ -380,6 +380,97 @@ test_actions(void)
   g_assert_false(fth_window_has_project(window));
   g_assert_null(fth_window_get_items(window));
   g_assert_false(g_action_group_get_action_enabled(win, "close-project"));
+
+  destroy_window(window);
+  remove_tree(dir);
+}
+
+static void
+on_item_labeled(FthWindow *window, gint64 item_id, gpointer user_data)
+{
+  *(gint64 *)user_data = item_id;
+}
+
+static gboolean
+id_set(gpointer data)
+{
+  return *(gint64 *)data != 0;
+}
+
+/* win.set-label writes a human class annotation for the selected item and the grid, counts
+ * and palette show it. */
+static void
+test_set_label(void)
+{
+  g_autofree char *dir = create_project();
+  FthWindow *window = new_window();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true(fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, NULL));
+  FthStore *store = fth_window_get_store(window);
+  g_autoptr(FthLabel) dog = fth_store_find_label(store, "dog", &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(dog);
+
+  g_autoptr(GPtrArray) grids = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_GRID_VIEW);
+  GtkSelectionModel *selection = gtk_grid_view_get_model(g_ptr_array_index(grids, 0));
+  g_assert_true(gtk_selection_model_select_item(selection, 2, TRUE));
+  g_autoptr(FthItem) item = g_list_model_get_item(G_LIST_MODEL(selection), 2);
+  g_assert_null(fth_item_get_class_label(item));
+
+  gint64 labeled = 0;
+  gulong handler = g_signal_connect(window, "item-labeled", G_CALLBACK(on_item_labeled), &labeled);
+  g_action_group_activate_action(G_ACTION_GROUP(window), "set-label",
+                                 g_variant_new_int64(dog->id));
+  g_assert_true(fth_test_spin_until(id_set, &labeled, OPEN_TIMEOUT_MS));
+  g_signal_handler_disconnect(window, handler);
+  g_assert_cmpint(labeled, ==, fth_item_get_id(item));
+
+  /* Saved in the store... */
+  g_autoptr(GPtrArray) annotations = fth_store_list_annotations(store, labeled, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(annotations->len, ==, 1);
+  FthAnnotation *ann = g_ptr_array_index(annotations, 0);
+  g_assert_cmpint(ann->label_id, ==, dog->id);
+  g_assert_cmpint(ann->author, ==, FTH_AUTHOR_HUMAN);
+
+  /* ...shown in the grid, still selected... */
+  g_autoptr(FthItem) updated = g_list_model_get_item(G_LIST_MODEL(selection), 2);
+  g_assert_cmpstr(fth_item_get_class_label(updated), ==, "dog");
+  g_assert_true(gtk_selection_model_is_selected(selection, 2));
+
+  /* ...and counted in the summary. */
+  g_autoptr(GPtrArray) labels = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_LABEL);
+  gboolean counted = FALSE;
+  for (guint i = 0; i < labels->len; i++)
+    if (strstr(gtk_label_get_text(g_ptr_array_index(labels, i)), "2 labeled, 3 unlabeled"))
+      counted = TRUE;
+  g_assert_true(counted);
+
+  /* The hotkey of "cat" (1) labels the selected item the same way. */
+  GtkEventController *hotkeys = NULL;
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers(GTK_WIDGET(window));
+  for (guint i = 0; i < g_list_model_get_n_items(controllers); i++) {
+    g_autoptr(GtkEventController) controller = g_list_model_get_item(controllers, i);
+    if (g_strcmp0(gtk_event_controller_get_name(controller), "fth-label-hotkeys") == 0)
+      hotkeys = controller;
+  }
+  g_assert_nonnull(hotkeys);
+  g_assert_true(gtk_selection_model_select_item(selection, 3, TRUE));
+  labeled = 0;
+  handler = g_signal_connect(window, "item-labeled", G_CALLBACK(on_item_labeled), &labeled);
+  gboolean handled = FALSE;
+  g_signal_emit_by_name(hotkeys, "key-pressed", GDK_KEY_1, 0, 0, &handled);
+  g_assert_true(handled);
+  g_assert_true(fth_test_spin_until(id_set, &labeled, OPEN_TIMEOUT_MS));
+  g_signal_handler_disconnect(window, handler);
+  g_autoptr(FthItem) by_key = g_list_model_get_item(G_LIST_MODEL(selection), 3);
+  g_assert_cmpstr(fth_item_get_class_label(by_key), ==, "cat");
+
+  /* A key that is no label's hotkey is left to other handlers. */
+  handled = TRUE;
+  g_signal_emit_by_name(hotkeys, "key-pressed", GDK_KEY_z, 0, 0, &handled);
+  g_assert_false(handled);
 
   destroy_window(window);
   remove_tree(dir);
@@ -609,6 +700,7 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/open-project", test_open_project);
   g_test_add_func("/workbench/render", test_render);
   g_test_add_func("/workbench/actions", test_actions);
+  g_test_add_func("/workbench/set-label", test_set_label);
   g_test_add_func("/workbench/open-not-project", test_open_not_project);
   g_test_add_func("/workbench/open-corrupt", test_open_corrupt);
   g_test_add_func("/workbench/thumbnail-loader-idx", test_thumbnail_loader_idx);
