@@ -63,7 +63,8 @@ Import of $count JPEGs of ${size}x${size} ($((bytes / count)) bytes each on aver
 | fathom import again (all already imported)       | $(printf '%7.2f' "$fathom_rerun") | $(printf '%8s' "$(rate "$fathom_rerun")") | $(rel "$fathom_rerun") |
 | djpeg, one process per file, shell loop          | $(printf '%7.2f' "$djpeg_loop") | $(printf '%8s' "$(rate "$djpeg_loop")") | $(rel "$djpeg_loop") |
 | djpeg, one process per file, xargs -P $ncpu          | $(printf '%7.2f' "$djpeg_xargs") | $(printf '%8s' "$(rate "$djpeg_xargs")") | $(rel "$djpeg_xargs") |
-TABLE)
+TABLE
+)
 echo "$table"
 if [ "${APPEND:-0}" = 1 ]; then
   {
