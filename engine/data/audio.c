@@ -157,6 +157,43 @@ wav_parse_header(const guint8 *data, gsize len, const char *name, WavHeader *h, 
   return TRUE;
 }
 
+/* PCM and float WAV reach GStreamer as a canonical 44-byte header followed by the data chunk
+ * (not copied), whatever other chunks the file has: wavparse 1.22 spins forever on some odd
+ * chunk layouts (an empty LIST chunk found by fuzz-wav, tests/data/fixtures/empty-list-chunk.wav),
+ * and the header has already been checked here. */
+static gboolean
+wav_is_plain_pcm(const WavHeader *h)
+{
+  return h->format_tag == 1 || h->format_tag == 3;
+}
+
+static GInputStream *
+wav_canonical_stream(const guint8 *data, const WavHeader *h)
+{
+  gsize size = h->data_size - h->data_size % (gsize) h->block_align;
+  size = MIN(size, (gsize) 0xFFFFFFFFu - 36 - (0xFFFFFFFFu - 36) % (gsize) h->block_align);
+  guint8 *header = g_malloc(44);
+  memcpy(header, "RIFF\0\0\0\0WAVEfmt \x10\0\0\0", 20);
+  const guint32 riff_size = GUINT32_TO_LE((guint32) (36 + size));
+  memcpy(header + 4, &riff_size, 4);
+  const guint16 fmt16[2] = {GUINT16_TO_LE((guint16) h->format_tag),
+                            GUINT16_TO_LE((guint16) h->channels)};
+  const guint32 fmt32[2] = {GUINT32_TO_LE((guint32) h->sample_rate),
+                            GUINT32_TO_LE((guint32) h->sample_rate * (guint32) h->block_align)};
+  const guint16 fmt16b[2] = {GUINT16_TO_LE((guint16) h->block_align),
+                             GUINT16_TO_LE((guint16) h->bits)};
+  memcpy(header + 20, fmt16, 4);
+  memcpy(header + 24, fmt32, 8);
+  memcpy(header + 32, fmt16b, 4);
+  memcpy(header + 36, "data", 4);
+  const guint32 data_size = GUINT32_TO_LE((guint32) size);
+  memcpy(header + 40, &data_size, 4);
+  GInputStream *stream = g_memory_input_stream_new_from_data(header, 44, g_free);
+  g_memory_input_stream_add_data(G_MEMORY_INPUT_STREAM(stream), data + h->data_offset,
+                                 (gssize) size, NULL);
+  return stream;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Pipeline */
 
@@ -239,8 +276,8 @@ media_error_from_gst(const GError *e)
 
 /* Builds the pipeline over data (not copied; must outlive the decoder). */
 static gboolean
-decoder_init(Decoder *d, const guint8 *data, gsize len, const char *name, int target_rate,
-             gboolean mono, GError **error)
+decoder_init(Decoder *d, const guint8 *data, gsize len, const WavHeader *wav, const char *name,
+             int target_rate, gboolean mono, GError **error)
 {
   memset(d, 0, sizeof *d);
   d->name = name;
@@ -264,7 +301,8 @@ decoder_init(Decoder *d, const guint8 *data, gsize len, const char *name, int ta
   gst_bin_add_many(GST_BIN(d->pipeline), src, decode, d->convert, resample, filter, d->sink,
                    NULL);
 
-  GInputStream *stream = g_memory_input_stream_new_from_data(data, (gssize) len, NULL);
+  GInputStream *stream = wav ? wav_canonical_stream(data, wav)
+                             : g_memory_input_stream_new_from_data(data, (gssize) len, NULL);
   g_object_set(src, "stream", stream, NULL);
   g_object_unref(stream);
 
@@ -410,7 +448,8 @@ fth_audio_decode_memory(const guint8 *data, gsize len, const char *name, int tar
     return FALSE;
   }
   Decoder d;
-  if (!decoder_init(&d, data, len, name, target_rate, mono, error))
+  if (!decoder_init(&d, data, len, is_wav && wav_is_plain_pcm(&wav) ? &wav : NULL, name,
+                    target_rate, mono, error))
     return FALSE;
   gboolean ok = decoder_run(&d, GST_STATE_PLAYING, error);
   int rate = 0, channels = 0;
@@ -459,14 +498,14 @@ fth_audio_probe_file(const char *path, FthAudioInfo *info, GError **error)
   WavHeader wav;
   gboolean is_wav;
   gboolean ok = check_input(file.data, file.len, path, &wav, &is_wav, error);
-  if (ok && is_wav && (wav.format_tag == 1 || wav.format_tag == 3)) {
+  if (ok && is_wav && wav_is_plain_pcm(&wav)) {
     info->sample_rate = wav.sample_rate;
     info->channels = wav.channels;
     info->frames = (gint64) (wav.data_size / (gsize) wav.block_align);
     info->duration = (double) info->frames / wav.sample_rate;
   } else if (ok && ensure_gst(path, error)) {
     Decoder d;
-    ok = decoder_init(&d, file.data, file.len, path, 0, FALSE, error) &&
+    ok = decoder_init(&d, file.data, file.len, NULL, path, 0, FALSE, error) &&
          decoder_run(&d, GST_STATE_PAUSED, error);
     if (ok && !decoder_get_format(&d, &info->sample_rate, &info->channels)) {
       fth_media_set_error(error, FTH_MEDIA_ERROR_UNSUPPORTED, path,

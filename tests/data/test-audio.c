@@ -294,6 +294,24 @@ test_bad_headers(void)
   g_assert_error(error, FTH_MEDIA_ERROR, FTH_MEDIA_ERROR_IO);
 }
 
+/* Found by fuzz-wav: an empty LIST chunk before the data made GStreamer 1.22's wavparse spin
+ * forever. The header is valid (24-bit PCM, 8 kHz, 64 frames), so it must decode, promptly. */
+static void
+test_wav_odd_chunks(void)
+{
+  g_autofree char *path = g_build_filename(FIXTURES, "empty-list-chunk.wav", NULL);
+  FthAudio a;
+  g_autoptr(GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time();
+  g_assert_true(fth_audio_decode_file(path, 0, FALSE, &a, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(a.sample_rate, ==, 8000);
+  g_assert_cmpint(a.channels, ==, 1);
+  g_assert_cmpint(a.frames, ==, 64);
+  g_assert_cmpint(g_get_monotonic_time() - t0, <, 5 * G_USEC_PER_SEC);
+  fth_audio_clear(&a);
+}
+
 static gpointer
 decode_in_thread(gpointer path)
 {
@@ -334,6 +352,7 @@ main(int argc, char **argv)
   g_test_add_func("/audio/wav-float-24bit", test_wav_float_and_24bit);
   g_test_add_func("/audio/fixtures", test_fixtures);
   g_test_add_func("/audio/bad-headers", test_bad_headers);
+  g_test_add_func("/audio/wav-odd-chunks", test_wav_odd_chunks);
   g_test_add_func("/audio/threads", test_threads);
   return g_test_run();
 }
