@@ -1,0 +1,104 @@
+/* fathom/active.h: AutoLabel. Acquisition functions (which unlabeled items to ask next), the
+ * labeling queue in the store, pre-labeling with a trained model, self-training with
+ * pseudo-labels, and the active-learning loop.
+ *
+ * A service layer: GLib types, errors as GError in FTH_ACTIVE_ERROR naming the project or
+ * checkpoint and what is wrong. The acquisition functions themselves are plain numeric code on
+ * float arrays, so tests and the benchmark call them without a store.
+ *
+ * Convention for every score: higher means "ask this item first".
+ */
+#pragma once
+
+#include <fathom/store.h>
+#include <fathom/train.h>
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define FTH_ACTIVE_ERROR (fth_active_error_quark())
+GQuark fth_active_error_quark(void);
+
+typedef enum {
+  FTH_ACTIVE_ERROR_INVALID,   /* bad arguments: unknown strategy, batch 0, shapes */
+  FTH_ACTIVE_ERROR_DATA,      /* the project lacks what is needed: predictions, embeddings */
+  FTH_ACTIVE_ERROR_NO_MODEL,  /* no checkpoint to predict with */
+} FthActiveError;
+
+/* ---- Acquisition functions -------------------------------------------------------------------
+ * probs: n rows of C class probabilities (float32, row-major). */
+
+typedef enum {
+  FTH_ACQ_RANDOM,            /* seeded uniform scores: the baseline */
+  FTH_ACQ_LEAST_CONFIDENCE,  /* 1 - max_k p_k */
+  FTH_ACQ_MARGIN,            /* 1 - (p_first - p_second) */
+  FTH_ACQ_ENTROPY,           /* -sum_k p_k ln p_k (nats) */
+  FTH_ACQ_BALD,              /* mutual information from T Monte-Carlo-dropout passes */
+  FTH_ACQ_CORESET,           /* k-center greedy on the embeddings, from the labeled set */
+  FTH_ACQ_HYBRID,            /* entropy candidates spread over k-means clusters */
+} FthAcquisition;
+
+#define FTH_ACQ_N_STRATEGIES 7
+
+/* "random", "least-confidence", "margin", "entropy", "bald", "coreset", "hybrid". */
+const char *fth_acquisition_name(FthAcquisition strategy);
+gboolean fth_acquisition_from_name(const char *name, FthAcquisition *out, GError **error);
+
+void fth_acq_random(size_t n, uint64_t seed, float *scores);
+void fth_acq_least_confidence(const float *probs, size_t n, int n_classes, float *scores);
+void fth_acq_margin(const float *probs, size_t n, int n_classes, float *scores);
+void fth_acq_entropy(const float *probs, size_t n, int n_classes, float *scores);
+/* mc_probs: T tables of n x C, one per dropout pass, pass-major ([t][i][k]). BALD score =
+ * H(mean_t p_t) - mean_t H(p_t), in nats; mean_probs (n x C, may be NULL) receives the mean. */
+void fth_acq_bald(const float *mc_probs, int n_passes, size_t n, int n_classes, float *scores,
+                  float *mean_probs);
+
+/* k-center greedy (Sener & Savarese 2018). emb: n x dim pool embeddings; centers: n_centers x dim
+ * embeddings of the labeled items (may be 0). Picks k pool points one at a time, each the point
+ * farthest (Euclidean) from its nearest center so far, which then becomes a center. selected[j]
+ * is the j-th pick, dist[j] (may be NULL) its distance to the nearest center when picked. With
+ * no labeled centers the first pick is the pool point farthest from the pool mean. Ties go to the
+ * lower index. Returns the number picked, min(k, n). */
+size_t fth_acq_coreset(const float *emb, size_t n, int dim, const float *centers,
+                       size_t n_centers, size_t k, uint32_t *selected, float *dist);
+
+/* Squared Euclidean distances from every row of a (n x dim) to every row of b (m x dim) into
+ * out (n x m), through one GEMM (|a|^2 + |b|^2 - 2 a.b, clamped at 0). */
+void fth_sq_distances(const float *a, size_t n, const float *b, size_t m, int dim, float *out);
+
+/* Seeded k-means (k-means++ start, Lloyd iterations until no point moves or max_iter).
+ * assign: n cluster indices; centroids (k x dim, may be NULL). Returns the iterations run. */
+int fth_kmeans(const float *x, size_t n, int dim, int k, int max_iter, uint64_t seed,
+               uint32_t *assign, float *centroids);
+
+/* Everything an acquisition may look at. Fields a strategy does not use may be NULL / 0. */
+typedef struct {
+  size_t n;                 /* pool size */
+  int n_classes;
+  const float *probs;       /* n x C; for BALD NULL is allowed (the mean of mc_probs is used) */
+  const float *mc_probs;    /* BALD: n_passes x n x C */
+  int n_passes;
+  const float *emb;         /* coreset, hybrid: n x dim */
+  int dim;
+  const float *labeled_emb; /* coreset: n_labeled x dim */
+  size_t n_labeled;
+} FthAcqPool;
+
+typedef struct {
+  FthAcquisition strategy;
+  size_t batch;             /* how many to pick */
+  uint64_t seed;            /* random, hybrid's k-means */
+  int hybrid_clusters;      /* 0: min(batch, 10) */
+  int hybrid_candidates;    /* candidates per pick; 0: 10 (the top 10 * batch by entropy) */
+} FthAcqOptions;
+
+void fth_acq_options_init(FthAcqOptions *opt); /* entropy, batch 100, seed 1 */
+
+/* Picks min(batch, n) pool indices into selected (rank order: selected[0] is asked first) with
+ * their scores (the strategy's score; core-set: the distance). Fails with INVALID when the pool
+ * lacks what the strategy needs (probabilities, MC passes, embeddings). */
+gboolean fth_acquire(const FthAcqPool *pool, const FthAcqOptions *opt, uint32_t *selected,
+                     float *scores, size_t *n_selected, GError **error);
+
+G_END_DECLS
