@@ -333,6 +333,10 @@ decode_png(const guint8 *data, gsize len, DecodeTarget *t, GError **error)
   png_uint_32 width = 0, height = 0;
   int bit_depth = 0, color_type = 0;
   png_get_IHDR(s->png, s->info, &width, &height, &bit_depth, &color_type, NULL, NULL, NULL);
+  /* Before png_read_update_info, which allocates row buffers from the width (fuzz-png: a
+   * 1.5-gigapixel-wide header made it ask for 3 GB). Channels are known only after it. */
+  if (!check_size(t->name, width, height, 1, error))
+    goto out;
 
   png_set_expand(s->png); /* palette -> RGB, gray < 8 bits -> 8 bits, tRNS -> alpha */
   if (bit_depth == 16)
