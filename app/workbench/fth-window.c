@@ -3,7 +3,9 @@
  * applies results. */
 #include "fth-window.h"
 
+#include "fth-annotation-history.h"
 #include "fth-item-cell.h"
+#include "fth-item-view.h"
 #include "fth-label-palette.h"
 #include "fth-recent-projects.h"
 #include "fth-thumbnail-loader.h"
@@ -13,6 +15,10 @@
 /* Thumbnails are decoded at most this big; the zoom steps only change how big they show. */
 #define THUMBNAIL_DECODE_SIZE 192
 #define THUMBNAIL_CACHE_CAPACITY 1024
+/* The item view's pictures: full size (within the decoders' limits), a few kept for a/d. */
+#define IMAGE_DECODE_SIZE 8192
+#define IMAGE_CACHE_CAPACITY 8
+#define CANVAS_ZOOM_STEP 1.25
 static const int zoom_steps[] = { 48, 64, 96, 128, 160, 192 };
 #define DEFAULT_ZOOM_STEP 2
 
@@ -34,12 +40,17 @@ struct _FthWindow {
   GtkStack *items_stack;
   GtkGridView *items_grid;
   GtkSearchEntry *search_entry;
+  GtkWidget *filter_bar;
+  FthItemView *item_view;
   GtkDropDown *filter_dropdown;
   GtkStringList *filter_choices;
 
   FthStore *store;
   FthItemList *items;
   FthThumbnailLoader *loader;
+  FthThumbnailLoader *images;
+  FthAnnotationHistory *history;
+  guint grid_label_position; /* grid item labeled with set-label, reselected after refresh */
   GCancellable *open_cancellable;
   GCancellable *recent_cancellable;
   GtkFileChooserNative *chooser;
@@ -56,7 +67,7 @@ enum { CHOICE_ALL, CHOICE_UNLABELED, FIRST_LABEL_CHOICE };
 
 G_DEFINE_FINAL_TYPE(FthWindow, fth_window, ADW_TYPE_APPLICATION_WINDOW)
 
-enum { SIGNAL_PROJECT_OPENED, SIGNAL_OPEN_FAILED, SIGNAL_ITEM_LABELED, N_SIGNALS };
+enum { SIGNAL_PROJECT_OPENED, SIGNAL_OPEN_FAILED, SIGNAL_ITEM_ANNOTATED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* What the worker thread reads from a project, handed to the main thread in one piece. */
@@ -108,6 +119,12 @@ fth_window_get_items(FthWindow *self)
   return self->items != NULL ? G_LIST_MODEL(self->items) : NULL;
 }
 
+static gboolean
+showing_item(FthWindow *self)
+{
+  return g_strcmp0(gtk_stack_get_visible_child_name(self->items_stack), "item") == 0;
+}
+
 static void
 update_actions(FthWindow *self)
 {
@@ -120,10 +137,22 @@ update_actions(FthWindow *self)
                               has_project);
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "set-label")),
                               has_project);
+  gboolean item_shown = has_project && showing_item(self);
+  static const char *item_actions[] = { "show-grid", "next-item", "previous-item", "zoom-fit",
+                                        "zoom-original" };
+  for (guint i = 0; i < G_N_ELEMENTS(item_actions); i++)
+    g_simple_action_set_enabled(
+      G_SIMPLE_ACTION(g_action_map_lookup_action(map, item_actions[i])), item_shown);
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "undo")),
+                              has_project);
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "redo")),
+                              has_project);
+  /* Zoom acts on the picture in the item view, on the thumbnails in the grid. */
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "zoom-in")),
-                              has_project && self->zoom_step + 1 < (int)G_N_ELEMENTS(zoom_steps));
+                              item_shown || (has_project &&
+                                             self->zoom_step + 1 < (int)G_N_ELEMENTS(zoom_steps)));
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "zoom-out")),
-                              has_project && self->zoom_step > 0);
+                              item_shown || (has_project && self->zoom_step > 0));
 }
 
 /* ---- recent projects -------------------------------------------------------------------- */
@@ -241,6 +270,8 @@ cell_unbind(GtkSignalListItemFactory *factory, GtkListItem *list_item, gpointer 
 static void
 update_items_page(FthWindow *self)
 {
+  if (showing_item(self))
+    return;
   guint shown = g_list_model_get_n_items(G_LIST_MODEL(self->items));
   const char *page = shown > 0 ? "items" : self->n_items > 0 ? "no-matches" : "empty";
 
@@ -314,6 +345,7 @@ show_summary(FthWindow *self, ProjectData *data)
   gtk_label_set_text(self->counts_label, counts);
   fth_label_palette_set_labels(self->label_palette, data->labels, data->counts);
   self->n_items = data->n_items;
+  fth_item_view_set_labels(self->item_view, data->labels);
   g_hash_table_remove_all(self->hotkeys);
   for (guint i = 0; i < data->labels->len; i++) {
     const FthLabel *label = g_ptr_array_index(data->labels, i);
@@ -323,6 +355,10 @@ show_summary(FthWindow *self, ProjectData *data)
   }
 }
 
+static void history_applied(FthAnnotationHistory *history, gint64 item_id, gpointer user_data);
+static void history_failed(FthAnnotationHistory *history, const char *message,
+                           gpointer user_data);
+
 static void
 show_project(FthWindow *self, ProjectData *data)
 {
@@ -331,6 +367,17 @@ show_project(FthWindow *self, ProjectData *data)
   g_clear_object(&self->loader);
   self->loader = fth_thumbnail_loader_new(self->store, THUMBNAIL_DECODE_SIZE,
                                           THUMBNAIL_CACHE_CAPACITY);
+  g_clear_object(&self->images);
+  self->images = fth_thumbnail_loader_new(self->store, IMAGE_DECODE_SIZE, IMAGE_CACHE_CAPACITY);
+  if (self->history != NULL)
+    g_signal_handlers_disconnect_by_data(self->history, self);
+  g_clear_object(&self->history);
+  self->history = fth_annotation_history_new(self->store);
+  g_signal_connect(self->history, "applied", G_CALLBACK(history_applied), self);
+  g_signal_connect(self->history, "failed", G_CALLBACK(history_failed), self);
+  self->grid_label_position = GTK_INVALID_LIST_POSITION;
+  fth_item_view_set_project(self->item_view, self->store, G_LIST_MODEL(self->items),
+                            self->history, self->images);
 
   const char *dir = fth_store_get_dir(self->store);
   adw_window_title_set_title(self->window_title, data->name);
@@ -349,6 +396,8 @@ show_project(FthWindow *self, ProjectData *data)
   gtk_grid_view_set_model(self->items_grid, GTK_SELECTION_MODEL(selection));
   g_object_unref(selection);
 
+  gtk_stack_set_visible_child_name(self->items_stack, "items");
+  gtk_widget_set_visible(self->filter_bar, TRUE);
   update_items_page(self);
   gtk_stack_set_visible_child_name(self->stack, "project");
   update_actions(self);
@@ -362,6 +411,11 @@ fth_window_close_project(FthWindow *self)
   g_cancellable_cancel(self->open_cancellable);
   gtk_grid_view_set_model(self->items_grid, NULL);
   fth_label_palette_set_labels(self->label_palette, NULL, NULL);
+  fth_item_view_set_project(self->item_view, NULL, NULL, NULL, NULL);
+  if (self->history != NULL)
+    g_signal_handlers_disconnect_by_data(self->history, self);
+  g_clear_object(&self->history);
+  g_clear_object(&self->images);
   g_clear_object(&self->items);
   g_hash_table_remove_all(self->hotkeys);
   populate_filters(self, NULL);
@@ -484,31 +538,14 @@ fth_window_open_project(FthWindow *self, GFile *dir)
 
 /* ---- labeling ------------------------------------------------------------------------- */
 
-typedef struct {
-  FthStore *store;
-  gint64 item_id;
-  gint64 label_id; /* 0: remove the item's class */
-  guint position;  /* of the item in the grid, to keep it selected */
-} LabelRequest;
-
 static void
-label_request_free(LabelRequest *request)
+summary_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  g_object_unref(request->store);
-  g_free(request);
-}
-
-static void
-label_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  LabelRequest *request = task_data;
   GError *error = NULL;
   ProjectData *data = g_new0(ProjectData, 1);
 
-  data->store = g_object_ref(request->store);
-  if (!fth_store_set_class(request->store, request->item_id, request->label_id,
-                           FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error) ||
-      !read_summary(data, &error)) {
+  data->store = g_object_ref(task_data);
+  if (!read_summary(data, &error)) {
     project_data_free(data);
     g_task_return_error(task, error);
     return;
@@ -517,54 +554,181 @@ label_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *
 }
 
 static void
-label_applied(GObject *source, GAsyncResult *result, gpointer user_data)
+summary_read(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(source);
-  LabelRequest *request = g_task_get_task_data(G_TASK(result));
+  gint64 item_id = *(gint64 *)user_data;
   g_autoptr(GError) error = NULL;
   ProjectData *data = g_task_propagate_pointer(G_TASK(result), &error);
 
+  g_free(user_data);
   if (data == NULL) {
     adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
     return;
   }
   /* The project may have been closed or replaced meanwhile. */
-  if (request->store == self->store) {
-    if (!fth_item_list_refresh(self->items, &error))
-      adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+  if (data->store == self->store) {
     show_summary(self, data);
-    update_items_page(self);
-    GtkSelectionModel *selection = gtk_grid_view_get_model(self->items_grid);
-    if (request->position < g_list_model_get_n_items(G_LIST_MODEL(selection)))
-      gtk_selection_model_select_item(selection, request->position, TRUE);
-    g_signal_emit(self, signals[SIGNAL_ITEM_LABELED], 0, request->item_id);
+    g_signal_emit(self, signals[SIGNAL_ITEM_ANNOTATED], 0, item_id);
   }
   project_data_free(data);
+}
+
+/* An edit, undo or redo is saved: show it everywhere it appears. */
+static void
+history_applied(FthAnnotationHistory *history, gint64 item_id, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  g_autoptr(GError) error = NULL;
+
+  if (!fth_item_list_refresh(self->items, &error))
+    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+  GtkSelectionModel *selection = gtk_grid_view_get_model(self->items_grid);
+  if (self->grid_label_position < g_list_model_get_n_items(G_LIST_MODEL(selection)))
+    gtk_selection_model_select_item(selection, self->grid_label_position, TRUE);
+  FthItem *shown = fth_item_view_get_item(self->item_view);
+  if (shown != NULL && fth_item_get_id(shown) == item_id)
+    fth_item_view_reload_annotations(self->item_view);
+  update_items_page(self);
+
+  g_autoptr(GTask) task = g_task_new(self, NULL, summary_read, g_memdup2(&item_id, sizeof item_id));
+  g_task_set_task_data(task, g_object_ref(self->store), g_object_unref);
+  g_task_run_in_thread(task, summary_in_thread);
+}
+
+static void
+history_failed(FthAnnotationHistory *history, const char *message, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(message));
 }
 
 static void
 set_label_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
-  GtkSingleSelection *selection = GTK_SINGLE_SELECTION(gtk_grid_view_get_model(self->items_grid));
+  gint64 label_id = g_variant_get_int64(parameter);
 
-  if (self->store == NULL || selection == NULL)
+  if (self->history == NULL)
     return;
+  if (showing_item(self)) {
+    fth_item_view_apply_label(self->item_view, label_id);
+    return;
+  }
+  GtkSingleSelection *selection = GTK_SINGLE_SELECTION(gtk_grid_view_get_model(self->items_grid));
   FthItem *item = gtk_single_selection_get_selected_item(selection);
   if (item == NULL) {
     adw_toast_overlay_add_toast(self->toast_overlay,
                                 adw_toast_new(_("Select an item to label first")));
     return;
   }
+  self->grid_label_position = gtk_single_selection_get_selected(selection);
+  fth_annotation_history_set_class(self->history, fth_item_get_id(item), label_id);
+}
 
-  LabelRequest *request = g_new0(LabelRequest, 1);
-  request->store = g_object_ref(self->store);
-  request->item_id = fth_item_get_id(item);
-  request->label_id = g_variant_get_int64(parameter);
-  request->position = gtk_single_selection_get_selected(selection);
-  g_autoptr(GTask) task = g_task_new(self, NULL, label_applied, NULL);
-  g_task_set_task_data(task, request, (GDestroyNotify)label_request_free);
-  g_task_run_in_thread(task, label_in_thread);
+/* ---- the item view ---------------------------------------------------------------------- */
+
+static void
+show_item(FthWindow *self, guint position)
+{
+  gtk_widget_set_visible(self->filter_bar, FALSE);
+  gtk_stack_set_visible_child_name(self->items_stack, "item");
+  fth_item_view_show(self->item_view, position);
+  update_actions(self);
+}
+
+static void
+grid_activated(GtkGridView *grid, guint position, gpointer user_data)
+{
+  show_item(FTH_WINDOW(user_data), position);
+}
+
+static void
+show_grid_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  guint position = fth_item_view_get_position(self->item_view);
+  GtkSelectionModel *selection = gtk_grid_view_get_model(self->items_grid);
+
+  gtk_stack_set_visible_child_name(self->items_stack, "items");
+  gtk_widget_set_visible(self->filter_bar, TRUE);
+  update_items_page(self);
+  if (position < g_list_model_get_n_items(G_LIST_MODEL(selection))) {
+    gtk_selection_model_select_item(selection, position, TRUE);
+    gtk_widget_activate_action(GTK_WIDGET(self->items_grid), "list.scroll-to-item", "u",
+                               position);
+  }
+  update_actions(self);
+}
+
+static void
+next_item_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  fth_item_view_show(self->item_view, fth_item_view_get_position(self->item_view) + 1);
+}
+
+static void
+previous_item_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  guint position = fth_item_view_get_position(self->item_view);
+  fth_item_view_show(self->item_view, position > 0 ? position - 1 : 0);
+}
+
+static void
+undo_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  if (self->history != NULL)
+    fth_annotation_history_undo(self->history);
+}
+
+static void
+redo_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  if (self->history != NULL)
+    fth_annotation_history_redo(self->history);
+}
+
+static void
+zoom_fit_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  fth_image_canvas_zoom_fit(fth_item_view_get_canvas(FTH_WINDOW(user_data)->item_view));
+}
+
+static void
+zoom_original_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  fth_image_canvas_zoom_one_to_one(fth_item_view_get_canvas(FTH_WINDOW(user_data)->item_view));
+}
+
+/* Keys of the item view without modifiers. They are handled here, after the focused widget
+ * had its turn, rather than as application accelerators, which would take "a" and "d" from
+ * the search entry. */
+static gboolean
+item_view_key(FthWindow *self, guint keyval)
+{
+  switch (keyval) {
+  case GDK_KEY_a:
+  case GDK_KEY_Left:
+    g_action_group_activate_action(G_ACTION_GROUP(self), "previous-item", NULL);
+    return TRUE;
+  case GDK_KEY_d:
+  case GDK_KEY_Right:
+    g_action_group_activate_action(G_ACTION_GROUP(self), "next-item", NULL);
+    return TRUE;
+  case GDK_KEY_Delete:
+  case GDK_KEY_BackSpace:
+    return fth_item_view_delete_selected(self->item_view);
+  case GDK_KEY_Escape:
+    if (!fth_image_canvas_cancel_drawing(fth_item_view_get_canvas(self->item_view)))
+      g_action_group_activate_action(G_ACTION_GROUP(self), "show-grid", NULL);
+    return TRUE;
+  default:
+    return FALSE;
+  }
 }
 
 /* A label's hotkey labels the selected item (keys typed into the search entry never get here:
@@ -578,6 +742,8 @@ key_pressed(GtkEventControllerKey *controller, guint keyval, guint keycode,
   if (self->store == NULL ||
       (state & (GDK_CONTROL_MASK | GDK_ALT_MASK | GDK_SUPER_MASK)) != 0)
     return FALSE;
+  if (showing_item(self) && item_view_key(self, keyval))
+    return TRUE;
   gunichar c = gdk_keyval_to_unicode(keyval);
   if (c == 0)
     return FALSE;
@@ -645,17 +811,31 @@ set_zoom(FthWindow *self, int step)
 }
 
 static void
+zoom_canvas(FthWindow *self, double factor)
+{
+  GtkWidget *canvas = GTK_WIDGET(fth_item_view_get_canvas(self->item_view));
+  fth_image_canvas_zoom_at(FTH_IMAGE_CANVAS(canvas), factor, gtk_widget_get_width(canvas) / 2.0,
+                           gtk_widget_get_height(canvas) / 2.0);
+}
+
+static void
 zoom_in_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
-  set_zoom(self, self->zoom_step + 1);
+  if (showing_item(self))
+    zoom_canvas(self, CANVAS_ZOOM_STEP);
+  else
+    set_zoom(self, self->zoom_step + 1);
 }
 
 static void
 zoom_out_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
-  set_zoom(self, self->zoom_step - 1);
+  if (showing_item(self))
+    zoom_canvas(self, 1.0 / CANVAS_ZOOM_STEP);
+  else
+    set_zoom(self, self->zoom_step - 1);
 }
 
 static const GActionEntry win_actions[] = {
@@ -663,6 +843,13 @@ static const GActionEntry win_actions[] = {
   { .name = "close-project", .activate = close_project_activated },
   { .name = "find", .activate = find_activated },
   { .name = "set-label", .activate = set_label_activated, .parameter_type = "x" },
+  { .name = "show-grid", .activate = show_grid_activated },
+  { .name = "next-item", .activate = next_item_activated },
+  { .name = "previous-item", .activate = previous_item_activated },
+  { .name = "undo", .activate = undo_activated },
+  { .name = "redo", .activate = redo_activated },
+  { .name = "zoom-fit", .activate = zoom_fit_activated },
+  { .name = "zoom-original", .activate = zoom_original_activated },
   { .name = "zoom-in", .activate = zoom_in_activated },
   { .name = "zoom-out", .activate = zoom_out_activated },
 };
@@ -697,8 +884,12 @@ fth_window_dispose(GObject *object)
   g_clear_object(&self->chooser);
   if (self->items_grid != NULL)
     gtk_grid_view_set_model(self->items_grid, NULL);
+  if (self->history != NULL)
+    g_signal_handlers_disconnect_by_data(self->history, self);
+  g_clear_object(&self->history);
   g_clear_object(&self->items);
   g_clear_object(&self->loader);
+  g_clear_object(&self->images);
   g_clear_object(&self->store);
   gtk_widget_dispose_template(GTK_WIDGET(self), FTH_TYPE_WINDOW);
 
@@ -733,12 +924,13 @@ fth_window_class_init(FthWindowClass *klass)
   signals[SIGNAL_OPEN_FAILED] = g_signal_new("open-failed", G_TYPE_FROM_CLASS(klass),
                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                              G_TYPE_NONE, 1, G_TYPE_STRING);
-  /* Emitted with the item id once a label set through win.set-label is saved and shown. */
-  signals[SIGNAL_ITEM_LABELED] = g_signal_new("item-labeled", G_TYPE_FROM_CLASS(klass),
-                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                              G_TYPE_NONE, 1, G_TYPE_INT64);
+  /* Emitted with the item id once an annotation edit, undo or redo is saved and shown. */
+  signals[SIGNAL_ITEM_ANNOTATED] = g_signal_new("item-annotated", G_TYPE_FROM_CLASS(klass),
+                                                G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                G_TYPE_NONE, 1, G_TYPE_INT64);
 
   g_type_ensure(FTH_TYPE_LABEL_PALETTE);
+  g_type_ensure(FTH_TYPE_ITEM_VIEW);
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/fathom/Workbench/fth-window.ui");
   gtk_widget_class_bind_template_child(widget_class, FthWindow, toast_overlay);
@@ -756,6 +948,9 @@ fth_window_class_init(FthWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthWindow, items_stack);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, items_grid);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, search_entry);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, filter_bar);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, item_view);
+  gtk_widget_class_bind_template_callback(widget_class, grid_activated);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, filter_dropdown);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, filter_choices);
   gtk_widget_class_bind_template_callback(widget_class, search_changed);

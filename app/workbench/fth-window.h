@@ -18,9 +18,13 @@ FthWindow *fth_window_new(FthApplication *app);
 void fth_window_open_project(FthWindow *self, GFile *dir);
 void fth_window_close_project(FthWindow *self);
 
-/* Actions (win.*): open, close-project, find, set-label (int64 label id, 0 to clear; labels
- * the selected item as a human, on a worker thread, then emits "item-labeled" with the item
- * id), toggle-sidebar, zoom-in, zoom-out. A label's hotkey activates set-label. */
+/* Actions (win.*): open, close-project, find, set-label (int64 label id, 0 to clear: the
+ * class of the selected grid item, or in the item view the selected box's label or the item's
+ * class), show-grid, next-item, previous-item, undo, redo (across items), toggle-sidebar,
+ * zoom-in, zoom-out (thumbnails, or the picture in the item view), zoom-fit, zoom-original.
+ * A label's hotkey activates set-label; in the item view a/d and the arrow keys move, Delete
+ * removes the selected box, Escape cancels a box being drawn or goes back to the grid.
+ * "item-annotated" (item id) is emitted once an edit, undo or redo is saved and shown. */
 
 gboolean fth_window_has_project(FthWindow *self);
 /* The open project's store and its items (the grid's model), or NULL. */

@@ -386,7 +386,7 @@ test_actions(void)
 }
 
 static void
-on_item_labeled(FthWindow *window, gint64 item_id, gpointer user_data)
+on_item_annotated(FthWindow *window, gint64 item_id, gpointer user_data)
 {
   *(gint64 *)user_data = item_id;
 }
@@ -419,7 +419,7 @@ test_set_label(void)
   g_assert_null(fth_item_get_class_label(item));
 
   gint64 labeled = 0;
-  gulong handler = g_signal_connect(window, "item-labeled", G_CALLBACK(on_item_labeled), &labeled);
+  gulong handler = g_signal_connect(window, "item-annotated", G_CALLBACK(on_item_annotated), &labeled);
   g_action_group_activate_action(G_ACTION_GROUP(window), "set-label",
                                  g_variant_new_int64(dog->id));
   g_assert_true(fth_test_spin_until(id_set, &labeled, OPEN_TIMEOUT_MS));
@@ -458,7 +458,7 @@ test_set_label(void)
   g_assert_nonnull(hotkeys);
   g_assert_true(gtk_selection_model_select_item(selection, 3, TRUE));
   labeled = 0;
-  handler = g_signal_connect(window, "item-labeled", G_CALLBACK(on_item_labeled), &labeled);
+  handler = g_signal_connect(window, "item-annotated", G_CALLBACK(on_item_annotated), &labeled);
   gboolean handled = FALSE;
   g_signal_emit_by_name(hotkeys, "key-pressed", GDK_KEY_1, 0, 0, &handled);
   g_assert_true(handled);

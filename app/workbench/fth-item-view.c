@@ -1,0 +1,426 @@
+/* fth-item-view.c: loads one item (picture and annotations) on worker threads, shows it on the
+ * canvas, and turns canvas gestures and label keys into history edits. A generation counter
+ * drops loads that finish after the user has moved on. */
+#include "fth-item-view.h"
+
+#include <glib/gi18n.h>
+
+struct _FthItemView {
+  GtkWidget parent_instance;
+
+  GtkLabel *position_label;
+  GtkLabel *title_label;
+  GtkLabel *class_label;
+  FthImageCanvas *canvas;
+
+  FthStore *store;
+  GListModel *items;
+  FthAnnotationHistory *history;
+  FthThumbnailLoader *images;
+  GPtrArray *labels;
+
+  guint position;
+  FthItem *item;
+  guint generation;     /* bumped by every show(); loads of older generations are dropped */
+  gboolean image_ready;
+  gboolean annotations_ready;
+  GCancellable *cancellable;
+  gint64 draw_label;
+};
+
+G_DEFINE_FINAL_TYPE(FthItemView, fth_item_view, GTK_TYPE_WIDGET)
+
+enum { SIGNAL_LOADED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+void
+fth_item_view_set_project(FthItemView *self, FthStore *store, GListModel *items,
+                          FthAnnotationHistory *history, FthThumbnailLoader *images)
+{
+  g_return_if_fail(FTH_IS_ITEM_VIEW(self));
+
+  g_cancellable_cancel(self->cancellable);
+  g_clear_object(&self->cancellable);
+  g_set_object(&self->store, store);
+  g_set_object(&self->items, items);
+  g_set_object(&self->history, history);
+  g_set_object(&self->images, images);
+  g_clear_object(&self->item);
+  self->generation++;
+  fth_image_canvas_set_texture(self->canvas, NULL);
+  fth_image_canvas_set_annotations(self->canvas, NULL, NULL);
+}
+
+void
+fth_item_view_set_labels(FthItemView *self, GPtrArray *labels)
+{
+  g_return_if_fail(FTH_IS_ITEM_VIEW(self));
+
+  if (labels != NULL)
+    g_ptr_array_ref(labels);
+  g_clear_pointer(&self->labels, g_ptr_array_unref);
+  self->labels = labels;
+  if (self->draw_label == 0 && labels != NULL && labels->len > 0)
+    self->draw_label = ((FthLabel *)g_ptr_array_index(labels, 0))->id;
+  fth_image_canvas_set_draw_label(self->canvas, self->draw_label);
+}
+
+static const FthLabel *
+find_label(FthItemView *self, gint64 id)
+{
+  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
+    const FthLabel *label = g_ptr_array_index(self->labels, i);
+    if (label->id == id)
+      return label;
+  }
+  return NULL;
+}
+
+static void
+maybe_loaded(FthItemView *self)
+{
+  if (self->image_ready && self->annotations_ready)
+    g_signal_emit(self, signals[SIGNAL_LOADED], 0);
+}
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+typedef struct {
+  FthItemView *view;
+  guint generation;
+} LoadTicket;
+
+static LoadTicket *
+ticket_new(FthItemView *self)
+{
+  LoadTicket *ticket = g_new0(LoadTicket, 1);
+  ticket->view = g_object_ref(self);
+  ticket->generation = self->generation;
+  return ticket;
+}
+
+static void
+ticket_free(LoadTicket *ticket)
+{
+  g_object_unref(ticket->view);
+  g_free(ticket);
+}
+
+static void
+image_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  LoadTicket *ticket = user_data;
+  FthItemView *self = ticket->view;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GdkTexture) texture =
+    fth_thumbnail_loader_load_finish(FTH_THUMBNAIL_LOADER(source), result, &error);
+
+  if (ticket->generation == self->generation &&
+      !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    fth_image_canvas_set_texture(self->canvas, texture);
+    if (texture == NULL)
+      gtk_widget_set_tooltip_text(GTK_WIDGET(self->canvas), error->message);
+    self->image_ready = TRUE;
+    maybe_loaded(self);
+  }
+  ticket_free(ticket);
+}
+
+static void
+list_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  FthItemView *self = source;
+  GError *error = NULL;
+  GPtrArray *anns = fth_store_list_annotations(self->store, *(gint64 *)task_data, &error);
+  if (anns == NULL)
+    g_task_return_error(task, error);
+  else
+    g_task_return_pointer(task, anns, (GDestroyNotify)g_ptr_array_unref);
+}
+
+static void
+show_class(FthItemView *self, GPtrArray *anns)
+{
+  const FthLabel *human = NULL, *model = NULL;
+  double score = 0;
+
+  for (guint i = 0; anns != NULL && i < anns->len; i++) {
+    const FthAnnotation *ann = g_ptr_array_index(anns, i);
+    if (ann->geom != FTH_GEOM_WHOLE)
+      continue;
+    if (ann->author == FTH_AUTHOR_HUMAN)
+      human = find_label(self, ann->label_id);
+    else if (model == NULL || ann->score > score) {
+      model = find_label(self, ann->label_id);
+      score = ann->score;
+    }
+  }
+  g_autofree char *text = NULL;
+  if (human != NULL)
+    text = g_strdup(human->name);
+  else if (model != NULL)
+    /* TRANSLATORS: a model's suggested class and its confidence, e.g. "Coat? 87%" */
+    text = g_strdup_printf(_("%s? %.0f%%"), model->name, score * 100.0);
+  else
+    text = g_strdup(_("Unlabeled"));
+  gtk_label_set_text(self->class_label, text);
+}
+
+static void
+annotations_listed(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  LoadTicket *ticket = user_data;
+  FthItemView *self = ticket->view;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) anns = g_task_propagate_pointer(G_TASK(result), &error);
+
+  if (ticket->generation == self->generation) {
+    if (anns == NULL)
+      gtk_label_set_text(self->class_label, error->message);
+    fth_image_canvas_set_annotations(self->canvas, anns, self->labels);
+    show_class(self, anns);
+    self->annotations_ready = TRUE;
+    maybe_loaded(self);
+  }
+  ticket_free(ticket);
+}
+
+void
+fth_item_view_reload_annotations(FthItemView *self)
+{
+  g_return_if_fail(FTH_IS_ITEM_VIEW(self));
+  if (self->item == NULL)
+    return;
+
+  gint64 *item_id = g_new(gint64, 1);
+  *item_id = fth_item_get_id(self->item);
+  self->annotations_ready = FALSE;
+  g_autoptr(GTask) task = g_task_new(self, NULL, annotations_listed, ticket_new(self));
+  g_task_set_task_data(task, item_id, g_free);
+  g_task_run_in_thread(task, list_in_thread);
+}
+
+void
+fth_item_view_show(FthItemView *self, guint position)
+{
+  g_return_if_fail(FTH_IS_ITEM_VIEW(self));
+  if (self->items == NULL)
+    return;
+  guint n = g_list_model_get_n_items(self->items);
+  if (n == 0)
+    return;
+
+  self->position = MIN(position, n - 1);
+  self->generation++;
+  g_cancellable_cancel(self->cancellable);
+  g_clear_object(&self->cancellable);
+  self->cancellable = g_cancellable_new();
+  g_clear_object(&self->item);
+  self->item = g_list_model_get_item(self->items, self->position);
+  self->image_ready = self->annotations_ready = FALSE;
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self->canvas), NULL);
+
+  g_autofree char *where = g_strdup_printf("%u / %u", self->position + 1, n);
+  gtk_label_set_text(self->position_label, where);
+  g_autofree char *title = fth_item_get_member(self->item) >= 0
+                             ? g_strdup_printf("%s #%" G_GINT64_FORMAT,
+                                               fth_item_get_path(self->item),
+                                               fth_item_get_member(self->item))
+                             : g_strdup(fth_item_get_path(self->item));
+  gtk_label_set_text(self->title_label, title);
+  gtk_label_set_text(self->class_label, "");
+
+  fth_thumbnail_loader_load_async(self->images, self->item, self->cancellable, image_loaded,
+                                  ticket_new(self));
+  fth_item_view_reload_annotations(self);
+}
+
+guint
+fth_item_view_get_position(FthItemView *self)
+{
+  g_return_val_if_fail(FTH_IS_ITEM_VIEW(self), 0);
+  return self->position;
+}
+
+FthItem *
+fth_item_view_get_item(FthItemView *self)
+{
+  g_return_val_if_fail(FTH_IS_ITEM_VIEW(self), NULL);
+  return self->item;
+}
+
+FthImageCanvas *
+fth_item_view_get_canvas(FthItemView *self)
+{
+  g_return_val_if_fail(FTH_IS_ITEM_VIEW(self), NULL);
+  return self->canvas;
+}
+
+/* ---- edits -------------------------------------------------------------------------------- */
+
+static void
+box_drawn(FthImageCanvas *canvas, double x, double y, double w, double h, gpointer user_data)
+{
+  FthItemView *self = FTH_ITEM_VIEW(user_data);
+  if (self->item == NULL || self->history == NULL || self->draw_label == 0)
+    return;
+
+  g_autoptr(FthAnnotation) ann = fth_annotation_new();
+  ann->item_id = fth_item_get_id(self->item);
+  ann->label_id = self->draw_label;
+  ann->geom = FTH_GEOM_BOX;
+  ann->x = x;
+  ann->y = y;
+  ann->w = w;
+  ann->h = h;
+  ann->author = FTH_AUTHOR_HUMAN;
+  fth_annotation_history_add(self->history, ann);
+}
+
+/* The canvas only knows the shapes it draws; the rest of a record comes from the store. */
+typedef struct {
+  gint64 id;
+  gint64 label_id; /* 0: keep */
+  gboolean move;
+  double x, y;
+} BoxEdit;
+
+static void
+read_box_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  FthItemView *self = source;
+  BoxEdit *edit = task_data;
+  GError *error = NULL;
+  FthAnnotation *ann = fth_store_get_annotation(self->store, edit->id, &error);
+
+  if (ann == NULL)
+    g_task_return_error(task, error);
+  else
+    g_task_return_pointer(task, ann, (GDestroyNotify)fth_annotation_free);
+}
+
+static void
+box_read(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FthItemView *self = FTH_ITEM_VIEW(source);
+  BoxEdit *edit = g_task_get_task_data(G_TASK(result));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FthAnnotation) ann = g_task_propagate_pointer(G_TASK(result), &error);
+
+  if (ann == NULL || self->history == NULL)
+    return;
+  if (edit->label_id != 0)
+    ann->label_id = edit->label_id;
+  if (edit->move) {
+    ann->x = edit->x;
+    ann->y = edit->y;
+  }
+  /* Editing a prediction makes it the user's. */
+  ann->author = FTH_AUTHOR_HUMAN;
+  ann->run_id = 0;
+  ann->score = 1.0;
+  fth_annotation_history_update(self->history, ann);
+}
+
+static void
+edit_box(FthItemView *self, BoxEdit *edit)
+{
+  g_autoptr(GTask) task = g_task_new(self, NULL, box_read, NULL);
+  g_task_set_task_data(task, edit, g_free);
+  g_task_run_in_thread(task, read_box_in_thread);
+}
+
+static void
+annotation_moved(FthImageCanvas *canvas, gint64 id, double x, double y, gpointer user_data)
+{
+  BoxEdit *edit = g_new0(BoxEdit, 1);
+  edit->id = id;
+  edit->move = TRUE;
+  edit->x = x;
+  edit->y = y;
+  edit_box(FTH_ITEM_VIEW(user_data), edit);
+}
+
+void
+fth_item_view_apply_label(FthItemView *self, gint64 label_id)
+{
+  g_return_if_fail(FTH_IS_ITEM_VIEW(self));
+  if (self->item == NULL || self->history == NULL)
+    return;
+
+  self->draw_label = label_id;
+  fth_image_canvas_set_draw_label(self->canvas, label_id);
+  gint64 selected = fth_image_canvas_get_selected(self->canvas);
+  if (selected != 0) {
+    BoxEdit *edit = g_new0(BoxEdit, 1);
+    edit->id = selected;
+    edit->label_id = label_id;
+    edit_box(self, edit);
+  } else {
+    fth_annotation_history_set_class(self->history, fth_item_get_id(self->item), label_id);
+  }
+}
+
+gboolean
+fth_item_view_delete_selected(FthItemView *self)
+{
+  g_return_val_if_fail(FTH_IS_ITEM_VIEW(self), FALSE);
+  gint64 selected = fth_image_canvas_get_selected(self->canvas);
+  if (selected == 0 || self->history == NULL)
+    return FALSE;
+  fth_image_canvas_set_selected(self->canvas, 0);
+  fth_annotation_history_remove(self->history, selected);
+  return TRUE;
+}
+
+/* ---- the class ---------------------------------------------------------------------------- */
+
+static void
+fth_item_view_dispose(GObject *object)
+{
+  FthItemView *self = FTH_ITEM_VIEW(object);
+
+  g_cancellable_cancel(self->cancellable);
+  g_clear_object(&self->cancellable);
+  g_clear_object(&self->item);
+  g_clear_object(&self->items);
+  g_clear_object(&self->history);
+  g_clear_object(&self->images);
+  g_clear_object(&self->store);
+  g_clear_pointer(&self->labels, g_ptr_array_unref);
+  gtk_widget_dispose_template(GTK_WIDGET(object), FTH_TYPE_ITEM_VIEW);
+  /* dispose_template() unparents only bound children; the box holding them is not one. */
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child(GTK_WIDGET(object))) != NULL)
+    gtk_widget_unparent(child);
+  G_OBJECT_CLASS(fth_item_view_parent_class)->dispose(object);
+}
+
+static void
+fth_item_view_class_init(FthItemViewClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
+
+  G_OBJECT_CLASS(klass)->dispose = fth_item_view_dispose;
+
+  /* The shown item's picture and annotations are on screen. */
+  signals[SIGNAL_LOADED] = g_signal_new("loaded", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                        0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  g_type_ensure(FTH_TYPE_IMAGE_CANVAS);
+  gtk_widget_class_set_template_from_resource(widget_class,
+                                              "/io/github/fathom/Workbench/fth-item-view.ui");
+  gtk_widget_class_bind_template_child(widget_class, FthItemView, position_label);
+  gtk_widget_class_bind_template_child(widget_class, FthItemView, title_label);
+  gtk_widget_class_bind_template_child(widget_class, FthItemView, class_label);
+  gtk_widget_class_bind_template_child(widget_class, FthItemView, canvas);
+  gtk_widget_class_bind_template_callback(widget_class, box_drawn);
+  gtk_widget_class_bind_template_callback(widget_class, annotation_moved);
+  gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
+}
+
+static void
+fth_item_view_init(FthItemView *self)
+{
+  gtk_widget_init_template(GTK_WIDGET(self));
+}

@@ -1,0 +1,661 @@
+/* fth-image-canvas.c: Cairo drawing of the image and its shapes, pointer gestures.
+ *
+ * The image is drawn through Cairo with the widget as clip, so only the visible part is
+ * resampled, whatever the image's size; above 2x zoom pixels are drawn as squares (nearest),
+ * which is what labeling small images needs. */
+#include "fth-image-canvas.h"
+
+#include <math.h>
+
+#define MIN_ZOOM 0.02
+#define MAX_ZOOM 64.0
+#define MIN_BOX_SCREEN_PX 4.0
+#define HIT_TOLERANCE_PX 4.0
+
+typedef struct {
+  gint64 id;
+  gint64 label_id;
+  FthGeomKind geom;
+  double x, y, w, h;
+  double *points;
+  guint n_points;
+  FthAuthor author;
+  double score;
+} Shape;
+
+typedef enum { DRAG_NONE, DRAG_DRAW, DRAG_MOVE, DRAG_PAN } DragMode;
+
+struct _FthImageCanvas {
+  GtkWidget parent_instance;
+
+  cairo_surface_t *surface; /* the image, ARGB32 premultiplied */
+  int image_width, image_height;
+
+  GArray *shapes;         /* Shape */
+  GHashTable *colors;     /* label id (gint64 *) -> GdkRGBA */
+  gint64 selected;
+  gint64 draw_label;
+
+  double zoom, ox, oy; /* widget = o + image * zoom */
+  gboolean fit;
+
+  DragMode drag;
+  double drag_x, drag_y;   /* where the drag started, widget coordinates */
+  double drag_dx, drag_dy; /* how far it went */
+  double pan_ox, pan_oy;
+  double pinch_zoom;
+  double pointer_x, pointer_y;
+};
+
+G_DEFINE_FINAL_TYPE(FthImageCanvas, fth_image_canvas, GTK_TYPE_WIDGET)
+
+enum { PROP_0, PROP_SELECTED_ID, N_PROPS };
+static GParamSpec *props[N_PROPS];
+
+enum { SIGNAL_BOX_DRAWN, SIGNAL_ANNOTATION_MOVED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void
+shape_clear(Shape *shape)
+{
+  g_clear_pointer(&shape->points, g_free);
+}
+
+GtkWidget *
+fth_image_canvas_new(void)
+{
+  return g_object_new(FTH_TYPE_IMAGE_CANVAS, NULL);
+}
+
+/* ---- geometry ----------------------------------------------------------------------------- */
+
+void
+fth_image_canvas_image_to_widget(FthImageCanvas *self, double ix, double iy, double *wx,
+                                 double *wy)
+{
+  *wx = self->ox + ix * self->zoom;
+  *wy = self->oy + iy * self->zoom;
+}
+
+void
+fth_image_canvas_widget_to_image(FthImageCanvas *self, double wx, double wy, double *ix,
+                                 double *iy)
+{
+  *ix = (wx - self->ox) / self->zoom;
+  *iy = (wy - self->oy) / self->zoom;
+}
+
+static void
+apply_fit(FthImageCanvas *self)
+{
+  int width = gtk_widget_get_width(GTK_WIDGET(self));
+  int height = gtk_widget_get_height(GTK_WIDGET(self));
+
+  if (self->surface == NULL || width <= 0 || height <= 0)
+    return;
+  self->zoom = CLAMP(MIN((double)width / self->image_width, (double)height / self->image_height),
+                     MIN_ZOOM, MAX_ZOOM);
+  self->ox = (width - self->image_width * self->zoom) / 2.0;
+  self->oy = (height - self->image_height * self->zoom) / 2.0;
+}
+
+double
+fth_image_canvas_get_zoom(FthImageCanvas *self)
+{
+  g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), 1.0);
+  return self->zoom;
+}
+
+void
+fth_image_canvas_zoom_fit(FthImageCanvas *self)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  self->fit = TRUE;
+  apply_fit(self);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+void
+fth_image_canvas_zoom_at(FthImageCanvas *self, double factor, double x, double y)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  double ix, iy;
+
+  fth_image_canvas_widget_to_image(self, x, y, &ix, &iy);
+  self->zoom = CLAMP(self->zoom * factor, MIN_ZOOM, MAX_ZOOM);
+  self->ox = x - ix * self->zoom;
+  self->oy = y - iy * self->zoom;
+  self->fit = FALSE;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+void
+fth_image_canvas_zoom_one_to_one(FthImageCanvas *self)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  fth_image_canvas_zoom_at(self, 1.0 / self->zoom, gtk_widget_get_width(GTK_WIDGET(self)) / 2.0,
+                           gtk_widget_get_height(GTK_WIDGET(self)) / 2.0);
+}
+
+/* The topmost box under the widget point, or NULL. */
+static Shape *
+shape_at(FthImageCanvas *self, double wx, double wy)
+{
+  double ix, iy;
+  double tolerance = HIT_TOLERANCE_PX / self->zoom;
+
+  fth_image_canvas_widget_to_image(self, wx, wy, &ix, &iy);
+  for (guint i = self->shapes->len; i-- > 0;) {
+    Shape *shape = &g_array_index(self->shapes, Shape, i);
+    if (shape->geom == FTH_GEOM_BOX && ix >= shape->x - tolerance &&
+        ix <= shape->x + shape->w + tolerance && iy >= shape->y - tolerance &&
+        iy <= shape->y + shape->h + tolerance)
+      return shape;
+  }
+  return NULL;
+}
+
+/* ---- the API ------------------------------------------------------------------------------ */
+
+void
+fth_image_canvas_set_texture(FthImageCanvas *self, GdkTexture *texture)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+
+  g_clear_pointer(&self->surface, cairo_surface_destroy);
+  self->image_width = self->image_height = 0;
+  if (texture != NULL) {
+    self->image_width = gdk_texture_get_width(texture);
+    self->image_height = gdk_texture_get_height(texture);
+    self->surface =
+      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, self->image_width, self->image_height);
+    gdk_texture_download(texture, cairo_image_surface_get_data(self->surface),
+                         (gsize)cairo_image_surface_get_stride(self->surface));
+    cairo_surface_mark_dirty(self->surface);
+  }
+  fth_image_canvas_cancel_drawing(self);
+  fth_image_canvas_set_selected(self, 0);
+  fth_image_canvas_zoom_fit(self);
+}
+
+void
+fth_image_canvas_set_annotations(FthImageCanvas *self, GPtrArray *annotations,
+                                 GPtrArray *labels)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  gboolean selection_kept = FALSE;
+
+  g_array_set_size(self->shapes, 0);
+  for (guint i = 0; annotations != NULL && i < annotations->len; i++) {
+    const FthAnnotation *ann = g_ptr_array_index(annotations, i);
+    if (ann->geom != FTH_GEOM_BOX && ann->geom != FTH_GEOM_POLYGON)
+      continue;
+    Shape shape = {
+      .id = ann->id, .label_id = ann->label_id, .geom = ann->geom,
+      .x = ann->x, .y = ann->y, .w = ann->w, .h = ann->h,
+      .author = ann->author, .score = ann->score,
+    };
+    if (ann->geom == FTH_GEOM_POLYGON && ann->n_points > 0) {
+      shape.points = g_memdup2(ann->points, sizeof(double) * 2 * ann->n_points);
+      shape.n_points = ann->n_points;
+    }
+    g_array_append_val(self->shapes, shape);
+    if (ann->id == self->selected)
+      selection_kept = TRUE;
+  }
+
+  g_hash_table_remove_all(self->colors);
+  for (guint i = 0; labels != NULL && i < labels->len; i++) {
+    const FthLabel *label = g_ptr_array_index(labels, i);
+    GdkRGBA color;
+    if (label->color == NULL || !gdk_rgba_parse(&color, label->color))
+      color = (GdkRGBA){ 0.9f, 0.5f, 0.1f, 1.0f };
+    g_hash_table_insert(self->colors, g_memdup2(&label->id, sizeof label->id),
+                        g_memdup2(&color, sizeof color));
+  }
+
+  if (!selection_kept)
+    fth_image_canvas_set_selected(self, 0);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+void
+fth_image_canvas_set_draw_label(FthImageCanvas *self, gint64 label_id)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  self->draw_label = label_id;
+}
+
+gint64
+fth_image_canvas_get_selected(FthImageCanvas *self)
+{
+  g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), 0);
+  return self->selected;
+}
+
+void
+fth_image_canvas_set_selected(FthImageCanvas *self, gint64 annotation_id)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  if (self->selected == annotation_id)
+    return;
+  self->selected = annotation_id;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_SELECTED_ID]);
+}
+
+gboolean
+fth_image_canvas_cancel_drawing(FthImageCanvas *self)
+{
+  g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), FALSE);
+  if (self->drag != DRAG_DRAW && self->drag != DRAG_MOVE)
+    return FALSE;
+  self->drag = DRAG_NONE;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  return TRUE;
+}
+
+/* ---- drawing ------------------------------------------------------------------------------ */
+
+static GdkRGBA
+label_color(FthImageCanvas *self, gint64 label_id)
+{
+  const GdkRGBA *color = g_hash_table_lookup(self->colors, &label_id);
+  return color != NULL ? *color : (GdkRGBA){ 0.9f, 0.5f, 0.1f, 1.0f };
+}
+
+/* The box being drawn, in image coordinates, clamped to the image. */
+static void
+drawn_box(FthImageCanvas *self, double *x, double *y, double *w, double *h)
+{
+  double x0, y0, x1, y1;
+
+  fth_image_canvas_widget_to_image(self, self->drag_x, self->drag_y, &x0, &y0);
+  fth_image_canvas_widget_to_image(self, self->drag_x + self->drag_dx,
+                                   self->drag_y + self->drag_dy, &x1, &y1);
+  x0 = CLAMP(x0, 0, self->image_width);
+  x1 = CLAMP(x1, 0, self->image_width);
+  y0 = CLAMP(y0, 0, self->image_height);
+  y1 = CLAMP(y1, 0, self->image_height);
+  *x = MIN(x0, x1);
+  *y = MIN(y0, y1);
+  *w = fabs(x1 - x0);
+  *h = fabs(y1 - y0);
+}
+
+static void
+stroke_box(FthImageCanvas *self, cairo_t *cr, double x, double y, double w, double h,
+           GdkRGBA color, gboolean dashed, gboolean selected)
+{
+  double wx, wy;
+  fth_image_canvas_image_to_widget(self, x, y, &wx, &wy);
+  double ww = w * self->zoom, wh = h * self->zoom;
+
+  cairo_rectangle(cr, wx, wy, ww, wh);
+  cairo_set_source_rgba(cr, color.red, color.green, color.blue, selected ? 0.30 : 0.15);
+  cairo_fill_preserve(cr);
+  cairo_set_source_rgba(cr, color.red, color.green, color.blue, 1.0);
+  cairo_set_line_width(cr, selected ? 3.0 : 2.0);
+  if (dashed) {
+    static const double dashes[] = { 6.0, 4.0 };
+    cairo_set_dash(cr, dashes, 2, 0);
+  }
+  cairo_stroke(cr);
+  cairo_set_dash(cr, NULL, 0, 0);
+
+  if (selected) {
+    /* Corner marks: the box is the one Delete and label keys act on. */
+    double corners[4][2] = { { wx, wy }, { wx + ww, wy }, { wx, wy + wh }, { wx + ww, wy + wh } };
+    for (int i = 0; i < 4; i++) {
+      cairo_rectangle(cr, corners[i][0] - 4, corners[i][1] - 4, 8, 8);
+      cairo_set_source_rgba(cr, 1, 1, 1, 1);
+      cairo_fill_preserve(cr);
+      cairo_set_source_rgba(cr, color.red, color.green, color.blue, 1.0);
+      cairo_set_line_width(cr, 1.5);
+      cairo_stroke(cr);
+    }
+  }
+}
+
+static void
+draw_shape(FthImageCanvas *self, cairo_t *cr, const Shape *shape)
+{
+  GdkRGBA color = label_color(self, shape->label_id);
+  gboolean predicted = shape->author == FTH_AUTHOR_MODEL;
+  gboolean selected = shape->id == self->selected;
+  double x = shape->x, y = shape->y;
+
+  if (shape->geom == FTH_GEOM_BOX) {
+    if (self->drag == DRAG_MOVE && selected) {
+      x += self->drag_dx / self->zoom;
+      y += self->drag_dy / self->zoom;
+    }
+    stroke_box(self, cr, x, y, shape->w, shape->h, color, predicted, selected);
+  } else if (shape->geom == FTH_GEOM_POLYGON && shape->n_points >= 3) {
+    for (guint i = 0; i < shape->n_points; i++) {
+      double wx, wy;
+      fth_image_canvas_image_to_widget(self, shape->points[2 * i], shape->points[2 * i + 1],
+                                       &wx, &wy);
+      if (i == 0)
+        cairo_move_to(cr, wx, wy);
+      else
+        cairo_line_to(cr, wx, wy);
+    }
+    cairo_close_path(cr);
+    cairo_set_source_rgba(cr, color.red, color.green, color.blue, 0.15);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgba(cr, color.red, color.green, color.blue, 1.0);
+    cairo_set_line_width(cr, selected ? 3.0 : 2.0);
+    if (predicted) {
+      static const double dashes[] = { 6.0, 4.0 };
+      cairo_set_dash(cr, dashes, 2, 0);
+    }
+    cairo_stroke(cr);
+    cairo_set_dash(cr, NULL, 0, 0);
+  }
+
+  if (predicted) {
+    /* A prediction carries its confidence, so accepting or correcting it is informed. */
+    char text[16];
+    double wx, wy;
+    g_snprintf(text, sizeof text, "%.0f%%", shape->score * 100.0);
+    fth_image_canvas_image_to_widget(self, x, y, &wx, &wy);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, 12);
+    cairo_move_to(cr, wx + 3, wy - 4);
+    cairo_set_source_rgba(cr, color.red, color.green, color.blue, 1.0);
+    cairo_show_text(cr, text);
+  }
+}
+
+static void
+fth_image_canvas_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(widget);
+  int width = gtk_widget_get_width(widget);
+  int height = gtk_widget_get_height(widget);
+
+  if (self->surface == NULL || width <= 0 || height <= 0)
+    return;
+
+  cairo_t *cr = gtk_snapshot_append_cairo(snapshot, &GRAPHENE_RECT_INIT(0, 0, width, height));
+  cairo_save(cr);
+  cairo_translate(cr, self->ox, self->oy);
+  cairo_scale(cr, self->zoom, self->zoom);
+  cairo_set_source_surface(cr, self->surface, 0, 0);
+  cairo_pattern_set_filter(cairo_get_source(cr),
+                           self->zoom >= 2.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
+  cairo_rectangle(cr, 0, 0, self->image_width, self->image_height);
+  cairo_fill(cr);
+  cairo_restore(cr);
+
+  for (guint i = 0; i < self->shapes->len; i++)
+    draw_shape(self, cr, &g_array_index(self->shapes, Shape, i));
+
+  if (self->drag == DRAG_DRAW) {
+    double x, y, w, h;
+    drawn_box(self, &x, &y, &w, &h);
+    stroke_box(self, cr, x, y, w, h, label_color(self, self->draw_label), TRUE, FALSE);
+  }
+  cairo_destroy(cr);
+}
+
+static void
+fth_image_canvas_size_allocate(GtkWidget *widget, int width, int height, int baseline)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(widget);
+  if (self->fit)
+    apply_fit(self);
+}
+
+static void
+fth_image_canvas_measure(GtkWidget *widget, GtkOrientation orientation, int for_size,
+                         int *minimum, int *natural, int *minimum_baseline,
+                         int *natural_baseline)
+{
+  *minimum = 32;
+  *natural = orientation == GTK_ORIENTATION_HORIZONTAL ? 480 : 360;
+}
+
+/* ---- gestures ----------------------------------------------------------------------------- */
+
+static void
+edit_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+  double ix, iy;
+
+  self->drag = DRAG_NONE;
+  self->drag_x = x;
+  self->drag_y = y;
+  self->drag_dx = self->drag_dy = 0;
+  if (self->surface == NULL)
+    return;
+
+  Shape *hit = shape_at(self, x, y);
+  fth_image_canvas_widget_to_image(self, x, y, &ix, &iy);
+  if (hit != NULL) {
+    fth_image_canvas_set_selected(self, hit->id);
+    self->drag = DRAG_MOVE;
+  } else if (ix >= 0 && iy >= 0 && ix <= self->image_width && iy <= self->image_height) {
+    fth_image_canvas_set_selected(self, 0);
+    self->drag = DRAG_DRAW;
+  }
+}
+
+static void
+edit_drag_update(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+
+  self->drag_dx = dx;
+  self->drag_dy = dy;
+  if (self->drag != DRAG_NONE)
+    gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+static void
+edit_drag_end(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+  DragMode mode = self->drag;
+
+  self->drag_dx = dx;
+  self->drag_dy = dy;
+  self->drag = DRAG_NONE;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+
+  if (mode == DRAG_DRAW) {
+    double x, y, w, h;
+    drawn_box(self, &x, &y, &w, &h);
+    if (w * self->zoom >= MIN_BOX_SCREEN_PX && h * self->zoom >= MIN_BOX_SCREEN_PX)
+      g_signal_emit(self, signals[SIGNAL_BOX_DRAWN], 0, x, y, w, h);
+  } else if (mode == DRAG_MOVE && hypot(dx, dy) >= 2.0) {
+    for (guint i = 0; i < self->shapes->len; i++) {
+      Shape *shape = &g_array_index(self->shapes, Shape, i);
+      if (shape->id != self->selected)
+        continue;
+      double x = CLAMP(shape->x + dx / self->zoom, 0, MAX(0, self->image_width - shape->w));
+      double y = CLAMP(shape->y + dy / self->zoom, 0, MAX(0, self->image_height - shape->h));
+      g_signal_emit(self, signals[SIGNAL_ANNOTATION_MOVED], 0, shape->id, x, y);
+      break;
+    }
+  }
+}
+
+static void
+pan_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+  self->pan_ox = self->ox;
+  self->pan_oy = self->oy;
+}
+
+static void
+pan_drag_update(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+  self->ox = self->pan_ox + dx;
+  self->oy = self->pan_oy + dy;
+  self->fit = FALSE;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+static gboolean
+scrolled(GtkEventControllerScroll *controller, double dx, double dy, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+  if (self->surface == NULL)
+    return FALSE;
+  fth_image_canvas_zoom_at(self, pow(1.15, -dy), self->pointer_x, self->pointer_y);
+  return TRUE;
+}
+
+static void
+pointer_moved(GtkEventControllerMotion *controller, double x, double y, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+  self->pointer_x = x;
+  self->pointer_y = y;
+}
+
+static void
+pinch_begin(GtkGesture *gesture, GdkEventSequence *sequence, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+  self->pinch_zoom = self->zoom;
+}
+
+static void
+pinch_scale_changed(GtkGestureZoom *gesture, double scale, gpointer user_data)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
+  double x, y;
+
+  if (!gtk_gesture_get_bounding_box_center(GTK_GESTURE(gesture), &x, &y)) {
+    x = gtk_widget_get_width(GTK_WIDGET(self)) / 2.0;
+    y = gtk_widget_get_height(GTK_WIDGET(self)) / 2.0;
+  }
+  fth_image_canvas_zoom_at(self, self->pinch_zoom * scale / self->zoom, x, y);
+}
+
+static void
+add_drag(FthImageCanvas *self, guint button, const char *name, GCallback begin,
+         GCallback update, GCallback end)
+{
+  GtkGesture *drag = gtk_gesture_drag_new();
+  gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(drag), button);
+  gtk_event_controller_set_name(GTK_EVENT_CONTROLLER(drag), name);
+  g_signal_connect(drag, "drag-begin", begin, self);
+  g_signal_connect(drag, "drag-update", update, self);
+  if (end != NULL)
+    g_signal_connect(drag, "drag-end", end, self);
+  gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drag));
+}
+
+/* ---- the class ---------------------------------------------------------------------------- */
+
+static void
+fth_image_canvas_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(object);
+
+  switch (prop_id) {
+  case PROP_SELECTED_ID:
+    g_value_set_int64(value, self->selected);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  }
+}
+
+static void
+fth_image_canvas_set_property(GObject *object, guint prop_id, const GValue *value,
+                              GParamSpec *pspec)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(object);
+
+  switch (prop_id) {
+  case PROP_SELECTED_ID:
+    fth_image_canvas_set_selected(self, g_value_get_int64(value));
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  }
+}
+
+static void
+fth_image_canvas_finalize(GObject *object)
+{
+  FthImageCanvas *self = FTH_IMAGE_CANVAS(object);
+
+  g_clear_pointer(&self->surface, cairo_surface_destroy);
+  g_array_unref(self->shapes);
+  g_hash_table_unref(self->colors);
+  G_OBJECT_CLASS(fth_image_canvas_parent_class)->finalize(object);
+}
+
+static void
+fth_image_canvas_class_init(FthImageCanvasClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
+
+  object_class->get_property = fth_image_canvas_get_property;
+  object_class->set_property = fth_image_canvas_set_property;
+  object_class->finalize = fth_image_canvas_finalize;
+  widget_class->snapshot = fth_image_canvas_snapshot;
+  widget_class->size_allocate = fth_image_canvas_size_allocate;
+  widget_class->measure = fth_image_canvas_measure;
+
+  props[PROP_SELECTED_ID] =
+    g_param_spec_int64("selected-id", NULL, NULL, 0, G_MAXINT64, 0,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties(object_class, N_PROPS, props);
+
+  /* A box was drawn: x, y, width, height in image pixels. */
+  signals[SIGNAL_BOX_DRAWN] = g_signal_new("box-drawn", G_TYPE_FROM_CLASS(klass),
+                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                           4, G_TYPE_DOUBLE, G_TYPE_DOUBLE, G_TYPE_DOUBLE,
+                                           G_TYPE_DOUBLE);
+  /* A box was dragged: its annotation id and new top-left corner in image pixels. */
+  signals[SIGNAL_ANNOTATION_MOVED] = g_signal_new("annotation-moved", G_TYPE_FROM_CLASS(klass),
+                                                  G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                  G_TYPE_NONE, 3, G_TYPE_INT64, G_TYPE_DOUBLE,
+                                                  G_TYPE_DOUBLE);
+  gtk_widget_class_set_css_name(widget_class, "imagecanvas");
+}
+
+static void
+fth_image_canvas_init(FthImageCanvas *self)
+{
+  self->shapes = g_array_new(FALSE, TRUE, sizeof(Shape));
+  g_array_set_clear_func(self->shapes, (GDestroyNotify)shape_clear);
+  self->colors = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+  self->zoom = 1.0;
+  self->fit = TRUE;
+  gtk_widget_set_overflow(GTK_WIDGET(self), GTK_OVERFLOW_HIDDEN);
+  gtk_widget_set_hexpand(GTK_WIDGET(self), TRUE);
+  gtk_widget_set_vexpand(GTK_WIDGET(self), TRUE);
+
+  add_drag(self, GDK_BUTTON_PRIMARY, "fth-canvas-edit", G_CALLBACK(edit_drag_begin),
+           G_CALLBACK(edit_drag_update), G_CALLBACK(edit_drag_end));
+  add_drag(self, GDK_BUTTON_MIDDLE, "fth-canvas-pan", G_CALLBACK(pan_drag_begin),
+           G_CALLBACK(pan_drag_update), NULL);
+  add_drag(self, GDK_BUTTON_SECONDARY, "fth-canvas-pan-secondary", G_CALLBACK(pan_drag_begin),
+           G_CALLBACK(pan_drag_update), NULL);
+
+  GtkEventController *scroll = gtk_event_controller_scroll_new(GTK_EVENT_CONTROLLER_SCROLL_VERTICAL);
+  g_signal_connect(scroll, "scroll", G_CALLBACK(scrolled), self);
+  gtk_widget_add_controller(GTK_WIDGET(self), scroll);
+
+  GtkEventController *motion = gtk_event_controller_motion_new();
+  g_signal_connect(motion, "motion", G_CALLBACK(pointer_moved), self);
+  g_signal_connect(motion, "enter", G_CALLBACK(pointer_moved), self);
+  gtk_widget_add_controller(GTK_WIDGET(self), motion);
+
+  GtkGesture *pinch = gtk_gesture_zoom_new();
+  g_signal_connect(pinch, "begin", G_CALLBACK(pinch_begin), self);
+  g_signal_connect(pinch, "scale-changed", G_CALLBACK(pinch_scale_changed), self);
+  gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(pinch));
+}

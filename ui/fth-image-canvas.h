@@ -1,0 +1,52 @@
+/* fth-image-canvas.h: an image with its annotations, zoomable and pannable, where boxes are
+ * drawn, selected and moved with the pointer.
+ *
+ * Coordinates in the API are image pixels. The canvas only shows and reports: a box drawn or
+ * moved is emitted as a signal and the owner saves it and calls set_annotations() again, so
+ * the store stays the one place annotations live.
+ *
+ * Pointer: primary drag on empty image draws a box; primary press on a box selects it and a
+ * drag moves it; middle or secondary drag pans; the wheel zooms about the pointer; pinch
+ * zooms. Model predictions are drawn dashed with their confidence. */
+#pragma once
+
+#include <fathom/store.h>
+#include <gtk/gtk.h>
+
+G_BEGIN_DECLS
+
+#define FTH_TYPE_IMAGE_CANVAS (fth_image_canvas_get_type())
+G_DECLARE_FINAL_TYPE(FthImageCanvas, fth_image_canvas, FTH, IMAGE_CANVAS, GtkWidget)
+
+GtkWidget *fth_image_canvas_new(void);
+
+/* Shows TEXTURE (NULL: nothing) fitted to the widget; clears the selection. */
+void fth_image_canvas_set_texture(FthImageCanvas *self, GdkTexture *texture);
+/* ANNOTATIONS: FthAnnotation records of the item (boxes and polygons are drawn; whole-item
+ * classes and other geometries are not); LABELS: FthLabel records for their colors. Both
+ * copied; either may be NULL. The selection survives if its id is still there. */
+void fth_image_canvas_set_annotations(FthImageCanvas *self, GPtrArray *annotations,
+                                      GPtrArray *labels);
+/* The label whose color a box being drawn takes. */
+void fth_image_canvas_set_draw_label(FthImageCanvas *self, gint64 label_id);
+
+/* The selected annotation's id, 0 for none ("selected-id" property). */
+gint64 fth_image_canvas_get_selected(FthImageCanvas *self);
+void fth_image_canvas_set_selected(FthImageCanvas *self, gint64 annotation_id);
+
+/* Zoom: screen pixels per image pixel. */
+double fth_image_canvas_get_zoom(FthImageCanvas *self);
+void fth_image_canvas_zoom_fit(FthImageCanvas *self);
+void fth_image_canvas_zoom_one_to_one(FthImageCanvas *self);
+/* Multiplies the zoom by FACTOR about the widget point (X, Y). */
+void fth_image_canvas_zoom_at(FthImageCanvas *self, double factor, double x, double y);
+/* Image point -> widget point and back. */
+void fth_image_canvas_image_to_widget(FthImageCanvas *self, double ix, double iy, double *wx,
+                                      double *wy);
+void fth_image_canvas_widget_to_image(FthImageCanvas *self, double wx, double wy, double *ix,
+                                      double *iy);
+
+/* Drops a box being drawn; TRUE if there was one (Escape). */
+gboolean fth_image_canvas_cancel_drawing(FthImageCanvas *self);
+
+G_END_DECLS
