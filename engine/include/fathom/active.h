@@ -101,4 +101,79 @@ void fth_acq_options_init(FthAcqOptions *opt); /* entropy, batch 100, seed 1 */
 gboolean fth_acquire(const FthAcqPool *pool, const FthAcqOptions *opt, uint32_t *selected,
                      float *scores, size_t *n_selected, GError **error);
 
+/* ---- Per-project settings (the store's meta table) -------------------------------------------
+ * Keys: active.strategy, active.batch, active.retrain_every, active.pseudo_threshold,
+ * active.pseudo_cap. Missing keys take the defaults below; a value that does not parse is an
+ * error naming the database and the key. */
+typedef struct {
+  FthAcquisition strategy; /* entropy */
+  guint batch;             /* 100: the queue length after a refill */
+  guint retrain_every;     /* 50: K new human labels start a fine-tune round */
+  double pseudo_threshold; /* 0.95 */
+  guint pseudo_cap;        /* per-class pseudo-label cap; 0: none (default 1000) */
+} FthActiveSettings;
+
+void fth_active_settings_init(FthActiveSettings *settings);
+gboolean fth_active_settings_load(FthStore *store, FthActiveSettings *settings, GError **error);
+gboolean fth_active_settings_save(FthStore *store, const FthActiveSettings *settings,
+                                  GError **error);
+
+/* ---- The unlabeled pool as the store holds it -------------------------------------------------
+ * The pool: items without a human annotation whose split is none or train (validation and test
+ * items are never asked). Probabilities and embeddings come from one prediction run; pool items
+ * that run did not predict are left out and counted in n_missing. labeled_emb holds the
+ * embeddings of the human-labeled train/none items from the same run (core-set's centers). */
+typedef struct {
+  gint64 run_id;
+  size_t n;
+  gint64 *item_ids;
+  int n_classes;
+  float *probs;        /* n x n_classes */
+  int dim;
+  float *emb;          /* n x dim, NULL when loaded without embeddings or the run has none */
+  size_t n_labeled;
+  float *labeled_emb;  /* n_labeled x dim */
+  size_t n_missing;
+} FthActivePool;
+
+/* run_id 0: the newest run with predictions. need_predictions FALSE (random sampling) loads
+ * only the item ids. */
+FthActivePool *fth_active_pool_load(FthStore *store, gint64 run_id, gboolean need_predictions,
+                                    gboolean need_embeddings, GError **error);
+void fth_active_pool_free(FthActivePool *pool);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthActivePool, fth_active_pool_free)
+
+/* ---- The queue --------------------------------------------------------------------------------
+ * Scores the pool with opt->strategy and replaces that strategy's queue with the picks in rank
+ * order (score, rank, run). mc_probs: BALD's passes over the pool, in pool order (NULL for the
+ * other strategies). *n_queued (may be NULL) receives the queue length. */
+gboolean fth_queue_refill_pool(FthStore *store, const FthActivePool *pool, const float *mc_probs,
+                               int n_passes, const FthAcqOptions *opt, size_t *n_queued,
+                               GError **error);
+/* Loads the pool of run_id (0: the newest) and refills; BALD needs the model's passes and is
+ * refused here (use fth_active_model_mc_probs and fth_queue_refill_pool). */
+gboolean fth_queue_refill(FthStore *store, gint64 run_id, const FthAcqOptions *opt,
+                          size_t *n_queued, GError **error);
+/* The first entry of STRATEGY's queue whose item still has no human label; entries labeled in
+ * the meantime are taken off the queue on the way. NULL without error when the queue is empty. */
+FthQueueEntry *fth_queue_next(FthStore *store, const char *strategy, GError **error);
+/* Why an item is asked, for display: "entropy 1.0549 (rank 2 of the queue, run 7)". */
+char *fth_queue_entry_reason(const FthQueueEntry *entry);
+
+/* ---- Self-training ----------------------------------------------------------------------------
+ * Pseudo-labels: predictions of run prediction_run whose top probability reaches threshold, on
+ * items without a human label, at most cap per class (the most confident first; 0: no cap).
+ * They are written as model annotations (author MODEL, score = the probability) under a new run
+ * of kind "pseudo-label" (its config names the prediction run, threshold and cap), replacing the
+ * item's earlier model annotations and never touching a human one. */
+gboolean fth_pseudo_label(FthStore *store, gint64 prediction_run, double threshold, guint cap,
+                          gint64 *out_run, guint *n_added, GError **error);
+/* The annotations of pseudo-label run RUN (all model-authored), in item order. */
+GPtrArray *fth_pseudo_list(FthStore *store, gint64 run, GError **error);
+/* Review in bulk: the pseudo-labels of RUN with label LABEL_ID (0: any) and score >= MIN_SCORE are
+ * promoted to human labels (PROMOTE) or deleted. An item that got a human label meanwhile keeps
+ * it; its pseudo-label is deleted either way. */
+gboolean fth_pseudo_review(FthStore *store, gint64 run, gint64 label_id, double min_score,
+                           gboolean promote, guint *n_done, GError **error);
+
 G_END_DECLS
