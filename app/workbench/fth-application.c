@@ -13,7 +13,9 @@ struct _FthApplication {
 G_DEFINE_FINAL_TYPE(FthApplication, fth_application, ADW_TYPE_APPLICATION)
 
 /* Keep in step with resources/gtk/help-overlay.ui, which lists them for the user.
- * win.show-help-overlay (Ctrl+?) is bound by GtkApplication itself. */
+ * win.show-help-overlay (Ctrl+?) is bound by GtkApplication itself. Keys without modifiers
+ * (label hotkeys, a/d, Delete, Escape) are handled by the window after the focused widget, so
+ * typing in the search entry never triggers them. */
 static const struct {
   const char *action;
   const char *accels[3];
@@ -25,6 +27,10 @@ static const struct {
   { "win.toggle-sidebar", { "F9", NULL } },
   { "win.zoom-in", { "<Control>plus", "<Control>equal", NULL } },
   { "win.zoom-out", { "<Control>minus", NULL } },
+  { "win.zoom-fit", { "<Control>0", NULL } },
+  { "win.zoom-original", { "<Control>1", NULL } },
+  { "win.undo", { "<Control>z", NULL } },
+  { "win.redo", { "<Control><Shift>z", "<Control>y", NULL } },
 };
 
 FthApplication *

@@ -235,6 +235,13 @@ fth_item_view_show(FthItemView *self, guint position)
   fth_item_view_reload_annotations(self);
 }
 
+gboolean
+fth_item_view_is_loaded(FthItemView *self)
+{
+  g_return_val_if_fail(FTH_IS_ITEM_VIEW(self), FALSE);
+  return self->item != NULL && self->image_ready && self->annotations_ready;
+}
+
 guint
 fth_item_view_get_position(FthItemView *self)
 {

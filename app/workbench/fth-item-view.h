@@ -25,6 +25,8 @@ void fth_item_view_show(FthItemView *self, guint position);
 guint fth_item_view_get_position(FthItemView *self);
 /* The item shown, or NULL. */
 FthItem *fth_item_view_get_item(FthItemView *self);
+/* Whether the shown item's picture and annotations are on screen (no load pending). */
+gboolean fth_item_view_is_loaded(FthItemView *self);
 /* Reads the shown item's annotations again (after an edit was saved). */
 void fth_item_view_reload_annotations(FthItemView *self);
 

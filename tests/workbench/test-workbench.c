@@ -5,7 +5,9 @@
  * the window answers, and checks what it shows: the item grid's model, the label palette,
  * the actions and their shortcuts, the rendered pixels, and errors for folders that are not
  * projects. */
+#include "fth-image-canvas.h"
 #include "fth-item-cell.h"
+#include "fth-item-view.h"
 #include "fth-label-palette.h"
 #include "fth-recent-projects.h"
 #include "fth-thumbnail-loader.h"
@@ -126,6 +128,9 @@ destroy_window(FthWindow *window)
   /* Let cancelled loads and thumbnail tasks deliver their results before the next test. */
   fth_test_spin_for(200);
 }
+
+static void on_item_annotated(FthWindow *window, gint64 item_id, gpointer user_data);
+static gboolean id_set(gpointer data);
 
 static gboolean
 strv_has(const char *const *strv, const char *s)
@@ -300,11 +305,17 @@ test_render(void)
 }
 
 static void
-assert_accels(const char *action, const char *first_accel)
+assert_accels(const char *action, const char *accel)
 {
   g_auto(GStrv) accels = gtk_application_get_accels_for_action(GTK_APPLICATION(app), action);
-  if (!strv_has((const char *const *)accels, first_accel))
-    g_error("action %s lacks the shortcut %s", action, first_accel);
+  guint key = 0, want_key = 0;
+  GdkModifierType mods = 0, want_mods = 0;
+
+  g_assert_true(gtk_accelerator_parse(accel, &want_key, &want_mods));
+  for (guint i = 0; accels != NULL && accels[i] != NULL; i++)
+    if (gtk_accelerator_parse(accels[i], &key, &mods) && key == want_key && mods == want_mods)
+      return;
+  g_error("action %s lacks the shortcut %s", action, accel);
 }
 
 static void
@@ -314,9 +325,11 @@ test_actions(void)
   FthWindow *window = new_window();
   GActionGroup *win = G_ACTION_GROUP(window);
 
-  static const char *win_actions[] = { "open",    "close-project", "find",
-                                       "set-label", "toggle-sidebar", "zoom-in",
-                                       "zoom-out", "show-help-overlay" };
+  static const char *win_actions[] = {
+    "open",      "close-project", "find",     "set-label", "show-grid",     "next-item",
+    "previous-item", "undo",      "redo",     "toggle-sidebar", "zoom-in", "zoom-out",
+    "zoom-fit",  "zoom-original", "show-help-overlay",
+  };
   for (guint i = 0; i < G_N_ELEMENTS(win_actions); i++)
     if (!g_action_group_has_action(win, win_actions[i]))
       g_error("window lacks action win.%s", win_actions[i]);
@@ -327,6 +340,9 @@ test_actions(void)
   assert_accels("win.open", "<Control>o");
   assert_accels("win.close-project", "<Control>w");
   assert_accels("win.find", "<Control>f");
+  assert_accels("win.undo", "<Control>z");
+  assert_accels("win.redo", "<Control><Shift>z");
+  assert_accels("win.zoom-fit", "<Control>0");
   assert_accels("win.toggle-sidebar", "F9");
   assert_accels("win.zoom-in", "<Control>plus");
   assert_accels("win.zoom-out", "<Control>minus");
@@ -471,6 +487,240 @@ test_set_label(void)
   handled = TRUE;
   g_signal_emit_by_name(hotkeys, "key-pressed", GDK_KEY_z, 0, 0, &handled);
   g_assert_false(handled);
+
+  destroy_window(window);
+  remove_tree(dir);
+}
+
+/* ---- the item view ---------------------------------------------------------------------- */
+
+static GtkEventController *
+find_controller(GtkWidget *widget, const char *name)
+{
+  GtkEventController *found = NULL;
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers(widget);
+  for (guint i = 0; i < g_list_model_get_n_items(controllers); i++) {
+    g_autoptr(GtkEventController) controller = g_list_model_get_item(controllers, i);
+    if (g_strcmp0(gtk_event_controller_get_name(controller), name) == 0)
+      found = controller;
+  }
+  g_assert_nonnull(found);
+  return found;
+}
+
+static gboolean
+press_key(FthWindow *window, guint keyval)
+{
+  gboolean handled = FALSE;
+  g_signal_emit_by_name(find_controller(GTK_WIDGET(window), "fth-label-hotkeys"), "key-pressed",
+                        keyval, 0, 0, &handled);
+  return handled;
+}
+
+/* Waits until the edit just asked for is saved and shown; returns the item id it touched. */
+static gint64
+wait_annotated(FthWindow *window)
+{
+  static gint64 annotated;
+  annotated = 0;
+  gulong handler =
+    g_signal_connect(window, "item-annotated", G_CALLBACK(on_item_annotated), &annotated);
+  g_assert_true(fth_test_spin_until(id_set, &annotated, OPEN_TIMEOUT_MS));
+  g_signal_handler_disconnect(window, handler);
+  return annotated;
+}
+
+static gboolean
+view_loaded(gpointer data)
+{
+  return fth_item_view_is_loaded(data);
+}
+
+/* Waits until the item view shows its item with the store's annotations. */
+static void
+wait_loaded(FthItemView *view)
+{
+  g_assert_true(fth_test_spin_until(view_loaded, view, OPEN_TIMEOUT_MS));
+  fth_test_spin_for(50); /* a frame, so the canvas is allocated and fitted */
+}
+
+/* A primary-button drag on the canvas from image point (X0, Y0) to (X1, Y1). */
+static void
+drag_on_canvas(FthImageCanvas *canvas, double x0, double y0, double x1, double y1)
+{
+  GtkEventController *edit = find_controller(GTK_WIDGET(canvas), "fth-canvas-edit");
+  double wx0, wy0, wx1, wy1;
+
+  fth_image_canvas_image_to_widget(canvas, x0, y0, &wx0, &wy0);
+  fth_image_canvas_image_to_widget(canvas, x1, y1, &wx1, &wy1);
+  g_signal_emit_by_name(edit, "drag-begin", wx0, wy0);
+  g_signal_emit_by_name(edit, "drag-update", (wx1 - wx0) / 2, (wy1 - wy0) / 2);
+  g_signal_emit_by_name(edit, "drag-end", wx1 - wx0, wy1 - wy0);
+}
+
+/* The item's boxes (FthAnnotation), in id order. */
+static GPtrArray *
+list_boxes(FthStore *store, gint64 item_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) all = fth_store_list_annotations(store, item_id, &error);
+  g_assert_no_error(error);
+  GPtrArray *boxes = g_ptr_array_new_with_free_func((GDestroyNotify)fth_annotation_free);
+  for (guint i = 0; i < all->len; i++) {
+    FthAnnotation *ann = g_ptr_array_index(all, i);
+    if (ann->geom == FTH_GEOM_BOX)
+      g_ptr_array_add(boxes, g_ptr_array_steal_index(all, i--));
+  }
+  return boxes;
+}
+
+static gint64
+class_of(FthStore *store, gint64 item_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) all = fth_store_list_annotations(store, item_id, &error);
+  g_assert_no_error(error);
+  for (guint i = 0; i < all->len; i++) {
+    FthAnnotation *ann = g_ptr_array_index(all, i);
+    if (ann->geom == FTH_GEOM_WHOLE && ann->author == FTH_AUTHOR_HUMAN)
+      return ann->label_id;
+  }
+  return 0;
+}
+
+static guint
+count_color(GdkTexture *texture, const guint8 rgb[3], int tolerance)
+{
+  int width = gdk_texture_get_width(texture), height = gdk_texture_get_height(texture);
+  gsize stride = (gsize)width * 4;
+  g_autofree guint8 *pixels = g_malloc(stride * (gsize)height);
+  guint n = 0;
+
+  gdk_texture_download(texture, pixels, stride);
+  for (gsize i = 0; i < stride * (gsize)height; i += 4)
+    if (abs(pixels[i + 2] - rgb[0]) <= tolerance && abs(pixels[i + 1] - rgb[1]) <= tolerance &&
+        abs(pixels[i] - rgb[2]) <= tolerance)
+      n++;
+  return n;
+}
+
+/* Open an item, draw a box, relabel it with a hotkey, delete it, undo and redo, label the next
+ * item's class, and undo across items: every step checked in the store. */
+static void
+test_item_view(void)
+{
+  g_autofree char *dir = create_project();
+  FthWindow *window = new_window();
+  g_autoptr(GError) error = NULL;
+  GActionGroup *win = G_ACTION_GROUP(window);
+
+  g_assert_true(fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, NULL));
+  FthStore *store = fth_window_get_store(window);
+  g_autoptr(FthLabel) cat = fth_store_find_label(store, "cat", &error);
+  g_autoptr(FthLabel) dog = fth_store_find_label(store, "dog", &error);
+  g_assert_no_error(error);
+
+  g_autoptr(GPtrArray) views = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_ITEM_VIEW);
+  g_assert_cmpuint(views->len, ==, 1);
+  FthItemView *view = g_ptr_array_index(views, 0);
+  FthImageCanvas *canvas = fth_item_view_get_canvas(view);
+  g_autoptr(GPtrArray) grids = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_GRID_VIEW);
+  GtkWidget *grid = g_ptr_array_index(grids, 0);
+
+  /* Activating a grid item opens it. */
+  g_assert_false(g_action_group_get_action_enabled(win, "next-item"));
+  g_signal_emit_by_name(grid, "activate", 0u);
+  wait_loaded(view);
+  g_assert_true(g_action_group_get_action_enabled(win, "next-item"));
+  gint64 first = fth_item_get_id(fth_item_view_get_item(view));
+  g_assert_cmpfloat(fth_image_canvas_get_zoom(canvas), >, 1.0); /* a 40x30 image, fitted */
+
+  /* Draw a box: it is saved with the first label, in image pixels. */
+  drag_on_canvas(canvas, 5, 5, 30, 20);
+  g_assert_cmpint(wait_annotated(window), ==, first);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    g_assert_cmpuint(boxes->len, ==, 1);
+    FthAnnotation *box = g_ptr_array_index(boxes, 0);
+    g_assert_cmpint(box->label_id, ==, cat->id);
+    g_assert_cmpfloat_with_epsilon(box->x, 5, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->y, 5, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->w, 25, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->h, 15, 0.5);
+    g_assert_cmpint(box->author, ==, FTH_AUTHOR_HUMAN);
+  }
+  wait_loaded(view);
+
+  /* Select it with a click, relabel it with dog's hotkey. */
+  drag_on_canvas(canvas, 17, 12, 17, 12);
+  g_assert_cmpint(fth_image_canvas_get_selected(canvas), !=, 0);
+  g_assert_true(press_key(window, GDK_KEY_2));
+  wait_annotated(window);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    g_assert_cmpuint(boxes->len, ==, 1);
+    g_assert_cmpint(((FthAnnotation *)g_ptr_array_index(boxes, 0))->label_id, ==, dog->id);
+  }
+  wait_loaded(view);
+  /* The canvas draws it in dog's color (the picture under it is red). */
+  static const guint8 dog_rgb[3] = { 0x2e, 0xc2, 0x7e };
+  g_autoptr(GdkTexture) rendered = fth_test_render_widget(GTK_WIDGET(canvas));
+  g_assert_cmpuint(count_color(rendered, dog_rgb, 3), >=, 40);
+
+  /* Delete removes the selected box; undo brings it back, undo again its old label. */
+  g_assert_cmpint(fth_image_canvas_get_selected(canvas), !=, 0);
+  g_assert_true(press_key(window, GDK_KEY_Delete));
+  wait_annotated(window);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    g_assert_cmpuint(boxes->len, ==, 0);
+  }
+  g_action_group_activate_action(win, "undo", NULL);
+  wait_annotated(window);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    g_assert_cmpuint(boxes->len, ==, 1);
+    g_assert_cmpint(((FthAnnotation *)g_ptr_array_index(boxes, 0))->label_id, ==, dog->id);
+  }
+  g_action_group_activate_action(win, "undo", NULL);
+  wait_annotated(window);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    g_assert_cmpint(((FthAnnotation *)g_ptr_array_index(boxes, 0))->label_id, ==, cat->id);
+  }
+  g_action_group_activate_action(win, "redo", NULL);
+  wait_annotated(window);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    g_assert_cmpint(((FthAnnotation *)g_ptr_array_index(boxes, 0))->label_id, ==, dog->id);
+  }
+
+  /* "d" goes to the next item; with no box selected a hotkey sets the item's class. */
+  g_assert_true(press_key(window, GDK_KEY_d));
+  wait_loaded(view);
+  g_assert_cmpuint(fth_item_view_get_position(view), ==, 1);
+  gint64 second = fth_item_get_id(fth_item_view_get_item(view));
+  g_assert_cmpint(class_of(store, second), ==, 0);
+  g_assert_true(press_key(window, GDK_KEY_1));
+  g_assert_cmpint(wait_annotated(window), ==, second);
+  g_assert_cmpint(class_of(store, second), ==, cat->id);
+
+  /* Undo works across items: first this item's class, then the other item's relabel. */
+  g_action_group_activate_action(win, "undo", NULL);
+  g_assert_cmpint(wait_annotated(window), ==, second);
+  g_assert_cmpint(class_of(store, second), ==, 0);
+  g_action_group_activate_action(win, "undo", NULL);
+  g_assert_cmpint(wait_annotated(window), ==, first);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    g_assert_cmpint(((FthAnnotation *)g_ptr_array_index(boxes, 0))->label_id, ==, cat->id);
+  }
+
+  /* Escape goes back to the grid, with the item selected. */
+  g_assert_true(press_key(window, GDK_KEY_Escape));
+  g_assert_false(g_action_group_get_action_enabled(win, "next-item"));
+  GtkSelectionModel *selection = gtk_grid_view_get_model(GTK_GRID_VIEW(grid));
+  g_assert_true(gtk_selection_model_is_selected(selection, 1));
 
   destroy_window(window);
   remove_tree(dir);
@@ -701,6 +951,7 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/render", test_render);
   g_test_add_func("/workbench/actions", test_actions);
   g_test_add_func("/workbench/set-label", test_set_label);
+  g_test_add_func("/workbench/item-view", test_item_view);
   g_test_add_func("/workbench/open-not-project", test_open_not_project);
   g_test_add_func("/workbench/open-corrupt", test_open_corrupt);
   g_test_add_func("/workbench/thumbnail-loader-idx", test_thumbnail_loader_idx);
