@@ -29,6 +29,9 @@ static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
 static int n_threads; /* 0: not created yet */
 static pthread_t workers[MAX_THREADS];
 static atomic_uint generation;
+/* The generation at pool creation: a worker that starts running after the first region was
+ * published must not mistake that region for the one it already saw. */
+static unsigned start_generation;
 static atomic_bool stopping;
 static Region region;
 static _Thread_local bool in_region;
@@ -46,7 +49,7 @@ static void run_chunks(int worker) {
 
 static void *worker_main(void *arg) {
   int worker = (int)(intptr_t)arg;
-  unsigned seen = atomic_load(&generation);
+  unsigned seen = start_generation;
   in_region = true;
   for (;;) {
     unsigned now = seen;
@@ -86,6 +89,7 @@ static void stop_workers(void) {
 }
 
 static int start_workers(int n) {
+  start_generation = atomic_load(&generation);
   int started = 1;
   for (int i = 1; i < n; i++) {
     if (pthread_create(&workers[i], NULL, worker_main, (void *)(intptr_t)i) != 0)
@@ -139,13 +143,21 @@ bool fth_in_parallel_region(void) {
   return in_region;
 }
 
+/* The whole range on the calling thread, which counts as being in a region meanwhile. */
+static void run_serial(FthParallelFn fn, void *ctx, size_t n) {
+  bool was = in_region;
+  in_region = true;
+  fn(ctx, 0, n, 0);
+  in_region = was;
+}
+
 void fth_parallel_for(size_t n, size_t grain, FthParallelFn fn, void *ctx) {
   if (n == 0)
     return;
   if (grain == 0)
     grain = 1;
   if (in_region || n <= grain) {
-    fn(ctx, 0, n, 0);
+    run_serial(fn, ctx, n);
     return;
   }
   ensure_pool();
@@ -153,7 +165,7 @@ void fth_parallel_for(size_t n, size_t grain, FthParallelFn fn, void *ctx) {
   int nt = n_threads;
   if (nt <= 1) {
     pthread_mutex_unlock(&region_lock);
-    fn(ctx, 0, n, 0);
+    run_serial(fn, ctx, n);
     return;
   }
   /* about four chunks per thread balance uneven chunks without much counter traffic */

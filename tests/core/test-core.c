@@ -1,0 +1,401 @@
+/* Core: allocator failure injection, arenas, thread pool, Philox RNG, dtype conversions and the
+ * SIMD kernels against their scalar forms. Random inputs use FTH_TEST_SEED when set. */
+#include <fathom/fathom.h>
+#include <fth-kernels-cpu.h>
+
+#include <glib.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static guint64 test_seed;
+
+/* ---- allocator -------------------------------------------------------------------------- */
+
+static int allocs_left;
+static int alloc_calls;
+
+static void *failing_malloc(size_t size, void *user) {
+  (void)user;
+  alloc_calls++;
+  return allocs_left-- > 0 ? malloc(size) : NULL;
+}
+
+static void *failing_aligned(size_t alignment, size_t size, void *user) {
+  (void)user;
+  alloc_calls++;
+  void *p = NULL;
+  if (allocs_left-- > 0 && posix_memalign(&p, alignment, size) != 0)
+    p = NULL;
+  return p;
+}
+
+static void plain_free(void *ptr, void *user) {
+  (void)user;
+  free(ptr);
+}
+
+static void test_allocator_failure(void) {
+  FthAllocator a = {failing_malloc, failing_aligned, plain_free, NULL};
+  fth_set_allocator(&a);
+  allocs_left = 0;
+  g_assert_null(fth_malloc(16));
+  g_assert_cmpint(strstr(fth_last_error(), "out of memory") != NULL, ==, 1);
+  g_assert_null(fth_aligned_alloc(64, 100));
+  FthTensor t;
+  g_assert_cmpint(fth_tensor_init(&t, FTH_F32, 1, (int64_t[]){10}), ==, FTH_STATUS_NO_MEMORY);
+  g_assert_null(fth_arena_new(1024));
+  allocs_left = 2; /* arena struct and first block */
+  FthArena *arena = fth_arena_new(256);
+  g_assert_nonnull(arena);
+  g_assert_nonnull(fth_arena_alloc(arena, 100, 16));
+  g_assert_null(fth_arena_alloc(arena, 1000, 16)); /* needs a new block */
+  fth_arena_free(arena);
+  g_assert_null(fth_calloc(SIZE_MAX / 2, 4)); /* overflow, not a huge allocation */
+  fth_set_allocator(NULL);
+}
+
+static void test_arena(void) {
+  FthArena *a = fth_arena_new(128);
+  g_assert_nonnull(a);
+  char *p[50];
+  for (int i = 0; i < 50; i++) {
+    size_t align = (size_t)1 << (i % 7);
+    p[i] = fth_arena_alloc(a, (size_t)(i * 7 + 1), align);
+    g_assert_nonnull(p[i]);
+    g_assert_cmpuint((uintptr_t)p[i] % align, ==, 0);
+    memset(p[i], i, (size_t)(i * 7 + 1));
+  }
+  for (int i = 0; i < 50; i++)
+    for (int k = 0; k < i * 7 + 1; k++)
+      g_assert_cmpint(p[i][k], ==, (char)i); /* no block handed out twice */
+  g_assert_cmpuint(fth_arena_used(a), >=, 7 * 1225 + 50); /* the sizes asked for */
+  fth_arena_reset(a);
+  g_assert_cmpuint(fth_arena_used(a), ==, 0);
+  g_assert_null(fth_arena_alloc(a, 8, 3));
+  fth_arena_free(a);
+}
+
+/* ---- thread pool --------------------------------------------------------------------------- */
+
+typedef struct {
+  atomic_int *hits;
+  atomic_int active[64];
+  atomic_int clash;
+  atomic_int nested_ok;
+} PoolCtx;
+
+static void mark(void *ctx, size_t begin, size_t end, int worker) {
+  PoolCtx *c = ctx;
+  if (atomic_fetch_add(&c->active[worker], 1) != 0)
+    atomic_store(&c->clash, 1); /* a worker index used by two chunks at once */
+  for (size_t i = begin; i < end; i++)
+    atomic_fetch_add(&c->hits[i], 1);
+  atomic_fetch_sub(&c->active[worker], 1);
+}
+
+static void nested(void *ctx, size_t begin, size_t end, int worker) {
+  PoolCtx *c = ctx;
+  (void)worker;
+  for (size_t i = begin; i < end; i++) {
+    g_assert_true(fth_in_parallel_region());
+    PoolCtx inner = {.hits = c->hits + i * 10};
+    fth_parallel_for(10, 1, mark, &inner); /* runs serially, worker 0 only */
+    if (!inner.clash)
+      atomic_fetch_add(&c->nested_ok, 1);
+  }
+}
+
+static void test_thread_pool(void) {
+  for (int threads = 1; threads <= 4; threads++) {
+    g_assert_cmpint(fth_set_thread_count(threads), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_thread_count(), ==, threads);
+    for (size_t n = 1; n < 3000; n = n * 3 + 1) {
+      atomic_int *hits = calloc(n, sizeof *hits);
+      PoolCtx c = {.hits = hits};
+      fth_parallel_for(n, 1, mark, &c);
+      for (size_t i = 0; i < n; i++)
+        g_assert_cmpint(hits[i], ==, 1);
+      g_assert_cmpint(c.clash, ==, 0);
+      free(hits);
+    }
+    atomic_int *hits = calloc(200, sizeof *hits);
+    PoolCtx c = {.hits = hits};
+    fth_parallel_for(20, 1, nested, &c);
+    for (int i = 0; i < 200; i++)
+      g_assert_cmpint(hits[i], ==, 1);
+    g_assert_cmpint(c.nested_ok, ==, 20);
+    free(hits);
+  }
+  g_assert_false(fth_in_parallel_region());
+  g_assert_cmpint(fth_set_thread_count(0), ==, FTH_STATUS_INVALID_ARGUMENT);
+  g_assert_cmpint(fth_set_thread_count(2), ==, FTH_STATUS_OK);
+}
+
+/* ---- RNG ----------------------------------------------------------------------------------- */
+
+static void test_philox_known_answers(void) {
+  /* Random123's kat_vectors for philox4x32-10 */
+  uint32_t r[4];
+  fth_philox4x32(0, 0, 0, r);
+  g_assert_cmphex(r[0], ==, 0x6627e8d5);
+  g_assert_cmphex(r[1], ==, 0xe169c58d);
+  g_assert_cmphex(r[2], ==, 0xbc57ac4c);
+  g_assert_cmphex(r[3], ==, 0x9b00dbd8);
+  fth_philox4x32(UINT64_MAX, UINT64_MAX, UINT64_MAX, r);
+  g_assert_cmphex(r[0], ==, 0x408f276d);
+  g_assert_cmphex(r[1], ==, 0x41c83b0e);
+  g_assert_cmphex(r[2], ==, 0xa20bc7c6);
+  g_assert_cmphex(r[3], ==, 0x6d5451fd);
+  fth_philox4x32(0x299f31d0a4093822ull, 0x0370734413198a2eull, 0x85a308d3243f6a88ull, r);
+  g_assert_cmphex(r[0], ==, 0xd16cfe09);
+  g_assert_cmphex(r[1], ==, 0x94fdcceb);
+  g_assert_cmphex(r[2], ==, 0x5001e420);
+  g_assert_cmphex(r[3], ==, 0x24126ea1);
+}
+
+typedef struct {
+  uint64_t seed;
+  float *out;
+} RngFill;
+
+static void fill_chunk(void *ctx, size_t begin, size_t end, int worker) {
+  (void)worker;
+  RngFill *f = ctx;
+  for (size_t i = begin; i < end; i++) {
+    uint32_t r[4];
+    fth_philox4x32(f->seed, 7, i / 4, r);
+    f->out[i] = fth_u32_to_unit_float(r[i % 4]);
+  }
+}
+
+static void test_rng(void) {
+  enum { N = 10001 };
+  float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+  FthRng r1, r2;
+  fth_rng_init(&r1, test_seed, 7);
+  fth_rng_uniform(&r1, a, N, 0.0f, 1.0f);
+  g_assert_cmpuint(r1.offset, ==, (N + 3) / 4);
+  /* the same numbers computed in parallel chunks, for every thread count */
+  for (int t = 1; t <= 3; t++) {
+    fth_set_thread_count(t);
+    RngFill f = {test_seed, b};
+    fth_parallel_for(N, 17, fill_chunk, &f);
+    g_assert_cmpmem(a, N * sizeof *a, b, N * sizeof *b);
+  }
+  fth_set_thread_count(2);
+  double mean = 0, var = 0;
+  for (int i = 0; i < N; i++)
+    mean += a[i] / N;
+  g_assert_cmpfloat(fabs(mean - 0.5), <, 0.02);
+  /* the state is three integers: saving and restoring it continues the stream */
+  fth_rng_init(&r1, test_seed, 3);
+  fth_rng_normal(&r1, a, 100, 0.0f, 1.0f);
+  FthRng saved = r1;
+  fth_rng_normal(&r1, a, N, 1.0f, 2.0f);
+  r2 = saved;
+  fth_rng_normal(&r2, b, N, 1.0f, 2.0f);
+  g_assert_cmpmem(a, N * sizeof *a, b, N * sizeof *b);
+  mean = 0;
+  for (int i = 0; i < N; i++)
+    mean += a[i] / N;
+  for (int i = 0; i < N; i++)
+    var += (a[i] - mean) * (a[i] - mean) / N;
+  g_assert_cmpfloat(fabs(mean - 1.0), <, 0.08);
+  g_assert_cmpfloat(fabs(sqrt(var) - 2.0), <, 0.08);
+  free(a);
+  free(b);
+}
+
+/* ---- dtype conversions ----------------------------------------------------------------------- */
+
+/* Reference: nearest bf16 by comparing the two neighbours in double, ties to even. */
+static uint16_t ref_bf16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  if (isnan(x))
+    return (uint16_t)((u >> 16) | 0x40);
+  uint16_t lo = (uint16_t)(u >> 16), hi = (uint16_t)(lo + 1);
+  if ((u & 0xFFFF) == 0)
+    return lo;
+  double dl = fabs((double)x - fth_bf16_to_f32_scalar(lo));
+  double dh = fabs((double)x - (isinf(fth_bf16_to_f32_scalar(hi)) ? ldexp(1.0, 128) * (x < 0 ? -1 : 1)
+                                                                   : fth_bf16_to_f32_scalar(hi)));
+  if (dl < dh)
+    return lo;
+  if (dh < dl)
+    return hi;
+  return (lo & 1) ? hi : lo;
+}
+
+static float random_float_bits(GRand *rng) {
+  uint32_t u = g_rand_int(rng);
+  switch (g_rand_int_range(rng, 0, 4)) {
+  case 0: u = (u & 0x807FFFFF) | ((uint32_t)g_rand_int_range(rng, 100, 150) << 23); break; /* f16 range */
+  case 1: u &= 0x80FFFFFF; break; /* tiny / subnormal */
+  case 2: u = (u & 0xFFFF0000) | 0x8000 | (g_rand_boolean(rng) ? 0 : 0x10000); break; /* ties */
+  default: break;
+  }
+  float x;
+  memcpy(&x, &u, 4);
+  return x;
+}
+
+static void test_conversions(void) {
+  GRand *rng = g_rand_new_with_seed((guint32)test_seed);
+  enum { N = 20000 };
+  float *x = malloc(N * sizeof *x), *back = malloc(N * sizeof *back), *back2 = malloc(N * sizeof *back2);
+  uint16_t *h = malloc(N * 2), *h2 = malloc(N * 2);
+  for (int i = 0; i < N; i++)
+    x[i] = random_float_bits(rng);
+  x[0] = 65520.0f;   /* rounds to Inf in f16 */
+  x[1] = 65519.0f;   /* rounds to 65504 */
+  x[2] = 5.9604645e-08f; /* 2^-24: smallest f16 subnormal */
+  x[3] = 2.9802322e-08f; /* 2^-25: a tie, rounds to zero */
+  x[4] = NAN;
+  x[5] = -INFINITY;
+  for (int i = 0; i < N; i++) {
+    __extension__ typedef _Float16 half_t;
+    half_t ref = (half_t)x[i]; /* the compiler's own round-to-nearest-even */
+    uint16_t rb;
+    memcpy(&rb, &ref, 2);
+    uint16_t got = fth_f32_to_f16_scalar(x[i]);
+    if (isnan(x[i]))
+      g_assert_true(isnan(fth_f16_to_f32_scalar(got)));
+    else
+      g_assert_cmphex(got, ==, rb);
+    g_assert_cmphex(fth_f32_to_bf16_scalar(x[i]), ==, ref_bf16(x[i]));
+    if (!isnan(x[i]))
+      g_assert_cmpfloat(fth_f16_to_f32_scalar(got), ==, (float)ref);
+  }
+  g_assert_cmphex(fth_f32_to_f16_scalar(65520.0f), ==, 0x7C00);
+  g_assert_cmphex(fth_f32_to_f16_scalar(65519.0f), ==, 0x7BFF);
+  g_assert_cmphex(fth_f32_to_f16_scalar(5.9604645e-08f), ==, 0x0001);
+  g_assert_cmphex(fth_f32_to_f16_scalar(2.9802322e-08f), ==, 0x0000);
+  /* bulk (SIMD when available) equals scalar bit for bit */
+  for (int isa = FTH_ISA_SCALAR; isa <= FTH_ISA_AVX512; isa++) {
+    fth_cpu_set_isa((FthIsa)isa);
+    fth_f32_to_f16(x, h, N);
+    fth_f16_to_f32(h, back, N);
+    for (int i = 0; i < N; i++) {
+      g_assert_cmphex(h[i], ==, fth_f32_to_f16_scalar(x[i]));
+      float s = fth_f16_to_f32_scalar(h[i]);
+      g_assert_cmpmem(&back[i], 4, &s, 4);
+    }
+    fth_f32_to_bf16(x, h2, N);
+    fth_bf16_to_f32(h2, back2, N);
+    for (int i = 0; i < N; i++) {
+      g_assert_cmphex(h2[i], ==, fth_f32_to_bf16_scalar(x[i]));
+      float s = fth_bf16_to_f32_scalar(h2[i]);
+      g_assert_cmpmem(&back2[i], 4, &s, 4);
+    }
+  }
+  fth_cpu_set_isa(FTH_ISA_AVX512);
+  /* tensor copy converts, strided and contiguous */
+  FthTensor a, b, c;
+  g_assert_cmpint(fth_tensor_init(&a, FTH_F32, 2, (int64_t[]){3, 5}), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_tensor_init(&b, FTH_BF16, 2, (int64_t[]){3, 5}), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_tensor_init(&c, FTH_F32, 2, (int64_t[]){5, 3}), ==, FTH_STATUS_OK);
+  for (int i = 0; i < 15; i++)
+    ((float *)a.data)[i] = x[i + 10];
+  g_assert_cmpint(fth_tensor_copy(&b, &a), ==, FTH_STATUS_OK);
+  for (int i = 0; i < 15; i++)
+    g_assert_cmphex(((uint16_t *)b.data)[i], ==, fth_f32_to_bf16_scalar(x[i + 10]));
+  FthTensor at = a; /* a transposed view */
+  at.shape[0] = 5;
+  at.shape[1] = 3;
+  at.strides[0] = 1;
+  at.strides[1] = 5;
+  g_assert_cmpint(fth_tensor_copy(&c, &at), ==, FTH_STATUS_OK);
+  for (int i = 0; i < 5; i++)
+    for (int j = 0; j < 3; j++)
+      g_assert_cmpfloat(((float *)c.data)[i * 3 + j], ==, ((float *)a.data)[j * 5 + i]);
+  g_assert_cmpint(fth_tensor_copy(&c, &a), ==, FTH_STATUS_SHAPE_MISMATCH);
+  fth_tensor_free(&a);
+  fth_tensor_free(&b);
+  fth_tensor_free(&c);
+  free(x);
+  free(back);
+  free(back2);
+  free(h);
+  free(h2);
+  g_rand_free(rng);
+}
+
+/* ---- SIMD kernels against scalar ------------------------------------------------------------ */
+
+static void test_simd_equals_scalar(void) {
+  if (fth_cpu_isa() == FTH_ISA_SCALAR) {
+    g_test_skip("no AVX2 or AVX-512 on this CPU");
+    return;
+  }
+  GRand *rng = g_rand_new_with_seed((guint32)test_seed + 1);
+  static const size_t sizes[] = {1, 7, 15, 16, 17, 33, 100, 1023};
+  for (int isa = FTH_ISA_AVX2; isa <= FTH_ISA_AVX512; isa++) {
+    fth_cpu_set_isa((FthIsa)isa);
+    for (size_t si = 0; si < G_N_ELEMENTS(sizes); si++) {
+      size_t n = sizes[si];
+      float *a = malloc(n * 4), *b = malloc(n * 4), *y = malloc(n * 4), *r = malloc(n * 4);
+      for (size_t i = 0; i < n; i++) {
+        a[i] = (float)g_rand_double_range(rng, -10, 10);
+        b[i] = (float)g_rand_double_range(rng, -10, 10);
+      }
+      fth_k_add(a, b, y, n);
+      fth_k_add_scalar(a, b, r, n);
+      g_assert_cmpmem(y, n * 4, r, n * 4);
+      fth_k_mul(a, b, y, n);
+      fth_k_mul_scalar(a, b, r, n);
+      g_assert_cmpmem(y, n * 4, r, n * 4);
+      fth_k_relu(a, y, n);
+      fth_k_relu_scalar(a, r, n);
+      g_assert_cmpmem(y, n * 4, r, n * 4);
+      memcpy(y, a, n * 4);
+      memcpy(r, a, n * 4);
+      fth_k_bias_act(y, b, 1, n, 1);
+      fth_k_bias_act_scalar(r, b, 1, n, 1);
+      g_assert_cmpmem(y, n * 4, r, n * 4);
+      struct {
+        void (*simd)(const float *, float *, size_t);
+        void (*scalar)(const float *, float *, size_t);
+      } un[] = {{fth_k_sigmoid, fth_k_sigmoid_scalar}, {fth_k_silu, fth_k_silu_scalar},
+                {fth_k_tanh, fth_k_tanh_scalar}};
+      for (size_t k = 0; k < G_N_ELEMENTS(un); k++) {
+        un[k].simd(a, y, n);
+        un[k].scalar(a, r, n);
+        for (size_t i = 0; i < n; i++)
+          g_assert_cmpfloat(fabsf(y[i] - r[i]), <=, 2e-6f * (1.0f + fabsf(r[i])));
+      }
+      size_t rows = n > 3 ? 3 : 1, cols = n / rows;
+      fth_k_softmax_rows(a, y, rows, cols);
+      fth_k_softmax_rows_scalar(a, r, rows, cols);
+      for (size_t i = 0; i < rows * cols; i++)
+        g_assert_cmpfloat(fabsf(y[i] - r[i]), <=, 2e-6f * (1.0f + fabsf(r[i])));
+      fth_k_log_softmax_rows(a, y, rows, cols);
+      fth_k_log_softmax_rows_scalar(a, r, rows, cols);
+      for (size_t i = 0; i < rows * cols; i++)
+        g_assert_cmpfloat(fabsf(y[i] - r[i]), <=, 2e-6f * (1.0f + fabsf(r[i])));
+      free(a);
+      free(b);
+      free(y);
+      free(r);
+    }
+  }
+  fth_cpu_set_isa(FTH_ISA_AVX512);
+  g_rand_free(rng);
+}
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, NULL);
+  const char *env = g_getenv("FTH_TEST_SEED");
+  test_seed = env ? g_ascii_strtoull(env, NULL, 10) : (guint64)g_get_real_time();
+  g_print("# FTH_TEST_SEED=%" G_GUINT64_FORMAT "\n", test_seed);
+  g_test_add_func("/core/allocator-failure", test_allocator_failure);
+  g_test_add_func("/core/arena", test_arena);
+  g_test_add_func("/core/thread-pool", test_thread_pool);
+  g_test_add_func("/core/philox-known-answers", test_philox_known_answers);
+  g_test_add_func("/core/rng", test_rng);
+  g_test_add_func("/core/conversions", test_conversions);
+  g_test_add_func("/core/simd-equals-scalar", test_simd_equals_scalar);
+  return g_test_run();
+}
