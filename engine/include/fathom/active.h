@@ -176,4 +176,54 @@ GPtrArray *fth_pseudo_list(FthStore *store, gint64 run, GError **error);
 gboolean fth_pseudo_review(FthStore *store, gint64 run, gint64 label_id, double min_score,
                            gboolean promote, guint *n_done, GError **error);
 
+/* ---- The active-learning loop -----------------------------------------------------------------
+ * A model as the loop sees it: the trainer-backed one (fth_active_trainer_model) or a test's fake.
+ * Pool indices are 0..n_pool-1 of the caller's sample set. */
+typedef struct {
+  int n_classes;
+  int dim;  /* embedding size; 0 when the model has none (core-set and hybrid then refuse) */
+  /* Fine-tunes from the current state on idx[0..n) with labels[0..n) (parallel to idx) and
+   * per-sample weights (NULL: all 1). */
+  gboolean (*fit)(gpointer self, const uint32_t *idx, const int32_t *labels, const float *weights,
+                  size_t n, guint round, GError **error);
+  /* Outputs for idx[0..n): probs n x C, emb n x dim (NULL: not wanted), mc_probs n_passes x n x C
+   * (n_passes 0: not wanted). */
+  gboolean (*predict)(gpointer self, const uint32_t *idx, size_t n, float *probs, float *emb,
+                      int n_passes, float *mc_probs, GError **error);
+  /* Accuracy on the held-out (test) set. */
+  gboolean (*evaluate)(gpointer self, double *accuracy, GError **error);
+} FthAlModel;
+
+typedef struct {
+  guint round;       /* 0: after the start labels */
+  size_t n_labels;   /* human (oracle) labels the model was fitted on */
+  size_t n_pseudo;   /* pseudo-labels it was fitted on as well */
+  double accuracy;
+  double fit_s, score_s; /* fine-tune, and predict + acquire over the pool */
+} FthAlRound;
+
+typedef void (*FthAlRoundFunc)(const FthAlRound *round, gpointer user_data);
+
+typedef struct {
+  FthAcqOptions acq;       /* strategy, batch, seed (also seeds the start labels) */
+  size_t start;            /* random labels to start from (100) */
+  guint rounds;            /* acquisitions after the start (10) */
+  int mc_passes;           /* BALD's dropout passes (10) */
+  double pseudo_threshold; /* > 0: self-training with confident predictions (0: off) */
+  guint pseudo_cap;        /* per class, 0: none */
+  float pseudo_weight;     /* their sample weight (0.5) */
+  FthAlRoundFunc on_round;
+  gpointer on_round_data;
+  GCancellable *cancellable;
+} FthAlOptions;
+
+void fth_al_options_init(FthAlOptions *opt);
+
+/* Simulated active learning with ORACLE (n_pool true labels) standing in for the human: start
+ * labels drawn at random, then per round fit, evaluate, score the unlabeled pool, reveal the
+ * batch the strategy picks. Appends one FthAlRound per fit to ROUNDS (rounds + 1 in all). The
+ * same options, seed and a deterministic model give the same picks and numbers. */
+gboolean fth_al_simulate(const FthAlModel *model, gpointer self, const int32_t *oracle,
+                         size_t n_pool, const FthAlOptions *opt, GArray *rounds, GError **error);
+
 G_END_DECLS
