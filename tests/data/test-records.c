@@ -93,6 +93,7 @@ test_csv_errors(void)
     g_autoptr(FthCsvReader) r = fth_csv_reader_new_from_memory(data, sizeof data - 1, "q.csv",
                                                                &error);
     g_autoptr(GPtrArray) rows = read_all(r, &error);
+    g_assert_null(rows);
     g_assert_error(error, FTH_MEDIA_ERROR, FTH_MEDIA_ERROR_PARSE);
     g_assert_true(g_str_has_prefix(error->message, "q.csv:3: unexpected 'y' after the closing quote of field 2"));
     g_clear_error(&error);
@@ -102,6 +103,7 @@ test_csv_errors(void)
     g_autoptr(FthCsvReader) r = fth_csv_reader_new_from_memory(data, sizeof data - 1, "n.csv",
                                                                &error);
     g_autoptr(GPtrArray) rows = read_all(r, &error);
+    g_assert_null(rows);
     g_assert_error(error, FTH_MEDIA_ERROR, FTH_MEDIA_ERROR_PARSE);
     g_assert_cmpstr(error->message, ==, "n.csv:4: row has 2 fields, the header has 3");
     g_clear_error(&error);
@@ -111,6 +113,7 @@ test_csv_errors(void)
     g_autoptr(FthCsvReader) r = fth_csv_reader_new_from_memory(data, sizeof data - 1, "l.csv",
                                                                &error);
     g_autoptr(GPtrArray) rows = read_all(r, &error);
+    g_assert_null(rows);
     g_assert_error(error, FTH_MEDIA_ERROR, FTH_MEDIA_ERROR_ENCODING);
     g_assert_true(g_str_has_prefix(error->message, "l.csv:2: field 2 is not valid UTF-8"));
     g_clear_error(&error);
