@@ -1,24 +1,45 @@
 /* take-screenshot: opens a project in the workbench and saves the window as a PNG.
- *   tests/run-with-xvfb.sh take-screenshot PROJECT_DIR OUT.png [WIDTH HEIGHT]
- * For docs/screenshots; exits non-zero (saying why) if the project does not open. */
+ *   tests/run-with-xvfb.sh take-screenshot [--size WxH] [--item N] PROJECT_DIR OUT.png
+ * --item opens the N-th item (from 0) in the item view first. For docs/screenshots; exits
+ * non-zero (saying why) if the project does not open. */
+#include "fth-item-view.h"
 #include "workbench-test-util.h"
 
-#include <stdlib.h>
+#include <stdio.h>
+
+static gboolean
+item_view_loaded(gpointer data)
+{
+  return fth_item_view_is_loaded(data);
+}
 
 int
 main(int argc, char **argv)
 {
-  if (argc != 3 && argc != 5) {
-    g_printerr("usage: %s PROJECT_DIR OUT.png [WIDTH HEIGHT]\n", argv[0]);
+  g_autofree char *size = NULL;
+  int item = -1;
+  GOptionEntry entries[] = {
+    { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Window size (default 1100x720)", "WxH" },
+    { "item", 0, 0, G_OPTION_ARG_INT, &item, "Open item N in the item view", "N" },
+    { NULL },
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new("PROJECT_DIR OUT.png");
+  g_autoptr(GError) error = NULL;
+  g_option_context_add_main_entries(context, entries, NULL);
+  if (!g_option_context_parse(context, &argc, &argv, &error) || argc != 3) {
+    g_printerr("take-screenshot: %s\n", error != NULL ? error->message
+                                                      : "need PROJECT_DIR and OUT.png");
     return 2;
   }
-  int width = argc == 5 ? atoi(argv[3]) : 1100;
-  int height = argc == 5 ? atoi(argv[4]) : 720;
+  int width = 1100, height = 720;
+  if (size != NULL && sscanf(size, "%dx%d", &width, &height) != 2) {
+    g_printerr("take-screenshot: --size %s: want WIDTHxHEIGHT\n", size);
+    return 2;
+  }
 
   gtk_init();
   adw_init();
   g_autoptr(FthApplication) app = fth_application_new(G_APPLICATION_NON_UNIQUE);
-  g_autoptr(GError) error = NULL;
   if (!g_application_register(G_APPLICATION(app), NULL, &error)) {
     g_printerr("take-screenshot: %s\n", error->message);
     return 1;
@@ -35,6 +56,17 @@ main(int argc, char **argv)
   }
   if (!fth_test_wait_for_thumbnails(window, 60000))
     g_printerr("take-screenshot: some thumbnails did not load in time\n");
+
+  if (item >= 0) {
+    g_autoptr(GPtrArray) grids = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_GRID_VIEW);
+    g_autoptr(GPtrArray) views = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_ITEM_VIEW);
+    g_signal_emit_by_name(g_ptr_array_index(grids, 0), "activate", (guint)item);
+    if (!fth_test_spin_until(item_view_loaded, g_ptr_array_index(views, 0), 60000)) {
+      g_printerr("take-screenshot: item %d did not load\n", item);
+      return 1;
+    }
+    fth_test_spin_for(300); /* page transition and layout */
+  }
 
   g_autoptr(GdkTexture) texture = fth_test_render_widget(GTK_WIDGET(window));
   if (texture == NULL || !gdk_texture_save_to_png(texture, argv[2])) {
