@@ -82,7 +82,9 @@ FthMediaKind fth_media_format_kind(FthMediaFormat format);
 #define FTH_IMAGE_MAX_BYTES ((gsize) 1 << 30) /* decoded size limit, 1 GiB */
 
 /* 8 bits per channel, row-major, channels interleaved, rows packed (stride = width * channels).
- * channels is 1 (gray), 3 (RGB) or 4 (RGBA, PNG with alpha or transparency). */
+ * channels is 1 (gray), 3 (RGB) or 4 (RGBA, PNG with alpha or transparency). Pixels are as
+ * stored: EXIF orientation is not applied, and no gamma or colour-profile conversion is done
+ * (CMYK JPEGs are converted to RGB naively). */
 typedef struct {
   int width;
   int height;
@@ -126,7 +128,8 @@ gboolean fth_image_decode_file(const char *path, FthImageDecodeFlags flags, FthI
 /* Decodes straight into pixels[0 .. capacity), packed as in FthImage, with no intermediate
  * copy (for the trainer's cache). Fails with BUFFER_TOO_SMALL, before decoding anything, when
  * width * height * channels > capacity; *info is filled in either case when the headers parse,
- * so a caller can probe and decode with one call. */
+ * so a caller can probe and decode with one call. After any other failure the buffer holds
+ * whatever was decoded before the error. */
 gboolean fth_image_decode_into(const guint8 *data, gsize len, const char *name,
                                FthImageDecodeFlags flags, guint8 *pixels, gsize capacity,
                                FthImageInfo *info, GError **error);
