@@ -44,6 +44,8 @@ typedef struct {
   int sample_rate;
   int block_align;
   int bits;
+  gsize fmt_offset; /* of the fmt chunk's 8-byte header */
+  gsize fmt_size;   /* its body */
   gsize data_offset;
   gsize data_size; /* clipped to the file for streaming headers that give no size */
 } WavHeader;
@@ -96,6 +98,8 @@ wav_parse_header(const guint8 *data, gsize len, const char *name, WavHeader *h, 
       h->bits = le16(f + 14);
       if (h->format_tag == 0xFFFE && size >= 40 && pos + 8 + 26 <= len)
         h->format_tag = le16(f + 24); /* WAVE_FORMAT_EXTENSIBLE: the sub-format GUID's tag */
+      h->fmt_offset = pos;
+      h->fmt_size = size;
       have_fmt = TRUE;
     } else if (memcmp(chunk, "data", 4) == 0) {
       if (!have_fmt) {
@@ -157,10 +161,11 @@ wav_parse_header(const guint8 *data, gsize len, const char *name, WavHeader *h, 
   return TRUE;
 }
 
-/* PCM and float WAV reach GStreamer as a canonical 44-byte header followed by the data chunk
- * (not copied), whatever other chunks the file has: wavparse 1.22 spins forever on some odd
- * chunk layouts (an empty LIST chunk found by fuzz-wav, tests/data/fixtures/empty-list-chunk.wav),
- * and the header has already been checked here. */
+/* WAV reaches GStreamer rebuilt as RIFF header, the file's fmt chunk and the data chunk (not
+ * copied), whatever other chunks the file has: wavparse 1.22 spins forever on some odd chunk
+ * layouts (an empty LIST chunk found by fuzz-wav, tests/data/fixtures/empty-list-chunk.wav),
+ * and the chunk structure has already been checked here. Called only after wav_parse_header
+ * succeeded, so both chunks lie inside data. */
 static gboolean
 wav_is_plain_pcm(const WavHeader *h)
 {
@@ -168,27 +173,24 @@ wav_is_plain_pcm(const WavHeader *h)
 }
 
 static GInputStream *
-wav_canonical_stream(const guint8 *data, const WavHeader *h)
+wav_rebuilt_stream(const guint8 *data, const WavHeader *h)
 {
-  gsize size = h->data_size - h->data_size % (gsize) h->block_align;
-  size = MIN(size, (gsize) 0xFFFFFFFFu - 36 - (0xFFFFFFFFu - 36) % (gsize) h->block_align);
-  guint8 *header = g_malloc(44);
-  memcpy(header, "RIFF\0\0\0\0WAVEfmt \x10\0\0\0", 20);
-  const guint32 riff_size = GUINT32_TO_LE((guint32) (36 + size));
+  gsize fmt_chunk = 8 + h->fmt_size + (h->fmt_size & 1);
+  gsize size = h->data_size;
+  if (h->block_align > 0) /* whole frames (PCM) or blocks (ADPCM) only */
+    size -= size % (gsize) h->block_align;
+  size = MIN(size, (gsize) 0xFFFFFFFFu - 12 - fmt_chunk);
+  gsize header_len = 12 + fmt_chunk + 8;
+  guint8 *header = g_malloc0(header_len);
+  const guint32 riff_size = GUINT32_TO_LE((guint32) (4 + fmt_chunk + 8 + size));
+  memcpy(header, "RIFF", 4);
   memcpy(header + 4, &riff_size, 4);
-  const guint16 fmt16[2] = {GUINT16_TO_LE((guint16) h->format_tag),
-                            GUINT16_TO_LE((guint16) h->channels)};
-  const guint32 fmt32[2] = {GUINT32_TO_LE((guint32) h->sample_rate),
-                            GUINT32_TO_LE((guint32) h->sample_rate * (guint32) h->block_align)};
-  const guint16 fmt16b[2] = {GUINT16_TO_LE((guint16) h->block_align),
-                             GUINT16_TO_LE((guint16) h->bits)};
-  memcpy(header + 20, fmt16, 4);
-  memcpy(header + 24, fmt32, 8);
-  memcpy(header + 32, fmt16b, 4);
-  memcpy(header + 36, "data", 4);
+  memcpy(header + 8, "WAVE", 4);
+  memcpy(header + 12, data + h->fmt_offset, 8 + h->fmt_size); /* a pad byte stays zero */
   const guint32 data_size = GUINT32_TO_LE((guint32) size);
-  memcpy(header + 40, &data_size, 4);
-  GInputStream *stream = g_memory_input_stream_new_from_data(header, 44, g_free);
+  memcpy(header + 12 + fmt_chunk, "data", 4);
+  memcpy(header + 12 + fmt_chunk + 4, &data_size, 4);
+  GInputStream *stream = g_memory_input_stream_new_from_data(header, (gssize) header_len, g_free);
   g_memory_input_stream_add_data(G_MEMORY_INPUT_STREAM(stream), data + h->data_offset,
                                  (gssize) size, NULL);
   return stream;
@@ -301,7 +303,7 @@ decoder_init(Decoder *d, const guint8 *data, gsize len, const WavHeader *wav, co
   gst_bin_add_many(GST_BIN(d->pipeline), src, decode, d->convert, resample, filter, d->sink,
                    NULL);
 
-  GInputStream *stream = wav ? wav_canonical_stream(data, wav)
+  GInputStream *stream = wav ? wav_rebuilt_stream(data, wav)
                              : g_memory_input_stream_new_from_data(data, (gssize) len, NULL);
   g_object_set(src, "stream", stream, NULL);
   g_object_unref(stream);
@@ -448,8 +450,7 @@ fth_audio_decode_memory(const guint8 *data, gsize len, const char *name, int tar
     return FALSE;
   }
   Decoder d;
-  if (!decoder_init(&d, data, len, is_wav && wav_is_plain_pcm(&wav) ? &wav : NULL, name,
-                    target_rate, mono, error))
+  if (!decoder_init(&d, data, len, is_wav ? &wav : NULL, name, target_rate, mono, error))
     return FALSE;
   gboolean ok = decoder_run(&d, GST_STATE_PLAYING, error);
   int rate = 0, channels = 0;
@@ -505,7 +506,7 @@ fth_audio_probe_file(const char *path, FthAudioInfo *info, GError **error)
     info->duration = (double) info->frames / wav.sample_rate;
   } else if (ok && ensure_gst(path, error)) {
     Decoder d;
-    ok = decoder_init(&d, file.data, file.len, NULL, path, 0, FALSE, error) &&
+    ok = decoder_init(&d, file.data, file.len, is_wav ? &wav : NULL, path, 0, FALSE, error) &&
          decoder_run(&d, GST_STATE_PAUSED, error);
     if (ok && !decoder_get_format(&d, &info->sample_rate, &info->channels)) {
       fth_media_set_error(error, FTH_MEDIA_ERROR_UNSUPPORTED, path,

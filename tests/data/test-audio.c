@@ -294,6 +294,68 @@ test_bad_headers(void)
   g_assert_error(error, FTH_MEDIA_ERROR, FTH_MEDIA_ERROR_IO);
 }
 
+/* WAVE_FORMAT_EXTENSIBLE (16-bit PCM sub-format) and mu-law, each with LIST and fact chunks
+ * around the fmt chunk, as editors write them. */
+static void
+test_wav_other_formats(void)
+{
+  GByteArray *ext = g_byte_array_new();
+  const gint16 pcm[4][2] = {{1000, -1000}, {2000, -2000}, {-32768, 32767}, {0, 5}};
+  g_byte_array_append(ext, (const guint8 *) "RIFF\0\0\0\0WAVE", 12);
+  g_byte_array_append(ext, (const guint8 *) "LIST\4\0\0\0INFO", 12);
+  g_byte_array_append(ext, (const guint8 *) "fmt ", 4);
+  put_le32(ext, 40);
+  put_le16(ext, 0xFFFE);
+  put_le16(ext, 2);
+  put_le32(ext, 16000);
+  put_le32(ext, 16000 * 4);
+  put_le16(ext, 4);
+  put_le16(ext, 16);
+  put_le16(ext, 22);   /* cbSize */
+  put_le16(ext, 16);   /* valid bits */
+  put_le32(ext, 0x3);  /* front left, front right */
+  g_byte_array_append(ext, (const guint8 *) "\x01\0\0\0\0\0\x10\0\x80\0\0\xAA\0\x38\x9B\x71", 16);
+  g_byte_array_append(ext, (const guint8 *) "fact\4\0\0\0\4\0\0\0", 12);
+  g_byte_array_append(ext, (const guint8 *) "data", 4);
+  put_le32(ext, sizeof pcm);
+  g_byte_array_append(ext, (const guint8 *) pcm, sizeof pcm);
+  FthAudio a;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(fth_audio_decode_memory(ext->data, ext->len, "ext.wav", 0, FALSE, &a, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(a.channels, ==, 2);
+  g_assert_cmpint(a.sample_rate, ==, 16000);
+  g_assert_cmpint(a.frames, ==, 4);
+  for (int i = 0; i < 8; i++)
+    g_assert_cmpfloat_with_epsilon(a.samples[i], pcm[i / 2][i % 2] / 32768.0, 1e-6);
+  fth_audio_clear(&a);
+  g_byte_array_unref(ext);
+
+  /* G.711 mu-law: 0xFF is 0, 0x80 is +32124, 0x00 is -32124 (of 32768). */
+  const guint8 ulaw[6] = {0xFF, 0x80, 0x00, 0xFF, 0x80, 0x00};
+  GByteArray *mu = g_byte_array_new();
+  g_byte_array_append(mu, (const guint8 *) "RIFF\0\0\0\0WAVEfmt ", 16);
+  put_le32(mu, 18);
+  put_le16(mu, 7);
+  put_le16(mu, 1);
+  put_le32(mu, 8000);
+  put_le32(mu, 8000);
+  put_le16(mu, 1);
+  put_le16(mu, 8);
+  put_le16(mu, 0);
+  g_byte_array_append(mu, (const guint8 *) "LIST\0\0\0\0data", 12);
+  put_le32(mu, sizeof ulaw);
+  g_byte_array_append(mu, ulaw, sizeof ulaw);
+  g_assert_true(fth_audio_decode_memory(mu->data, mu->len, "mu.wav", 0, FALSE, &a, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(a.frames, ==, 6);
+  const float expect[3] = {0.0f, 32124 / 32768.0f, -32124 / 32768.0f};
+  for (int i = 0; i < 6; i++)
+    g_assert_cmpfloat_with_epsilon(a.samples[i], expect[i % 3], 1e-4);
+  fth_audio_clear(&a);
+  g_byte_array_unref(mu);
+}
+
 /* Found by fuzz-wav: an empty LIST chunk before the data made GStreamer 1.22's wavparse spin
  * forever. The header is valid (24-bit PCM, 8 kHz, 64 frames), so it must decode, promptly. */
 static void
@@ -352,6 +414,7 @@ main(int argc, char **argv)
   g_test_add_func("/audio/wav-float-24bit", test_wav_float_and_24bit);
   g_test_add_func("/audio/fixtures", test_fixtures);
   g_test_add_func("/audio/bad-headers", test_bad_headers);
+  g_test_add_func("/audio/wav-other-formats", test_wav_other_formats);
   g_test_add_func("/audio/wav-odd-chunks", test_wav_odd_chunks);
   g_test_add_func("/audio/threads", test_threads);
   return g_test_run();
