@@ -150,10 +150,19 @@ static FthStatus matmul_backward(FthGraph *g, FthNode *node, FthNode *dy, FthNod
   bool ta = p->trans_a, tb = p->trans_b;
   if (fth_node_requires_grad(a)) {
     /* C = op(A) op(B): d op(A) = dC op(B)^T */
-    if (!ta)
+    if (!ta) {
       dx[0] = fth_matmul(g, dy, b, false, !tb);
-    else
+    } else if (b->out.ndim == 2 && a->out.ndim > 2) {
+      /* a shared b can only be the right factor: dA = (dC op(B)^T)^T per batch entry */
+      int perm[FTH_MAX_DIMS], nd = a->out.ndim;
+      for (int d = 0; d < nd; d++)
+        perm[d] = d;
+      perm[nd - 2] = nd - 1;
+      perm[nd - 1] = nd - 2;
+      dx[0] = fth_transpose(g, fth_matmul(g, dy, b, false, !tb), perm);
+    } else {
       dx[0] = fth_matmul(g, b, dy, tb, true);
+    }
   }
   if (fth_node_requires_grad(b)) {
     bool shared = b->out.ndim == 2 && a->out.ndim > 2;

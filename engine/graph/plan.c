@@ -453,7 +453,8 @@ FthStatus fth_graph_check_plan(const FthGraph *g, int64_t batch) {
     for (int j = 0; j < nd->n_in; j++) {
       const FthNodePlan *ip = &g->plan[nd->in[j]->id];
       int b = ip->buffer;
-      if (nd->in[j]->kind == FTH_NODE_PARAM || nd->in[j]->kind == FTH_NODE_BUFFER || g->plan[b].external)
+      FthNodeKind owner = g->nodes[b]->kind;
+      if (owner == FTH_NODE_PARAM || owner == FTH_NODE_BUFFER || g->plan[b].external)
         continue;
       if (g->plan[b].last < s + 1 && g->plan[b].buffer == b)
         st = fth_error(FTH_STATUS_INTERNAL, "plan: node %d reads node %d's memory after it died",
