@@ -3,6 +3,7 @@
  * drops loads that finish after the user has moved on. */
 #include "fth-item-view.h"
 
+#include <adwaita.h>
 #include <glib/gi18n.h>
 
 struct _FthItemView {
@@ -12,6 +13,8 @@ struct _FthItemView {
   GtkLabel *title_label;
   GtkLabel *class_label;
   FthImageCanvas *canvas;
+  GtkStack *content_stack;
+  AdwStatusPage *error_page;
 
   FthStore *store;
   GListModel *items;
@@ -26,6 +29,7 @@ struct _FthItemView {
   gboolean annotations_ready;
   GCancellable *cancellable;
   gint64 draw_label;
+  GPtrArray *annotations; /* FthAnnotation of the shown item, as last read */
 };
 
 G_DEFINE_FINAL_TYPE(FthItemView, fth_item_view, GTK_TYPE_WIDGET)
@@ -118,8 +122,10 @@ image_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
   if (ticket->generation == self->generation &&
       !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     fth_image_canvas_set_texture(self->canvas, texture);
+    /* A missing or broken file says so in place of the picture; labeling it still works. */
     if (texture == NULL)
-      gtk_widget_set_tooltip_text(GTK_WIDGET(self->canvas), error->message);
+      adw_status_page_set_description(self->error_page, error->message);
+    gtk_stack_set_visible_child_name(self->content_stack, texture != NULL ? "canvas" : "error");
     self->image_ready = TRUE;
     maybe_loaded(self);
   }
@@ -179,6 +185,8 @@ annotations_listed(GObject *source, GAsyncResult *result, gpointer user_data)
       gtk_label_set_text(self->class_label, error->message);
     fth_image_canvas_set_annotations(self->canvas, anns, self->labels);
     show_class(self, anns);
+    g_clear_pointer(&self->annotations, g_ptr_array_unref);
+    self->annotations = g_steal_pointer(&anns);
     self->annotations_ready = TRUE;
     maybe_loaded(self);
   }
@@ -218,7 +226,7 @@ fth_item_view_show(FthItemView *self, guint position)
   g_clear_object(&self->item);
   self->item = g_list_model_get_item(self->items, self->position);
   self->image_ready = self->annotations_ready = FALSE;
-  gtk_widget_set_tooltip_text(GTK_WIDGET(self->canvas), NULL);
+  g_clear_pointer(&self->annotations, g_ptr_array_unref);
 
   g_autofree char *where = g_strdup_printf("%u / %u", self->position + 1, n);
   gtk_label_set_text(self->position_label, where);
@@ -369,6 +377,39 @@ fth_item_view_apply_label(FthItemView *self, gint64 label_id)
 }
 
 gboolean
+fth_item_view_accept_suggestion(FthItemView *self)
+{
+  g_return_val_if_fail(FTH_IS_ITEM_VIEW(self), FALSE);
+  if (self->item == NULL || self->history == NULL || self->annotations == NULL)
+    return FALSE;
+
+  gint64 selected = fth_image_canvas_get_selected(self->canvas);
+  const FthAnnotation *best = NULL;
+  for (guint i = 0; i < self->annotations->len; i++) {
+    const FthAnnotation *ann = g_ptr_array_index(self->annotations, i);
+    /* Once the user gave a class, a suggested class has nothing left to offer. */
+    if (selected == 0 && ann->geom == FTH_GEOM_WHOLE && ann->author == FTH_AUTHOR_HUMAN)
+      return FALSE;
+    if (ann->author != FTH_AUTHOR_MODEL)
+      continue;
+    if (selected != 0 ? ann->id == selected
+                      : ann->geom == FTH_GEOM_WHOLE && (best == NULL || ann->score > best->score))
+      best = ann;
+  }
+  if (best == NULL)
+    return FALSE;
+
+  if (best->geom == FTH_GEOM_WHOLE) {
+    fth_annotation_history_set_class(self->history, best->item_id, best->label_id);
+  } else {
+    BoxEdit *edit = g_new0(BoxEdit, 1); /* no change but the author: the user's now */
+    edit->id = best->id;
+    edit_box(self, edit);
+  }
+  return TRUE;
+}
+
+gboolean
 fth_item_view_delete_selected(FthItemView *self)
 {
   g_return_val_if_fail(FTH_IS_ITEM_VIEW(self), FALSE);
@@ -395,6 +436,7 @@ fth_item_view_dispose(GObject *object)
   g_clear_object(&self->images);
   g_clear_object(&self->store);
   g_clear_pointer(&self->labels, g_ptr_array_unref);
+  g_clear_pointer(&self->annotations, g_ptr_array_unref);
   gtk_widget_dispose_template(GTK_WIDGET(object), FTH_TYPE_ITEM_VIEW);
   /* dispose_template() unparents only bound children; the box holding them is not one. */
   GtkWidget *child;
@@ -421,6 +463,8 @@ fth_item_view_class_init(FthItemViewClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthItemView, title_label);
   gtk_widget_class_bind_template_child(widget_class, FthItemView, class_label);
   gtk_widget_class_bind_template_child(widget_class, FthItemView, canvas);
+  gtk_widget_class_bind_template_child(widget_class, FthItemView, content_stack);
+  gtk_widget_class_bind_template_child(widget_class, FthItemView, error_page);
   gtk_widget_class_bind_template_callback(widget_class, box_drawn);
   gtk_widget_class_bind_template_callback(widget_class, annotation_moved);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);

@@ -33,6 +33,10 @@ void fth_item_view_reload_annotations(FthItemView *self);
 /* With a box selected: gives it LABEL_ID; else makes LABEL_ID the item's class. New boxes
  * take the last label applied. */
 void fth_item_view_apply_label(FthItemView *self, gint64 label_id);
+/* Accepts the model's suggestion: the selected predicted box becomes the user's, or with no
+ * box selected and no class given yet, the most confident predicted class becomes the item's
+ * class. FALSE when there is nothing to accept. */
+gboolean fth_item_view_accept_suggestion(FthItemView *self);
 /* Removes the selected box; FALSE when none is selected. */
 gboolean fth_item_view_delete_selected(FthItemView *self);
 

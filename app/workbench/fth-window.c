@@ -719,6 +719,8 @@ item_view_key(FthWindow *self, guint keyval)
   case GDK_KEY_Right:
     g_action_group_activate_action(G_ACTION_GROUP(self), "next-item", NULL);
     return TRUE;
+  case GDK_KEY_space:
+    return fth_item_view_accept_suggestion(self->item_view);
   case GDK_KEY_Delete:
   case GDK_KEY_BackSpace:
     return fth_item_view_delete_selected(self->item_view);

@@ -726,6 +726,63 @@ test_item_view(void)
   remove_tree(dir);
 }
 
+/* Space accepts a model's suggested class; an item whose file is missing says so in place of
+ * the picture. */
+static void
+test_item_view_suggestion_and_missing(void)
+{
+  g_autofree char *dir = create_project();
+  FthWindow *window = new_window();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true(fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, NULL));
+  FthStore *store = fth_window_get_store(window);
+  g_autoptr(FthLabel) dog = fth_store_find_label(store, "dog", &error);
+  g_autoptr(FthItem) third = g_list_model_get_item(fth_window_get_items(window), 2);
+  gint64 run_id = 0;
+  g_assert_true(fth_store_create_run(store, "predict", "test", NULL, &run_id, &error));
+  g_autoptr(FthAnnotation) guess = fth_annotation_new();
+  guess->item_id = fth_item_get_id(third);
+  guess->label_id = dog->id;
+  guess->geom = FTH_GEOM_WHOLE;
+  guess->author = FTH_AUTHOR_MODEL;
+  guess->run_id = run_id;
+  guess->score = 0.8;
+  g_assert_true(fth_store_add_annotation(store, guess, NULL, &error));
+  g_assert_no_error(error);
+
+  g_autoptr(GPtrArray) views = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_ITEM_VIEW);
+  FthItemView *view = g_ptr_array_index(views, 0);
+  g_autoptr(GPtrArray) grids = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_GRID_VIEW);
+  g_signal_emit_by_name(g_ptr_array_index(grids, 0), "activate", 2u);
+  wait_loaded(view);
+
+  g_assert_cmpint(class_of(store, fth_item_get_id(third)), ==, 0);
+  g_assert_true(press_key(window, GDK_KEY_space));
+  g_assert_cmpint(wait_annotated(window), ==, fth_item_get_id(third));
+  g_assert_cmpint(class_of(store, fth_item_get_id(third)), ==, dog->id);
+  wait_loaded(view);
+  /* Nothing left to accept. */
+  g_assert_false(press_key(window, GDK_KEY_space));
+
+  /* Position 4 is the item whose file is missing. */
+  g_assert_true(press_key(window, GDK_KEY_d));
+  g_assert_true(press_key(window, GDK_KEY_d));
+  wait_loaded(view);
+  g_assert_cmpuint(fth_item_view_get_position(view), ==, 4);
+  g_autoptr(GPtrArray) pages = fth_test_find_widgets(GTK_WIDGET(view), ADW_TYPE_STATUS_PAGE);
+  g_assert_cmpuint(pages->len, ==, 1);
+  AdwStatusPage *page = g_ptr_array_index(pages, 0);
+  g_assert_true(gtk_widget_get_child_visible(GTK_WIDGET(page)));
+  g_assert_nonnull(strstr(adw_status_page_get_description(page), "missing.png"));
+  /* It can still be labeled. */
+  g_assert_true(press_key(window, GDK_KEY_2));
+  g_assert_cmpint(wait_annotated(window), ==, fth_item_get_id(fth_item_view_get_item(view)));
+
+  destroy_window(window);
+  remove_tree(dir);
+}
+
 static AdwMessageDialog *
 find_error_dialog(FthWindow *window)
 {
@@ -952,6 +1009,8 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/actions", test_actions);
   g_test_add_func("/workbench/set-label", test_set_label);
   g_test_add_func("/workbench/item-view", test_item_view);
+  g_test_add_func("/workbench/item-view-suggestion-and-missing",
+                  test_item_view_suggestion_and_missing);
   g_test_add_func("/workbench/open-not-project", test_open_not_project);
   g_test_add_func("/workbench/open-corrupt", test_open_corrupt);
   g_test_add_func("/workbench/thumbnail-loader-idx", test_thumbnail_loader_idx);
