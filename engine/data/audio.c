@@ -161,17 +161,18 @@ wav_parse_header(const guint8 *data, gsize len, const char *name, WavHeader *h, 
   return TRUE;
 }
 
-/* WAV reaches GStreamer rebuilt as RIFF header, the file's fmt chunk and the data chunk (not
- * copied), whatever other chunks the file has: wavparse 1.22 spins forever on some odd chunk
- * layouts (an empty LIST chunk found by fuzz-wav, tests/data/fixtures/empty-list-chunk.wav),
- * and the chunk structure has already been checked here. Called only after wav_parse_header
- * succeeded, so both chunks lie inside data. */
+/* Integer PCM or IEEE float: the header alone gives the exact length. */
 static gboolean
 wav_is_plain_pcm(const WavHeader *h)
 {
   return h->format_tag == 1 || h->format_tag == 3;
 }
 
+/* WAV reaches GStreamer rebuilt as RIFF header, the file's fmt chunk and the data chunk (not
+ * copied), whatever other chunks the file has: wavparse 1.22 spins forever on some odd chunk
+ * layouts (an empty LIST chunk found by fuzz-wav, tests/data/fixtures/empty-list-chunk.wav),
+ * and the chunk structure has already been checked here. Called only after wav_parse_header
+ * succeeded, so both chunks lie inside data. */
 static GInputStream *
 wav_rebuilt_stream(const guint8 *data, const WavHeader *h)
 {

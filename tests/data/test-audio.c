@@ -257,6 +257,15 @@ test_bad_headers(void)
   g_assert_cmpint(a.frames, ==, frames);
   fth_audio_clear(&a);
 
+  /* A header with an empty data chunk is a valid recording of no frames. */
+  g_autoptr(GByteArray) none = make_wav(1, 16, 2, rate, NULL, 0);
+  g_assert_true(fth_audio_decode_memory(none->data, none->len, "none.wav", 0, FALSE, &a, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(a.sample_rate, ==, rate);
+  g_assert_cmpint(a.channels, ==, 2);
+  g_assert_cmpint(a.frames, ==, 0);
+  fth_audio_clear(&a);
+
   /* Lying fmt chunks. */
   g_autoptr(GByteArray) zero_ch = make_wav(1, 16, 1, rate, (const guint8 *) pcm, frames * 2);
   zero_ch->data[22] = 0;
