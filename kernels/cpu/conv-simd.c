@@ -180,20 +180,35 @@ maxpool2_row_c (const float *top, const float *bot, float *out, uint8_t *arg, si
     }
 }
 
+static inline __mmask16
+lane_mask (int a, int b)
+{
+  /* lanes [a, b) of 16, both clamped to [0, 16] */
+  a = a < 0 ? 0 : a > 16 ? 16 : a;
+  b = b < 0 ? 0 : b > 16 ? 16 : b;
+  if (a >= b)
+    return 0;
+  return (__mmask16) ((((1u << b) - 1u)) & ~((1u << a) - 1u));
+}
+
 FTH_AVX512 static void
 maxpool2_row_avx512 (const float *top, const float *bot, float *out, uint8_t *arg, size_t n)
 {
   const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
-  size_t j = 0;
-  for (; j + 16 <= n; j += 16)
+  for (size_t j = 0; j < n; j += 16)
     {
-      __m512 t0 = _mm512_loadu_ps (top + 2 * j), t1 = _mm512_loadu_ps (top + 2 * j + 16);
-      __m512 b0 = _mm512_loadu_ps (bot + 2 * j), b1 = _mm512_loadu_ps (bot + 2 * j + 16);
+      /* masks cover the 2 * (n - j) inputs and n - j outputs left, so short rows (a 28-wide
+       * plane pools into 14) stay in one vector step */
+      const int left = (int) (n - j > 16 ? 16 : n - j);
+      const __mmask16 m_lo = lane_mask (0, 2 * left), m_hi = lane_mask (0, 2 * left - 16);
+      const __mmask16 m_out = lane_mask (0, left);
+      __m512 t0 = _mm512_maskz_loadu_ps (m_lo, top + 2 * j), t1 = _mm512_maskz_loadu_ps (m_hi, top + 2 * j + 16);
+      __m512 b0 = _mm512_maskz_loadu_ps (m_lo, bot + 2 * j), b1 = _mm512_maskz_loadu_ps (m_hi, bot + 2 * j + 16);
       __m512 te = _mm512_permutex2var_ps (t0, even, t1), to = _mm512_permutex2var_ps (t0, odd, t1);
       __m512 be = _mm512_permutex2var_ps (b0, even, b1), bo = _mm512_permutex2var_ps (b0, odd, b1);
       __m512 m = _mm512_max_ps (_mm512_max_ps (te, to), _mm512_max_ps (be, bo));
-      _mm512_storeu_ps (out + j, m);
+      _mm512_mask_storeu_ps (out + j, m_out, m);
       if (arg)
         {
           /* Later blends win, so blending in reverse window order keeps the first maximum. */
@@ -201,10 +216,9 @@ maxpool2_row_avx512 (const float *top, const float *bot, float *out, uint8_t *ar
           a = _mm512_mask_mov_epi32 (a, _mm512_cmp_ps_mask (be, m, _CMP_EQ_OQ), _mm512_set1_epi32 (2));
           a = _mm512_mask_mov_epi32 (a, _mm512_cmp_ps_mask (to, m, _CMP_EQ_OQ), _mm512_set1_epi32 (1));
           a = _mm512_mask_mov_epi32 (a, _mm512_cmp_ps_mask (te, m, _CMP_EQ_OQ), _mm512_setzero_si512 ());
-          _mm_storeu_si128 ((__m128i *) (arg + j), _mm512_cvtepi32_epi8 (a));
+          _mm512_mask_cvtepi32_storeu_epi8 (arg + j, m_out, a);
         }
     }
-  maxpool2_row_c (top, bot, out, arg, j, n);
 }
 
 void
@@ -214,4 +228,95 @@ fth_simd_maxpool2_row (const float *top, const float *bot, float *out, uint8_t *
     maxpool2_row_avx512 (top, bot, out, arg, n);
   else
     maxpool2_row_c (top, bot, out, arg, 0, n);
+}
+
+
+FTH_AVX512 static inline void
+copy_window_avx512 (float *dst, const float *src, int lo, int hi, int n)
+{
+  for (int j = 0; j < n; j += 16)
+    {
+      __m512 v = _mm512_maskz_loadu_ps (lane_mask (lo - j, hi - j), src + j);
+      _mm512_mask_storeu_ps (dst + j, lane_mask (0, n - j), v);
+    }
+}
+
+
+FTH_AVX512 static inline void
+add_window_avx512 (float *dst, const float *src, int lo, int hi)
+{
+  for (int j = lo; j < hi; j += 16)
+    {
+      __mmask16 m = lane_mask (0, hi - j);
+      __m512 v = _mm512_add_ps (_mm512_maskz_loadu_ps (m, dst + j), _mm512_maskz_loadu_ps (m, src + j));
+      _mm512_mask_storeu_ps (dst + j, m, v);
+    }
+}
+
+
+FTH_AVX512 static void
+im2col_s1_avx512 (float *dst, const float *x, int in_h, int in_w, int ih0, int ih_step, int rows,
+                  int off, int lo, int hi, int ow)
+{
+  for (int r = 0; r < rows; r++)
+    {
+      const int ih = ih0 + r * ih_step;
+      float *d = dst + (size_t) r * ow;
+      if (ih < 0 || ih >= in_h)
+        {
+          for (int j = 0; j < ow; j += 16)
+            _mm512_mask_storeu_ps (d + j, lane_mask (0, ow - j), _mm512_setzero_ps ());
+          continue;
+        }
+      copy_window_avx512 (d, x + (ptrdiff_t) ih * in_w + off, lo, hi, ow);
+    }
+}
+
+void
+fth_simd_im2col_s1 (float *dst, const float *x, int in_h, int in_w, int ih0, int ih_step, int rows,
+                    int off, int lo, int hi, int ow)
+{
+  if (have_avx512 ())
+    {
+      im2col_s1_avx512 (dst, x, in_h, in_w, ih0, ih_step, rows, off, lo, hi, ow);
+      return;
+    }
+  for (int r = 0; r < rows; r++)
+    {
+      const int ih = ih0 + r * ih_step;
+      float *d = dst + (size_t) r * ow;
+      for (int o = 0; o < ow; o++)
+        d[o] = ih >= 0 && ih < in_h && o >= lo && o < hi ? x[(ptrdiff_t) ih * in_w + o + off] : 0.0f;
+    }
+}
+
+FTH_AVX512 static void
+col2im_s1_avx512 (float *x, const float *src, int in_h, int in_w, int ih0, int ih_step, int rows,
+                  int off, int lo, int hi, int ow)
+{
+  for (int r = 0; r < rows; r++)
+    {
+      const int ih = ih0 + r * ih_step;
+      if (ih >= 0 && ih < in_h && hi > lo)
+        add_window_avx512 (x + (ptrdiff_t) ih * in_w + off + lo, src + (size_t) r * ow + lo, 0, hi - lo);
+    }
+}
+
+void
+fth_simd_col2im_s1 (float *x, const float *src, int in_h, int in_w, int ih0, int ih_step, int rows,
+                    int off, int lo, int hi, int ow)
+{
+  if (have_avx512 ())
+    {
+      col2im_s1_avx512 (x, src, in_h, in_w, ih0, ih_step, rows, off, lo, hi, ow);
+      return;
+    }
+  for (int r = 0; r < rows; r++)
+    {
+      const int ih = ih0 + r * ih_step;
+      if (ih < 0 || ih >= in_h)
+        continue;
+      for (int o = lo; o < hi; o++)
+        x[(ptrdiff_t) ih * in_w + o + off] += src[(size_t) r * ow + o];
+    }
 }

@@ -20,3 +20,13 @@ float fth_simd_dot(const float *x, const float *y, size_t n);
 /* 2x2 stride-2 max pool of one plane row pair: top and bottom rows of width 2*n (at least),
  * out[j] = max of the window j, arg[j] (when not NULL) = 0..3 position of the first maximum. */
 void fth_simd_maxpool2_row(const float *top, const float *bot, float *out, uint8_t *arg, size_t n);
+
+/* One im2col row-set of a stride-1 (along the width) convolution: for r < rows, with
+ * ih = ih0 + r * ih_step, dst[r * ow + o] = x[ih * in_w + o + off] when ih is inside [0, in_h)
+ * and o inside [lo, hi), else 0. */
+void fth_simd_im2col_s1(float *dst, const float *x, int in_h, int in_w, int ih0, int ih_step,
+                        int rows, int off, int lo, int hi, int ow);
+
+/* The adjoint: x[ih * in_w + o + off] += src[r * ow + o] for the same r, ih and o. */
+void fth_simd_col2im_s1(float *x, const float *src, int in_h, int in_w, int ih0, int ih_step,
+                        int rows, int off, int lo, int hi, int ow);

@@ -85,6 +85,13 @@ im2col_rows (const FthConvShape *s, const float *xg, float *col, int r0, int r1)
           const int off = kj * s->dil_w - s->pad_w;
           int lo, hi;
           valid_cols (off, s->stride_w, s->in_w, ow, &lo, &hi);
+          if (s->stride_w == 1)
+            {
+              fth_simd_im2col_s1 (row, xg + c * plane, s->in_h, s->in_w,
+                                  r0 * s->stride_h - s->pad_h + ki * s->dil_h, s->stride_h, r1 - r0,
+                                  off, lo, hi, ow);
+              continue;
+            }
           for (int oh = r0; oh < r1; oh++)
             {
               float *dst = row + (size_t) (oh - r0) * ow;
@@ -94,13 +101,10 @@ im2col_rows (const FthConvShape *s, const float *xg, float *col, int r0, int r1)
                   memset (dst, 0, sizeof (float) * (size_t) ow);
                   continue;
                 }
-              const float *src = xg + c * plane + (size_t) ih * s->in_w + off;
+              const float *row_in = xg + c * plane + (size_t) ih * s->in_w;
               memset (dst, 0, sizeof (float) * (size_t) lo);
-              if (s->stride_w == 1)
-                memcpy (dst + lo, src + lo, sizeof (float) * (size_t) (hi - lo));
-              else
-                for (int o = lo; o < hi; o++)
-                  dst[o] = src[(size_t) o * s->stride_w];
+              for (int o = lo; o < hi; o++)
+                dst[o] = row_in[(ptrdiff_t) o * s->stride_w + off];
               memset (dst + hi, 0, sizeof (float) * (size_t) (ow - hi));
             }
         }
@@ -120,19 +124,21 @@ col2im_add (const FthConvShape *s, const float *col, float *dxg)
           const int off = kj * s->dil_w - s->pad_w;
           int lo, hi;
           valid_cols (off, s->stride_w, s->in_w, ow, &lo, &hi);
+          if (s->stride_w == 1)
+            {
+              fth_simd_col2im_s1 (dxg + c * plane, row, s->in_h, s->in_w, ki * s->dil_h - s->pad_h,
+                                  s->stride_h, s->out_h, off, lo, hi, ow);
+              continue;
+            }
           for (int oh = 0; oh < s->out_h; oh++)
             {
               const int ih = oh * s->stride_h - s->pad_h + ki * s->dil_h;
               if (ih < 0 || ih >= s->in_h)
                 continue;
               const float *src = row + (size_t) oh * ow;
-              float *dst = dxg + c * plane + (size_t) ih * s->in_w + off;
-              if (s->stride_w == 1)
-                for (int o = lo; o < hi; o++)
-                  dst[o] += src[o];
-              else
-                for (int o = lo; o < hi; o++)
-                  dst[(size_t) o * s->stride_w] += src[o];
+              float *row_out = dxg + c * plane + (size_t) ih * s->in_w;
+              for (int o = lo; o < hi; o++)
+                row_out[(ptrdiff_t) o * s->stride_w + off] += src[o];
             }
         }
 }
@@ -396,7 +402,6 @@ fth_conv2d_backward (const FthConvShape *s, const FthConvEpilogue *ep, const flo
         {
           const float *xg = xn ? xn + (size_t) g * icg * in_plane : NULL;
           const float *dzg = dz + (size_t) g * ocg * HW;
-          const float *wg = w + (size_t) g * ocg * K;
           if (dw)
             {
               const float *b_op = xg;
@@ -410,6 +415,7 @@ fth_conv2d_backward (const FthConvShape *s, const FthConvEpilogue *ep, const flo
             }
           if (dxn)
             {
+              const float *wg = w + (size_t) g * ocg * K;
               float *dxg = dxn + (size_t) g * icg * in_plane;
               if (is_pointwise (s))
                 cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, (int) K, (int) HW, ocg, 1.0f,
