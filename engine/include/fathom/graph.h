@@ -225,6 +225,7 @@ typedef struct {
   int stride[2], padding[2], dilation[2]; /* [h, w] */
   int groups;                              /* groups == Cin == Cout: depthwise */
   FthActivation act;
+  bool max_pool2; /* then a fused 2x2 stride-2 max pool (floor): max_pool2d(act(conv)) in one pass */
 } FthConv2dParams;
 /* x [N, Cin, H, W], w [Cout, Cin/groups, KH, KW], b [Cout] or NULL. */
 FthNode *fth_conv2d(FthGraph *g, FthNode *x, FthNode *w, FthNode *b, const FthConv2dParams *p);
