@@ -14,6 +14,17 @@ struct _FthLabelPalette {
 
 G_DEFINE_FINAL_TYPE(FthLabelPalette, fth_label_palette, GTK_TYPE_WIDGET)
 
+enum { SIGNAL_LABEL_ACTIVATED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void
+row_activated(GtkListBox *list, GtkListBoxRow *row, gpointer user_data)
+{
+  const gint64 *id = g_object_get_data(G_OBJECT(row), "fth-label-id");
+  if (id != NULL)
+    g_signal_emit(user_data, signals[SIGNAL_LABEL_ACTIVATED], 0, *id);
+}
+
 GtkWidget *
 fth_label_palette_new(void)
 {
@@ -54,7 +65,9 @@ create_row(const FthLabel *label, gint64 count, gboolean show_count)
 
   GtkWidget *row = gtk_list_box_row_new();
   gtk_list_box_row_set_child(GTK_LIST_BOX_ROW(row), box);
-  gtk_list_box_row_set_activatable(GTK_LIST_BOX_ROW(row), FALSE);
+  gint64 *id = g_new(gint64, 1);
+  *id = label->id;
+  g_object_set_data_full(G_OBJECT(row), "fth-label-id", id, g_free);
   return row;
 }
 
@@ -105,6 +118,12 @@ fth_label_palette_class_init(FthLabelPaletteClass *klass)
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/fathom/Workbench/fth-label-palette.ui");
   gtk_widget_class_bind_template_child(widget_class, FthLabelPalette, list);
+  gtk_widget_class_bind_template_callback(widget_class, row_activated);
+
+  /* A label's row was clicked (or activated with the keyboard): its id. */
+  signals[SIGNAL_LABEL_ACTIVATED] = g_signal_new("label-activated", G_TYPE_FROM_CLASS(klass),
+                                                 G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                 G_TYPE_NONE, 1, G_TYPE_INT64);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 

@@ -1,4 +1,5 @@
-/* fth-label-palette.h: the project's labels as a list: color swatch, name, count, hotkey. */
+/* fth-label-palette.h: the project's labels as a list: color swatch, name, count, hotkey.
+ * Activating a row emits "label-activated" with the label's id (to edit it). */
 #pragma once
 
 #include <fathom/store.h>

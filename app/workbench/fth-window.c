@@ -6,6 +6,7 @@
 #include "fth-annotation-history.h"
 #include "fth-item-cell.h"
 #include "fth-item-view.h"
+#include "fth-label-dialog.h"
 #include "fth-label-palette.h"
 #include "fth-recent-projects.h"
 #include "fth-thumbnail-loader.h"
@@ -59,6 +60,7 @@ struct _FthWindow {
   gint64 n_items;    /* in the project, unfiltered */
   GArray *label_ids; /* gint64: the label of filter choice FIRST_LABEL_CHOICE + i */
   GHashTable *hotkeys; /* hotkey (one character) -> label id (gint64 *) */
+  GPtrArray *labels;   /* FthLabel of the open project, as last read */
   gboolean populating_filters;
 };
 
@@ -67,7 +69,14 @@ enum { CHOICE_ALL, CHOICE_UNLABELED, FIRST_LABEL_CHOICE };
 
 G_DEFINE_FINAL_TYPE(FthWindow, fth_window, ADW_TYPE_APPLICATION_WINDOW)
 
-enum { SIGNAL_PROJECT_OPENED, SIGNAL_OPEN_FAILED, SIGNAL_ITEM_ANNOTATED, N_SIGNALS };
+enum {
+  SIGNAL_PROJECT_OPENED,
+  SIGNAL_OPEN_FAILED,
+  SIGNAL_ITEM_ANNOTATED,
+  SIGNAL_LABELS_CHANGED,
+  SIGNAL_ERROR,
+  N_SIGNALS
+};
 static guint signals[N_SIGNALS];
 
 /* What the worker thread reads from a project, handed to the main thread in one piece. */
@@ -90,6 +99,14 @@ project_data_free(ProjectData *data)
   g_clear_pointer(&data->labels, g_ptr_array_unref);
   g_clear_pointer(&data->counts, g_array_unref);
   g_free(data);
+}
+
+/* Errors after a project is open (a refused edit, a failed refresh) go in a toast. */
+static void
+show_error(FthWindow *self, const char *message)
+{
+  adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(message));
+  g_signal_emit(self, signals[SIGNAL_ERROR], 0, message);
 }
 
 FthWindow *
@@ -145,6 +162,10 @@ update_actions(FthWindow *self)
       G_SIMPLE_ACTION(g_action_map_lookup_action(map, item_actions[i])), item_shown);
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "undo")),
                               has_project);
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "add-label")),
+                              has_project);
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "edit-label")),
+                              has_project);
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "redo")),
                               has_project);
   /* Zoom acts on the picture in the item view, on the thumbnails in the grid. */
@@ -178,7 +199,7 @@ recent_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
   FthWindow *self = FTH_WINDOW(user_data);
   if (dirs == NULL) {
     /* A broken list of recent projects must not hide the start page; say so and go on. */
-    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+    show_error(self, error->message);
     return;
   }
 
@@ -297,7 +318,7 @@ apply_filter(FthWindow *self)
 
   g_autoptr(GError) error = NULL;
   if (!fth_item_list_set_filter(self->items, &filter, &error))
-    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+    show_error(self, error->message);
   update_items_page(self);
 }
 
@@ -346,6 +367,8 @@ show_summary(FthWindow *self, ProjectData *data)
   fth_label_palette_set_labels(self->label_palette, data->labels, data->counts);
   self->n_items = data->n_items;
   fth_item_view_set_labels(self->item_view, data->labels);
+  g_clear_pointer(&self->labels, g_ptr_array_unref);
+  self->labels = g_ptr_array_ref(data->labels);
   g_hash_table_remove_all(self->hotkeys);
   for (guint i = 0; i < data->labels->len; i++) {
     const FthLabel *label = g_ptr_array_index(data->labels, i);
@@ -418,6 +441,7 @@ fth_window_close_project(FthWindow *self)
   g_clear_object(&self->images);
   g_clear_object(&self->items);
   g_hash_table_remove_all(self->hotkeys);
+  g_clear_pointer(&self->labels, g_ptr_array_unref);
   populate_filters(self, NULL);
   g_clear_object(&self->loader);
   g_clear_object(&self->store);
@@ -553,25 +577,46 @@ summary_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable
   g_task_return_pointer(task, data, (GDestroyNotify)project_data_free);
 }
 
+/* What a summary refresh follows: an annotation edit of ITEM_ID, or a change of the labels. */
+typedef struct {
+  gint64 item_id;
+  gboolean labels_changed;
+} SummaryReason;
+
 static void
 summary_read(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(source);
-  gint64 item_id = *(gint64 *)user_data;
+  g_autofree SummaryReason *reason = user_data;
   g_autoptr(GError) error = NULL;
   ProjectData *data = g_task_propagate_pointer(G_TASK(result), &error);
 
-  g_free(user_data);
   if (data == NULL) {
-    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+    show_error(self, error->message);
     return;
   }
   /* The project may have been closed or replaced meanwhile. */
   if (data->store == self->store) {
     show_summary(self, data);
-    g_signal_emit(self, signals[SIGNAL_ITEM_ANNOTATED], 0, item_id);
+    if (reason->labels_changed) {
+      populate_filters(self, data->labels);
+      g_signal_emit(self, signals[SIGNAL_LABELS_CHANGED], 0);
+    } else {
+      g_signal_emit(self, signals[SIGNAL_ITEM_ANNOTATED], 0, reason->item_id);
+    }
   }
   project_data_free(data);
+}
+
+static void
+refresh_summary(FthWindow *self, gint64 item_id, gboolean labels_changed)
+{
+  SummaryReason *reason = g_new0(SummaryReason, 1);
+  reason->item_id = item_id;
+  reason->labels_changed = labels_changed;
+  g_autoptr(GTask) task = g_task_new(self, NULL, summary_read, reason);
+  g_task_set_task_data(task, g_object_ref(self->store), g_object_unref);
+  g_task_run_in_thread(task, summary_in_thread);
 }
 
 /* An edit, undo or redo is saved: show it everywhere it appears. */
@@ -582,7 +627,7 @@ history_applied(FthAnnotationHistory *history, gint64 item_id, gpointer user_dat
   g_autoptr(GError) error = NULL;
 
   if (!fth_item_list_refresh(self->items, &error))
-    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(error->message));
+    show_error(self, error->message);
   GtkSelectionModel *selection = gtk_grid_view_get_model(self->items_grid);
   if (self->grid_label_position < g_list_model_get_n_items(G_LIST_MODEL(selection)))
     gtk_selection_model_select_item(selection, self->grid_label_position, TRUE);
@@ -591,16 +636,14 @@ history_applied(FthAnnotationHistory *history, gint64 item_id, gpointer user_dat
     fth_item_view_reload_annotations(self->item_view);
   update_items_page(self);
 
-  g_autoptr(GTask) task = g_task_new(self, NULL, summary_read, g_memdup2(&item_id, sizeof item_id));
-  g_task_set_task_data(task, g_object_ref(self->store), g_object_unref);
-  g_task_run_in_thread(task, summary_in_thread);
+  refresh_summary(self, item_id, FALSE);
 }
 
 static void
 history_failed(FthAnnotationHistory *history, const char *message, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
-  adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(message));
+  show_error(self, message);
 }
 
 static void
@@ -624,6 +667,146 @@ set_label_activated(GSimpleAction *action, GVariant *parameter, gpointer user_da
   }
   self->grid_label_position = gtk_single_selection_get_selected(selection);
   fth_annotation_history_set_class(self->history, fth_item_get_id(item), label_id);
+}
+
+/* ---- editing labels ---------------------------------------------------------------------- */
+
+typedef enum { LABEL_ADD, LABEL_EDIT, LABEL_REMOVE } LabelOpKind;
+
+typedef struct {
+  FthStore *store;
+  LabelOpKind kind;
+  gint64 id;
+  char *name, *color, *hotkey; /* hotkey NULL: none; color NULL: keep (edit) or next (add) */
+} LabelOp;
+
+static void
+label_op_free(LabelOp *op)
+{
+  g_object_unref(op->store);
+  g_free(op->name);
+  g_free(op->color);
+  g_free(op->hotkey);
+  g_free(op);
+}
+
+/* One transaction, so a refused hotkey leaves the name and color as they were too. */
+static gboolean
+run_label_op(LabelOp *op, GError **error)
+{
+  FthStore *store = op->store;
+
+  if (op->kind == LABEL_REMOVE)
+    return fth_store_remove_label(store, op->id, TRUE, error);
+  if (op->name[0] == '\0') {
+    g_set_error_literal(error, FTH_STORE_ERROR, FTH_STORE_ERROR_INVALID,
+                        _("A label needs a name"));
+    return FALSE;
+  }
+  if (op->kind == LABEL_ADD)
+    return fth_store_add_label(store, op->name, op->color, op->hotkey, FTH_LABEL_ANY, NULL,
+                               error);
+
+  if (!fth_store_begin(store, error))
+    return FALSE;
+  g_autoptr(FthLabel) old = fth_store_get_label(store, op->id, error);
+  gboolean ok = old != NULL &&
+                (g_strcmp0(old->name, op->name) == 0 ||
+                 fth_store_rename_label(store, op->id, op->name, error)) &&
+                (op->color == NULL || g_strcmp0(old->color, op->color) == 0 ||
+                 fth_store_recolor_label(store, op->id, op->color, error)) &&
+                (g_strcmp0(old->hotkey, op->hotkey) == 0 ||
+                 fth_store_set_label_hotkey(store, op->id, op->hotkey, error));
+  if (!ok) {
+    fth_store_rollback(store, NULL);
+    return FALSE;
+  }
+  return fth_store_commit(store, error);
+}
+
+static void
+label_op_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+
+  if (run_label_op(task_data, &error))
+    g_task_return_boolean(task, TRUE);
+  else
+    g_task_return_error(task, error);
+}
+
+static void
+label_op_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(source);
+  LabelOp *op = g_task_get_task_data(G_TASK(result));
+  g_autoptr(GError) error = NULL;
+
+  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+    show_error(self, error->message);
+    return;
+  }
+  if (op->store != self->store)
+    return;
+  /* Names show in the grid and removed labels take their annotations along. */
+  if (!fth_item_list_refresh(self->items, &error))
+    show_error(self, error->message);
+  if (fth_item_view_get_item(self->item_view) != NULL)
+    fth_item_view_reload_annotations(self->item_view);
+  refresh_summary(self, 0, TRUE);
+}
+
+static void
+label_dialog_response(AdwMessageDialog *dialog, const char *response, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+
+  if (self->store == NULL || g_strcmp0(response, "cancel") == 0)
+    return;
+  LabelOp *op = g_new0(LabelOp, 1);
+  op->store = g_object_ref(self->store);
+  op->id = fth_label_dialog_get_label_id(dialog);
+  op->kind = g_strcmp0(response, "remove") == 0 ? LABEL_REMOVE
+             : op->id == 0                      ? LABEL_ADD
+                                                : LABEL_EDIT;
+  fth_label_dialog_get_values(dialog, &op->name, &op->color, &op->hotkey);
+
+  g_autoptr(GTask) task = g_task_new(self, NULL, label_op_done, NULL);
+  g_task_set_task_data(task, op, (GDestroyNotify)label_op_free);
+  g_task_run_in_thread(task, label_op_in_thread);
+}
+
+static void
+present_label_dialog(FthWindow *self, const FthLabel *label)
+{
+  AdwMessageDialog *dialog = fth_label_dialog_new(GTK_WINDOW(self), label);
+  g_signal_connect_object(dialog, "response", G_CALLBACK(label_dialog_response), self, 0);
+  gtk_window_present(GTK_WINDOW(dialog));
+}
+
+static void
+add_label_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  present_label_dialog(FTH_WINDOW(user_data), NULL);
+}
+
+static void
+edit_label_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  gint64 id = g_variant_get_int64(parameter);
+
+  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
+    const FthLabel *label = g_ptr_array_index(self->labels, i);
+    if (label->id == id)
+      present_label_dialog(self, label);
+  }
+}
+
+static void
+palette_label_activated(FthLabelPalette *palette, gint64 label_id, gpointer user_data)
+{
+  gtk_widget_activate_action(GTK_WIDGET(user_data), "win.edit-label", "x", label_id);
 }
 
 /* ---- the item view ---------------------------------------------------------------------- */
@@ -845,6 +1028,8 @@ static const GActionEntry win_actions[] = {
   { .name = "close-project", .activate = close_project_activated },
   { .name = "find", .activate = find_activated },
   { .name = "set-label", .activate = set_label_activated, .parameter_type = "x" },
+  { .name = "add-label", .activate = add_label_activated },
+  { .name = "edit-label", .activate = edit_label_activated, .parameter_type = "x" },
   { .name = "show-grid", .activate = show_grid_activated },
   { .name = "next-item", .activate = next_item_activated },
   { .name = "previous-item", .activate = previous_item_activated },
@@ -906,6 +1091,7 @@ fth_window_finalize(GObject *object)
   g_ptr_array_unref(self->cells);
   g_array_unref(self->label_ids);
   g_hash_table_unref(self->hotkeys);
+  g_clear_pointer(&self->labels, g_ptr_array_unref);
   G_OBJECT_CLASS(fth_window_parent_class)->finalize(object);
 }
 
@@ -930,6 +1116,13 @@ fth_window_class_init(FthWindowClass *klass)
   signals[SIGNAL_ITEM_ANNOTATED] = g_signal_new("item-annotated", G_TYPE_FROM_CLASS(klass),
                                                 G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                                 G_TYPE_NONE, 1, G_TYPE_INT64);
+  /* Emitted once a label was added, edited or removed and the window shows it. */
+  signals[SIGNAL_LABELS_CHANGED] = g_signal_new("labels-changed", G_TYPE_FROM_CLASS(klass),
+                                                G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                G_TYPE_NONE, 0);
+  /* Emitted with the message whenever an error is shown in a toast. */
+  signals[SIGNAL_ERROR] = g_signal_new("error", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                       NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 
   g_type_ensure(FTH_TYPE_LABEL_PALETTE);
   g_type_ensure(FTH_TYPE_ITEM_VIEW);
@@ -953,6 +1146,7 @@ fth_window_class_init(FthWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthWindow, filter_bar);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, item_view);
   gtk_widget_class_bind_template_callback(widget_class, grid_activated);
+  gtk_widget_class_bind_template_callback(widget_class, palette_label_activated);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, filter_dropdown);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, filter_choices);
   gtk_widget_class_bind_template_callback(widget_class, search_changed);

@@ -24,7 +24,10 @@ void fth_window_close_project(FthWindow *self);
  * zoom-in, zoom-out (thumbnails, or the picture in the item view), zoom-fit, zoom-original.
  * A label's hotkey activates set-label; in the item view a/d and the arrow keys move, Delete
  * removes the selected box, Escape cancels a box being drawn or goes back to the grid.
- * "item-annotated" (item id) is emitted once an edit, undo or redo is saved and shown. */
+ * add-label and edit-label (int64 id) open the label dialog; activating a label in the
+ * palette edits it.
+ * "item-annotated" (item id) is emitted once an edit, undo or redo is saved and shown,
+ * "labels-changed" once a label edit is, "error" (message) with every error toast. */
 
 gboolean fth_window_has_project(FthWindow *self);
 /* The open project's store and its items (the grid's model), or NULL. */

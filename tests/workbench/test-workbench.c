@@ -783,8 +783,125 @@ test_item_view_suggestion_and_missing(void)
   remove_tree(dir);
 }
 
+static AdwMessageDialog *find_dialog(FthWindow *window);
+
+static gboolean
+flag_set(gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+static void
+on_signal_flag(FthWindow *window, gpointer user_data)
+{
+  *(gboolean *)user_data = TRUE;
+}
+
+static void
+on_error_message(FthWindow *window, const char *message, gpointer user_data)
+{
+  *(char **)user_data = g_strdup(message);
+}
+
+static gboolean
+string_set(gpointer data)
+{
+  return *(char **)data != NULL;
+}
+
+static void
+fill_label_dialog(AdwMessageDialog *dialog, const char *name, const char *hotkey)
+{
+  GtkWidget *extra = adw_message_dialog_get_extra_child(dialog);
+  g_autoptr(GPtrArray) entries = fth_test_find_widgets(extra, GTK_TYPE_ENTRY);
+  for (guint i = 0; i < entries->len; i++) {
+    GtkWidget *entry = g_ptr_array_index(entries, i);
+    if (g_strcmp0(gtk_widget_get_name(entry), "label-name") == 0 && name != NULL)
+      gtk_editable_set_text(GTK_EDITABLE(entry), name);
+    if (g_strcmp0(gtk_widget_get_name(entry), "label-hotkey") == 0 && hotkey != NULL)
+      gtk_editable_set_text(GTK_EDITABLE(entry), hotkey);
+  }
+}
+
+/* Answers the label dialog with RESPONSE and waits for the labels to change. */
+static void
+answer_and_wait(FthWindow *window, AdwMessageDialog *dialog, const char *response)
+{
+  gboolean changed = FALSE;
+  gulong handler = g_signal_connect(window, "labels-changed", G_CALLBACK(on_signal_flag), &changed);
+  adw_message_dialog_response(dialog, response);
+  gtk_window_destroy(GTK_WINDOW(dialog));
+  g_assert_true(fth_test_spin_until(flag_set, &changed, OPEN_TIMEOUT_MS));
+  g_signal_handler_disconnect(window, handler);
+}
+
+/* Labels are added, renamed and removed from the sidebar; a taken hotkey is refused with a
+ * message and changes nothing. */
+static void
+test_edit_labels(void)
+{
+  g_autofree char *dir = create_project();
+  FthWindow *window = new_window();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true(fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, NULL));
+  FthStore *store = fth_window_get_store(window);
+  g_autoptr(GPtrArray) palettes = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_LABEL_PALETTE);
+  FthLabelPalette *palette = g_ptr_array_index(palettes, 0);
+
+  /* Add "fox" with hotkey 3. */
+  g_action_group_activate_action(G_ACTION_GROUP(window), "add-label", NULL);
+  AdwMessageDialog *dialog = find_dialog(window);
+  g_assert_nonnull(dialog);
+  fill_label_dialog(dialog, "  fox ", "3");
+  answer_and_wait(window, dialog, "save");
+  g_autoptr(FthLabel) fox = fth_store_find_label(store, "fox", &error);
+  g_assert_no_error(error);
+  g_assert_nonnull(fox);
+  g_assert_cmpstr(fox->hotkey, ==, "3");
+  g_assert_cmpuint(fth_label_palette_get_n_labels(palette), ==, 4);
+
+  /* "wolf" on cat's hotkey is refused, with a message, and not added. */
+  g_action_group_activate_action(G_ACTION_GROUP(window), "add-label", NULL);
+  dialog = find_dialog(window);
+  fill_label_dialog(dialog, "wolf", "1");
+  g_autofree char *message = NULL;
+  gulong handler = g_signal_connect(window, "error", G_CALLBACK(on_error_message), &message);
+  adw_message_dialog_response(dialog, "save");
+  gtk_window_destroy(GTK_WINDOW(dialog));
+  g_assert_true(fth_test_spin_until(string_set, &message, OPEN_TIMEOUT_MS));
+  g_signal_handler_disconnect(window, handler);
+  g_test_message("refused: %s", message);
+  g_autoptr(FthLabel) wolf = fth_store_find_label(store, "wolf", &error);
+  g_assert_null(wolf);
+  g_assert_cmpuint(fth_label_palette_get_n_labels(palette), ==, 4);
+
+  /* Activating fox's row edits it: rename to "vixen". */
+  g_signal_emit_by_name(palette, "label-activated", fox->id);
+  dialog = find_dialog(window);
+  g_assert_nonnull(dialog);
+  fill_label_dialog(dialog, "vixen", NULL);
+  answer_and_wait(window, dialog, "save");
+  g_autoptr(FthLabel) renamed = fth_store_get_label(store, fox->id, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(renamed->name, ==, "vixen");
+  g_assert_cmpstr(renamed->hotkey, ==, "3");
+
+  /* And remove it. */
+  g_signal_emit_by_name(palette, "label-activated", fox->id);
+  dialog = find_dialog(window);
+  answer_and_wait(window, dialog, "remove");
+  g_autoptr(FthLabel) gone = fth_store_get_label(store, fox->id, &error);
+  g_assert_null(gone);
+  g_assert_error(error, FTH_STORE_ERROR, FTH_STORE_ERROR_NOT_FOUND);
+  g_assert_cmpuint(fth_label_palette_get_n_labels(palette), ==, 3);
+
+  destroy_window(window);
+  remove_tree(dir);
+}
+
 static AdwMessageDialog *
-find_error_dialog(FthWindow *window)
+find_dialog(FthWindow *window)
 {
   GListModel *toplevels = gtk_window_get_toplevels(); /* transfer none */
   for (guint i = 0; i < g_list_model_get_n_items(toplevels); i++) {
@@ -808,7 +925,7 @@ assert_open_fails(const char *dir)
   g_assert_false(fth_window_has_project(window));
 
   /* The user sees a dialog that names the folder. */
-  AdwMessageDialog *dialog = find_error_dialog(window);
+  AdwMessageDialog *dialog = find_dialog(window);
   g_assert_nonnull(dialog);
   g_assert_nonnull(strstr(adw_message_dialog_get_body(dialog), dir));
   gtk_window_destroy(GTK_WINDOW(dialog));
@@ -1009,6 +1126,7 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/actions", test_actions);
   g_test_add_func("/workbench/set-label", test_set_label);
   g_test_add_func("/workbench/item-view", test_item_view);
+  g_test_add_func("/workbench/edit-labels", test_edit_labels);
   g_test_add_func("/workbench/item-view-suggestion-and-missing",
                   test_item_view_suggestion_and_missing);
   g_test_add_func("/workbench/open-not-project", test_open_not_project);
