@@ -108,6 +108,17 @@ static FthStatus conv_infer(FthNode *node) {
     node->out.shape[2] = s.out_h;
   node->out.shape[sp + 1] = s.out_w;
   node->n_aux = 0;
+  if (p.max_pool2) {
+    if (s.out_h < 2 || s.out_w < 2)
+      return fth_error(FTH_STATUS_SHAPE_MISMATCH, "%s: a %dx%d output is too small to pool 2x2",
+                       name, s.out_h, s.out_w);
+    node->out.shape[2] = s.out_h / 2;
+    node->out.shape[3] = s.out_w / 2;
+    /* where each pooled maximum came from (0..3 in its window), for the gradients */
+    node->n_aux = 1;
+    node->aux[0] = node->out;
+    node->aux[0].dtype = FTH_U8;
+  }
   return FTH_STATUS_OK;
 }
 
@@ -118,7 +129,8 @@ static void conv_scratch(const FthNode *node, int n_threads, size_t *fixed, size
   conv_shape(&p, sp, node->in[0]->out.shape, node->in[1]->out.shape, &s);
   const char *why;
   fth_conv2d_shape_check(&s, &why);
-  *fixed = (size_t)n_threads * round_floats(fth_conv2d_forward_scratch_floats(&s, NULL, s.out_h)) *
+  const FthConvEpilogue ep = {.pool2 = p.max_pool2};
+  *fixed = (size_t)n_threads * round_floats(fth_conv2d_forward_scratch_floats(&s, &ep, s.out_h)) *
            sizeof(float);
   *per_sample = 0;
 }
@@ -167,12 +179,14 @@ static FthStatus conv_forward(const FthKernelArgs *args) {
   if (fth_conv2d_shape_check(&r.s, &why) != 0)
     return fth_error(FTH_STATUS_SHAPE_MISMATCH, "%s: %s", fth_op_name(op), why);
   r.ep.relu = p.act == FTH_ACT_RELU;
+  r.ep.pool2 = p.max_pool2;
+  r.ep.pool_argmax = p.max_pool2 && args->ctx->training ? args->aux[0].data : NULL;
   r.x = args->in[0].data;
   r.w = args->in[1].data;
   r.b = args->n_in > 2 ? args->in[2].data : NULL;
   r.out = args->out->data;
   r.scratch = args->scratch;
-  r.per_worker = round_floats(fth_conv2d_forward_scratch_floats(&r.s, NULL, r.s.out_h));
+  r.per_worker = round_floats(fth_conv2d_forward_scratch_floats(&r.s, &r.ep, r.s.out_h));
   FthStatus st = check_scratch(args, r.per_worker);
   if (st != FTH_STATUS_OK)
     return st;
@@ -182,6 +196,8 @@ static FthStatus conv_forward(const FthKernelArgs *args) {
   if (r.chunks > r.s.out_h)
     r.chunks = r.s.out_h;
   r.rows_per_chunk = (r.s.out_h + r.chunks - 1) / r.chunks;
+  if (r.ep.pool2 && (r.rows_per_chunk & 1))
+    r.rows_per_chunk++; /* pooled row pairs never straddle two chunks */
   fth_parallel_for((size_t)r.s.batch * r.chunks, 1, conv_forward_chunk, &r);
   return FTH_STATUS_OK;
 }
@@ -195,22 +211,22 @@ static FthStatus conv_backward_rule(FthGraph *g, FthNode *node, FthNode *dy, Fth
   gp.k_h = sp == 2 ? (int)w->out.shape[2] : 1;
   gp.k_w = (int)w->out.shape[sp + 1];
   gp.x_desc = node->in[0]->out;
-  const bool relu = gp.p.act == FTH_ACT_RELU;
+  /* the ReLU mask (y > 0) and the pooling argmax come from the forward node */
+  const bool needs_forward = gp.p.act == FTH_ACT_RELU || gp.p.max_pool2;
   const FthOp gi = sp == 2 ? FTH_OP_CONV2D_GRAD_INPUT : FTH_OP_CONV1D_GRAD_INPUT;
   const FthOp gw = sp == 2 ? FTH_OP_CONV2D_GRAD_WEIGHT : FTH_OP_CONV1D_GRAD_WEIGHT;
-  /* The forward output is listed only when the ReLU mask (y > 0) is needed. */
   if (fth_node_requires_grad(node->in[0])) {
     FthNode *in[3] = {dy, node->in[1], node};
-    dx[0] = fth_graph_add_node(g, gi, in, relu ? 3 : 2, &gp, sizeof gp);
+    dx[0] = fth_graph_add_node(g, gi, in, needs_forward ? 3 : 2, &gp, sizeof gp);
   }
   if (fth_node_requires_grad(node->in[1])) {
     FthNode *in[3] = {dy, node->in[0], node};
-    dx[1] = fth_graph_add_node(g, gw, in, relu ? 3 : 2, &gp, sizeof gp);
+    dx[1] = fth_graph_add_node(g, gw, in, needs_forward ? 3 : 2, &gp, sizeof gp);
   }
   if (node->n_in > 2 && fth_node_requires_grad(node->in[2])) {
     gp.grad_bias = 1;
     FthNode *in[2] = {dy, node};
-    dx[2] = fth_graph_add_node(g, gw, in, relu ? 2 : 1, &gp, sizeof gp);
+    dx[2] = fth_graph_add_node(g, gw, in, needs_forward ? 2 : 1, &gp, sizeof gp);
   }
   return fth_graph_status(g);
 }
@@ -263,7 +279,7 @@ static void conv_grad_sizes(const FthNode *node, FthConvShape *s, FthConvEpilogu
   s->out_c = (int)node->in[0]->out.shape[1];
   const char *why;
   fth_conv2d_shape_check(s, &why);
-  *ep = (FthConvEpilogue){.relu = gp.p.act == FTH_ACT_RELU};
+  *ep = (FthConvEpilogue){.relu = gp.p.act == FTH_ACT_RELU, .pool2 = gp.p.max_pool2};
   const bool is_input = node->op == FTH_OP_CONV2D_GRAD_INPUT || node->op == FTH_OP_CONV1D_GRAD_INPUT;
   *partial_len = 0;
   if (!is_input)
@@ -311,7 +327,9 @@ static FthStatus conv_grad_forward(const FthKernelArgs *args) {
   r.scratch = args->scratch;
   r.out = args->out->data;
   const int y_index = is_input ? 2 : gp.grad_bias ? 1 : 2;
-  r.y = r.ep.relu ? args->in[y_index].data : NULL;
+  r.y = r.ep.relu || r.ep.pool2 ? args->in[y_index].data : NULL;
+  if (r.ep.pool2)
+    r.ep.pool_argmax = args->in_aux[y_index][0].data;
   if (is_input) {
     r.w = args->in[1].data;
     fth_parallel_for((size_t)r.s.batch, 1, conv_grad_chunk, &r);

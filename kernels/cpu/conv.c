@@ -303,7 +303,7 @@ expand_output_grad (const FthConvShape *s, const FthConvEpilogue *ep, const floa
             const size_t p = base + (size_t) i * pw + j;
             if (ep->relu && !(y[p] > 0.0f))
               continue;
-            const int a = ep->pool_argmax[p];
+            const int a = ep->pool_argmax[p] & 3; /* stays inside the window whatever was stored */
             dzc[(size_t) (2 * i + (a >> 1)) * s->out_w + 2 * j + (a & 1)] = dy[p];
           }
     }

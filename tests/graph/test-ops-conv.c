@@ -9,12 +9,13 @@ typedef struct {
   int spatial; /* 1 or 2 */
   int N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups;
   bool bias, relu;
+  bool pool; /* fused 2x2 max pool */
 } ConvCase;
 
 typedef struct {
   const ConvCase *c;
   int OH, OW;
-  double *x, *w, *b, *y;
+  double *x, *w, *b, *y, *pooled;
   const float *r;
 } ConvRef;
 
@@ -45,12 +46,32 @@ static void ref_conv(ConvRef *ref) {
           ref->y[(((size_t)n * c->O + o) * ref->OH + oh) * ref->OW + ow] = acc;
         }
     }
+  if (!c->pool)
+    return;
+  const int PH = ref->OH / 2, PW = ref->OW / 2;
+  for (int p = 0; p < c->N * c->O; p++)
+    for (int i = 0; i < PH; i++)
+      for (int j = 0; j < PW; j++) {
+        double m = -INFINITY;
+        for (int a = 0; a < 2; a++)
+          for (int b = 0; b < 2; b++) {
+            const double v = ref->y[((size_t)p * ref->OH + 2 * i + a) * ref->OW + 2 * j + b];
+            m = v > m ? v : m;
+          }
+        ref->pooled[((size_t)p * PH + i) * PW + j] = m;
+      }
+}
+
+static size_t out_numel(const ConvRef *ref) {
+  const ConvCase *c = ref->c;
+  return c->pool ? (size_t)c->N * c->O * (ref->OH / 2) * (ref->OW / 2)
+                 : (size_t)c->N * c->O * ref->OH * ref->OW;
 }
 
 static double conv_loss(void *ctx) {
   ConvRef *ref = ctx;
   ref_conv(ref);
-  return ops_dot_r(ref->y, ref->r, (size_t)ref->c->N * ref->c->O * ref->OH * ref->OW);
+  return ops_dot_r(ref->c->pool ? ref->pooled : ref->y, ref->r, out_numel(ref));
 }
 
 static void run_case(const ConvCase *c, uint64_t seed) {
@@ -59,7 +80,7 @@ static void run_case(const ConvCase *c, uint64_t seed) {
   ref.OW = out_len(c->W, c->KW, c->sw, c->pw, c->dw);
   const size_t nx = (size_t)c->N * c->C * c->H * c->W;
   const size_t nw = (size_t)c->O * (c->C / c->groups) * c->KH * c->KW;
-  const size_t ny = (size_t)c->N * c->O * ref.OH * ref.OW;
+  const size_t ny_full = (size_t)c->N * c->O * ref.OH * ref.OW, ny = out_numel(&ref);
   float *x = g_new(float, nx), *w = g_new(float, nw), *b = g_new(float, c->O);
   ops_fill(x, nx, -1, 1);
   ops_fill(w, nw, -1, 1);
@@ -74,7 +95,7 @@ static void run_case(const ConvCase *c, uint64_t seed) {
     FthNode *bn = c->bias ? ops_param(&og, "b", 1, (int64_t[]){c->O}, b) : NULL;
     FthConv2dParams p = {.stride = {c->sh, c->sw}, .padding = {c->ph, c->pw},
                          .dilation = {c->dh, c->dw}, .groups = c->groups,
-                         .act = c->relu ? FTH_ACT_RELU : FTH_ACT_NONE};
+                         .act = c->relu ? FTH_ACT_RELU : FTH_ACT_NONE, .max_pool2 = c->pool};
     y = fth_conv2d(og.g, xn, wn, bn, &p);
   } else {
     FthNode *xn = ops_input(&og, "x", 3, (int64_t[]){c->N, c->C, c->W}, x, true);
@@ -90,12 +111,13 @@ static void run_case(const ConvCase *c, uint64_t seed) {
   ref.x = ops_to_double(x, nx);
   ref.w = ops_to_double(w, nw);
   ref.b = ops_to_double(b, (size_t)c->O);
-  ref.y = g_new(double, ny);
+  ref.y = g_new(double, ny_full);
+  ref.pooled = g_new(double, ny);
   ref.r = og.r;
   ref_conv(&ref);
   char what[160];
   g_snprintf(what, sizeof what, "%s forward", c->name);
-  ops_assert_close(what, ops_output(&og), ref.y, ny, 1e-4, 1e-4);
+  ops_assert_close(what, ops_output(&og), c->pool ? ref.pooled : ref.y, ny, 1e-4, 1e-4);
 
   g_snprintf(what, sizeof what, "%s d/dx", c->name);
   ops_check_grad_fd(what, conv_loss, &ref, ref.x, nx, ops_grad(&og, og.leaf[0]));
@@ -108,7 +130,7 @@ static void run_case(const ConvCase *c, uint64_t seed) {
 
   ops_graph_end(&og);
   g_free(x), g_free(w), g_free(b);
-  g_free(ref.x), g_free(ref.w), g_free(ref.b), g_free(ref.y);
+  g_free(ref.x), g_free(ref.w), g_free(ref.b), g_free(ref.y), g_free(ref.pooled);
 }
 
 static uint64_t seed;
@@ -127,6 +149,10 @@ static const ConvCase conv2d_cases[] = {
     {"odd width 37 (SIMD tails)", 2, 1, 2, 3, 37, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},
     {"depthwise width 35 (SIMD tails)", 2, 1, 2, 4, 35, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2, true, false},
     {"batch 1 (row split)", 2, 1, 3, 10, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},
+    {"fused ReLU + 2x2 max pool", 2, 2, 3, 8, 10, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true, true},
+    {"fused max pool, odd 9x37, no ReLU", 2, 1, 2, 9, 37, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, false, true},
+    {"fused ReLU + pool, batch 1 rows 14", 2, 1, 3, 14, 14, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true, true},
+    {"fused ReLU + pool, depthwise", 2, 2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, true, true, true},
 };
 
 static const ConvCase conv1d_cases[] = {
