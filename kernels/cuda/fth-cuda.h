@@ -187,14 +187,12 @@ FthCudaStatus fth_cuda_cross_entropy(FthCudaContext *ctx, const float *d_logits,
                                      int has_ignore, int32_t ignore_index, double *d_terms,
                                      const float *d_dy, float *d_out);
 /* BCE with logits (mean over n elements, pos_weight over the last axis of length `last` or
- * NULL) and MSE; forward (d_dy NULL) writes the scalar, gradient writes d_out[n]. d_partial:
- * fth_cuda_loss_partial_count() doubles of scratch. */
-size_t fth_cuda_loss_partial_count(void);
+ * NULL) and MSE; forward (d_dy NULL) writes the scalar, gradient writes d_out[n]. */
 FthCudaStatus fth_cuda_bce_with_logits(FthCudaContext *ctx, const float *d_x, const float *d_t,
-                                       const float *d_pos_weight, size_t n, size_t last, double *d_partial,
-                                       const float *d_dy, float *d_out);
-FthCudaStatus fth_cuda_mse(FthCudaContext *ctx, const float *d_p, const float *d_t, size_t n,
-                           double *d_partial, const float *d_dy, float *d_out);
+                                       const float *d_pos_weight, size_t n, size_t last, const float *d_dy,
+                                       float *d_out);
+FthCudaStatus fth_cuda_mse(FthCudaContext *ctx, const float *d_p, const float *d_t, size_t n, const float *d_dy,
+                           float *d_out);
 
 /* ---- Convolution (conv.cu; cuDNN when built with it, im2col + cuBLAS otherwise) ----------------
  * 2-D, NCHW, weights [O, C/groups, KH, KW]; conv1d is H = 1. */
@@ -242,7 +240,8 @@ FthCudaStatus fth_cuda_dropout(FthCudaContext *ctx, const float *d_x, float *d_y
 /* y[i, :] = table[ids[i], :]; ids outside 0..V-1 are flagged (see fth_cuda_synchronize). */
 FthCudaStatus fth_cuda_embedding(FthCudaContext *ctx, const int32_t *d_ids, size_t n_ids, const float *d_table,
                                  size_t vocab, size_t dim, float *d_y);
-/* dtable = sum of dy rows per id (ids == padding_idx add nothing), in a fixed order. */
+/* dtable = sum of dy rows per id (ids == padding_idx add nothing). Rows are added with atomics,
+ * so the summation order (and the last bits) may vary between runs. */
 FthCudaStatus fth_cuda_embedding_grad(FthCudaContext *ctx, const int32_t *d_ids, size_t n_ids,
                                       const float *d_dy, size_t vocab, size_t dim, int32_t padding_idx,
                                       float *d_dtable);
