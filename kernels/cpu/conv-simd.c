@@ -290,33 +290,66 @@ fth_simd_im2col_s1 (float *dst, const float *x, int in_h, int in_w, int ih0, int
     }
 }
 
-FTH_AVX512 static void
-col2im_s1_avx512 (float *x, const float *src, int in_h, int in_w, int ih0, int ih_step, int rows,
-                  int off, int lo, int hi, int ow)
+/* Valid output columns [lo, hi) of tap offset off (stride 1): o + off inside [0, in_w). */
+static inline void
+tap_cols (int off, int in_w, int ow, int *lo, int *hi)
 {
-  for (int r = 0; r < rows; r++)
-    {
-      const int ih = ih0 + r * ih_step;
-      if (ih >= 0 && ih < in_h && hi > lo)
-        add_window_avx512 (x + (ptrdiff_t) ih * in_w + off + lo, src + (size_t) r * ow + lo, 0, hi - lo);
-    }
+  int l = off < 0 ? -off : 0, h = in_w - off;
+  h = h > ow ? ow : h;
+  *lo = l;
+  *hi = h < l ? l : h;
 }
 
-void
-fth_simd_col2im_s1 (float *x, const float *src, int in_h, int in_w, int ih0, int ih_step, int rows,
-                    int off, int lo, int hi, int ow)
+FTH_AVX512 static void
+col2im_s1_avx512 (float *x, const float *src, size_t tap_stride, int k_w, int dil_w, int pad_w,
+                  int in_h, int in_w, int ih0, int ih_step, int rows, int ow)
 {
-  if (have_avx512 ())
-    {
-      col2im_s1_avx512 (x, src, in_h, in_w, ih0, ih_step, rows, off, lo, hi, ow);
-      return;
-    }
   for (int r = 0; r < rows; r++)
     {
       const int ih = ih0 + r * ih_step;
       if (ih < 0 || ih >= in_h)
         continue;
-      for (int o = lo; o < hi; o++)
-        x[(ptrdiff_t) ih * in_w + o + off] += src[(size_t) r * ow + o];
+      float *xr = x + (size_t) ih * in_w;
+      for (int j = 0; j < in_w; j += 16)
+        {
+          const __mmask16 m_row = lane_mask (0, in_w - j);
+          __m512 acc = _mm512_maskz_loadu_ps (m_row, xr + j);
+          for (int kj = 0; kj < k_w; kj++)
+            {
+              const int off = kj * dil_w - pad_w;
+              int lo, hi;
+              tap_cols (off, in_w, ow, &lo, &hi);
+              /* input column p = o + off takes src_kj[o]: lanes p in [lo + off, hi + off) */
+              const __mmask16 m = lane_mask (lo + off - j, hi + off - j);
+              if (m)
+                acc = _mm512_add_ps (acc, _mm512_maskz_loadu_ps (m, src + kj * tap_stride + (size_t) r * ow + j - off));
+            }
+          _mm512_mask_storeu_ps (xr + j, m_row, acc);
+        }
+    }
+}
+
+void
+fth_simd_col2im_s1 (float *x, const float *src, size_t tap_stride, int k_w, int dil_w, int pad_w,
+                    int in_h, int in_w, int ih0, int ih_step, int rows, int ow)
+{
+  if (have_avx512 ())
+    {
+      col2im_s1_avx512 (x, src, tap_stride, k_w, dil_w, pad_w, in_h, in_w, ih0, ih_step, rows, ow);
+      return;
+    }
+  for (int kj = 0; kj < k_w; kj++)
+    {
+      const int off = kj * dil_w - pad_w;
+      int lo, hi;
+      tap_cols (off, in_w, ow, &lo, &hi);
+      for (int r = 0; r < rows; r++)
+        {
+          const int ih = ih0 + r * ih_step;
+          if (ih < 0 || ih >= in_h)
+            continue;
+          for (int o = lo; o < hi; o++)
+            x[(ptrdiff_t) ih * in_w + o + off] += src[kj * tap_stride + (size_t) r * ow + o];
+        }
     }
 }

@@ -27,6 +27,9 @@ void fth_simd_maxpool2_row(const float *top, const float *bot, float *out, uint8
 void fth_simd_im2col_s1(float *dst, const float *x, int in_h, int in_w, int ih0, int ih_step,
                         int rows, int off, int lo, int hi, int ow);
 
-/* The adjoint: x[ih * in_w + o + off] += src[r * ow + o] for the same r, ih and o. */
-void fth_simd_col2im_s1(float *x, const float *src, int in_h, int in_w, int ih0, int ih_step,
-                        int rows, int off, int lo, int hi, int ow);
+/* The adjoint of k_w consecutive im2col row-sets (taps kj = 0 .. k_w - 1, tap kj at
+ * src + kj * tap_stride, off_kj = kj * dil_w - pad_w): x[ih * in_w + o + off_kj] +=
+ * src_kj[r * ow + o] for o inside the tap's valid columns. All taps of an input row are summed
+ * in registers before one store, so neighbouring taps never wait on each other's stores. */
+void fth_simd_col2im_s1(float *x, const float *src, size_t tap_stride, int k_w, int dil_w,
+                        int pad_w, int in_h, int in_w, int ih0, int ih_step, int rows, int ow);

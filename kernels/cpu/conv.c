@@ -118,29 +118,32 @@ col2im_add (const FthConvShape *s, const float *col, float *dxg)
   const size_t ncols = (size_t) s->out_h * ow, plane = (size_t) s->in_h * s->in_w;
   for (int c = 0; c < icg; c++)
     for (int ki = 0; ki < s->k_h; ki++)
-      for (int kj = 0; kj < s->k_w; kj++)
-        {
-          const float *row = col + ((size_t) (c * s->k_h + ki) * s->k_w + kj) * ncols;
-          const int off = kj * s->dil_w - s->pad_w;
-          int lo, hi;
-          valid_cols (off, s->stride_w, s->in_w, ow, &lo, &hi);
-          if (s->stride_w == 1)
-            {
-              fth_simd_col2im_s1 (dxg + c * plane, row, s->in_h, s->in_w, ki * s->dil_h - s->pad_h,
-                                  s->stride_h, s->out_h, off, lo, hi, ow);
-              continue;
-            }
-          for (int oh = 0; oh < s->out_h; oh++)
-            {
-              const int ih = oh * s->stride_h - s->pad_h + ki * s->dil_h;
-              if (ih < 0 || ih >= s->in_h)
-                continue;
-              const float *src = row + (size_t) oh * ow;
-              float *row_out = dxg + c * plane + (size_t) ih * s->in_w;
-              for (int o = lo; o < hi; o++)
-                row_out[(ptrdiff_t) o * s->stride_w + off] += src[o];
-            }
-        }
+      {
+        const float *taps = col + (size_t) (c * s->k_h + ki) * s->k_w * ncols;
+        if (s->stride_w == 1)
+          {
+            fth_simd_col2im_s1 (dxg + c * plane, taps, ncols, s->k_w, s->dil_w, s->pad_w, s->in_h,
+                                s->in_w, ki * s->dil_h - s->pad_h, s->stride_h, s->out_h, ow);
+            continue;
+          }
+        for (int kj = 0; kj < s->k_w; kj++)
+          {
+            const float *row = taps + (size_t) kj * ncols;
+            const int off = kj * s->dil_w - s->pad_w;
+            int lo, hi;
+            valid_cols (off, s->stride_w, s->in_w, ow, &lo, &hi);
+            for (int oh = 0; oh < s->out_h; oh++)
+              {
+                const int ih = oh * s->stride_h - s->pad_h + ki * s->dil_h;
+                if (ih < 0 || ih >= s->in_h)
+                  continue;
+                const float *src = row + (size_t) oh * ow;
+                float *row_out = dxg + c * plane + (size_t) ih * s->in_w;
+                for (int o = lo; o < hi; o++)
+                  row_out[(ptrdiff_t) o * s->stride_w + off] += src[o];
+              }
+          }
+      }
 }
 
 /* Depthwise forward, channel c, output rows [r0, r1) into out (row stride out_w), row by row:
