@@ -7,8 +7,13 @@
  *
  * Prints one row per kernel: milliseconds per batch (best of several timed runs), GFLOP/s
  * where the kernel does arithmetic, and the forward totals unfused (conv+ReLU, then pool) and
- * fused (conv+ReLU+pool in one pass) as images per second. */
+ * fused (conv+ReLU+pool in one pass) as images per second. Then the whole CNN through the
+ * engine's graph (the ops, the planner's arena, linear and cross-entropy from the core):
+ * inference at batch 1 and 256, and one training step's forward + backward at batch 64 (no
+ * optimizer update), each with the convs unfused (conv+ReLU, max_pool2d) and fused
+ * (max_pool2 in the conv). */
 #include <fathom/core.h>
+#include <fathom/graph.h>
 
 #include "conv.h"
 #include "fth-kernels-cpu.h"
@@ -316,6 +321,104 @@ static void bench_batch(int B) {
   fth_free(wf1), fth_free(f1), fth_free(scratch);
 }
 
+/* ---- the whole CNN through the graph --------------------------------------------------------- */
+
+typedef struct {
+  FthGraph *g;
+  FthNode *x, *labels;
+  float *x_data;
+  int32_t *label_data;
+  int64_t batch;
+} CnnGraph;
+
+static void check(FthStatus st, const char *what) {
+  if (st != FTH_STATUS_OK) {
+    fprintf(stderr, "bench-ops: %s: %s\n", what, fth_last_error());
+    exit(1);
+  }
+}
+
+static CnnGraph cnn_build(bool fused, bool train, int64_t max_batch) {
+  CnnGraph c = {.g = fth_graph_new(1234)};
+  FthGraph *g = c.g;
+  const FthInit init = {FTH_INIT_KAIMING_UNIFORM, 0, 0};
+  c.x = fth_input(g, "x", FTH_F32, 4, (int64_t[]){FTH_BATCH, 1, 28, 28});
+  FthNode *h = c.x;
+  const int64_t chans[3] = {1, 32, 64};
+  for (int l = 0; l < 2; l++) {
+    char wn[16], bn[16];
+    snprintf(wn, sizeof wn, "conv%d.w", l + 1);
+    snprintf(bn, sizeof bn, "conv%d.b", l + 1);
+    FthNode *w = fth_param(g, wn, 4, (int64_t[]){chans[l + 1], chans[l], 3, 3}, init);
+    FthNode *b = fth_param(g, bn, 1, (int64_t[]){chans[l + 1]}, (FthInit){FTH_INIT_ZEROS, 0, 0});
+    FthConv2dParams p = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1,
+                         .act = FTH_ACT_RELU, .max_pool2 = fused};
+    h = fth_conv2d(g, h, w, b, &p);
+    if (!fused) {
+      FthPool2dParams pp = {.kernel = {2, 2}, .stride = {2, 2}};
+      h = fth_max_pool2d(g, h, &pp);
+    }
+  }
+  h = fth_reshape(g, h, 2, (int64_t[]){-1, 3136});
+  FthNode *w1 = fth_param(g, "fc1.w", 2, (int64_t[]){128, 3136}, init);
+  FthNode *b1 = fth_param(g, "fc1.b", 1, (int64_t[]){128}, (FthInit){FTH_INIT_ZEROS, 0, 0});
+  h = fth_linear_act(g, h, w1, b1, FTH_ACT_RELU);
+  FthNode *w2 = fth_param(g, "fc2.w", 2, (int64_t[]){10, 128}, init);
+  FthNode *b2 = fth_param(g, "fc2.b", 1, (int64_t[]){10}, (FthInit){FTH_INIT_ZEROS, 0, 0});
+  FthNode *logits = fth_linear(g, h, w2, b2);
+  if (train) {
+    c.labels = fth_input(g, "labels", FTH_I32, 1, (int64_t[]){FTH_BATCH});
+    FthCrossEntropyParams cp = {.label_smoothing = 0.0f, .ignore_index = FTH_NO_IGNORE_INDEX};
+    FthNode *loss = fth_cross_entropy(g, logits, c.labels, NULL, &cp);
+    check(fth_graph_status(g), "build");
+    check(fth_graph_backward(g, loss, 1.0f), "backward");
+  } else {
+    check(fth_graph_status(g), "build");
+    check(fth_graph_mark_output(g, logits), "output");
+  }
+  check(fth_graph_plan(g, train ? FTH_MODE_TRAIN : FTH_MODE_INFERENCE, max_batch), "plan");
+  check(fth_graph_set_batch(g, max_batch), "batch");
+  c.batch = max_batch;
+  c.x_data = alloc_floats((size_t)max_batch * 784);
+  c.label_data = fth_malloc(sizeof(int32_t) * (size_t)max_batch);
+  for (int64_t i = 0; i < max_batch; i++)
+    c.label_data[i] = (int32_t)(i % 10);
+  return c;
+}
+
+/* A step copies its batch in, as a trainer or server does (the planner may reuse input memory
+ * once the inputs are dead). */
+static void run_graph(void *ctx) {
+  CnnGraph *c = ctx;
+  check(fth_graph_set_input(c->g, c->x, c->x_data, sizeof(float) * (size_t)c->batch * 784), "x");
+  if (c->labels)
+    check(fth_graph_set_input(c->g, c->labels, c->label_data, sizeof(int32_t) * (size_t)c->batch),
+          "labels");
+  check(fth_graph_run(c->g), "run");
+}
+
+static void bench_graph(void) {
+  static const struct {
+    const char *what;
+    bool train;
+    int64_t batch;
+  } runs[] = {{"inference", false, 1}, {"inference", false, 256}, {"train fwd+bwd", true, 64}};
+  for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++)
+    for (int fused = 0; fused < 2; fused++) {
+      CnnGraph c = cnn_build(fused, runs[r].train, runs[r].batch);
+      FthPlanStats st;
+      check(fth_graph_plan_stats(c.g, &st), "stats");
+      double ms = time_best(run_graph, &c);
+      printf("| CNN graph, %-7s convs  | %5lld | %-22s | %9.3f | %7.0f img/s | arena %.1f MiB |\n",
+             fused ? "fused" : "unfused", (long long)runs[r].batch, runs[r].what, ms,
+             (double)runs[r].batch / (ms * 1e-3),
+             (double)(st.fixed_bytes + st.per_sample_bytes * (size_t)runs[r].batch) / 1048576.0);
+      fth_graph_free(c.g);
+      fth_free(c.x_data);
+      fth_free(c.label_data);
+    }
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -337,5 +440,7 @@ int main(int argc, char **argv) {
   bench_batch(1);
   bench_batch(64);
   bench_batch(256);
+  printf("\n| graph | batch | pass | ms/batch | throughput | memory |\n|---|---|---|---|---|---|\n");
+  bench_graph();
   return 0;
 }
