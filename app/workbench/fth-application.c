@@ -22,6 +22,8 @@ static const struct {
 } fth_application_accels[] = {
   { "app.quit", { "<Control>q", NULL } },
   { "win.open", { "<Control>o", NULL } },
+  { "win.new-project", { "<Control>n", NULL } },
+  { "win.import", { "<Control>i", NULL } },
   { "win.close-project", { "<Control>w", NULL } },
   { "win.find", { "<Control>f", NULL } },
   { "win.toggle-sidebar", { "F9", NULL } },

@@ -6,11 +6,13 @@
 #include "fth-annotation-history.h"
 #include "fth-item-cell.h"
 #include "fth-item-view.h"
+#include "fth-jobs-panel.h"
 #include "fth-label-dialog.h"
 #include "fth-label-palette.h"
 #include "fth-recent-projects.h"
 #include "fth-thumbnail-loader.h"
 
+#include <fathom/import.h>
 #include <glib/gi18n.h>
 
 /* Thumbnails are decoded at most this big; the zoom steps only change how big they show. */
@@ -38,6 +40,7 @@ struct _FthWindow {
   GtkLabel *project_dir_label;
   GtkLabel *counts_label;
   FthLabelPalette *label_palette;
+  FthJobsPanel *jobs_panel;
   GtkStack *items_stack;
   GtkGridView *items_grid;
   GtkSearchEntry *search_entry;
@@ -163,6 +166,8 @@ update_actions(FthWindow *self)
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "undo")),
                               has_project);
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "add-label")),
+                              has_project);
+  g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "import")),
                               has_project);
   g_simple_action_set_enabled(G_SIMPLE_ACTION(g_action_map_lookup_action(map, "edit-label")),
                               has_project);
@@ -468,14 +473,33 @@ read_summary(ProjectData *data, GError **error)
          (data->counts = fth_store_count_per_label(data->store, FTH_AUTHOR_HUMAN, error)) != NULL;
 }
 
+typedef struct {
+  char *dir;
+  gboolean create; /* a new project in DIR (a folder that is one already is just opened) */
+} OpenRequest;
+
+static void
+open_request_free(OpenRequest *request)
+{
+  g_free(request->dir);
+  g_free(request);
+}
+
 static void
 open_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  const char *dir = task_data;
+  OpenRequest *request = task_data;
+  const char *dir = request->dir;
   GError *error = NULL;
   ProjectData *data = g_new0(ProjectData, 1);
 
-  data->store = fth_store_open(dir, &error);
+  if (request->create) {
+    data->store = fth_store_create(dir, &error);
+    if (g_error_matches(error, FTH_STORE_ERROR, FTH_STORE_ERROR_EXISTS))
+      g_clear_error(&error);
+  }
+  if (data->store == NULL && error == NULL)
+    data->store = fth_store_open(dir, &error);
   if (data->store == NULL || (data->name = fth_store_get_name(data->store, &error)) == NULL ||
       !read_summary(data, &error) ||
       /* Built here so its first COUNT runs off the main loop; from now on only the main
@@ -511,7 +535,8 @@ static void
 open_finished(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(source);
-  const char *dir = g_task_get_task_data(G_TASK(result));
+  OpenRequest *request = g_task_get_task_data(G_TASK(result));
+  const char *dir = request->dir;
   g_autoptr(GError) error = NULL;
   ProjectData *data = g_task_propagate_pointer(G_TASK(result), &error);
 
@@ -527,12 +552,15 @@ open_finished(GObject *source, GAsyncResult *result, gpointer user_data)
   show_project(self, data);
   project_data_free(data);
   g_signal_emit(self, signals[SIGNAL_PROJECT_OPENED], 0);
+  if (request->create) {
+    g_autoptr(GFile) folder = g_file_new_for_path(dir);
+    fth_window_import(self, &folder, 1);
+  }
 }
 
-void
-fth_window_open_project(FthWindow *self, GFile *dir)
+static void
+start_open(FthWindow *self, GFile *dir, gboolean create)
 {
-  g_return_if_fail(FTH_IS_WINDOW(self));
   g_return_if_fail(G_IS_FILE(dir));
 
   g_autofree char *path = g_file_get_path(dir);
@@ -555,9 +583,88 @@ fth_window_open_project(FthWindow *self, GFile *dir)
   gtk_spinner_start(self->loading_spinner);
   gtk_stack_set_visible_child_name(self->stack, "loading");
 
+  OpenRequest *request = g_new0(OpenRequest, 1);
+  request->dir = g_steal_pointer(&path);
+  request->create = create;
   g_autoptr(GTask) task = g_task_new(self, self->open_cancellable, open_finished, NULL);
-  g_task_set_task_data(task, g_steal_pointer(&path), g_free);
+  g_task_set_task_data(task, request, (GDestroyNotify)open_request_free);
   g_task_run_in_thread(task, open_in_thread);
+}
+
+void
+fth_window_open_project(FthWindow *self, GFile *dir)
+{
+  g_return_if_fail(FTH_IS_WINDOW(self));
+  start_open(self, dir, FALSE);
+}
+
+void
+fth_window_create_project(FthWindow *self, GFile *dir)
+{
+  g_return_if_fail(FTH_IS_WINDOW(self));
+  start_open(self, dir, TRUE);
+}
+
+/* ---- importing ------------------------------------------------------------------------- */
+
+static void refresh_summary(FthWindow *self, gint64 item_id, gboolean labels_changed);
+
+void
+fth_window_import(FthWindow *self, GFile *const *files, guint n_files)
+{
+  g_return_if_fail(FTH_IS_WINDOW(self));
+  if (self->store == NULL || n_files == 0)
+    return;
+
+  g_autoptr(GStrvBuilder) sources = g_strv_builder_new();
+  for (guint i = 0; i < n_files; i++) {
+    g_autofree char *path = g_file_get_path(files[i]);
+    if (path != NULL)
+      g_strv_builder_add(sources, path);
+  }
+  g_auto(GStrv) paths = g_strv_builder_end(sources);
+  if (paths[0] == NULL) {
+    show_error(self, _("Only local files and folders can be imported"));
+    return;
+  }
+
+  FthImportOptions options;
+  fth_import_options_init(&options);
+  g_autoptr(FthJob) job = fth_import_job_new(self->store, (const char *const *)paths, &options);
+  g_autofree char *name = g_path_get_basename(paths[0]);
+  g_autofree char *title = paths[1] == NULL
+                             ? g_strdup_printf(_("Importing “%s”"), name)
+                             : g_strdup_printf(_("Importing “%s” and %u more"), name,
+                                               g_strv_length(paths) - 1);
+  fth_jobs_panel_add(self->jobs_panel, job, title);
+  adw_flap_set_reveal_flap(self->flap, TRUE); /* the jobs panel is in the sidebar */
+  fth_job_start(job);
+}
+
+/* A job ended: an import changed items and perhaps labels. */
+static void
+job_finished(FthJobsPanel *panel, FthJob *job, gpointer event, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  const FthJobEvent *end = event;
+  g_autoptr(GError) error = NULL;
+
+  if (g_strcmp0(fth_job_get_name(job), "import") != 0 || self->store == NULL)
+    return;
+  const FthImportReport *report = fth_import_job_get_report(job);
+  if (end->type != FTH_JOB_EVENT_FAILED && report != NULL) {
+    g_autofree char *added = g_strdup_printf("%" G_GUINT64_FORMAT, report->added);
+    g_autofree char *there = g_strdup_printf("%" G_GUINT64_FORMAT,
+                                             report->duplicates + report->existing);
+    g_autofree char *summary =
+      g_strdup_printf(_("Import finished: %s added, %s already there, %u problems"), added, there,
+                      report->problems != NULL ? report->problems->len : 0);
+    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(summary));
+  }
+  if (!fth_item_list_refresh(self->items, &error))
+    show_error(self, error->message);
+  update_items_page(self);
+  refresh_summary(self, 0, TRUE);
 }
 
 /* ---- labeling ------------------------------------------------------------------------- */
@@ -943,34 +1050,62 @@ key_pressed(GtkEventControllerKey *controller, guint keyval, guint keycode,
 
 /* ---- actions ---------------------------------------------------------------------------- */
 
+/* What a folder chosen in the file chooser is for. */
+typedef enum { CHOOSE_OPEN, CHOOSE_NEW, CHOOSE_IMPORT } ChooserPurpose;
+
 static void
 chooser_response(GtkNativeDialog *chooser, int response, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
+  ChooserPurpose purpose = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(chooser), "fth-purpose"));
 
   if (response == GTK_RESPONSE_ACCEPT) {
     g_autoptr(GFile) dir = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(chooser));
-    if (dir != NULL)
+    if (dir != NULL && purpose == CHOOSE_OPEN)
       fth_window_open_project(self, dir);
+    else if (dir != NULL && purpose == CHOOSE_NEW)
+      fth_window_create_project(self, dir);
+    else if (dir != NULL)
+      fth_window_import(self, &dir, 1);
   }
   g_clear_object(&self->chooser);
 }
 
 static void
-open_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+choose_folder(FthWindow *self, ChooserPurpose purpose)
 {
-  FthWindow *self = FTH_WINDOW(user_data);
+  static const char *titles[] = { N_("Open Project"), N_("New Project From a Folder of Media"),
+                                  N_("Import a Folder") };
+  static const char *accepts[] = { N_("_Open"), N_("_Create"), N_("_Import") };
 
-  if (self->chooser != NULL) {
-    gtk_native_dialog_show(GTK_NATIVE_DIALOG(self->chooser));
-    return;
-  }
-  self->chooser = gtk_file_chooser_native_new(_("Open Project"), GTK_WINDOW(self),
-                                              GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Open"),
-                                              _("_Cancel"));
+  if (self->chooser != NULL)
+    gtk_native_dialog_destroy(GTK_NATIVE_DIALOG(self->chooser));
+  g_clear_object(&self->chooser);
+  self->chooser = gtk_file_chooser_native_new(_(titles[purpose]), GTK_WINDOW(self),
+                                              GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER,
+                                              _(accepts[purpose]), _("_Cancel"));
+  g_object_set_data(G_OBJECT(self->chooser), "fth-purpose", GINT_TO_POINTER(purpose));
   gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(self->chooser), TRUE);
   g_signal_connect(self->chooser, "response", G_CALLBACK(chooser_response), self);
   gtk_native_dialog_show(GTK_NATIVE_DIALOG(self->chooser));
+}
+
+static void
+open_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  choose_folder(FTH_WINDOW(user_data), CHOOSE_OPEN);
+}
+
+static void
+new_project_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  choose_folder(FTH_WINDOW(user_data), CHOOSE_NEW);
+}
+
+static void
+import_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
+{
+  choose_folder(FTH_WINDOW(user_data), CHOOSE_IMPORT);
 }
 
 static void
@@ -1025,6 +1160,8 @@ zoom_out_activated(GSimpleAction *action, GVariant *parameter, gpointer user_dat
 
 static const GActionEntry win_actions[] = {
   { .name = "open", .activate = open_activated },
+  { .name = "new-project", .activate = new_project_activated },
+  { .name = "import", .activate = import_activated },
   { .name = "close-project", .activate = close_project_activated },
   { .name = "find", .activate = find_activated },
   { .name = "set-label", .activate = set_label_activated, .parameter_type = "x" },
@@ -1041,8 +1178,8 @@ static const GActionEntry win_actions[] = {
   { .name = "zoom-out", .activate = zoom_out_activated },
 };
 
-/* A folder dropped on the window opens as a project (import by drop comes with the import
- * page). */
+/* Files and folders dropped on a project are imported into it; without a project, a dropped
+ * folder opens as one. */
 static gboolean
 files_dropped(GtkDropTarget *target, const GValue *value, double x, double y, gpointer user_data)
 {
@@ -1051,7 +1188,14 @@ files_dropped(GtkDropTarget *target, const GValue *value, double x, double y, gp
 
   if (files == NULL)
     return FALSE;
-  fth_window_open_project(self, G_FILE(files->data));
+  if (self->store == NULL) {
+    fth_window_open_project(self, G_FILE(files->data));
+    return TRUE;
+  }
+  g_autoptr(GPtrArray) array = g_ptr_array_new();
+  for (GSList *l = files; l != NULL; l = l->next)
+    g_ptr_array_add(array, l->data);
+  fth_window_import(self, (GFile *const *)array->pdata, array->len);
   return TRUE;
 }
 
@@ -1126,6 +1270,7 @@ fth_window_class_init(FthWindowClass *klass)
 
   g_type_ensure(FTH_TYPE_LABEL_PALETTE);
   g_type_ensure(FTH_TYPE_ITEM_VIEW);
+  g_type_ensure(FTH_TYPE_JOBS_PANEL);
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/fathom/Workbench/fth-window.ui");
   gtk_widget_class_bind_template_child(widget_class, FthWindow, toast_overlay);
@@ -1140,6 +1285,8 @@ fth_window_class_init(FthWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthWindow, project_dir_label);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, counts_label);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, label_palette);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, jobs_panel);
+  gtk_widget_class_bind_template_callback(widget_class, job_finished);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, items_stack);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, items_grid);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, search_entry);
@@ -1178,6 +1325,7 @@ fth_window_init(FthWindow *self)
   g_object_unref(factory);
 
   GtkDropTarget *drop = gtk_drop_target_new(GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  gtk_event_controller_set_name(GTK_EVENT_CONTROLLER(drop), "fth-drop");
   g_signal_connect(drop, "drop", G_CALLBACK(files_dropped), self);
   gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
 

@@ -17,8 +17,13 @@ FthWindow *fth_window_new(FthApplication *app);
  * "open-failed" with the message). A project already open stays until the new one is ready. */
 void fth_window_open_project(FthWindow *self, GFile *dir);
 void fth_window_close_project(FthWindow *self);
+/* Makes DIR (created if missing) a project, opens it, and imports the media in it. */
+void fth_window_create_project(FthWindow *self, GFile *dir);
+/* Imports FILES (files and folders) into the open project as a job shown in the sidebar; the
+ * grid, counts and labels refresh when it ends. */
+void fth_window_import(FthWindow *self, GFile *const *files, guint n_files);
 
-/* Actions (win.*): open, close-project, find, set-label (int64 label id, 0 to clear: the
+/* Actions (win.*): open, new-project, import (file choosers), close-project, find, set-label (int64 label id, 0 to clear: the
  * class of the selected grid item, or in the item view the selected box's label or the item's
  * class), show-grid, next-item, previous-item, undo, redo (across items), toggle-sidebar,
  * zoom-in, zoom-out (thumbnails, or the picture in the item view), zoom-fit, zoom-original.

@@ -8,6 +8,7 @@
 #include "fth-image-canvas.h"
 #include "fth-item-cell.h"
 #include "fth-item-view.h"
+#include "fth-jobs-panel.h"
 #include "fth-label-palette.h"
 #include "fth-recent-projects.h"
 #include "fth-thumbnail-loader.h"
@@ -326,7 +327,7 @@ test_actions(void)
   GActionGroup *win = G_ACTION_GROUP(window);
 
   static const char *win_actions[] = {
-    "open",      "close-project", "find",     "set-label", "show-grid",     "next-item",
+    "open",      "new-project",   "import",      "close-project", "find",     "set-label", "show-grid",     "next-item",
     "previous-item", "undo",      "redo",     "toggle-sidebar", "zoom-in", "zoom-out",
     "zoom-fit",  "zoom-original", "show-help-overlay",
   };
@@ -900,6 +901,144 @@ test_edit_labels(void)
   remove_tree(dir);
 }
 
+/* ---- jobs: new project, import by drop, cancel ------------------------------------------- */
+
+static GtkWidget *
+find_named_widget(GtkWidget *root, const char *name)
+{
+  if (g_strcmp0(gtk_widget_get_name(root), name) == 0 && gtk_widget_get_visible(root))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child(root); child != NULL;
+       child = gtk_widget_get_next_sibling(child)) {
+    GtkWidget *found = find_named_widget(child, name);
+    if (found != NULL)
+      return found;
+  }
+  return NULL;
+}
+
+static void
+wait_labels_changed(FthWindow *window)
+{
+  gboolean changed = FALSE;
+  gulong handler = g_signal_connect(window, "labels-changed", G_CALLBACK(on_signal_flag), &changed);
+  g_assert_true(fth_test_spin_until(flag_set, &changed, OPEN_TIMEOUT_MS));
+  g_signal_handler_disconnect(window, handler);
+}
+
+static char *
+make_media_folder(guint n_images, guint8 shade)
+{
+  g_autoptr(GError) error = NULL;
+  char *dir = g_dir_make_tmp("fathom-media-XXXXXX", &error);
+  g_assert_no_error(error);
+  for (guint i = 0; i < n_images; i++) {
+    g_autofree char *name = g_strdup_printf("photo-%u.png", i);
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    const guint8 rgb[3] = { shade, (guint8)(40 * i), 200 };
+    write_png(path, 16, 12, rgb);
+  }
+  return dir;
+}
+
+/* A folder of media becomes a project: created, opened, imported as a job; files dropped on
+ * the window are imported into it. */
+static void
+test_new_project_and_drop(void)
+{
+  g_autofree char *media = make_media_folder(3, 10);
+  g_autofree char *more = make_media_folder(2, 250);
+  FthWindow *window = new_window();
+  g_autoptr(GPtrArray) panels = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_JOBS_PANEL);
+  FthJobsPanel *panel = g_ptr_array_index(panels, 0);
+
+  g_autoptr(GFile) folder = g_file_new_for_path(media);
+  fth_window_create_project(window, folder);
+  wait_labels_changed(window); /* after the import job */
+  g_assert_true(fth_window_has_project(window));
+  g_autofree char *db = g_build_filename(media, FTH_STORE_DB_NAME, NULL);
+  g_assert_true(g_file_test(db, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpuint(g_list_model_get_n_items(fth_window_get_items(window)), ==, 3);
+  g_assert_cmpuint(fth_jobs_panel_get_n_jobs(panel), ==, 1);
+  g_assert_cmpuint(fth_jobs_panel_get_n_running(panel), ==, 0);
+  GtkWidget *message = find_named_widget(GTK_WIDGET(panel), "job-message");
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(message)), ==, "Done");
+
+  /* Drop two more files. */
+  GtkEventController *drop = find_controller(GTK_WIDGET(window), "fth-drop");
+  g_autofree char *a = g_build_filename(more, "photo-0.png", NULL);
+  g_autofree char *b = g_build_filename(more, "photo-1.png", NULL);
+  g_autoptr(GFile) fa = g_file_new_for_path(a);
+  g_autoptr(GFile) fb = g_file_new_for_path(b);
+  GSList *files = g_slist_append(g_slist_append(NULL, fa), fb);
+  GValue value = G_VALUE_INIT;
+  g_value_init(&value, GDK_TYPE_FILE_LIST);
+  g_value_set_boxed(&value, files);
+  gboolean handled = FALSE;
+  g_signal_emit_by_name(drop, "drop", &value, 1.0, 1.0, &handled);
+  g_value_unset(&value);
+  g_slist_free(files);
+  g_assert_true(handled);
+  wait_labels_changed(window);
+  g_assert_cmpuint(g_list_model_get_n_items(fth_window_get_items(window)), ==, 5);
+  g_assert_cmpuint(fth_jobs_panel_get_n_jobs(panel), ==, 2);
+
+  destroy_window(window);
+  remove_tree(media);
+  remove_tree(more);
+}
+
+static gboolean
+wait_for_cancel(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  for (gint64 step = 0; !g_cancellable_is_cancelled(cancellable); step++) {
+    fth_job_progress(job, step % 100, 100, "working");
+    g_usleep(5000);
+  }
+  return !g_cancellable_set_error_if_cancelled(cancellable, error);
+}
+
+static gboolean
+panel_idle(gpointer data)
+{
+  return fth_jobs_panel_get_n_running(data) == 0;
+}
+
+static gboolean
+label_says(gpointer data)
+{
+  return g_strcmp0(gtk_label_get_text(data), "working") == 0;
+}
+
+/* The cancel button stops a running job; the row says so and can be dismissed. */
+static void
+test_jobs_panel_cancel(void)
+{
+  GtkWidget *window = gtk_window_new();
+  GtkWidget *panel = fth_jobs_panel_new();
+  gtk_window_set_child(GTK_WINDOW(window), panel);
+  gtk_window_present(GTK_WINDOW(window));
+
+  g_autoptr(FthJob) job = fth_job_new("test", wait_for_cancel, NULL, NULL);
+  fth_jobs_panel_add(FTH_JOBS_PANEL(panel), job, "A long job");
+  fth_job_start(job);
+  GtkWidget *message = find_named_widget(panel, "job-message");
+  g_assert_true(fth_test_spin_until(label_says, message, OPEN_TIMEOUT_MS));
+  g_assert_cmpuint(fth_jobs_panel_get_n_running(FTH_JOBS_PANEL(panel)), ==, 1);
+
+  g_signal_emit_by_name(find_named_widget(panel, "job-cancel"), "clicked");
+  g_assert_true(fth_test_spin_until(panel_idle, panel, OPEN_TIMEOUT_MS));
+  g_assert_cmpint(fth_job_get_state(job), ==, FTH_JOB_STATE_CANCELLED);
+  g_assert_cmpstr(gtk_label_get_text(GTK_LABEL(message)), ==, "Cancelled");
+
+  g_signal_emit_by_name(find_named_widget(panel, "job-dismiss"), "clicked");
+  g_assert_cmpuint(fth_jobs_panel_get_n_jobs(FTH_JOBS_PANEL(panel)), ==, 0);
+  g_assert_false(gtk_widget_get_visible(panel));
+
+  gtk_window_destroy(GTK_WINDOW(window));
+  fth_test_spin_for(50);
+}
+
 static AdwMessageDialog *
 find_dialog(FthWindow *window)
 {
@@ -1127,6 +1266,8 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/set-label", test_set_label);
   g_test_add_func("/workbench/item-view", test_item_view);
   g_test_add_func("/workbench/edit-labels", test_edit_labels);
+  g_test_add_func("/workbench/new-project-and-drop", test_new_project_and_drop);
+  g_test_add_func("/workbench/jobs-panel-cancel", test_jobs_panel_cancel);
   g_test_add_func("/workbench/item-view-suggestion-and-missing",
                   test_item_view_suggestion_and_missing);
   g_test_add_func("/workbench/open-not-project", test_open_not_project);
