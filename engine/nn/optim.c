@@ -166,6 +166,18 @@ fth_optimizer_config(const FthOptimizer *opt)
   return &opt->config;
 }
 
+size_t
+fth_optimizer_n_params(const FthOptimizer *opt)
+{
+  return opt->n_params;
+}
+
+const FthParam *
+fth_optimizer_param(const FthOptimizer *opt, size_t i)
+{
+  return i < opt->n_params ? &opt->params[i] : NULL;
+}
+
 int64_t
 fth_optimizer_steps(const FthOptimizer *opt)
 {

@@ -33,6 +33,8 @@ struct FthDataset {
   size_t map_len;
   const uint8_t *pixels;
   size_t n_decoded;
+  int32_t *labels;        /* per entry, for fth_dataset_samples */
+  gint64 *keys;
 };
 
 static void
@@ -57,6 +59,8 @@ fth_dataset_free(FthDataset *ds)
   if (ds->map)
     munmap(ds->map, ds->map_len);
   g_free(ds->cache_path);
+  g_free(ds->labels);
+  g_free(ds->keys);
   g_free(ds);
 }
 
@@ -399,26 +403,44 @@ fth_dataset_cache_path(const FthDataset *ds)
 }
 
 void
-fth_dataset_fill_batch(const FthDataset *ds, const uint32_t *indices, size_t n,
+fth_dataset_samples(const FthDataset *ds, FthSamples *out)
+{
+  size_t n = ds->entries->len;
+  if (ds->labels == NULL) {
+    FthDataset *mut = (FthDataset *)ds; /* filled once, lazily */
+    mut->labels = g_new(int32_t, n ? n : 1);
+    mut->keys = g_new(gint64, n ? n : 1);
+    for (size_t i = 0; i < n; i++) {
+      mut->labels[i] = g_array_index(ds->entries, Entry, i).label;
+      mut->keys[i] = g_array_index(ds->entries, Entry, i).item_id;
+    }
+  }
+  *out = (FthSamples){ds->pixels, ds->labels, ds->keys, n, ds->channels, ds->height, ds->width};
+}
+
+void
+fth_samples_fill_batch(const FthSamples *s, const uint32_t *indices, size_t n,
                        const FthAugment *aug, uint64_t seed, uint64_t epoch, const float *mean,
                        const float *std, float *x, int32_t *y)
 {
   static const FthAugment none = {0};
+  size_t sample = (size_t)s->channels * (size_t)s->height * (size_t)s->width;
   for (size_t k = 0; k < n; k++) {
     size_t i = indices[k];
-    float *dst = x + k * ds->sample_bytes;
-    const uint8_t *src = fth_dataset_pixels(ds, i);
+    float *dst = x + k * sample;
+    const uint8_t *src = s->pixels + i * sample;
     if (aug != NULL) {
-      fth_augment_image(aug, src, ds->channels, ds->height, ds->width, seed,
-                        (uint64_t)fth_dataset_item_id(ds, i), epoch, mean, std, dst);
+      uint64_t key = s->keys ? (uint64_t)s->keys[i] : (uint64_t)i;
+      fth_augment_image(aug, src, s->channels, s->height, s->width, seed, key, epoch, mean, std,
+                        dst);
     } else if (mean == NULL && std == NULL) {
-      /* Plain x/255: the common case, one multiply per pixel. */
-      for (size_t p = 0; p < ds->sample_bytes; p++)
+      /* Plain x/255, the same values as the general path, one multiply per pixel. */
+      for (size_t p = 0; p < sample; p++)
         dst[p] = (float)src[p] * (1.0f / 255.0f);
     } else {
-      fth_augment_image(&none, src, ds->channels, ds->height, ds->width, 0, 0, 0, mean, std, dst);
+      fth_augment_image(&none, src, s->channels, s->height, s->width, 0, 0, 0, mean, std, dst);
     }
     if (y != NULL)
-      y[k] = fth_dataset_label(ds, i);
+      y[k] = s->labels[i];
   }
 }

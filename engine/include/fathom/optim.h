@@ -66,6 +66,8 @@ double fth_grad_norm(const FthParam *params, size_t n_params);
 double fth_clip_grad_norm(const FthParam *params, size_t n_params, double max_norm);
 
 const FthOptimConfig *fth_optimizer_config(const FthOptimizer *opt);
+size_t fth_optimizer_n_params(const FthOptimizer *opt);
+const FthParam *fth_optimizer_param(const FthOptimizer *opt, size_t i);
 /* Number of steps taken (AdamW's t); settable for resuming. */
 int64_t fth_optimizer_steps(const FthOptimizer *opt);
 void fth_optimizer_set_steps(FthOptimizer *opt, int64_t steps);

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <fathom/core.h>
+#include <fathom/optim.h>
+#include <fathom/recipe.h>
 #include <fathom/store.h>
 #include <glib.h>
 #include <stdint.h>
@@ -111,10 +113,158 @@ const uint8_t *fth_dataset_pixels(const FthDataset *ds, size_t i);
 size_t fth_dataset_n_decoded(const FthDataset *ds);
 const char *fth_dataset_cache_path(const FthDataset *ds);
 
-/* Converts the samples indices[0..n) into x (n * C*H*W floats, augmented when aug is not NULL,
- * keyed by the item id and epoch) and y (n labels; may be NULL). */
-void fth_dataset_fill_batch(const FthDataset *ds, const uint32_t *indices, size_t n,
+
+/* ---- Samples: uint8 images with labels in memory, what the trainer consumes ------------------ */
+typedef struct {
+  const uint8_t *pixels;   /* n * channels * height * width, CHW per sample */
+  const int32_t *labels;   /* n; -1 for unlabeled */
+  const gint64 *keys;      /* n augmentation keys (item ids); NULL: the index */
+  size_t n;
+  int channels, height, width;
+} FthSamples;
+
+/* A view of the dataset (valid while it lives). */
+void fth_dataset_samples(const FthDataset *ds, FthSamples *out);
+
+/* Converts samples indices[0..n) into x (n * C*H*W floats: augmented when aug is not NULL,
+ * keyed by the sample's key and epoch, then (v/255 - mean) / std) and y (may be NULL). */
+void fth_samples_fill_batch(const FthSamples *s, const uint32_t *indices, size_t n,
                             const FthAugment *aug, uint64_t seed, uint64_t epoch,
                             const float *mean, const float *std, float *x, int32_t *y);
+
+/* ---- Checkpoints -------------------------------------------------------------------------------
+ * A checkpoint directory holds weights-STEP.safetensors (every parameter and buffer by name, as
+ * PyTorch's state_dict names them), optimizer-STEP.safetensors ("NAME.momentum" or
+ * "NAME.adam_m"/"NAME.adam_v") and checkpoint.json, the sidecar, written last: it is the commit
+ * point, so a kill or a full disk at any moment leaves the previous checkpoint loadable. */
+typedef struct {
+  char *recipe_json;    /* the recipe text */
+  char **vars;          /* NULL-terminated "name=value" overrides, may be NULL */
+  char **labels;        /* n_labels class names */
+  gint64 *label_ids;    /* store label ids (0 when unknown) */
+  int n_labels;
+  float *mean, *std;    /* n_norm input normalization values */
+  int n_norm;
+  int64_t step;         /* optimizer steps taken */
+  int epoch;            /* epochs completed */
+  uint64_t seed;
+  int batch;
+  char *weights_file;   /* basenames inside the directory */
+  char *optimizer_file; /* NULL when saved without optimizer state */
+  char *metrics_json;   /* NULL or a JSON object of the latest metrics */
+  double best_metric;   /* early stopping: best validation loss so far */
+  int bad_epochs;       /* early stopping: epochs since the best */
+} FthCheckpointMeta;
+
+void fth_checkpoint_meta_free(FthCheckpointMeta *meta);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthCheckpointMeta, fth_checkpoint_meta_free)
+
+/* Writes the weights of g (and the state of opt when not NULL), then the sidecar; files of older
+ * checkpoints in dir are removed once the new sidecar is in place. Refuses (NUMERIC) weights
+ * that are not finite, so a diverged run never replaces its last good checkpoint. */
+gboolean fth_checkpoint_save(const char *dir, const FthCheckpointMeta *meta, FthGraph *g,
+                             FthOptimizer *opt, GError **error);
+/* Reads dir/checkpoint.json; weights_file and optimizer_file stay relative to dir. */
+FthCheckpointMeta *fth_checkpoint_load_meta(const char *dir, GError **error);
+/* Copies tensors into the graph's parameters and buffers by name. strict: every parameter must
+ * be in the file; otherwise missing ones keep their values (fine-tuning from a backbone).
+ * Shapes must match; *n_loaded (may be NULL) counts the tensors copied. */
+gboolean fth_load_weights(FthGraph *g, const char *path, gboolean strict, int *n_loaded,
+                          GError **error);
+gboolean fth_load_optimizer_state(FthOptimizer *opt, const char *path, GError **error);
+
+/* ---- The trainer ------------------------------------------------------------------------------ */
+
+typedef struct {
+  int epoch;             /* 0-based */
+  int epochs;
+  int64_t step, total_steps;
+  double loss;           /* of the last batch */
+  double lr;
+  gboolean epoch_end;    /* the fields below are set */
+  double train_loss, train_acc, val_loss, val_acc, val_macro_f1, images_per_s, epoch_s;
+} FthTrainProgress;
+
+typedef void (*FthTrainProgressFunc)(const FthTrainProgress *progress, gpointer user_data);
+
+typedef struct {
+  const char *recipe;            /* a zoo name or a path */
+  const char *const *vars;       /* recipe variable overrides, NULL-terminated, may be NULL */
+  int epochs, batch;             /* 0: the recipe's */
+  double lr;                     /* 0: the recipe's */
+  uint64_t seed;
+  double val_frac, test_frac;    /* splits made when no item has one yet */
+  int patience;                  /* early stopping on validation loss; 0: off */
+  double max_memory;             /* (0, 1]: largest batch within this fraction of the available
+                                  * memory, from the planner's bytes per sample; 0: off */
+  const char *checkpoint_dir;    /* NULL: <project>/models/train-RUNID */
+  gboolean resume;               /* continue from checkpoint_dir */
+  gboolean no_augment;           /* ignore the recipe's augmentation */
+  int64_t stop_after_steps;      /* > 0: checkpoint and stop after that many steps in all */
+  size_t limit_train;            /* > 0: use only the first N training samples */
+  FthTrainProgressFunc progress;
+  gpointer progress_data;
+  GCancellable *cancellable;
+} FthTrainOptions;
+
+void fth_train_options_init(FthTrainOptions *options); /* seed 1, val 0.1, test 0.1 */
+
+typedef struct {
+  gint64 run_id;
+  int epochs_run;
+  int64_t steps;
+  int batch;
+  gboolean early_stopped, stopped;   /* stopped: by stop_after_steps */
+  double train_loss, val_acc, test_acc, test_macro_f1, images_per_s;
+  char *checkpoint_dir;
+} FthTrainResult;
+
+void fth_train_result_clear(FthTrainResult *result);
+
+/* Trains on the project's labeled images and records the run, its per-epoch metrics and the
+ * final test metrics in the store. */
+gboolean fth_train(FthStore *store, const FthTrainOptions *options, FthTrainResult *result,
+                   GError **error);
+
+/* The part of the trainer that knows no store: a model, an optimizer and its schedule over
+ * in-memory samples. The benchmark and fth_train use it. */
+typedef struct FthTrainer FthTrainer;
+
+typedef struct {
+  uint64_t seed;
+  int batch;            /* the planned maximum */
+  int epochs;           /* for the schedule's length */
+  size_t n_train;       /* for the schedule's length */
+  FthOptimConfig optim;
+  FthLrSchedule schedule;
+  FthAugment augment;
+  gboolean use_augment;
+} FthTrainerConfig;
+
+/* cfg NULL: everything from the recipe. */
+FthTrainer *fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *cfg,
+                            GError **error);
+void fth_trainer_free(FthTrainer *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthTrainer, fth_trainer_free)
+FthModel *fth_trainer_model(FthTrainer *t);
+FthOptimizer *fth_trainer_optimizer(FthTrainer *t);
+const FthTrainerConfig *fth_trainer_config(FthTrainer *t);
+int64_t fth_trainer_steps_per_epoch(FthTrainer *t);
+
+/* One epoch over train[0..n) in the seeded order of `epoch`, starting at batch first_batch and
+ * stopping early (returning TRUE with *interrupted) once the global step reaches stop_step
+ * (<= 0: never). Fails with NUMERIC on a NaN or Inf loss. */
+gboolean fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train, size_t n,
+                               int epoch, int64_t first_batch, int64_t stop_step,
+                               FthTrainProgress *progress, FthTrainProgressFunc func,
+                               gpointer func_data, GCancellable *cancellable,
+                               gboolean *interrupted, GError **error);
+/* Mean loss and confusion over idx[0..n) in inference mode. */
+gboolean fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n,
+                              FthConfusion *cm, double *mean_loss, GError **error);
+/* Largest batch whose training memory (activations by the planner's exact bytes per sample,
+ * parameters, gradients and optimizer state) fits fraction * available memory. */
+gboolean fth_trainer_batch_for_memory(const FthRecipe *recipe, int n_classes, double fraction,
+                                      int *batch, GError **error);
 
 G_END_DECLS

@@ -1,0 +1,432 @@
+/* fth_train: the trainer over a project (dataset, splits, runs and metrics in the store) with
+ * checkpoints, resume, early stopping and the memory budget. */
+#include "fathom/train.h"
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+void
+fth_train_options_init(FthTrainOptions *o)
+{
+  memset(o, 0, sizeof *o);
+  o->seed = 1;
+  o->val_frac = 0.1;
+  o->test_frac = 0.1;
+}
+
+void
+fth_train_result_clear(FthTrainResult *r)
+{
+  g_clear_pointer(&r->checkpoint_dir, g_free);
+}
+
+/* Stored splits when any item has one (items without become training items), else a seeded
+ * stratified split that is written back to the store so later runs and the workbench agree. */
+static gboolean
+make_splits(FthStore *store, const FthDataset *ds, const FthTrainOptions *o, FthSplit *split,
+            GError **error)
+{
+  size_t n = fth_dataset_size(ds);
+  gboolean stored = FALSE;
+  for (size_t i = 0; i < n && !stored; i++)
+    stored = fth_dataset_split(ds, i) != FTH_SPLIT_NONE;
+  if (stored) {
+    for (size_t i = 0; i < n; i++) {
+      FthSplit s = fth_dataset_split(ds, i);
+      split[i] = s == FTH_SPLIT_NONE ? FTH_SPLIT_TRAIN : s;
+    }
+    return TRUE;
+  }
+  g_autofree int32_t *labels = g_new(int32_t, n);
+  for (size_t i = 0; i < n; i++)
+    labels[i] = fth_dataset_label(ds, i);
+  if (!fth_stratified_split(labels, n, fth_dataset_n_classes(ds), o->val_frac, o->test_frac,
+                            o->seed, split, error))
+    return FALSE;
+  for (int s = FTH_SPLIT_TRAIN; s <= FTH_SPLIT_TEST; s++) {
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+    for (size_t i = 0; i < n; i++)
+      if ((int)split[i] == s) {
+        gint64 id = fth_dataset_item_id(ds, i);
+        g_array_append_val(ids, id);
+      }
+    if (ids->len > 0 &&
+        !fth_store_set_split(store, (const gint64 *)(void *)ids->data, ids->len, (FthSplit)s, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static char *
+metrics_json(const FthTrainProgress *p, gboolean has_val)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+#define ADD(name, v)                                                                                \
+  do {                                                                                             \
+    json_builder_set_member_name(b, name);                                                         \
+    json_builder_add_double_value(b, v);                                                           \
+  } while (0)
+  ADD("train_loss", p->train_loss);
+  ADD("train_acc", p->train_acc);
+  if (has_val) {
+    ADD("val_loss", p->val_loss);
+    ADD("val_acc", p->val_acc);
+    ADD("val_macro_f1", p->val_macro_f1);
+  }
+#undef ADD
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  return json_to_string(root, FALSE);
+}
+
+static gboolean
+save_checkpoint(const char *dir, FthTrainer *t, const FthRecipe *recipe, const char *const *vars,
+                const FthDataset *ds, int64_t step, int epoch, double best, int bad,
+                const char *metrics, GError **error)
+{
+  int nc = fth_dataset_n_classes(ds);
+  g_autofree char **labels = g_new0(char *, nc + 1);
+  g_autofree gint64 *ids = g_new0(gint64, nc + 1);
+  for (int c = 0; c < nc; c++) {
+    labels[c] = (char *)fth_dataset_class_name(ds, c);
+    ids[c] = fth_dataset_class_label_id(ds, c);
+  }
+  FthCheckpointMeta meta = {
+    .recipe_json = recipe->json, .vars = (char **)vars, .labels = labels, .label_ids = ids,
+    .n_labels = nc, .mean = recipe->mean, .std = recipe->std, .n_norm = recipe->n_norm,
+    .step = step, .epoch = epoch, .seed = fth_trainer_config(t)->seed,
+    .batch = fth_trainer_config(t)->batch, .metrics_json = (char *)metrics,
+    .best_metric = best, .bad_epochs = bad};
+  return fth_checkpoint_save(dir, &meta, fth_trainer_model(t)->graph, fth_trainer_optimizer(t),
+                             error);
+}
+
+static char *
+config_json(const FthRecipe *r, const FthTrainerConfig *c, const FthTrainOptions *o)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "recipe");
+  json_builder_add_string_value(b, r->name);
+  json_builder_set_member_name(b, "vars");
+  json_builder_begin_array(b);
+  for (int i = 0; o->vars && o->vars[i]; i++)
+    json_builder_add_string_value(b, o->vars[i]);
+  json_builder_end_array(b);
+  json_builder_set_member_name(b, "epochs");
+  json_builder_add_int_value(b, c->epochs);
+  json_builder_set_member_name(b, "batch");
+  json_builder_add_int_value(b, c->batch);
+  json_builder_set_member_name(b, "optimizer");
+  json_builder_add_string_value(b, c->optim.kind == FTH_OPTIM_SGD ? "sgd" : "adamw");
+  json_builder_set_member_name(b, "lr");
+  json_builder_add_double_value(b, c->optim.lr);
+  json_builder_set_member_name(b, "seed");
+  json_builder_add_int_value(b, (gint64)c->seed);
+  json_builder_set_member_name(b, "augment");
+  json_builder_add_boolean_value(b, c->use_augment);
+  json_builder_set_member_name(b, "resume");
+  json_builder_add_boolean_value(b, o->resume);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  return json_to_string(root, FALSE);
+}
+
+static void
+add_metric(GArray *metrics, gint64 step, double epoch, const char *name, double value)
+{
+  FthMetric m = {0, step, epoch, (char *)name, value};
+  if (isfinite(value))
+    g_array_append_val(metrics, m);
+}
+
+gboolean
+fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GError **error)
+{
+  memset(result, 0, sizeof *result);
+  g_autoptr(FthCheckpointMeta) resume = NULL;
+  if (o->resume) {
+    if (o->checkpoint_dir == NULL) {
+      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                  "--resume needs the checkpoint directory");
+      return FALSE;
+    }
+    resume = fth_checkpoint_load_meta(o->checkpoint_dir, error);
+    if (resume == NULL)
+      return FALSE;
+  }
+  /* A resumed run takes its recipe and variables from the checkpoint. */
+  g_autoptr(FthRecipe) recipe = NULL;
+  const char *const *vars = resume ? (const char *const *)resume->vars : o->vars;
+  if (resume != NULL) {
+    g_autofree char *src = g_build_filename(o->checkpoint_dir, "checkpoint.json", NULL);
+    recipe = fth_recipe_parse(resume->recipe_json, -1, src, vars, error);
+  } else {
+    g_autofree char *path = fth_recipe_find(o->recipe ? o->recipe : "fmnist-cnn");
+    if (path == NULL) {
+      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                  "%s: no such recipe file or model in the zoo (data/recipes)", o->recipe);
+      return FALSE;
+    }
+    recipe = fth_recipe_load(path, vars, error);
+  }
+  if (recipe == NULL)
+    return FALSE;
+
+  int channels = recipe->in_ndim == 3 ? (int)recipe->in_shape[0] : 1;
+  g_autoptr(FthDataset) ds = fth_dataset_open(store, FTH_DATASET_LABELED, channels, NULL, error);
+  if (ds == NULL)
+    return FALSE;
+  int c, h, w;
+  fth_dataset_shape(ds, &c, &h, &w);
+  int64_t sample = (int64_t)c * h * w, want = 1;
+  for (int i = 0; i < recipe->in_ndim; i++)
+    want *= recipe->in_shape[i];
+  if (sample != want || (recipe->in_ndim == 3 && (recipe->in_shape[1] != h || recipe->in_shape[2] != w))) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA,
+                "%s: the recipe expects %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " inputs, the "
+                "project's images are %dx%d with %d channel(s)", recipe->source,
+                recipe->in_ndim == 3 ? recipe->in_shape[2] : want,
+                recipe->in_ndim == 3 ? recipe->in_shape[1] : (int64_t)1, w, h, c);
+    return FALSE;
+  }
+  int n_classes = fth_dataset_n_classes(ds);
+  if (n_classes < 2) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA,
+                "%s: training needs at least 2 class labels (the project has %d)",
+                fth_store_get_dir(store), n_classes);
+    return FALSE;
+  }
+  if (resume != NULL) {
+    gboolean same = resume->n_labels == n_classes;
+    for (int k = 0; same && k < n_classes; k++)
+      same = g_strcmp0(resume->labels[k], fth_dataset_class_name(ds, k)) == 0;
+    if (!same) {
+      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_CHECKPOINT,
+                  "%s: the checkpoint's labels differ from the project's", o->checkpoint_dir);
+      return FALSE;
+    }
+  }
+
+  size_t n = fth_dataset_size(ds);
+  g_autofree FthSplit *split = g_new(FthSplit, n);
+  if (!make_splits(store, ds, o, split, error))
+    return FALSE;
+  g_autofree uint32_t *tr = g_new(uint32_t, n), *va = g_new(uint32_t, n), *te = g_new(uint32_t, n);
+  size_t ntr = 0, nva = 0, nte = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (split[i] == FTH_SPLIT_TRAIN && (o->limit_train == 0 || ntr < o->limit_train))
+      tr[ntr++] = (uint32_t)i;
+    else if (split[i] == FTH_SPLIT_VAL)
+      va[nva++] = (uint32_t)i;
+    else if (split[i] == FTH_SPLIT_TEST)
+      te[nte++] = (uint32_t)i;
+  }
+  if (ntr == 0) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA, "%s: no training items",
+                fth_store_get_dir(store));
+    return FALSE;
+  }
+
+  FthTrainerConfig cfg = {
+    .seed = resume ? resume->seed : o->seed,
+    .batch = resume ? resume->batch : o->batch > 0 ? o->batch : recipe->train.batch,
+    .epochs = o->epochs > 0 ? o->epochs : recipe->train.epochs,
+    .n_train = ntr,
+    .optim = recipe->train.optim,
+    .schedule = recipe->train.schedule,
+    .augment = {recipe->train.flip_prob, recipe->train.crop_padding, recipe->train.rotate_deg,
+                recipe->train.brightness, recipe->train.contrast},
+  };
+  cfg.use_augment = !o->no_augment && (cfg.augment.flip_prob > 0 || cfg.augment.crop_padding > 0 ||
+                                       cfg.augment.rotate_deg > 0 || cfg.augment.brightness > 0 ||
+                                       cfg.augment.contrast > 0);
+  if (o->lr > 0) {
+    cfg.optim.lr = (float)o->lr;
+    cfg.schedule.base_lr = (float)o->lr;
+  }
+  if (o->max_memory > 0 && resume == NULL) {
+    int b;
+    if (!fth_trainer_batch_for_memory(recipe, n_classes, o->max_memory, &b, error))
+      return FALSE;
+    cfg.batch = (int)MIN((size_t)b, ntr);
+  }
+  int64_t spe = ((int64_t)ntr + cfg.batch - 1) / cfg.batch;
+  cfg.schedule.total_steps = spe * cfg.epochs;
+
+  g_autoptr(FthTrainer) t = fth_trainer_new(recipe, n_classes, &cfg, error);
+  if (t == NULL)
+    return FALSE;
+  int64_t step = 0;
+  double best = INFINITY;
+  int bad = 0;
+  if (resume != NULL) {
+    g_autofree char *wp = g_build_filename(o->checkpoint_dir, resume->weights_file, NULL);
+    if (!fth_load_weights(fth_trainer_model(t)->graph, wp, TRUE, NULL, error))
+      return FALSE;
+    if (resume->optimizer_file != NULL) {
+      g_autofree char *op = g_build_filename(o->checkpoint_dir, resume->optimizer_file, NULL);
+      if (!fth_load_optimizer_state(fth_trainer_optimizer(t), op, error))
+        return FALSE;
+    }
+    step = resume->step;
+    best = resume->best_metric;
+    bad = resume->bad_epochs;
+  }
+
+  g_autofree char *cfg_json = config_json(recipe, &cfg, o);
+  if (!fth_store_create_run(store, "train", recipe->name, cfg_json, &result->run_id, error) ||
+      !fth_store_set_run_state(store, result->run_id, FTH_RUN_RUNNING, error))
+    return FALSE;
+  result->checkpoint_dir =
+    o->checkpoint_dir ? g_strdup(o->checkpoint_dir)
+                      : g_strdup_printf("%s/models/train-%" G_GINT64_FORMAT,
+                                        fth_store_get_dir(store), result->run_id);
+  result->batch = cfg.batch;
+
+  FthSamples samples;
+  fth_dataset_samples(ds, &samples);
+  FthTrainProgress p = {.epochs = cfg.epochs, .total_steps = spe * cfg.epochs};
+  g_autoptr(FthConfusion) cm = fth_confusion_new(n_classes);
+  GError *err = NULL;
+  gboolean ok = TRUE;
+  int last_good_epoch = resume ? resume->epoch : 0;
+  int64_t last_good_step = step;
+  double ips_sum = 0;
+  int ips_n = 0, epoch = (int)(step / spe);
+  for (; epoch < cfg.epochs && ok; epoch++) {
+    gboolean interrupted = FALSE;
+    int64_t first = epoch == (int)(step / spe) ? step % spe : 0;
+    ok = fth_trainer_run_epoch(t, &samples, tr, ntr, epoch, first, o->stop_after_steps, &p,
+                               o->progress, o->progress_data, o->cancellable, &interrupted, &err);
+    if (!ok)
+      break;
+    step = (int64_t)epoch * spe + (interrupted ? 0 : spe);
+    if (interrupted) {
+      step = p.step;
+      result->stopped = TRUE;
+      ok = save_checkpoint(result->checkpoint_dir, t, recipe, vars, ds, step, epoch, best, bad,
+                           NULL, &err);
+      break;
+    }
+    ips_sum += p.images_per_s;
+    ips_n++;
+    p.val_loss = p.val_acc = p.val_macro_f1 = NAN;
+    if (nva > 0) {
+      fth_confusion_reset(cm);
+      ok = fth_trainer_evaluate(t, &samples, va, nva, cm, &p.val_loss, &err);
+      if (!ok)
+        break;
+      p.val_acc = fth_confusion_accuracy(cm);
+      p.val_macro_f1 = fth_confusion_macro_f1(cm);
+    }
+    p.epoch_end = TRUE;
+    if (o->progress)
+      o->progress(&p, o->progress_data);
+    g_autoptr(GArray) metrics = g_array_new(FALSE, FALSE, sizeof(FthMetric));
+    double ep = epoch + 1;
+    add_metric(metrics, step, ep, "train_loss", p.train_loss);
+    add_metric(metrics, step, ep, "train_acc", p.train_acc);
+    add_metric(metrics, step, ep, "val_loss", p.val_loss);
+    add_metric(metrics, step, ep, "val_acc", p.val_acc);
+    add_metric(metrics, step, ep, "val_macro_f1", p.val_macro_f1);
+    add_metric(metrics, step, ep, "lr", p.lr);
+    add_metric(metrics, step, ep, "images_per_s", p.images_per_s);
+    ok = fth_store_add_metrics(store, result->run_id, (const FthMetric *)(void *)metrics->data,
+                               metrics->len, &err);
+    if (!ok)
+      break;
+    /* Early stopping on the validation loss (the training loss without a validation set). */
+    double monitored = nva > 0 ? p.val_loss : p.train_loss;
+    if (monitored < best) {
+      best = monitored;
+      bad = 0;
+    } else {
+      bad++;
+    }
+    g_autofree char *mj = metrics_json(&p, nva > 0);
+    ok = save_checkpoint(result->checkpoint_dir, t, recipe, vars, ds, step, epoch + 1, best, bad,
+                         mj, &err);
+    if (!ok)
+      break;
+    last_good_epoch = epoch + 1;
+    last_good_step = step;
+    result->epochs_run++;
+    result->train_loss = p.train_loss;
+    result->val_acc = p.val_acc;
+    if (o->patience > 0 && bad >= o->patience) {
+      result->early_stopped = TRUE;
+      epoch++;
+      break;
+    }
+  }
+  result->steps = step;
+  result->images_per_s = ips_n ? ips_sum / ips_n : 0;
+
+  if (!ok) {
+    gboolean cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    if (err->domain == FTH_TRAIN_ERROR && err->code == FTH_TRAIN_ERROR_NUMERIC) {
+      g_autofree char *ckpt = g_build_filename(result->checkpoint_dir, "checkpoint.json", NULL);
+      if (g_file_test(ckpt, G_FILE_TEST_EXISTS))
+        g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NUMERIC,
+                    "%s: %s; the last good checkpoint (epoch %d, step %" G_GINT64_FORMAT
+                    ") is kept in %s", recipe->name, err->message, last_good_epoch,
+                    (gint64)last_good_step, result->checkpoint_dir);
+      else
+        g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NUMERIC,
+                    "%s: %s; no checkpoint had been written yet", recipe->name, err->message);
+      g_error_free(err);
+    } else {
+      g_propagate_error(error, err);
+    }
+    fth_store_set_run_state(store, result->run_id, cancelled ? FTH_RUN_CANCELLED : FTH_RUN_FAILED,
+                            NULL);
+    return FALSE;
+  }
+  if (result->stopped) {
+    fth_store_set_run_state(store, result->run_id, FTH_RUN_CANCELLED, NULL);
+    return TRUE;
+  }
+
+  /* Final evaluation on the test split. */
+  result->test_acc = result->test_macro_f1 = NAN;
+  g_autofree char *cm_json = NULL;
+  if (nte > 0) {
+    fth_confusion_reset(cm);
+    double test_loss;
+    if (!fth_trainer_evaluate(t, &samples, te, nte, cm, &test_loss, error)) {
+      fth_store_set_run_state(store, result->run_id, FTH_RUN_FAILED, NULL);
+      return FALSE;
+    }
+    result->test_acc = fth_confusion_accuracy(cm);
+    result->test_macro_f1 = fth_confusion_macro_f1(cm);
+    g_autofree char **names = g_new0(char *, n_classes + 1);
+    for (int k = 0; k < n_classes; k++)
+      names[k] = (char *)fth_dataset_class_name(ds, k);
+    cm_json = fth_confusion_to_json(cm, (const char *const *)names);
+    FthMetric tm[2] = {{0, step, epoch, "test_acc", result->test_acc},
+                       {0, step, epoch, "test_macro_f1", result->test_macro_f1}};
+    if (!fth_store_add_metrics(store, result->run_id, tm, 2, error))
+      return FALSE;
+  }
+  g_autofree char *acc = isfinite(result->test_acc) ? g_strdup_printf("%.6f", result->test_acc)
+                                                     : g_strdup("null");
+  g_autofree char *f1 = isfinite(result->test_macro_f1)
+                          ? g_strdup_printf("%.6f", result->test_macro_f1) : g_strdup("null");
+  g_autofree char *summary = g_strdup_printf(
+    "{\"epochs\": %d, \"steps\": %" G_GINT64_FORMAT ", \"batch\": %d, \"early_stopped\": %s, "
+    "\"train_loss\": %.6g, \"test_acc\": %s, \"test_macro_f1\": %s, \"images_per_s\": %.1f, "
+    "\"confusion\": %s}",
+    epoch, (gint64)step, cfg.batch, result->early_stopped ? "true" : "false", result->train_loss,
+    acc, f1, result->images_per_s, cm_json ? cm_json : "null");
+  FthArtifact art = {.run_id = result->run_id, .kind = "checkpoint",
+                     .path = result->checkpoint_dir};
+  if (!fth_store_set_run_summary(store, result->run_id, summary, error) ||
+      !fth_store_add_artifact(store, &art, NULL, error) ||
+      !fth_store_set_run_state(store, result->run_id, FTH_RUN_DONE, error))
+    return FALSE;
+  return TRUE;
+}
