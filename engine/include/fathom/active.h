@@ -10,6 +10,7 @@
  */
 #pragma once
 
+#include <fathom/jobs.h>
 #include <fathom/store.h>
 #include <fathom/train.h>
 #include <glib.h>
@@ -225,5 +226,98 @@ void fth_al_options_init(FthAlOptions *opt);
  * same options, seed and a deterministic model give the same picks and numbers. */
 gboolean fth_al_simulate(const FthAlModel *model, gpointer self, const int32_t *oracle,
                          size_t n_pool, const FthAlOptions *opt, GArray *rounds, GError **error);
+
+/* ---- The trainer-backed model -----------------------------------------------------------------
+ * FthAlModel over in-memory samples: a FthTrainer kept across rounds (each fit fine-tunes from
+ * the previous weights at the recipe's constant rate), predictions from its graph in inference
+ * mode, accuracy on the test indices. Pseudo-label weights w < 1 are applied by taking such a
+ * sample into each epoch with probability w (the trainer has no per-sample loss weights; the
+ * expected gradient is the same). MC dropout for BALD is applied on the classifier head: dropout
+ * with probability mc_dropout on the embedding, then the last linear layer, per pass. */
+typedef struct {
+  const char *recipe;        /* zoo name or path ("fmnist-cnn") */
+  const char *const *vars;
+  int batch;                 /* 0: the recipe's */
+  double lr;                 /* 0: the recipe's */
+  int epochs;                /* per fit, at least (2) */
+  int min_steps;             /* per fit, at least this many optimizer steps (100) */
+  uint64_t seed;
+  float mc_dropout;          /* 0.5 */
+  gboolean augment;          /* the recipe's augmentation (off by default) */
+} FthActiveTrainerOptions;
+
+typedef struct FthActiveTrainer FthActiveTrainer;
+
+void fth_active_trainer_options_init(FthActiveTrainerOptions *opt);
+/* samples: the pool and test images (labels are copied; the loop's labels replace them);
+ * test: indices into samples for evaluate. */
+FthActiveTrainer *fth_active_trainer_new(const FthSamples *samples, const uint32_t *test,
+                                         size_t n_test, int n_classes,
+                                         const FthActiveTrainerOptions *opt, GError **error);
+void fth_active_trainer_free(FthActiveTrainer *at);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthActiveTrainer, fth_active_trainer_free)
+int fth_active_trainer_embedding_dim(FthActiveTrainer *at);
+/* The FthAlModel to pass to fth_al_simulate with AT as self. */
+FthAlModel fth_active_trainer_model(FthActiveTrainer *at);
+
+/* MC dropout on a linear head: for each pass t and item i, mask emb[i] (drop with probability p,
+ * scale the rest by 1/(1-p); mask bits from (seed, t, i)), then softmax(weight h + bias).
+ * weight: n_classes x dim (PyTorch's layout), bias may be NULL. Output: n_passes x n x C. */
+void fth_active_head_mc(const float *emb, size_t n, int dim, const float *weight,
+                        const float *bias, int n_classes, float p, int n_passes, uint64_t seed,
+                        float *mc_probs);
+/* The same with the head of the model in CHECKPOINT_DIR (for BALD over stored embeddings). */
+gboolean fth_active_checkpoint_mc(const char *checkpoint_dir, const float *emb, size_t n, int dim,
+                                  int n_classes, int n_passes, float p, uint64_t seed,
+                                  float *mc_probs, GError **error);
+
+/* ---- Pre-labeling -------------------------------------------------------------------------------
+ * Runs the model in CHECKPOINT_DIR over every image item of the project: a new run of kind
+ * "predict" (config: {"checkpoint": DIR}) with every item's class probabilities and embedding,
+ * and for each item without a human label a model annotation of the top class (author MODEL,
+ * that run, score = its probability) replacing the item's earlier model annotations. Human
+ * labels are never touched or duplicated. Reports progress on JOB when not NULL. */
+typedef struct {
+  gint64 run_id;
+  size_t n_predicted;
+  size_t n_annotated;
+} FthPrelabelResult;
+
+gboolean fth_prelabel(FthStore *store, const char *checkpoint_dir, FthJob *job,
+                      GCancellable *cancellable, FthPrelabelResult *result, GError **error);
+/* The same as a job named "autolabel". */
+FthJob *fth_prelabel_job_new(FthStore *store, const char *checkpoint_dir);
+
+/* ---- The labeling loop ------------------------------------------------------------------------
+ * What the workbench runs in the background after every K (settings.retrain_every) new human
+ * labels: fine-tune the model in checkpoint_dir on the labeled train items (at least `epochs`
+ * epochs and min_steps steps, at the recipe's constant rate), save it to out_dir, measure it on
+ * the test items (a run of kind "active-round" with metric test_acc at step = number of human
+ * labels: the accuracy-against-labels chart), pre-label the project with it and refill the queue
+ * with the project's strategy and batch. Meta active.labels_at_round records the label count. */
+typedef struct {
+  const char *checkpoint_dir;
+  const char *out_dir;   /* may equal checkpoint_dir: the new checkpoint replaces the old */
+  int epochs;            /* 3 */
+  int min_steps;         /* 100 */
+  uint64_t seed;
+  int mc_passes;         /* BALD: 10 */
+  float mc_dropout;      /* BALD: 0.5 */
+} FthActiveRoundOptions;
+
+typedef struct {
+  size_t n_labels, n_train;
+  double test_acc;       /* NAN without test items */
+  gint64 round_run_id, predict_run_id;
+  size_t n_queued;
+} FthActiveRoundResult;
+
+void fth_active_round_options_init(FthActiveRoundOptions *opt);
+/* *due: at least settings->retrain_every human labels since the last round; *n_new (may be
+ * NULL) how many. */
+gboolean fth_active_round_due(FthStore *store, const FthActiveSettings *settings, gboolean *due,
+                              gint64 *n_new, GError **error);
+gboolean fth_active_round(FthStore *store, const FthActiveRoundOptions *opt, FthJob *job,
+                          GCancellable *cancellable, FthActiveRoundResult *res, GError **error);
 
 G_END_DECLS

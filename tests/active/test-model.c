@@ -1,0 +1,394 @@
+/* The trainer-backed parts on a synthetic project (8x8 IDX images with two bright rows whose
+ * position gives the class; half the items human-labeled): pre-labeling writes predictions,
+ * embeddings and model annotations under its run and never touches or duplicates a human label;
+ * a loop round fine-tunes, records test accuracy, re-scores and refills the queue; MC dropout on
+ * the head against a hand-computed head; the simulated loop with the real trainer repeats with
+ * its seed. */
+#include <fathom/active.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+enum { N_ITEMS = 240, N_LABELED = 120, S = 8, N_CLASSES = 3 };
+
+static const char *tiny_recipe =
+  "{\"name\": \"tiny\", \"input\": {\"shape\": [1, 8, 8]},"
+  " \"layers\": [{\"type\": \"conv2d\", \"out_channels\": 4, \"kernel\": 3, \"padding\": 1},"
+  "  {\"type\": \"relu\"}, {\"type\": \"max_pool2d\", \"kernel\": 2}, {\"type\": \"flatten\"},"
+  "  {\"type\": \"linear\", \"out_features\": 16}, {\"type\": \"relu\"},"
+  "  {\"type\": \"linear\", \"out_features\": \"classes\"}],"
+  " \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.05, \"momentum\": 0.9, \"batch\": 16,"
+  "  \"epochs\": 3}}";
+
+static char *tmp_root;
+static char *recipe_path;
+static guint8 *images; /* N_ITEMS * S * S, for the in-memory loop */
+
+static void
+put_be32(guint8 *p, guint32 v)
+{
+  p[0] = (guint8)(v >> 24);
+  p[1] = (guint8)(v >> 16);
+  p[2] = (guint8)(v >> 8);
+  p[3] = (guint8)v;
+}
+
+static void
+make_images(void)
+{
+  images = g_malloc((gsize)N_ITEMS * S * S);
+  GRand *r = g_rand_new_with_seed(5);
+  for (int i = 0; i < N_ITEMS; i++) {
+    guint8 *img = images + (gsize)i * S * S;
+    int cls = i % N_CLASSES;
+    for (int p = 0; p < S * S; p++)
+      img[p] = (guint8)g_rand_int_range(r, 0, 60);
+    for (int x = 0; x < S; x++) {
+      img[(2 * cls + 1) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
+      img[(2 * cls + 2) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
+    }
+  }
+  g_rand_free(r);
+}
+
+/* The project: every item, the first N_LABELED with their class by a human. */
+static FthStore *
+make_project(const char *name, gint64 *item_ids, gint64 *label_ids)
+{
+  g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
+  GError *error = NULL;
+  FthStore *store = fth_store_create(dir, &error);
+  g_assert_no_error(error);
+  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
+  gsize len = 16 + (gsize)N_ITEMS * S * S;
+  g_autofree guint8 *buf = g_malloc0(len);
+  put_be32(buf, 0x803);
+  put_be32(buf + 4, N_ITEMS);
+  put_be32(buf + 8, S);
+  put_be32(buf + 12, S);
+  memcpy(buf + 16, images, (gsize)N_ITEMS * S * S);
+  g_assert_true(g_file_set_contents(idx_path, (const char *)buf, (gssize)len, NULL));
+  const char *names[N_CLASSES] = {"top", "middle", "bottom"};
+  for (int k = 0; k < N_CLASSES; k++)
+    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &label_ids[k],
+                                      &error));
+  g_assert_true(fth_store_begin(store, &error));
+  for (int i = 0; i < N_ITEMS; i++) {
+    g_autoptr(FthItemRecord) it = fth_item_record_new();
+    it->kind = FTH_ITEM_IMAGE;
+    it->path = g_strdup(idx_path);
+    it->member = i;
+    it->sha256 = g_strdup_printf("%064x", i + 1);
+    it->width = it->height = S;
+    g_assert_true(fth_store_add_item(store, it, &item_ids[i], NULL, &error));
+    if (i < N_LABELED)
+      g_assert_true(fth_store_set_class(store, item_ids[i], label_ids[i % N_CLASSES],
+                                        FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
+  }
+  g_assert_true(fth_store_commit(store, &error));
+  g_assert_no_error(error);
+  return store;
+}
+
+static char *
+train_checkpoint(FthStore *store, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  FthTrainOptions o;
+  fth_train_options_init(&o);
+  o.recipe = recipe_path;
+  o.epochs = 6;
+  o.seed = 3;
+  char *ckpt = g_build_filename(tmp_root, name, NULL);
+  o.checkpoint_dir = ckpt;
+  FthTrainResult res = {0};
+  g_assert_true(fth_train(store, &o, &res, &error));
+  g_assert_no_error(error);
+  fth_train_result_clear(&res);
+  return ckpt;
+}
+
+/* The item's annotations by author: count and the label of the last one. */
+static int
+count_by(FthStore *store, gint64 item, FthAuthor author, gint64 *label, gint64 *run)
+{
+  g_autoptr(GPtrArray) anns = fth_store_list_annotations(store, item, NULL);
+  int n = 0;
+  for (guint i = 0; i < anns->len; i++) {
+    FthAnnotation *a = anns->pdata[i];
+    if (a->author == author) {
+      n++;
+      if (label)
+        *label = a->label_id;
+      if (run)
+        *run = a->run_id;
+    }
+  }
+  return n;
+}
+
+static void
+test_prelabel(void)
+{
+  gint64 items[N_ITEMS], labels[N_CLASSES];
+  g_autoptr(FthStore) store = make_project("prelabel", items, labels);
+  g_autofree char *ckpt = train_checkpoint(store, "ckpt-prelabel");
+  g_autoptr(GError) error = NULL;
+
+  /* One unlabeled item gets a human label that contradicts its looks: it must stay as is. */
+  g_assert_true(fth_store_set_class(store, items[N_LABELED], labels[2], FTH_AUTHOR_HUMAN, 0, 1.0,
+                                    NULL, &error));
+  FthPrelabelResult r1;
+  g_autoptr(FthJob) job = fth_prelabel_job_new(store, ckpt);
+  g_assert_true(fth_job_run_sync(job, &error));
+  g_assert_no_error(error);
+  g_assert_true(fth_prelabel(store, ckpt, NULL, NULL, &r1, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(r1.n_predicted, ==, N_ITEMS);
+  g_assert_cmpuint(r1.n_annotated, ==, N_ITEMS - N_LABELED - 1);
+  g_autoptr(FthRun) run = fth_store_get_run(store, r1.run_id, &error);
+  g_assert_cmpstr(run->kind, ==, "predict");
+  g_assert_cmpint(run->state, ==, FTH_RUN_DONE);
+  g_assert_nonnull(strstr(run->config_json, "ckpt-prelabel"));
+
+  int correct = 0;
+  for (int i = 0; i < N_ITEMS; i++) {
+    g_autoptr(FthPrediction) p = fth_store_get_prediction(store, r1.run_id, items[i], &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(p->n_classes, ==, N_CLASSES);
+    double sum = p->probs[0] + p->probs[1] + p->probs[2];
+    g_assert_cmpfloat_with_epsilon(sum, 1.0, 1e-5);
+    g_autoptr(FthEmbedding) e = fth_store_get_embedding(store, r1.run_id, items[i], &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(e->dim, ==, 16);
+    gint64 hl = 0, ml = 0, mr = 0;
+    int nh = count_by(store, items[i], FTH_AUTHOR_HUMAN, &hl, NULL);
+    int nm = count_by(store, items[i], FTH_AUTHOR_MODEL, &ml, &mr);
+    if (i < N_LABELED) {
+      g_assert_cmpint(nh, ==, 1);
+      g_assert_cmpint(hl, ==, labels[i % N_CLASSES]);
+      g_assert_cmpint(nm, ==, 0);
+    } else if (i == N_LABELED) {
+      g_assert_cmpint(nh, ==, 1);
+      g_assert_cmpint(hl, ==, labels[2]);
+      g_assert_cmpint(nm, ==, 0);
+    } else {
+      /* Exactly one model annotation (the second run replaced the job's), from that run. */
+      g_assert_cmpint(nh, ==, 0);
+      g_assert_cmpint(nm, ==, 1);
+      g_assert_cmpint(mr, ==, r1.run_id);
+      g_assert_cmpint(ml, ==, p->top_label_id);
+      correct += ml == labels[i % N_CLASSES];
+    }
+  }
+  /* The bars are easy: the pre-labels are mostly right. */
+  g_assert_cmpint(correct, >=, (N_ITEMS - N_LABELED - 1) * 8 / 10);
+
+  /* A missing checkpoint names the directory. */
+  g_assert_false(fth_prelabel(store, "/nonexistent/ckpt", NULL, NULL, &r1, &error));
+  g_assert_error(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_NO_MODEL);
+  g_assert_nonnull(strstr(error->message, "/nonexistent/ckpt"));
+}
+
+static void
+test_round(void)
+{
+  gint64 items[N_ITEMS], labels[N_CLASSES];
+  g_autoptr(FthStore) store = make_project("round", items, labels);
+  g_autofree char *ckpt = train_checkpoint(store, "ckpt-round");
+  g_autoptr(GError) error = NULL;
+  FthActiveSettings st;
+  fth_active_settings_init(&st);
+  st.strategy = FTH_ACQ_MARGIN;
+  st.batch = 7;
+  st.retrain_every = 5;
+  g_assert_true(fth_active_settings_save(store, &st, &error));
+  gboolean due = FALSE;
+  gint64 n_new = 0;
+  g_assert_true(fth_active_round_due(store, &st, &due, &n_new, &error));
+  g_assert_true(due);
+  g_assert_cmpint(n_new, ==, N_LABELED);
+
+  FthActiveRoundOptions ro;
+  fth_active_round_options_init(&ro);
+  ro.checkpoint_dir = ckpt;
+  g_autofree char *out = g_build_filename(tmp_root, "ckpt-round-2", NULL);
+  ro.out_dir = out;
+  ro.min_steps = 20;
+  FthActiveRoundResult res;
+  g_assert_true(fth_active_round(store, &ro, NULL, NULL, &res, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(res.n_labels, ==, N_LABELED);
+  g_assert_cmpuint(res.n_queued, ==, 7);
+  g_assert_false(isnan(res.test_acc));
+  g_assert_cmpfloat(res.test_acc, >, 0.5);
+  g_autoptr(GPtrArray) m = fth_store_list_metrics(store, res.round_run_id, "test_acc", &error);
+  g_assert_cmpuint(m->len, ==, 1);
+  g_assert_cmpint(((FthMetric *)m->pdata[0])->step, ==, N_LABELED);
+  g_autoptr(GPtrArray) q = fth_store_list_queue(store, "margin", 0, &error);
+  g_assert_cmpuint(q->len, ==, 7);
+  for (guint i = 0; i < q->len; i++) {
+    FthQueueEntry *e = q->pdata[i];
+    g_assert_cmpint(e->run_id, ==, res.predict_run_id);
+    g_assert_cmpint(e->item_id, >, items[N_LABELED - 1]); /* unlabeled items only */
+  }
+  g_autofree char *sidecar = g_build_filename(out, "checkpoint.json", NULL);
+  g_assert_true(g_file_test(sidecar, G_FILE_TEST_EXISTS));
+
+  /* Right after the round nothing is due; five new human labels make it due again. */
+  g_assert_true(fth_active_round_due(store, &st, &due, &n_new, &error));
+  g_assert_false(due);
+  for (int i = 0; i < 5; i++)
+    g_assert_true(fth_store_set_class(store, items[N_LABELED + i], labels[i % N_CLASSES],
+                                      FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
+  g_assert_true(fth_active_round_due(store, &st, &due, &n_new, &error));
+  g_assert_true(due);
+  g_assert_cmpint(n_new, ==, 5);
+
+  /* BALD through the round: MC passes from the new checkpoint's head. */
+  st.strategy = FTH_ACQ_BALD;
+  g_assert_true(fth_active_settings_save(store, &st, &error));
+  ro.checkpoint_dir = out;
+  g_assert_true(fth_active_round(store, &ro, NULL, NULL, &res, &error));
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) qb = fth_store_list_queue(store, "bald", 0, &error);
+  g_assert_cmpuint(qb->len, ==, 7);
+}
+
+static void
+test_head_mc(void)
+{
+  /* Two items, 3-D embeddings, 2 classes. Without dropout every pass is softmax(W h + b). */
+  const float emb[6] = {1, 0, 2, 0.5f, 1, 0};
+  const float w[6] = {1, -1, 0.5f, 0, 2, -1};
+  const float b[2] = {0.1f, -0.2f};
+  float mc[3 * 2 * 2];
+  fth_active_head_mc(emb, 2, 3, w, b, 2, 0.0f, 3, 9, mc);
+  /* Item 0: z = (1 + 1 + .1, -2 - .2) = (2.1, -2.2); item 1: (.5 - 1 + .1, 2 - .2) = (-.4, 1.8). */
+  double p00 = 1.0 / (1.0 + exp(-2.2 - 2.1)), p10 = 1.0 / (1.0 + exp(1.8 + 0.4));
+  for (int t = 0; t < 3; t++) {
+    g_assert_cmpfloat_with_epsilon(mc[(t * 2 + 0) * 2], p00, 1e-6);
+    g_assert_cmpfloat_with_epsilon(mc[(t * 2 + 1) * 2], p10, 1e-6);
+  }
+  float s[2];
+  fth_acq_bald(mc, 3, 2, 2, s, NULL);
+  g_assert_cmpfloat_with_epsilon(s[0], 0.0, 1e-6);
+  g_assert_cmpfloat_with_epsilon(s[1], 0.0, 1e-6);
+
+  /* With dropout 0.5 each kept unit is doubled: every pass's logits are those of a masked,
+   * doubled h, so pass probabilities take one of the 2^3 mask values; passes differ, and the
+   * same seed repeats them. */
+  float a[16 * 2 * 2], a2[16 * 2 * 2];
+  fth_active_head_mc(emb, 2, 3, w, b, 2, 0.5f, 16, 9, a);
+  fth_active_head_mc(emb, 2, 3, w, b, 2, 0.5f, 16, 9, a2);
+  g_assert_cmpmem(a, sizeof a, a2, sizeof a2);
+  int distinct = 0;
+  for (int t = 1; t < 16; t++)
+    distinct += a[t * 4] != a[0];
+  g_assert_cmpint(distinct, >, 0);
+  for (int t = 0; t < 16; t++) {
+    /* Item 0's class-0 logit minus class-1 logit for some mask m: (1*m0 + 2*.5*m2... ) doubled. */
+    gboolean matches = FALSE;
+    for (int mask = 0; mask < 8; mask++) {
+      double h[3];
+      for (int j = 0; j < 3; j++)
+        h[j] = (mask >> j & 1) ? 2.0 * emb[j] : 0.0;
+      double z0 = w[0] * h[0] + w[1] * h[1] + w[2] * h[2] + b[0];
+      double z1 = w[3] * h[0] + w[4] * h[1] + w[5] * h[2] + b[1];
+      matches |= fabs(a[t * 4] - 1.0 / (1.0 + exp(z1 - z0))) < 1e-5;
+    }
+    g_assert_true(matches);
+  }
+  fth_acq_bald(a, 16, 2, 2, s, NULL);
+  g_assert_cmpfloat(s[0], >, 0.0);
+}
+
+static GArray *
+simulate(FthAcquisition strategy)
+{
+  g_autofree int32_t *labels = g_new(int32_t, N_ITEMS);
+  for (int i = 0; i < N_ITEMS; i++)
+    labels[i] = i % N_CLASSES;
+  /* Pool: the first 180 items; test: the last 60. */
+  uint32_t test[60];
+  for (int i = 0; i < 60; i++)
+    test[i] = (uint32_t)(180 + i);
+  FthSamples s = {images, labels, NULL, N_ITEMS, 1, S, S};
+  FthActiveTrainerOptions to;
+  fth_active_trainer_options_init(&to);
+  to.recipe = recipe_path;
+  to.min_steps = 10;
+  to.seed = 4;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FthActiveTrainer) at = fth_active_trainer_new(&s, test, 60, N_CLASSES, &to, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(fth_active_trainer_embedding_dim(at), ==, 16);
+  FthAlModel model = fth_active_trainer_model(at);
+  FthAlOptions opt;
+  fth_al_options_init(&opt);
+  opt.acq.strategy = strategy;
+  opt.acq.batch = 10;
+  opt.acq.seed = 2;
+  opt.start = 10;
+  opt.rounds = 2;
+  opt.mc_passes = 4;
+  opt.pseudo_threshold = 0.9;
+  GArray *rounds = g_array_new(FALSE, FALSE, sizeof(FthAlRound));
+  g_assert_true(fth_al_simulate(&model, at, labels, 180, &opt, rounds, &error));
+  g_assert_no_error(error);
+  return rounds;
+}
+
+static void
+test_simulate_with_trainer(void)
+{
+  const FthAcquisition strategies[3] = {FTH_ACQ_ENTROPY, FTH_ACQ_BALD, FTH_ACQ_HYBRID};
+  for (int si = 0; si < 3; si++) {
+    g_autoptr(GArray) a = simulate(strategies[si]);
+    g_autoptr(GArray) b = simulate(strategies[si]);
+    g_assert_cmpuint(a->len, ==, 3);
+    for (guint r = 0; r < a->len; r++) {
+      FthAlRound *ra = &g_array_index(a, FthAlRound, r), *rb = &g_array_index(b, FthAlRound, r);
+      g_assert_cmpuint(ra->n_labels, ==, 10 + 10 * r);
+      g_assert_cmpfloat(ra->accuracy, ==, rb->accuracy);
+      g_assert_cmpuint(ra->n_pseudo, ==, rb->n_pseudo);
+    }
+    /* 30 labels of bars: well above chance (1/3). */
+    g_assert_cmpfloat(g_array_index(a, FthAlRound, 2).accuracy, >, 0.6);
+  }
+}
+
+static void
+remove_tree(const char *path)
+{
+  GDir *d = g_dir_open(path, 0, NULL);
+  if (d != NULL) {
+    const char *name;
+    while ((name = g_dir_read_name(d)) != NULL) {
+      g_autofree char *child = g_build_filename(path, name, NULL);
+      remove_tree(child);
+    }
+    g_dir_close(d);
+  }
+  g_remove(path);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  tmp_root = g_dir_make_tmp("fth-active-model-XXXXXX", NULL);
+  recipe_path = g_build_filename(tmp_root, "tiny.json", NULL);
+  g_assert_true(g_file_set_contents(recipe_path, tiny_recipe, -1, NULL));
+  make_images();
+  g_test_add_func("/active/model/head-mc", test_head_mc);
+  g_test_add_func("/active/model/prelabel", test_prelabel);
+  g_test_add_func("/active/model/round", test_round);
+  g_test_add_func("/active/model/simulate-with-trainer", test_simulate_with_trainer);
+  int rc = g_test_run();
+  remove_tree(tmp_root);
+  g_free(tmp_root);
+  g_free(recipe_path);
+  g_free(images);
+  return rc;
+}
