@@ -2,14 +2,15 @@
 
 #include <immintrin.h>
 
-#define FTH_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#define FTH_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 
 static int
 have_avx512 (void)
 {
   static int cached = -1;
   if (cached < 0)
-    cached = __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512dq");
+    cached = __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512dq")
+             && __builtin_cpu_supports ("avx512bw") && __builtin_cpu_supports ("avx512vl");
   return cached;
 }
 
@@ -351,5 +352,80 @@ fth_simd_col2im_s1 (float *x, const float *src, size_t tap_stride, int k_w, int 
           for (int o = lo; o < hi; o++)
             x[(ptrdiff_t) ih * in_w + o + off] += src[kj * tap_stride + (size_t) r * ow + o];
         }
+    }
+}
+
+FTH_AVX512 static void
+relu_grad_avx512 (float *dz, const float *y, const float *dy, size_t n)
+{
+  for (size_t i = 0; i < n; i += 16)
+    {
+      const __mmask16 m = lane_mask (0, (int) (n - i > 16 ? 16 : n - i));
+      const __mmask16 pos = _mm512_mask_cmp_ps_mask (m, _mm512_maskz_loadu_ps (m, y + i), _mm512_setzero_ps (), _CMP_GT_OQ);
+      _mm512_mask_storeu_ps (dz + i, m, _mm512_maskz_loadu_ps (pos, dy + i));
+    }
+}
+
+void
+fth_simd_relu_grad (float *dz, const float *y, const float *dy, size_t n)
+{
+  if (have_avx512 ())
+    {
+      relu_grad_avx512 (dz, y, dy, n);
+      return;
+    }
+  for (size_t i = 0; i < n; i++)
+    dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+FTH_AVX512 static void
+unpool2_row_avx512 (const float *dy, const float *y, const uint8_t *arg, int relu, float *top,
+                    float *bot, size_t n, size_t width)
+{
+  /* interleave: lanes 2k and 2k+1 of the result come from lane k of a (even) and b (odd) */
+  const __m512i lo_idx = _mm512_set_epi32 (23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi_idx = _mm512_set_epi32 (31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  for (size_t j = 0; j < width; j += 32)
+    {
+      const size_t jp = j / 2; /* pooled index of lane 0 */
+      const int left = jp < n ? (int) (n - jp > 16 ? 16 : n - jp) : 0;
+      const __mmask16 m = lane_mask (0, left);
+      __m512 g = _mm512_maskz_loadu_ps (m, dy + jp);
+      __mmask16 keep = m;
+      if (relu)
+        keep = _mm512_mask_cmp_ps_mask (m, _mm512_maskz_loadu_ps (m, y + jp), _mm512_setzero_ps (), _CMP_GT_OQ);
+      const __m512i a = _mm512_cvtepu8_epi32 (_mm_maskz_loadu_epi8 (m, arg + jp));
+      const __mmask16 k0 = keep & _mm512_cmpeq_epi32_mask (a, _mm512_set1_epi32 (0));
+      const __mmask16 k1 = keep & _mm512_cmpeq_epi32_mask (a, _mm512_set1_epi32 (1));
+      const __mmask16 k2 = keep & _mm512_cmpeq_epi32_mask (a, _mm512_set1_epi32 (2));
+      const __mmask16 k3 = keep & _mm512_cmpeq_epi32_mask (a, _mm512_set1_epi32 (3));
+      const __m512 e0 = _mm512_maskz_mov_ps (k0, g), o0 = _mm512_maskz_mov_ps (k1, g);
+      const __m512 e1 = _mm512_maskz_mov_ps (k2, g), o1 = _mm512_maskz_mov_ps (k3, g);
+      const int w_left = (int) (width - j);
+      const __mmask16 s_lo = lane_mask (0, w_left), s_hi = lane_mask (0, w_left - 16);
+      _mm512_mask_storeu_ps (top + j, s_lo, _mm512_permutex2var_ps (e0, lo_idx, o0));
+      _mm512_mask_storeu_ps (top + j + 16, s_hi, _mm512_permutex2var_ps (e0, hi_idx, o0));
+      _mm512_mask_storeu_ps (bot + j, s_lo, _mm512_permutex2var_ps (e1, lo_idx, o1));
+      _mm512_mask_storeu_ps (bot + j + 16, s_hi, _mm512_permutex2var_ps (e1, hi_idx, o1));
+    }
+}
+
+void
+fth_simd_unpool2_row (const float *dy, const float *y, const uint8_t *arg, int relu, float *top,
+                      float *bot, size_t n, size_t width)
+{
+  if (have_avx512 ())
+    {
+      unpool2_row_avx512 (dy, y, arg, relu, top, bot, n, width);
+      return;
+    }
+  for (size_t i = 0; i < width; i++)
+    top[i] = bot[i] = 0.0f;
+  for (size_t j = 0; j < n; j++)
+    {
+      if (relu && !(y[j] > 0.0f))
+        continue;
+      const int a = arg[j] & 3;
+      (a < 2 ? top : bot)[2 * j + (a & 1)] = dy[j];
     }
 }

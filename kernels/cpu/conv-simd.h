@@ -33,3 +33,12 @@ void fth_simd_im2col_s1(float *dst, const float *x, int in_h, int in_w, int ih0,
  * in registers before one store, so neighbouring taps never wait on each other's stores. */
 void fth_simd_col2im_s1(float *x, const float *src, size_t tap_stride, int k_w, int dil_w,
                         int pad_w, int in_h, int in_w, int ih0, int ih_step, int rows, int ow);
+
+/* dz[i] = y[i] > 0 ? dy[i] : 0 (the ReLU gradient through its output). */
+void fth_simd_relu_grad(float *dz, const float *y, const float *dy, size_t n);
+
+/* The adjoint of fth_simd_maxpool2_row for one pooled row of n: the top and bottom input rows
+ * (width entries each, width >= 2n) get dy[j] at the window position arg[j] and zeros
+ * elsewhere; with relu, only where y[j] > 0 (the pooled value went through a ReLU). */
+void fth_simd_unpool2_row(const float *dy, const float *y, const uint8_t *arg, int relu, float *top,
+                          float *bot, size_t n, size_t width);

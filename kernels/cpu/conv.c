@@ -288,27 +288,26 @@ expand_output_grad (const FthConvShape *s, const FthConvEpilogue *ep, const floa
   const size_t HW = (size_t) s->out_h * s->out_w;
   if (!ep->pool2)
     {
-      const float *yn = y + (size_t) n * s->out_c * HW, *dyn = dy + (size_t) n * s->out_c * HW;
-      for (size_t i = 0; i < s->out_c * HW; i++)
-        dz[i] = yn[i] > 0.0f ? dyn[i] : 0.0f;
+      const size_t at = (size_t) n * s->out_c * HW;
+      fth_simd_relu_grad (dz, y + at, dy + at, s->out_c * HW);
       return;
     }
   const int ph = s->out_h / 2, pw = s->out_w / 2;
   const size_t yplane = (size_t) ph * pw;
-  memset (dz, 0, sizeof (float) * s->out_c * HW);
   for (int c = 0; c < s->out_c; c++)
     {
       const size_t base = ((size_t) n * s->out_c + c) * yplane;
       float *dzc = dz + c * HW;
       for (int i = 0; i < ph; i++)
-        for (int j = 0; j < pw; j++)
-          {
-            const size_t p = base + (size_t) i * pw + j;
-            if (ep->relu && !(y[p] > 0.0f))
-              continue;
-            const int a = ep->pool_argmax[p] & 3; /* stays inside the window whatever was stored */
-            dzc[(size_t) (2 * i + (a >> 1)) * s->out_w + 2 * j + (a & 1)] = dy[p];
-          }
+        {
+          float *top = dzc + (size_t) (2 * i) * s->out_w;
+          fth_simd_unpool2_row (dy + base + (size_t) i * pw, y + base + (size_t) i * pw,
+                                ep->pool_argmax + base + (size_t) i * pw, ep->relu, top,
+                                top + s->out_w, (size_t) pw, (size_t) s->out_w);
+        }
+      /* an odd last row takes part in no window */
+      if (s->out_h & 1)
+        memset (dzc + (size_t) (s->out_h - 1) * s->out_w, 0, sizeof (float) * (size_t) s->out_w);
     }
 }
 
