@@ -56,6 +56,14 @@ struct FthBackend {
 /* The CPU backend (always present). */
 const FthBackend *fth_backend_cpu(void);
 
+/* The CUDA backend on device `device`, created on first use and kept for the process; NULL with
+ * the error set when the build has no CUDA or the device does not answer. */
+const FthBackend *fth_backend_cuda(int device);
+
+/* `--device auto|cpu|cuda[:N]` (NULL: auto). auto takes cuda:0 only when a device answers and
+ * the CPU otherwise; cuda[:N] fails (FTH_STATUS_UNSUPPORTED) when that device does not answer. */
+FthStatus fth_backend_select(const char *spec, const FthBackend **out);
+
 #ifdef __cplusplus
 }
 #endif
