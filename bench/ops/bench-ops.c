@@ -3,7 +3,7 @@
  * fc 128->10), batch 1 and 64, forward and backward, split over the engine's thread pool the
  * way the ops split them (images, or output rows when there are fewer images than threads).
  *
- *   bench-ops [--threads N] [--min-ms MS]
+ *   bench-ops [--threads N] [--min-ms MS] [--graph-only]
  *
  * Prints one row per kernel: milliseconds per batch (best of several timed runs), GFLOP/s
  * where the kernel does arithmetic, and the forward totals unfused (conv+ReLU, then pool) and
@@ -420,6 +420,7 @@ static void bench_graph(void) {
 }
 
 int main(int argc, char **argv) {
+  bool graph_only = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
       if (fth_set_thread_count(atoi(argv[++i])) != FTH_STATUS_OK) {
@@ -428,18 +429,22 @@ int main(int argc, char **argv) {
       }
     } else if (!strcmp(argv[i], "--min-ms") && i + 1 < argc) {
       min_ms = atof(argv[++i]);
+    } else if (!strcmp(argv[i], "--graph-only")) {
+      graph_only = true;
     } else {
-      fprintf(stderr, "usage: bench-ops [--threads N] [--min-ms MS]\n");
+      fprintf(stderr, "usage: bench-ops [--threads N] [--min-ms MS] [--graph-only]\n");
       return 2;
     }
   }
   fth_sgemm_set_threads(1); /* the pool parallelizes; OpenBLAS runs inside each chunk */
   printf("# bench-ops: %d threads, best of rounds over >= %.0f ms per kernel\n",
          fth_thread_count(), min_ms);
-  printf("| kernel | batch | pass | ms/batch | GFLOP/s |\n|---|---|---|---|---|\n");
-  bench_batch(1);
-  bench_batch(64);
-  bench_batch(256);
+  if (!graph_only) {
+    printf("| kernel | batch | pass | ms/batch | GFLOP/s |\n|---|---|---|---|---|\n");
+    bench_batch(1);
+    bench_batch(64);
+    bench_batch(256);
+  }
   printf("\n| graph | batch | pass | ms/batch | throughput | memory |\n|---|---|---|---|---|---|\n");
   bench_graph();
   return 0;
