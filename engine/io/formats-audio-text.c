@@ -348,6 +348,7 @@ fth_conll_write(const char *text, GPtrArray *spans, GPtrArray **report)
   g_autoptr(GArray) tokens = tokenize(text);
   g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GPtrArray) sorted = g_ptr_array_copy(spans, NULL, NULL);
+  g_ptr_array_set_free_func(sorted, NULL); /* the copy borrows the spans */
   g_ptr_array_sort(sorted, span_order);
   /* Per token: the accepted span that covers it, and whether it is that span's first token. */
   g_autofree const FthSpanLabel **owner = g_new0(const FthSpanLabel *, tokens->len + 1);
