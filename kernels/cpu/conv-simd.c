@@ -1,17 +1,16 @@
 #include "conv-simd.h"
+#include "fth-kernels-cpu.h"
 
 #include <immintrin.h>
 
 #define FTH_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 
-static int
+/* The core's choice (FTH_ISA in the environment or fth_cpu_set_isa caps it; its AVX-512 level
+ * includes BW, DQ and VL). */
+static inline int
 have_avx512 (void)
 {
-  static int cached = -1;
-  if (cached < 0)
-    cached = __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512dq")
-             && __builtin_cpu_supports ("avx512bw") && __builtin_cpu_supports ("avx512vl");
-  return cached;
+  return fth_cpu_isa () >= FTH_ISA_AVX512;
 }
 
 FTH_AVX512 static void

@@ -4,6 +4,8 @@
  * batch 1 (the row-split path). */
 #include "ops-check.h"
 
+#include "fth-kernels-cpu.h"
+
 typedef struct {
   const char *name;
   int spatial; /* 1 or 2 */
@@ -166,6 +168,15 @@ static void test_conv2d(void) {
     run_case(&conv2d_cases[i], seed + i);
 }
 
+/* The portable C paths of the kernels (what a CPU without AVX-512 runs) on the same cases. */
+static void test_conv2d_scalar(void) {
+  const FthIsa was = fth_cpu_isa();
+  fth_cpu_set_isa(FTH_ISA_SCALAR);
+  for (size_t i = 0; i < G_N_ELEMENTS(conv2d_cases); i++)
+    run_case(&conv2d_cases[i], seed + 200 + i);
+  fth_cpu_set_isa(was);
+}
+
 static void test_conv1d(void) {
   for (size_t i = 0; i < G_N_ELEMENTS(conv1d_cases); i++)
     run_case(&conv1d_cases[i], seed + 100 + i);
@@ -193,6 +204,7 @@ int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   seed = ops_seed_init();
   g_test_add_func("/ops/conv2d", test_conv2d);
+  g_test_add_func("/ops/conv2d/scalar", test_conv2d_scalar);
   g_test_add_func("/ops/conv1d", test_conv1d);
   g_test_add_func("/ops/conv/bad-shapes", test_conv_bad_shapes);
   return g_test_run();

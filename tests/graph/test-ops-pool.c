@@ -2,6 +2,8 @@
  * against central finite differences. 1-D pooling is [N, C, 1, L] with a 1 x k kernel. */
 #include "ops-check.h"
 
+#include "fth-kernels-cpu.h"
+
 typedef enum { POOL_MAX, POOL_AVG, POOL_GLOBAL } PoolKind;
 
 typedef struct {
@@ -113,6 +115,14 @@ static void test_pool(void) {
     run_case(&cases[i], seed + i);
 }
 
+static void test_pool_scalar(void) {
+  const FthIsa was = fth_cpu_isa();
+  fth_cpu_set_isa(FTH_ISA_SCALAR);
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+    run_case(&cases[i], seed + 100 + i);
+  fth_cpu_set_isa(was);
+}
+
 static void test_pool_bad_shapes(void) {
   FthGraph *g = fth_graph_new(1);
   FthNode *x = fth_input(g, "x", FTH_F32, 4, (int64_t[]){FTH_BATCH, 3, 5, 5});
@@ -126,6 +136,7 @@ int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   seed = ops_seed_init();
   g_test_add_func("/ops/pool", test_pool);
+  g_test_add_func("/ops/pool/scalar", test_pool_scalar);
   g_test_add_func("/ops/pool/bad-shapes", test_pool_bad_shapes);
   return g_test_run();
 }
