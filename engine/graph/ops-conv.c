@@ -144,6 +144,7 @@ typedef struct {
   int chunks, rows_per_chunk;
   int grad_bias;     /* gradient nodes: the bias gradient (else weight, or input when !partial_len) */
   size_t partial_len; /* floats of each worker's weight/bias partial sum, 0 for the input grad */
+  size_t n_parts;     /* weight/bias gradients: the batch split into this many fixed ranges */
 } ConvRun;
 
 static void conv_forward_chunk(void *vctx, size_t begin, size_t end, int worker) {
@@ -301,12 +302,19 @@ static void conv_grad_scratch(const FthNode *node, int n_threads, size_t *fixed,
 
 static void conv_grad_chunk(void *vctx, size_t begin, size_t end, int worker) {
   ConvRun *r = vctx;
-  float *scratch = r->scratch + (size_t)worker * r->per_worker;
   if (r->partial_len) {
-    float *part = scratch + r->per_worker - r->partial_len;
-    fth_conv2d_backward(&r->s, &r->ep, r->x, NULL, r->y, r->dy, NULL, r->grad_bias ? NULL : part,
-                        r->grad_bias ? part : NULL, scratch, (int)begin, (int)end);
+    /* Weight or bias: index t of [begin, end) owns the fixed image range t of n_parts and its
+     * own partial, so the sums do not depend on which worker ran what (bit-exact repeats). */
+    for (size_t t = begin; t < end; t++) {
+      float *scratch = r->scratch + t * r->per_worker;
+      float *part = scratch + r->per_worker - r->partial_len;
+      int i0 = (int)(t * (size_t)r->s.batch / r->n_parts);
+      int i1 = (int)((t + 1) * (size_t)r->s.batch / r->n_parts);
+      fth_conv2d_backward(&r->s, &r->ep, r->x, NULL, r->y, r->dy, NULL,
+                          r->grad_bias ? NULL : part, r->grad_bias ? part : NULL, scratch, i0, i1);
+    }
   } else {
+    float *scratch = r->scratch + (size_t)worker * r->per_worker;
     fth_conv2d_backward(&r->s, &r->ep, NULL, r->w, r->y, r->dy, r->out, NULL, NULL, scratch,
                         (int)begin, (int)end);
   }
@@ -344,7 +352,8 @@ static FthStatus conv_grad_forward(const FthKernelArgs *args) {
   for (int t = 0; t < workers; t++)
     memset(r.scratch + (size_t)t * r.per_worker + r.per_worker - partial_len, 0,
            partial_len * sizeof(float));
-  fth_parallel_for((size_t)r.s.batch, 1, conv_grad_chunk, &r);
+  r.n_parts = (size_t)workers;
+  fth_parallel_for(r.n_parts, 1, conv_grad_chunk, &r);
   const size_t n_out = (size_t)fth_tensor_numel(args->out);
   memset(r.out, 0, n_out * sizeof(float));
   for (int t = 0; t < workers; t++) {
