@@ -191,6 +191,8 @@ static FthStatus conv_forward(const FthKernelArgs *args) {
   FthStatus st = check_scratch(args, r.per_worker);
   if (st != FTH_STATUS_OK)
     return st;
+  if (r.s.batch < 1)
+    return FTH_STATUS_OK;
   /* Fewer images than threads (batch-1 inference): split each image's output rows too. */
   const int threads = fth_thread_count();
   r.chunks = r.s.batch >= threads ? 1 : (threads + r.s.batch - 1) / r.s.batch;
