@@ -53,7 +53,7 @@ static FthNode *build_seq(Builder *b, FthNode *x, const FthLayerSpec *layers, in
                           const char *prefix, gboolean top);
 
 static FthNode *
-build_layer(Builder *b, FthNode *x, const FthLayerSpec *l, FthActivation fused,
+build_layer(Builder *b, FthNode *x, const FthLayerSpec *l, FthActivation fused, bool pool2,
             const char *prefix, gboolean top, gboolean is_last_linear)
 {
   FthGraph *g = b->g;
@@ -99,7 +99,8 @@ build_layer(Builder *b, FthNode *x, const FthLayerSpec *l, FthActivation fused,
                             : NULL;
     FthConv2dParams p = {
       .stride = {l->stride[0], l->stride[1]}, .padding = {l->padding[0], l->padding[1]},
-      .dilation = {l->dilation[0], l->dilation[1]}, .groups = groups, .act = fused};
+      .dilation = {l->dilation[0], l->dilation[1]}, .groups = groups, .act = fused,
+      .max_pool2 = pool2};
     return fth_conv2d(g, x, w, bias, &p);
   }
   case FTH_LAYER_BATCH_NORM: {
@@ -211,12 +212,22 @@ build_seq(Builder *b, FthNode *x, const FthLayerSpec *layers, int n, const char 
                                 l->kind == FTH_LAYER_RESIDUAL
                             ? l->act
                             : FTH_ACT_NONE;
-    /* A following relu is fused into the layer's epilogue. */
+    /* A following relu is fused into the layer's epilogue, and after a conv2d also a 2x2
+     * stride-2 max pool: one pass over the output instead of three (the unfused ReLU and pool
+     * are most of a small CNN's forward time). */
     if (fusable(l) && i + 1 < n && layers[i + 1].kind == FTH_LAYER_RELU) {
       act = FTH_ACT_RELU;
       i++;
     }
-    x = build_layer(b, x, l, act, prefix, top, is_last_linear);
+    bool pool2 = false;
+    if (l->kind == FTH_LAYER_CONV2D && i + 1 < n && layers[i + 1].kind == FTH_LAYER_MAX_POOL2D) {
+      const FthLayerSpec *p = &layers[i + 1];
+      pool2 = p->kernel[0] == 2 && p->kernel[1] == 2 && p->stride[0] == 2 && p->stride[1] == 2 &&
+              p->padding[0] == 0 && p->padding[1] == 0;
+      if (pool2)
+        i++;
+    }
+    x = build_layer(b, x, l, act, pool2, prefix, top, is_last_linear);
     if (x == NULL || fth_graph_status(b->g) != FTH_STATUS_OK) {
       if (b->error == NULL || *b->error == NULL)
         build_fail(b, l, NULL);
@@ -236,7 +247,8 @@ fth_model_free(FthModel *m)
 }
 
 FthModel *
-fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, GError **error)
+fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, FthModelPurpose purpose,
+                GError **error)
 {
   if (n_classes < 2) {
     g_set_error(error, FTH_RECIPE_ERROR, FTH_RECIPE_ERROR_BUILD,
@@ -256,7 +268,8 @@ fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, GError **
   for (int i = 0; i < recipe->in_ndim; i++)
     in_shape[i + 1] = recipe->in_shape[i];
   m->input = fth_input(m->graph, "input", FTH_F32, recipe->in_ndim + 1, in_shape);
-  m->targets = fth_input(m->graph, "targets", FTH_I32, 1, (int64_t[]){FTH_BATCH});
+  if (purpose == FTH_MODEL_TRAINING)
+    m->targets = fth_input(m->graph, "targets", FTH_I32, 1, (int64_t[]){FTH_BATCH});
   m->logits = build_seq(&b, m->input, recipe->layers, recipe->n_layers, NULL, TRUE);
   if (m->logits == NULL)
     return NULL;
@@ -271,15 +284,40 @@ fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, GError **
     return NULL;
   }
   m->embedding = b.last_linear_input ? b.last_linear_input : m->logits;
-  FthCrossEntropyParams ce = {recipe->train.label_smoothing, FTH_NO_IGNORE_INDEX};
-  m->loss = fth_cross_entropy(m->graph, m->logits, m->targets, NULL, &ce);
-  if (fth_graph_status(m->graph) != FTH_STATUS_OK ||
-      fth_graph_mark_output(m->graph, m->logits) != FTH_STATUS_OK ||
-      fth_graph_mark_output(m->graph, m->embedding) != FTH_STATUS_OK ||
-      fth_graph_mark_output(m->graph, m->loss) != FTH_STATUS_OK ||
-      fth_graph_backward(m->graph, m->loss, 1.0f) != FTH_STATUS_OK) {
+  if (fth_graph_mark_output(m->graph, m->logits) != FTH_STATUS_OK ||
+      fth_graph_mark_output(m->graph, m->embedding) != FTH_STATUS_OK) {
     build_fail(&b, NULL, fth_last_error());
     return NULL;
   }
+  if (purpose == FTH_MODEL_TRAINING) {
+    FthCrossEntropyParams ce = {recipe->train.label_smoothing, FTH_NO_IGNORE_INDEX};
+    m->loss = fth_cross_entropy(m->graph, m->logits, m->targets, NULL, &ce);
+    if (fth_graph_status(m->graph) != FTH_STATUS_OK ||
+        fth_graph_mark_output(m->graph, m->loss) != FTH_STATUS_OK ||
+        fth_graph_backward(m->graph, m->loss, 1.0f) != FTH_STATUS_OK) {
+      build_fail(&b, NULL, fth_last_error());
+      return NULL;
+    }
+  }
   return g_steal_pointer(&m);
+}
+
+gboolean
+fth_model_copy_params(FthModel *dst, const FthModel *src, GError **error)
+{
+  for (int i = 0; i < fth_graph_n_params(dst->graph); i++) {
+    FthNode *d = fth_graph_param(dst->graph, i);
+    FthNode *s = fth_graph_find_param(src->graph, fth_node_name(d));
+    FthTensor dt, st;
+    if (s == NULL || fth_graph_tensor(dst->graph, d, &dt) != FTH_STATUS_OK ||
+        fth_graph_tensor(src->graph, s, &st) != FTH_STATUS_OK ||
+        fth_tensor_nbytes(&dt) != fth_tensor_nbytes(&st)) {
+      g_set_error(error, FTH_RECIPE_ERROR, FTH_RECIPE_ERROR_BUILD,
+                  "copying parameters: '%s' is missing or has another shape in the source",
+                  fth_node_name(d));
+      return FALSE;
+    }
+    memcpy(dt.data, st.data, fth_tensor_nbytes(&dt));
+  }
+  return TRUE;
 }

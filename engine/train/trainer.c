@@ -87,7 +87,7 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "batch must be at least 1");
     return NULL;
   }
-  t->model = fth_model_build(recipe, n_classes, t->cfg.seed, error);
+  t->model = fth_model_build(recipe, n_classes, t->cfg.seed, FTH_MODEL_TRAINING, error);
   if (t->model == NULL)
     return NULL;
   t->planned_mode = (FthGraphMode)-1;
@@ -309,7 +309,7 @@ fth_trainer_batch_for_memory(const FthRecipe *recipe, int n_classes, double frac
                 "--max-memory must be a fraction in (0, 1] (got %g)", fraction);
     return FALSE;
   }
-  g_autoptr(FthModel) m = fth_model_build(recipe, n_classes, 1, error);
+  g_autoptr(FthModel) m = fth_model_build(recipe, n_classes, 1, FTH_MODEL_TRAINING, error);
   if (m == NULL)
     return FALSE;
   FthPlanStats st;

@@ -128,13 +128,20 @@ typedef struct {
   FthNode *targets;    /* i32 [B] */
   FthNode *logits;     /* [B, classes] */
   FthNode *embedding;  /* [B, D]: the input of the last linear layer */
-  FthNode *loss;       /* scalar mean cross-entropy */
+  FthNode *loss;       /* scalar mean cross-entropy; NULL for an inference model */
   int n_classes;
 } FthModel;
 
-/* Builds the forward graph, the loss and its backward graph (unplanned). */
+typedef enum {
+  FTH_MODEL_TRAINING,  /* the loss (targets input) and its backward graph */
+  FTH_MODEL_INFERENCE, /* logits and embedding only: no targets to feed */
+} FthModelPurpose;
+
+/* Builds the forward graph (and for training the loss and backward graph), unplanned. */
 FthModel *fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed,
-                          GError **error);
+                          FthModelPurpose purpose, GError **error);
+/* Copies every parameter and buffer of src into the same-named one of dst (shapes must match). */
+gboolean fth_model_copy_params(FthModel *dst, const FthModel *src, GError **error);
 void fth_model_free(FthModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthModel, fth_model_free)
 
