@@ -14,6 +14,9 @@ typedef struct {
 
 static int cmd_version(int argc, char **argv);
 int fth_cli_tune(int argc, char **argv); /* cmd-tune.c */
+int fth_cli_autolabel(int argc, char **argv); /* cmd-active.c */
+int fth_cli_queue(int argc, char **argv);
+int fth_cli_simulate_al(int argc, char **argv);
 
 static const Command commands[] = {
   { "new", fth_cli_new, "create a project in a folder" },
@@ -28,6 +31,9 @@ static const Command commands[] = {
   { "train", fth_cli_train, "train a model on a project" },
   { "predict", fth_cli_predict, "predict items with a trained model" },
 #endif
+  { "autolabel", fth_cli_autolabel, "pre-label items with a trained model" },
+  { "queue", fth_cli_queue, "show or refill the active-learning queue" },
+  { "simulate-al", fth_cli_simulate_al, "simulate active learning with the labels as oracle" },
   { "tune", fth_cli_tune, "hyperparameter search (TPE, GP; median, ASHA, Hyperband)" },
   { "version", cmd_version, "print the version" },
 };
