@@ -661,6 +661,10 @@ fth_active_round(FthStore *store, const FthActiveRoundOptions *opt, FthJob *job,
   if (!fth_store_create_run(store, "active-round", "active learning round", config,
                             &res->round_run_id, error))
     return FALSE;
+  /* The new checkpoint is the project's latest (fth_active_latest_checkpoint). */
+  FthArtifact art = {.run_id = res->round_run_id, .kind = "checkpoint", .path = (char *)opt->out_dir};
+  if (!fth_store_add_artifact(store, &art, NULL, error))
+    return FALSE;
   if (!isnan(res->test_acc) &&
       !fth_store_add_metric(store, res->round_run_id, n_human, 0, "test_acc", res->test_acc,
                             error))
@@ -698,4 +702,22 @@ fth_active_round(FthStore *store, const FthActiveRoundOptions *opt, FthJob *job,
   if (job != NULL)
     fth_job_progress(job, 3, 3, NULL);
   return TRUE;
+}
+
+char *
+fth_active_latest_checkpoint(FthStore *store, GError **error)
+{
+  g_autoptr(GPtrArray) arts = fth_store_list_artifacts(store, 0, error);
+  if (arts == NULL)
+    return NULL;
+  for (guint i = arts->len; i-- > 0;) {
+    const FthArtifact *a = arts->pdata[i];
+    if (g_strcmp0(a->kind, "checkpoint") != 0)
+      continue;
+    return g_path_is_absolute(a->path) ? g_strdup(a->path)
+                                       : g_build_filename(fth_store_get_dir(store), a->path, NULL);
+  }
+  g_set_error(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_NO_MODEL,
+              "%s: no trained model yet (train one first: fathom train)", fth_store_get_dir(store));
+  return NULL;
 }

@@ -320,4 +320,8 @@ gboolean fth_active_round_due(FthStore *store, const FthActiveSettings *settings
 gboolean fth_active_round(FthStore *store, const FthActiveRoundOptions *opt, FthJob *job,
                           GCancellable *cancellable, FthActiveRoundResult *res, GError **error);
 
+/* The newest artifact of kind "checkpoint" (a training run's or a round's), as a path; NO_MODEL
+ * when the project has none. */
+char *fth_active_latest_checkpoint(FthStore *store, GError **error);
+
 G_END_DECLS
