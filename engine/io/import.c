@@ -1,4 +1,5 @@
 /* The importer: files and folders into a project store (see fathom/import.h). */
+#include <fathom/core.h>
 #include <fathom/import.h>
 #include <fathom/media.h>
 
@@ -259,59 +260,54 @@ check_cancel(Importer *im, GError **error)
 
 /* ---- single-file items ------------------------------------------------------------------ */
 
-static gboolean
-import_single(Importer *im, const SourceFile *sf, FthMediaFormat format, GError **error)
-{
-  g_autofree char *stored = fth_store_relative_path(im->store, sf->path);
-  GError *local = NULL;
-  gboolean changed;
-  if (already_imported(im, stored, -1, sf->size, sf->mtime, &changed, &local))
-    return TRUE;
-  if (local) {
-    g_propagate_error(error, local);
-    return FALSE;
-  }
-  if (changed) {
-    add_problem(im, sf->path, -1, changed_reason());
-    return TRUE;
-  }
+/* Single-file items are read, hashed and decoded on the shared intra-op pool (fathom/core.h:
+ * the same threads the numeric kernels use, so an import next to a training run does not
+ * oversubscribe the cores), a chunk of files at a time; the store writes stay on the import
+ * thread, in walk order. */
+#define SINGLE_CHUNK 64
 
+typedef struct {
+  const SourceFile *sf;
+  FthMediaFormat format;
+  gboolean skip;         /* already imported, or reported during the check */
+  gboolean prepared;     /* the worker ran (not cancelled before it) */
+  FthItemRecord *rec;    /* on success; path, split and label are set by the import thread */
+  GError *error;         /* why the file cannot be imported */
+} SingleJob;
+
+typedef struct {
+  SingleJob *jobs;
+  gboolean verify;
+  GCancellable *cancellable;
+} SingleChunk;
+
+/* Thread-safe: touches only the file and its SingleJob. */
+static void
+prepare_single(SingleJob *job, gboolean verify)
+{
+  const SourceFile *sf = job->sf;
+  GError *local = NULL;
   g_autoptr(GMappedFile) mapped = g_mapped_file_new(sf->path, FALSE, &local);
   if (!mapped) {
-    add_problem(im, sf->path, -1, local->message);
-    g_clear_error(&local);
-    return TRUE;
+    job->error = local;
+    return;
   }
   const guint8 *data = (const guint8 *)g_mapped_file_get_contents(mapped);
   gsize len = g_mapped_file_get_length(mapped);
   if (len == 0) {
-    add_problem(im, sf->path, -1, "empty file");
-    return TRUE;
+    job->error = g_error_new_literal(FTH_IMPORT_ERROR, FTH_IMPORT_ERROR_CONTENT, "empty file");
+    return;
   }
-  g_autofree char *sha = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
-  /* Known content needs no decoding. */
-  g_autoptr(FthItemRecord) known = fth_store_find_item_by_sha256(im->store, sha, &local);
-  if (local) {
-    g_propagate_error(error, local);
-    return FALSE;
-  }
-  if (known) {
-    im->report->duplicates++;
-    return TRUE;
-  }
-
   g_autoptr(FthItemRecord) rec = fth_item_record_new();
-  rec->path = g_strdup(stored);
   rec->member = -1;
-  rec->sha256 = g_strdup(sha);
+  rec->sha256 = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
   rec->size_bytes = (gint64)len;
-  rec->split = im->opt->split;
   rec->mtime = sf->mtime;
 
-  switch (fth_media_format_kind(format)) {
+  switch (fth_media_format_kind(job->format)) {
   case FTH_MEDIA_KIND_IMAGE: {
     rec->kind = FTH_ITEM_IMAGE;
-    if (im->opt->verify) {
+    if (verify) {
       FthImage image = { 0 };
       if (!fth_image_decode_memory(data, len, sf->path, FTH_IMAGE_DECODE_DEFAULT, &image,
                                    &local))
@@ -330,7 +326,7 @@ import_single(Importer *im, const SourceFile *sf, FthMediaFormat format, GError 
   }
   case FTH_MEDIA_KIND_AUDIO: {
     rec->kind = FTH_ITEM_AUDIO;
-    if (im->opt->verify) {
+    if (verify) {
       FthAudio audio = { 0 };
       if (!fth_audio_decode_file(sf->path, 0, FALSE, &audio, &local))
         break;
@@ -356,13 +352,76 @@ import_single(Importer *im, const SourceFile *sf, FthMediaFormat format, GError 
     break;
   }
   }
-  if (local) {
-    add_problem_error(im, sf->path, -1, local);
-    g_clear_error(&local);
-    return TRUE;
+  if (local)
+    job->error = local;
+  else
+    job->rec = g_steal_pointer(&rec);
+}
+
+static void
+prepare_range(void *ctx, size_t begin, size_t end, int worker)
+{
+  SingleChunk *chunk = ctx;
+  for (size_t i = begin; i < end; i++) {
+    SingleJob *job = &chunk->jobs[i];
+    if (job->skip || g_cancellable_is_cancelled(chunk->cancellable))
+      continue;
+    prepare_single(job, chunk->verify);
+    job->prepared = TRUE;
   }
-  g_autofree char *label = folder_label(im, sf);
-  return add_item(im, rec, label, error);
+}
+
+/* Imports the single-file items FILES[0..N): resume checks, parallel preparation, then the
+ * store writes in order. */
+static gboolean
+import_singles(Importer *im, SourceFile **files, const FthMediaFormat *formats, guint n,
+               GError **error)
+{
+  SingleJob jobs[SINGLE_CHUNK] = { 0 };
+  gboolean ok = TRUE;
+  for (guint i = 0; i < n; i++) {
+    jobs[i].sf = files[i];
+    jobs[i].format = formats[i];
+    g_autofree char *stored = fth_store_relative_path(im->store, files[i]->path);
+    gboolean changed = FALSE;
+    GError *local = NULL;
+    if (already_imported(im, stored, -1, files[i]->size, files[i]->mtime, &changed, &local)) {
+      jobs[i].skip = TRUE;
+    } else if (local) {
+      g_propagate_error(error, local);
+      return FALSE;
+    } else if (changed) {
+      jobs[i].skip = TRUE;
+      add_problem(im, files[i]->path, -1, changed_reason());
+    }
+  }
+  SingleChunk chunk = { jobs, im->opt->verify, im->cancellable };
+  fth_parallel_for(n, 1, prepare_range, &chunk);
+
+  for (guint i = 0; i < n; i++) {
+    SingleJob *job = &jobs[i];
+    const SourceFile *sf = job->sf;
+    /* Cancellation is honoured file by file, also inside a prepared chunk. */
+    if (ok && check_cancel(im, error))
+      ok = FALSE;
+    if (ok)
+      im->report->files++;
+    if (ok && job->error)
+      add_problem_error(im, sf->path, -1, job->error);
+    if (ok && job->rec) {
+      job->rec->path = fth_store_relative_path(im->store, sf->path);
+      job->rec->split = im->opt->split;
+      g_autofree char *label = folder_label(im, sf);
+      ok = add_item(im, job->rec, label, error);
+    }
+    g_clear_error(&job->error);
+    g_clear_pointer(&job->rec, fth_item_record_free);
+    if (ok) {
+      im->done_bytes += sf->size;
+      report_progress(im, im->done_bytes, sf->path);
+    }
+  }
+  return ok;
 }
 
 /* ---- CSV and JSONL ---------------------------------------------------------------------- */
@@ -897,12 +956,11 @@ detect_format(const SourceFile *sf)
   return by_name == FTH_MEDIA_FORMAT_TEXT ? FTH_MEDIA_FORMAT_TEXT : FTH_MEDIA_FORMAT_UNKNOWN;
 }
 
+/* Files that are not single items: record files and the ones that cannot be imported. */
 static gboolean
-import_file(Importer *im, SourceFile *sf, GError **error)
+import_file(Importer *im, SourceFile *sf, FthMediaFormat format, GError **error)
 {
   im->report->files++;
-  FthMediaFormat format = detect_format(sf);
-  FthMediaFormat by_name = fth_media_format_from_path(sf->path);
   switch (format) {
   case FTH_MEDIA_FORMAT_CSV:
     return import_csv(im, sf, error);
@@ -910,7 +968,8 @@ import_file(Importer *im, SourceFile *sf, GError **error)
     return import_jsonl(im, sf, error);
   case FTH_MEDIA_FORMAT_IDX:
     return import_idx(im, sf, error);
-  case FTH_MEDIA_FORMAT_UNKNOWN: {
+  default: {
+    FthMediaFormat by_name = fth_media_format_from_path(sf->path);
     g_autofree char *reason =
         by_name != FTH_MEDIA_FORMAT_UNKNOWN
             ? g_strdup_printf("not a valid %s file (its content is not recognised)",
@@ -919,8 +978,6 @@ import_file(Importer *im, SourceFile *sf, GError **error)
     add_problem(im, sf->path, -1, reason);
     return TRUE;
   }
-  default:
-    return import_single(im, sf, format, error);
   }
 }
 
@@ -953,16 +1010,41 @@ fth_import_run(FthStore *store, const char *const *sources, const FthImportOptio
     if (!sf->consumed)
       im.total_bytes += sf->size;
   }
-  for (guint i = 0; ok && i < files->len; i++) {
-    SourceFile *sf = g_ptr_array_index(files, i);
-    if (sf->consumed)
+  SourceFile *singles[SINGLE_CHUNK];
+  FthMediaFormat single_formats[SINGLE_CHUNK];
+  guint n_singles = 0;
+  for (guint i = 0; ok && i <= files->len; i++) {
+    SourceFile *sf = i < files->len ? g_ptr_array_index(files, i) : NULL;
+    if (sf && sf->consumed)
       continue;
+    FthMediaFormat format = sf ? detect_format(sf) : FTH_MEDIA_FORMAT_UNKNOWN;
+    FthMediaKind kind = fth_media_format_kind(format);
+    gboolean single = sf && (kind == FTH_MEDIA_KIND_IMAGE || kind == FTH_MEDIA_KIND_AUDIO ||
+                             kind == FTH_MEDIA_KIND_TEXT);
+    /* A chunk of single files is imported when it is full or the next file is different. */
+    if (n_singles > 0 && (!single || n_singles == SINGLE_CHUNK)) {
+      if (check_cancel(&im, &local)) {
+        ok = FALSE;
+        break;
+      }
+      ok = import_singles(&im, singles, single_formats, n_singles, &local);
+      n_singles = 0;
+      if (!ok)
+        break;
+    }
+    if (!sf)
+      break;
+    if (single) {
+      singles[n_singles] = sf;
+      single_formats[n_singles++] = format;
+      continue;
+    }
     if (check_cancel(&im, &local)) {
       ok = FALSE;
       break;
     }
     report_progress(&im, im.done_bytes, sf->path);
-    ok = import_file(&im, sf, &local);
+    ok = import_file(&im, sf, format, &local);
     im.done_bytes += sf->size;
   }
   if (ok) {
