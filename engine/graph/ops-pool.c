@@ -118,7 +118,8 @@ static FthStatus pool_forward(const FthKernelArgs *args) {
       return fth_error(FTH_STATUS_SHAPE_MISMATCH, "%s: %s", fth_op_name(op), why);
     r.count_include_pad = p.count_include_pad;
   }
-  if (op == FTH_OP_MAX_POOL2D)
+  /* Only a training run has a gradient that reads the argmax. */
+  if (op == FTH_OP_MAX_POOL2D && args->ctx->training)
     r.argmax_out = args->aux[0].data;
   if (op == FTH_OP_MAX_POOL2D_GRAD)
     r.argmax_in = args->in_aux[1][0].data;
