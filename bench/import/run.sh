@@ -48,6 +48,22 @@ t0=$(now)
 "$fathom" import -q "$work/p1" "$work/jpegs" >/dev/null
 t1=$(now); fathom_rerun=$(elapsed "$t0" "$t1")
 
+# The IDX path: Debian's Fashion-MNIST (70,000 records), first import and re-run.
+fmnist=/usr/share/datasets/fashion-mnist
+fmnist_rows=""
+if [ -d "$fmnist" ]; then
+  "$fathom" new "$work/p3" >/dev/null
+  t0=$(now)
+  "$fathom" import -q "$work/p3" "$fmnist" >/dev/null
+  t1=$(now); fm_first=$(elapsed "$t0" "$t1")
+  t0=$(now)
+  "$fathom" import -q "$work/p3" "$fmnist" >/dev/null
+  t1=$(now); fm_again=$(elapsed "$t0" "$t1")
+  fmnist_rows="
+| Fashion-MNIST IDX, 70,000 records + class annotations | $(printf '%7.2f' "$fm_first") |
+| Fashion-MNIST IDX again (all already imported)        | $(printf '%7.2f' "$fm_again") |"
+fi
+
 rate() { awk -v n="$count" -v t="$1" 'BEGIN { printf "%.0f", n / t }'; }
 # A row's time relative to `fathom import` (verify): above 1 means slower than fathom.
 rel() { awk -v t="$1" -v f="$fathom_verify" 'BEGIN { printf "%.2f", t / f }'; }
@@ -63,6 +79,9 @@ Import of $count JPEGs of ${size}x${size} ($((bytes / count)) bytes each on aver
 | fathom import again (all already imported)       | $(printf '%7.2f' "$fathom_rerun") | $(printf '%8s' "$(rate "$fathom_rerun")") | $(rel "$fathom_rerun") |
 | djpeg, one process per file, shell loop          | $(printf '%7.2f' "$djpeg_loop") | $(printf '%8s' "$(rate "$djpeg_loop")") | $(rel "$djpeg_loop") |
 | djpeg, one process per file, xargs -P $ncpu          | $(printf '%7.2f' "$djpeg_xargs") | $(printf '%8s' "$(rate "$djpeg_xargs")") | $(rel "$djpeg_xargs") |
+${fmnist_rows:+
+| import                                                | seconds |
+|-------------------------------------------------------|--------:|$fmnist_rows}
 TABLE
 )
 echo "$table"
