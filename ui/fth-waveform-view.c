@@ -1,0 +1,1423 @@
+/* fth-waveform-view.c: see fth-waveform-view.h. The audio is decoded once, mono, at no more than
+ * DISPLAY_RATE (drawing needs no more; times are still snapped to the file's own rate), into a
+ * shared, reference-counted block that the worker threads and the drawing read. Drawing costs
+ * at most a few reads per pixel column at any zoom: the pyramid level is chosen so that a
+ * column spans only a few of its blocks. */
+#include "fth-waveform-view.h"
+
+#include <fathom/features.h>
+#include <fathom/media.h>
+#include <glib/gi18n.h>
+#include <gst/gst.h>
+#include <math.h>
+
+#define DISPLAY_RATE 16000
+#define N_LEVELS 6
+#define LEVEL0_BLOCK 64 /* samples per block of level 0; each level is 4x the one below */
+#define STRIP_H 26.0
+#define LANE_H 22.0
+#define EDGE_GRAB_PX 6.0
+#define MIN_DRAG_PX 3.0
+
+typedef struct {
+  float *samples; /* mono at rate */
+  gint64 n;
+  int rate;       /* of samples */
+  int file_rate;  /* of the file, for snapping */
+  double duration;
+  float *mins[N_LEVELS], *maxs[N_LEVELS];
+  gint64 level_len[N_LEVELS];
+  FthMelSpectrogram spec; /* n_frames 0 until computed */
+} AudioData;
+
+static void
+audio_data_clear(AudioData *data)
+{
+  g_free(data->samples);
+  for (int i = 0; i < N_LEVELS; i++) {
+    g_free(data->mins[i]);
+    g_free(data->maxs[i]);
+  }
+  fth_mel_spectrogram_clear(&data->spec);
+}
+
+static void
+audio_data_unref(AudioData *data)
+{
+  g_atomic_rc_box_release_full(data, (GDestroyNotify)audio_data_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(AudioData, audio_data_unref)
+
+typedef enum { DRAG_NONE, DRAG_SELECT, DRAG_EDGE_START, DRAG_EDGE_END, DRAG_SEGMENT } DragMode;
+
+typedef struct {
+  const FthAnnotation *ann; /* in self->annotations */
+  guint lane;               /* over all lanes: human ones, then model ones */
+} Placed;
+
+struct _FthWaveformView {
+  GtkWidget parent_instance;
+
+  AudioData *audio;
+  char *path, *cache_dir, *sha256;
+  GCancellable *cancellable;
+  gboolean loading;
+  char *load_error;
+  char *annotation_problem;
+
+  GPtrArray *annotations; /* FthAnnotation */
+  GPtrArray *labels;      /* FthLabel */
+  GArray *placed;         /* Placed, one per segment */
+  guint n_human_lanes, n_model_lanes;
+  gint64 selected;
+
+  double view_start, view_seconds;
+  gboolean has_selection;
+  double sel_t0, sel_t1;
+
+  DragMode drag;
+  double drag_x, drag_y, drag_dx;
+  const FthAnnotation *drag_ann;
+  double pointer_x;
+
+  GstElement *playbin;
+  guint bus_watch;
+  guint tick_id;
+  gboolean playing, loop, playing_selection;
+  double position, speed;
+};
+
+G_DEFINE_FINAL_TYPE(FthWaveformView, fth_waveform_view, GTK_TYPE_WIDGET)
+
+enum {
+  SIGNAL_LOADED,
+  SIGNAL_ADD_ANNOTATION,
+  SIGNAL_UPDATE_ANNOTATION,
+  SIGNAL_REMOVE_ANNOTATION,
+  SIGNAL_SET_CLASS,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+/* ---- geometry ------------------------------------------------------------------------------ */
+
+static double
+lanes_height(FthWaveformView *self)
+{
+  return LANE_H * (MAX(1u, self->n_human_lanes) + self->n_model_lanes) + 4.0;
+}
+
+/* Waveform and spectrogram share what the strip and the lanes leave. */
+static double
+band_height(FthWaveformView *self)
+{
+  double h = gtk_widget_get_height(GTK_WIDGET(self)) - STRIP_H - lanes_height(self);
+  return MAX(10.0, h / 2.0);
+}
+
+double
+fth_waveform_view_time_to_x(FthWaveformView *self, double t)
+{
+  int width = MAX(1, gtk_widget_get_width(GTK_WIDGET(self)));
+  return (t - self->view_start) / self->view_seconds * width;
+}
+
+double
+fth_waveform_view_x_to_time(FthWaveformView *self, double x)
+{
+  int width = MAX(1, gtk_widget_get_width(GTK_WIDGET(self)));
+  return self->view_start + x / width * self->view_seconds;
+}
+
+double
+fth_waveform_view_lane_y(FthWaveformView *self, guint lane)
+{
+  return STRIP_H + 2 * band_height(self) + 2.0 + LANE_H * lane + LANE_H / 2;
+}
+
+double
+fth_waveform_view_waveform_y(FthWaveformView *self)
+{
+  return STRIP_H + band_height(self) / 2;
+}
+
+static double
+duration(FthWaveformView *self)
+{
+  return self->audio != NULL ? self->audio->duration : 0.0;
+}
+
+/* Onto the file's sample grid, inside the audio. */
+static double
+snap(FthWaveformView *self, double t)
+{
+  if (self->audio == NULL)
+    return MAX(0.0, t);
+  double rate = self->audio->file_rate;
+  double max_t = self->audio->duration;
+  return CLAMP(round(t * rate) / rate, 0.0, max_t);
+}
+
+static const FthLabel *
+find_label(FthWaveformView *self, gint64 id)
+{
+  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
+    const FthLabel *l = g_ptr_array_index(self->labels, i);
+    if (l->id == id)
+      return l;
+  }
+  return NULL;
+}
+
+static void
+label_rgba(FthWaveformView *self, gint64 id, GdkRGBA *rgba)
+{
+  const FthLabel *l = find_label(self, id);
+  if (l == NULL || l->color == NULL || !gdk_rgba_parse(rgba, l->color))
+    *rgba = (GdkRGBA){ 0.5, 0.5, 0.5, 1 };
+}
+
+/* ---- lanes --------------------------------------------------------------------------------- */
+
+static int
+by_start(gconstpointer a, gconstpointer b)
+{
+  const Placed *x = a, *y = b;
+  if (x->ann->t0 != y->ann->t0)
+    return x->ann->t0 < y->ann->t0 ? -1 : 1;
+  return x->ann->id < y->ann->id ? -1 : (x->ann->id > y->ann->id);
+}
+
+/* Greedy interval colouring: each segment takes the first lane that is free at its start. */
+static guint
+assign_lanes(GArray *placed, guint first_lane)
+{
+  g_array_sort(placed, by_start);
+  g_autoptr(GArray) lane_end = g_array_new(FALSE, FALSE, sizeof(double));
+  for (guint i = 0; i < placed->len; i++) {
+    Placed *p = &g_array_index(placed, Placed, i);
+    guint lane = 0;
+    while (lane < lane_end->len && g_array_index(lane_end, double, lane) > p->ann->t0)
+      lane++;
+    if (lane == lane_end->len)
+      g_array_append_val(lane_end, p->ann->t1);
+    else
+      g_array_index(lane_end, double, lane) = p->ann->t1;
+    p->lane = first_lane + lane;
+  }
+  return lane_end->len;
+}
+
+static void
+place_segments(FthWaveformView *self)
+{
+  g_autoptr(GArray) human = g_array_new(FALSE, FALSE, sizeof(Placed));
+  g_autoptr(GArray) model = g_array_new(FALSE, FALSE, sizeof(Placed));
+  g_clear_pointer(&self->annotation_problem, g_free);
+  double dur = duration(self);
+  for (guint i = 0; self->annotations != NULL && i < self->annotations->len; i++) {
+    const FthAnnotation *a = g_ptr_array_index(self->annotations, i);
+    if (a->geom != FTH_GEOM_SEGMENT)
+      continue;
+    /* Half a sample of slack: a segment ending exactly at the end is fine. */
+    if (self->audio != NULL && a->t1 > dur + 0.5 / self->audio->file_rate &&
+        self->annotation_problem == NULL) {
+      const FthLabel *l = find_label(self, a->label_id);
+      self->annotation_problem = g_strdup_printf(
+        _("Segment %s %.3f–%.3f s ends after the audio (%.3f s); it is shown cut at the end"),
+        l != NULL ? l->name : "?", a->t0, a->t1, dur);
+    }
+    Placed p = { a, 0 };
+    g_array_append_val(a->author == FTH_AUTHOR_MODEL ? model : human, p);
+  }
+  self->n_human_lanes = assign_lanes(human, 0);
+  self->n_model_lanes = assign_lanes(model, MAX(1u, self->n_human_lanes));
+  g_array_set_size(self->placed, 0);
+  g_array_append_vals(self->placed, human->data, human->len);
+  g_array_append_vals(self->placed, model->data, model->len);
+}
+
+/* The segment under (X, Y) in the lanes, or NULL; *EDGE is -1 near its start, 1 near its end. */
+static const Placed *
+segment_at(FthWaveformView *self, double x, double y, int *edge)
+{
+  *edge = 0;
+  for (guint i = 0; i < self->placed->len; i++) {
+    const Placed *p = &g_array_index(self->placed, Placed, i);
+    double cy = fth_waveform_view_lane_y(self, p->lane);
+    if (fabs(y - cy) > LANE_H / 2)
+      continue;
+    double x0 = fth_waveform_view_time_to_x(self, p->ann->t0);
+    double x1 = fth_waveform_view_time_to_x(self, p->ann->t1);
+    if (x < x0 - EDGE_GRAB_PX || x > x1 + EDGE_GRAB_PX)
+      continue;
+    if (p->ann->author == FTH_AUTHOR_HUMAN) {
+      if (fabs(x - x0) <= EDGE_GRAB_PX && fabs(x - x0) <= fabs(x - x1))
+        *edge = -1;
+      else if (fabs(x - x1) <= EDGE_GRAB_PX)
+        *edge = 1;
+    }
+    if (*edge != 0 || (x >= x0 && x <= x1))
+      return p;
+  }
+  return NULL;
+}
+
+/* ---- loading ------------------------------------------------------------------------------- */
+
+static void
+build_pyramid(AudioData *d)
+{
+  gint64 block = LEVEL0_BLOCK;
+  for (int level = 0; level < N_LEVELS; level++, block *= 4) {
+    gint64 n = (d->n + block - 1) / block;
+    d->level_len[level] = n;
+    d->mins[level] = g_new(float, MAX(1, n));
+    d->maxs[level] = g_new(float, MAX(1, n));
+    for (gint64 b = 0; b < n; b++) {
+      float lo = G_MAXFLOAT, hi = -G_MAXFLOAT;
+      if (level == 0) {
+        gint64 end = MIN(d->n, (b + 1) * block);
+        for (gint64 i = b * block; i < end; i++) {
+          lo = MIN(lo, d->samples[i]);
+          hi = MAX(hi, d->samples[i]);
+        }
+      } else {
+        gint64 end = MIN(d->level_len[level - 1], (b + 1) * 4);
+        for (gint64 i = b * 4; i < end; i++) {
+          lo = MIN(lo, d->mins[level - 1][i]);
+          hi = MAX(hi, d->maxs[level - 1][i]);
+        }
+      }
+      d->mins[level][b] = lo;
+      d->maxs[level][b] = hi;
+    }
+  }
+}
+
+typedef struct {
+  char *path, *cache_dir, *sha256;
+  AudioData *audio; /* the spectrogram stage: the decoded audio */
+} LoadJob;
+
+static void
+load_job_free(LoadJob *job)
+{
+  g_free(job->path);
+  g_free(job->cache_dir);
+  g_free(job->sha256);
+  if (job->audio != NULL)
+    audio_data_unref(job->audio);
+  g_free(job);
+}
+
+static void
+decode_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  LoadJob *job = task_data;
+  GError *error = NULL;
+  FthAudioInfo info;
+  if (!fth_audio_probe_file(job->path, &info, &error)) {
+    g_task_return_error(task, error);
+    return;
+  }
+  int rate = MIN(info.sample_rate, DISPLAY_RATE);
+  FthAudio audio = { 0 };
+  if (!fth_audio_decode_file(job->path, rate, TRUE, &audio, &error)) {
+    g_task_return_error(task, error);
+    return;
+  }
+  if (g_task_return_error_if_cancelled(task)) {
+    fth_audio_clear(&audio);
+    return;
+  }
+  AudioData *d = g_atomic_rc_box_new0(AudioData);
+  d->samples = g_steal_pointer(&audio.samples);
+  d->n = audio.frames;
+  d->rate = audio.sample_rate;
+  d->file_rate = info.sample_rate;
+  d->duration = (double)audio.frames / audio.sample_rate;
+  build_pyramid(d);
+  g_task_return_pointer(task, d, (GDestroyNotify)audio_data_unref);
+}
+
+static void
+spectrogram_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  LoadJob *job = task_data;
+  FthMelParams params;
+  fth_mel_params_init(&params, job->audio->rate);
+  FthMelSpectrogram *spec = g_new0(FthMelSpectrogram, 1);
+  g_autofree char *cache = job->cache_dir != NULL && job->sha256 != NULL
+                             ? fth_mel_cache_path(job->cache_dir, job->sha256, &params)
+                             : NULL;
+  GError *error = NULL;
+  if (cache != NULL && fth_mel_spectrogram_load(cache, spec, NULL)) {
+    g_task_return_pointer(task, spec, g_free);
+    return;
+  }
+  if (!fth_log_mel_compute(job->audio->samples, job->audio->n, &params, spec, cancellable,
+                           &error)) {
+    g_free(spec);
+    g_task_return_error(task, error);
+    return;
+  }
+  /* A cache that cannot be written costs time next time, nothing else. */
+  if (cache != NULL)
+    fth_mel_spectrogram_save(spec, cache, NULL);
+  g_task_return_pointer(task, spec, g_free);
+}
+
+static void
+spectrogram_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  FthMelSpectrogram *spec = g_task_propagate_pointer(G_TASK(result), &error);
+  if (spec == NULL) {
+    if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
+      self->loading = FALSE;
+      g_warning("%s: spectrogram: %s", self->path, error->message);
+      g_signal_emit(self, signals[SIGNAL_LOADED], 0);
+    }
+    return;
+  }
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
+  LoadJob *job = g_task_get_task_data(G_TASK(result));
+  job->audio->spec = *spec;
+  g_free(spec);
+  self->loading = FALSE;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  g_signal_emit(self, signals[SIGNAL_LOADED], 0);
+}
+
+static void
+decode_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  AudioData *audio = g_task_propagate_pointer(G_TASK(result), &error);
+  if (audio == NULL && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* a newer load replaced this one */
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
+  if (audio == NULL) {
+    self->loading = FALSE;
+    self->load_error = g_strdup(error->message);
+    gtk_widget_queue_draw(GTK_WIDGET(self));
+    g_signal_emit(self, signals[SIGNAL_LOADED], 0);
+    return;
+  }
+  self->audio = audio;
+  self->view_start = 0.0;
+  self->view_seconds = audio->duration > 0 ? audio->duration : 1.0;
+  place_segments(self);
+  gtk_widget_queue_resize(GTK_WIDGET(self));
+  g_signal_emit(self, signals[SIGNAL_LOADED], 0);
+
+  LoadJob *job = g_new0(LoadJob, 1);
+  job->cache_dir = g_strdup(self->cache_dir);
+  job->sha256 = g_strdup(self->sha256);
+  job->audio = g_atomic_rc_box_acquire(audio);
+  g_autoptr(GTask) task = g_task_new(self, self->cancellable, spectrogram_done, NULL);
+  g_task_set_task_data(task, job, (GDestroyNotify)load_job_free);
+  g_task_run_in_thread(task, spectrogram_thread);
+}
+
+static void stop_playback(FthWaveformView *self);
+
+void
+fth_waveform_view_load(FthWaveformView *self, const char *path, const char *cache_dir,
+                       const char *sha256)
+{
+  g_return_if_fail(FTH_IS_WAVEFORM_VIEW(self));
+  stop_playback(self);
+  if (self->cancellable != NULL)
+    g_cancellable_cancel(self->cancellable);
+  g_clear_object(&self->cancellable);
+  g_clear_pointer(&self->audio, audio_data_unref);
+  g_clear_pointer(&self->load_error, g_free);
+  g_free(self->path);
+  g_free(self->cache_dir);
+  g_free(self->sha256);
+  self->path = g_strdup(path);
+  self->cache_dir = g_strdup(cache_dir);
+  self->sha256 = g_strdup(sha256);
+  self->has_selection = FALSE;
+  self->selected = 0;
+  self->position = 0.0;
+  self->loading = TRUE;
+  self->cancellable = g_cancellable_new();
+
+  LoadJob *job = g_new0(LoadJob, 1);
+  job->path = g_strdup(path);
+  g_autoptr(GTask) task = g_task_new(self, self->cancellable, decode_done, NULL);
+  g_task_set_task_data(task, job, (GDestroyNotify)load_job_free);
+  g_task_run_in_thread(task, decode_thread);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+gboolean
+fth_waveform_view_is_loading(FthWaveformView *self)
+{
+  return self->loading;
+}
+
+gboolean
+fth_waveform_view_has_spectrogram(FthWaveformView *self)
+{
+  return self->audio != NULL && self->audio->spec.data != NULL;
+}
+
+const char *
+fth_waveform_view_get_message(FthWaveformView *self)
+{
+  return self->load_error != NULL ? self->load_error : self->annotation_problem;
+}
+
+double
+fth_waveform_view_get_duration(FthWaveformView *self)
+{
+  return duration(self);
+}
+
+int
+fth_waveform_view_get_sample_rate(FthWaveformView *self)
+{
+  return self->audio != NULL ? self->audio->file_rate : 0;
+}
+
+/* ---- annotations and view state ------------------------------------------------------------ */
+
+static FthAnnotation *
+annotation_copy(const FthAnnotation *ann)
+{
+  FthAnnotation *copy = g_memdup2(ann, sizeof *ann);
+  copy->points = ann->n_points > 0 ? g_memdup2(ann->points, sizeof(double) * 2 * ann->n_points)
+                                   : NULL;
+  return copy;
+}
+
+static gpointer
+annotation_copy_func(gconstpointer ann, gpointer unused)
+{
+  return annotation_copy(ann);
+}
+
+static gpointer
+label_copy_func(gconstpointer data, gpointer unused)
+{
+  const FthLabel *label = data;
+  FthLabel *copy = g_memdup2(label, sizeof *label);
+  copy->name = g_strdup(label->name);
+  copy->color = g_strdup(label->color);
+  copy->hotkey = g_strdup(label->hotkey);
+  return copy;
+}
+
+void
+fth_waveform_view_set_annotations(FthWaveformView *self, GPtrArray *annotations,
+                                  GPtrArray *labels)
+{
+  g_return_if_fail(FTH_IS_WAVEFORM_VIEW(self));
+  self->drag = DRAG_NONE;
+  self->drag_ann = NULL;
+  g_array_set_size(self->placed, 0);
+  g_clear_pointer(&self->annotations, g_ptr_array_unref);
+  g_clear_pointer(&self->labels, g_ptr_array_unref);
+  if (annotations != NULL)
+    self->annotations = g_ptr_array_copy(annotations, annotation_copy_func, NULL);
+  if (labels != NULL)
+    self->labels = g_ptr_array_copy(labels, label_copy_func, NULL);
+  if (self->annotations != NULL)
+    g_ptr_array_set_free_func(self->annotations, (GDestroyNotify)fth_annotation_free);
+  if (self->labels != NULL)
+    g_ptr_array_set_free_func(self->labels, (GDestroyNotify)fth_label_free);
+  gboolean still_there = FALSE;
+  for (guint i = 0; self->annotations != NULL && i < self->annotations->len; i++)
+    still_there |= ((FthAnnotation *)self->annotations->pdata[i])->id == self->selected;
+  if (!still_there)
+    self->selected = 0;
+  place_segments(self);
+  gtk_widget_queue_resize(GTK_WIDGET(self));
+}
+
+void
+fth_waveform_view_set_visible_range(FthWaveformView *self, double start, double seconds)
+{
+  double dur = MAX(duration(self), 1e-3);
+  /* Down to 4 samples across the width, out to the whole file. */
+  double min_seconds = self->audio != NULL ? 4.0 / self->audio->file_rate : 1e-3;
+  self->view_seconds = CLAMP(seconds, min_seconds, dur);
+  self->view_start = CLAMP(start, 0.0, MAX(0.0, dur - self->view_seconds));
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+void
+fth_waveform_view_get_visible_range(FthWaveformView *self, double *start, double *seconds)
+{
+  *start = self->view_start;
+  *seconds = self->view_seconds;
+}
+
+static void
+zoom_at(FthWaveformView *self, double factor, double x)
+{
+  double t = fth_waveform_view_x_to_time(self, x);
+  double seconds = self->view_seconds / factor;
+  int width = MAX(1, gtk_widget_get_width(GTK_WIDGET(self)));
+  fth_waveform_view_set_visible_range(self, t - x / width * seconds, seconds);
+}
+
+gboolean
+fth_waveform_view_get_selection(FthWaveformView *self, double *t0, double *t1)
+{
+  if (!self->has_selection)
+    return FALSE;
+  *t0 = self->sel_t0;
+  *t1 = self->sel_t1;
+  return TRUE;
+}
+
+gint64
+fth_waveform_view_get_selected(FthWaveformView *self)
+{
+  return self->selected;
+}
+
+void
+fth_waveform_view_set_selected(FthWaveformView *self, gint64 annotation_id)
+{
+  self->selected = annotation_id;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+static const FthAnnotation *
+selected_annotation(FthWaveformView *self)
+{
+  for (guint i = 0; self->selected != 0 && i < self->annotations->len; i++) {
+    const FthAnnotation *a = g_ptr_array_index(self->annotations, i);
+    if (a->id == self->selected)
+      return a;
+  }
+  return NULL;
+}
+
+/* ---- playback ------------------------------------------------------------------------------ */
+
+static void
+apply_seek(FthWaveformView *self)
+{
+  if (self->playbin == NULL)
+    return;
+  gint64 start = (gint64)(self->position * GST_SECOND);
+  gint64 stop = self->playing_selection ? (gint64)(self->sel_t1 * GST_SECOND) : -1;
+  gst_element_seek(self->playbin, self->speed, GST_FORMAT_TIME,
+                   GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_ACCURATE, GST_SEEK_TYPE_SET, start,
+                   stop >= 0 ? GST_SEEK_TYPE_SET : GST_SEEK_TYPE_NONE, stop);
+}
+
+static gboolean
+playback_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer user_data)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(widget);
+  gint64 pos;
+  if (self->playbin != NULL && gst_element_query_position(self->playbin, GST_FORMAT_TIME, &pos))
+    self->position = (double)pos / GST_SECOND;
+  /* Keep the playhead in view: page along when it leaves the right edge. */
+  if (self->position > self->view_start + self->view_seconds)
+    fth_waveform_view_set_visible_range(self, self->position, self->view_seconds);
+  gtk_widget_queue_draw(widget);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+set_ticking(FthWaveformView *self, gboolean on)
+{
+  if (on && self->tick_id == 0)
+    self->tick_id = gtk_widget_add_tick_callback(GTK_WIDGET(self), playback_tick, NULL, NULL);
+  else if (!on && self->tick_id != 0) {
+    gtk_widget_remove_tick_callback(GTK_WIDGET(self), self->tick_id);
+    self->tick_id = 0;
+  }
+}
+
+static gboolean
+bus_message(GstBus *bus, GstMessage *message, gpointer user_data)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(user_data);
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS) {
+    if (self->loop) {
+      self->position = self->playing_selection ? self->sel_t0 : 0.0;
+      apply_seek(self);
+    } else {
+      self->position = self->playing_selection ? self->sel_t1 : duration(self);
+      fth_waveform_view_set_playing(self, FALSE);
+    }
+  } else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
+    g_autoptr(GError) error = NULL;
+    gst_message_parse_error(message, &error, NULL);
+    g_free(self->load_error);
+    self->load_error = g_strdup_printf(_("%s: cannot play: %s"), self->path, error->message);
+    stop_playback(self);
+    gtk_widget_queue_draw(GTK_WIDGET(self));
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+ensure_playbin(FthWaveformView *self)
+{
+  if (self->playbin != NULL)
+    return TRUE;
+  if (self->path == NULL || self->audio == NULL)
+    return FALSE;
+  self->playbin = gst_element_factory_make("playbin", NULL);
+  if (self->playbin == NULL) {
+    g_free(self->load_error);
+    self->load_error = g_strdup(_("Playback needs GStreamer's playbin (gst-plugins-base)"));
+    gtk_widget_queue_draw(GTK_WIDGET(self));
+    return FALSE;
+  }
+  g_autofree char *uri = gst_filename_to_uri(self->path, NULL);
+  g_object_set(self->playbin, "uri", uri, NULL);
+  g_autoptr(GstBus) bus = gst_element_get_bus(self->playbin);
+  self->bus_watch = gst_bus_add_watch(bus, bus_message, self);
+  /* Paused first: seeks (to the playhead, with the speed) need a prerolled pipeline. */
+  gst_element_set_state(self->playbin, GST_STATE_PAUSED);
+  gst_element_get_state(self->playbin, NULL, NULL, 2 * GST_SECOND);
+  return TRUE;
+}
+
+static void
+stop_playback(FthWaveformView *self)
+{
+  set_ticking(self, FALSE);
+  self->playing = FALSE;
+  self->playing_selection = FALSE;
+  if (self->playbin != NULL) {
+    gst_element_set_state(self->playbin, GST_STATE_NULL);
+    g_clear_handle_id(&self->bus_watch, g_source_remove);
+    g_clear_object(&self->playbin);
+  }
+}
+
+double
+fth_waveform_view_get_position(FthWaveformView *self)
+{
+  return self->position;
+}
+
+void
+fth_waveform_view_seek(FthWaveformView *self, double t)
+{
+  self->position = CLAMP(t, 0.0, duration(self));
+  self->playing_selection = FALSE;
+  apply_seek(self);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+gboolean
+fth_waveform_view_is_playing(FthWaveformView *self)
+{
+  return self->playing;
+}
+
+void
+fth_waveform_view_set_playing(FthWaveformView *self, gboolean playing)
+{
+  if (playing == self->playing)
+    return;
+  if (!playing) {
+    if (self->playbin != NULL)
+      gst_element_set_state(self->playbin, GST_STATE_PAUSED);
+    self->playing = FALSE;
+    set_ticking(self, FALSE);
+    gtk_widget_queue_draw(GTK_WIDGET(self));
+    return;
+  }
+  if (!ensure_playbin(self))
+    return;
+  if (self->position >= duration(self))
+    self->position = 0.0;
+  apply_seek(self);
+  gst_element_set_state(self->playbin, GST_STATE_PLAYING);
+  self->playing = TRUE;
+  set_ticking(self, TRUE);
+}
+
+void
+fth_waveform_view_play_selection(FthWaveformView *self)
+{
+  const FthAnnotation *a = selected_annotation(self);
+  if (a != NULL) {
+    self->sel_t0 = a->t0;
+    self->sel_t1 = MIN(a->t1, duration(self));
+    self->has_selection = TRUE;
+  }
+  if (!self->has_selection)
+    return;
+  fth_waveform_view_set_playing(self, FALSE);
+  self->position = self->sel_t0;
+  self->playing_selection = TRUE;
+  fth_waveform_view_set_playing(self, TRUE);
+}
+
+void
+fth_waveform_view_set_loop(FthWaveformView *self, gboolean loop)
+{
+  self->loop = loop;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+gboolean
+fth_waveform_view_get_loop(FthWaveformView *self)
+{
+  return self->loop;
+}
+
+void
+fth_waveform_view_set_speed(FthWaveformView *self, double speed)
+{
+  self->speed = CLAMP(speed, 0.25, 4.0);
+  if (self->playing)
+    apply_seek(self);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+double
+fth_waveform_view_get_speed(FthWaveformView *self)
+{
+  return self->speed;
+}
+
+/* ---- drawing ------------------------------------------------------------------------------- */
+
+/* A dark-blue to yellow ramp (close to viridis) for the spectrogram. */
+static guint32
+ramp(double v)
+{
+  static const double stops[5][3] = {
+    { 0.27, 0.00, 0.33 }, { 0.23, 0.32, 0.55 }, { 0.13, 0.57, 0.55 }, { 0.37, 0.79, 0.38 },
+    { 0.99, 0.91, 0.14 },
+  };
+  v = CLAMP(v, 0.0, 1.0) * 4.0;
+  int i = MIN(3, (int)v);
+  double f = v - i;
+  guint32 rgb = 0xff000000u;
+  for (int c = 0; c < 3; c++) {
+    double x = stops[i][c] * (1 - f) + stops[i + 1][c] * f;
+    rgb |= (guint32)(x * 255.0 + 0.5) << (16 - 8 * c);
+  }
+  return rgb;
+}
+
+static void
+draw_waveform(FthWaveformView *self, cairo_t *cr, int width, double y0, double h)
+{
+  AudioData *d = self->audio;
+  double mid = y0 + h / 2, half = h / 2 - 2;
+  double spp = self->view_seconds * d->rate / width; /* samples per column */
+  int level = -1;
+  for (int l = 0; l < N_LEVELS && (double)(LEVEL0_BLOCK << (2 * l)) <= spp / 2; l++)
+    level = l;
+  cairo_set_source_rgb(cr, 0.25, 0.55, 0.85);
+  for (int x = 0; x < width; x++) {
+    gint64 s0 = (gint64)floor((self->view_start + (double)x / width * self->view_seconds) *
+                              d->rate);
+    gint64 s1 = (gint64)floor((self->view_start + (double)(x + 1) / width * self->view_seconds) *
+                              d->rate);
+    s0 = CLAMP(s0, 0, d->n);
+    s1 = CLAMP(MAX(s1, s0 + 1), 0, d->n);
+    if (s0 >= s1)
+      continue;
+    float lo = G_MAXFLOAT, hi = -G_MAXFLOAT;
+    if (level < 0) {
+      for (gint64 i = s0; i < s1; i++) {
+        lo = MIN(lo, d->samples[i]);
+        hi = MAX(hi, d->samples[i]);
+      }
+    } else {
+      gint64 block = (gint64)LEVEL0_BLOCK << (2 * level);
+      for (gint64 b = s0 / block; b <= (s1 - 1) / block && b < d->level_len[level]; b++) {
+        lo = MIN(lo, d->mins[level][b]);
+        hi = MAX(hi, d->maxs[level][b]);
+      }
+    }
+    double ya = mid - CLAMP(hi, -1.0f, 1.0f) * half, yb = mid - CLAMP(lo, -1.0f, 1.0f) * half;
+    cairo_rectangle(cr, x, ya, 1, MAX(1.0, yb - ya));
+  }
+  cairo_fill(cr);
+}
+
+static void
+draw_spectrogram(FthWaveformView *self, cairo_t *cr, int width, double y0, double h)
+{
+  const FthMelSpectrogram *spec = &self->audio->spec;
+  if (spec->data == NULL || spec->n_frames == 0) {
+    cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+    cairo_move_to(cr, 8, y0 + h / 2);
+    cairo_show_text(cr, _("Computing the spectrogram…"));
+    return;
+  }
+  /* One column per pixel (the loudest frame it covers), one row per mel band, scaled up. */
+  cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, spec->n_mels);
+  guint8 *pixels = cairo_image_surface_get_data(img);
+  int stride = cairo_image_surface_get_stride(img);
+  double range = MAX(1e-6, spec->max_value - spec->min_value);
+  /* The bottom 20% of the log range is noise floor; start the ramp above it. */
+  double lo = spec->min_value + 0.2 * range, span = 0.8 * range;
+  for (int x = 0; x < width; x++) {
+    double t0 = self->view_start + (double)x / width * self->view_seconds;
+    double t1 = self->view_start + (double)(x + 1) / width * self->view_seconds;
+    gint64 f0 = CLAMP((gint64)floor(t0 / spec->hop_s), 0, spec->n_frames - 1);
+    gint64 f1 = CLAMP((gint64)floor(t1 / spec->hop_s), f0, spec->n_frames - 1);
+    /* At a far zoom-out, a stride keeps a column to a few dozen frames. */
+    gint64 step = MAX(1, (f1 - f0 + 1) / 32);
+    for (int m = 0; m < spec->n_mels; m++) {
+      float v = -G_MAXFLOAT;
+      for (gint64 f = f0; f <= f1; f += step)
+        v = MAX(v, spec->data[f * spec->n_mels + m]);
+      guint32 *row = (guint32 *)(pixels + (gsize)(spec->n_mels - 1 - m) * stride);
+      row[x] = ramp((v - lo) / span);
+    }
+  }
+  cairo_surface_mark_dirty(img);
+  cairo_save(cr);
+  cairo_translate(cr, 0, y0);
+  cairo_scale(cr, 1.0, h / spec->n_mels);
+  cairo_set_source_surface(cr, img, 0, 0);
+  cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+  cairo_paint(cr);
+  cairo_restore(cr);
+  cairo_surface_destroy(img);
+}
+
+static void
+draw_chip(cairo_t *cr, double *x, double y, const GdkRGBA *rgba, const char *text, gboolean dashed)
+{
+  cairo_text_extents_t ext;
+  cairo_text_extents(cr, text, &ext);
+  double w = ext.x_advance + 12;
+  cairo_rectangle(cr, *x, y + 3, w, STRIP_H - 6);
+  cairo_set_source_rgba(cr, rgba->red, rgba->green, rgba->blue, dashed ? 0.15 : 0.85);
+  cairo_fill_preserve(cr);
+  cairo_set_source_rgba(cr, rgba->red, rgba->green, rgba->blue, 1);
+  if (dashed)
+    cairo_set_dash(cr, (double[]){ 3, 2 }, 2, 0);
+  cairo_set_line_width(cr, 1);
+  cairo_stroke(cr);
+  cairo_set_dash(cr, NULL, 0, 0);
+  cairo_set_source_rgb(cr, dashed ? 0.9 : 0.05, dashed ? 0.9 : 0.05, dashed ? 0.9 : 0.05);
+  cairo_move_to(cr, *x + 6, y + STRIP_H / 2 + 4);
+  cairo_show_text(cr, text);
+  *x += w + 6;
+}
+
+static void
+draw_strip(FthWaveformView *self, cairo_t *cr, int width)
+{
+  cairo_set_source_rgb(cr, 0.16, 0.16, 0.18);
+  cairo_rectangle(cr, 0, 0, width, STRIP_H);
+  cairo_fill(cr);
+  double x = 6;
+  for (guint i = 0; self->annotations != NULL && i < self->annotations->len; i++) {
+    const FthAnnotation *a = g_ptr_array_index(self->annotations, i);
+    if (a->geom != FTH_GEOM_WHOLE)
+      continue;
+    const FthLabel *l = find_label(self, a->label_id);
+    GdkRGBA rgba;
+    label_rgba(self, a->label_id, &rgba);
+    g_autofree char *text = a->author == FTH_AUTHOR_MODEL
+                              ? g_strdup_printf(_("model: %s %.0f%%"), l ? l->name : "?",
+                                                a->score * 100)
+                              : g_strdup(l ? l->name : "?");
+    draw_chip(cr, &x, 0, &rgba, text, a->author == FTH_AUTHOR_MODEL);
+  }
+  /* Time ticks at a round step of about 100 px. */
+  double step = 1e-3;
+  const double mult[] = { 2, 2.5, 2 };
+  for (int i = 0; self->view_seconds / width * 100 > step; i++)
+    step *= mult[i % 3];
+  cairo_set_source_rgb(cr, 0.7, 0.7, 0.7);
+  for (double t = ceil(self->view_start / step) * step; t <= self->view_start + self->view_seconds;
+       t += step) {
+    double tx = fth_waveform_view_time_to_x(self, t);
+    cairo_rectangle(cr, tx, STRIP_H - 5, 1, 5);
+    cairo_fill(cr);
+    char buf[32];
+    if (step >= 60)
+      g_snprintf(buf, sizeof buf, "%d:%02d", (int)(t / 60), (int)fmod(t, 60));
+    else
+      g_snprintf(buf, sizeof buf, "%.*f", step >= 1 ? 0 : (step >= 0.1 ? 1 : 3), t);
+    if (tx > x) {
+      cairo_move_to(cr, tx + 2, STRIP_H - 8);
+      cairo_show_text(cr, buf);
+    }
+  }
+  char state[64];
+  g_snprintf(state, sizeof state, "%s%s ×%.2g", self->playing ? "▶" : "❚❚",
+             self->loop ? " ⟲" : "", self->speed);
+  cairo_text_extents_t ext;
+  cairo_text_extents(cr, state, &ext);
+  cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+  cairo_move_to(cr, width - ext.x_advance - 6, 16);
+  cairo_show_text(cr, state);
+}
+
+static void
+draw_segments(FthWaveformView *self, cairo_t *cr, int width, double band_top, double band_h)
+{
+  for (guint i = 0; i < self->placed->len; i++) {
+    const Placed *p = &g_array_index(self->placed, Placed, i);
+    const FthAnnotation *a = p->ann;
+    double t0 = a->t0, t1 = a->t1;
+    if (self->drag_ann == a && self->drag == DRAG_EDGE_START)
+      t0 = MIN(snap(self, a->t0 + self->drag_dx / width * self->view_seconds), a->t1);
+    if (self->drag_ann == a && self->drag == DRAG_EDGE_END)
+      t1 = MAX(snap(self, a->t1 + self->drag_dx / width * self->view_seconds), a->t0);
+    double x0 = fth_waveform_view_time_to_x(self, t0), x1 = fth_waveform_view_time_to_x(self, t1);
+    if (x1 < 0 || x0 > width)
+      continue;
+    double cy = fth_waveform_view_lane_y(self, p->lane);
+    gboolean model = a->author == FTH_AUTHOR_MODEL, selected = a->id == self->selected;
+    GdkRGBA c;
+    label_rgba(self, a->label_id, &c);
+    cairo_rectangle(cr, x0, cy - LANE_H / 2 + 2, MAX(1.0, x1 - x0), LANE_H - 4);
+    cairo_set_source_rgba(cr, c.red, c.green, c.blue, model ? 0.2 : 0.7);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgba(cr, c.red, c.green, c.blue, 1);
+    if (model)
+      cairo_set_dash(cr, (double[]){ 4, 3 }, 2, 0);
+    cairo_set_line_width(cr, selected ? 3 : 1);
+    cairo_stroke(cr);
+    cairo_set_dash(cr, NULL, 0, 0);
+    const FthLabel *l = find_label(self, a->label_id);
+    g_autofree char *text = model ? g_strdup_printf("%s %.0f%%", l ? l->name : "?", a->score * 100)
+                                  : g_strdup(l ? l->name : "?");
+    cairo_save(cr);
+    cairo_rectangle(cr, x0, cy - LANE_H / 2, MAX(0.0, x1 - x0), LANE_H);
+    cairo_clip(cr);
+    cairo_set_source_rgb(cr, 0.95, 0.95, 0.95);
+    cairo_move_to(cr, MAX(x0, 0) + 4, cy + 4);
+    cairo_show_text(cr, text);
+    cairo_restore(cr);
+    if (selected) {
+      /* The selected segment also marks its extent on the waveform and spectrogram. */
+      cairo_rectangle(cr, x0, band_top, x1 - x0, band_h);
+      cairo_set_source_rgba(cr, c.red, c.green, c.blue, 0.18);
+      cairo_fill(cr);
+    }
+  }
+}
+
+static void
+fth_waveform_view_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(widget);
+  int width = gtk_widget_get_width(widget), height = gtk_widget_get_height(widget);
+  if (width <= 0 || height <= 0)
+    return;
+  cairo_t *cr = gtk_snapshot_append_cairo(snapshot, &GRAPHENE_RECT_INIT(0, 0, width, height));
+  cairo_set_source_rgb(cr, 0.1, 0.1, 0.11);
+  cairo_paint(cr);
+  cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, 11);
+
+  if (self->audio == NULL) {
+    const char *text = self->load_error != NULL ? self->load_error
+                                                : (self->loading ? _("Decoding the audio…") : "");
+    cairo_set_source_rgb(cr, self->load_error != NULL ? 0.95 : 0.7,
+                         self->load_error != NULL ? 0.45 : 0.7, 0.45);
+    cairo_move_to(cr, 12, height / 2.0);
+    cairo_show_text(cr, text);
+    cairo_destroy(cr);
+    return;
+  }
+  double bh = band_height(self);
+  draw_strip(self, cr, width);
+  draw_waveform(self, cr, width, STRIP_H, bh);
+  draw_spectrogram(self, cr, width, STRIP_H + bh, bh);
+
+  double lanes_top = STRIP_H + 2 * bh;
+  cairo_set_source_rgb(cr, 0.13, 0.13, 0.15);
+  cairo_rectangle(cr, 0, lanes_top, width, lanes_height(self));
+  cairo_fill(cr);
+  if (self->n_model_lanes > 0) {
+    cairo_set_source_rgb(cr, 0.4, 0.4, 0.45);
+    cairo_rectangle(cr, 0, lanes_top + 2 + LANE_H * MAX(1u, self->n_human_lanes), width, 1);
+    cairo_fill(cr);
+  }
+  draw_segments(self, cr, width, STRIP_H, 2 * bh);
+
+  /* The time selection, or the range being dragged. */
+  double s0 = self->sel_t0, s1 = self->sel_t1;
+  gboolean show = self->has_selection;
+  if (self->drag == DRAG_SELECT) {
+    s0 = fth_waveform_view_x_to_time(self, MIN(self->drag_x, self->drag_x + self->drag_dx));
+    s1 = fth_waveform_view_x_to_time(self, MAX(self->drag_x, self->drag_x + self->drag_dx));
+    show = TRUE;
+  }
+  if (show) {
+    double x0 = fth_waveform_view_time_to_x(self, s0), x1 = fth_waveform_view_time_to_x(self, s1);
+    cairo_rectangle(cr, x0, STRIP_H, x1 - x0, 2 * bh + lanes_height(self));
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.15);
+    cairo_fill(cr);
+  }
+
+  double px = fth_waveform_view_time_to_x(self, self->position);
+  cairo_set_source_rgb(cr, 0.95, 0.25, 0.2);
+  cairo_rectangle(cr, floor(px), STRIP_H, 2, height - STRIP_H);
+  cairo_fill(cr);
+
+  const char *problem = fth_waveform_view_get_message(self);
+  if (problem != NULL) {
+    cairo_text_extents_t ext;
+    cairo_text_extents(cr, problem, &ext);
+    cairo_set_source_rgba(cr, 0.5, 0.1, 0.1, 0.85);
+    cairo_rectangle(cr, 6, STRIP_H + 4, ext.x_advance + 12, 20);
+    cairo_fill(cr);
+    cairo_set_source_rgb(cr, 1, 0.9, 0.9);
+    cairo_move_to(cr, 12, STRIP_H + 18);
+    cairo_show_text(cr, problem);
+  }
+  cairo_destroy(cr);
+}
+
+static void
+fth_waveform_view_measure(GtkWidget *widget, GtkOrientation orientation, int for_size,
+                          int *minimum, int *natural, int *minimum_baseline,
+                          int *natural_baseline)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(widget);
+  if (orientation == GTK_ORIENTATION_HORIZONTAL) {
+    *minimum = 100;
+    *natural = 640;
+  } else {
+    *minimum = (int)(STRIP_H + 40 + lanes_height(self));
+    *natural = (int)(STRIP_H + 300 + lanes_height(self));
+  }
+}
+
+/* ---- input --------------------------------------------------------------------------------- */
+
+static void
+emit_segment_update(FthWaveformView *self, const FthAnnotation *a, double t0, double t1,
+                    gint64 label_id)
+{
+  g_autoptr(FthAnnotation) changed = annotation_copy(a);
+  changed->t0 = t0;
+  changed->t1 = t1;
+  changed->label_id = label_id;
+  g_signal_emit(self, signals[SIGNAL_UPDATE_ANNOTATION], 0, changed);
+}
+
+static void
+edit_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(user_data);
+  gtk_widget_grab_focus(GTK_WIDGET(self));
+  self->drag = DRAG_NONE;
+  self->drag_ann = NULL;
+  self->drag_x = x;
+  self->drag_y = y;
+  self->drag_dx = 0;
+  if (self->audio == NULL || y < STRIP_H)
+    return;
+  int edge;
+  const Placed *hit = segment_at(self, x, y, &edge);
+  if (hit != NULL) {
+    self->drag_ann = hit->ann;
+    self->drag = edge < 0 ? DRAG_EDGE_START : (edge > 0 ? DRAG_EDGE_END : DRAG_SEGMENT);
+  } else if (y < STRIP_H + 2 * band_height(self)) {
+    self->drag = DRAG_SELECT;
+  }
+}
+
+static void
+edit_drag_update(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(user_data);
+  self->drag_dx = dx;
+  if (self->drag != DRAG_NONE)
+    gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+static void
+edit_drag_end(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(user_data);
+  DragMode mode = self->drag;
+  const FthAnnotation *a = self->drag_ann;
+  self->drag = DRAG_NONE;
+  self->drag_ann = NULL;
+  self->drag_dx = dx;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  int width = MAX(1, gtk_widget_get_width(GTK_WIDGET(self)));
+  double dt = dx / width * self->view_seconds;
+  gboolean moved = fabs(dx) >= MIN_DRAG_PX;
+
+  switch (mode) {
+  case DRAG_SELECT:
+    if (moved) {
+      self->sel_t0 = snap(self, fth_waveform_view_x_to_time(self, MIN(self->drag_x,
+                                                                    self->drag_x + dx)));
+      self->sel_t1 = snap(self, fth_waveform_view_x_to_time(self, MAX(self->drag_x,
+                                                                    self->drag_x + dx)));
+      self->has_selection = self->sel_t1 > self->sel_t0;
+      self->selected = 0;
+    } else {
+      /* A click: seek there, and drop the selection. */
+      self->has_selection = FALSE;
+      self->selected = 0;
+      fth_waveform_view_seek(self, fth_waveform_view_x_to_time(self, self->drag_x));
+    }
+    break;
+  case DRAG_SEGMENT:
+    self->selected = a->id;
+    self->has_selection = FALSE;
+    break;
+  case DRAG_EDGE_START:
+  case DRAG_EDGE_END:
+    self->selected = a->id;
+    self->has_selection = FALSE;
+    if (moved) {
+      double t0 = a->t0, t1 = a->t1;
+      if (mode == DRAG_EDGE_START)
+        t0 = snap(self, a->t0 + dt);
+      else
+        t1 = snap(self, a->t1 + dt);
+      /* An edge dragged past the other one swaps them. */
+      double lo = MIN(t0, t1), hi = MAX(t0, t1);
+      if (hi > lo)
+        emit_segment_update(self, a, lo, hi, a->label_id);
+    }
+    break;
+  case DRAG_NONE:
+    break;
+  }
+}
+
+static const FthLabel *
+label_for_key(FthWaveformView *self, guint keyval)
+{
+  gunichar c = gdk_keyval_to_unicode(keyval);
+  if (c == 0)
+    return NULL;
+  char buf[8] = { 0 };
+  g_unichar_to_utf8(c, buf);
+  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
+    const FthLabel *l = g_ptr_array_index(self->labels, i);
+    if (l->hotkey != NULL && g_utf8_collate(l->hotkey, buf) == 0)
+      return l;
+  }
+  return NULL;
+}
+
+static gboolean
+apply_label_key(FthWaveformView *self, const FthLabel *label)
+{
+  gboolean for_segments = label->kind == FTH_LABEL_SEGMENT || label->kind == FTH_LABEL_ANY;
+  const FthAnnotation *sel = selected_annotation(self);
+  if (for_segments && sel != NULL && sel->geom == FTH_GEOM_SEGMENT) {
+    if (sel->label_id != label->id || sel->author != FTH_AUTHOR_HUMAN) {
+      g_autoptr(FthAnnotation) changed = annotation_copy(sel);
+      changed->label_id = label->id;
+      changed->author = FTH_AUTHOR_HUMAN; /* labeling a model segment accepts it */
+      changed->run_id = 0;
+      changed->score = 1.0;
+      g_signal_emit(self, signals[SIGNAL_UPDATE_ANNOTATION], 0, changed);
+    }
+    return TRUE;
+  }
+  if (for_segments && self->has_selection) {
+    g_autoptr(FthAnnotation) ann = fth_annotation_new();
+    ann->geom = FTH_GEOM_SEGMENT;
+    ann->label_id = label->id;
+    ann->t0 = self->sel_t0;
+    ann->t1 = self->sel_t1;
+    ann->author = FTH_AUTHOR_HUMAN;
+    self->has_selection = FALSE;
+    g_signal_emit(self, signals[SIGNAL_ADD_ANNOTATION], 0, ann);
+    return TRUE;
+  }
+  if (label->kind == FTH_LABEL_CLASS || label->kind == FTH_LABEL_ANY) {
+    g_signal_emit(self, signals[SIGNAL_SET_CLASS], 0, label->id);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean
+key_pressed(GtkEventControllerKey *controller, guint keyval, guint keycode,
+            GdkModifierType state, gpointer user_data)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(user_data);
+  if (state & (GDK_CONTROL_MASK | GDK_ALT_MASK))
+    return FALSE;
+  const FthLabel *label = label_for_key(self, keyval);
+  if (label != NULL && self->audio != NULL)
+    return apply_label_key(self, label);
+  switch (keyval) {
+  case GDK_KEY_space:
+    fth_waveform_view_set_playing(self, !self->playing);
+    return TRUE;
+  case GDK_KEY_p:
+    fth_waveform_view_play_selection(self);
+    return TRUE;
+  case GDK_KEY_l:
+    fth_waveform_view_set_loop(self, !self->loop);
+    return TRUE;
+  case GDK_KEY_bracketleft:
+    fth_waveform_view_set_speed(self, self->speed / 1.25);
+    return TRUE;
+  case GDK_KEY_bracketright:
+    fth_waveform_view_set_speed(self, self->speed * 1.25);
+    return TRUE;
+  case GDK_KEY_plus:
+  case GDK_KEY_equal:
+  case GDK_KEY_KP_Add:
+    zoom_at(self, 2.0, fth_waveform_view_time_to_x(self, self->position));
+    return TRUE;
+  case GDK_KEY_minus:
+  case GDK_KEY_KP_Subtract:
+    zoom_at(self, 0.5, fth_waveform_view_time_to_x(self, self->position));
+    return TRUE;
+  case GDK_KEY_Delete:
+  case GDK_KEY_BackSpace: {
+    const FthAnnotation *sel = selected_annotation(self);
+    if (sel == NULL)
+      return FALSE;
+    gint64 id = sel->id;
+    self->selected = 0;
+    g_signal_emit(self, signals[SIGNAL_REMOVE_ANNOTATION], 0, id);
+    return TRUE;
+  }
+  case GDK_KEY_Escape:
+    if (!self->has_selection && self->selected == 0)
+      return FALSE;
+    self->has_selection = FALSE;
+    self->selected = 0;
+    gtk_widget_queue_draw(GTK_WIDGET(self));
+    return TRUE;
+  default:
+    return FALSE;
+  }
+}
+
+static gboolean
+scrolled(GtkEventControllerScroll *controller, double dx, double dy, gpointer user_data)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(user_data);
+  if (self->audio == NULL)
+    return FALSE;
+  GdkModifierType mods = gtk_event_controller_get_current_event_state(
+    GTK_EVENT_CONTROLLER(controller));
+  if (mods & GDK_CONTROL_MASK)
+    zoom_at(self, pow(1.25, -dy), self->pointer_x);
+  else
+    fth_waveform_view_set_visible_range(self,
+                                        self->view_start + (dx + dy) * 0.1 * self->view_seconds,
+                                        self->view_seconds);
+  return TRUE;
+}
+
+static void
+pointer_moved(GtkEventControllerMotion *controller, double x, double y, gpointer user_data)
+{
+  FTH_WAVEFORM_VIEW(user_data)->pointer_x = x;
+}
+
+/* ---- class --------------------------------------------------------------------------------- */
+
+static void
+fth_waveform_view_dispose(GObject *object)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(object);
+  stop_playback(self);
+  if (self->cancellable != NULL)
+    g_cancellable_cancel(self->cancellable);
+  g_clear_object(&self->cancellable);
+  G_OBJECT_CLASS(fth_waveform_view_parent_class)->dispose(object);
+}
+
+static void
+fth_waveform_view_finalize(GObject *object)
+{
+  FthWaveformView *self = FTH_WAVEFORM_VIEW(object);
+  g_clear_pointer(&self->audio, audio_data_unref);
+  g_clear_pointer(&self->annotations, g_ptr_array_unref);
+  g_clear_pointer(&self->labels, g_ptr_array_unref);
+  g_array_unref(self->placed);
+  g_free(self->path);
+  g_free(self->cache_dir);
+  g_free(self->sha256);
+  g_free(self->load_error);
+  g_free(self->annotation_problem);
+  G_OBJECT_CLASS(fth_waveform_view_parent_class)->finalize(object);
+}
+
+static void
+fth_waveform_view_class_init(FthWaveformViewClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
+  object_class->dispose = fth_waveform_view_dispose;
+  object_class->finalize = fth_waveform_view_finalize;
+  widget_class->snapshot = fth_waveform_view_snapshot;
+  widget_class->measure = fth_waveform_view_measure;
+  gtk_widget_class_set_css_name(widget_class, "fth-waveform-view");
+
+  signals[SIGNAL_LOADED] = g_signal_new("loaded", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                        NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_ADD_ANNOTATION] =
+    g_signal_new("add-annotation", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                 NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_UPDATE_ANNOTATION] =
+    g_signal_new("update-annotation", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                 NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_REMOVE_ANNOTATION] =
+    g_signal_new("remove-annotation", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                 NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+  signals[SIGNAL_SET_CLASS] = g_signal_new("set-class", G_TYPE_FROM_CLASS(klass),
+                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                           G_TYPE_INT64);
+}
+
+static void
+fth_waveform_view_init(FthWaveformView *self)
+{
+  GtkWidget *widget = GTK_WIDGET(self);
+  self->placed = g_array_new(FALSE, FALSE, sizeof(Placed));
+  self->speed = 1.0;
+  self->view_seconds = 1.0;
+  gtk_widget_set_focusable(widget, TRUE);
+  gtk_widget_set_focus_on_click(widget, TRUE);
+
+  GtkGesture *drag = gtk_gesture_drag_new();
+  gtk_event_controller_set_name(GTK_EVENT_CONTROLLER(drag), "fth-waveform-edit");
+  gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(drag), GDK_BUTTON_PRIMARY);
+  g_signal_connect(drag, "drag-begin", G_CALLBACK(edit_drag_begin), self);
+  g_signal_connect(drag, "drag-update", G_CALLBACK(edit_drag_update), self);
+  g_signal_connect(drag, "drag-end", G_CALLBACK(edit_drag_end), self);
+  gtk_widget_add_controller(widget, GTK_EVENT_CONTROLLER(drag));
+
+  GtkEventController *keys = gtk_event_controller_key_new();
+  gtk_event_controller_set_name(keys, "fth-waveform-keys");
+  g_signal_connect(keys, "key-pressed", G_CALLBACK(key_pressed), self);
+  gtk_widget_add_controller(widget, keys);
+
+  GtkEventController *scroll =
+    gtk_event_controller_scroll_new(GTK_EVENT_CONTROLLER_SCROLL_BOTH_AXES);
+  g_signal_connect(scroll, "scroll", G_CALLBACK(scrolled), self);
+  gtk_widget_add_controller(widget, scroll);
+
+  GtkEventController *motion = gtk_event_controller_motion_new();
+  g_signal_connect(motion, "motion", G_CALLBACK(pointer_moved), self);
+  gtk_widget_add_controller(widget, motion);
+}
+
+GtkWidget *
+fth_waveform_view_new(void)
+{
+  return g_object_new(FTH_TYPE_WAVEFORM_VIEW, NULL);
+}
