@@ -1,0 +1,185 @@
+/* A short training run on the GPU against the same run on the CPU: a small CNN (conv + ReLU,
+ * max pool, dropout, linear, cross-entropy) on a fixed synthetic data set, SGD with momentum.
+ * Two graphs built from the same seed start from the same weights; the CPU one runs
+ * fth_graph_run + engine/nn's optimizer, the other runs on the CUDA backend through the
+ * graph-device executor with the fused device update. The loss curves must agree step by step
+ * (f32: 1e-3 relative; bf16 and f16 math: 3e-2, with f16 behind a static loss scale that the
+ * device scaler unscales and checks), and training must lower the loss. */
+#include "cuda-harness.h"
+
+#include "graph-device.h"
+
+#include <fathom/optim.h>
+
+#include <math.h>
+#include <string.h>
+
+enum { BATCH = 32, SAMPLES = 96, STEPS = 12, H = 12, CLASSES = 5 };
+
+typedef struct {
+  FthGraph *g;
+  FthNode *x, *t, *loss;
+} Net;
+
+static Net build(uint64_t seed, float loss_scale) {
+  Net n = {.g = fth_graph_new(seed)};
+  FthGraph *g = n.g;
+  n.x = fth_input(g, "x", FTH_F32, 4, (int64_t[]){FTH_BATCH, 1, H, H});
+  n.t = fth_input(g, "t", FTH_I32, 1, (int64_t[]){FTH_BATCH});
+  FthInit k = {FTH_INIT_KAIMING_UNIFORM, 0, 0};
+  FthNode *w1 = fth_param(g, "conv.w", 4, (int64_t[]){8, 1, 3, 3}, k);
+  FthNode *b1 = fth_param(g, "conv.b", 1, (int64_t[]){8}, (FthInit){FTH_INIT_ZEROS, 0, 0});
+  FthNode *w2 = fth_param(g, "fc.w", 2, (int64_t[]){CLASSES, 8 * (H / 2) * (H / 2)}, k);
+  FthNode *b2 = fth_param(g, "fc.b", 1, (int64_t[]){CLASSES}, (FthInit){FTH_INIT_ZEROS, 0, 0});
+  FthConv2dParams cp = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1, .act = FTH_ACT_RELU};
+  FthPool2dParams pp = {.kernel = {2, 2}, .stride = {2, 2}};
+  FthNode *h = fth_max_pool2d(g, fth_conv2d(g, n.x, w1, b1, &cp), &pp);
+  h = fth_dropout(g, fth_reshape(g, h, 2, (int64_t[]){-1, 8 * (H / 2) * (H / 2)}), 0.1f);
+  n.loss = fth_cross_entropy(g, fth_linear(g, h, w2, b2), n.t, NULL, NULL);
+  g_assert_cmpint(fth_graph_mark_output(g, n.loss), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_graph_backward(g, n.loss, loss_scale), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_graph_plan(g, FTH_MODE_TRAIN, BATCH), ==, FTH_STATUS_OK);
+  return n;
+}
+
+/* Labels are the argmax of a fixed random projection of the image: learnable, not trivial. */
+static void make_data(uint64_t seed, float *x, int32_t *t) {
+  harness_normal(seed, 1000, x, (size_t)SAMPLES * H * H);
+  float *proj = g_new(float, CLASSES * H * H);
+  harness_normal(seed, 1001, proj, CLASSES * H * H);
+  for (int s = 0; s < SAMPLES; s++) {
+    int best = 0;
+    double best_v = -INFINITY;
+    for (int c = 0; c < CLASSES; c++) {
+      double v = 0;
+      for (int i = 0; i < H * H; i++)
+        v += proj[c * H * H + i] * x[(size_t)s * H * H + i];
+      if (v > best_v)
+        best_v = v, best = c;
+    }
+    t[s] = best;
+  }
+  g_free(proj);
+}
+
+static void run(FthCudaMath math, double rel_tol, float loss_scale) {
+  const FthBackend *cuda = harness_cuda_or_skip();
+  FthCudaContext *ctx = harness_cuda_context();
+  uint64_t seed = harness_seed();
+  float *x = g_new(float, SAMPLES * H * H);
+  int32_t *t = g_new(int32_t, SAMPLES);
+  make_data(seed, x, t);
+  Net cpu = build(seed, 1.0f), gpu = build(seed, loss_scale);
+
+  FthOptimConfig cfg = fth_optim_config_default(FTH_OPTIM_SGD);
+  cfg.lr = 0.05f;
+  cfg.momentum = 0.9f;
+  int np = fth_graph_n_params(cpu.g);
+  FthParam *params = g_new0(FthParam, np);
+  for (int k = 0; k < np; k++) {
+    FthNode *p = fth_graph_param(cpu.g, k);
+    FthTensor v, gr;
+    g_assert_cmpint(fth_graph_tensor(cpu.g, p, &v), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_param_grad_tensor(p, &gr), ==, FTH_STATUS_OK);
+    params[k] = (FthParam){.name = fth_node_name(p), .value = v.data, .grad = gr.data,
+                           .n = (size_t)fth_tensor_numel(&v), .decay = true};
+  }
+  FthOptimizer *opt = fth_optimizer_new(&cfg, params, (size_t)np);
+  g_assert_nonnull(opt);
+
+  fth_cuda_set_math(ctx, math);
+  FthGraphDevice *dev = NULL;
+  g_assert_cmpint(fth_graph_device_new(gpu.g, cuda, &dev), ==, FTH_STATUS_OK);
+  float **dv = g_new0(float *, np), **dg = g_new0(float *, np), **dm = g_new0(float *, np);
+  size_t *counts = g_new0(size_t, np);
+  for (int k = 0; k < np; k++) {
+    g_assert_cmpint(fth_graph_device_param(dev, fth_graph_param(gpu.g, k), &dv[k], &dg[k]), ==, FTH_STATUS_OK);
+    counts[k] = params[k].n;
+    dm[k] = fth_cuda_alloc(ctx, counts[k] * sizeof(float));
+    g_assert_cmpint(fth_cuda_memset_zero(ctx, dm[k], counts[k] * sizeof(float)), ==, FTH_CUDA_OK);
+  }
+  FthCudaLossScaler scaler;
+  g_assert_cmpint(fth_cuda_loss_scaler_init(ctx, &scaler, loss_scale), ==, FTH_CUDA_OK);
+  scaler.growth_interval = 1 << 30; /* the graph's loss scale is fixed at build time */
+
+  double first_cpu = 0, last_cpu = 0;
+  for (int step = 0; step < STEPS; step++) {
+    int off = (step * BATCH) % SAMPLES;
+    const float *xb = x + (size_t)off * H * H;
+    const int32_t *tb = t + off;
+    g_assert_cmpint(fth_graph_set_input(cpu.g, cpu.x, xb, sizeof(float) * BATCH * H * H), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_set_input(cpu.g, cpu.t, tb, sizeof(int32_t) * BATCH), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_run(cpu.g), ==, FTH_STATUS_OK);
+    FthTensor lt;
+    g_assert_cmpint(fth_graph_tensor(cpu.g, cpu.loss, &lt), ==, FTH_STATUS_OK);
+    double l_cpu = *(const float *)lt.data;
+    fth_optimizer_step(opt, cfg.lr);
+
+    g_assert_cmpint(fth_graph_device_set_input(dev, gpu.x, xb, sizeof(float) * BATCH * H * H), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_device_set_input(dev, gpu.t, tb, sizeof(int32_t) * BATCH), ==, FTH_STATUS_OK);
+    FthStatus st = fth_graph_device_run(dev);
+    if (st != FTH_STATUS_OK)
+      g_error("device step %d: %s", step, fth_last_error());
+    float l_gpu;
+    g_assert_cmpint(fth_graph_device_read(dev, gpu.loss, false, &l_gpu, sizeof l_gpu), ==, FTH_STATUS_OK);
+    int ok = 1;
+    if (loss_scale != 1.0f) {
+      g_assert_cmpint(fth_cuda_loss_scaler_unscale(ctx, &scaler, dg, counts, np), ==, FTH_CUDA_OK);
+      g_assert_cmpint(fth_cuda_loss_scaler_update(ctx, &scaler, &ok), ==, FTH_CUDA_OK);
+    }
+    g_assert_cmpint(ok, ==, 1); /* this small net never overflows at this scale */
+    for (int k = 0; k < np; k++)
+      g_assert_cmpint(fth_cuda_sgd_step(ctx, dv[k], dg[k], dm[k], counts[k], cfg.lr, cfg.weight_decay, cfg.momentum,
+                                        cfg.nesterov),
+                      ==, FTH_CUDA_OK);
+    g_test_message("step %d: loss %.6f on the CPU, %.6f on CUDA", step, l_cpu, (double)l_gpu);
+    if (fabs(l_gpu - l_cpu) > rel_tol * (1.0 + fabs(l_cpu)))
+      g_error("step %d: loss %.7f on CUDA, %.7f on the CPU (tolerance %g)", step, (double)l_gpu, l_cpu, rel_tol);
+    if (step == 0)
+      first_cpu = l_cpu;
+    last_cpu = l_cpu;
+  }
+  g_assert_cmpfloat(last_cpu, <, 0.9 * first_cpu);
+
+  /* the device weights come back to the graph and match the CPU's after the same updates */
+  g_assert_cmpint(fth_graph_device_download_params(dev), ==, FTH_STATUS_OK);
+  for (int k = 0; k < np; k++) {
+    FthTensor v;
+    g_assert_cmpint(fth_graph_tensor(gpu.g, fth_graph_param(gpu.g, k), &v), ==, FTH_STATUS_OK);
+    size_t at;
+    if (harness_excess(v.data, params[k].value, params[k].n, 0.0, 20 * rel_tol, &at) > 0)
+      g_error("parameter %s[%zu]: %g on CUDA, %g on the CPU", params[k].name, at, (double)((float *)v.data)[at],
+              (double)params[k].value[at]);
+  }
+
+  fth_cuda_loss_scaler_release(ctx, &scaler);
+  for (int k = 0; k < np; k++)
+    fth_cuda_free(ctx, dm[k]);
+  fth_graph_device_free(dev);
+  fth_cuda_set_math(ctx, FTH_CUDA_MATH_F32);
+  fth_optimizer_free(opt);
+  fth_graph_free(cpu.g);
+  fth_graph_free(gpu.g);
+  g_free(params), g_free(dv), g_free(dg), g_free(dm), g_free(counts), g_free(x), g_free(t);
+}
+
+static void test_f32(void) {
+  run(FTH_CUDA_MATH_F32, 1e-3, 1.0f);
+}
+
+static void test_bf16(void) {
+  run(FTH_CUDA_MATH_BF16, 3e-2, 1.0f);
+}
+
+static void test_f16_scaled(void) {
+  run(FTH_CUDA_MATH_F16, 3e-2, 256.0f);
+}
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, NULL);
+  harness_cuda_or_skip();
+  g_test_add_func("/cuda/train/f32", test_f32);
+  g_test_add_func("/cuda/train/bf16", test_bf16);
+  g_test_add_func("/cuda/train/f16-loss-scaled", test_f16_scaled);
+  return g_test_run();
+}
