@@ -1,87 +1,113 @@
 /* The process-wide intra-op thread pool. The caller of fth_parallel_for is worker 0 and the pool
- * threads are workers 1..n-1; chunks are handed out through an atomic counter. Workers spin
- * briefly before sleeping so back-to-back small kernels (batch-1 inference) do not pay a
- * futex wake-up each. */
+ * threads are workers 1..n-1.
+ *
+ * A region is published as one 64-bit word (generation, next chunk, chunk count); a thread claims
+ * a chunk with a compare-and-swap on that word, so a worker that wakes up late can never claim a
+ * chunk of a region that has ended or run a newer region's function with an old index. The
+ * caller runs chunks itself and then waits only for chunks that others have claimed, never for
+ * sleeping or descheduled workers to check in. Work too small for two chunks runs on the caller
+ * without touching the pool at all. Idle workers spin briefly (back-to-back kernels of one step
+ * then cost no wake-up), then sleep on a futex; the caller issues the wake-up system call only
+ * when some worker sleeps. Callers on different threads take turns (one region at a time, serial
+ * ones included), so two jobs never put more than fth_thread_count() threads to work. */
 #include <fathom/core.h>
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_THREADS 256
-#define SPIN_ITERATIONS 20000
+#define MAX_CHUNKS_PER_THREAD 4
+#define WORKER_SPIN 20000  /* pause instructions before a worker sleeps (~0.3 ms on Zen 4) */
+#define CALLER_SPIN 2000   /* pause instructions before a waiting caller yields its core */
 
-typedef struct {
-  FthParallelFn fn;
-  void *ctx;
-  size_t n, chunk, n_chunks;
-  atomic_size_t next_chunk;
-  atomic_int pending; /* workers that have not finished this region */
-} Region;
+/* state word: generation (32 bits) | next chunk (16) | chunk count (16) */
+#define STATE(gen, next, total) (((uint64_t)(gen) << 32) | ((uint64_t)(next) << 16) | (uint64_t)(total))
+#define STATE_GEN(s) ((unsigned)((s) >> 32))
+#define STATE_NEXT(s) ((unsigned)(((s) >> 16) & 0xffff))
+#define STATE_TOTAL(s) ((unsigned)((s)&0xffff))
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER; /* one region at a time */
-static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
 
 static int n_threads; /* 0: not created yet */
 static pthread_t workers[MAX_THREADS];
-static atomic_uint generation;
-/* The generation at pool creation: a worker that starts running after the first region was
- * published must not mistake that region for the one it already saw. */
-static unsigned start_generation;
+
+/* The published region; written only by the caller holding region_lock, before it publishes. */
+static FthParallelFn region_fn;
+static void *region_ctx;
+static size_t region_n, region_chunks;
+
+static _Atomic uint64_t state;
+static atomic_uint generation; /* the futex word: changes with every region and at shutdown */
+static atomic_uint chunks_done;
+static atomic_int sleepers;
 static atomic_bool stopping;
-static Region region;
 static _Thread_local bool in_region;
 
-static void run_chunks(int worker) {
+static void futex_wait(atomic_uint *word, unsigned expected) {
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futex_wake_all(atomic_uint *word) {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static void run_chunk(unsigned c, int worker) {
+  /* even split: every chunk holds floor or ceil of n / chunks items, so none is under the grain */
+  size_t begin = (size_t)c * region_n / region_chunks, end = (size_t)(c + 1) * region_n / region_chunks;
+  region_fn(region_ctx, begin, end, worker);
+}
+
+/* Claims and runs chunks of region `gen` until none is left. */
+static void run_chunks(unsigned gen, int worker) {
+  uint64_t s = atomic_load_explicit(&state, memory_order_acquire);
   for (;;) {
-    size_t c = atomic_fetch_add_explicit(&region.next_chunk, 1, memory_order_relaxed);
-    if (c >= region.n_chunks)
-      break;
-    size_t begin = c * region.chunk;
-    size_t end = begin + region.chunk < region.n ? begin + region.chunk : region.n;
-    region.fn(region.ctx, begin, end, worker);
+    if (STATE_GEN(s) != gen || STATE_NEXT(s) >= STATE_TOTAL(s))
+      return;
+    if (!atomic_compare_exchange_weak_explicit(&state, &s, s + (1u << 16), memory_order_acquire,
+                                               memory_order_acquire))
+      continue;
+    run_chunk(STATE_NEXT(s), worker);
+    atomic_fetch_add_explicit(&chunks_done, 1, memory_order_release);
+    s = atomic_load_explicit(&state, memory_order_acquire);
   }
 }
 
 static void *worker_main(void *arg) {
   int worker = (int)(intptr_t)arg;
-  unsigned seen = start_generation;
+  unsigned seen = STATE_GEN(atomic_load(&state));
   in_region = true;
   for (;;) {
     unsigned now = seen;
-    for (int spin = 0; spin < SPIN_ITERATIONS; spin++) {
-      now = atomic_load_explicit(&generation, memory_order_acquire);
-      if (now != seen)
-        break;
+    for (int spin = 0; spin < WORKER_SPIN && now == seen; spin++) {
       __builtin_ia32_pause();
+      now = atomic_load_explicit(&generation, memory_order_acquire);
     }
     if (now == seen) {
-      pthread_mutex_lock(&wake_lock);
-      while ((now = atomic_load(&generation)) == seen && !atomic_load(&stopping))
-        pthread_cond_wait(&wake_cond, &wake_lock);
-      pthread_mutex_unlock(&wake_lock);
+      /* announce the sleep before the last check; the publisher stores the generation before
+       * it reads `sleepers`, so one of the two sees the other */
+      atomic_fetch_add(&sleepers, 1);
+      while ((now = atomic_load(&generation)) == seen)
+        futex_wait(&generation, seen);
+      atomic_fetch_sub(&sleepers, 1);
     }
     if (atomic_load(&stopping))
       return NULL;
     seen = now;
-    run_chunks(worker);
-    if (atomic_fetch_sub_explicit(&region.pending, 1, memory_order_acq_rel) == 1) {
-      pthread_mutex_lock(&wake_lock);
-      pthread_cond_signal(&done_cond);
-      pthread_mutex_unlock(&wake_lock);
-    }
+    run_chunks(now, worker);
   }
 }
 
 static void stop_workers(void) {
-  pthread_mutex_lock(&wake_lock);
   atomic_store(&stopping, true);
-  pthread_cond_broadcast(&wake_cond);
-  pthread_mutex_unlock(&wake_lock);
+  atomic_fetch_add(&generation, 1);
+  futex_wake_all(&generation);
   for (int i = 1; i < n_threads; i++)
     pthread_join(workers[i], NULL);
   atomic_store(&stopping, false);
@@ -89,7 +115,8 @@ static void stop_workers(void) {
 }
 
 static int start_workers(int n) {
-  start_generation = atomic_load(&generation);
+  /* workers start from the current state, so they never mistake an old region for a new one */
+  atomic_store(&state, STATE(atomic_load(&generation), 0, 0));
   int started = 1;
   for (int i = 1; i < n; i++) {
     if (pthread_create(&workers[i], NULL, worker_main, (void *)(intptr_t)i) != 0)
@@ -143,6 +170,18 @@ bool fth_in_parallel_region(void) {
   return in_region;
 }
 
+size_t fth_parallel_chunks(size_t n, size_t grain, int threads) {
+  if (n == 0)
+    return 0;
+  if (grain == 0)
+    grain = 1;
+  size_t chunks = n / grain; /* every chunk holds at least `grain` items */
+  size_t cap = (size_t)(threads < 1 ? 1 : threads) * MAX_CHUNKS_PER_THREAD;
+  if (chunks > cap)
+    chunks = cap;
+  return chunks < 1 ? 1 : chunks;
+}
+
 /* The whole range on the calling thread, which counts as being in a region meanwhile. */
 static void run_serial(FthParallelFn fn, void *ctx, size_t n) {
   bool was = in_region;
@@ -154,46 +193,39 @@ static void run_serial(FthParallelFn fn, void *ctx, size_t n) {
 void fth_parallel_for(size_t n, size_t grain, FthParallelFn fn, void *ctx) {
   if (n == 0)
     return;
-  if (grain == 0)
-    grain = 1;
-  if (in_region || n <= grain) {
+  if (in_region) {
     run_serial(fn, ctx, n);
     return;
   }
   ensure_pool();
+  /* serial work takes the pool too, so two jobs' kernels never run more threads than it has */
   pthread_mutex_lock(&region_lock);
-  int nt = n_threads;
-  if (nt <= 1) {
-    pthread_mutex_unlock(&region_lock);
+  size_t chunks = fth_parallel_chunks(n, grain, n_threads);
+  if (chunks <= 1 || n_threads <= 1) {
     run_serial(fn, ctx, n);
+    pthread_mutex_unlock(&region_lock);
     return;
   }
-  /* about four chunks per thread balance uneven chunks without much counter traffic */
-  size_t chunk = (n + (size_t)nt * 4 - 1) / ((size_t)nt * 4);
-  if (chunk < grain)
-    chunk = grain;
-  region.fn = fn;
-  region.ctx = ctx;
-  region.n = n;
-  region.chunk = chunk;
-  region.n_chunks = (n + chunk - 1) / chunk;
-  atomic_store(&region.next_chunk, 0);
-  atomic_store(&region.pending, nt - 1);
-  pthread_mutex_lock(&wake_lock);
-  atomic_fetch_add_explicit(&generation, 1, memory_order_release);
-  pthread_cond_broadcast(&wake_cond);
-  pthread_mutex_unlock(&wake_lock);
+  region_fn = fn;
+  region_ctx = ctx;
+  region_n = n;
+  region_chunks = chunks;
+  unsigned total = (unsigned)chunks;
+  unsigned gen = atomic_load_explicit(&generation, memory_order_relaxed) + 1;
+  atomic_store_explicit(&chunks_done, 0, memory_order_relaxed);
+  atomic_store_explicit(&state, STATE(gen, 0, total), memory_order_release);
+  atomic_store(&generation, gen);
+  if (atomic_load(&sleepers) > 0)
+    futex_wake_all(&generation);
 
   in_region = true;
-  run_chunks(0);
+  run_chunks(gen, 0);
   in_region = false;
-  for (int spin = 0; spin < SPIN_ITERATIONS && atomic_load(&region.pending) > 0; spin++)
-    __builtin_ia32_pause();
-  if (atomic_load(&region.pending) > 0) {
-    pthread_mutex_lock(&wake_lock);
-    while (atomic_load(&region.pending) > 0)
-      pthread_cond_wait(&done_cond, &wake_lock);
-    pthread_mutex_unlock(&wake_lock);
+  for (int spin = 0; atomic_load_explicit(&chunks_done, memory_order_acquire) < total; spin++) {
+    if (spin < CALLER_SPIN)
+      __builtin_ia32_pause();
+    else
+      sched_yield(); /* a claimed chunk is still running on a worker that may lack a core */
   }
   pthread_mutex_unlock(&region_lock);
 }

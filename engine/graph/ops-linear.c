@@ -1,6 +1,8 @@
 /* Matmul (batched, transposes, a shared 2-D right side) and linear with a fused bias + ReLU
- * epilogue. GEMMs go to OpenBLAS with one thread each: the rows (or the batch entries) are split
- * over our own pool, so OpenBLAS's threads never compete with it for the cores. */
+ * epilogue. GEMMs go to OpenBLAS with one thread each: rows, column blocks or batch entries are
+ * split over our own pool. OpenBLAS's own threads are not used even for big GEMMs: after every
+ * call they poll with sched_yield for ~2^28 cycles, taking the core our pool's worker needs, and
+ * the row/column split reaches the same GFLOP/s (bench/gemm). */
 #include "ops-common.h"
 
 typedef struct {
@@ -11,8 +13,12 @@ typedef struct {
   FthActivation act;
 } LinearParams;
 
-/* Minimum multiply-adds per chunk handed to another thread. */
-#define GEMM_GRAIN_FLOPS 65536
+/* Fewest multiply-adds a chunk may carry: about 10 us of one core's work, far above the cost of
+ * handing it to a spinning worker (well under a microsecond), so GEMMs below two of these (the
+ * MLP's 256x10 layer, batch-1 inference) run on the calling thread and wake nobody. */
+#define GEMM_MIN_CHUNK_MACS ((size_t)1 << 19)
+/* Columns are split in multiples of one AVX-512 register of floats. */
+#define GEMM_COL_BLOCK 16
 
 static bool axis_is_batch(const FthTensorDesc *d, int axis) {
   return d->bdim == axis;
@@ -58,6 +64,12 @@ static FthStatus matmul_infer(FthNode *node) {
   return FTH_STATUS_OK;
 }
 
+typedef enum {
+  GEMM_SPLIT_ROWS,    /* chunks are row ranges of one GEMM */
+  GEMM_SPLIT_COLS,    /* chunks are GEMM_COL_BLOCK column blocks of one GEMM */
+  GEMM_SPLIT_ENTRIES, /* chunks are batch entries */
+} GemmSplit;
+
 typedef struct {
   bool ta, tb;
   int m, n, k;
@@ -65,27 +77,67 @@ typedef struct {
   float *c;
   size_t a_stride, b_stride, c_stride; /* per batch entry; b_stride 0 for a shared b */
   size_t count;
-  bool split_rows;                     /* chunks are rows of one GEMM, else batch entries */
+  GemmSplit split;
   const float *bias;                   /* linear only */
   int relu;
 } GemmJob;
+
+/* Bias and ReLU over a rows x cols block of c with row stride ldc, while it is still in cache. */
+static void gemm_epilogue(const GemmJob *j, float *c, const float *bias, size_t rows, size_t cols) {
+  if (!j->bias && !j->relu)
+    return;
+  if (cols == (size_t)j->n) {
+    fth_k_bias_act(c, bias, rows, cols, j->relu);
+    return;
+  }
+  for (size_t r = 0; r < rows; r++)
+    fth_k_bias_act(c + r * (size_t)j->n, bias, 1, cols, j->relu);
+}
 
 static void gemm_chunk(void *ctx, size_t begin, size_t end, int worker) {
   (void)worker;
   const GemmJob *j = ctx;
   int lda = j->ta ? j->m : j->k, ldb = j->tb ? j->k : j->n;
-  if (j->split_rows) {
+  switch (j->split) {
+  case GEMM_SPLIT_ROWS: {
     int rows = (int)(end - begin);
     const float *a = j->ta ? j->a + begin : j->a + begin * (size_t)j->k;
     float *c = j->c + begin * (size_t)j->n;
     fth_sgemm(j->ta, j->tb, rows, j->n, j->k, 1.0f, a, lda, j->b, ldb, 0.0f, c, j->n);
-    if (j->bias || j->relu)
-      fth_k_bias_act(c, j->bias, (size_t)rows, (size_t)j->n, j->relu);
+    gemm_epilogue(j, c, j->bias, (size_t)rows, (size_t)j->n);
     return;
   }
-  for (size_t e = begin; e < end; e++)
-    fth_sgemm(j->ta, j->tb, j->m, j->n, j->k, 1.0f, j->a + e * j->a_stride, lda, j->b + e * j->b_stride,
-              ldb, 0.0f, j->c + e * j->c_stride, j->n);
+  case GEMM_SPLIT_COLS: {
+    size_t c0 = begin * GEMM_COL_BLOCK, c1 = end * GEMM_COL_BLOCK;
+    if (c1 > (size_t)j->n)
+      c1 = (size_t)j->n;
+    const float *b = j->tb ? j->b + c0 * (size_t)j->k : j->b + c0;
+    fth_sgemm(j->ta, j->tb, j->m, (int)(c1 - c0), j->k, 1.0f, j->a, lda, b, ldb, 0.0f, j->c + c0, j->n);
+    gemm_epilogue(j, j->c + c0, j->bias ? j->bias + c0 : NULL, (size_t)j->m, c1 - c0);
+    return;
+  }
+  case GEMM_SPLIT_ENTRIES:
+    for (size_t e = begin; e < end; e++)
+      fth_sgemm(j->ta, j->tb, j->m, j->n, j->k, 1.0f, j->a + e * j->a_stride, lda, j->b + e * j->b_stride,
+                ldb, 0.0f, j->c + e * j->c_stride, j->n);
+    return;
+  }
+}
+
+/* One GEMM over the pool: along the larger of M and N, so each thread packs its own part of the
+ * bigger operand (the weights of a linear layer at a small batch) and shares the smaller one. */
+static void gemm_one(GemmJob *j) {
+  size_t m = (size_t)j->m, n = (size_t)j->n, k = (size_t)j->k;
+  if (n > m && n >= 2 * GEMM_COL_BLOCK) {
+    size_t blocks = (n + GEMM_COL_BLOCK - 1) / GEMM_COL_BLOCK;
+    size_t per_block = m * k * GEMM_COL_BLOCK;
+    j->split = GEMM_SPLIT_COLS;
+    fth_parallel_for(blocks, (GEMM_MIN_CHUNK_MACS + per_block - 1) / per_block, gemm_chunk, j);
+  } else {
+    size_t per_row = n * k;
+    j->split = GEMM_SPLIT_ROWS;
+    fth_parallel_for(m, (GEMM_MIN_CHUNK_MACS + per_row - 1) / (per_row ? per_row : 1), gemm_chunk, j);
+  }
 }
 
 static void gemm_run(GemmJob *j) {
@@ -96,7 +148,7 @@ static void gemm_run(GemmJob *j) {
       fth_k_bias_act(j->c, j->bias, j->count * (size_t)j->m, (size_t)j->n, j->relu);
     return;
   }
-  size_t per_row = (size_t)j->n * (size_t)j->k;
+  size_t per_entry = (size_t)j->m * (size_t)j->n * (size_t)j->k;
   if (j->count == 1 || (size_t)fth_thread_count() > j->count) {
     for (size_t e = 0; e < j->count; e++) {
       GemmJob one = *j;
@@ -104,13 +156,12 @@ static void gemm_run(GemmJob *j) {
       one.b += e * j->b_stride;
       one.c += e * j->c_stride;
       one.count = 1;
-      one.split_rows = true;
-      fth_parallel_for((size_t)j->m, GEMM_GRAIN_FLOPS / (per_row ? per_row : 1) + 1, gemm_chunk, &one);
+      gemm_one(&one);
     }
     return;
   }
-  j->split_rows = false;
-  fth_parallel_for(j->count, GEMM_GRAIN_FLOPS / (per_row * (size_t)j->m + 1) + 1, gemm_chunk, j);
+  j->split = GEMM_SPLIT_ENTRIES;
+  fth_parallel_for(j->count, (GEMM_MIN_CHUNK_MACS + per_entry - 1) / per_entry, gemm_chunk, j);
 }
 
 static FthStatus matmul_forward(const FthKernelArgs *args) {

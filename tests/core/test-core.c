@@ -133,6 +133,92 @@ static void test_thread_pool(void) {
   g_assert_cmpint(fth_set_thread_count(2), ==, FTH_STATUS_OK);
 }
 
+/* Every chunk holds at least `grain` items; work under two grains stays on the caller. */
+typedef struct {
+  size_t grain;
+  atomic_int small_chunk;
+  atomic_int off_caller;
+  atomic_int chunks;
+} GrainCtx;
+
+static void check_grain(void *ctx, size_t begin, size_t end, int worker) {
+  GrainCtx *c = ctx;
+  if (end - begin < c->grain)
+    atomic_store(&c->small_chunk, 1);
+  if (worker != 0)
+    atomic_store(&c->off_caller, 1);
+  atomic_fetch_add(&c->chunks, 1);
+}
+
+static void test_thread_pool_grain(void) {
+  g_assert_cmpint(fth_set_thread_count(2), ==, FTH_STATUS_OK);
+  for (size_t n = 1; n < 5000; n = n * 2 + 3) {
+    for (size_t grain = 1; grain < 3000; grain = grain * 5 + 1) {
+      GrainCtx c = {.grain = grain < n ? grain : n};
+      fth_parallel_for(n, grain, check_grain, &c);
+      g_assert_cmpint(c.small_chunk, ==, 0);
+      g_assert_cmpuint((size_t)c.chunks, ==, fth_parallel_chunks(n, grain, 2));
+      if (n < 2 * grain) {
+        g_assert_cmpint(c.chunks, ==, 1);
+        g_assert_cmpint(c.off_caller, ==, 0);
+      }
+    }
+  }
+}
+
+/* Two threads submit regions at once: every region covers its range exactly once, and no more
+ * than fth_thread_count() chunks ever run at the same moment (the jobs take turns). */
+static atomic_int running_chunks, max_running_chunks;
+
+typedef struct {
+  int64_t *out;
+  int64_t base;
+} SubmitCtx;
+
+static void fill_squares(void *ctx, size_t begin, size_t end, int worker) {
+  (void)worker;
+  SubmitCtx *c = ctx;
+  int now = atomic_fetch_add(&running_chunks, 1) + 1;
+  int seen = atomic_load(&max_running_chunks);
+  while (now > seen && !atomic_compare_exchange_weak(&max_running_chunks, &seen, now))
+    ;
+  for (size_t i = begin; i < end; i++)
+    c->out[i] += c->base + (int64_t)(i * i);
+  atomic_fetch_sub(&running_chunks, 1);
+}
+
+static gpointer submit_regions(gpointer arg) {
+  int64_t base = GPOINTER_TO_INT(arg);
+  enum { N = 4096 };
+  int64_t *out = g_new0(int64_t, N);
+  gboolean ok = TRUE;
+  for (int round = 0; round < 400 && ok; round++) {
+    size_t n = 1 + (size_t)(round * 37 % N);
+    for (size_t i = 0; i < n; i++)
+      out[i] = 0;
+    SubmitCtx c = {out, base + round};
+    fth_parallel_for(n, 16, fill_squares, &c);
+    for (size_t i = 0; i < n; i++)
+      ok &= out[i] == base + round + (int64_t)(i * i);
+  }
+  g_free(out);
+  return GINT_TO_POINTER(ok);
+}
+
+static void test_thread_pool_two_submitters(void) {
+  for (int threads = 1; threads <= 3; threads++) {
+    g_assert_cmpint(fth_set_thread_count(threads), ==, FTH_STATUS_OK);
+    atomic_store(&max_running_chunks, 0);
+    GThread *a = g_thread_new("submit-a", submit_regions, GINT_TO_POINTER(1000));
+    GThread *b = g_thread_new("submit-b", submit_regions, GINT_TO_POINTER(2000000));
+    g_assert_true(GPOINTER_TO_INT(g_thread_join(a)));
+    g_assert_true(GPOINTER_TO_INT(g_thread_join(b)));
+    g_assert_cmpint(atomic_load(&max_running_chunks), <=, threads);
+    g_assert_cmpint(atomic_load(&max_running_chunks), >=, 1);
+  }
+  g_assert_cmpint(fth_set_thread_count(2), ==, FTH_STATUS_OK);
+}
+
 /* ---- RNG ----------------------------------------------------------------------------------- */
 
 static void test_philox_known_answers(void) {
@@ -310,7 +396,7 @@ static void test_conversions(void) {
   g_assert_cmpint(fth_tensor_copy(&c, &at), ==, FTH_STATUS_OK);
   for (int i = 0; i < 5; i++)
     for (int j = 0; j < 3; j++)
-      g_assert_cmpfloat(((float *)c.data)[i * 3 + j], ==, ((float *)a.data)[j * 5 + i]);
+      g_assert_cmpmem(&((float *)c.data)[i * 3 + j], 4, &((float *)a.data)[j * 5 + i], 4); /* NaN too */
   g_assert_cmpint(fth_tensor_copy(&c, &a), ==, FTH_STATUS_SHAPE_MISMATCH);
   fth_tensor_free(&a);
   fth_tensor_free(&b);
@@ -393,6 +479,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/core/allocator-failure", test_allocator_failure);
   g_test_add_func("/core/arena", test_arena);
   g_test_add_func("/core/thread-pool", test_thread_pool);
+  g_test_add_func("/core/thread-pool-grain", test_thread_pool_grain);
+  g_test_add_func("/core/thread-pool-two-submitters", test_thread_pool_two_submitters);
   g_test_add_func("/core/philox-known-answers", test_philox_known_answers);
   g_test_add_func("/core/rng", test_rng);
   g_test_add_func("/core/conversions", test_conversions);

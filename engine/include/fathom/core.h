@@ -74,10 +74,13 @@ void fth_arena_free(FthArena *arena);
  * is in [0, fth_thread_count()) and unique among concurrently running chunks, so kernels can
  * index per-worker scratch by it. A call from inside a parallel region runs serially on the
  * calling thread, and calls from two threads take turns, so the cores are never
- * oversubscribed. `grain`: the smallest chunk worth handing to another thread. */
+ * oversubscribed. `grain`: the fewest items a chunk may hold; work under two grains runs on the
+ * calling thread without waking the pool, so pick it as the items worth ~10 us of work. */
 typedef void (*FthParallelFn)(void *ctx, size_t begin, size_t end, int worker);
 
 void fth_parallel_for(size_t n, size_t grain, FthParallelFn fn, void *ctx);
+/* How many chunks fth_parallel_for(n, grain, ...) makes with `threads` threads (1: serial). */
+size_t fth_parallel_chunks(size_t n, size_t grain, int threads);
 int fth_thread_count(void);
 /* Resizes the pool (n >= 1); call while no parallel region runs. */
 FthStatus fth_set_thread_count(int n);
