@@ -10,6 +10,7 @@
 #include "fth-label-dialog.h"
 #include "fth-label-palette.h"
 #include "fth-recent-projects.h"
+#include "fth-training-page.h"
 #include "fth-thumbnail-loader.h"
 
 #include <fathom/import.h>
@@ -29,7 +30,9 @@ struct _FthWindow {
   AdwApplicationWindow parent_instance;
 
   AdwToastOverlay *toast_overlay;
-  AdwWindowTitle *window_title;
+  AdwViewSwitcherTitle *window_title;
+  AdwViewStack *view_stack;
+  FthTrainingPage *training_page;
   GtkStack *stack;
   AdwPreferencesGroup *recent_group;
   GtkListBox *recent_list;
@@ -408,8 +411,8 @@ show_project(FthWindow *self, ProjectData *data)
                             self->history, self->images);
 
   const char *dir = fth_store_get_dir(self->store);
-  adw_window_title_set_title(self->window_title, data->name);
-  adw_window_title_set_subtitle(self->window_title, dir);
+  adw_view_switcher_title_set_title(self->window_title, data->name);
+  adw_view_switcher_title_set_subtitle(self->window_title, dir);
   gtk_window_set_title(GTK_WINDOW(self), data->name);
   gtk_label_set_text(self->project_name_label, data->name);
   gtk_label_set_text(self->project_dir_label, dir);
@@ -427,6 +430,9 @@ show_project(FthWindow *self, ProjectData *data)
   gtk_stack_set_visible_child_name(self->items_stack, "items");
   gtk_widget_set_visible(self->filter_bar, TRUE);
   update_items_page(self);
+  fth_training_page_set_project(self->training_page, self->store, self->jobs_panel);
+  adw_view_stack_set_visible_child_name(self->view_stack, "items");
+  adw_view_switcher_title_set_view_switcher_enabled(self->window_title, TRUE);
   gtk_stack_set_visible_child_name(self->stack, "project");
   update_actions(self);
 }
@@ -440,6 +446,8 @@ fth_window_close_project(FthWindow *self)
   gtk_grid_view_set_model(self->items_grid, NULL);
   fth_label_palette_set_labels(self->label_palette, NULL, NULL);
   fth_item_view_set_project(self->item_view, NULL, NULL, NULL, NULL);
+  fth_training_page_set_project(self->training_page, NULL, NULL);
+  adw_view_switcher_title_set_view_switcher_enabled(self->window_title, FALSE);
   if (self->history != NULL)
     g_signal_handlers_disconnect_by_data(self->history, self);
   g_clear_object(&self->history);
@@ -450,8 +458,8 @@ fth_window_close_project(FthWindow *self)
   populate_filters(self, NULL);
   g_clear_object(&self->loader);
   g_clear_object(&self->store);
-  adw_window_title_set_title(self->window_title, _("Fathom"));
-  adw_window_title_set_subtitle(self->window_title, NULL);
+  adw_view_switcher_title_set_title(self->window_title, _("Fathom"));
+  adw_view_switcher_title_set_subtitle(self->window_title, NULL);
   gtk_window_set_title(GTK_WINDOW(self), _("Fathom"));
   gtk_stack_set_visible_child_name(self->stack, "start");
   update_actions(self);
@@ -1271,10 +1279,13 @@ fth_window_class_init(FthWindowClass *klass)
   g_type_ensure(FTH_TYPE_LABEL_PALETTE);
   g_type_ensure(FTH_TYPE_ITEM_VIEW);
   g_type_ensure(FTH_TYPE_JOBS_PANEL);
+  g_type_ensure(FTH_TYPE_TRAINING_PAGE);
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/fathom/Workbench/fth-window.ui");
   gtk_widget_class_bind_template_child(widget_class, FthWindow, toast_overlay);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, window_title);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, view_stack);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, training_page);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, stack);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, recent_group);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, recent_list);

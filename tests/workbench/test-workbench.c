@@ -12,6 +12,7 @@
 #include "fth-label-palette.h"
 #include "fth-recent-projects.h"
 #include "fth-thumbnail-loader.h"
+#include "fth-training-page.h"
 #include "workbench-test-util.h"
 
 #include <errno.h>
@@ -1039,6 +1040,85 @@ test_jobs_panel_cancel(void)
   fth_test_spin_for(50);
 }
 
+/* ---- training ---------------------------------------------------------------------------- */
+
+static void
+on_run_finished(FthTrainingPage *page, gboolean succeeded, gpointer user_data)
+{
+  *(int *)user_data = succeeded ? 1 : 2;
+}
+
+static gboolean
+int_set(gpointer data)
+{
+  return *(int *)data != 0;
+}
+
+static gboolean
+has_runs(gpointer data)
+{
+  return fth_training_page_get_n_runs(data) > 0;
+}
+
+/* A tiny two-class project of 28x28 images trains one epoch of the zoo's MLP from the
+ * training page: the charts get points and the run is listed. */
+static void
+test_training_page(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp("fathom-train-XXXXXX", &error);
+  g_assert_no_error(error);
+  {
+    g_autoptr(FthStore) store = fth_store_create(dir, &error);
+    g_assert_no_error(error);
+    gint64 dark = 0, light = 0;
+    g_assert_true(fth_store_add_label(store, "dark", NULL, "1", FTH_LABEL_CLASS, &dark, &error));
+    g_assert_true(fth_store_add_label(store, "light", NULL, "2", FTH_LABEL_CLASS, &light, &error));
+    for (guint i = 0; i < 24; i++) {
+      g_autofree char *name = g_strdup_printf("img-%02u.png", i);
+      g_autofree char *path = g_build_filename(dir, name, NULL);
+      guint8 v = (guint8)(i % 2 == 0 ? 20 + i : 230 - i);
+      const guint8 rgb[3] = { v, v, v };
+      write_png(path, 28, 28, rgb);
+      gint64 id = add_item(store, path, -1, 28, 28);
+      g_assert_true(fth_store_set_class(store, id, i % 2 == 0 ? dark : light, FTH_AUTHOR_HUMAN,
+                                        0, 1.0, NULL, &error));
+      /* No split yet: the trainer makes them (train, validation, test). */
+      g_assert_true(fth_store_set_split(store, &id, 1, FTH_SPLIT_NONE, &error));
+      g_assert_no_error(error);
+    }
+  }
+
+  FthWindow *window = new_window();
+  g_assert_true(fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, NULL));
+  g_autoptr(GPtrArray) pages = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_TRAINING_PAGE);
+  g_assert_cmpuint(pages->len, ==, 1);
+  FthTrainingPage *page = g_ptr_array_index(pages, 0);
+  g_autoptr(GPtrArray) stacks = fth_test_find_widgets(GTK_WIDGET(window), ADW_TYPE_VIEW_STACK);
+  adw_view_stack_set_visible_child_name(g_ptr_array_index(stacks, 0), "training");
+  fth_test_spin_for(200); /* recipes listed */
+
+  fth_training_page_select_recipe(page, "mlp");
+  fth_training_page_set_epochs(page, 1);
+  int finished = 0;
+  gulong handler = g_signal_connect(page, "run-finished", G_CALLBACK(on_run_finished), &finished);
+  g_assert_true(fth_training_page_start(page));
+  g_assert_false(fth_training_page_start(page)); /* one run at a time */
+  g_assert_true(fth_test_spin_until(int_set, &finished, 60000));
+  g_signal_handler_disconnect(page, handler);
+
+  g_autoptr(GPtrArray) labels = fth_test_find_widgets(GTK_WIDGET(page), GTK_TYPE_LABEL);
+  for (guint i = 0; i < labels->len; i++)
+    g_test_message("training page: %s", gtk_label_get_text(g_ptr_array_index(labels, i)));
+  g_assert_cmpint(finished, ==, 1);
+  g_assert_cmpuint(fth_training_page_get_n_loss_points(page), >, 0);
+  g_assert_cmpuint(fth_training_page_get_n_accuracy_points(page), ==, 1);
+  g_assert_true(fth_test_spin_until(has_runs, page, OPEN_TIMEOUT_MS));
+
+  destroy_window(window);
+  remove_tree(dir);
+}
+
 static AdwMessageDialog *
 find_dialog(FthWindow *window)
 {
@@ -1268,6 +1348,7 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/edit-labels", test_edit_labels);
   g_test_add_func("/workbench/new-project-and-drop", test_new_project_and_drop);
   g_test_add_func("/workbench/jobs-panel-cancel", test_jobs_panel_cancel);
+  g_test_add_func("/workbench/training-page", test_training_page);
   g_test_add_func("/workbench/item-view-suggestion-and-missing",
                   test_item_view_suggestion_and_missing);
   g_test_add_func("/workbench/open-not-project", test_open_not_project);

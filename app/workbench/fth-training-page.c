@@ -1,0 +1,433 @@
+/* fth-training-page.c: the training run is an FthJob whose function calls fth_train() and
+ * turns its progress into job events with metrics; the page plots those events as they
+ * arrive on the main loop. */
+#include "fth-training-page.h"
+
+#include "fth-line-chart.h"
+
+#include <adwaita.h>
+#include <fathom/recipe.h>
+#include <fathom/train.h>
+#include <glib/gi18n.h>
+#include <math.h>
+
+struct _FthTrainingPage {
+  GtkWidget parent_instance;
+
+  AdwComboRow *recipe_row;
+  GtkStringList *recipes;
+  GtkSpinButton *epochs_spin;
+  GtkButton *start_button;
+  GtkLabel *status_label;
+  FthLineChart *loss_chart;
+  FthLineChart *accuracy_chart;
+  GtkListBox *runs_list;
+
+  FthStore *store;
+  FthJobsPanel *jobs_panel;
+  GCancellable *cancellable;
+  FthJob *job;
+  guint subscription;
+  guint n_runs;
+  guint loss_series, val_loss_series, train_acc_series, val_acc_series;
+};
+
+G_DEFINE_FINAL_TYPE(FthTrainingPage, fth_training_page, GTK_TYPE_WIDGET)
+
+enum { SIGNAL_RUNS_LISTED, SIGNAL_RUN_FINISHED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+/* ---- the job ------------------------------------------------------------------------------ */
+
+typedef struct {
+  FthStore *store;
+  char *recipe;
+  int epochs;
+  FthJob *job; /* not owned: the job owns this */
+  FthTrainResult result;
+  gboolean has_result;
+} TrainWork;
+
+static void
+train_work_free(TrainWork *work)
+{
+  g_object_unref(work->store);
+  g_free(work->recipe);
+  if (work->has_result)
+    fth_train_result_clear(&work->result);
+  g_free(work);
+}
+
+static void
+train_progress(const FthTrainProgress *progress, gpointer user_data)
+{
+  TrainWork *work = user_data;
+  FthJobMetric metrics[6];
+  guint n = 0;
+
+  metrics[n++] = (FthJobMetric){ (char *)"loss", progress->loss };
+  metrics[n++] = (FthJobMetric){ (char *)"epoch", progress->epoch };
+  if (progress->epoch_end) {
+    metrics[n++] = (FthJobMetric){ (char *)"train_acc", progress->train_acc };
+    metrics[n++] = (FthJobMetric){ (char *)"val_acc", progress->val_acc };
+    metrics[n++] = (FthJobMetric){ (char *)"val_loss", progress->val_loss };
+  }
+  g_autofree char *message = g_strdup_printf(_("Epoch %d of %d"), progress->epoch + 1,
+                                             progress->epochs);
+  fth_job_progress_metrics(work->job, progress->step, progress->total_steps, message, metrics, n);
+}
+
+static gboolean
+train_job(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  TrainWork *work = user_data;
+  FthTrainOptions options;
+
+  work->job = job;
+  fth_train_options_init(&options);
+  options.recipe = work->recipe;
+  options.epochs = work->epochs;
+  options.progress = train_progress;
+  options.progress_data = work;
+  options.cancellable = cancellable;
+  if (!fth_train(work->store, &options, &work->result, error))
+    return FALSE;
+  work->has_result = TRUE;
+  return TRUE;
+}
+
+/* ---- recipes and runs --------------------------------------------------------------------- */
+
+typedef struct {
+  GStrv recipes;
+  GPtrArray *runs; /* FthRun */
+} PageData;
+
+static void
+page_data_free(PageData *data)
+{
+  g_strfreev(data->recipes);
+  g_clear_pointer(&data->runs, g_ptr_array_unref);
+  g_free(data);
+}
+
+static int
+compare_names(gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The zoo's recipe names: the .json files beside the one fth_recipe_find() locates. */
+static GStrv
+list_recipes(void)
+{
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new();
+  g_autofree char *mlp = fth_recipe_find("mlp");
+  if (mlp != NULL) {
+    g_autofree char *folder = g_path_get_dirname(mlp);
+    g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
+    const char *entry;
+    while (dir != NULL && (entry = g_dir_read_name(dir)) != NULL)
+      if (g_str_has_suffix(entry, ".json"))
+        g_ptr_array_add(found, g_strndup(entry, strlen(entry) - strlen(".json")));
+    g_ptr_array_sort(found, compare_names);
+    for (guint i = 0; i < found->len; i++)
+      g_strv_builder_add(names, g_ptr_array_index(found, i));
+  }
+  return g_strv_builder_end(names);
+}
+
+static void
+page_data_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  PageData *data = g_new0(PageData, 1);
+
+  data->recipes = list_recipes();
+  data->runs = fth_store_list_runs(task_data, "train", &error);
+  if (data->runs == NULL) {
+    page_data_free(data);
+    g_task_return_error(task, error);
+    return;
+  }
+  g_task_return_pointer(task, data, (GDestroyNotify)page_data_free);
+}
+
+static void
+show_runs(FthTrainingPage *self, GPtrArray *runs)
+{
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->runs_list))) != NULL)
+    gtk_list_box_remove(self->runs_list, child);
+
+  self->n_runs = runs->len;
+  for (guint i = 0; i < runs->len; i++) {
+    const FthRun *run = g_ptr_array_index(runs, i);
+    g_autoptr(GDateTime) created = g_date_time_new_from_unix_local(run->created_us / G_USEC_PER_SEC);
+    g_autofree char *when = g_date_time_format(created, "%Y-%m-%d %H:%M");
+    g_autofree char *subtitle = g_strdup_printf("%s · %s", fth_run_state_to_string(run->state),
+                                                when);
+    GtkWidget *row = adw_action_row_new();
+    adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), run->name != NULL ? run->name : "");
+    adw_preferences_row_set_use_markup(ADW_PREFERENCES_ROW(row), FALSE);
+    adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
+    gtk_list_box_append(self->runs_list, row);
+  }
+}
+
+static void
+page_data_read(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  PageData *data = g_task_propagate_pointer(G_TASK(result), &error);
+
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  FthTrainingPage *self = FTH_TRAINING_PAGE(source);
+  if (data == NULL) {
+    gtk_label_set_text(self->status_label, error->message);
+    return;
+  }
+
+  /* Keep the user's choice of recipe across refreshes. */
+  guint selected = adw_combo_row_get_selected(self->recipe_row);
+  g_autofree char *chosen =
+    selected < g_list_model_get_n_items(G_LIST_MODEL(self->recipes))
+      ? g_strdup(gtk_string_list_get_string(self->recipes, selected))
+      : NULL;
+  gtk_string_list_splice(self->recipes, 0,
+                         g_list_model_get_n_items(G_LIST_MODEL(self->recipes)),
+                         (const char *const *)data->recipes);
+  if (chosen != NULL)
+    fth_training_page_select_recipe(self, chosen);
+  if (data->recipes[0] == NULL)
+    gtk_label_set_text(self->status_label, _("No recipes found (data/recipes is missing)"));
+  show_runs(self, data->runs);
+  page_data_free(data);
+  g_signal_emit(self, signals[SIGNAL_RUNS_LISTED], 0);
+}
+
+static void
+reload(FthTrainingPage *self)
+{
+  g_cancellable_cancel(self->cancellable);
+  g_clear_object(&self->cancellable);
+  if (self->store == NULL)
+    return;
+  self->cancellable = g_cancellable_new();
+  g_autoptr(GTask) task = g_task_new(self, self->cancellable, page_data_read, NULL);
+  g_task_set_task_data(task, g_object_ref(self->store), g_object_unref);
+  g_task_run_in_thread(task, page_data_in_thread);
+}
+
+/* ---- following the run ------------------------------------------------------------------- */
+
+static void
+stop_following(FthTrainingPage *self)
+{
+  if (self->job != NULL && self->subscription != 0)
+    fth_job_unsubscribe(self->job, self->subscription);
+  self->subscription = 0;
+  g_clear_object(&self->job);
+}
+
+static void
+job_event(FthJob *job, const FthJobEvent *event, gpointer user_data)
+{
+  FthTrainingPage *self = FTH_TRAINING_PAGE(user_data);
+  double value, epoch = 0;
+
+  fth_job_event_get_metric(event, "epoch", &epoch);
+  if (fth_job_event_get_metric(event, "loss", &value))
+    fth_line_chart_append(self->loss_chart, self->loss_series, (double)event->step, value);
+  if (fth_job_event_get_metric(event, "val_loss", &value))
+    fth_line_chart_append(self->loss_chart, self->val_loss_series, (double)event->step, value);
+  if (fth_job_event_get_metric(event, "train_acc", &value))
+    fth_line_chart_append(self->accuracy_chart, self->train_acc_series, epoch + 1, value);
+  if (fth_job_event_get_metric(event, "val_acc", &value))
+    fth_line_chart_append(self->accuracy_chart, self->val_acc_series, epoch + 1, value);
+  if (event->message != NULL && !fth_job_event_is_terminal(event))
+    gtk_label_set_text(self->status_label, event->message);
+
+  if (!fth_job_event_is_terminal(event))
+    return;
+
+  g_autofree char *status = NULL;
+  if (event->type == FTH_JOB_EVENT_SUCCEEDED) {
+    /* The job is done, so its work is no longer written to. */
+    const TrainWork *work = g_object_get_data(G_OBJECT(job), "fth-train-work");
+    /* A split can be empty on a tiny project; then there is no accuracy to show. */
+    if (isfinite(work->result.test_acc) && isfinite(work->result.val_acc))
+      status = g_strdup_printf(_("Finished: test accuracy %.1f%%, validation accuracy %.1f%%"),
+                               work->result.test_acc * 100.0, work->result.val_acc * 100.0);
+    else
+      status = g_strdup(_("Finished (no validation or test items to measure accuracy on)"));
+  } else if (event->type == FTH_JOB_EVENT_CANCELLED) {
+    status = g_strdup(_("Training cancelled"));
+  } else {
+    status = g_strdup_printf(_("Training failed: %s"),
+                             event->error != NULL ? event->error->message : _("unknown error"));
+  }
+  gtk_label_set_text(self->status_label, status);
+  gtk_widget_set_sensitive(GTK_WIDGET(self->start_button), TRUE);
+  stop_following(self);
+  reload(self);
+  g_signal_emit(self, signals[SIGNAL_RUN_FINISHED], 0, event->type == FTH_JOB_EVENT_SUCCEEDED);
+}
+
+gboolean
+fth_training_page_start(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), FALSE);
+  guint selected = adw_combo_row_get_selected(self->recipe_row);
+  if (self->store == NULL || self->job != NULL ||
+      selected >= g_list_model_get_n_items(G_LIST_MODEL(self->recipes)))
+    return FALSE;
+
+  TrainWork *work = g_new0(TrainWork, 1);
+  work->store = g_object_ref(self->store);
+  work->recipe = g_strdup(gtk_string_list_get_string(self->recipes, selected));
+  work->epochs = gtk_spin_button_get_value_as_int(self->epochs_spin);
+  self->job = fth_job_new("train", train_job, work, (GDestroyNotify)train_work_free);
+  g_object_set_data(G_OBJECT(self->job), "fth-train-work", work);
+
+  fth_line_chart_clear(self->loss_chart);
+  fth_line_chart_clear(self->accuracy_chart);
+  gtk_label_set_text(self->status_label, _("Starting…"));
+  gtk_widget_set_sensitive(GTK_WIDGET(self->start_button), FALSE);
+  self->subscription = fth_job_subscribe(self->job, NULL, job_event, self, NULL);
+  if (self->jobs_panel != NULL) {
+    g_autofree char *title = g_strdup_printf(_("Training “%s”"), work->recipe);
+    fth_jobs_panel_add(self->jobs_panel, self->job, title);
+  }
+  fth_job_start(self->job);
+  return TRUE;
+}
+
+static void
+start_clicked(GtkButton *button, gpointer user_data)
+{
+  fth_training_page_start(FTH_TRAINING_PAGE(user_data));
+}
+
+/* ---- the API ------------------------------------------------------------------------------ */
+
+void
+fth_training_page_set_project(FthTrainingPage *self, FthStore *store, FthJobsPanel *jobs_panel)
+{
+  g_return_if_fail(FTH_IS_TRAINING_PAGE(self));
+
+  /* A run of the previous project goes on in the jobs panel; this page stops following it. */
+  stop_following(self);
+  gtk_widget_set_sensitive(GTK_WIDGET(self->start_button), store != NULL);
+  g_set_object(&self->store, store);
+  g_set_object(&self->jobs_panel, jobs_panel);
+  fth_line_chart_clear(self->loss_chart);
+  fth_line_chart_clear(self->accuracy_chart);
+  gtk_label_set_text(self->status_label, "");
+  reload(self);
+}
+
+void
+fth_training_page_select_recipe(FthTrainingPage *self, const char *name)
+{
+  g_return_if_fail(FTH_IS_TRAINING_PAGE(self));
+  for (guint i = 0; i < g_list_model_get_n_items(G_LIST_MODEL(self->recipes)); i++)
+    if (g_strcmp0(gtk_string_list_get_string(self->recipes, i), name) == 0)
+      adw_combo_row_set_selected(self->recipe_row, i);
+}
+
+void
+fth_training_page_set_epochs(FthTrainingPage *self, int epochs)
+{
+  g_return_if_fail(FTH_IS_TRAINING_PAGE(self));
+  gtk_spin_button_set_value(self->epochs_spin, epochs);
+}
+
+guint
+fth_training_page_get_n_runs(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), 0);
+  return self->n_runs;
+}
+
+guint
+fth_training_page_get_n_loss_points(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), 0);
+  return fth_line_chart_get_n_points(self->loss_chart, self->loss_series);
+}
+
+guint
+fth_training_page_get_n_accuracy_points(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), 0);
+  return fth_line_chart_get_n_points(self->accuracy_chart, self->val_acc_series);
+}
+
+/* ---- the class ---------------------------------------------------------------------------- */
+
+static void
+fth_training_page_dispose(GObject *object)
+{
+  FthTrainingPage *self = FTH_TRAINING_PAGE(object);
+
+  stop_following(self);
+  g_cancellable_cancel(self->cancellable);
+  g_clear_object(&self->cancellable);
+  g_clear_object(&self->store);
+  g_clear_object(&self->jobs_panel);
+  gtk_widget_dispose_template(GTK_WIDGET(object), FTH_TYPE_TRAINING_PAGE);
+  GtkWidget *child;
+  while ((child = gtk_widget_get_first_child(GTK_WIDGET(object))) != NULL)
+    gtk_widget_unparent(child);
+  G_OBJECT_CLASS(fth_training_page_parent_class)->dispose(object);
+}
+
+static void
+fth_training_page_class_init(FthTrainingPageClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
+
+  G_OBJECT_CLASS(klass)->dispose = fth_training_page_dispose;
+
+  /* The recipes and the project's runs are shown. */
+  signals[SIGNAL_RUNS_LISTED] = g_signal_new("runs-listed", G_TYPE_FROM_CLASS(klass),
+                                             G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                             G_TYPE_NONE, 0);
+  /* A run ended: whether it succeeded. */
+  signals[SIGNAL_RUN_FINISHED] = g_signal_new("run-finished", G_TYPE_FROM_CLASS(klass),
+                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                              G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+
+  g_type_ensure(FTH_TYPE_LINE_CHART);
+  gtk_widget_class_set_template_from_resource(widget_class,
+                                              "/io/github/fathom/Workbench/fth-training-page.ui");
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, recipe_row);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, recipes);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, epochs_spin);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, start_button);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, status_label);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, loss_chart);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, accuracy_chart);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, runs_list);
+  gtk_widget_class_bind_template_callback(widget_class, start_clicked);
+  gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
+}
+
+static void
+fth_training_page_init(FthTrainingPage *self)
+{
+  gtk_widget_init_template(GTK_WIDGET(self));
+
+  GdkRGBA blue = { 0.21f, 0.52f, 0.89f, 1 }, orange = { 0.90f, 0.38f, 0.0f, 1 };
+  self->loss_series = fth_line_chart_add_series(self->loss_chart, _("training loss"), &blue);
+  self->val_loss_series =
+    fth_line_chart_add_series(self->loss_chart, _("validation loss"), &orange);
+  self->train_acc_series =
+    fth_line_chart_add_series(self->accuracy_chart, _("training"), &blue);
+  self->val_acc_series =
+    fth_line_chart_add_series(self->accuracy_chart, _("validation"), &orange);
+  gtk_widget_set_sensitive(GTK_WIDGET(self->start_button), FALSE);
+}

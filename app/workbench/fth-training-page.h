@@ -1,0 +1,29 @@
+/* fth-training-page.h: start a training run (recipe from the model zoo, epochs), follow it
+ * live (loss per step, accuracy per epoch) and list the project's past runs. The run is a job
+ * on the engine's pool, shown in the jobs panel too. */
+#pragma once
+
+#include "fth-jobs-panel.h"
+
+#include <fathom/store.h>
+
+G_BEGIN_DECLS
+
+#define FTH_TYPE_TRAINING_PAGE (fth_training_page_get_type())
+G_DECLARE_FINAL_TYPE(FthTrainingPage, fth_training_page, FTH, TRAINING_PAGE, GtkWidget)
+
+/* STORE NULL: no project. Reads the recipes and the runs on a worker thread, then emits
+ * "runs-listed". */
+void fth_training_page_set_project(FthTrainingPage *self, FthStore *store,
+                                   FthJobsPanel *jobs_panel);
+/* Starts a run with the chosen recipe and epochs ("run-finished" when it ends); FALSE when
+ * one is running or no recipe is chosen. */
+gboolean fth_training_page_start(FthTrainingPage *self);
+void fth_training_page_select_recipe(FthTrainingPage *self, const char *name);
+void fth_training_page_set_epochs(FthTrainingPage *self, int epochs);
+guint fth_training_page_get_n_runs(FthTrainingPage *self);
+/* Points plotted: loss per step, and validation accuracy per epoch. */
+guint fth_training_page_get_n_loss_points(FthTrainingPage *self);
+guint fth_training_page_get_n_accuracy_points(FthTrainingPage *self);
+
+G_END_DECLS
