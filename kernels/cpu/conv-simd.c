@@ -13,6 +13,105 @@ have_avx512 (void)
   return fth_cpu_isa () >= FTH_ISA_AVX512;
 }
 
+/* ---- AVX2 + FMA forms (8 lanes, masked tails), for CPUs without AVX-512 ---------------------- */
+
+#define FTH_AVX2 __attribute__((target("avx2,fma")))
+
+static inline int
+have_avx2 (void)
+{
+  return fth_cpu_isa () >= FTH_ISA_AVX2;
+}
+
+/* Lanes [a, b) of 8 as a maskload/maskstore mask. */
+FTH_AVX2 static inline __m256i
+lanes8 (int a, int b)
+{
+  const __m256i iota = _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_andnot_si256 (_mm256_cmpgt_epi32 (_mm256_set1_epi32 (a), iota),
+                              _mm256_cmpgt_epi32 (_mm256_set1_epi32 (b), iota));
+}
+
+FTH_AVX2 static void
+axpy_avx2 (float *y, float a, const float *x, size_t n)
+{
+  const __m256 va = _mm256_set1_ps (a);
+  for (size_t i = 0; i < n; i += 8)
+    {
+      const __m256i m = lanes8 (0, (int) (n - i > 8 ? 8 : n - i));
+      const __m256 r = _mm256_fmadd_ps (va, _mm256_maskload_ps (x + i, m), _mm256_maskload_ps (y + i, m));
+      _mm256_maskstore_ps (y + i, m, r);
+    }
+}
+
+FTH_AVX2 static void
+bias_act_avx2 (float *y, float b, int relu, size_t n)
+{
+  const __m256 vb = _mm256_set1_ps (b), zero = _mm256_setzero_ps ();
+  for (size_t i = 0; i < n; i += 8)
+    {
+      const __m256i m = lanes8 (0, (int) (n - i > 8 ? 8 : n - i));
+      __m256 v = _mm256_add_ps (_mm256_maskload_ps (y + i, m), vb);
+      _mm256_maskstore_ps (y + i, m, relu ? _mm256_max_ps (v, zero) : v);
+    }
+}
+
+FTH_AVX2 static float
+hsum256 (__m256 v)
+{
+  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_add_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+FTH_AVX2 static float
+dot_avx2 (const float *x, const float *y, size_t n)
+{
+  __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    {
+      a0 = _mm256_fmadd_ps (_mm256_loadu_ps (x + i), y ? _mm256_loadu_ps (y + i) : _mm256_set1_ps (1.0f), a0);
+      a1 = _mm256_fmadd_ps (_mm256_loadu_ps (x + i + 8), y ? _mm256_loadu_ps (y + i + 8) : _mm256_set1_ps (1.0f), a1);
+    }
+  for (; i < n; i += 8)
+    {
+      const __m256i m = lanes8 (0, (int) (n - i > 8 ? 8 : n - i));
+      a0 = _mm256_fmadd_ps (_mm256_maskload_ps (x + i, m), y ? _mm256_maskload_ps (y + i, m) : _mm256_set1_ps (1.0f), a0);
+    }
+  return hsum256 (_mm256_add_ps (a0, a1));
+}
+
+FTH_AVX2 static void
+relu_grad_avx2 (float *dz, const float *y, const float *dy, size_t n)
+{
+  for (size_t i = 0; i < n; i += 8)
+    {
+      const __m256i m = lanes8 (0, (int) (n - i > 8 ? 8 : n - i));
+      const __m256 pos = _mm256_cmp_ps (_mm256_maskload_ps (y + i, m), _mm256_setzero_ps (), _CMP_GT_OQ);
+      _mm256_maskstore_ps (dz + i, m, _mm256_and_ps (pos, _mm256_maskload_ps (dy + i, m)));
+    }
+}
+
+FTH_AVX2 static void
+im2col_s1_avx2 (float *dst, const float *x, int in_h, int in_w, int ih0, int ih_step, int rows,
+                int off, int lo, int hi, int ow)
+{
+  for (int r = 0; r < rows; r++)
+    {
+      const int ih = ih0 + r * ih_step;
+      float *d = dst + (size_t) r * ow;
+      const int inside = ih >= 0 && ih < in_h;
+      const float *src = inside ? x + (ptrdiff_t) ih * in_w + off : NULL;
+      for (int j = 0; j < ow; j += 8)
+        {
+          const __m256 v = inside ? _mm256_maskload_ps (src + j, lanes8 (lo - j, hi - j)) : _mm256_setzero_ps ();
+          _mm256_maskstore_ps (d + j, lanes8 (0, ow - j), v);
+        }
+    }
+}
+
 FTH_AVX512 static void
 axpy_strided_avx512 (float *y, float a, const float *x, size_t stride, size_t n)
 {
@@ -60,6 +159,8 @@ fth_simd_axpy_strided (float *y, float a, const float *x, size_t stride, size_t 
 {
   if (have_avx512 ())
     axpy_strided_avx512 (y, a, x, stride, n);
+  else if (stride == 1 && have_avx2 ())
+    axpy_avx2 (y, a, x, n);
   else
     axpy_strided_c (y, a, x, stride, n);
 }
@@ -88,6 +189,11 @@ fth_simd_bias_act (float *y, float b, int relu, size_t n)
   if (have_avx512 ())
     {
       bias_act_avx512 (y, b, relu, n);
+      return;
+    }
+  if (have_avx2 ())
+    {
+      bias_act_avx2 (y, b, relu, n);
       return;
     }
   for (size_t i = 0; i < n; i++)
@@ -119,6 +225,8 @@ fth_simd_sum (const float *x, size_t n)
 {
   if (have_avx512 ())
     return sum_avx512 (x, n);
+  if (have_avx2 ())
+    return dot_avx2 (x, NULL, n);
   float acc[4] = { 0 };
   size_t i = 0;
   for (; i + 4 <= n; i += 4)
@@ -154,6 +262,8 @@ fth_simd_dot (const float *x, const float *y, size_t n)
 {
   if (have_avx512 ())
     return dot_avx512 (x, y, n);
+  if (have_avx2 ())
+    return dot_avx2 (x, y, n);
   float acc[4] = { 0 };
   size_t i = 0;
   for (; i + 4 <= n; i += 4)
@@ -281,6 +391,11 @@ fth_simd_im2col_s1 (float *dst, const float *x, int in_h, int in_w, int ih0, int
       im2col_s1_avx512 (dst, x, in_h, in_w, ih0, ih_step, rows, off, lo, hi, ow);
       return;
     }
+  if (have_avx2 ())
+    {
+      im2col_s1_avx2 (dst, x, in_h, in_w, ih0, ih_step, rows, off, lo, hi, ow);
+      return;
+    }
   for (int r = 0; r < rows; r++)
     {
       const int ih = ih0 + r * ih_step;
@@ -371,6 +486,11 @@ fth_simd_relu_grad (float *dz, const float *y, const float *dy, size_t n)
   if (have_avx512 ())
     {
       relu_grad_avx512 (dz, y, dy, n);
+      return;
+    }
+  if (have_avx2 ())
+    {
+      relu_grad_avx2 (dz, y, dy, n);
       return;
     }
   for (size_t i = 0; i < n; i++)

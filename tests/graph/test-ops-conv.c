@@ -168,12 +168,14 @@ static void test_conv2d(void) {
     run_case(&conv2d_cases[i], seed + i);
 }
 
-/* The portable C paths of the kernels (what a CPU without AVX-512 runs) on the same cases. */
+/* The narrower paths of the kernels (portable C, AVX2) on the same cases. */
 static void test_conv2d_scalar(void) {
   const FthIsa was = fth_cpu_isa();
-  fth_cpu_set_isa(FTH_ISA_SCALAR);
-  for (size_t i = 0; i < G_N_ELEMENTS(conv2d_cases); i++)
-    run_case(&conv2d_cases[i], seed + 200 + i);
+  for (FthIsa isa = FTH_ISA_SCALAR; isa < was; isa++) {
+    fth_cpu_set_isa(isa);
+    for (size_t i = 0; i < G_N_ELEMENTS(conv2d_cases); i++)
+      run_case(&conv2d_cases[i], seed + 200 + i);
+  }
   fth_cpu_set_isa(was);
 }
 

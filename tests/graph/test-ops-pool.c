@@ -117,9 +117,11 @@ static void test_pool(void) {
 
 static void test_pool_scalar(void) {
   const FthIsa was = fth_cpu_isa();
-  fth_cpu_set_isa(FTH_ISA_SCALAR);
-  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
-    run_case(&cases[i], seed + 100 + i);
+  for (FthIsa isa = FTH_ISA_SCALAR; isa < was; isa++) {
+    fth_cpu_set_isa(isa);
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+      run_case(&cases[i], seed + 100 + i);
+  }
   fth_cpu_set_isa(was);
 }
 
