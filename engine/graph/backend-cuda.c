@@ -479,6 +479,70 @@ static FthStatus run_embedding(FthCudaContext *ctx, FthOp op, const FthKernelArg
                 "embedding_grad");
 }
 
+/* x as [N, C, S] (batch norm). */
+static void norm_dims(const FthTensor *x, size_t *n, size_t *c, size_t *s) {
+  *n = (size_t)x->shape[0];
+  *c = (size_t)x->shape[1];
+  *s = 1;
+  for (int i = 2; i < x->ndim; i++)
+    *s *= (size_t)x->shape[i];
+}
+
+/* Inputs as ops-norm.c lists them. Batch norm: x, running_mean, running_var[, gamma, beta];
+ * its gradients: dy, x, the forward node (aux: mean, invstd)[, gamma] (input), dy, x, forward
+ * (gamma), dy (beta). Layer norm: x[, gamma, beta]; gradients likewise. */
+static FthStatus run_norm(FthCudaContext *ctx, FthOp op, const FthKernelArgs *args) {
+  size_t n, c, s;
+  FthCudaStatus st;
+  if (op == FTH_OP_BATCH_NORM) {
+    FthBatchNormParams p;
+    memcpy(&p, args->params, sizeof p);
+    norm_dims(&args->in[0], &n, &c, &s);
+    st = fth_cuda_batch_norm(ctx, in_f32(args, 0), n, c, s, args->ctx->training, p.eps, p.momentum,
+                             args->in[1].data, args->in[2].data, args->n_in > 3 ? in_f32(args, 3) : NULL,
+                             args->n_in > 4 ? in_f32(args, 4) : NULL, out_f32(args), args->aux[0].data,
+                             args->aux[1].data);
+    return status(st, "batch_norm");
+  }
+  if (op == FTH_OP_BATCH_NORM_GRAD_INPUT || op == FTH_OP_BATCH_NORM_GRAD_GAMMA || op == FTH_OP_BATCH_NORM_GRAD_BETA) {
+    NormGradParams gp;
+    memcpy(&gp, args->params, sizeof gp);
+    norm_dims(&args->in[0], &n, &c, &s);
+    if (op == FTH_OP_BATCH_NORM_GRAD_BETA)
+      st = fth_cuda_batch_norm_backward(ctx, true, NULL, in_f32(args, 0), n, c, s, NULL, NULL, NULL, NULL, NULL,
+                                        out_f32(args));
+    else
+      st = fth_cuda_batch_norm_backward(ctx, args->ctx->training, in_f32(args, 1), in_f32(args, 0), n, c, s,
+                                        args->in_aux[2][0].data, args->in_aux[2][1].data,
+                                        op == FTH_OP_BATCH_NORM_GRAD_INPUT && gp.has_gamma ? in_f32(args, 3) : NULL,
+                                        op == FTH_OP_BATCH_NORM_GRAD_INPUT ? out_f32(args) : NULL,
+                                        op == FTH_OP_BATCH_NORM_GRAD_GAMMA ? out_f32(args) : NULL, NULL);
+    return status(st, fth_op_name(op));
+  }
+  const FthTensor *x = &args->in[op == FTH_OP_LAYER_NORM || op == FTH_OP_LAYER_NORM_GRAD_BETA ? 0 : 1];
+  size_t d = (size_t)x->shape[x->ndim - 1], rows = d ? numel(x) / d : 0;
+  if (op == FTH_OP_LAYER_NORM) {
+    LayerNormParams p;
+    memcpy(&p, args->params, sizeof p);
+    st = fth_cuda_layer_norm(ctx, x->data, rows, d, args->n_in > 1 ? in_f32(args, 1) : NULL,
+                             args->n_in > 2 ? in_f32(args, 2) : NULL, p.eps, out_f32(args), args->aux[0].data,
+                             args->aux[1].data);
+  } else if (op == FTH_OP_LAYER_NORM_GRAD_BETA) {
+    st = fth_cuda_layer_norm_backward_params(ctx, NULL, in_f32(args, 0), rows, d, NULL, NULL, NULL, out_f32(args));
+  } else {
+    NormGradParams gp;
+    memcpy(&gp, args->params, sizeof gp);
+    const float *mean = args->in_aux[2][0].data, *invstd = args->in_aux[2][1].data;
+    if (op == FTH_OP_LAYER_NORM_GRAD_INPUT)
+      st = fth_cuda_layer_norm_backward_input(ctx, x->data, in_f32(args, 0), rows, d,
+                                              gp.has_gamma ? in_f32(args, 3) : NULL, mean, invstd, out_f32(args));
+    else
+      st = fth_cuda_layer_norm_backward_params(ctx, x->data, in_f32(args, 0), rows, d, mean, invstd, out_f32(args),
+                                               NULL);
+  }
+  return status(st, fth_op_name(op));
+}
+
 static FthStatus cuda_run_node(const FthBackend *be, FthOp op, const FthKernelArgs *args) {
   FthCudaContext *ctx = ctx_of(be);
   switch (op) {
@@ -571,6 +635,14 @@ static FthStatus cuda_run_node(const FthBackend *be, FthOp op, const FthKernelAr
   case FTH_OP_DROPOUT_GRAD: return run_dropout(ctx, op, args);
   case FTH_OP_EMBEDDING:
   case FTH_OP_EMBEDDING_GRAD: return run_embedding(ctx, op, args);
+  case FTH_OP_BATCH_NORM:
+  case FTH_OP_BATCH_NORM_GRAD_INPUT:
+  case FTH_OP_BATCH_NORM_GRAD_GAMMA:
+  case FTH_OP_BATCH_NORM_GRAD_BETA:
+  case FTH_OP_LAYER_NORM:
+  case FTH_OP_LAYER_NORM_GRAD_INPUT:
+  case FTH_OP_LAYER_NORM_GRAD_GAMMA:
+  case FTH_OP_LAYER_NORM_GRAD_BETA: return run_norm(ctx, op, args);
   default:
     return fth_error(FTH_STATUS_UNSUPPORTED, "cuda backend: no kernel for %s", fth_op_name(op));
   }

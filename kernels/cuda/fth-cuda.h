@@ -231,6 +231,33 @@ FthCudaStatus fth_cuda_avg_pool_forward(FthCudaContext *ctx, const FthCudaPoolSh
 FthCudaStatus fth_cuda_avg_pool_backward(FthCudaContext *ctx, const FthCudaPoolShape *s,
                                          int count_include_pad, const float *d_dy, float *d_dx);
 
+/* ---- Normalization (norm.cu), as kernels/cpu/norm.c: statistics in double ----------------------
+ * Batch norm sees x as [N, C, S]; it saves mean and 1/std per channel. Training normalizes with
+ * the batch statistics and updates the running buffers (momentum as PyTorch's, unbiased
+ * variance); inference uses the running buffers. gamma and beta may be NULL. */
+FthCudaStatus fth_cuda_batch_norm(FthCudaContext *ctx, const float *d_x, size_t n, size_t c, size_t s,
+                                  int training, float eps, float momentum, float *d_running_mean,
+                                  float *d_running_var, const float *d_gamma, const float *d_beta, float *d_y,
+                                  float *d_mean, float *d_invstd);
+/* Any of dx, dgamma, dbeta may be NULL. Training mode differentiates through the batch
+ * statistics; inference mode: dx = dy * invstd * gamma. */
+FthCudaStatus fth_cuda_batch_norm_backward(FthCudaContext *ctx, int training, const float *d_x, const float *d_dy,
+                                           size_t n, size_t c, size_t s, const float *d_mean,
+                                           const float *d_invstd, const float *d_gamma, float *d_dx,
+                                           float *d_dgamma, float *d_dbeta);
+/* Layer norm over the last axis of [rows, d]; saves mean and 1/std per row. */
+FthCudaStatus fth_cuda_layer_norm(FthCudaContext *ctx, const float *d_x, size_t rows, size_t d,
+                                  const float *d_gamma, const float *d_beta, float eps, float *d_y, float *d_mean,
+                                  float *d_invstd);
+FthCudaStatus fth_cuda_layer_norm_backward_input(FthCudaContext *ctx, const float *d_x, const float *d_dy,
+                                                 size_t rows, size_t d, const float *d_gamma,
+                                                 const float *d_mean, const float *d_invstd, float *d_dx);
+/* Column sums over rows: dgamma = sum dy * xhat, dbeta = sum dy (either may be NULL; dbeta alone
+ * needs no x, mean or invstd). */
+FthCudaStatus fth_cuda_layer_norm_backward_params(FthCudaContext *ctx, const float *d_x, const float *d_dy,
+                                                  size_t rows, size_t d, const float *d_mean,
+                                                  const float *d_invstd, float *d_dgamma, float *d_dbeta);
+
 /* ---- Dropout and embedding (misc.cu) ----------------------------------------------------------
  * Dropout keeps element i when the Philox4x32-10 number (seed, stream, block (step << 32) + i / 4,
  * lane i % 4) maps to a uniform >= p: the CPU's stream (core/rng.c, ops-dropout.c), so the masks

@@ -154,6 +154,22 @@ static void case_pool(FthGraph *g, const HarnessTolerance *tol) {
   finish(g, fth_add(g, y, weighted_sum(g, fth_global_avg_pool2d(g, x))), 1, tol);
 }
 
+static void case_batch_norm(FthGraph *g, const HarnessTolerance *tol) {
+  FthNode *x = input(g, "x", FTH_F32, 4, (int64_t[]){FTH_BATCH, 5, 4, 3});
+  FthNode *gamma = param(g, "gamma", 1, (int64_t[]){5}), *beta = param(g, "beta", 1, (int64_t[]){5});
+  FthNode *rm = fth_buffer(g, "rm", 1, (int64_t[]){5}, (FthInit){FTH_INIT_UNIFORM, -0.5f, 0.5f});
+  FthNode *rv = fth_buffer(g, "rv", 1, (int64_t[]){5}, (FthInit){FTH_INIT_UNIFORM, 0.5f, 2.0f});
+  FthBatchNormParams p = {.eps = 1e-5f, .momentum = 0.1f};
+  finish(g, weighted_sum(g, fth_batch_norm(g, x, gamma, beta, rm, rv, &p)), 1, tol);
+}
+
+static void case_layer_norm(FthGraph *g, const HarnessTolerance *tol) {
+  FthNode *x = input(g, "x", FTH_F32, 3, (int64_t[]){FTH_BATCH, 3, 40});
+  FthNode *gamma = param(g, "gamma", 1, (int64_t[]){40}), *beta = param(g, "beta", 1, (int64_t[]){40});
+  FthNode *y = fth_add(g, fth_layer_norm(g, x, gamma, beta, 1e-5f), fth_layer_norm(g, x, NULL, NULL, 1e-3f));
+  finish(g, weighted_sum(g, y), 1, tol);
+}
+
 static void case_dropout(FthGraph *g, const HarnessTolerance *tol) {
   FthNode *x = input(g, "x", FTH_F32, 2, (int64_t[]){FTH_BATCH, 1001});
   finish(g, weighted_sum(g, fth_dropout(g, x, 0.3f)), 1, tol);
@@ -208,6 +224,8 @@ int main(int argc, char **argv) {
   add("reduce", case_reduce, false);
   add("shape", case_shape, false);
   add("pool", case_pool, false);
+  add("batch-norm", case_batch_norm, false);
+  add("layer-norm", case_layer_norm, false);
   add("dropout", case_dropout, false);
   add("embedding", case_embedding, false);
   return g_test_run();
