@@ -114,7 +114,7 @@ fth_al_simulate(const FthAlModel *model, gpointer self, const int32_t *oracle, s
   g_autofree uint32_t *all = g_new(uint32_t, n_pool);
   for (size_t i = 0; i < n_pool; i++)
     all[i] = (uint32_t)i;
-  g_autofree float *probs = g_new(float, n_pool * (size_t)c);
+  g_autofree float *probs = g_new0(float, n_pool * (size_t)c);
   g_autofree float *emb = want_emb ? g_new(float, n_pool * (size_t)model->dim) : NULL;
   g_autofree float *mc = passes ? g_new(float, (size_t)passes * n_pool * (size_t)c) : NULL;
   g_autoptr(GArray) pseudo = NULL;
@@ -151,8 +151,10 @@ fth_al_simulate(const FthAlModel *model, gpointer self, const int32_t *oracle, s
     gboolean last = r >= opt->rounds || n_human >= n_pool;
     if (!last) {
       gint64 t2 = g_get_monotonic_time();
-      /* Every pool item is scored: the labeled ones give core-set its centers. */
-      if (!model->predict(self, all, n_pool, probs, emb, passes, mc, error))
+      /* Every pool item is scored: the labeled ones give core-set its centers. Random sampling
+       * needs no scores (unless they make pseudo-labels). */
+      if ((strategy != FTH_ACQ_RANDOM || opt->pseudo_threshold > 0) &&
+          !model->predict(self, all, n_pool, probs, emb, passes, mc, error))
         return FALSE;
       size_t n_unl = n_pool - n_human;
       g_autofree uint32_t *unl = g_new(uint32_t, n_unl ? n_unl : 1);

@@ -1,9 +1,8 @@
 /* The trainer-backed model of the loop, Monte-Carlo dropout on the classifier head, and
  * pre-labeling a project with a checkpoint.
  *
- * Inference goes through the trainer's graph: fth_trainer_evaluate over zero samples plans it for
- * inference (the trainer's own bookkeeping stays right), then batches run on it and the logits
- * and embedding are read out. The next fit plans it for training again. */
+ * Predictions run on an inference-only copy of the model (no loss, no backward, a larger batch
+ * than training's), its parameters copied from the trainer's before each scoring pass. */
 #include "fathom/active.h"
 #include "fathom/recipe.h"
 
@@ -23,6 +22,59 @@ fth_active_trainer_options_init(FthActiveTrainerOptions *opt)
   opt->mc_dropout = 0.5f;
 }
 
+/* An inference-only model planned for INFER_BATCH samples, with its input buffer. */
+#define INFER_BATCH 256
+
+typedef struct {
+  FthModel *model;
+  int dim;        /* embedding width: the last linear layer's input features */
+  size_t per;     /* floats per sample */
+  float *x;
+} Inference;
+
+static void
+inference_free(Inference *inf)
+{
+  if (inf == NULL)
+    return;
+  fth_model_free(inf->model);
+  g_free(inf->x);
+  g_free(inf);
+}
+
+static gboolean
+engine_error(GError **error, const char *what)
+{
+  g_set_error(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_NO_MODEL, "%s: %s", what, fth_last_error());
+  return FALSE;
+}
+
+static Inference *
+inference_new(const FthRecipe *recipe, int n_classes, GError **error)
+{
+  Inference *inf = g_new0(Inference, 1);
+  inf->model = fth_model_build(recipe, n_classes, 1, FTH_MODEL_INFERENCE, error);
+  if (inf->model == NULL) {
+    inference_free(inf);
+    return NULL;
+  }
+  if (fth_graph_plan(inf->model->graph, FTH_MODE_INFERENCE, INFER_BATCH) != FTH_STATUS_OK) {
+    engine_error(error, "planning the inference graph");
+    inference_free(inf);
+    return NULL;
+  }
+  FthNode *w = fth_node_input(inf->model->logits, 1);
+  FthTensor wt;
+  if (fth_node_op(inf->model->logits) == FTH_OP_LINEAR && w != NULL &&
+      fth_graph_tensor(inf->model->graph, w, &wt) == FTH_STATUS_OK && wt.ndim == 2)
+    inf->dim = (int)wt.shape[1];
+  inf->per = 1;
+  for (int i = 0; i < recipe->in_ndim; i++)
+    inf->per *= (size_t)recipe->in_shape[i];
+  inf->x = g_new(float, inf->per * INFER_BATCH);
+  return inf;
+}
+
 struct FthActiveTrainer {
   FthActiveTrainerOptions opt;
   FthRecipe *recipe;
@@ -35,8 +87,7 @@ struct FthActiveTrainer {
   int dim;
   int batch;
   int64_t epoch;        /* epochs run over all fits: the shuffle stream */
-  float *x;
-  int32_t *y;
+  Inference *infer;
   uint32_t *epoch_idx;
 };
 
@@ -49,17 +100,9 @@ fth_active_trainer_free(FthActiveTrainer *at)
   fth_recipe_free(at->recipe);
   g_free(at->labels);
   g_free(at->test);
-  g_free(at->x);
-  g_free(at->y);
+  inference_free(at->infer);
   g_free(at->epoch_idx);
   g_free(at);
-}
-
-static gboolean
-engine_error(GError **error, const char *what)
-{
-  g_set_error(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_NO_MODEL, "%s: %s", what, fth_last_error());
-  return FALSE;
 }
 
 static FthTrainer *
@@ -83,18 +126,6 @@ new_trainer(const FthRecipe *recipe, int n_classes, int batch, double lr, uint64
   return fth_trainer_new(recipe, n_classes, &cfg, error);
 }
 
-/* The width of the embedding: the last linear layer's input features. */
-static int
-embedding_dim(FthTrainer *t)
-{
-  FthModel *m = fth_trainer_model(t);
-  FthNode *w = fth_node_input(m->logits, 1);
-  FthTensor wt;
-  if (w == NULL || fth_graph_tensor(m->graph, w, &wt) != FTH_STATUS_OK || wt.ndim != 2)
-    return 0;
-  return (int)wt.shape[1];
-}
-
 FthActiveTrainer *
 fth_active_trainer_new(const FthSamples *samples, const uint32_t *test, size_t n_test,
                        int n_classes, const FthActiveTrainerOptions *opt, GError **error)
@@ -116,16 +147,15 @@ fth_active_trainer_new(const FthSamples *samples, const uint32_t *test, size_t n
     return NULL;
   at->batch = fth_trainer_config(at->trainer)->batch;
   at->n_classes = n_classes;
-  at->dim = embedding_dim(at->trainer);
   at->samples = *samples;
   at->labels = g_new(int32_t, samples->n);
   memcpy(at->labels, samples->labels, sizeof(int32_t) * samples->n);
   at->samples.labels = at->labels;
   at->test = g_memdup2(test, sizeof(uint32_t) * n_test);
   at->n_test = n_test;
-  size_t per = (size_t)samples->channels * (size_t)samples->height * (size_t)samples->width;
-  at->x = g_new(float, per * (size_t)at->batch);
-  at->y = g_new(int32_t, (size_t)at->batch);
+  at->infer = inference_new(at->recipe, n_classes, error);
+  if (at->infer == NULL)
+    return NULL;
   at->epoch_idx = g_new(uint32_t, samples->n);
   return g_steal_pointer(&at);
 }
@@ -133,7 +163,7 @@ fth_active_trainer_new(const FthSamples *samples, const uint32_t *test, size_t n
 int
 fth_active_trainer_embedding_dim(FthActiveTrainer *at)
 {
-  return at->dim;
+  return at->infer->dim;
 }
 
 static gboolean
@@ -221,9 +251,8 @@ fth_active_head_mc(const float *emb, size_t n, int dim, const float *weight, con
 
 /* The last linear layer's weight [C, D] and bias [C] (NULL when it has none). */
 static gboolean
-head_params(FthTrainer *t, const float **w, const float **b, GError **error)
+head_params(FthModel *m, const float **w, const float **b, GError **error)
 {
-  FthModel *m = fth_trainer_model(t);
   FthTensor wt, bt;
   FthNode *wn = fth_node_input(m->logits, 1), *bn = fth_node_input(m->logits, 2);
   if (fth_node_op(m->logits) != FTH_OP_LINEAR || wn == NULL ||
@@ -237,27 +266,21 @@ head_params(FthTrainer *t, const float **w, const float **b, GError **error)
   return TRUE;
 }
 
-/* Probabilities and embeddings of samples idx[0..n) from the trainer's graph in inference mode. */
+/* Probabilities and embeddings of samples idx[0..n) (emb may be NULL). */
 static gboolean
-trainer_predict(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n, int dim,
-                float *x, int32_t *y, float *probs, float *emb, GError **error)
+inference_run(Inference *inf, const FthSamples *s, const uint32_t *idx, size_t n, float *probs,
+              float *emb, GError **error)
 {
-  if (!fth_trainer_evaluate(t, s, idx, 0, NULL, NULL, error))
-    return FALSE;
-  FthModel *m = fth_trainer_model(t);
-  int batch = fth_trainer_config(t)->batch;
+  FthModel *m = inf->model;
   int c = m->n_classes;
-  size_t per = (size_t)s->channels * (size_t)s->height * (size_t)s->width;
-  for (size_t start = 0; start < n; start += (size_t)batch) {
-    size_t count = MIN((size_t)batch, n - start);
+  for (size_t start = 0; start < n; start += INFER_BATCH) {
+    size_t count = MIN((size_t)INFER_BATCH, n - start);
     if (fth_graph_batch(m->graph) != (int64_t)count &&
         fth_graph_set_batch(m->graph, (int64_t)count) != FTH_STATUS_OK)
       return engine_error(error, "setting the batch size");
-    fth_samples_fill_batch(s, idx + start, count, NULL, 0, 0, NULL, NULL, x, NULL);
-    /* The loss is part of the graph: give it valid targets (unlabeled samples have -1). */
-    memset(y, 0, sizeof(int32_t) * count);
-    if (fth_graph_set_input(m->graph, m->input, x, count * per * sizeof(float)) != FTH_STATUS_OK ||
-        fth_graph_set_input(m->graph, m->targets, y, count * sizeof(int32_t)) != FTH_STATUS_OK)
+    fth_samples_fill_batch(s, idx + start, count, NULL, 0, 0, NULL, NULL, inf->x, NULL);
+    if (fth_graph_set_input(m->graph, m->input, inf->x, count * inf->per * sizeof(float)) !=
+        FTH_STATUS_OK)
       return engine_error(error, "copying the batch in");
     if (fth_graph_run(m->graph) != FTH_STATUS_OK)
       return engine_error(error, "running the model");
@@ -267,7 +290,7 @@ trainer_predict(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t 
       return engine_error(error, "reading the outputs");
     softmax_rows(lt.data, count, c, probs + start * (size_t)c);
     if (emb != NULL)
-      memcpy(emb + start * (size_t)dim, et.data, sizeof(float) * count * (size_t)dim);
+      memcpy(emb + start * (size_t)inf->dim, et.data, sizeof(float) * count * (size_t)inf->dim);
   }
   return TRUE;
 }
@@ -277,17 +300,18 @@ at_predict(gpointer self, const uint32_t *idx, size_t n, float *probs, float *em
            float *mc_probs, GError **error)
 {
   FthActiveTrainer *at = self;
+  int dim = at->infer->dim;
   g_autofree float *own_emb = NULL;
   if (emb == NULL && n_passes > 0)
-    emb = own_emb = g_new(float, n * (size_t)at->dim);
-  if (!trainer_predict(at->trainer, &at->samples, idx, n, at->dim, at->x, at->y, probs, emb,
-                       error))
+    emb = own_emb = g_new(float, n * (size_t)dim);
+  if (!fth_model_copy_params(at->infer->model, fth_trainer_model(at->trainer), error) ||
+      !inference_run(at->infer, &at->samples, idx, n, probs, emb, error))
     return FALSE;
   if (n_passes > 0) {
     const float *w, *b;
-    if (!head_params(at->trainer, &w, &b, error))
+    if (!head_params(at->infer->model, &w, &b, error))
       return FALSE;
-    fth_active_head_mc(emb, n, at->dim, w, b, at->n_classes, at->opt.mc_dropout, n_passes,
+    fth_active_head_mc(emb, n, dim, w, b, at->n_classes, at->opt.mc_dropout, n_passes,
                        at->opt.seed + (uint64_t)at->epoch, mc_probs);
   }
   return TRUE;
@@ -307,7 +331,7 @@ at_evaluate(gpointer self, double *accuracy, GError **error)
 FthAlModel
 fth_active_trainer_model(FthActiveTrainer *at)
 {
-  FthAlModel m = {at->n_classes, at->dim, at_fit, at_predict, at_evaluate};
+  FthAlModel m = {at->n_classes, at->infer->dim, at_fit, at_predict, at_evaluate};
   return m;
 }
 
@@ -316,12 +340,14 @@ fth_active_trainer_model(FthActiveTrainer *at)
 typedef struct {
   FthCheckpointMeta *meta;
   FthRecipe *recipe;
-  FthTrainer *trainer;
+  FthTrainer *trainer;  /* for fine-tuning */
+  Inference *infer;     /* for predictions, with the checkpoint's weights */
 } Loaded;
 
 static void
 loaded_clear(Loaded *l)
 {
+  inference_free(l->infer);
   fth_trainer_free(l->trainer);
   fth_recipe_free(l->recipe);
   fth_checkpoint_meta_free(l->meta);
@@ -351,7 +377,11 @@ load_checkpoint(const char *dir, Loaded *l, GError **error)
   if (l->trainer == NULL)
     return FALSE;
   g_autofree char *wp = g_build_filename(dir, l->meta->weights_file, NULL);
-  return fth_load_weights(fth_trainer_model(l->trainer)->graph, wp, TRUE, NULL, error);
+  if (!fth_load_weights(fth_trainer_model(l->trainer)->graph, wp, TRUE, NULL, error))
+    return FALSE;
+  l->infer = inference_new(l->recipe, l->meta->n_labels, error);
+  return l->infer != NULL &&
+         fth_model_copy_params(l->infer->model, fth_trainer_model(l->trainer), error);
 }
 
 /* The store label of checkpoint class k: its recorded id, else the label of that name. */
@@ -377,7 +407,7 @@ fth_prelabel(FthStore *store, const char *checkpoint_dir, FthJob *job, GCancella
   if (ds == NULL)
     return FALSE;
   int c = l.meta->n_labels;
-  int dim = embedding_dim(l.trainer);
+  int dim = l.infer->dim;
   g_autofree gint64 *class_ids = g_new(gint64, (size_t)c);
   for (int k = 0; k < c; k++)
     class_ids[k] = class_label_id(store, l.meta, k);
@@ -398,10 +428,6 @@ fth_prelabel(FthStore *store, const char *checkpoint_dir, FthJob *job, GCancella
   fth_dataset_samples(ds, &s);
   size_t n = fth_dataset_size(ds);
   const size_t chunk = 1024;
-  int batch = fth_trainer_config(l.trainer)->batch;
-  size_t per = (size_t)s.channels * (size_t)s.height * (size_t)s.width;
-  g_autofree float *x = g_new(float, per * (size_t)batch);
-  g_autofree int32_t *y = g_new(int32_t, (size_t)batch);
   g_autofree float *probs = g_new(float, chunk * (size_t)c);
   g_autofree float *emb = g_new(float, chunk * (size_t)dim);
   g_autofree uint32_t *idx = g_new(uint32_t, chunk);
@@ -416,7 +442,7 @@ fth_prelabel(FthStore *store, const char *checkpoint_dir, FthJob *job, GCancella
     size_t m = MIN(chunk, n - start);
     for (size_t i = 0; i < m; i++)
       idx[i] = (uint32_t)(start + i);
-    ok = trainer_predict(l.trainer, &s, idx, m, dim, x, y, probs, emb, error);
+    ok = inference_run(l.infer, &s, idx, m, probs, emb, error);
     if (!ok)
       break;
     for (size_t i = 0; i < m; i++) {
@@ -508,14 +534,14 @@ fth_active_checkpoint_mc(const char *checkpoint_dir, const float *emb, size_t n,
   g_auto(Loaded) l;
   if (!load_checkpoint(checkpoint_dir, &l, error))
     return FALSE;
-  if (embedding_dim(l.trainer) != dim) {
+  if (l.infer->dim != dim) {
     g_set_error(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_DATA,
                 "%s: the model's embeddings have %d dimensions, the stored ones %d",
-                checkpoint_dir, embedding_dim(l.trainer), dim);
+                checkpoint_dir, l.infer->dim, dim);
     return FALSE;
   }
   const float *w, *b;
-  if (!head_params(l.trainer, &w, &b, error))
+  if (!head_params(l.infer->model, &w, &b, error))
     return FALSE;
   if (l.meta->n_labels != n_classes) {
     g_set_error(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_DATA,

@@ -209,6 +209,8 @@ test_round(void)
   g_assert_true(due);
   g_assert_cmpint(n_new, ==, N_LABELED);
 
+  g_autofree char *latest = fth_active_latest_checkpoint(store, &error);
+  g_assert_cmpstr(latest, ==, ckpt);
   FthActiveRoundOptions ro;
   fth_active_round_options_init(&ro);
   ro.checkpoint_dir = ckpt;
@@ -234,6 +236,8 @@ test_round(void)
   }
   g_autofree char *sidecar = g_build_filename(out, "checkpoint.json", NULL);
   g_assert_true(g_file_test(sidecar, G_FILE_TEST_EXISTS));
+  g_autofree char *latest2 = fth_active_latest_checkpoint(store, &error);
+  g_assert_cmpstr(latest2, ==, out);
 
   /* Right after the round nothing is due; five new human labels make it due again. */
   g_assert_true(fth_active_round_due(store, &st, &due, &n_new, &error));
