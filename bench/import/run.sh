@@ -88,7 +88,7 @@ echo "$table"
 if [ "${APPEND:-0}" = 1 ]; then
   {
     printf '\n## Import\n\nCommand (from the repository root):\n\n    APPEND=1 bench/import/run.sh %s %s %s\n\n' "$build" "$count" "$size"
-    printf 'Machine: %s, %s cores shared with other work (%s). fathom imports on one core;\n' \
+    printf 'Machine: %s, %s cores shared with other work (%s). fathom decodes on all cores;\n' \
       "$(. /etc/os-release; echo "$PRETTY_NAME")" "$ncpu" "$(date -u +%Y-%m-%d)"
     printf 'the xargs row runs djpeg on all cores.\n\n%s\n' "$table"
   } >> bench/RESULTS.md
