@@ -109,10 +109,12 @@ gboolean fth_import_run(FthStore *store, const char *const *sources,
                         FthImportProgressFunc progress, gpointer progress_data,
                         FthImportReport **report_out, GError **error);
 
-/* The same as a job named "import": progress events carry the step/total above, the current
- * file as message, and metrics "added", "duplicates", "existing", "problems". Each problem is
- * also sent as an event with message "PATH[:MEMBER]: REASON". The options are copied. After
- * the job has finished, fth_import_job_get_report() returns its report (owned by the job). */
+/* The same as a job named "import": progress events (at most every 100 ms, and at the end)
+ * carry the step/total above and the metrics "added", "duplicates", "existing", "problems";
+ * each problem is sent as soon as it is found, as an event with the message
+ * "PATH[:MEMBER]: REASON". Single files are read, hashed and decoded on the shared intra-op
+ * pool (fathom/core.h). The options are copied. After the job has finished,
+ * fth_import_job_get_report() returns its report (owned by the job). */
 FthJob *fth_import_job_new(FthStore *store, const char *const *sources,
                            const FthImportOptions *options);
 const FthImportReport *fth_import_job_get_report(FthJob *job);
