@@ -6,132 +6,198 @@
 #include <math.h>
 #include <stdatomic.h>
 
-/* ---- cross-entropy -------------------------------------------------------------------------- */
+/* ---- cross-entropy --------------------------------------------------------------------------
+ * Logits [N, C, d...] and targets [N, d...]: a "row" is one (n, position) pair, its C logits
+ * `inner` = prod(d...) apart. The forward keeps each row's log-sum-exp and weight (aux 0) and
+ * the total weight (aux 1), so the fused gradient is one pass of exp(x - lse) per logit. */
+
+/* Inputs: the forward's logits, targets, [weights]; the gradient's dy, forward node, logits,
+ * targets, [weights]. */
+static int ce_base(const FthNode *node) {
+  return node->op == FTH_OP_CROSS_ENTROPY_GRAD ? 2 : 0;
+}
+
+static int64_t ce_inner(const FthTensorDesc *x) {
+  int64_t inner = 1;
+  for (int d = 2; d < x->ndim; d++)
+    inner *= x->shape[d];
+  return inner;
+}
 
 static FthStatus ce_infer(FthNode *node) {
-  bool grad = node->op == FTH_OP_CROSS_ENTROPY_GRAD;
-  int base = grad ? 1 : 0; /* the gradient node's inputs: dy, logits, targets, [weights] */
+  int base = ce_base(node);
   const FthTensorDesc *x = &node->in[base]->out, *t = &node->in[base + 1]->out;
-  if (x->dtype != FTH_F32 || x->ndim != 2)
-    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: logits must be f32 [N, C]");
-  if (t->dtype != FTH_I32 || t->ndim != 1 || t->shape[0] != x->shape[0] || t->bdim != (x->bdim == 0 ? 0 : -1))
-    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: targets must be i32 [N]");
-  if (x->bdim == 1)
-    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: classes on the batch axis");
+  if (x->dtype != FTH_F32 || x->ndim < 2)
+    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: logits must be f32 [N, C, d...]");
+  if (x->bdim > 0)
+    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: the batch must be the first logits axis");
+  bool fits = t->dtype == FTH_I32 && t->ndim == x->ndim - 1 && t->bdim == x->bdim && t->shape[0] == x->shape[0];
+  for (int d = 1; fits && d < t->ndim; d++)
+    fits = t->shape[d] == x->shape[d + 1];
+  if (!fits)
+    return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: targets must be i32 [N, d...] for logits [N, C, d...]");
   if (node->n_in > base + 2) {
     const FthTensorDesc *w = &node->in[base + 2]->out;
     if (w->dtype != FTH_F32 || w->ndim != 1 || w->shape[0] != x->shape[1] || w->bdim >= 0)
       return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: class weights must be f32 [C]");
   }
-  if (grad)
+  if (base) {
     node->out = *x;
-  else
-    node->out = (FthTensorDesc){.dtype = FTH_F32, .ndim = 0, .bdim = -1};
+    return FTH_STATUS_OK;
+  }
+  node->out = (FthTensorDesc){.dtype = FTH_F32, .ndim = 0, .bdim = -1};
+  node->n_aux = 2;
+  node->aux[0] = (FthTensorDesc){.dtype = FTH_F32, .ndim = 2, .bdim = x->bdim,
+                                 .shape = {x->shape[0], 2 * ce_inner(x)}};
+  node->aux[1] = (FthTensorDesc){.dtype = FTH_F32, .ndim = 1, .bdim = -1, .shape = {1}};
   return FTH_STATUS_OK;
 }
 
+/* Two doubles per row in both directions: the CPU forward keeps each row's loss term in the
+ * first; the CUDA backend's kernels use both (loss and weight) and recompute in the gradient. */
 static void ce_scratch(const FthNode *node, int n_threads, size_t *fixed, size_t *per_sample) {
   (void)n_threads;
-  int base = node->op == FTH_OP_CROSS_ENTROPY_GRAD ? 1 : 0;
-  const FthTensorDesc *x = &node->in[base]->out;
-  size_t rows = (size_t)x->shape[0] * 2 * sizeof(double); /* per row: weighted loss, weight */
-  *fixed = x->bdim >= 0 ? 0 : rows;
-  *per_sample = x->bdim >= 0 ? rows : 0;
+  const FthTensorDesc *x = &node->in[ce_base(node)]->out;
+  size_t terms = (size_t)x->shape[0] * (size_t)ce_inner(x) * 2 * sizeof(double);
+  *fixed = x->bdim >= 0 ? 0 : terms;
+  *per_sample = x->bdim >= 0 ? terms : 0;
 }
 
 typedef struct {
   const FthCrossEntropyParams *p;
   const float *x, *w;
   const int32_t *t;
-  float *dx;      /* gradient output, or NULL for the forward */
-  double *terms;  /* per row: loss term, weight */
-  size_t cols;
-  float scale;    /* dy / total weight, for the gradient */
+  size_t classes, inner;
+  float *row_stats;   /* per row: lse, weight (the forward's aux 0) */
+  double *terms;      /* forward: per row loss term (stride 2, see ce_scratch) */
+  double sum_w;       /* sum of the class weights (C without weights) */
+  float *dx;          /* gradient */
+  float scale;        /* gradient: dy / total weight */
   atomic_int bad_target;
 } CeJob;
 
-static void ce_rows(void *ctx, size_t begin, size_t end, int worker) {
+static bool ce_ignored(const CeJob *j, int32_t t) {
+  return t == j->p->ignore_index && t != FTH_NO_IGNORE_INDEX;
+}
+
+static void ce_forward_rows(void *ctx, size_t begin, size_t end, int worker) {
   (void)worker;
   CeJob *j = ctx;
-  size_t C = j->cols;
+  size_t C = j->classes, inner = j->inner;
   float eps = j->p->label_smoothing;
-  double sw = 0.0;
-  if (j->w)
-    for (size_t c = 0; c < C; c++)
-      sw += j->w[c];
-  else
-    sw = (double)C;
   for (size_t r = begin; r < end; r++) {
-    const float *x = j->x + r * C;
+    size_t n = r / inner, pos = r % inner;
+    const float *x = j->x + n * C * inner + pos;
     int32_t t = j->t[r];
-    if (t == j->p->ignore_index && t != FTH_NO_IGNORE_INDEX) {
-      j->terms[2 * r] = j->terms[2 * r + 1] = 0.0;
-      if (j->dx)
-        for (size_t c = 0; c < C; c++)
-          j->dx[r * C + c] = 0.0f;
+    j->row_stats[2 * r] = 0.0f;
+    j->row_stats[2 * r + 1] = 0.0f;
+    j->terms[2 * r] = 0.0;
+    if (ce_ignored(j, t))
       continue;
-    }
     if (t < 0 || (size_t)t >= C) {
       atomic_store(&j->bad_target, 1);
-      j->terms[2 * r] = j->terms[2 * r + 1] = 0.0;
       continue;
     }
-    double m = -INFINITY;
+    float m = -INFINITY;
     for (size_t c = 0; c < C; c++)
-      m = x[c] > m ? x[c] : m;
+      m = x[c * inner] > m ? x[c * inner] : m;
     double s = 0.0;
     for (size_t c = 0; c < C; c++)
-      s += exp(x[c] - m);
+      s += expf(x[c * inner] - m);
     double lse = m + log(s);
     double wt = j->w ? j->w[t] : 1.0;
-    if (!j->dx) {
-      double smooth = 0.0;
+    double smooth = 0.0;
+    if (eps != 0.0f)
       for (size_t c = 0; c < C; c++)
-        smooth += (j->w ? j->w[c] : 1.0) * (lse - x[c]);
-      j->terms[2 * r] = (1.0 - eps) * wt * (lse - x[t]) + eps / (double)C * smooth;
-      j->terms[2 * r + 1] = wt;
-    } else {
-      for (size_t c = 0; c < C; c++) {
-        double pc = exp(x[c] - lse);
-        double wc = j->w ? j->w[c] : 1.0;
-        double gr = (1.0 - eps) * wt * (pc - (c == (size_t)t)) + eps / (double)C * (sw * pc - wc);
-        j->dx[r * C + c] = (float)gr * j->scale;
-      }
+        smooth += (j->w ? j->w[c] : 1.0) * (lse - x[c * inner]);
+    j->terms[2 * r] = (1.0 - eps) * wt * (lse - x[(size_t)t * inner]) + eps / (double)C * smooth;
+    j->row_stats[2 * r] = (float)lse;
+    j->row_stats[2 * r + 1] = (float)wt;
+  }
+}
+
+static void ce_grad_rows(void *ctx, size_t begin, size_t end, int worker) {
+  (void)worker;
+  CeJob *j = ctx;
+  size_t C = j->classes, inner = j->inner;
+  float eps = j->p->label_smoothing;
+  float smooth = eps / (float)C * j->scale, sw = (float)j->sum_w;
+  for (size_t r = begin; r < end; r++) {
+    size_t n = r / inner, pos = r % inner;
+    const float *x = j->x + n * C * inner + pos;
+    float *dx = j->dx + n * C * inner + pos;
+    int32_t t = j->t[r];
+    if (ce_ignored(j, t) || t < 0 || (size_t)t >= C) {
+      for (size_t c = 0; c < C; c++)
+        dx[c * inner] = 0.0f;
+      continue;
+    }
+    float lse = j->row_stats[2 * r], hard = (1.0f - eps) * j->row_stats[2 * r + 1] * j->scale;
+    for (size_t c = 0; c < C; c++) {
+      float pc = expf(x[c * inner] - lse);
+      float wc = j->w ? j->w[c] : 1.0f;
+      dx[c * inner] = hard * (pc - (c == (size_t)t ? 1.0f : 0.0f)) + smooth * (sw * pc - wc);
     }
   }
 }
 
-static FthStatus ce_forward(const FthKernelArgs *args) {
-  bool grad = args->node->op == FTH_OP_CROSS_ENTROPY_GRAD;
-  int base = grad ? 1 : 0;
+static void ce_job(const FthKernelArgs *args, CeJob *j) {
+  int base = ce_base(args->node);
   const FthTensor *x = &args->in[base];
-  size_t N = (size_t)x->shape[0];
-  CeJob j = {.p = args->params, .x = x->data, .t = args->in[base + 1].data,
-             .w = args->n_in > base + 2 ? args->in[base + 2].data : NULL, .terms = args->scratch,
-             .cols = (size_t)x->shape[1]};
-  atomic_init(&j.bad_target, 0);
-  /* the total weight is needed by both directions: the forward pass computes it row-wise */
-  fth_parallel_for(N, 64, ce_rows, &j);
+  *j = (CeJob){.p = args->params, .x = x->data, .t = args->in[base + 1].data,
+               .w = args->n_in > base + 2 ? args->in[base + 2].data : NULL,
+               .classes = (size_t)x->shape[1], .inner = 1};
+  for (int d = 2; d < x->ndim; d++)
+    j->inner *= (size_t)x->shape[d];
+  j->sum_w = (double)j->classes;
+  if (j->w) {
+    j->sum_w = 0.0;
+    for (size_t c = 0; c < j->classes; c++)
+      j->sum_w += j->w[c];
+  }
+  atomic_init(&j->bad_target, 0);
+}
+
+/* Rows per chunk: about 16k logits. */
+static size_t ce_grain(const CeJob *j) {
+  return 16384 / (j->classes ? j->classes : 1) + 1;
+}
+
+static FthStatus ce_forward(const FthKernelArgs *args) {
+  CeJob j;
+  ce_job(args, &j);
+  size_t rows = (size_t)args->in[0].shape[0] * j.inner;
+  j.row_stats = args->aux[0].data;
+  j.terms = args->scratch;
+  fth_parallel_for(rows, ce_grain(&j), ce_forward_rows, &j);
   if (atomic_load(&j.bad_target))
-    return fth_error(FTH_STATUS_INVALID_ARGUMENT, "cross_entropy: a target is outside 0..%zu", j.cols - 1);
-  double loss = 0.0, wsum = 0.0;
-  for (size_t r = 0; r < N; r++) {
+    return fth_error(FTH_STATUS_INVALID_ARGUMENT, "cross_entropy: a target is outside 0..%zu", j.classes - 1);
+  double loss = 0.0, wsum = 0.0; /* summed in row order: independent of the thread count */
+  for (size_t r = 0; r < rows; r++) {
     loss += j.terms[2 * r];
-    wsum += j.terms[2 * r + 1];
+    wsum += j.row_stats[2 * r + 1];
   }
-  if (!grad) {
-    *fth_out_f32(args) = wsum > 0.0 ? (float)(loss / wsum) : 0.0f;
-    return FTH_STATUS_OK;
-  }
+  *fth_out_f32(args) = wsum > 0.0 ? (float)(loss / wsum) : 0.0f;
+  *(float *)args->aux[1].data = (float)wsum;
+  return FTH_STATUS_OK;
+}
+
+static FthStatus ce_grad_forward(const FthKernelArgs *args) {
+  CeJob j;
+  ce_job(args, &j);
+  size_t rows = (size_t)args->in[2].shape[0] * j.inner;
+  const FthTensor *saved = args->in_aux[1];
+  float wsum = *(const float *)saved[1].data;
+  j.row_stats = saved[0].data;
   j.dx = fth_out_f32(args);
-  j.scale = wsum > 0.0 ? (float)(fth_in_f32(args, 0)[0] / wsum) : 0.0f;
-  fth_parallel_for(N, 64, ce_rows, &j);
+  j.scale = wsum > 0.0f ? fth_in_f32(args, 0)[0] / wsum : 0.0f;
+  fth_parallel_for(rows, ce_grain(&j), ce_grad_rows, &j);
   return FTH_STATUS_OK;
 }
 
 static FthStatus ce_backward(FthGraph *g, FthNode *node, FthNode *dy, FthNode **dx) {
-  FthNode *in[4] = {dy, node->in[0], node->in[1], node->n_in > 2 ? node->in[2] : NULL};
-  dx[0] = fth_graph_add_node(g, FTH_OP_CROSS_ENTROPY_GRAD, in, node->n_in + 1, node->params, node->params_size);
+  FthNode *in[5] = {dy, node, node->in[0], node->in[1], node->n_in > 2 ? node->in[2] : NULL};
+  dx[0] = fth_graph_add_node(g, FTH_OP_CROSS_ENTROPY_GRAD, in, node->n_in + 2, node->params, node->params_size);
   return fth_graph_status(g);
 }
 
@@ -250,7 +316,7 @@ void fth_ops_register_loss(FthOpDef *table) {
   table[FTH_OP_CROSS_ENTROPY] = (FthOpDef){.name = "cross_entropy", .infer = ce_infer, .forward = ce_forward,
                                            .backward = ce_backward, .scratch = ce_scratch};
   table[FTH_OP_CROSS_ENTROPY_GRAD] = (FthOpDef){.name = "cross_entropy_grad", .infer = ce_infer,
-                                                .forward = ce_forward, .scratch = ce_scratch};
+                                                .forward = ce_grad_forward, .scratch = ce_scratch};
   table[FTH_OP_BCE_WITH_LOGITS] = (FthOpDef){.name = "bce_with_logits", .infer = bce_infer,
                                              .forward = bce_forward, .backward = bce_backward};
   table[FTH_OP_BCE_WITH_LOGITS_GRAD] = (FthOpDef){.name = "bce_with_logits_grad", .infer = bce_infer,

@@ -352,63 +352,78 @@ typedef struct {
   const int32_t *t;
   const float *w;
   double eps;
-  int n, c, ignore;
+  int n, c, inner, ignore; /* logits [n, c, inner...], targets [n, inner...] */
 } CeRef;
 static CeRef ce;
+
+static double ce_logit(const double *xv, int row, int k) {
+  return xv[(row / ce.inner * ce.c + k) * ce.inner + row % ce.inner];
+}
 
 /* as torch.nn.functional.cross_entropy(weight, ignore_index, label_smoothing), mean */
 static double ref_loss(const double *xv) {
   double num = 0, den = 0;
-  for (int r = 0; r < ce.n; r++) {
+  for (int r = 0; r < ce.n * ce.inner; r++) {
     if (ce.t[r] == ce.ignore)
       continue;
     double m = -INFINITY, s = 0;
     for (int k = 0; k < ce.c; k++)
-      m = fmax(m, xv[r * ce.c + k]);
+      m = fmax(m, ce_logit(xv, r, k));
     for (int k = 0; k < ce.c; k++)
-      s += exp(xv[r * ce.c + k] - m);
+      s += exp(ce_logit(xv, r, k) - m);
     double lse = m + log(s), smooth = 0;
     for (int k = 0; k < ce.c; k++)
-      smooth += (ce.w ? ce.w[k] : 1.0) * (lse - xv[r * ce.c + k]);
+      smooth += (ce.w ? ce.w[k] : 1.0) * (lse - ce_logit(xv, r, k));
     double wtr = ce.w ? ce.w[ce.t[r]] : 1.0;
-    num += (1 - ce.eps) * wtr * (lse - xv[r * ce.c + ce.t[r]]) + ce.eps / ce.c * smooth;
+    num += (1 - ce.eps) * wtr * (lse - ce_logit(xv, r, ce.t[r])) + ce.eps / ce.c * smooth;
     den += wtr;
   }
   return num / den;
 }
 
+/* [N, C] logits, and [N, C, 2, 3] with [N, 2, 3] targets (per-position tagging); weights, label
+ * smoothing and an ignored target in every combination; at a batch below the planned maximum. */
 static void test_cross_entropy(void) {
-  enum { N = 6, C = 11 };
-  for (int variant = 0; variant < 4; variant++) {
+  enum { N = 6, C = 11, MAXT = N * 6 };
+  for (int variant = 0; variant < 8; variant++) {
     bool weighted = variant & 1;
     float eps = variant & 2 ? 0.1f : 0.0f;
+    bool spatial = variant & 4;
+    int inner = spatial ? 6 : 1;
     FthGraph *g = fth_graph_new(test_seed + (guint64)variant);
-    FthNode *x = fth_param(g, "x", 2, (int64_t[]){N, C}, (FthInit){FTH_INIT_NORMAL, 0, 2});
+    FthNode *x = fth_input(g, "x", FTH_F32, spatial ? 4 : 2,
+                           spatial ? (int64_t[]){FTH_BATCH, C, 2, 3} : (int64_t[]){FTH_BATCH, C});
+    g_assert_cmpint(fth_graph_keep_grad(g, x), ==, FTH_STATUS_OK);
     FthNode *w = weighted ? fth_param(g, "w", 1, (int64_t[]){C}, (FthInit){FTH_INIT_UNIFORM, 0.2f, 2}) : NULL;
-    FthNode *t = fth_input(g, "t", FTH_I32, 1, (int64_t[]){N});
+    FthNode *t = fth_input(g, "t", FTH_I32, spatial ? 3 : 1,
+                           spatial ? (int64_t[]){FTH_BATCH, 2, 3} : (int64_t[]){FTH_BATCH});
     FthCrossEntropyParams p = {eps, 3};
     FthNode *loss = fth_cross_entropy(g, x, t, w, &p);
-    g_assert_cmpint(fth_graph_backward(g, loss, 1.0f), ==, FTH_STATUS_OK);
-    g_assert_cmpint(fth_graph_plan(g, FTH_MODE_TRAIN, 1), ==, FTH_STATUS_OK);
-    int32_t tv[6];
-    for (int i = 0; i < N; i++)
+    if (fth_graph_backward(g, loss, 1.0f) != FTH_STATUS_OK)
+      g_error("cross-entropy variant %d: %s", variant, fth_last_error());
+    g_assert_cmpint(fth_graph_plan(g, FTH_MODE_TRAIN, N + 2), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_set_batch(g, N), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_check_plan(g, N), ==, FTH_STATUS_OK);
+    int32_t tv[MAXT];
+    for (int i = 0; i < N * inner; i++)
       tv[i] = g_rand_int_range(rng, 0, (gint32)C);
     tv[2] = 3; /* the ignore index */
-    g_assert_cmpint(fth_graph_set_input(g, t, tv, sizeof tv), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_set_input(g, t, tv, sizeof(int32_t) * (size_t)(N * inner)), ==, FTH_STATUS_OK);
+    double xs[N * C * 6];
+    float xv[N * C * 6];
+    for (int i = 0; i < N * C * inner; i++)
+      xs[i] = xv[i] = (float)(2.0 * g_rand_double_range(rng, -1.5, 1.5));
+    g_assert_cmpint(fth_graph_set_input(g, x, xv, sizeof(float) * (size_t)(N * C * inner)), ==, FTH_STATUS_OK);
     g_assert_cmpint(fth_graph_run(g), ==, FTH_STATUS_OK);
-    FthTensor xt, lt, gx, wt;
-    fth_graph_tensor(g, x, &xt);
+    FthTensor lt, gx, wt;
     fth_graph_tensor(g, loss, &lt);
-    fth_param_grad_tensor(x, &gx);
+    g_assert_cmpint(fth_graph_tensor(g, fth_graph_grad(g, x), &gx), ==, FTH_STATUS_OK);
     if (w)
       fth_graph_tensor(g, w, &wt);
-    double xs[66];
-    for (int i = 0; i < N * C; i++)
-      xs[i] = ((float *)xt.data)[i];
-    ce = (CeRef){tv, w ? (const float *)wt.data : NULL, eps, N, C, 3};
+    ce = (CeRef){tv, w ? (const float *)wt.data : NULL, eps, N, C, inner, 3};
     double want = ref_loss(xs);
     g_assert_cmpfloat(fabs(((float *)lt.data)[0] - want), <, 1e-5 * (1 + fabs(want)));
-    for (int i = 0; i < N * C; i++) {
+    for (int i = 0; i < N * C * inner; i++) {
       double keep = xs[i];
       xs[i] = keep + 1e-6;
       double lp = ref_loss(xs);
@@ -419,10 +434,17 @@ static void test_cross_entropy(void) {
       g_assert_cmpfloat(fabs(((float *)gx.data)[i] - fd), <, 1e-4 * (1 + fabs(fd)));
     }
     tv[0] = (int32_t)C; /* out of range: an error, not a crash */
-    fth_graph_set_input(g, t, tv, sizeof tv);
+    fth_graph_set_input(g, t, tv, sizeof(int32_t) * (size_t)(N * inner));
     g_assert_cmpint(fth_graph_run(g), ==, FTH_STATUS_INVALID_ARGUMENT);
     fth_graph_free(g);
   }
+  /* targets that do not match the logits' positions are a build error */
+  FthGraph *g = fth_graph_new(1);
+  FthNode *x = fth_input(g, "x", FTH_F32, 3, (int64_t[]){FTH_BATCH, 4, 5});
+  FthNode *t = fth_input(g, "t", FTH_I32, 2, (int64_t[]){FTH_BATCH, 4});
+  g_assert_null(fth_cross_entropy(g, x, t, NULL, NULL));
+  g_assert_cmpint(fth_graph_status(g), ==, FTH_STATUS_SHAPE_MISMATCH);
+  fth_graph_free(g);
 }
 
 /* ---- planner --------------------------------------------------------------------------------- */
