@@ -232,9 +232,11 @@ static FthStatus run_softmax(FthCudaContext *ctx, FthOp op, const FthKernelArgs 
 static FthStatus run_cross_entropy(FthCudaContext *ctx, FthOp op, const FthKernelArgs *args) {
   const FthCrossEntropyParams *p = args->params;
   bool grad = op == FTH_OP_CROSS_ENTROPY_GRAD;
-  int base = grad ? 1 : 0;
+  int base = grad ? 2 : 0; /* the gradient's inputs: dy, forward node, logits, targets, [weights] */
   const FthTensor *x = &args->in[base];
   size_t n = (size_t)x->shape[0], c = (size_t)x->shape[1];
+  if (x->ndim != 2)
+    return fth_error(FTH_STATUS_UNSUPPORTED, "cuda cross_entropy: logits [N, C] only");
   if (args->scratch_bytes < 2 * n * sizeof(double))
     return fth_error(FTH_STATUS_INTERNAL, "cross_entropy: scratch of %zu bytes for %zu rows", args->scratch_bytes, n);
   bool has_ignore = p->ignore_index != FTH_NO_IGNORE_INDEX;
