@@ -10,7 +10,9 @@ static const char import_description[] =
     "*-images-idx3-ubyte[.gz] with its *-labels-idx1-ubyte[.gz]). Files already in the\n"
     "project are skipped, so an interrupted import is completed by running it again.\n"
     "Files that cannot be imported are listed on stderr and the import goes on; the exit\n"
-    "code is then 3.";
+    "code is then 3.  With --json, stdout carries the job's events as JSON lines (the format\n"
+    "is documented in engine/include/fathom/jobs.h; problems are events with a message) and\n"
+    "ends with one {\"type\":\"report\", \"added\":N, ...} line.";
 
 int
 fth_cli_import(int argc, char **argv)
