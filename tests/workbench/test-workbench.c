@@ -340,6 +340,8 @@ test_actions(void)
 
   assert_accels("app.quit", "<Control>q");
   assert_accels("win.open", "<Control>o");
+  assert_accels("win.new-project", "<Control>n");
+  assert_accels("win.import", "<Control>i");
   assert_accels("win.close-project", "<Control>w");
   assert_accels("win.find", "<Control>f");
   assert_accels("win.undo", "<Control>z");
@@ -357,6 +359,7 @@ test_actions(void)
   GtkWindow *overlay =
     GTK_WINDOW(gtk_application_window_get_help_overlay(GTK_APPLICATION_WINDOW(window)));
   g_assert_true(gtk_widget_get_visible(GTK_WIDGET(overlay)));
+  fth_test_spin_for(100); /* let it map and lay out before it goes */
   gtk_widget_set_visible(GTK_WIDGET(overlay), FALSE);
   g_action_group_activate_action(G_ACTION_GROUP(app), "about", NULL);
   AdwAboutWindow *about = NULL;
@@ -368,6 +371,7 @@ test_actions(void)
   }
   g_assert_nonnull(about);
   g_assert_cmpstr(adw_about_window_get_application_name(about), ==, "Fathom");
+  fth_test_spin_for(100);
   gtk_window_destroy(GTK_WINDOW(about));
 
   /* Without a project there is nothing to close or zoom. */
