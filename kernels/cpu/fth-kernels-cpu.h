@@ -64,6 +64,11 @@ void fth_k_sigmoid_scalar(const float *x, float *y, size_t n);
 void fth_k_tanh_scalar(const float *x, float *y, size_t n);
 void fth_k_silu_scalar(const float *x, float *y, size_t n);
 void fth_k_gelu_scalar(const float *x, float *y, size_t n, bool tanh_form);
+void fth_k_relu_grad_scalar(const float *dy, const float *y, float *dx, size_t n);
+void fth_k_sigmoid_grad_scalar(const float *dy, const float *y, float *dx, size_t n);
+void fth_k_tanh_grad_scalar(const float *dy, const float *y, float *dx, size_t n);
+void fth_k_silu_grad_scalar(const float *dy, const float *x, float *dx, size_t n);
+void fth_k_gelu_grad_scalar(const float *dy, const float *x, float *dx, size_t n, bool tanh_form);
 void fth_k_softmax_rows_scalar(const float *x, float *y, size_t rows, size_t cols);
 void fth_k_log_softmax_rows_scalar(const float *x, float *y, size_t rows, size_t cols);
 

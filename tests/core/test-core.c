@@ -452,6 +452,36 @@ static void test_simd_equals_scalar(void) {
         for (size_t i = 0; i < n; i++)
           g_assert_cmpfloat(fabsf(y[i] - r[i]), <=, 2e-6f * (1.0f + fabsf(r[i])));
       }
+      for (int form = 0; form < 2; form++) {
+        fth_k_gelu(a, y, n, form);
+        fth_k_gelu_scalar(a, r, n, form);
+        for (size_t i = 0; i < n; i++)
+          g_assert_cmpfloat(fabsf(y[i] - r[i]), <=, 2e-6f * (1.0f + fabsf(r[i])));
+      }
+      /* gradients: dy = b, the saved value a (an output in (-1, 1) for sigmoid and tanh) */
+      float *sat = malloc(n * 4);
+      for (size_t i = 0; i < n; i++)
+        sat[i] = a[i] / 10.0f;
+      struct {
+        void (*simd)(const float *, const float *, float *, size_t);
+        void (*scalar)(const float *, const float *, float *, size_t);
+        const float *saved;
+      } gr[] = {{fth_k_relu_grad, fth_k_relu_grad_scalar, a}, {fth_k_sigmoid_grad, fth_k_sigmoid_grad_scalar, sat},
+                {fth_k_tanh_grad, fth_k_tanh_grad_scalar, sat}, {fth_k_silu_grad, fth_k_silu_grad_scalar, a}};
+      for (size_t k = 0; k < G_N_ELEMENTS(gr); k++) {
+        gr[k].simd(b, gr[k].saved, y, n);
+        gr[k].scalar(b, gr[k].saved, r, n);
+        for (size_t i = 0; i < n; i++)
+          g_assert_cmpfloat(fabsf(y[i] - r[i]), <=, 2e-6f * (1.0f + fabsf(r[i])));
+      }
+      for (int form = 0; form < 2; form++) {
+        fth_k_gelu_grad(b, a, y, n, form);
+        fth_k_gelu_grad_scalar(b, a, r, n, form);
+        for (size_t i = 0; i < n; i++)
+          /* both forms hold 1 - tanh^2 or erf terms whose float rounding scales with dy * x^2 */
+          g_assert_cmpfloat(fabsf(y[i] - r[i]), <=, 2e-6f * (1.0f + fabsf(r[i])) + 2e-7f * fabsf(b[i]) * (1.0f + a[i] * a[i]));
+      }
+      free(sat);
       size_t rows = n > 3 ? 3 : 1, cols = n / rows;
       fth_k_softmax_rows(a, y, rows, cols);
       fth_k_softmax_rows_scalar(a, r, rows, cols);
