@@ -564,6 +564,7 @@ fth_active_round_options_init(FthActiveRoundOptions *opt)
   opt->seed = 1;
   opt->mc_passes = 10;
   opt->mc_dropout = 0.5f;
+  opt->pseudo_weight = 0.5f;
 }
 
 static gboolean
@@ -594,14 +595,16 @@ fth_active_round_due(FthStore *store, const FthActiveSettings *settings, gboolea
   return TRUE;
 }
 
-/* Fine-tunes the checkpoint's model on the project's labeled train items, saves it to out_dir
- * and measures it on the test items. */
+/* Fine-tunes the checkpoint's model on the project's labeled train items (and the pseudo-labels of
+ * opt->pseudo_run at opt->pseudo_weight), saves it to out_dir and measures it on the test items. */
 static gboolean
 fine_tune(FthStore *store, Loaded *l, const FthActiveRoundOptions *opt, FthActiveRoundResult *res,
           GCancellable *cancellable, GError **error)
 {
   int channels = l->recipe->in_ndim == 3 ? (int)l->recipe->in_shape[0] : 1;
-  g_autoptr(FthDataset) ds = fth_dataset_open(store, FTH_DATASET_LABELED, channels, NULL, error);
+  g_autoptr(FthDataset) ds =
+    fth_dataset_open(store, opt->pseudo_run > 0 ? FTH_DATASET_ALL : FTH_DATASET_LABELED, channels,
+                     NULL, error);
   if (ds == NULL)
     return FALSE;
   int c = fth_dataset_n_classes(ds);
@@ -615,32 +618,72 @@ fine_tune(FthStore *store, Loaded *l, const FthActiveRoundOptions *opt, FthActiv
     return FALSE;
   }
   size_t n = fth_dataset_size(ds);
+  FthSamples s;
+  fth_dataset_samples(ds, &s);
+  g_autofree int32_t *labels = g_memdup2(s.labels, sizeof(int32_t) * (n ? n : 1));
+  s.labels = labels;
+  /* Pseudo-labels: item -> class of the annotation's label. */
+  g_autoptr(GHashTable) pseudo = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  if (opt->pseudo_run > 0) {
+    g_autoptr(GPtrArray) anns = fth_pseudo_list(store, opt->pseudo_run, error);
+    if (anns == NULL)
+      return FALSE;
+    for (guint i = 0; i < anns->len; i++) {
+      const FthAnnotation *a = anns->pdata[i];
+      for (int k = 0; k < c; k++)
+        if (fth_dataset_class_label_id(ds, k) == a->label_id)
+          g_hash_table_insert(pseudo, g_memdup2(&a->item_id, sizeof(gint64)),
+                              GINT_TO_POINTER(k + 1));
+    }
+  }
   g_autofree uint32_t *tr = g_new(uint32_t, n ? n : 1), *te = g_new(uint32_t, n ? n : 1);
-  size_t ntr = 0, nte = 0;
+  g_autofree uint32_t *ps = g_new(uint32_t, n ? n : 1), *epoch_idx = g_new(uint32_t, n ? n : 1);
+  size_t ntr = 0, nte = 0, nps = 0;
   for (size_t i = 0; i < n; i++) {
-    FthSplit s = fth_dataset_split(ds, i);
-    if (s == FTH_SPLIT_TEST)
+    FthSplit sp = fth_dataset_split(ds, i);
+    if (sp == FTH_SPLIT_VAL)
+      continue;
+    if (labels[i] < 0) {
+      gint64 id = fth_dataset_item_id(ds, i);
+      int k = GPOINTER_TO_INT(g_hash_table_lookup(pseudo, &id));
+      if (k > 0 && sp != FTH_SPLIT_TEST) {
+        labels[i] = k - 1;
+        ps[nps++] = (uint32_t)i;
+      }
+    } else if (sp == FTH_SPLIT_TEST) {
       te[nte++] = (uint32_t)i;
-    else if (s != FTH_SPLIT_VAL)
+    } else {
       tr[ntr++] = (uint32_t)i;
+    }
   }
   if (ntr == 0) {
     g_set_error(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_DATA, "%s: no labeled training items",
                 fth_store_get_dir(store));
     return FALSE;
   }
-  FthSamples s;
-  fth_dataset_samples(ds, &s);
   int batch = fth_trainer_config(l->trainer)->batch;
   int epochs = MAX(opt->epochs, (int)((opt->min_steps * (int64_t)batch + (int64_t)ntr - 1) /
                                       (int64_t)ntr));
+  int64_t steps = 0;
   for (int e = 0; e < epochs; e++) {
+    /* Human labels always; each pseudo-label with probability pseudo_weight (its expected share
+     * of the gradient, as the trainer has no per-sample loss weights). */
+    size_t m = ntr;
+    memcpy(epoch_idx, tr, sizeof(uint32_t) * ntr);
+    for (size_t j = 0; j < nps; j++) {
+      uint32_t r[4];
+      fth_philox4x32(opt->seed, 0x9e3779b97f4a7c15ULL ^ (uint64_t)(l->meta->epoch + e), ps[j], r);
+      if (fth_u32_to_unit_float(r[0]) < opt->pseudo_weight)
+        epoch_idx[m++] = ps[j];
+    }
     gboolean interrupted;
-    if (!fth_trainer_run_epoch(l->trainer, &s, tr, ntr, l->meta->epoch + e, 0, 0, NULL, NULL, NULL,
-                               cancellable, &interrupted, error))
+    if (!fth_trainer_run_epoch(l->trainer, &s, epoch_idx, m, l->meta->epoch + e, 0, 0, NULL, NULL,
+                               NULL, cancellable, &interrupted, error))
       return FALSE;
+    steps += (int64_t)((m + (size_t)batch - 1) / (size_t)batch);
   }
   res->n_train = ntr;
+  res->n_pseudo = nps;
   res->test_acc = NAN;
   if (nte > 0) {
     g_autoptr(FthConfusion) cm = fth_confusion_new(c);
@@ -650,7 +693,7 @@ fine_tune(FthStore *store, Loaded *l, const FthActiveRoundOptions *opt, FthActiv
   }
   FthCheckpointMeta meta = *l->meta;
   meta.epoch = l->meta->epoch + epochs;
-  meta.step = l->meta->step + epochs * (int64_t)((ntr + (size_t)batch - 1) / (size_t)batch);
+  meta.step = l->meta->step + steps;
   meta.metrics_json = NULL;
   return fth_checkpoint_save(opt->out_dir, &meta, fth_trainer_model(l->trainer)->graph,
                              fth_trainer_optimizer(l->trainer), error);

@@ -257,6 +257,17 @@ test_round(void)
   g_assert_no_error(error);
   g_autoptr(GPtrArray) qb = fth_store_list_queue(store, "bald", 0, &error);
   g_assert_cmpuint(qb->len, ==, 7);
+
+  /* Self-training in the round: the pseudo-labels of a run join the fine-tune. */
+  gint64 prun;
+  guint added = 0;
+  g_assert_true(fth_pseudo_label(store, res.predict_run_id, 0.5, 0, &prun, &added, &error));
+  g_assert_cmpuint(added, >, 0);
+  ro.pseudo_run = prun;
+  g_assert_true(fth_active_round(store, &ro, NULL, NULL, &res, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(res.n_pseudo, ==, added);
+  g_assert_cmpuint(res.n_labels, ==, N_LABELED + 5);
 }
 
 static void

@@ -303,10 +303,12 @@ typedef struct {
   uint64_t seed;
   int mc_passes;         /* BALD: 10 */
   float mc_dropout;      /* BALD: 0.5 */
+  gint64 pseudo_run;     /* > 0: also fit this pseudo-label run's labels (self-training) */
+  float pseudo_weight;   /* their weight (0.5): each takes part in an epoch with this probability */
 } FthActiveRoundOptions;
 
 typedef struct {
-  size_t n_labels, n_train;
+  size_t n_labels, n_train, n_pseudo;
   double test_acc;       /* NAN without test items */
   gint64 round_run_id, predict_run_id;
   size_t n_queued;
