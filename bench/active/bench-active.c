@@ -6,13 +6,17 @@
  *
  *   bench-active [--strategies random,entropy,...] [--seeds 3] [--rounds 20] [--start 100]
  *                [--batch 100] [--target 0.85] [--pool N] [--recipe fmnist-cnn]
- *                [--min-steps 100] [--png curves.png] [--csv rounds.csv]
+ *                [--min-steps 100] [--first-seed 1] [--png curves.png] [--csv rounds.csv]
+ *   bench-active --from-csv a.csv,b.csv [--target 0.85] [--png curves.png]
+ * The second form runs nothing: it summarises and plots the rows of earlier runs, so long runs
+ * can be split (by strategy or seed) and merged.
  */
 #include <fathom/active.h>
 #include <cairo.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <zlib.h>
 
 static guint8 *
@@ -48,19 +52,6 @@ read_idx(const char *dir, const char *name, int want_dims, guint32 *count, gsize
   return buf;
 }
 
-typedef struct {
-  const char *strategy;
-  guint seed;
-} RunKey;
-
-static void
-print_round(const FthAlRound *r, gpointer data)
-{
-  const RunKey *k = data;
-  printf("%-17s %4u %5u %7zu %7.4f %8.2f %8.2f\n", k->strategy, k->seed, r->round, r->n_labels,
-         r->accuracy, r->fit_s, r->score_s);
-  fflush(stdout);
-}
 
 /* Labels at which a curve first reaches target (linear interpolation between rounds); NAN when
  * it never does. */
@@ -78,20 +69,92 @@ labels_to_reach(const double *labels, const double *acc, int n, double target)
   return NAN;
 }
 
+/* One (strategy, seed) run: its rounds. */
+typedef struct {
+  char *strategy;
+  int seed;
+  GArray *labels, *acc, *fit_s, *score_s; /* doubles */
+} Curve;
+
 static void
-draw_curves(const char *png, char **names, int n_strat, int n_points, const double *labels,
-            const double *mean_acc, double target)
+curve_free(gpointer data)
+{
+  Curve *c = data;
+  g_free(c->strategy);
+  g_array_unref(c->labels);
+  g_array_unref(c->acc);
+  g_array_unref(c->fit_s);
+  g_array_unref(c->score_s);
+  g_free(c);
+}
+
+static Curve *
+find_curve(GPtrArray *curves, const char *strategy, int seed)
+{
+  for (guint i = 0; i < curves->len; i++) {
+    Curve *c = curves->pdata[i];
+    if (c->seed == seed && strcmp(c->strategy, strategy) == 0)
+      return c;
+  }
+  Curve *c = g_new0(Curve, 1);
+  c->strategy = g_strdup(strategy);
+  c->seed = seed;
+  c->labels = g_array_new(FALSE, FALSE, sizeof(double));
+  c->acc = g_array_new(FALSE, FALSE, sizeof(double));
+  c->fit_s = g_array_new(FALSE, FALSE, sizeof(double));
+  c->score_s = g_array_new(FALSE, FALSE, sizeof(double));
+  g_ptr_array_add(curves, c);
+  return c;
+}
+
+static void
+curve_add(Curve *c, double labels, double acc, double fit_s, double score_s)
+{
+  g_array_append_val(c->labels, labels);
+  g_array_append_val(c->acc, acc);
+  g_array_append_val(c->fit_s, fit_s);
+  g_array_append_val(c->score_s, score_s);
+}
+
+static gboolean
+read_csv(const char *path, GPtrArray *curves, GError **error)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents(path, &text, NULL, error))
+    return FALSE;
+  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+  for (int i = 1; lines[i] != NULL; i++) {
+    if (lines[i][0] == '\0')
+      continue;
+    g_auto(GStrv) f = g_strsplit(lines[i], ",", -1);
+    if (g_strv_length(f) != 7) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s:%d: expected 7 fields", path,
+                  i + 1);
+      return FALSE;
+    }
+    curve_add(find_curve(curves, f[0], atoi(f[1])), g_ascii_strtod(f[3], NULL),
+              g_ascii_strtod(f[4], NULL), g_ascii_strtod(f[5], NULL), g_ascii_strtod(f[6], NULL));
+  }
+  return TRUE;
+}
+
+/* Strategy si's mean curve has n_points[si] points: labels[si][p], mean_acc[si][p]. */
+static void
+draw_curves(const char *png, char **names, int n_strat, const int *n_points, double **labels,
+            double **mean_acc, double target)
 {
   const int W = 900, H = 600, L = 70, R = 180, T = 40, B = 60;
   cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
   cairo_t *cr = cairo_create(s);
   cairo_set_source_rgb(cr, 1, 1, 1);
   cairo_paint(cr);
-  double xmax = labels[n_points - 1], ymin = 1, ymax = 0;
-  for (int i = 0; i < n_strat * n_points; i++) {
-    ymin = fmin(ymin, mean_acc[i]);
-    ymax = fmax(ymax, mean_acc[i]);
-  }
+  double xmax = 0, ymin = 1, ymax = 0;
+  for (int si = 0; si < n_strat; si++)
+    for (int i = 0; i < n_points[si]; i++) {
+      xmax = fmax(xmax, labels[si][i]);
+      ymin = fmin(ymin, mean_acc[si][i]);
+      ymax = fmax(ymax, mean_acc[si][i]);
+    }
   ymin = floor(ymin * 20) / 20;
   ymax = fmin(1.0, ceil(fmax(ymax, target) * 20) / 20);
 #define PX(v) (L + (v) / xmax * (W - L - R))
@@ -132,8 +195,8 @@ draw_curves(const char *png, char **names, int n_strat, int n_points, const doub
   for (int si = 0; si < n_strat; si++) {
     const double *c = colors[si % 7];
     cairo_set_source_rgb(cr, c[0], c[1], c[2]);
-    for (int i = 0; i < n_points; i++) {
-      double x = PX(labels[i]), y = PY(mean_acc[si * n_points + i]);
+    for (int i = 0; i < n_points[si]; i++) {
+      double x = PX(labels[si][i]), y = PY(mean_acc[si][i]);
       if (i == 0)
         cairo_move_to(cr, x, y);
       else
@@ -152,35 +215,32 @@ draw_curves(const char *png, char **names, int n_strat, int n_points, const doub
   cairo_surface_destroy(s);
 }
 
-int
-main(int argc, char **argv)
+typedef struct {
+  const char *strategy;
+  guint seed;
+  Curve *curve;
+  FILE *csv;
+} RunKey;
+
+static void
+print_round(const FthAlRound *r, gpointer data)
 {
-  g_autofree char *strategies = g_strdup("random,least-confidence,margin,entropy,bald,coreset,hybrid");
-  int seeds = 3, rounds = 20, start = 100, batch = 100, pool_limit = 0, min_steps = 100;
-  double target = 0.85;
-  g_autofree char *recipe = g_strdup("fmnist-cnn");
-  g_autofree char *png = NULL, *csv = NULL;
-  GOptionEntry entries[] = {
-    {"strategies", 0, 0, G_OPTION_ARG_STRING, &strategies, "comma-separated strategies", "LIST"},
-    {"seeds", 0, 0, G_OPTION_ARG_INT, &seeds, "seeds per strategy (3)", "N"},
-    {"rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "acquisition rounds (20)", "N"},
-    {"start", 0, 0, G_OPTION_ARG_INT, &start, "random start labels (100)", "N"},
-    {"batch", 0, 0, G_OPTION_ARG_INT, &batch, "labels per round (100)", "N"},
-    {"target", 0, 0, G_OPTION_ARG_DOUBLE, &target, "accuracy target (0.85)", "A"},
-    {"pool", 0, 0, G_OPTION_ARG_INT, &pool_limit, "use only the first N training images", "N"},
-    {"recipe", 0, 0, G_OPTION_ARG_STRING, &recipe, "model recipe (fmnist-cnn)", "R"},
-    {"min-steps", 0, 0, G_OPTION_ARG_INT, &min_steps, "optimizer steps per fine-tune (100)", "N"},
-    {"png", 0, 0, G_OPTION_ARG_FILENAME, &png, "learning-curve plot", "FILE"},
-    {"csv", 0, 0, G_OPTION_ARG_FILENAME, &csv, "per-round rows", "FILE"},
-    {NULL},
-  };
-  g_autoptr(GOptionContext) ctx = g_option_context_new("- simulated active learning");
-  g_option_context_add_main_entries(ctx, entries, NULL);
-  g_autoptr(GError) error = NULL;
-  if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-    fprintf(stderr, "bench-active: %s\n", error->message);
-    return 2;
+  RunKey *k = data;
+  printf("%-17s %4u %5u %7zu %7.4f %8.2f %8.2f\n", k->strategy, k->seed, r->round, r->n_labels,
+         r->accuracy, r->fit_s, r->score_s);
+  fflush(stdout);
+  curve_add(k->curve, (double)r->n_labels, r->accuracy, r->fit_s, r->score_s);
+  if (k->csv != NULL) {
+    fprintf(k->csv, "%s,%u,%u,%zu,%.4f,%.3f,%.3f\n", k->strategy, k->seed, r->round,
+            r->n_labels, r->accuracy, r->fit_s, r->score_s);
+    fflush(k->csv);
   }
+}
+
+static gboolean
+run_all(char **names, int first_seed, int seeds, int rounds, int start, int batch, int pool_limit,
+        int min_steps, const char *recipe, FILE *csv, GPtrArray *curves, GError **error)
+{
   const char *dir = g_getenv("FTH_FASHION_MNIST_DIR");
   if (dir == NULL)
     dir = "/usr/share/datasets/fashion-mnist";
@@ -190,8 +250,11 @@ main(int argc, char **argv)
   g_autofree guint8 *te = read_idx(dir, "t10k-images-idx3-ubyte.gz", 3, &n_te, &px);
   g_autofree guint8 *trl = read_idx(dir, "train-labels-idx1-ubyte.gz", 1, &n_trl, &one);
   g_autofree guint8 *tel = read_idx(dir, "t10k-labels-idx1-ubyte.gz", 1, &n_tel, &one);
-  if (tr == NULL || te == NULL || trl == NULL || tel == NULL)
-    return 1;
+  if (tr == NULL || te == NULL || trl == NULL || tel == NULL) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: Fashion-MNIST not readable "
+                "(apt-get install dataset-fashion-mnist or set FTH_FASHION_MNIST_DIR)", dir);
+    return FALSE;
+  }
   size_t n_pool = pool_limit > 0 ? MIN((size_t)pool_limit, n_tr) : n_tr;
   size_t n = n_pool + n_te;
   g_autofree guint8 *pixels = g_new(guint8, n * px);
@@ -206,42 +269,26 @@ main(int argc, char **argv)
   for (size_t i = 0; i < n_te; i++)
     test[i] = (uint32_t)(n_pool + i);
   FthSamples samples = {pixels, labels, NULL, n, 1, 28, 28};
-
-  g_auto(GStrv) names = g_strsplit(strategies, ",", -1);
-  int n_strat = (int)g_strv_length(names);
-  int n_points = rounds + 1;
-  g_autofree double *acc_sum = g_new0(double, (size_t)n_strat * (size_t)n_points);
-  g_autofree double *lab = g_new(double, (size_t)n_points);
-  g_autofree double *reach = g_new(double, (size_t)n_strat * (size_t)seeds);
-  g_autofree double *fit_s = g_new0(double, (size_t)n_strat);
-  g_autofree double *score_s = g_new0(double, (size_t)n_strat);
-  FILE *csv_out = csv ? fopen(csv, "w") : NULL;
-  if (csv_out)
-    fprintf(csv_out, "strategy,seed,round,labels,accuracy,fit_s,score_s\n");
   printf("# pool %zu, test %u, recipe %s, start %d, batch %d, rounds %d, min-steps %d\n", n_pool,
          n_te, recipe, start, batch, rounds, min_steps);
   printf("%-17s %4s %5s %7s %7s %8s %8s\n", "strategy", "seed", "round", "labels", "acc",
          "fit_s", "score_s");
-  for (int si = 0; si < n_strat; si++) {
+  for (int si = 0; names[si] != NULL; si++) {
     FthAcquisition strat;
-    if (!fth_acquisition_from_name(names[si], &strat, &error)) {
-      fprintf(stderr, "bench-active: %s\n", error->message);
-      return 2;
-    }
-    for (int seed = 1; seed <= seeds; seed++) {
+    if (!fth_acquisition_from_name(names[si], &strat, error))
+      return FALSE;
+    for (int seed = first_seed; seed < first_seed + seeds; seed++) {
       FthActiveTrainerOptions to;
       fth_active_trainer_options_init(&to);
       to.recipe = recipe;
       to.seed = (uint64_t)seed;
       to.min_steps = min_steps;
       g_autoptr(FthActiveTrainer) at = fth_active_trainer_new(&samples, test, n_te, 10, &to,
-                                                              &error);
-      if (at == NULL) {
-        fprintf(stderr, "bench-active: %s\n", error->message);
-        return 1;
-      }
+                                                              error);
+      if (at == NULL)
+        return FALSE;
       FthAlModel model = fth_active_trainer_model(at);
-      RunKey key = {names[si], (guint)seed};
+      RunKey key = {names[si], (guint)seed, find_curve(curves, names[si], seed), csv};
       FthAlOptions opt;
       fth_al_options_init(&opt);
       opt.acq.strategy = strat;
@@ -252,58 +299,171 @@ main(int argc, char **argv)
       opt.on_round = print_round;
       opt.on_round_data = &key;
       g_autoptr(GArray) res = g_array_new(FALSE, FALSE, sizeof(FthAlRound));
-      if (!fth_al_simulate(&model, at, labels, n_pool, &opt, res, &error)) {
+      if (!fth_al_simulate(&model, at, labels, n_pool, &opt, res, error))
+        return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static double
+mean_of(const GArray *a, guint from)
+{
+  double s = 0;
+  for (guint i = from; i < a->len; i++)
+    s += g_array_index(a, double, i);
+  return a->len > from ? s / (a->len - from) : NAN;
+}
+
+/* Labels-to-target per strategy (mean over its seeds; all seeds must reach it), the ratio to
+ * random's, mean times per round, and the plot of the mean curves over the rounds every seed
+ * of a strategy has. */
+static void
+summarise(GPtrArray *curves, double target, const char *png)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new();
+  for (guint i = 0; i < curves->len; i++) {
+    Curve *c = curves->pdata[i];
+    gboolean seen = FALSE;
+    for (guint j = 0; j < names->len; j++)
+      seen |= strcmp(names->pdata[j], c->strategy) == 0;
+    if (!seen)
+      g_ptr_array_add(names, c->strategy);
+  }
+  int n_strat = (int)names->len;
+  double random_labels = NAN;
+  g_autofree double *reach_mean = g_new(double, (size_t)n_strat);
+  g_autofree int *reach_n = g_new0(int, (size_t)n_strat), *seed_n = g_new0(int, (size_t)n_strat);
+  g_autofree double *fit = g_new0(double, (size_t)n_strat), *score = g_new0(double, (size_t)n_strat);
+  g_autofree double *max_labels = g_new0(double, (size_t)n_strat);
+  for (int si = 0; si < n_strat; si++) {
+    double sum = 0;
+    for (guint i = 0; i < curves->len; i++) {
+      Curve *c = curves->pdata[i];
+      if (strcmp(c->strategy, names->pdata[si]) != 0)
+        continue;
+      seed_n[si]++;
+      double r = labels_to_reach((double *)(void *)c->labels->data, (double *)(void *)c->acc->data,
+                                 (int)c->acc->len, target);
+      if (!isnan(r))
+        sum += r, reach_n[si]++;
+      fit[si] += mean_of(c->fit_s, 0);
+      score[si] += mean_of(c->score_s, 0) * c->score_s->len / MAX(1, c->score_s->len - 1);
+      max_labels[si] = fmax(max_labels[si], g_array_index(c->labels, double, c->labels->len - 1));
+    }
+    reach_mean[si] = reach_n[si] == seed_n[si] ? sum / reach_n[si] : NAN;
+    fit[si] /= seed_n[si];
+    score[si] /= seed_n[si];
+    if (strcmp(names->pdata[si], "random") == 0)
+      random_labels = reach_mean[si];
+  }
+  printf("\n# labels to reach %.1f%% test accuracy (interpolated between rounds; mean over the "
+         "seeds, given only when every seed reached it)\n", target * 100);
+  printf("%-17s %6s %9s %9s %10s %10s %10s\n", "strategy", "seeds", "reached", "labels",
+         "x random", "fit s/rnd", "score s/rnd");
+  for (int si = 0; si < n_strat; si++) {
+    char lab[32] = "-", ratio[32] = "-";
+    if (!isnan(reach_mean[si]))
+      snprintf(lab, sizeof lab, "%.0f", reach_mean[si]);
+    else
+      snprintf(lab, sizeof lab, ">%.0f", max_labels[si]);
+    if (!isnan(reach_mean[si]) && !isnan(random_labels))
+      snprintf(ratio, sizeof ratio, "%.2f", reach_mean[si] / random_labels);
+    printf("%-17s %6d %6d/%-2d %9s %10s %10.2f %10.2f\n", (char *)names->pdata[si], seed_n[si],
+           reach_n[si], seed_n[si], lab, ratio, fit[si], score[si]);
+  }
+  if (png == NULL)
+    return;
+  /* Mean curves over each strategy's seeds, as far as all its seeds went. */
+  g_autofree int *np = g_new(int, (size_t)n_strat);
+  g_autofree double **lab = g_new0(double *, (size_t)n_strat);
+  g_autofree double **mean_acc = g_new0(double *, (size_t)n_strat);
+  for (int si = 0; si < n_strat; si++) {
+    np[si] = G_MAXINT;
+    for (guint i = 0; i < curves->len; i++) {
+      Curve *c = curves->pdata[i];
+      if (strcmp(c->strategy, names->pdata[si]) == 0)
+        np[si] = MIN(np[si], (int)c->acc->len);
+    }
+    lab[si] = g_new0(double, (size_t)np[si]);
+    mean_acc[si] = g_new0(double, (size_t)np[si]);
+    for (guint i = 0; i < curves->len; i++) {
+      Curve *c = curves->pdata[i];
+      if (strcmp(c->strategy, names->pdata[si]) != 0)
+        continue;
+      for (int p = 0; p < np[si]; p++) {
+        mean_acc[si][p] += g_array_index(c->acc, double, p) / seed_n[si];
+        lab[si][p] = g_array_index(c->labels, double, p);
+      }
+    }
+  }
+  draw_curves(png, (char **)names->pdata, n_strat, np, lab, mean_acc, target);
+  for (int si = 0; si < n_strat; si++) {
+    g_free(lab[si]);
+    g_free(mean_acc[si]);
+  }
+}
+
+int
+main(int argc, char **argv)
+{
+  g_autofree char *strategies =
+    g_strdup("random,least-confidence,margin,entropy,bald,coreset,hybrid");
+  int seeds = 3, first_seed = 1, rounds = 20, start = 100, batch = 100, pool_limit = 0;
+  int min_steps = 100;
+  double target = 0.85;
+  g_autofree char *recipe = g_strdup("fmnist-cnn");
+  g_autofree char *png = NULL, *csv = NULL, *from_csv = NULL;
+  GOptionEntry entries[] = {
+    {"strategies", 0, 0, G_OPTION_ARG_STRING, &strategies, "comma-separated strategies", "LIST"},
+    {"seeds", 0, 0, G_OPTION_ARG_INT, &seeds, "seeds per strategy (3)", "N"},
+    {"first-seed", 0, 0, G_OPTION_ARG_INT, &first_seed, "first seed (1)", "N"},
+    {"rounds", 0, 0, G_OPTION_ARG_INT, &rounds, "acquisition rounds (20)", "N"},
+    {"start", 0, 0, G_OPTION_ARG_INT, &start, "random start labels (100)", "N"},
+    {"batch", 0, 0, G_OPTION_ARG_INT, &batch, "labels per round (100)", "N"},
+    {"target", 0, 0, G_OPTION_ARG_DOUBLE, &target, "accuracy target (0.85)", "A"},
+    {"pool", 0, 0, G_OPTION_ARG_INT, &pool_limit, "use only the first N training images", "N"},
+    {"recipe", 0, 0, G_OPTION_ARG_STRING, &recipe, "model recipe (fmnist-cnn)", "R"},
+    {"min-steps", 0, 0, G_OPTION_ARG_INT, &min_steps, "optimizer steps per fine-tune (100)", "N"},
+    {"png", 0, 0, G_OPTION_ARG_FILENAME, &png, "learning-curve plot", "FILE"},
+    {"csv", 0, 0, G_OPTION_ARG_FILENAME, &csv, "per-round rows", "FILE"},
+    {"from-csv", 0, 0, G_OPTION_ARG_STRING, &from_csv, "summarise these CSV files instead",
+     "LIST"},
+    {NULL},
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new("- simulated active learning");
+  g_option_context_add_main_entries(ctx, entries, NULL);
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+    fprintf(stderr, "bench-active: %s\n", error->message);
+    return 2;
+  }
+  g_autoptr(GPtrArray) curves = g_ptr_array_new_with_free_func(curve_free);
+  if (from_csv != NULL) {
+    g_auto(GStrv) files = g_strsplit(from_csv, ",", -1);
+    for (int i = 0; files[i] != NULL; i++)
+      if (!read_csv(files[i], curves, &error)) {
         fprintf(stderr, "bench-active: %s\n", error->message);
         return 1;
       }
-      g_autofree double *acc = g_new(double, res->len);
-      for (guint r = 0; r < res->len; r++) {
-        const FthAlRound *rr = &g_array_index(res, FthAlRound, r);
-        acc[r] = rr->accuracy;
-        lab[r] = (double)rr->n_labels;
-        acc_sum[si * n_points + (int)r] += rr->accuracy / seeds;
-        fit_s[si] += rr->fit_s;
-        score_s[si] += rr->score_s;
-        if (csv_out)
-          fprintf(csv_out, "%s,%d,%u,%zu,%.4f,%.3f,%.3f\n", names[si], seed, rr->round,
-                  rr->n_labels, rr->accuracy, rr->fit_s, rr->score_s);
-      }
-      reach[si * seeds + seed - 1] = labels_to_reach(lab, acc, (int)res->len, target);
+  } else {
+    FILE *csv_out = csv ? fopen(csv, "w") : NULL;
+    if (csv != NULL && csv_out == NULL) {
+      fprintf(stderr, "bench-active: cannot write %s\n", csv);
+      return 1;
+    }
+    if (csv_out)
+      fprintf(csv_out, "strategy,seed,round,labels,accuracy,fit_s,score_s\n");
+    g_auto(GStrv) names = g_strsplit(strategies, ",", -1);
+    gboolean ok = run_all(names, first_seed, seeds, rounds, start, batch, pool_limit, min_steps,
+                          recipe, csv_out, curves, &error);
+    if (csv_out)
+      fclose(csv_out);
+    if (!ok) {
+      fprintf(stderr, "bench-active: %s\n", error->message);
+      return 1;
     }
   }
-  if (csv_out)
-    fclose(csv_out);
-  printf("\n# labels to reach %.0f%% test accuracy (mean over seeds that reached it; n/r: not "
-         "reached within %d labels)\n", target * 100, start + rounds * batch);
-  printf("%-17s %10s %8s %12s %10s %10s\n", "strategy", "labels", "reached", "x random",
-         "fit s/rnd", "score s/rnd");
-  double random_mean = NAN;
-  for (int si = 0; si < n_strat; si++)
-    if (strcmp(names[si], "random") == 0) {
-      double s = 0;
-      int k = 0;
-      for (int j = 0; j < seeds; j++)
-        if (!isnan(reach[si * seeds + j]))
-          s += reach[si * seeds + j], k++;
-      random_mean = k == seeds ? s / k : NAN;
-    }
-  for (int si = 0; si < n_strat; si++) {
-    double s = 0;
-    int k = 0;
-    for (int j = 0; j < seeds; j++)
-      if (!isnan(reach[si * seeds + j]))
-        s += reach[si * seeds + j], k++;
-    double mean = k ? s / k : NAN;
-    char ratio[32] = "-";
-    if (k == seeds && !isnan(random_mean))
-      snprintf(ratio, sizeof ratio, "%.2f", mean / random_mean);
-    char lab_s[32] = "n/r";
-    if (k > 0)
-      snprintf(lab_s, sizeof lab_s, "%.0f", mean);
-    printf("%-17s %10s %5d/%-2d %12s %10.2f %10.2f\n", names[si], lab_s, k, seeds, ratio,
-           fit_s[si] / (seeds * n_points), score_s[si] / (seeds * rounds));
-  }
-  if (png != NULL)
-    draw_curves(png, names, n_strat, n_points, lab, acc_sum, target);
+  summarise(curves, target, png);
   return 0;
 }
