@@ -100,14 +100,15 @@ static void bench_train(const FthBackend *be, const char *label, const char *rec
   GError *error = NULL;
   char *path = fth_recipe_find(recipe_name);
   FthRecipe *recipe = path ? fth_recipe_load(path, vars, &error) : NULL;
-  if (!recipe) {
-    fprintf(stderr, "bench-gpu: recipe %s: %s\n", recipe_name, error ? error->message : "not found");
-    exit(1);
-  }
-  FthModel *m = fth_model_build(recipe, 10, 7, FTH_MODEL_TRAINING, &error);
-  if (!m) {
-    fprintf(stderr, "bench-gpu: %s: %s\n", recipe_name, error->message);
-    exit(1);
+  FthModel *m = recipe ? fth_model_build(recipe, 10, 7, FTH_MODEL_TRAINING, &error) : NULL;
+  if (!m) { /* reported in the table; the other benchmarks still run */
+    printf("train_%s_%s_error %s\n", label, math_name, error ? error->message : "recipe not found");
+    fprintf(stderr, "bench-gpu: %s: %s\n", recipe_name, error ? error->message : "recipe not found");
+    g_clear_error(&error);
+    if (recipe)
+      fth_recipe_free(recipe);
+    g_free(path);
+    return;
   }
   CHECK(fth_graph_plan(m->graph, FTH_MODE_TRAIN, batch));
   FthPlanStats ps;

@@ -109,6 +109,9 @@ for key, name, target in rows:
     r = f"{a / b:.2f}" if a and b else "-"
     ok = "" if not (a and b) else ("ok" if a / b >= target else "MISSED")
     print(f"{name:34} {a if a is not None else '-':>10} {b if b is not None else '-':>10} {r:>7}  >= {target:g} {ok}")
+for k, v in f.items():
+    if k.endswith("_error"):
+        print(f"{k[:-6]}: not run: {' '.join(v)}")
 for m in ("fmnist_cnn", "resnet20"):
     if f"train_{m}_bf16_mib" in f:
         print(f"{m} device memory: {f[f'train_{m}_bf16_mib'][0]} MiB held (bf16 math), "

@@ -4,7 +4,8 @@
  * fth_graph_run + engine/nn's optimizer, the other runs on the CUDA backend through the
  * graph-device executor with the fused device update. The loss curves must agree step by step
  * (f32: 1e-3 relative; bf16 and f16 math: 3e-2, with f16 behind a static loss scale that the
- * device scaler unscales and checks), and training must lower the loss. */
+ * device scaler unscales and checks), training must lower the loss, and the final weights must
+ * agree (f32: 1e-3, reduced: 5e-2 of the largest weight). */
 #include "cuda-harness.h"
 
 #include "graph-device.h"
@@ -62,7 +63,7 @@ static void make_data(uint64_t seed, float *x, int32_t *t) {
   g_free(proj);
 }
 
-static void run(FthCudaMath math, double rel_tol, float loss_scale) {
+static void run(FthCudaMath math, double rel_tol, double param_tol, float loss_scale) {
   const FthBackend *cuda = harness_cuda_or_skip();
   FthCudaContext *ctx = harness_cuda_context();
   uint64_t seed = harness_seed();
@@ -72,7 +73,7 @@ static void run(FthCudaMath math, double rel_tol, float loss_scale) {
   Net cpu = build(seed, 1.0f), gpu = build(seed, loss_scale);
 
   FthOptimConfig cfg = fth_optim_config_default(FTH_OPTIM_SGD);
-  cfg.lr = 0.05f;
+  cfg.lr = 0.01f; /* gentle: a chaotic curve would amplify rounding differences */
   cfg.momentum = 0.9f;
   int np = fth_graph_n_params(cpu.g);
   FthParam *params = g_new0(FthParam, np);
@@ -147,7 +148,7 @@ static void run(FthCudaMath math, double rel_tol, float loss_scale) {
     FthTensor v;
     g_assert_cmpint(fth_graph_tensor(gpu.g, fth_graph_param(gpu.g, k), &v), ==, FTH_STATUS_OK);
     size_t at;
-    if (harness_excess(v.data, params[k].value, params[k].n, 0.0, 20 * rel_tol, &at) > 0)
+    if (harness_excess(v.data, params[k].value, params[k].n, 0.0, param_tol, &at) > 0)
       g_error("parameter %s[%zu]: %g on CUDA, %g on the CPU", params[k].name, at, (double)((float *)v.data)[at],
               (double)params[k].value[at]);
   }
@@ -164,15 +165,15 @@ static void run(FthCudaMath math, double rel_tol, float loss_scale) {
 }
 
 static void test_f32(void) {
-  run(FTH_CUDA_MATH_F32, 1e-3, 1.0f);
+  run(FTH_CUDA_MATH_F32, 1e-3, 1e-3, 1.0f);
 }
 
 static void test_bf16(void) {
-  run(FTH_CUDA_MATH_BF16, 3e-2, 1.0f);
+  run(FTH_CUDA_MATH_BF16, 3e-2, 5e-2, 1.0f);
 }
 
 static void test_f16_scaled(void) {
-  run(FTH_CUDA_MATH_F16, 3e-2, 256.0f);
+  run(FTH_CUDA_MATH_F16, 3e-2, 5e-2, 256.0f);
 }
 
 int main(int argc, char **argv) {
