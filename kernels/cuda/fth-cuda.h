@@ -322,12 +322,15 @@ void fth_cuda_comm_free(FthCudaComm *comm);
 FthCudaStatus fth_cuda_all_reduce(FthCudaComm *comm, float *d_buf, size_t n, float factor);
 /* Gradient reduction in buckets: buffers are packed in order into buckets of about
  * bucket_bytes, each bucket all-reduced as one call (averaged over ranks) and unpacked. Buffers
- * larger than a bucket are reduced in place. */
+ * larger than a bucket are reduced in place. One process per GPU calls it with its rank's
+ * buffers. */
 FthCudaStatus fth_cuda_all_reduce_buckets(FthCudaComm *comm, float *const *d_bufs, const size_t *counts,
                                           int n_bufs, size_t bucket_bytes);
-/* Several communicators of one process in one group call (the single-process launcher). */
-FthCudaStatus fth_cuda_group_start(void);
-FthCudaStatus fth_cuda_group_end(void);
+/* The same for every device of a single-process launcher: comms[r] with its buffers
+ * d_bufs[r][0..n_bufs) (every rank the same counts); each bucket's collectives are issued as one
+ * NCCL group. */
+FthCudaStatus fth_cuda_all_reduce_buckets_local(FthCudaComm *const *comms, int n_comms, float *const *const *d_bufs,
+                                                const size_t *counts, int n_bufs, size_t bucket_bytes);
 
 #ifdef __cplusplus
 }

@@ -112,31 +112,67 @@ extern "C" FthCudaStatus fth_cuda_all_reduce(FthCudaComm *comm, float *d_buf, si
   return factor == 1.0f ? FTH_CUDA_OK : fth_cuda_scale(ctx, d_buf, d_buf, n, factor, 0.0f);
 }
 
-extern "C" FthCudaStatus fth_cuda_all_reduce_buckets(FthCudaComm *comm, float *const *d_bufs, const size_t *counts,
-                                                     int n_bufs, size_t bucket_bytes)
+static FthCudaStatus ensure_bucket(FthCudaComm *comm, size_t cap)
 {
-  FthCudaContext *ctx = comm->ctx;
-  const float mean = 1.0f / (float) comm->n_ranks;
+  if (comm->bucket_floats >= cap)
+    return FTH_CUDA_OK;
+  fth_cuda_free(comm->ctx, comm->d_bucket);
+  comm->d_bucket = (float *) fth_cuda_alloc(comm->ctx, cap * sizeof(float));
+  comm->bucket_floats = comm->d_bucket ? cap : 0;
+  return comm->d_bucket ? FTH_CUDA_OK : fth_cuda_fail(FTH_CUDA_NO_MEMORY, "nccl: bucket of %zu bytes", cap * 4);
+}
+
+// Sums `count` floats at ptrs[r] over the ranks, one NCCL group when there are several local
+// communicators (one thread drives them all), then scales by 1 / ranks.
+static FthCudaStatus reduce_group(FthCudaComm *const *comms, int n, float *const *ptrs, size_t count)
+{
+  if (n > 1)
+    FTH_CUDA_TRY(check_nccl(ncclGroupStart(), "ncclGroupStart"));
+  FthCudaStatus st = FTH_CUDA_OK;
+  for (int r = 0; r < n && st == FTH_CUDA_OK; r++) {
+    st = fth_cuda_use(comms[r]->ctx);
+    if (st == FTH_CUDA_OK)
+      st = check_nccl(ncclAllReduce(ptrs[r], ptrs[r], count, ncclFloat32, ncclSum, comms[r]->comm,
+                                    comms[r]->ctx->stream),
+                      "ncclAllReduce");
+  }
+  if (n > 1) {
+    FthCudaStatus end = check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+    if (st == FTH_CUDA_OK)
+      st = end;
+  }
+  for (int r = 0; r < n && st == FTH_CUDA_OK; r++)
+    st = fth_cuda_scale(comms[r]->ctx, ptrs[r], ptrs[r], count, 1.0f / (float) comms[r]->n_ranks, 0.0f);
+  return st;
+}
+
+extern "C" FthCudaStatus fth_cuda_all_reduce_buckets_local(FthCudaComm *const *comms, int n_comms,
+                                                           float *const *const *d_bufs, const size_t *counts,
+                                                           int n_bufs, size_t bucket_bytes)
+{
+  if (n_comms < 1 || n_comms > 64)
+    return fth_cuda_fail(FTH_CUDA_INVALID, "nccl: %d communicators", n_comms);
   size_t cap = bucket_bytes / sizeof(float);
   if (cap < 1024)
     cap = 1024;
-  if (comm->bucket_floats < cap) {
-    fth_cuda_free(ctx, comm->d_bucket);
-    comm->d_bucket = (float *) fth_cuda_alloc(ctx, cap * sizeof(float));
-    comm->bucket_floats = comm->d_bucket ? cap : 0;
-    if (!comm->d_bucket)
-      return fth_cuda_fail(FTH_CUDA_NO_MEMORY, "nccl: bucket of %zu bytes", cap * sizeof(float));
+  float *ptrs[64];
+  for (int r = 0; r < n_comms; r++) {
+    FTH_CUDA_TRY(ensure_bucket(comms[r], cap));
+    ptrs[r] = comms[r]->d_bucket;
   }
-  int first = 0; // buffers [first, b) are packed in the bucket
+  int first = 0; // buffers [first, b) are packed in the buckets
   size_t used = 0;
   for (int b = 0; b <= n_bufs; b++) {
     bool flush = b == n_bufs || (used && used + counts[b] > cap);
     if (flush && used) {
-      FTH_CUDA_TRY(fth_cuda_all_reduce(comm, comm->d_bucket, used, mean));
-      size_t off = 0;
-      for (int u = first; u < b; u++) {
-        FTH_CUDA_TRY(fth_cuda_copy_device(ctx, d_bufs[u], comm->d_bucket + off, counts[u] * sizeof(float)));
-        off += counts[u];
+      FTH_CUDA_TRY(reduce_group(comms, n_comms, ptrs, used));
+      for (int r = 0; r < n_comms; r++) {
+        size_t off = 0;
+        for (int u = first; u < b; u++) {
+          FTH_CUDA_TRY(fth_cuda_copy_device(comms[r]->ctx, d_bufs[r][u], comms[r]->d_bucket + off,
+                                            counts[u] * sizeof(float)));
+          off += counts[u];
+        }
       }
       used = 0;
     }
@@ -145,24 +181,26 @@ extern "C" FthCudaStatus fth_cuda_all_reduce_buckets(FthCudaComm *comm, float *c
     if (used == 0)
       first = b;
     if (counts[b] > cap) { // larger than a bucket: reduced where it lies
-      FTH_CUDA_TRY(fth_cuda_all_reduce(comm, d_bufs[b], counts[b], mean));
+      float *own[64];
+      for (int r = 0; r < n_comms; r++)
+        own[r] = d_bufs[r][b];
+      FTH_CUDA_TRY(reduce_group(comms, n_comms, own, counts[b]));
       first = b + 1;
       continue;
     }
-    FTH_CUDA_TRY(fth_cuda_copy_device(ctx, comm->d_bucket + used, d_bufs[b], counts[b] * sizeof(float)));
+    for (int r = 0; r < n_comms; r++)
+      FTH_CUDA_TRY(fth_cuda_copy_device(comms[r]->ctx, comms[r]->d_bucket + used, d_bufs[r][b],
+                                        counts[b] * sizeof(float)));
     used += counts[b];
   }
   return FTH_CUDA_OK;
 }
 
-extern "C" FthCudaStatus fth_cuda_group_start(void)
+extern "C" FthCudaStatus fth_cuda_all_reduce_buckets(FthCudaComm *comm, float *const *d_bufs, const size_t *counts,
+                                                     int n_bufs, size_t bucket_bytes)
 {
-  return check_nccl(ncclGroupStart(), "ncclGroupStart");
-}
-
-extern "C" FthCudaStatus fth_cuda_group_end(void)
-{
-  return check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+  float *const *bufs[1] = {d_bufs};
+  return fth_cuda_all_reduce_buckets_local(&comm, 1, bufs, counts, n_bufs, bucket_bytes);
 }
 
 #else
@@ -202,12 +240,9 @@ extern "C" FthCudaStatus fth_cuda_all_reduce_buckets(FthCudaComm *comm, float *c
   return no_nccl();
 }
 
-extern "C" FthCudaStatus fth_cuda_group_start(void)
-{
-  return no_nccl();
-}
-
-extern "C" FthCudaStatus fth_cuda_group_end(void)
+extern "C" FthCudaStatus fth_cuda_all_reduce_buckets_local(FthCudaComm *const *comms, int n_comms,
+                                                           float *const *const *d_bufs, const size_t *counts,
+                                                           int n_bufs, size_t bucket_bytes)
 {
   return no_nccl();
 }
