@@ -29,6 +29,20 @@ void fth_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, con
 /* Threads OpenBLAS may use for one call (1 inside our parallel regions). */
 void fth_sgemm_set_threads(int n);
 
+/* ---- bf16 GEMM with fp32 accumulation (AVX512_BF16; call only when available) -------------
+ * C[:, j0:j1] = op(A) op(B) for an m x k op(A) and a k x n op(B), both fp32 in memory and
+ * rounded to bf16 while packed: pack A once (pack_a_bytes), pack the columns [j0, j1) of B
+ * (j0 a multiple of 16; pack_b_bytes for all n), then multiply those columns. Different column
+ * ranges may be packed and multiplied on different threads into one B buffer. */
+bool fth_gemm_bf16_available(void);
+size_t fth_gemm_bf16_pack_a_bytes(int m, int k);
+size_t fth_gemm_bf16_pack_b_bytes(int k, int n);
+size_t fth_gemm_bf16_ldpb(int n);
+void fth_gemm_bf16_pack_a(bool trans_a, int m, int k, const float *a, int lda, uint32_t *pa);
+void fth_gemm_bf16_pack_b(bool trans_b, int k, int n, int j0, int j1, const float *b, int ldb, uint32_t *pb);
+void fth_gemm_bf16_packed(int m, int n, int k, int j0, int j1, const uint32_t *pa, const uint32_t *pb, float *c,
+                          int ldc);
+
 /* ---- Elementwise (n elements, contiguous) ------------------------------------------------- */
 void fth_k_add(const float *a, const float *b, float *y, size_t n);
 void fth_k_sub(const float *a, const float *b, float *y, size_t n);
