@@ -275,9 +275,9 @@ fth_simd_dot (const float *x, const float *y, size_t n)
 }
 
 static void
-maxpool2_row_c (const float *top, const float *bot, float *out, uint8_t *arg, size_t from, size_t n)
+maxpool2_row_c (const float *top, const float *bot, float *out, uint8_t *arg, size_t n)
 {
-  for (size_t j = from; j < n; j++)
+  for (size_t j = 0; j < n; j++)
     {
       float v[4] = { top[2 * j], top[2 * j + 1], bot[2 * j], bot[2 * j + 1] };
       int best = 0;
@@ -337,7 +337,7 @@ fth_simd_maxpool2_row (const float *top, const float *bot, float *out, uint8_t *
   if (have_avx512 ())
     maxpool2_row_avx512 (top, bot, out, arg, n);
   else
-    maxpool2_row_c (top, bot, out, arg, 0, n);
+    maxpool2_row_c (top, bot, out, arg, n);
 }
 
 
