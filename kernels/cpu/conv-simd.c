@@ -548,3 +548,64 @@ fth_simd_unpool2_row (const float *dy, const float *y, const uint8_t *arg, int r
       (a < 2 ? top : bot)[2 * j + (a & 1)] = dy[j];
     }
 }
+
+FTH_AVX512 static void
+dw3x3_row_avx512 (float *out, const float *const rows[3], const float *w, float bias, int stride,
+                  int pad_w, int in_w, int ow)
+{
+  const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (int j = 0; j < ow; j += 16)
+    {
+      __m512 acc = _mm512_set1_ps (bias);
+      for (int ki = 0; ki < 3; ki++)
+        {
+          if (!rows[ki])
+            continue;
+          for (int kj = 0; kj < 3; kj++)
+            {
+              /* input column of lane l: c0 + stride * l; lanes outside [0, in_w) load zero */
+              const int c0 = j * stride + kj - pad_w;
+              __m512 v;
+              if (stride == 1)
+                v = _mm512_maskz_loadu_ps (lane_mask (-c0, in_w - c0), rows[ki] + c0);
+              else
+                {
+                  __m512 lo = _mm512_maskz_loadu_ps (lane_mask (-c0, in_w - c0), rows[ki] + c0);
+                  __m512 hi = _mm512_maskz_loadu_ps (lane_mask (-c0 - 16, in_w - c0 - 16), rows[ki] + c0 + 16);
+                  v = _mm512_permutex2var_ps (lo, even, hi);
+                }
+              acc = _mm512_fmadd_ps (_mm512_set1_ps (w[3 * ki + kj]), v, acc);
+            }
+        }
+      _mm512_mask_storeu_ps (out + j, lane_mask (0, ow - j), acc);
+    }
+}
+
+void
+fth_simd_dw3x3_row (float *out, const float *const rows[3], const float *w, float bias, int stride,
+                    int pad_w, int in_w, int ow)
+{
+  if (have_avx512 () && (stride == 1 || stride == 2))
+    {
+      dw3x3_row_avx512 (out, rows, w, bias, stride, pad_w, in_w, ow);
+      return;
+    }
+  for (int o = 0; o < ow; o++)
+    out[o] = bias;
+  for (int ki = 0; ki < 3; ki++)
+    {
+      if (!rows[ki])
+        continue;
+      for (int kj = 0; kj < 3; kj++)
+        {
+          /* the valid outputs of this tap, then one axpy over them */
+          const int off = kj - pad_w;
+          int lo = off < 0 ? (-off + stride - 1) / stride : 0;
+          int hi = in_w - 1 - off < 0 ? 0 : (in_w - 1 - off) / stride + 1;
+          hi = hi > ow ? ow : hi;
+          if (hi > lo)
+            fth_simd_axpy_strided (out + lo, w[3 * ki + kj], rows[ki] + (ptrdiff_t) lo * stride + off,
+                                   (size_t) stride, (size_t) (hi - lo));
+        }
+    }
+}

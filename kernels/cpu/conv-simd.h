@@ -42,3 +42,10 @@ void fth_simd_relu_grad(float *dz, const float *y, const float *dy, size_t n);
  * elsewhere; with relu, only where y[j] > 0 (the pooled value went through a ReLU). */
 void fth_simd_unpool2_row(const float *dy, const float *y, const uint8_t *arg, int relu, float *top,
                           float *bot, size_t n, size_t width);
+
+/* One output row of a 3x3 depthwise convolution with dilation 1 and a width stride of 1 or 2:
+ * out[o] = bias + sum over ki, kj of w[3 ki + kj] * rows[ki][o * stride + kj - pad_w], where
+ * rows[ki] is the input row under kernel row ki (NULL when it lies in the padding) and columns
+ * outside [0, in_w) count as zero. */
+void fth_simd_dw3x3_row(float *out, const float *const rows[3], const float *w, float bias,
+                        int stride, int pad_w, int in_w, int ow);

@@ -153,6 +153,21 @@ depthwise_rows (const FthConvShape *s, const float *xc, const float *wc, float b
                 int r0, int r1)
 {
   const int ow = s->out_w;
+  if (s->k_h == 3 && s->k_w == 3 && s->dil_h == 1 && s->dil_w == 1 && s->stride_w <= 2)
+    {
+      for (int oh = r0; oh < r1; oh++)
+        {
+          const float *rows[3];
+          for (int ki = 0; ki < 3; ki++)
+            {
+              const int ih = oh * s->stride_h - s->pad_h + ki;
+              rows[ki] = ih >= 0 && ih < s->in_h ? xc + (size_t) ih * s->in_w : NULL;
+            }
+          fth_simd_dw3x3_row (out + (size_t) (oh - r0) * ow, rows, wc, bias, s->stride_w, s->pad_w,
+                              s->in_w, ow);
+        }
+      return;
+    }
   for (int oh = r0; oh < r1; oh++)
     {
       float *dst = out + (size_t) (oh - r0) * ow;
