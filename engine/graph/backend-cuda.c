@@ -73,6 +73,22 @@ FthCudaContext *fth_backend_cuda_context(const FthBackend *be) {
   return be && be->impl && strcmp(be->name, "cuda") == 0 ? ctx_of(be) : NULL;
 }
 
+static FthStatus status(FthCudaStatus st, const char *what);
+
+FthStatus fth_backend_cuda_memory_budget(const FthBackend *be, double fraction, size_t *bytes) {
+  FthCudaContext *ctx = fth_backend_cuda_context(be);
+  if (!ctx || !(fraction > 0.0 && fraction <= 1.0))
+    return fth_error(FTH_STATUS_INVALID_ARGUMENT, "memory budget: a CUDA backend and a fraction in (0, 1]");
+  size_t free_bytes = 0, total = 0;
+  FthStatus st = status(fth_cuda_mem_info(fth_cuda_context_device(ctx), &free_bytes, &total), "memory budget");
+  if (st != FTH_STATUS_OK)
+    return st;
+  FthCudaAllocStats a;
+  fth_cuda_alloc_stats(ctx, &a);
+  *bytes = (size_t)((double)(free_bytes + a.cached_bytes) * fraction);
+  return FTH_STATUS_OK;
+}
+
 /* Turns a kernels/cuda status into an engine error naming the op. */
 static FthStatus status(FthCudaStatus st, const char *what) {
   switch (st) {

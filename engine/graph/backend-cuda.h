@@ -8,3 +8,7 @@ struct FthCudaContext;
 
 /* NULL when `be` is not a CUDA backend. */
 struct FthCudaContext *fth_backend_cuda_context(const FthBackend *be);
+
+/* `fraction` of the device's free memory plus what the backend's cache holds (--max-memory),
+ * the budget for fth_graph_device_fit(). */
+FthStatus fth_backend_cuda_memory_budget(const FthBackend *be, double fraction, size_t *bytes);

@@ -229,3 +229,40 @@ FthStatus fth_graph_device_download_params(FthGraphDevice *d) {
   }
   return FTH_STATUS_OK;
 }
+
+FthStatus fth_graph_device_fit(FthGraph *g, const FthBackend *be, FthGraphMode mode, int64_t max_batch,
+                               size_t budget_bytes, FthGraphDevice **out, int64_t *batch) {
+  *out = NULL;
+  *batch = 0;
+  if (max_batch < 1)
+    return fth_error(FTH_STATUS_INVALID_ARGUMENT, "device fit: max batch %lld", (long long)max_batch);
+  int64_t b = max_batch;
+  FthStatus st = fth_graph_plan(g, mode, 1);
+  if (st != FTH_STATUS_OK)
+    return st;
+  if (budget_bytes) { /* the plan is affine in the batch: solve for the largest that fits */
+    size_t fixed = g->fixed_bytes;
+    for (int k = 0; k < g->n_params; k++)
+      fixed += param_bytes(g->params[k]) * (g->params[k]->grad ? 2 : 1);
+    if (fixed + g->per_sample_bytes > budget_bytes)
+      return fth_error(FTH_STATUS_NO_MEMORY, "device fit: %zu bytes at batch 1 exceed the budget of %zu",
+                       fixed + g->per_sample_bytes, budget_bytes);
+    if (g->per_sample_bytes) {
+      int64_t most = (int64_t)((budget_bytes - fixed) / g->per_sample_bytes);
+      if (most < b)
+        b = most;
+    }
+  }
+  for (;;) {
+    st = fth_graph_plan(g, mode, b);
+    if (st == FTH_STATUS_OK)
+      st = fth_graph_device_new(g, be, out);
+    if (st == FTH_STATUS_OK) {
+      *batch = b;
+      return FTH_STATUS_OK;
+    }
+    if (st != FTH_STATUS_NO_MEMORY || b == 1)
+      return st;
+    b /= 2; /* the next try reuses the freed memory: the failed attempt released its allocations */
+  }
+}

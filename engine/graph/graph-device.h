@@ -33,3 +33,12 @@ FthStatus fth_graph_device_param(FthGraphDevice *d, const FthNode *param, float 
 FthStatus fth_graph_device_upload_params(FthGraphDevice *d);
 /* Writes the device parameter values back into the graph's host storage. */
 FthStatus fth_graph_device_download_params(FthGraphDevice *d);
+
+/* Auto batch size: plans g for `mode` at the largest batch from max_batch down whose device
+ * state fits. First the planner's exact bytes (arena fixed + per sample * batch, parameters,
+ * their gradients) must fit `budget_bytes` (0: skip the estimate); then the device allocations
+ * must succeed: an out-of-memory failure halves the batch, replans and retries. *batch receives
+ * the batch chosen (the graph is left planned for it). FTH_STATUS_NO_MEMORY when even batch 1
+ * does not fit. */
+FthStatus fth_graph_device_fit(FthGraph *g, const FthBackend *be, FthGraphMode mode, int64_t max_batch,
+                               size_t budget_bytes, FthGraphDevice **out, int64_t *batch);

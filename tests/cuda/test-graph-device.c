@@ -4,7 +4,8 @@
  * pointer rebasing (arena, parameters, gradients written in place or copied, saved state,
  * scratch). With a CUDA device it runs again on the GPU within f32 tolerance. Models: the zoo's
  * fmnist-cnn (conv, pool, linear, cross-entropy) and a small residual net with batch norm
- * (running statistics compared too) and global pooling, three steps at two batch sizes. */
+ * (running statistics compared too) and global pooling, three steps at two batch sizes. Also
+ * the auto batch size (fth_graph_device_fit) against a memory-limited stand-in backend. */
 #include "cuda-harness.h"
 
 #include "graph-device.h"
@@ -151,6 +152,93 @@ static void compare_models(const char *name, BuildFn build, const FthBackend *be
   g_free(x), g_free(t);
 }
 
+/* The CPU backend with a memory limit, standing in for a small GPU. */
+typedef struct {
+  FthBackend be;
+  size_t limit, live;
+  GHashTable *sizes;
+} LimitedBackend;
+
+static void *limited_alloc(const FthBackend *be, size_t bytes) {
+  LimitedBackend *l = be->impl;
+  if (l->live + bytes > l->limit) {
+    fth_error(FTH_STATUS_NO_MEMORY, "limited backend: %zu + %zu bytes over %zu", l->live, bytes, l->limit);
+    return NULL;
+  }
+  void *p = fth_backend_cpu()->alloc(fth_backend_cpu(), bytes);
+  if (p) {
+    l->live += bytes;
+    g_hash_table_insert(l->sizes, p, GSIZE_TO_POINTER(bytes));
+  }
+  return p;
+}
+
+static void limited_free(const FthBackend *be, void *ptr) {
+  LimitedBackend *l = be->impl;
+  if (!ptr)
+    return;
+  l->live -= GPOINTER_TO_SIZE(g_hash_table_lookup(l->sizes, ptr));
+  g_hash_table_remove(l->sizes, ptr);
+  fth_backend_cpu()->free(fth_backend_cpu(), ptr);
+}
+
+static LimitedBackend limited_backend(size_t limit) {
+  const FthBackend *cpu = fth_backend_cpu();
+  LimitedBackend l = {.be = *cpu, .limit = limit, .sizes = g_hash_table_new(NULL, NULL)};
+  l.be.name = "limited-cpu";
+  l.be.alloc = limited_alloc;
+  l.be.free = limited_free;
+  return l;
+}
+
+/* Device bytes of the training state at `batch`: what fth_graph_device_new allocates. */
+static size_t state_bytes(FthGraph *g, int64_t batch) {
+  g_assert_cmpint(fth_graph_plan(g, FTH_MODE_TRAIN, batch), ==, FTH_STATUS_OK);
+  FthPlanStats ps;
+  g_assert_cmpint(fth_graph_plan_stats(g, &ps), ==, FTH_STATUS_OK);
+  return ps.fixed_bytes + ps.per_sample_bytes * (size_t)batch + ps.param_bytes + ps.param_grad_bytes;
+}
+
+/* Out of memory halves the batch until the state fits; with the planner's estimate the largest
+ * batch that fits is found at once. Either way the fitted graph then trains. */
+static void test_fit(void) {
+  size_t per;
+  Net n = build_residual(harness_seed(), &per);
+  size_t limit = state_bytes(n.graph, 20);
+  g_assert_cmpuint(state_bytes(n.graph, 17), <, limit);
+  g_assert_cmpuint(state_bytes(n.graph, 21), >, limit);
+  for (int estimate = 0; estimate < 2; estimate++) {
+    LimitedBackend l = limited_backend(limit);
+    l.be.impl = &l;
+    FthGraphDevice *dev = NULL;
+    int64_t batch = 0;
+    FthStatus st = fth_graph_device_fit(n.graph, &l.be, FTH_MODE_TRAIN, 64, estimate ? limit : 0, &dev, &batch);
+    g_assert_cmpint(st, ==, FTH_STATUS_OK);
+    g_assert_cmpint(batch, ==, estimate ? 20 : 16); /* 64 and 32 fail, 16 fits; the estimate finds 20 */
+    g_assert_cmpint(fth_graph_batch(n.graph), ==, batch);
+    float *x = g_new(float, per * (size_t)batch);
+    int32_t *t = g_new0(int32_t, batch);
+    harness_normal(harness_seed(), 4000, x, per * (size_t)batch);
+    g_assert_cmpint(fth_graph_device_set_input(dev, n.input, x, per * (size_t)batch * 4), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_device_set_input(dev, n.targets, t, (size_t)batch * 4), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_device_run(dev), ==, FTH_STATUS_OK);
+    fth_graph_device_free(dev);
+    g_assert_cmpuint(l.live, ==, 0);
+    g_hash_table_unref(l.sizes);
+    g_free(x), g_free(t);
+  }
+  /* a budget below batch 1 is refused */
+  LimitedBackend l = limited_backend(limit);
+  l.be.impl = &l;
+  FthGraphDevice *dev = NULL;
+  int64_t batch = 0;
+  g_assert_cmpint(fth_graph_device_fit(n.graph, &l.be, FTH_MODE_TRAIN, 64, 1000, &dev, &batch), ==,
+                  FTH_STATUS_NO_MEMORY);
+  g_assert_null(dev);
+  g_hash_table_unref(l.sizes);
+  free_net(&n);
+}
+
 typedef struct {
   const char *name;
   BuildFn build;
@@ -181,5 +269,6 @@ int main(int argc, char **argv) {
       g_free(p);
     }
   }
+  g_test_add_func("/graph-device/fit", test_fit);
   return g_test_run();
 }
