@@ -64,78 +64,57 @@ fth_dataset_free(FthDataset *ds)
   g_free(ds);
 }
 
-static int
-compare_entries(gconstpointer a, gconstpointer b)
-{
-  const Entry *x = a, *y = b;
-  return (x->item_id > y->item_id) - (x->item_id < y->item_id);
-}
-
-static void
-add_entry(GArray *entries, GHashTable *seen, const FthItemRecord *it, int32_t label)
-{
-  if (g_hash_table_contains(seen, &it->id)) {
-    /* A second class on the same item: the item is ambiguous for a single-label classifier;
-     * keep the first label (lowest position). */
-    return;
-  }
-  Entry e = {it->id, label, it->split, g_strdup(it->path), it->member, g_strdup(it->sha256)};
-  g_array_append_val(entries, e);
-  gint64 *key = g_new(gint64, 1);
-  *key = it->id;
-  g_hash_table_add(seen, key);
-}
-
+/* Every image item in id order with the class of its human whole-item annotation: keyset pages
+ * of items, then each item's annotations by the (item_id, author) index. (A label filter per
+ * class would be simpler, but the store answers it with a scan of the label's annotations per
+ * item: quadratic in the project size.) */
 static gboolean
 collect_items(FthDataset *ds, FthStore *store, FthDatasetScope scope, GError **error)
 {
   g_autoptr(GPtrArray) labels = fth_store_list_labels(store, error);
   if (labels == NULL)
     return FALSE;
-  g_autoptr(GHashTable) seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  g_autoptr(GHashTable) class_of = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   for (guint l = 0; l < labels->len; l++) {
     FthLabel *lab = g_ptr_array_index(labels, l);
     if (lab->kind != FTH_LABEL_CLASS && lab->kind != FTH_LABEL_ANY)
       continue;
-    int32_t cls = (int32_t)ds->class_ids->len;
+    gint64 *key = g_new(gint64, 1);
+    *key = lab->id;
+    g_hash_table_insert(class_of, key, GINT_TO_POINTER((int)ds->class_ids->len + 1));
     g_ptr_array_add(ds->class_names, g_strdup(lab->name));
     g_array_append_val(ds->class_ids, lab->id);
-    FthItemFilter f = FTH_ITEM_FILTER_INIT;
-    f.kind = FTH_ITEM_IMAGE;
-    f.label_id = lab->id;
-    f.author = FTH_AUTHOR_HUMAN;
-    gint64 after = 0;
-    for (;;) {
-      g_autoptr(GPtrArray) page = fth_store_list_items_after(store, &f, after, 5000, error);
-      if (page == NULL)
+  }
+  FthItemFilter f = FTH_ITEM_FILTER_INIT;
+  f.kind = FTH_ITEM_IMAGE;
+  gint64 after = 0;
+  for (;;) {
+    g_autoptr(GPtrArray) page = fth_store_list_items_after(store, &f, after, 5000, error);
+    if (page == NULL)
+      return FALSE;
+    if (page->len == 0)
+      break;
+    for (guint i = 0; i < page->len; i++) {
+      FthItemRecord *it = g_ptr_array_index(page, i);
+      after = it->id;
+      g_autoptr(GPtrArray) anns = fth_store_list_annotations(store, it->id, error);
+      if (anns == NULL)
         return FALSE;
-      if (page->len == 0)
-        break;
-      for (guint i = 0; i < page->len; i++) {
-        FthItemRecord *it = g_ptr_array_index(page, i);
-        add_entry(ds->entries, seen, it, cls);
-        after = it->id;
+      /* The first class label (in label order of creation) when an item has several. */
+      int32_t label = -1;
+      for (guint k = 0; k < anns->len; k++) {
+        FthAnnotation *a = g_ptr_array_index(anns, k);
+        int cls = GPOINTER_TO_INT(g_hash_table_lookup(class_of, &a->label_id));
+        if (a->author == FTH_AUTHOR_HUMAN && a->geom == FTH_GEOM_WHOLE && cls > 0 &&
+            (label < 0 || cls - 1 < label))
+          label = cls - 1;
       }
+      if (label < 0 && scope == FTH_DATASET_LABELED)
+        continue;
+      Entry e = {it->id, label, it->split, g_strdup(it->path), it->member, g_strdup(it->sha256)};
+      g_array_append_val(ds->entries, e);
     }
   }
-  if (scope == FTH_DATASET_ALL) {
-    FthItemFilter f = FTH_ITEM_FILTER_INIT;
-    f.kind = FTH_ITEM_IMAGE;
-    gint64 after = 0;
-    for (;;) {
-      g_autoptr(GPtrArray) page = fth_store_list_items_after(store, &f, after, 5000, error);
-      if (page == NULL)
-        return FALSE;
-      if (page->len == 0)
-        break;
-      for (guint i = 0; i < page->len; i++) {
-        FthItemRecord *it = g_ptr_array_index(page, i);
-        add_entry(ds->entries, seen, it, -1);
-        after = it->id;
-      }
-    }
-  }
-  g_array_sort(ds->entries, compare_entries);
   return TRUE;
 }
 

@@ -21,6 +21,7 @@ struct FthTrainer {
   size_t perm_len;
   FthParam *params;
   size_t n_params;
+  float *mean, *std;      /* input normalization; NULL when it is the identity (x / 255) */
 };
 
 static gboolean
@@ -41,6 +42,8 @@ fth_trainer_free(FthTrainer *t)
   g_free(t->y);
   g_free(t->perm);
   g_free(t->params);
+  g_free(t->mean);
+  g_free(t->std);
   g_free(t);
 }
 
@@ -120,6 +123,13 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
                 recipe->source);
     return NULL;
   }
+  gboolean identity = TRUE;
+  for (int i = 0; i < recipe->n_norm; i++)
+    identity = identity && recipe->mean[i] == 0.0f && recipe->std[i] == 1.0f;
+  if (!identity) {
+    t->mean = g_memdup2(recipe->mean, sizeof(float) * (size_t)recipe->n_norm);
+    t->std = g_memdup2(recipe->std, sizeof(float) * (size_t)recipe->n_norm);
+  }
   t->sample_floats = 1;
   for (int i = 0; i < recipe->in_ndim; i++)
     t->sample_floats *= (size_t)recipe->in_shape[i];
@@ -159,7 +169,7 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   FthGraph *g = t->model->graph;
   if (fth_graph_batch(g) != (int64_t)count && fth_graph_set_batch(g, (int64_t)count) != FTH_STATUS_OK)
     return engine_error(error, "setting the batch size");
-  fth_samples_fill_batch(s, idx, count, aug, t->cfg.seed, epoch, NULL, NULL, t->x, t->y);
+  fth_samples_fill_batch(s, idx, count, aug, t->cfg.seed, epoch, t->mean, t->std, t->x, t->y);
   if (fth_graph_set_input(g, t->model->input, t->x, count * t->sample_floats * sizeof(float)) !=
         FTH_STATUS_OK ||
       fth_graph_set_input(g, t->model->targets, t->y, count * sizeof(int32_t)) != FTH_STATUS_OK)

@@ -267,4 +267,24 @@ gboolean fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t
 gboolean fth_trainer_batch_for_memory(const FthRecipe *recipe, int n_classes, double fraction,
                                       int *batch, GError **error);
 
+/* ---- Prediction -------------------------------------------------------------------------------
+ * Runs a checkpoint over every image item of the project and stores, under a new "predict" run,
+ * each item's class probabilities (labels matched to the project's by name) and its embedding
+ * (the input of the model's last linear layer). */
+typedef void (*FthPredictProgressFunc)(gsize done, gsize total, gpointer user_data);
+
+typedef struct {
+  const char *checkpoint_dir;
+  int batch;                       /* 0: 256 */
+  gboolean no_embeddings;
+  FthPredictProgressFunc progress;
+  gpointer progress_data;
+  GCancellable *cancellable;
+} FthPredictOptions;
+
+gboolean fth_predict(FthStore *store, const FthPredictOptions *options, gint64 *run_id,
+                     gsize *n_items, GError **error);
+/* The checkpoint directory of the newest finished training run; NULL (and an error) if none. */
+char *fth_latest_checkpoint(FthStore *store, GError **error);
+
 G_END_DECLS
