@@ -50,7 +50,8 @@ pick_pseudo_labels(const float *probs, const uint32_t *unl, size_t n_unl, int n_
       g_array_append_val(picked, c);
     }
   }
-  qsort(picked->data, picked->len, sizeof(Confident), by_class_then_confidence);
+  if (picked->len > 1)
+    qsort(picked->data, picked->len, sizeof(Confident), by_class_then_confidence);
   if (cap == 0)
     return picked;
   guint out = 0, in_class = 0;

@@ -115,7 +115,8 @@ fth_pseudo_label(FthStore *store, gint64 prediction_run, double threshold, guint
       g_array_append_val(cands, c);
     }
   }
-  qsort(cands->data, cands->len, sizeof(Candidate), by_label_then_score);
+  if (cands->len > 1)
+    qsort(cands->data, cands->len, sizeof(Candidate), by_label_then_score);
   g_autofree char *config = g_strdup_printf(
     "{\"prediction_run\": %" G_GINT64_FORMAT ", \"threshold\": %.17g, \"cap\": %u}",
     prediction_run, threshold, cap);
