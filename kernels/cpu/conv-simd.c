@@ -609,3 +609,70 @@ fth_simd_dw3x3_row (float *out, const float *const rows[3], const float *w, floa
         }
     }
 }
+
+FTH_AVX512 static void
+dw3x3_wgrad_avx512 (float g[9], const float *dz, const float *x, int in_h, int in_w, int out_h,
+                    int out_w, int stride_h, int stride_w, int pad_h, int pad_w)
+{
+  const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  __m512 acc[9];
+  for (int k = 0; k < 9; k++)
+    acc[k] = _mm512_setzero_ps ();
+  for (int oh = 0; oh < out_h; oh++)
+    for (int j = 0; j < out_w; j += 16)
+      {
+        const __m512 d = _mm512_maskz_loadu_ps (lane_mask (0, out_w - j), dz + (size_t) oh * out_w + j);
+        for (int ki = 0; ki < 3; ki++)
+          {
+            const int ih = oh * stride_h - pad_h + ki;
+            if (ih < 0 || ih >= in_h)
+              continue;
+            const float *row = x + (size_t) ih * in_w;
+            for (int kj = 0; kj < 3; kj++)
+              {
+                const int c0 = j * stride_w + kj - pad_w;
+                __m512 v;
+                if (stride_w == 1)
+                  v = _mm512_maskz_loadu_ps (lane_mask (-c0, in_w - c0), row + c0);
+                else
+                  {
+                    __m512 lo = _mm512_maskz_loadu_ps (lane_mask (-c0, in_w - c0), row + c0);
+                    __m512 hi = _mm512_maskz_loadu_ps (lane_mask (-c0 - 16, in_w - c0 - 16), row + c0 + 16);
+                    v = _mm512_permutex2var_ps (lo, even, hi);
+                  }
+                acc[3 * ki + kj] = _mm512_fmadd_ps (d, v, acc[3 * ki + kj]);
+              }
+          }
+      }
+  for (int k = 0; k < 9; k++)
+    g[k] += _mm512_reduce_add_ps (acc[k]);
+}
+
+void
+fth_simd_dw3x3_wgrad (float g[9], const float *dz, const float *x, int in_h, int in_w, int out_h,
+                      int out_w, int stride_h, int stride_w, int pad_h, int pad_w)
+{
+  if (have_avx512 () && (stride_w == 1 || stride_w == 2))
+    {
+      dw3x3_wgrad_avx512 (g, dz, x, in_h, in_w, out_h, out_w, stride_h, stride_w, pad_h, pad_w);
+      return;
+    }
+  for (int ki = 0; ki < 3; ki++)
+    for (int kj = 0; kj < 3; kj++)
+      {
+        float sum = 0.0f;
+        for (int oh = 0; oh < out_h; oh++)
+          {
+            const int ih = oh * stride_h - pad_h + ki;
+            if (ih < 0 || ih >= in_h)
+              continue;
+            for (int o = 0; o < out_w; o++)
+              {
+                const int c = o * stride_w + kj - pad_w;
+                if (c >= 0 && c < in_w)
+                  sum += dz[(size_t) oh * out_w + o] * x[(size_t) ih * in_w + c];
+              }
+          }
+        g[3 * ki + kj] += sum;
+      }
+}

@@ -49,3 +49,9 @@ void fth_simd_unpool2_row(const float *dy, const float *y, const uint8_t *arg, i
  * outside [0, in_w) count as zero. */
 void fth_simd_dw3x3_row(float *out, const float *const rows[3], const float *w, float bias,
                         int stride, int pad_w, int in_w, int ow);
+
+/* Weight gradient of one channel of a 3x3 depthwise convolution (dilation 1, width stride 1
+ * or 2): g[3 ki + kj] += sum over oh, o of dz[oh * out_w + o] * x[ih * in_w + o * stride_w +
+ * kj - pad_w] with ih = oh * stride_h - pad_h + ki, out-of-range input counting as zero. */
+void fth_simd_dw3x3_wgrad(float g[9], const float *dz, const float *x, int in_h, int in_w,
+                          int out_h, int out_w, int stride_h, int stride_w, int pad_h, int pad_w);

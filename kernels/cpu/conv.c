@@ -332,11 +332,39 @@ depthwise_backward_image (const FthConvShape *s, const float *xn, const float *w
 {
   const int ow = s->out_w;
   const size_t in_plane = (size_t) s->in_h * s->in_w, HW = (size_t) s->out_h * ow;
+  const int is3x3 = s->k_h == 3 && s->k_w == 3 && s->dil_h == 1 && s->dil_w == 1 && s->stride_w <= 2;
+  /* stride 1 and padding <= 2: the input gradient is a 3x3 correlation of dz with the flipped
+   * kernel and padding 2 - pad, the forward row kernel again */
+  const int dx_as_conv = is3x3 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h <= 2 && s->pad_w <= 2;
   for (int c = 0; c < s->out_c; c++)
     {
       const float *xc = xn ? xn + c * in_plane : NULL, *dzc = dz + c * HW, *wc = w + (size_t) c * s->k_h * s->k_w;
       float *dxc = dxn ? dxn + c * in_plane : NULL;
       float *dwc = dw ? dw + (size_t) c * s->k_h * s->k_w : NULL;
+      if (is3x3 && dwc)
+        {
+          fth_simd_dw3x3_wgrad (dwc, dzc, xc, s->in_h, s->in_w, s->out_h, ow, s->stride_h,
+                                s->stride_w, s->pad_h, s->pad_w);
+          dwc = NULL;
+        }
+      if (dx_as_conv && dxc)
+        {
+          const float flipped[9] = { wc[8], wc[7], wc[6], wc[5], wc[4], wc[3], wc[2], wc[1], wc[0] };
+          for (int ih = 0; ih < s->in_h; ih++)
+            {
+              const float *rows[3];
+              for (int a = 0; a < 3; a++)
+                {
+                  const int oh = ih + s->pad_h - 2 + a;
+                  rows[a] = oh >= 0 && oh < s->out_h ? dzc + (size_t) oh * ow : NULL;
+                }
+              fth_simd_dw3x3_row (dxc + (size_t) ih * s->in_w, rows, flipped, 0.0f, 1, 2 - s->pad_w,
+                                  ow, s->in_w);
+            }
+          dxc = NULL;
+        }
+      if (!dxc && !dwc)
+        continue;
       for (int ki = 0; ki < s->k_h; ki++)
         for (int kj = 0; kj < s->k_w; kj++)
           {

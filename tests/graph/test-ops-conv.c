@@ -147,6 +147,8 @@ static const ConvCase conv2d_cases[] = {
     {"depthwise 3x3", 2, 2, 5, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 5, true, false},
     {"depthwise 3x3 stride 2 relu", 2, 1, 2, 5, 41, 2, 3, 3, 2, 2, 1, 1, 1, 1, 2, true, true},
     {"depthwise 3x3 stride (1,2) no pad, width 36", 2, 1, 2, 6, 36, 2, 3, 3, 1, 2, 0, 0, 1, 1, 2, true, false},
+    {"depthwise 3x3 no pad", 2, 1, 3, 6, 19, 3, 3, 3, 1, 1, 0, 0, 1, 1, 3, true, false},
+    {"depthwise 3x3 pad (2,1), stride (2,1)", 2, 1, 2, 7, 18, 2, 3, 3, 2, 1, 2, 1, 1, 1, 2, false, true},
     {"depthwise 5x3 dilation 2", 2, 1, 3, 9, 8, 3, 5, 3, 1, 1, 4, 2, 2, 2, 3, false, false},
     {"pointwise 1x1", 2, 2, 5, 4, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, false},
     {"odd width 37 (SIMD tails)", 2, 1, 2, 3, 37, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},
