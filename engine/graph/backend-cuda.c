@@ -7,6 +7,7 @@
 #include "ops-common.h"
 
 #include <fth-cuda.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -561,6 +562,33 @@ static FthStatus run_norm(FthCudaContext *ctx, FthOp op, const FthKernelArgs *ar
   return status(st, fth_op_name(op));
 }
 
+/* Inputs as ops-attention.c lists them: q, k, v[, key_mask]; the gradients: dout, then
+ * (k, v) for q, (q, v) for k, nothing for v, then the forward node (aux 0: probabilities). */
+static FthStatus run_attention(FthCudaContext *ctx, FthOp op, const FthKernelArgs *args) {
+  FthAttentionParams p;
+  memcpy(&p, args->params, sizeof p);
+  const FthTensor *x = &args->in[0];
+  FthCudaAttnShape s = {.batch = (int)x->shape[0], .seq = (int)x->shape[1], .heads = p.n_heads,
+                        .head_dim = (int)(x->shape[2] / p.n_heads), .causal = p.causal};
+  s.scale = p.scale != 0.0f ? p.scale : 1.0f / sqrtf((float)s.head_dim);
+  FthCudaStatus st;
+  if (op == FTH_OP_ATTENTION) {
+    st = fth_cuda_attention_forward(ctx, &s, in_f32(args, 0), in_f32(args, 1), in_f32(args, 2),
+                                    args->n_in > 3 ? in_f32(args, 3) : NULL, args->aux[0].data, out_f32(args));
+  } else {
+    const float *probs = args->in_aux[args->n_in - 1][0].data;
+    if (op == FTH_OP_ATTENTION_GRAD_V)
+      st = fth_cuda_attention_backward(ctx, &s, NULL, NULL, NULL, probs, in_f32(args, 0), NULL, NULL, out_f32(args));
+    else if (op == FTH_OP_ATTENTION_GRAD_Q)
+      st = fth_cuda_attention_backward(ctx, &s, NULL, in_f32(args, 1), in_f32(args, 2), probs, in_f32(args, 0),
+                                       out_f32(args), NULL, NULL);
+    else
+      st = fth_cuda_attention_backward(ctx, &s, in_f32(args, 1), NULL, in_f32(args, 2), probs, in_f32(args, 0),
+                                       NULL, out_f32(args), NULL);
+  }
+  return status(st, fth_op_name(op));
+}
+
 static FthStatus cuda_run_node(const FthBackend *be, FthOp op, const FthKernelArgs *args) {
   FthCudaContext *ctx = ctx_of(be);
   switch (op) {
@@ -661,6 +689,10 @@ static FthStatus cuda_run_node(const FthBackend *be, FthOp op, const FthKernelAr
   case FTH_OP_LAYER_NORM_GRAD_INPUT:
   case FTH_OP_LAYER_NORM_GRAD_GAMMA:
   case FTH_OP_LAYER_NORM_GRAD_BETA: return run_norm(ctx, op, args);
+  case FTH_OP_ATTENTION:
+  case FTH_OP_ATTENTION_GRAD_Q:
+  case FTH_OP_ATTENTION_GRAD_K:
+  case FTH_OP_ATTENTION_GRAD_V: return run_attention(ctx, op, args);
   default:
     return fth_error(FTH_STATUS_UNSUPPORTED, "cuda backend: no kernel for %s", fth_op_name(op));
   }

@@ -258,6 +258,26 @@ FthCudaStatus fth_cuda_layer_norm_backward_params(FthCudaContext *ctx, const flo
                                                   size_t rows, size_t d, const float *d_mean,
                                                   const float *d_invstd, float *d_dgamma, float *d_dbeta);
 
+/* ---- Attention (attention.cu), as kernels/cpu/attention.c ---------------------------------------
+ * q, k, v, out [N, T, H * Dh] (heads side by side in the last axis); probs [N, H, T, T] saved by
+ * the forward pass. Masked keys (key_mask [N, T] zero, or later than the query when causal) get
+ * exactly zero probability; a query with no visible key gets a zero output. The GEMMs follow
+ * the context's math mode. */
+typedef struct {
+  int batch, seq, heads, head_dim;
+  float scale;
+  int causal;
+} FthCudaAttnShape;
+
+FthCudaStatus fth_cuda_attention_forward(FthCudaContext *ctx, const FthCudaAttnShape *s, const float *d_q,
+                                         const float *d_k, const float *d_v, const float *d_key_mask,
+                                         float *d_probs, float *d_out);
+/* Any of dq, dk, dv may be NULL; the others are overwritten. q is needed for dk, k for dq, v for
+ * dq and dk. */
+FthCudaStatus fth_cuda_attention_backward(FthCudaContext *ctx, const FthCudaAttnShape *s, const float *d_q,
+                                          const float *d_k, const float *d_v, const float *d_probs,
+                                          const float *d_dout, float *d_dq, float *d_dk, float *d_dv);
+
 /* ---- Dropout and embedding (misc.cu) ----------------------------------------------------------
  * Dropout keeps element i when the Philox4x32-10 number (seed, stream, block (step << 32) + i / 4,
  * lane i % 4) maps to a uniform >= p: the CPU's stream (core/rng.c, ops-dropout.c), so the masks

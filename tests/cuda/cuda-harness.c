@@ -75,7 +75,8 @@ typedef struct {
 } HostNode;
 
 static bool is_gemm_op(FthOp op) {
-  return op == FTH_OP_MATMUL || op == FTH_OP_LINEAR || (op >= FTH_OP_CONV1D && op <= FTH_OP_CONV2D_GRAD_WEIGHT);
+  return op == FTH_OP_MATMUL || op == FTH_OP_LINEAR || (op >= FTH_OP_CONV1D && op <= FTH_OP_CONV2D_GRAD_WEIGHT) ||
+         (op >= FTH_OP_ATTENTION && op <= FTH_OP_ATTENTION_GRAD_V);
 }
 
 static void *dev_copy(FthCudaContext *ctx, const FthTensor *t) {

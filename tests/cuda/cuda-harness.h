@@ -28,7 +28,7 @@ double harness_excess(const float *got, const float *want, size_t n, double rtol
 typedef struct {
   FthCudaMath math;
   double rtol, atol;           /* every node */
-  double gemm_rtol, gemm_atol; /* matmul, linear and conv nodes */
+  double gemm_rtol, gemm_atol; /* matmul, linear, conv and attention nodes */
 } HarnessTolerance;
 
 /* Plans g for training at `batch`, then for every scheduled node: runs the CPU kernel on host

@@ -170,6 +170,20 @@ static void case_layer_norm(FthGraph *g, const HarnessTolerance *tol) {
   finish(g, weighted_sum(g, y), 1, tol);
 }
 
+static void case_attention(FthGraph *g, const HarnessTolerance *tol) {
+  const int64_t T = 7, E = 12;
+  FthNode *x = input(g, "x", FTH_F32, 3, (int64_t[]){FTH_BATCH, T, E});
+  /* relu of a normal input: about half the keys are masked (zero), the rest visible */
+  FthNode *keep = fth_relu(g, fth_input(g, "mask", FTH_F32, 2, (int64_t[]){FTH_BATCH, T}));
+  FthNode *wq = param(g, "wq", 2, (int64_t[]){E, E}), *wk = param(g, "wk", 2, (int64_t[]){E, E});
+  FthNode *wv = param(g, "wv", 2, (int64_t[]){E, E});
+  FthAttentionParams causal = {.n_heads = 3, .causal = true};
+  FthAttentionParams masked = {.n_heads = 2, .causal = false, .scale = 0.3f};
+  FthNode *q = fth_linear(g, x, wq, NULL), *k = fth_linear(g, x, wk, NULL), *v = fth_linear(g, x, wv, NULL);
+  FthNode *y = fth_add(g, fth_attention(g, q, k, v, NULL, &causal), fth_attention(g, q, k, v, keep, &masked));
+  finish(g, weighted_sum(g, y), 1, tol);
+}
+
 static void case_dropout(FthGraph *g, const HarnessTolerance *tol) {
   FthNode *x = input(g, "x", FTH_F32, 2, (int64_t[]){FTH_BATCH, 1001});
   finish(g, weighted_sum(g, fth_dropout(g, x, 0.3f)), 1, tol);
@@ -226,6 +240,7 @@ int main(int argc, char **argv) {
   add("pool", case_pool, false);
   add("batch-norm", case_batch_norm, false);
   add("layer-norm", case_layer_norm, false);
+  add("attention", case_attention, true);
   add("dropout", case_dropout, false);
   add("embedding", case_embedding, false);
   return g_test_run();
