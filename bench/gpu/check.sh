@@ -49,7 +49,7 @@ bin=""
 step "build"
 if meson setup build-gpu-check -Dcuda=enabled -Dworkbench=disabled -Dbuildtype=release >"$out/setup.log" 2>&1 &&
    meson compile -C build-gpu-check tests/cuda/test-cuda-ops tests/cuda/test-cuda-kernels \
-     tests/cuda/test-cuda-train bench/gpu/bench-gpu >"$out/build.log" 2>&1; then
+     tests/cuda/test-cuda-train tests/cuda/test-graph-device bench/gpu/bench-gpu >"$out/build.log" 2>&1; then
   bin=build-gpu-check
   tests="$bin/tests/cuda"
   bench="$bin/bench/gpu/bench-gpu"
@@ -68,7 +68,7 @@ export FTH_SOURCE_DIR="$PWD"
 
 step "CUDA tests"
 declare -A result
-for t in test-cuda-ops test-cuda-kernels test-cuda-train; do
+for t in test-cuda-ops test-cuda-kernels test-cuda-train test-graph-device; do
   if timeout 240 "$tests/$t" >"$out/$t.log" 2>&1; then
     result[$t]=pass
   else
@@ -117,5 +117,5 @@ for m in ("fmnist_cnn", "resnet20"):
         print(f"{m} device memory: {f[f'train_{m}_bf16_mib'][0]} MiB held (bf16 math), "
               f"{f.get(f'train_{m}_f32_plan_mib', ['?'])[0]} MiB planned in f32")
 PY
-for t in test-cuda-ops test-cuda-kernels test-cuda-train; do echo "$t: ${result[$t]}"; done
+for t in test-cuda-ops test-cuda-kernels test-cuda-train test-graph-device; do echo "$t: ${result[$t]}"; done
 echo "total $(( $(date +%s) - start )) s; logs in $out"
