@@ -19,34 +19,85 @@ progress_mode(gboolean json, gboolean quiet)
   return json ? FTH_CLI_PROGRESS_JSON : quiet ? FTH_CLI_PROGRESS_QUIET : FTH_CLI_PROGRESS_AUTO;
 }
 
+/* --promote RUN / --reject RUN: bulk review of a pseudo-label run. */
+static int
+review_pseudo(FthStore *store, gint64 run, gboolean promote, const char *label_name,
+              double min_score)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 label_id = 0;
+  if (label_name != NULL) {
+    g_autoptr(FthLabel) label = fth_store_find_label(store, label_name, &error);
+    if (label == NULL)
+      return error ? fth_cli_fail_error(error)
+                   : fth_cli_fail("%s: no label “%s”", fth_store_get_dir(store), label_name);
+    label_id = label->id;
+  }
+  guint n = 0;
+  if (!fth_pseudo_review(store, run, label_id, min_score, promote, &n, &error))
+    return fth_cli_fail_error(error);
+  printf("%s %u pseudo-labels of run %" G_GINT64_FORMAT ".\n", promote ? "Promoted" : "Rejected",
+         n, run);
+  return FTH_EXIT_OK;
+}
+
 int
 fth_cli_autolabel(int argc, char **argv)
 {
-  char *checkpoint = NULL;
-  gboolean json = FALSE, quiet = FALSE;
+  char *checkpoint = NULL, *label_name = NULL;
+  gboolean json = FALSE, quiet = FALSE, pseudo = FALSE;
+  double threshold = 0, min_score = 0;
+  int cap = -1;
+  gint64 promote = 0, reject = 0;
   const GOptionEntry entries[] = {
     { "checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint,
       "Model checkpoint directory (default: the project's newest)", "DIR" },
+    { "pseudo-labels", 0, 0, G_OPTION_ARG_NONE, &pseudo,
+      "Then turn confident predictions into pseudo-labels (a run to review)", NULL },
+    { "threshold", 0, 0, G_OPTION_ARG_DOUBLE, &threshold,
+      "Pseudo-labels: the least top probability (default: the project's, 0.95)", "P" },
+    { "cap", 0, 0, G_OPTION_ARG_INT, &cap,
+      "Pseudo-labels: at most N per class (default: the project's, 1000; 0: no cap)", "N" },
+    { "promote", 0, 0, G_OPTION_ARG_INT64, &promote,
+      "Review instead: make the pseudo-labels of RUN human labels", "RUN" },
+    { "reject", 0, 0, G_OPTION_ARG_INT64, &reject, "Review instead: delete the pseudo-labels of "
+      "RUN", "RUN" },
+    { "label", 0, 0, G_OPTION_ARG_STRING, &label_name, "Review: only those of this label",
+      "NAME" },
+    { "min-score", 0, 0, G_OPTION_ARG_DOUBLE, &min_score, "Review: only those scored at least S",
+      "S" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Progress as JSON lines on stdout", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress bar", NULL },
     { NULL },
   };
   gboolean parsed = fth_cli_parse_options(
-    "autolabel", "DIR [--checkpoint CKPT]",
+    "autolabel", "DIR [--checkpoint CKPT] [--pseudo-labels] | --promote RUN | --reject RUN",
     "Pre-labels the project in DIR with a trained model.",
     "Every image item gets the model's class probabilities and embedding under a new\n"
     "prediction run; items without a human label also get a model annotation of the top\n"
-    "class (author model, that run). Human labels are never changed.",
+    "class (author model, that run). Human labels are never changed.\n"
+    "--pseudo-labels then marks the confident ones as pseudo-labels under a run of their own;\n"
+    "--promote or --reject that run (optionally one --label, --min-score) reviews them in bulk.",
     entries, &argc, &argv);
-  g_autofree char *o1 = checkpoint;
+  g_autofree char *o1 = checkpoint, *o2 = label_name;
   if (!parsed)
     return FTH_EXIT_USAGE;
   if (argc != 2)
     return fth_cli_usage_error("autolabel", argc < 2 ? "missing DIR" : "too many arguments");
+  if (promote > 0 && reject > 0)
+    return fth_cli_usage_error("autolabel", "--promote and --reject exclude each other");
+  if (threshold < 0 || threshold > 1)
+    return fth_cli_usage_error("autolabel", "--threshold must be in (0, 1]");
   g_autoptr(FthStore) store = fth_cli_open_store(argv[1]);
   if (store == NULL)
     return FTH_EXIT_FAILURE;
+  if (promote > 0 || reject > 0)
+    return review_pseudo(store, promote > 0 ? promote : reject, promote > 0, label_name,
+                         min_score);
   g_autoptr(GError) error = NULL;
+  FthActiveSettings settings;
+  if (!fth_active_settings_load(store, &settings, &error))
+    return fth_cli_fail_error(error);
   g_autofree char *ckpt = checkpoint ? g_strdup(checkpoint)
                                      : fth_active_latest_checkpoint(store, &error);
   if (ckpt == NULL)
@@ -57,6 +108,18 @@ fth_cli_autolabel(int argc, char **argv)
     return FTH_EXIT_CANCELLED;
   if (state != FTH_JOB_STATE_SUCCEEDED)
     return FTH_EXIT_FAILURE; /* the job's error was printed with its events */
+  if (!pseudo)
+    return FTH_EXIT_OK;
+  gint64 run = 0;
+  guint n = 0;
+  if (!fth_pseudo_label(store, 0, threshold > 0 ? threshold : settings.pseudo_threshold,
+                        cap >= 0 ? (guint)cap : settings.pseudo_cap, &run, &n, &error))
+    return fth_cli_fail_error(error);
+  if (json)
+    printf("{\"pseudo_label_run\":%" G_GINT64_FORMAT ",\"pseudo_labels\":%u}\n", run, n);
+  else
+    printf("%u pseudo-labels in run %" G_GINT64_FORMAT " (review: fathom autolabel %s --promote "
+           "%" G_GINT64_FORMAT " or --reject %" G_GINT64_FORMAT ").\n", n, run, argv[1], run, run);
   return FTH_EXIT_OK;
 }
 
