@@ -61,6 +61,7 @@ struct _FthWindow {
   GCancellable *open_cancellable;
   GCancellable *recent_cancellable;
   GtkFileChooserNative *chooser;
+  GSettings *settings; /* window state; NULL when the schema is not installed */
   GPtrArray *cells; /* the grid's live FthItemCells (not owned), resized on zoom */
   int zoom_step;
   gint64 n_items;    /* in the project, unfiltered */
@@ -645,7 +646,9 @@ fth_window_import(FthWindow *self, GFile *const *files, guint n_files)
                              : g_strdup_printf(_("Importing “%s” and %u more"), name,
                                                g_strv_length(paths) - 1);
   fth_jobs_panel_add(self->jobs_panel, job, title);
-  adw_flap_set_reveal_flap(self->flap, TRUE); /* the jobs panel is in the sidebar */
+  /* The jobs panel is in the sidebar. Only when hidden (see restore_window_state()). */
+  if (!adw_flap_get_reveal_flap(self->flap))
+    adw_flap_set_reveal_flap(self->flap, TRUE);
   fth_job_start(job);
 }
 
@@ -1133,6 +1136,8 @@ static void
 set_zoom(FthWindow *self, int step)
 {
   self->zoom_step = CLAMP(step, 0, (int)G_N_ELEMENTS(zoom_steps) - 1);
+  if (self->settings != NULL)
+    g_settings_set_int(self->settings, "thumbnail-size", self->zoom_step);
   for (guint i = 0; i < self->cells->len; i++)
     fth_item_cell_set_size(g_ptr_array_index(self->cells, i), zoom_steps[self->zoom_step]);
   update_actions(self);
@@ -1207,6 +1212,50 @@ files_dropped(GtkDropTarget *target, const GValue *value, double x, double y, gp
   return TRUE;
 }
 
+/* ---- window state ---------------------------------------------------------------------- */
+
+static gboolean
+save_window_state(GtkWindow *window, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(window);
+  int width = 0, height = 0;
+
+  gtk_window_get_default_size(window, &width, &height);
+  g_settings_set_int(self->settings, "window-width", width);
+  g_settings_set_int(self->settings, "window-height", height);
+  g_settings_set_boolean(self->settings, "window-maximized", gtk_window_is_maximized(window));
+  g_settings_set_boolean(self->settings, "sidebar-visible", adw_flap_get_reveal_flap(self->flap));
+  return FALSE; /* and close */
+}
+
+/* Restores the size, the sidebar and the thumbnail size of the last window closed. The
+ * program also runs uninstalled, without its schema: then nothing is remembered. */
+static void
+restore_window_state(FthWindow *self)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default();
+  g_autoptr(GSettingsSchema) schema =
+    source != NULL ? g_settings_schema_source_lookup(source, FTH_APPLICATION_ID, TRUE) : NULL;
+
+  if (schema == NULL) {
+    g_debug("GSettings schema %s not installed: window state is not remembered",
+            FTH_APPLICATION_ID);
+    return;
+  }
+  self->settings = g_settings_new_full(schema, NULL, NULL);
+  gtk_window_set_default_size(GTK_WINDOW(self), g_settings_get_int(self->settings, "window-width"),
+                              g_settings_get_int(self->settings, "window-height"));
+  if (g_settings_get_boolean(self->settings, "window-maximized"))
+    gtk_window_maximize(GTK_WINDOW(self));
+  /* Set only when it differs, not bound: libadwaita 1.2 animates even a reveal to the state
+   * the flap is in, and that zero-length spring allocates the content at G_MININT. */
+  if (!g_settings_get_boolean(self->settings, "sidebar-visible"))
+    adw_flap_set_reveal_flap(self->flap, FALSE);
+  self->zoom_step = CLAMP(g_settings_get_int(self->settings, "thumbnail-size"), 0,
+                          (int)G_N_ELEMENTS(zoom_steps) - 1);
+  g_signal_connect(self, "close-request", G_CALLBACK(save_window_state), NULL);
+}
+
 /* ---- the class -------------------------------------------------------------------------- */
 
 static void
@@ -1221,6 +1270,7 @@ fth_window_dispose(GObject *object)
   if (self->chooser != NULL)
     gtk_native_dialog_destroy(GTK_NATIVE_DIALOG(self->chooser));
   g_clear_object(&self->chooser);
+  g_clear_object(&self->settings);
   if (self->items_grid != NULL)
     gtk_grid_view_set_model(self->items_grid, NULL);
   if (self->history != NULL)
@@ -1320,6 +1370,7 @@ fth_window_init(FthWindow *self)
   self->label_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
   self->hotkeys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   self->zoom_step = DEFAULT_ZOOM_STEP;
+  restore_window_state(self);
 
   g_action_map_add_action_entries(G_ACTION_MAP(self), win_actions, G_N_ELEMENTS(win_actions),
                                   self);

@@ -1123,6 +1123,37 @@ test_training_page(void)
   remove_tree(dir);
 }
 
+/* ---- window state ----------------------------------------------------------------------- */
+
+/* The size, sidebar and thumbnail size of a closed window come back in the next one. */
+static void
+test_window_state(void)
+{
+  if (g_getenv("GSETTINGS_SCHEMA_DIR") == NULL) {
+    g_test_skip("GSETTINGS_SCHEMA_DIR unset: the schema is not compiled for this run");
+    return;
+  }
+  FthWindow *window = fth_window_new(app);
+  gtk_window_set_default_size(GTK_WINDOW(window), 720, 510);
+  gtk_window_present(GTK_WINDOW(window));
+  fth_test_spin_for(100);
+  g_action_group_activate_action(G_ACTION_GROUP(window), "toggle-sidebar", NULL);
+  gtk_window_close(GTK_WINDOW(window)); /* saves, then destroys */
+  fth_test_spin_for(100);
+
+  window = fth_window_new(app);
+  int width = 0, height = 0;
+  gtk_window_get_default_size(GTK_WINDOW(window), &width, &height);
+  g_assert_cmpint(width, ==, 720);
+  g_assert_cmpint(height, ==, 510);
+  g_autoptr(GVariant) sidebar =
+    g_action_group_get_action_state(G_ACTION_GROUP(window), "toggle-sidebar");
+  g_assert_false(g_variant_get_boolean(sidebar));
+  g_action_group_activate_action(G_ACTION_GROUP(window), "toggle-sidebar", NULL);
+  gtk_window_close(GTK_WINDOW(window));
+  fth_test_spin_for(100);
+}
+
 static AdwMessageDialog *
 find_dialog(FthWindow *window)
 {
@@ -1359,6 +1390,7 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/open-corrupt", test_open_corrupt);
   g_test_add_func("/workbench/thumbnail-loader-idx", test_thumbnail_loader_idx);
   g_test_add_func("/workbench/recent-projects", test_recent_projects);
+  g_test_add_func("/workbench/window-state", test_window_state);
 
   int status = g_test_run();
   g_object_unref(app);
