@@ -676,3 +676,31 @@ fth_simd_dw3x3_wgrad (float g[9], const float *dz, const float *x, int in_h, int
         g[3 * ki + kj] += sum;
       }
 }
+
+FTH_AVX512 static void
+pool2_index_avx512 (int32_t *idx, const uint8_t *pos, int32_t base, int32_t in_w, size_t n)
+{
+  const __m512i two_j = _mm512_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i one = _mm512_set1_epi32 (1), w = _mm512_set1_epi32 (in_w);
+  for (size_t j = 0; j < n; j += 16)
+    {
+      const __mmask16 m = lane_mask (0, (int) (n - j > 16 ? 16 : n - j));
+      const __m512i p = _mm512_cvtepu8_epi32 (_mm_maskz_loadu_epi8 (m, pos + j));
+      __m512i v = _mm512_add_epi32 (_mm512_set1_epi32 (base + 2 * (int32_t) j), two_j);
+      v = _mm512_add_epi32 (v, _mm512_mullo_epi32 (_mm512_srli_epi32 (p, 1), w));
+      v = _mm512_add_epi32 (v, _mm512_and_si512 (p, one));
+      _mm512_mask_storeu_epi32 (idx + j, m, v);
+    }
+}
+
+void
+fth_simd_pool2_index (int32_t *idx, const uint8_t *pos, int32_t base, int32_t in_w, size_t n)
+{
+  if (have_avx512 ())
+    {
+      pool2_index_avx512 (idx, pos, base, in_w, n);
+      return;
+    }
+  for (size_t j = 0; j < n; j++)
+    idx[j] = base + (pos[j] >> 1) * in_w + 2 * (int32_t) j + (pos[j] & 1);
+}

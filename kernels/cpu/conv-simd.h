@@ -55,3 +55,7 @@ void fth_simd_dw3x3_row(float *out, const float *const rows[3], const float *w, 
  * kj - pad_w] with ih = oh * stride_h - pad_h + ki, out-of-range input counting as zero. */
 void fth_simd_dw3x3_wgrad(float g[9], const float *dz, const float *x, int in_h, int in_w,
                           int out_h, int out_w, int stride_h, int stride_w, int pad_h, int pad_w);
+
+/* Flat input indices of 2x2 window maxima: idx[j] = base + (pos[j] >> 1) * in_w + 2 j +
+ * (pos[j] & 1), where base is the index of the first window's top-left element. */
+void fth_simd_pool2_index(int32_t *idx, const uint8_t *pos, int32_t base, int32_t in_w, size_t n);

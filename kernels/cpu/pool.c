@@ -55,9 +55,8 @@ fth_maxpool2d_forward (const FthPoolShape *s, const float *x, float *y, int32_t 
                 fth_simd_maxpool2_row (top, top + s->in_w, yp + (size_t) i * s->out_w + j0,
                                        ap ? pos : NULL, (size_t) nj);
                 if (ap)
-                  for (int j = 0; j < nj; j++)
-                    ap[(size_t) i * s->out_w + j0 + j]
-                        = (2 * i + (pos[j] >> 1)) * s->in_w + 2 * (j0 + j) + (pos[j] & 1);
+                  fth_simd_pool2_index (ap + (size_t) i * s->out_w + j0, pos,
+                                        2 * i * s->in_w + 2 * j0, s->in_w, (size_t) nj);
               }
           continue;
         }
