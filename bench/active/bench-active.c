@@ -15,8 +15,9 @@
 #include <cairo.h>
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 static guint8 *
@@ -127,9 +128,10 @@ read_csv(const char *path, GPtrArray *curves, GError **error)
     if (lines[i][0] == '\0')
       continue;
     g_auto(GStrv) f = g_strsplit(lines[i], ",", -1);
-    if (g_strv_length(f) != 7) {
-      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s:%d: expected 7 fields", path,
-                  i + 1);
+    /* 7 fields from the first version of this file, 9 since round_s and cpu_s. */
+    if (g_strv_length(f) != 7 && g_strv_length(f) != 9) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s:%d: expected 7 or 9 fields",
+                  path, i + 1);
       return FALSE;
     }
     curve_add(find_curve(curves, f[0], atoi(f[1])), g_ascii_strtod(f[3], NULL),
@@ -220,19 +222,37 @@ typedef struct {
   guint seed;
   Curve *curve;
   FILE *csv;
+  gint64 last_wall_us; /* at the previous round's end */
+  double last_cpu_s;
 } RunKey;
+
+/* CPU seconds of this process (all threads): with other jobs sharing the cores, the wall times
+ * stretch but this stays close to an unshared machine's work. */
+static double
+process_cpu_s(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+         ru.ru_stime.tv_usec / 1e6;
+}
 
 static void
 print_round(const FthAlRound *r, gpointer data)
 {
   RunKey *k = data;
-  printf("%-17s %4u %5u %7zu %7.4f %8.2f %8.2f\n", k->strategy, k->seed, r->round, r->n_labels,
-         r->accuracy, r->fit_s, r->score_s);
+  gint64 now = g_get_monotonic_time();
+  double cpu = process_cpu_s();
+  double round_s = (double)(now - k->last_wall_us) / 1e6, cpu_s = cpu - k->last_cpu_s;
+  k->last_wall_us = now;
+  k->last_cpu_s = cpu;
+  printf("%-17s %4u %5u %7zu %7.4f %8.2f %8.2f %8.2f %8.2f\n", k->strategy, k->seed, r->round,
+         r->n_labels, r->accuracy, r->fit_s, r->score_s, round_s, cpu_s);
   fflush(stdout);
   curve_add(k->curve, (double)r->n_labels, r->accuracy, r->fit_s, r->score_s);
   if (k->csv != NULL) {
-    fprintf(k->csv, "%s,%u,%u,%zu,%.4f,%.3f,%.3f\n", k->strategy, k->seed, r->round,
-            r->n_labels, r->accuracy, r->fit_s, r->score_s);
+    fprintf(k->csv, "%s,%u,%u,%zu,%.4f,%.3f,%.3f,%.3f,%.3f\n", k->strategy, k->seed, r->round,
+            r->n_labels, r->accuracy, r->fit_s, r->score_s, round_s, cpu_s);
     fflush(k->csv);
   }
 }
@@ -271,8 +291,10 @@ run_all(char **names, int first_seed, int seeds, int rounds, int start, int batc
   FthSamples samples = {pixels, labels, NULL, n, 1, 28, 28};
   printf("# pool %zu, test %u, recipe %s, start %d, batch %d, rounds %d, min-steps %d\n", n_pool,
          n_te, recipe, start, batch, rounds, min_steps);
-  printf("%-17s %4s %5s %7s %7s %8s %8s\n", "strategy", "seed", "round", "labels", "acc",
-         "fit_s", "score_s");
+  /* fit_s: the fine-tune; score_s: predicting the pool and picking the batch; round_s: the
+   * whole round with the test evaluation (wall); cpu_s: the same in CPU seconds. */
+  printf("%-17s %4s %5s %7s %7s %8s %8s %8s %8s\n", "strategy", "seed", "round", "labels", "acc",
+         "fit_s", "score_s", "round_s", "cpu_s");
   for (int si = 0; names[si] != NULL; si++) {
     FthAcquisition strat;
     if (!fth_acquisition_from_name(names[si], &strat, error))
@@ -288,7 +310,8 @@ run_all(char **names, int first_seed, int seeds, int rounds, int start, int batc
       if (at == NULL)
         return FALSE;
       FthAlModel model = fth_active_trainer_model(at);
-      RunKey key = {names[si], (guint)seed, find_curve(curves, names[si], seed), csv};
+      RunKey key = {names[si], (guint)seed, find_curve(curves, names[si], seed), csv,
+                    g_get_monotonic_time(), process_cpu_s()};
       FthAlOptions opt;
       fth_al_options_init(&opt);
       opt.acq.strategy = strat;
@@ -453,7 +476,7 @@ main(int argc, char **argv)
       return 1;
     }
     if (csv_out)
-      fprintf(csv_out, "strategy,seed,round,labels,accuracy,fit_s,score_s\n");
+      fprintf(csv_out, "strategy,seed,round,labels,accuracy,fit_s,score_s,round_s,cpu_s\n");
     g_auto(GStrv) names = g_strsplit(strategies, ",", -1);
     gboolean ok = run_all(names, first_seed, seeds, rounds, start, batch, pool_limit, min_steps,
                           recipe, csv_out, curves, &error);
