@@ -149,6 +149,30 @@ test_bad_files(void)
   g_clear_error(&error);
 }
 
+/* The reference writer puts an empty tensor at the offset where the next one starts. */
+static void
+test_empty_tensor_offsets(void)
+{
+  g_autofree char *path = tmp_path("empty.safetensors");
+  const char *header = "{\"b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},"
+                       " \"e\": {\"dtype\": \"F32\", \"shape\": [0, 3], \"data_offsets\": [4, 4]},"
+                       " \"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [4, 6]}}";
+  gsize hl = strlen(header);
+  g_autofree char *buf = g_malloc0(8 + hl + 6);
+  for (int i = 0; i < 8; i++)
+    buf[i] = (char)((guint64)hl >> (8 * i));
+  memcpy(buf + 8, header, hl);
+  buf[8 + hl + 4] = 7;
+  g_assert_true(g_file_set_contents(path, buf, (gssize)(8 + hl + 6), NULL));
+  GError *error = NULL;
+  FthSafetensors *st = fth_safetensors_open(path, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(fth_safetensors_n_tensors(st), ==, 3);
+  g_assert_cmpuint(fth_safetensors_find(st, "e")->nbytes, ==, 0);
+  g_assert_cmpint(((const guint8 *)fth_safetensors_find(st, "a")->data)[0], ==, 7);
+  fth_safetensors_free(st);
+}
+
 static void
 test_bad_arguments(void)
 {
@@ -238,6 +262,7 @@ main(int argc, char **argv)
   tmpdir = g_dir_make_tmp("fth-st-XXXXXX", NULL);
   g_test_add_func("/safetensors/round-trip", test_round_trip);
   g_test_add_func("/safetensors/bad-files", test_bad_files);
+  g_test_add_func("/safetensors/empty-tensor-offsets", test_empty_tensor_offsets);
   g_test_add_func("/safetensors/bad-arguments", test_bad_arguments);
   g_test_add_func("/safetensors/atomic-enospc", test_atomic_enospc);
   int rc = g_test_run();
