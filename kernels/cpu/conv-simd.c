@@ -2,6 +2,7 @@
 #include "fth-kernels-cpu.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define FTH_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 
@@ -530,23 +531,34 @@ unpool2_row_avx512 (const float *dy, const float *y, const uint8_t *arg, int rel
 }
 
 void
-fth_simd_unpool2_row (const float *dy, const float *y, const uint8_t *arg, int relu, float *top,
-                      float *bot, size_t n, size_t width)
+fth_simd_unpool2_plane (const float *dy, const float *y, const uint8_t *arg, int relu, float *dz,
+                        int out_h, int out_w)
 {
+  const int ph = out_h / 2, pw = out_w / 2;
   if (have_avx512 ())
+    for (int i = 0; i < ph; i++)
+      {
+        float *top = dz + (size_t) (2 * i) * out_w;
+        const size_t at = (size_t) i * pw;
+        unpool2_row_avx512 (dy + at, y + at, arg + at, relu, top, top + out_w, (size_t) pw,
+                            (size_t) out_w);
+      }
+  else
     {
-      unpool2_row_avx512 (dy, y, arg, relu, top, bot, n, width);
-      return;
+      memset (dz, 0, sizeof (float) * (size_t) (2 * ph) * out_w);
+      for (int i = 0; i < ph; i++)
+        for (int j = 0; j < pw; j++)
+          {
+            const size_t at = (size_t) i * pw + j;
+            if (relu && !(y[at] > 0.0f))
+              continue;
+            const int a = arg[at] & 3;
+            dz[(size_t) (2 * i + (a >> 1)) * out_w + 2 * j + (a & 1)] = dy[at];
+          }
     }
-  for (size_t i = 0; i < width; i++)
-    top[i] = bot[i] = 0.0f;
-  for (size_t j = 0; j < n; j++)
-    {
-      if (relu && !(y[j] > 0.0f))
-        continue;
-      const int a = arg[j] & 3;
-      (a < 2 ? top : bot)[2 * j + (a & 1)] = dy[j];
-    }
+  /* an odd last row takes part in no window */
+  if (out_h & 1)
+    memset (dz + (size_t) (out_h - 1) * out_w, 0, sizeof (float) * (size_t) out_w);
 }
 
 FTH_AVX512 static void

@@ -37,11 +37,12 @@ void fth_simd_col2im_s1(float *x, const float *src, size_t tap_stride, int k_w, 
 /* dz[i] = y[i] > 0 ? dy[i] : 0 (the ReLU gradient through its output). */
 void fth_simd_relu_grad(float *dz, const float *y, const float *dy, size_t n);
 
-/* The adjoint of fth_simd_maxpool2_row for one pooled row of n: the top and bottom input rows
- * (width entries each, width >= 2n) get dy[j] at the window position arg[j] and zeros
- * elsewhere; with relu, only where y[j] > 0 (the pooled value went through a ReLU). */
-void fth_simd_unpool2_row(const float *dy, const float *y, const uint8_t *arg, int relu, float *top,
-                          float *bot, size_t n, size_t width);
+/* The adjoint of the 2x2 max pool for one plane: dz (out_h x out_w, the pre-pool plane) gets
+ * dy[i * pw + j] at the window position arg[i * pw + j] of pooled element (i, j) and zeros
+ * elsewhere (including an odd last row or column); with relu, only where y > 0 (the pooled
+ * value went through a ReLU). ph = out_h / 2, pw = out_w / 2. */
+void fth_simd_unpool2_plane(const float *dy, const float *y, const uint8_t *arg, int relu,
+                            float *dz, int out_h, int out_w);
 
 /* One output row of a 3x3 depthwise convolution with dilation 1 and a width stride of 1 or 2:
  * out[o] = bias + sum over ki, kj of w[3 ki + kj] * rows[ki][o * stride + kj - pad_w], where

@@ -307,22 +307,12 @@ expand_output_grad (const FthConvShape *s, const FthConvEpilogue *ep, const floa
       fth_simd_relu_grad (dz, y + at, dy + at, s->out_c * HW);
       return;
     }
-  const int ph = s->out_h / 2, pw = s->out_w / 2;
-  const size_t yplane = (size_t) ph * pw;
+  const size_t yplane = (size_t) (s->out_h / 2) * (s->out_w / 2);
   for (int c = 0; c < s->out_c; c++)
     {
       const size_t base = ((size_t) n * s->out_c + c) * yplane;
-      float *dzc = dz + c * HW;
-      for (int i = 0; i < ph; i++)
-        {
-          float *top = dzc + (size_t) (2 * i) * s->out_w;
-          fth_simd_unpool2_row (dy + base + (size_t) i * pw, y + base + (size_t) i * pw,
-                                ep->pool_argmax + base + (size_t) i * pw, ep->relu, top,
-                                top + s->out_w, (size_t) pw, (size_t) s->out_w);
-        }
-      /* an odd last row takes part in no window */
-      if (s->out_h & 1)
-        memset (dzc + (size_t) (s->out_h - 1) * s->out_w, 0, sizeof (float) * (size_t) s->out_w);
+      fth_simd_unpool2_plane (dy + base, y + base, ep->pool_argmax + base, ep->relu, dz + c * HW,
+                              s->out_h, s->out_w);
     }
 }
 
