@@ -257,10 +257,15 @@ job_event(FthJob *job, const FthJobEvent *event, gpointer user_data)
   if (event->type == FTH_JOB_EVENT_SUCCEEDED) {
     /* The job is done, so its work is no longer written to. */
     const TrainWork *work = g_object_get_data(G_OBJECT(job), "fth-train-work");
-    /* A split can be empty on a tiny project; then there is no accuracy to show. */
-    if (isfinite(work->result.test_acc) && isfinite(work->result.val_acc))
+    /* A split can be empty (a project with train and test only); say what was measured. */
+    double test = work->result.test_acc, val = work->result.val_acc;
+    if (isfinite(test) && isfinite(val))
       status = g_strdup_printf(_("Finished: test accuracy %.1f%%, validation accuracy %.1f%%"),
-                               work->result.test_acc * 100.0, work->result.val_acc * 100.0);
+                               test * 100.0, val * 100.0);
+    else if (isfinite(test))
+      status = g_strdup_printf(_("Finished: test accuracy %.1f%%"), test * 100.0);
+    else if (isfinite(val))
+      status = g_strdup_printf(_("Finished: validation accuracy %.1f%%"), val * 100.0);
     else
       status = g_strdup(_("Finished (no validation or test items to measure accuracy on)"));
   } else if (event->type == FTH_JOB_EVENT_CANCELLED) {

@@ -1,8 +1,11 @@
 /* take-screenshot: opens a project in the workbench and saves the window as a PNG.
- *   tests/run-with-xvfb.sh take-screenshot [--size WxH] [--item N] PROJECT_DIR OUT.png
- * --item opens the N-th item (from 0) in the item view first. For docs/screenshots; exits
- * non-zero (saying why) if the project does not open. */
+ *   tests/run-with-xvfb.sh take-screenshot [--size WxH] [--item N]
+ *       [--train RECIPE [--epochs N]] PROJECT_DIR OUT.png
+ * --item opens the N-th item (from 0) in the item view first; --train runs RECIPE on the
+ * training page and shoots it when the run ends. For docs/screenshots; exits non-zero (saying
+ * why) if the project does not open or the run fails. */
 #include "fth-item-view.h"
+#include "fth-training-page.h"
 #include "workbench-test-util.h"
 
 #include <stdio.h>
@@ -13,12 +16,27 @@ item_view_loaded(gpointer data)
   return fth_item_view_is_loaded(data);
 }
 
+static void
+run_finished(FthTrainingPage *page, gboolean succeeded, gpointer user_data)
+{
+  *(int *)user_data = succeeded ? 1 : 2;
+}
+
+static gboolean
+int_set(gpointer data)
+{
+  return *(int *)data != 0;
+}
+
 int
 main(int argc, char **argv)
 {
   g_autofree char *size = NULL;
-  int item = -1;
+  int item = -1, epochs = 1;
+  g_autofree char *recipe = NULL;
   GOptionEntry entries[] = {
+    { "train", 0, 0, G_OPTION_ARG_STRING, &recipe, "Train RECIPE on the training page", "RECIPE" },
+    { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "Epochs for --train (default 1)", "N" },
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Window size (default 1100x720)", "WxH" },
     { "item", 0, 0, G_OPTION_ARG_INT, &item, "Open item N in the item view", "N" },
     { NULL },
@@ -66,6 +84,25 @@ main(int argc, char **argv)
       return 1;
     }
     fth_test_spin_for(300); /* page transition and layout */
+  }
+
+  if (recipe != NULL) {
+    g_autoptr(GPtrArray) stacks = fth_test_find_widgets(GTK_WIDGET(window), ADW_TYPE_VIEW_STACK);
+    g_autoptr(GPtrArray) pages =
+      fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_TRAINING_PAGE);
+    FthTrainingPage *page = g_ptr_array_index(pages, 0);
+    adw_view_stack_set_visible_child_name(g_ptr_array_index(stacks, 0), "training");
+    fth_test_spin_for(300); /* the recipes are listed */
+    fth_training_page_select_recipe(page, recipe);
+    fth_training_page_set_epochs(page, epochs);
+    int finished = 0;
+    g_signal_connect(page, "run-finished", G_CALLBACK(run_finished), &finished);
+    if (!fth_training_page_start(page) || !fth_test_spin_until(int_set, &finished, 3600 * 1000) ||
+        finished != 1) {
+      g_printerr("take-screenshot: training %s did not succeed\n", recipe);
+      return 1;
+    }
+    fth_test_spin_for(500); /* the runs list and the last frame */
   }
 
   g_autoptr(GdkTexture) texture = fth_test_render_widget(GTK_WIDGET(window));
