@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_error[512];
 
@@ -26,10 +27,13 @@ const char *fth_last_error(void) {
 }
 
 FthStatus fth_error(FthStatus status, const char *fmt, ...) {
+  /* formatted aside first: callers pass fth_last_error() to wrap the previous message */
+  char message[sizeof last_error];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  vsnprintf(message, sizeof message, fmt, ap);
   va_end(ap);
+  memcpy(last_error, message, sizeof last_error);
   return status;
 }
 

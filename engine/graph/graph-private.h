@@ -45,6 +45,7 @@ struct FthNode {
   bool is_backward;   /* created by fth_graph_backward */
   bool keep_grad;
   bool is_output;
+  bool gemm_bf16;     /* set by the planner: this GEMM runs in bf16 (fth_graph_set_bf16_matmul) */
 
   /* parameters and buffers: storage outside the arena */
   float *value;
@@ -69,6 +70,7 @@ typedef struct {
   FthTensor in_t[FTH_MAX_INPUTS];
   const FthTensor *in_aux[FTH_MAX_INPUTS];
   void *scratch;
+  void *scratch_batch; /* the per-sample block when the scratch has both parts */
 } FthNodePlan;
 
 /* A parameter whose gradient node could not be written in place and is copied after a run. */
@@ -88,6 +90,7 @@ struct FthGraph {
   int cap_params;
   FthNode *loss;
   bool has_backward;
+  bool bf16_matmul;     /* fth_graph_set_bf16_matmul */
 
   /* plan */
   bool planned;

@@ -2,6 +2,7 @@
 #include "graph-private.h"
 #include "ops-private.h"
 
+#include <fth-kernels-cpu.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -371,4 +372,17 @@ int fth_axis(int axis, int ndim) {
   if (axis < 0)
     axis += ndim;
   return axis >= 0 && axis < ndim ? axis : -1;
+}
+
+FthStatus fth_graph_set_bf16_matmul(FthGraph *g, bool enable) {
+  if (!g)
+    return fth_error(FTH_STATUS_INVALID_ARGUMENT, "set_bf16_matmul: NULL graph");
+  if (enable && !fth_gemm_bf16_available())
+    return fth_error(FTH_STATUS_UNSUPPORTED, "bf16 matmul: this CPU has no AVX512_BF16");
+  g->bf16_matmul = enable;
+  return FTH_STATUS_OK;
+}
+
+bool fth_graph_bf16_matmul(const FthGraph *g) {
+  return g && g->bf16_matmul;
 }

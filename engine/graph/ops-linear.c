@@ -80,6 +80,7 @@ typedef struct {
   GemmSplit split;
   const float *bias;                   /* linear only */
   int relu;
+  uint32_t *pa, *pb;                   /* bf16 packs (scratch), NULL for fp32 */
 } GemmJob;
 
 /* Bias and ReLU over a rows x cols block of c with row stride ldc, while it is still in cache. */
@@ -140,12 +141,48 @@ static void gemm_one(GemmJob *j) {
   }
 }
 
+/* ---- bf16: A packed once by row ranges, then B packed and multiplied by column blocks -------- */
+
+static void bf16_pack_a_rows(void *ctx, size_t begin, size_t end, int worker) {
+  (void)worker;
+  const GemmJob *j = ctx;
+  int lda = j->ta ? j->m : j->k;
+  const float *a = j->ta ? j->a + begin : j->a + begin * (size_t)lda;
+  fth_gemm_bf16_pack_a(j->ta, (int)(end - begin), j->k, a, lda,
+                       j->pa + begin * (fth_gemm_bf16_pack_a_bytes(1, j->k) / sizeof(uint32_t)));
+}
+
+enum { BF16_COL_BLOCK = 32 };
+
+static void bf16_cols(void *ctx, size_t begin, size_t end, int worker) {
+  (void)worker;
+  const GemmJob *j = ctx;
+  int j0 = (int)begin * BF16_COL_BLOCK, j1 = (int)end * BF16_COL_BLOCK;
+  if (j1 > j->n)
+    j1 = j->n;
+  fth_gemm_bf16_pack_b(j->tb, j->k, j->n, j0, j1, j->b, j->tb ? j->k : j->n, j->pb);
+  fth_gemm_bf16_packed(j->m, j->n, j->k, j0, j1, j->pa, j->pb, j->c, j->n);
+  gemm_epilogue(j, j->c + j0, j->bias ? j->bias + j0 : NULL, (size_t)j->m, (size_t)(j1 - j0));
+}
+
+static void gemm_bf16(GemmJob *j) {
+  size_t k = (size_t)j->k;
+  fth_parallel_for((size_t)j->m, FTH_ELEMENTWISE_GRAIN / k + 1, bf16_pack_a_rows, j);
+  size_t blocks = ((size_t)j->n + BF16_COL_BLOCK - 1) / BF16_COL_BLOCK;
+  size_t per_block = (size_t)j->m * k * BF16_COL_BLOCK;
+  fth_parallel_for(blocks, (GEMM_MIN_CHUNK_MACS + per_block - 1) / per_block, bf16_cols, j);
+}
+
 static void gemm_run(GemmJob *j) {
   if (j->k == 0) {
     for (size_t i = 0; i < j->count * (size_t)j->m * (size_t)j->n; i++)
       j->c[i] = 0.0f;
     if (j->bias || j->relu)
       fth_k_bias_act(j->c, j->bias, j->count * (size_t)j->m, (size_t)j->n, j->relu);
+    return;
+  }
+  if (j->pa && j->count == 1) {
+    gemm_bf16(j);
     return;
   }
   size_t per_entry = (size_t)j->m * (size_t)j->n * (size_t)j->k;
@@ -164,27 +201,125 @@ static void gemm_run(GemmJob *j) {
   fth_parallel_for(j->count, (GEMM_MIN_CHUNK_MACS + per_entry - 1) / per_entry, gemm_chunk, j);
 }
 
+/* m, n, k and the batch-entry count from concrete shapes of a and the output, folding a shared
+ * right side under a row-major a into one tall GEMM. */
+static void matmul_dims(const MatmulParams *p, int nd, const int64_t *a_shape, int b_ndim, const int64_t *c_shape,
+                        GemmJob *j) {
+  j->m = (int)c_shape[nd - 2];
+  j->n = (int)c_shape[nd - 1];
+  j->k = (int)(p->trans_a ? a_shape[nd - 2] : a_shape[nd - 1]);
+  j->count = 1;
+  for (int d = 0; d < nd - 2; d++)
+    j->count *= (size_t)c_shape[d];
+  j->a_stride = (size_t)j->m * (size_t)j->k;
+  j->b_stride = b_ndim == 2 ? 0 : (size_t)j->k * (size_t)j->n;
+  j->c_stride = (size_t)j->m * (size_t)j->n;
+  if (b_ndim == 2 && !p->trans_a && j->count > 1) {
+    j->m *= (int)j->count;
+    j->count = 1;
+  }
+}
+
+/* bf16 runs single GEMMs: linear, and matmul with a 2-D right side under a 2-D or row-major a
+ * (matmul_dims folds it into one). */
+static bool gemm_uses_bf16(const FthNode *node) {
+  if (!node->gemm_bf16)
+    return false;
+  if (node->op == FTH_OP_LINEAR)
+    return true;
+  const MatmulParams *p = (const MatmulParams *)node->params;
+  return node->in[1]->out.ndim == 2 && (node->in[0]->out.ndim == 2 || !p->trans_a);
+}
+
+/* ---- bf16 scratch ------------------------------------------------------------------------------
+ * The two packs are bounded so that each is linear in the batch with no intercept when it scales
+ * (ceil(k / 2) <= k, fth_gemm_bf16_ldpb(n) <= 48 n): each then lies wholly in the fixed or wholly
+ * in the per-sample part of the node's scratch. */
+
+static void gemm_dims_at(const FthNode *node, int64_t batch, GemmJob *j) {
+  int64_t as[FTH_MAX_DIMS], cs[FTH_MAX_DIMS];
+  fth_desc_concrete(&node->in[0]->out, batch, as);
+  if (node->op == FTH_OP_LINEAR) {
+    int64_t in = node->in[1]->out.shape[1], rows = 1;
+    for (int d = 0; d < node->in[0]->out.ndim - 1; d++)
+      rows *= as[d];
+    *j = (GemmJob){.m = (int)rows, .n = (int)node->in[1]->out.shape[0], .k = (int)in, .count = 1};
+    return;
+  }
+  fth_desc_concrete(&node->out, batch, cs);
+  matmul_dims((const MatmulParams *)node->params, node->out.ndim, as, node->in[1]->out.ndim, cs, j);
+}
+
+typedef struct {
+  size_t a, b;              /* bytes of the A and B packs at the batch */
+  bool a_scales, b_scales;  /* which of them grows with the batch */
+} Bf16Packs;
+
+static size_t round_up64(size_t n) {
+  return (n + FTH_ALIGNMENT - 1) / FTH_ALIGNMENT * FTH_ALIGNMENT;
+}
+
+static Bf16Packs bf16_packs(const FthNode *node, int64_t batch) {
+  GemmJob j1, j2, j;
+  gemm_dims_at(node, 1, &j1);
+  gemm_dims_at(node, 2, &j2);
+  gemm_dims_at(node, batch, &j);
+  bool ms = j1.m != j2.m, ns = j1.n != j2.n, ks = j1.k != j2.k;
+  size_t kp = ks ? (size_t)j.k : ((size_t)j.k + 1) / 2;
+  size_t ld = ns ? 48 * (size_t)j.n : fth_gemm_bf16_ldpb(j.n);
+  return (Bf16Packs){round_up64(sizeof(uint32_t) * (size_t)j.m * kp), round_up64(sizeof(uint32_t) * kp * ld),
+                     ms || ks, ks || ns};
+}
+
+static void bf16_scratch(const FthNode *node, size_t *fixed, size_t *per_sample) {
+  *fixed = *per_sample = 0;
+  if (!gemm_uses_bf16(node))
+    return;
+  Bf16Packs p = bf16_packs(node, 1);
+  *(p.a_scales ? per_sample : fixed) += p.a;
+  *(p.b_scales ? per_sample : fixed) += p.b;
+}
+
+/* Points the job at its packs in the scratch blocks the planner gave this node. */
+static FthStatus bf16_bind_scratch(const FthKernelArgs *args, GemmJob *j) {
+  if (j->m == 0 || j->n == 0 || j->k == 0)
+    return FTH_STATUS_OK; /* nothing to pack: the fp32 path handles empty products */
+  Bf16Packs p = bf16_packs(args->node, args->ctx->batch);
+  unsigned char *fixed = args->scratch, *batch = args->scratch_batch ? args->scratch_batch : args->scratch;
+  size_t fixed_bytes = args->scratch_bytes, batch_bytes = args->scratch_batch ? args->scratch_batch_bytes : args->scratch_bytes;
+  if (p.a_scales == p.b_scales) {
+    unsigned char *base = p.a_scales ? batch : fixed;
+    if ((p.a_scales ? batch_bytes : fixed_bytes) < p.a + p.b || !base)
+      return fth_error(FTH_STATUS_INTERNAL, "%s: bf16 scratch too small", fth_op_name(args->node->op));
+    j->pa = (uint32_t *)base;
+    j->pb = (uint32_t *)(base + p.a);
+    return FTH_STATUS_OK;
+  }
+  if (!fixed || !batch || (p.a_scales ? batch_bytes : fixed_bytes) < p.a ||
+      (p.b_scales ? batch_bytes : fixed_bytes) < p.b)
+    return fth_error(FTH_STATUS_INTERNAL, "%s: bf16 scratch too small", fth_op_name(args->node->op));
+  j->pa = (uint32_t *)(p.a_scales ? batch : fixed);
+  j->pb = (uint32_t *)(p.b_scales ? batch : fixed);
+  return FTH_STATUS_OK;
+}
+
 static FthStatus matmul_forward(const FthKernelArgs *args) {
   const MatmulParams *p = args->params;
   const FthTensor *a = &args->in[0], *b = &args->in[1], *c = args->out;
-  int nd = a->ndim;
   GemmJob j = {.ta = p->trans_a, .tb = p->trans_b, .a = a->data, .b = b->data, .c = c->data};
-  j.m = (int)c->shape[nd - 2];
-  j.n = (int)c->shape[nd - 1];
-  j.k = (int)(p->trans_a ? a->shape[nd - 2] : a->shape[nd - 1]);
-  j.count = 1;
-  for (int d = 0; d < nd - 2; d++)
-    j.count *= (size_t)c->shape[d];
-  j.a_stride = (size_t)j.m * (size_t)j.k;
-  j.b_stride = b->ndim == 2 ? 0 : (size_t)j.k * (size_t)j.n;
-  j.c_stride = (size_t)j.m * (size_t)j.n;
-  if (b->ndim == 2 && !p->trans_a && j.count > 1) {
-    /* a shared right side and row-major a: one tall GEMM */
-    j.m *= (int)j.count;
-    j.count = 1;
+  matmul_dims(p, a->ndim, a->shape, b->ndim, c->shape, &j);
+  if (gemm_uses_bf16(args->node)) {
+    FthStatus st = bf16_bind_scratch(args, &j);
+    if (st != FTH_STATUS_OK)
+      return st;
   }
   gemm_run(&j);
   return FTH_STATUS_OK;
+}
+
+static void matmul_scratch(const FthNode *node, int n_threads, size_t *fixed, size_t *per_sample) {
+  (void)n_threads;
+  bf16_scratch(node, fixed, per_sample);
 }
 
 /* Flattens every dimension but the last: [..., d] -> [rows, d] (a view). */
@@ -266,8 +401,18 @@ static FthStatus linear_forward(const FthKernelArgs *args) {
                .bias = args->n_in > 2 ? args->in[2].data : NULL, .relu = p->act == FTH_ACT_RELU};
   if (in == 0)
     j.m = (int)(fth_numel(args->out) / (size_t)(out ? out : 1));
+  if (gemm_uses_bf16(args->node)) {
+    FthStatus st = bf16_bind_scratch(args, &j);
+    if (st != FTH_STATUS_OK)
+      return st;
+  }
   gemm_run(&j);
   return FTH_STATUS_OK;
+}
+
+static void linear_scratch(const FthNode *node, int n_threads, size_t *fixed, size_t *per_sample) {
+  (void)n_threads;
+  bf16_scratch(node, fixed, per_sample);
 }
 
 static FthStatus linear_backward(FthGraph *g, FthNode *node, FthNode *dy, FthNode **dx) {
@@ -302,7 +447,7 @@ void fth_ops_register_linear(FthOpDef *table) {
   /* our pool splits GEMMs; OpenBLAS's own threads would oversubscribe the cores */
   fth_sgemm_set_threads(1);
   table[FTH_OP_MATMUL] = (FthOpDef){.name = "matmul", .infer = matmul_infer, .forward = matmul_forward,
-                                    .backward = matmul_backward};
+                                    .backward = matmul_backward, .scratch = matmul_scratch};
   table[FTH_OP_LINEAR] = (FthOpDef){.name = "linear", .infer = linear_infer, .forward = linear_forward,
-                                    .backward = linear_backward};
+                                    .backward = linear_backward, .scratch = linear_scratch};
 }

@@ -33,7 +33,8 @@
  *
  * 5. `scratch(node, batch, n_threads, &fixed, &per_sample)`: optional; scratch bytes needed =
  *    fixed + per_sample * batch (exact affine in the batch, so the planner can report bytes per
- *    sample). The planner places scratch in the arena, live only while the node runs.
+ *    sample). The planner places scratch in the arena, live only while the node runs. When both
+ *    parts are nonzero they are two blocks: args->scratch (fixed) and args->scratch_batch.
  *
  * 6. `backward(g, node, dy, dx)`: the gradient rule. dy is the node holding d loss / d output.
  *    For each input i with fth_node_requires_grad(node->in[i]) set dx[i] to a node of the

@@ -163,6 +163,7 @@ FthStatus fth_graph_plan(FthGraph *g, FthGraphMode mode, int64_t max_batch) {
   for (int i = 0; i < nn; i++) {
     FthNodePlan *p = &g->plan[i];
     FthNode *n = g->nodes[i];
+    n->gemm_bf16 = g->bf16_matmul && (n->op == FTH_OP_MATMUL || n->op == FTH_OP_LINEAR);
     p->pos = -1;
     p->buffer = i;
     p->scratch_offset_fixed = p->scratch_offset_batch = -1;
@@ -360,6 +361,9 @@ static FthStatus bind_tensors(FthGraph *g) {
     p->scratch = p->scratch_offset_fixed >= 0 ? region_ptr(g, false, p->scratch_offset_fixed)
                  : p->scratch_offset_batch >= 0 ? region_ptr(g, true, p->scratch_offset_batch)
                                                 : NULL;
+    p->scratch_batch = p->scratch_offset_fixed >= 0 && p->scratch_offset_batch >= 0
+                           ? region_ptr(g, true, p->scratch_offset_batch)
+                           : NULL;
   }
   for (int s = 0; s < g->n_schedule; s++) {
     FthNode *n = g->nodes[g->schedule[s]];
@@ -495,7 +499,9 @@ FthStatus fth_graph_run(FthGraph *g) {
       .n_aux = n->n_aux,
       .aux = p->aux_t,
       .scratch = p->scratch,
-      .scratch_bytes = p->scratch_fixed + p->scratch_per_sample * (size_t)g->batch,
+      .scratch_bytes = p->scratch_batch ? p->scratch_fixed : p->scratch_fixed + p->scratch_per_sample * (size_t)g->batch,
+      .scratch_batch = p->scratch_batch,
+      .scratch_batch_bytes = p->scratch_batch ? p->scratch_per_sample * (size_t)g->batch : 0,
       .ctx = &ctx,
     };
     FthStatus st = g->backend->run_node(g->backend, n->op, &args);

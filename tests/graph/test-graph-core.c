@@ -639,6 +639,102 @@ static void test_mlp_learns(void) {
   fth_graph_free(g);
 }
 
+/* ---- bf16 GEMMs: the same graph with and without fth_graph_set_bf16_matmul ------------------- */
+
+typedef struct {
+  FthGraph *g;
+  FthNode *x, *t, *h, *loss, *params[5];
+} Bf16Net;
+
+/* x [B, 40] -> act(linear 48) = h -> linear 7 + matmul(h, p) -> cross-entropy: linear, plain
+ * matmul and the transposed matmuls of every backward. */
+static Bf16Net bf16_net(bool bf16, FthActivation act, int64_t max_batch) {
+  Bf16Net n;
+  n.g = fth_graph_new(test_seed);
+  if (bf16)
+    g_assert_cmpint(fth_graph_set_bf16_matmul(n.g, true), ==, FTH_STATUS_OK);
+  n.x = fth_input(n.g, "x", FTH_F32, 2, (int64_t[]){FTH_BATCH, 40});
+  n.t = fth_input(n.g, "t", FTH_I32, 1, (int64_t[]){FTH_BATCH});
+  FthInit ku = {FTH_INIT_KAIMING_UNIFORM, 0, 0};
+  n.params[0] = fth_param(n.g, "w1", 2, (int64_t[]){48, 40}, ku);
+  n.params[1] = fth_param(n.g, "b1", 1, (int64_t[]){48}, (FthInit){FTH_INIT_UNIFORM, -0.1f, 0.1f});
+  n.params[2] = fth_param(n.g, "w2", 2, (int64_t[]){7, 48}, ku);
+  n.params[3] = fth_param(n.g, "b2", 1, (int64_t[]){7}, (FthInit){FTH_INIT_UNIFORM, -0.1f, 0.1f});
+  n.params[4] = fth_param(n.g, "p", 2, (int64_t[]){48, 7}, ku);
+  FthNode *h = n.h = fth_linear_act(n.g, n.x, n.params[0], n.params[1], act);
+  FthNode *logits = fth_add(n.g, fth_linear(n.g, h, n.params[2], n.params[3]), fth_matmul(n.g, h, n.params[4], false, false));
+  n.loss = fth_cross_entropy(n.g, logits, n.t, NULL, NULL);
+  g_assert_cmpint(fth_graph_mark_output(n.g, h), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_graph_backward(n.g, n.loss, 1.0f), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_graph_plan(n.g, FTH_MODE_TRAIN, max_batch), ==, FTH_STATUS_OK);
+  return n;
+}
+
+static void test_bf16_matmul(void) {
+  FthGraph *probe = fth_graph_new(1);
+  FthStatus st = fth_graph_set_bf16_matmul(probe, true);
+  fth_graph_free(probe);
+  if (st == FTH_STATUS_UNSUPPORTED) {
+    g_test_skip("no AVX512_BF16 on this CPU");
+    return;
+  }
+  g_assert_cmpint(st, ==, FTH_STATUS_OK);
+  enum { B = 37, MAXB = 50 };
+  float xv[B * 40];
+  int32_t tv[B];
+  for (int i = 0; i < B * 40; i++)
+    xv[i] = (float)g_rand_double_range(rng, -2, 2);
+  for (int i = 0; i < B; i++)
+    tv[i] = g_rand_int_range(rng, 0, 7);
+  /* with ReLU: the forward values and the loss; without: the gradients too (a ReLU whose input
+   * rounds across zero would flip a whole sample's contribution, which is not a GEMM error) */
+  for (int act = 0; act < 2; act++) {
+    Bf16Net f = bf16_net(false, act ? FTH_ACT_RELU : FTH_ACT_NONE, MAXB);
+    Bf16Net h = bf16_net(true, act ? FTH_ACT_RELU : FTH_ACT_NONE, MAXB);
+    g_assert_true(fth_graph_bf16_matmul(h.g));
+    g_assert_cmpint(fth_graph_set_batch(f.g, B), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_set_batch(h.g, B), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_check_plan(h.g, B), ==, FTH_STATUS_OK);
+    Bf16Net *nets[2] = {&f, &h};
+    for (int k = 0; k < 2; k++) {
+      fth_graph_set_input(nets[k]->g, nets[k]->x, xv, sizeof xv);
+      fth_graph_set_input(nets[k]->g, nets[k]->t, tv, sizeof tv);
+      g_assert_cmpint(fth_graph_run(nets[k]->g), ==, FTH_STATUS_OK);
+    }
+    FthTensor lf, lh, hf, hh;
+    fth_graph_tensor(f.g, f.loss, &lf);
+    fth_graph_tensor(h.g, h.loss, &lh);
+    double loss_f = *(float *)lf.data, loss_h = *(float *)lh.data;
+    g_print("# act %d: bf16 loss %.6f, fp32 loss %.6f\n", act, loss_h, loss_f);
+    g_assert_cmpfloat(fabs(loss_h - loss_f), <, 1e-2 * (1 + fabs(loss_f)));
+    /* bf16 keeps 8 significant bits: values agree to about 1e-2 of their scale, and differ (the
+     * bf16 path ran) */
+    fth_graph_tensor(f.g, f.h, &hf);
+    fth_graph_tensor(h.g, h.h, &hh);
+    double hscale = 0, hdiff = 0;
+    for (int64_t i = 0; i < fth_tensor_numel(&hf); i++) {
+      hscale = fmax(hscale, fabs(((float *)hf.data)[i]));
+      hdiff = fmax(hdiff, fabs(((float *)hf.data)[i] - ((float *)hh.data)[i]));
+    }
+    g_assert_cmpfloat(hdiff, <=, 1e-2 * hscale);
+    g_assert_cmpfloat(hdiff, >, 0);
+    for (int p = 0; p < 5 && !act; p++) {
+      FthTensor gf, gh;
+      fth_param_grad_tensor(f.params[p], &gf);
+      fth_param_grad_tensor(h.params[p], &gh);
+      double scale = 0, diff = 0;
+      for (int64_t i = 0; i < fth_tensor_numel(&gf); i++) {
+        scale = fmax(scale, fabs(((float *)gf.data)[i]));
+        diff = fmax(diff, fabs(((float *)gf.data)[i] - ((float *)gh.data)[i]));
+      }
+      if (diff > 2e-2 * scale + 1e-7 || diff == 0)
+        g_error("bf16 gradient of parameter %d: max difference %g at scale %g", p, diff, scale);
+    }
+    fth_graph_free(f.g);
+    fth_graph_free(h.g);
+  }
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   const char *env = g_getenv("FTH_TEST_SEED");
@@ -650,6 +746,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/graph/planner", test_planner);
   g_test_add_func("/graph/allocation-failures", test_graph_allocation_failures);
   g_test_add_func("/graph/mlp-learns", test_mlp_learns);
+  g_test_add_func("/graph/bf16-matmul", test_bf16_matmul);
   int rc = g_test_run();
   g_rand_free(rng);
   return rc;

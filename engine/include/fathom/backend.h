@@ -38,6 +38,10 @@ typedef struct {
   FthTensor *aux;              /* this node's aux outputs (saved state for the backward) */
   void *scratch;               /* FTH_ALIGNMENT-aligned, scratch_bytes long */
   size_t scratch_bytes;
+  /* An op whose scratch has both a fixed and a per-sample part gets them as two blocks: scratch
+   * (the fixed part) and scratch_batch (the per-sample part at this batch). NULL and 0 otherwise. */
+  void *scratch_batch;
+  size_t scratch_batch_bytes;
   const FthExecContext *ctx;
 } FthKernelArgs;
 

@@ -282,6 +282,14 @@ FthStatus fth_graph_mark_output(FthGraph *g, FthNode *node);
 
 /* ---- Planning and execution ------------------------------------------------------------------ */
 
+/* bf16 mixed precision for the GEMMs (linear and 2-D or shared-right-side matmul, forward and
+ * backward): operands are rounded to bf16 as they are packed and products accumulate in fp32
+ * (AVX512_BF16); parameters, their gradients and every activation stay fp32 in memory, so the
+ * optimizer updates fp32 master weights. Takes effect at the next fth_graph_plan. UNSUPPORTED on
+ * a CPU without AVX512_BF16 (the graph keeps fp32). */
+FthStatus fth_graph_set_bf16_matmul(FthGraph *g, bool enable);
+bool fth_graph_bf16_matmul(const FthGraph *g);
+
 typedef enum {
   FTH_MODE_TRAIN = 0,  /* forward + backward, dropout and batch-norm statistics in training mode */
   FTH_MODE_INFERENCE,  /* forward only, memory reused as early as possible */
