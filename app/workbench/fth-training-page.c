@@ -310,6 +310,16 @@ fth_training_page_start(FthTrainingPage *self)
   return TRUE;
 }
 
+gboolean
+fth_training_page_cancel(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), FALSE);
+  if (self->job == NULL)
+    return FALSE;
+  fth_job_cancel(self->job);
+  return TRUE;
+}
+
 static void
 start_clicked(GtkButton *button, gpointer user_data)
 {

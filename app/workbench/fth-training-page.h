@@ -19,6 +19,8 @@ void fth_training_page_set_project(FthTrainingPage *self, FthStore *store,
 /* Starts a run with the chosen recipe and epochs ("run-finished" when it ends); FALSE when
  * one is running or no recipe is chosen. */
 gboolean fth_training_page_start(FthTrainingPage *self);
+/* Asks the running run to stop (it checkpoints and ends as cancelled); FALSE when none runs. */
+gboolean fth_training_page_cancel(FthTrainingPage *self);
 void fth_training_page_select_recipe(FthTrainingPage *self, const char *name);
 void fth_training_page_set_epochs(FthTrainingPage *self, int epochs);
 guint fth_training_page_get_n_runs(FthTrainingPage *self);
