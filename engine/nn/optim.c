@@ -145,8 +145,9 @@ double
 fth_optimizer_step(FthOptimizer *opt, float lr)
 {
   const FthOptimConfig *c = &opt->config;
+  /* The norm costs a pass over every gradient; only clipping needs it. */
   double norm = c->clip_norm > 0 ? fth_clip_grad_norm(opt->params, opt->n_params, c->clip_norm)
-                                 : fth_grad_norm(opt->params, opt->n_params);
+                                 : 0.0;
   opt->steps++;
   for (size_t p = 0; p < opt->n_params; p++) {
     const FthParam *pa = &opt->params[p];

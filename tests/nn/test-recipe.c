@@ -100,7 +100,7 @@ test_vars_and_repeat(void)
 static void
 test_zoo(void)
 {
-  const char *names[] = {"mlp", "fmnist-cnn", "resnet", "mobilenetv2"};
+  const char *names[] = {"mlp", "fmnist-cnn", "fmnist-best", "resnet", "mobilenetv2"};
   for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
     g_autofree char *path = fth_recipe_find(names[i]);
     g_assert_nonnull(path);

@@ -57,7 +57,7 @@ FthOptimizer *fth_optimizer_new(const FthOptimConfig *config, const FthParam *pa
 void fth_optimizer_free(FthOptimizer *opt);
 
 /* One update with learning rate lr (clipping first when configured). Returns the gradients'
- * global L2 norm before clipping. */
+ * global L2 norm before clipping when clipping is configured, else 0 (not computed). */
 double fth_optimizer_step(FthOptimizer *opt, float lr);
 
 /* Global L2 norm of the gradients, accumulated in double. */
