@@ -3,6 +3,8 @@
  * written here, gradients against central finite differences. */
 #include "ops-check.h"
 
+#include "fth-kernels-cpu.h"
+
 typedef struct {
   int N, C, S; /* x is [N, C, S...] */
   double eps;
@@ -42,7 +44,8 @@ static double bn_loss(void *ctx) {
   return ops_dot_r(b->y, b->r, (size_t)b->N * b->C * b->S);
 }
 
-static void bn_case(uint64_t seed, int ndim, const int64_t *shape, bool affine) {
+/* x uniform in [offset - 2, offset + 3] */
+static void bn_case(uint64_t case_seed, int ndim, const int64_t *shape, bool affine, double offset) {
   const int N = (int)shape[0], C = (int)shape[1];
   int S = 1;
   for (int i = 2; i < ndim; i++)
@@ -51,14 +54,14 @@ static void bn_case(uint64_t seed, int ndim, const int64_t *shape, bool affine) 
   const float momentum = 0.1f, eps = 1e-5f;
   float *x = g_new(float, nx), *gamma = g_new(float, C), *beta = g_new(float, C);
   float *rm = g_new(float, C), *rv = g_new(float, C);
-  ops_fill(x, nx, -2, 3);
+  ops_fill(x, nx, offset - 2, offset + 3);
   ops_fill(gamma, C, 0.5, 1.5);
   ops_fill(beta, C, -0.5, 0.5);
   ops_fill(rm, C, -1, 1);
   ops_fill(rv, C, 0.5, 2);
 
   OpsGraph og;
-  ops_graph_begin(&og, seed, N);
+  ops_graph_begin(&og, case_seed, N);
   FthNode *xn = ops_input(&og, "x", ndim, shape, x, true);
   FthNode *rmn = ops_buffer(&og, "running_mean", 1, (int64_t[]){C}, rm);
   FthNode *rvn = ops_buffer(&og, "running_var", 1, (int64_t[]){C}, rv);
@@ -98,7 +101,7 @@ static void bn_case(uint64_t seed, int ndim, const int64_t *shape, bool affine) 
   ops_graph_end(&og);
 
   /* Inference: the running buffers normalize, and they stay as they were. */
-  ops_graph_begin(&og, seed, N);
+  ops_graph_begin(&og, case_seed, N);
   xn = ops_input(&og, "x", ndim, shape, x, false);
   rmn = ops_buffer(&og, "running_mean", 1, (int64_t[]){C}, rm);
   rvn = ops_buffer(&og, "running_var", 1, (int64_t[]){C}, rv);
@@ -124,9 +127,10 @@ static void bn_case(uint64_t seed, int ndim, const int64_t *shape, bool affine) 
 static uint64_t seed;
 
 static void test_batch_norm(void) {
-  bn_case(seed, 4, (int64_t[]){4, 3, 5, 6}, true);
-  bn_case(seed + 1, 2, (int64_t[]){7, 5}, true);
-  bn_case(seed + 2, 3, (int64_t[]){3, 2, 9}, false);
+  bn_case(seed, 4, (int64_t[]){4, 3, 5, 6}, true, 0.0);
+  bn_case(seed + 1, 2, (int64_t[]){7, 5}, true, 0.0);
+  bn_case(seed + 2, 3, (int64_t[]){3, 2, 9}, false, 0.0);
+  bn_case(seed + 3, 4, (int64_t[]){4, 2, 7, 5}, true, 50.0); /* mean far from zero */
 }
 
 typedef struct {
@@ -197,10 +201,20 @@ static void test_layer_norm(void) {
   ln_case(seed + 11, 2, (int64_t[]){5, 16}, false);
 }
 
+/* The portable C forms of the row helpers on the same cases. */
+static void test_norm_scalar(void) {
+  const FthIsa was = fth_cpu_isa();
+  fth_cpu_set_isa(FTH_ISA_SCALAR);
+  test_batch_norm();
+  test_layer_norm();
+  fth_cpu_set_isa(was);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   seed = ops_seed_init();
   g_test_add_func("/ops/batch-norm", test_batch_norm);
   g_test_add_func("/ops/layer-norm", test_layer_norm);
+  g_test_add_func("/ops/norm/scalar", test_norm_scalar);
   return g_test_run();
 }
