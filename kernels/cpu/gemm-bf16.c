@@ -9,7 +9,6 @@
 #include "fth-kernels-cpu.h"
 
 #include <immintrin.h>
-#include <string.h>
 
 #define BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
@@ -66,6 +65,34 @@ BF16 static void pack_a_avx512(bool trans, int m, int k, const float *a, int lda
   }
 }
 
+/* r[i] lane j <- r[j] lane i for 16 x 16 32-bit values: 4 x 4 transposes inside each 128-bit
+ * lane (unpack 32 then 64), then the lanes gathered across the 4 row groups (two shuffles). */
+BF16 static inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int g = 0; g < 4; g++) { /* t -> column c of rows 4g..4g+3 in every lane: r[4g + c] */
+    r[4 * g] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+    r[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+    r[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    r[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  for (int c = 0; c < 4; c++) { /* column 4L + c = lane L of r[c], r[4 + c], r[8 + c], r[12 + c] */
+    __m512i u0 = _mm512_shuffle_i32x4(r[c], r[4 + c], _MM_SHUFFLE(2, 0, 2, 0));
+    __m512i u1 = _mm512_shuffle_i32x4(r[c], r[4 + c], _MM_SHUFFLE(3, 1, 3, 1));
+    __m512i u2 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], _MM_SHUFFLE(2, 0, 2, 0));
+    __m512i u3 = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], _MM_SHUFFLE(3, 1, 3, 1));
+    t[c] = _mm512_shuffle_i32x4(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
+    t[4 + c] = _mm512_shuffle_i32x4(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
+    t[8 + c] = _mm512_shuffle_i32x4(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
+    t[12 + c] = _mm512_shuffle_i32x4(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  for (int i = 0; i < 16; i++)
+    r[i] = t[i];
+}
+
 /* out[p * ldpb + j] for columns j0 <= j < j1 of op(B) (k x n), zero up to the next multiple of
  * 16 after j1; b is [k][ldb] or, transposed, [n][ldb]. */
 BF16 static void pack_b_avx512(bool trans, int k, int j0, int j1, const float *b, int ldb, uint32_t *out,
@@ -84,27 +111,23 @@ BF16 static void pack_b_avx512(bool trans, int k, int j0, int j1, const float *b
     }
     return;
   }
-  /* B(k, j) = b[j * ldb + k]: convert 16 rows of b, then transpose the pairs through a tile */
-  enum { TP = 64 };
-  uint32_t tile[16][TP];
+  /* B(k, j) = b[j * ldb + k]: 16 rows of b converted to pairs, then transposed in registers */
   for (int j = j0; j < jend; j += 16) {
-    for (size_t p0 = 0; p0 < kp2; p0 += TP) {
-      size_t np = kp2 - p0 < TP ? kp2 - p0 : TP;
+    for (size_t p0 = 0; p0 < kp2; p0 += 16) {
+      __m512i r[16];
+      size_t left = (size_t)k - 2 * p0; /* floats of each row from pair p0 on */
+      __mmask16 lo = lanes(left), hi = left > 16 ? lanes(left - 16) : 0;
       for (int l = 0; l < 16; l++) {
         if (j + l < j1) {
-          size_t kk = (size_t)k - 2 * p0 < 2 * np ? (size_t)k - 2 * p0 : 2 * np;
-          pairs_contiguous(b + (size_t)(j + l) * (size_t)ldb + 2 * p0, kk, tile[l]);
+          const float *row = b + (size_t)(j + l) * (size_t)ldb + 2 * p0;
+          r[l] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, row + 16), _mm512_maskz_loadu_ps(lo, row));
         } else {
-          memset(tile[l], 0, sizeof tile[l]);
+          r[l] = _mm512_setzero_si512();
         }
       }
-      for (size_t p = 0; p < np; p++) {
-        __m512i v = _mm512_set_epi32((int)tile[15][p], (int)tile[14][p], (int)tile[13][p], (int)tile[12][p],
-                                     (int)tile[11][p], (int)tile[10][p], (int)tile[9][p], (int)tile[8][p],
-                                     (int)tile[7][p], (int)tile[6][p], (int)tile[5][p], (int)tile[4][p],
-                                     (int)tile[3][p], (int)tile[2][p], (int)tile[1][p], (int)tile[0][p]);
-        _mm512_storeu_si512(out + (p0 + p) * (size_t)ldpb + j, v);
-      }
+      transpose16(r);
+      for (size_t p = p0; p < p0 + 16 && p < kp2; p++)
+        _mm512_storeu_si512(out + p * (size_t)ldpb + j, r[p - p0]);
     }
   }
 }
