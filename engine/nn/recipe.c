@@ -378,8 +378,9 @@ parse_layers(Ctx *ctx, JsonNode *n, const char *where_prefix, const char *what,
     g_autofree char *where = where_prefix ? g_strdup_printf("%s.%u", where_prefix, i + 1)
                                           : g_strdup_printf("layer %u", i + 1);
     JsonNode *ln = json_array_get_element(a, i);
-    FthLayerSpec spec;
+    FthLayerSpec spec = {0};
     if (!parse_layer(ctx, ln, where, &spec)) {
+      layer_clear(&spec); /* a residual may have parsed part of its body */
       ok = FALSE;
       break;
     }
