@@ -119,3 +119,6 @@ for m in ("fmnist_cnn", "resnet20"):
 PY
 for t in test-cuda-ops test-cuda-kernels test-cuda-train test-graph-device; do echo "$t: ${result[$t]}"; done
 echo "total $(( $(date +%s) - start )) s; logs in $out"
+for t in "${!result[@]}"; do
+  case ${result[$t]} in FAIL*) exit 1 ;; esac
+done
