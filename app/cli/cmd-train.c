@@ -91,7 +91,7 @@ static const char train_description[] =
 int
 fth_cli_train(int argc, char **argv)
 {
-  char *recipe = NULL, *checkpoint = NULL;
+  char *recipe = NULL, *checkpoint = NULL, *init = NULL;
   char **vars = NULL;
   int epochs = 0, batch = 0, patience = 0, limit = 0;
   gint64 seed = 1, stop_after = 0;
@@ -112,6 +112,8 @@ fth_cli_train(int argc, char **argv)
      "fraction of the available memory", "F"},
     {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint directory", "DIR"},
     {"resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from --checkpoint", NULL},
+    {"init-from", 0, 0, G_OPTION_ARG_FILENAME, &init, "Start from the same-named weights of "
+     "this .safetensors file (fine-tuning)", "FILE"},
     {"no-augment", 0, 0, G_OPTION_ARG_NONE, &no_augment, "Ignore the recipe's augmentation", NULL},
     {"limit", 0, 0, G_OPTION_ARG_INT, &limit, "Use only the first N training items", "N"},
     {"stop-after", 0, 0, G_OPTION_ARG_INT64, &stop_after, "Checkpoint and stop after N steps",
@@ -124,7 +126,7 @@ fth_cli_train(int argc, char **argv)
   gboolean parsed = fth_cli_parse_options("train", "DIR", "Trains a model on the labeled images "
                                           "of the project in DIR.", train_description, entries,
                                           &argc, &argv);
-  g_autofree char *o1 = recipe, *o2 = checkpoint;
+  g_autofree char *o1 = recipe, *o2 = checkpoint, *o4 = init;
   g_auto(GStrv) o3 = vars;
   if (!parsed)
     return FTH_EXIT_USAGE;
@@ -155,6 +157,7 @@ fth_cli_train(int argc, char **argv)
   tj->options.max_memory = max_memory;
   tj->options.checkpoint_dir = checkpoint;
   tj->options.resume = resume;
+  tj->options.init_weights = init;
   tj->options.no_augment = no_augment;
   tj->options.limit_train = (size_t)limit;
   tj->options.stop_after_steps = stop_after;

@@ -263,6 +263,17 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   int64_t step = 0;
   double best = INFINITY;
   int bad = 0;
+  if (o->init_weights != NULL && resume == NULL) {
+    int loaded = 0;
+    if (!fth_load_weights(fth_trainer_model(t)->graph, o->init_weights, FALSE, &loaded, error))
+      return FALSE;
+    if (loaded == 0) {
+      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_CHECKPOINT,
+                  "%s: no tensor matches a parameter of %s by name", o->init_weights,
+                  recipe->name);
+      return FALSE;
+    }
+  }
   if (resume != NULL) {
     g_autofree char *wp = g_build_filename(o->checkpoint_dir, resume->weights_file, NULL);
     if (!fth_load_weights(fth_trainer_model(t)->graph, wp, TRUE, NULL, error))

@@ -118,6 +118,8 @@ record(const FthTrainProgress *p, gpointer data)
   l->last_loss = p->train_loss;
 }
 
+static const char *init_weights;
+
 static gboolean
 train(const char *project, const char *ckpt, int epochs, int64_t stop, gboolean resume,
       double lr, Losses *losses, FthTrainResult *res, GError **error)
@@ -133,6 +135,7 @@ train(const char *project, const char *ckpt, int epochs, int64_t stop, gboolean 
   o.stop_after_steps = stop;
   o.resume = resume;
   o.lr = lr;
+  o.init_weights = init_weights;
   o.progress = record;
   o.progress_data = losses;
   return fth_train(store, &o, res, error);
@@ -238,6 +241,49 @@ test_nan_stop(void)
   g_assert_cmpmem(good->data, good->len, after->data, after->len);
 }
 
+/* Fine-tuning start: with a vanishing learning rate, a run initialized from another run's
+ * weights ends where that run ended, and its first loss is the trained one, not chance. */
+static void
+test_init_from_weights(void)
+{
+  g_autofree char *project = make_project("init");
+  g_autofree char *a = g_build_filename(project, "a", NULL);
+  g_autofree char *b = g_build_filename(project, "b", NULL);
+  Losses la = {0}, lb = {0};
+  FthTrainResult res;
+  GError *error = NULL;
+  g_assert_true(train(project, a, 4, 0, FALSE, 0, &la, &res, &error));
+  fth_train_result_clear(&res);
+  g_autoptr(FthCheckpointMeta) m = fth_checkpoint_load_meta(a, &error);
+  g_autofree char *wa = g_build_filename(a, m->weights_file, NULL);
+  init_weights = wa;
+  gboolean ok = train(project, b, 1, 0, FALSE, 1e-12, &lb, &res, &error);
+  init_weights = NULL;
+  g_assert_no_error(error);
+  g_assert_true(ok);
+  fth_train_result_clear(&res);
+  g_assert_cmpfloat(lb.first_loss, <, 0.5 * la.first_loss);
+  g_autoptr(FthCheckpointMeta) mb = fth_checkpoint_load_meta(b, &error);
+  g_autofree char *wb = g_build_filename(b, mb->weights_file, NULL);
+  FthSafetensors *sa = fth_safetensors_open(wa, &error), *sb = fth_safetensors_open(wb, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(fth_safetensors_n_tensors(sa), ==, fth_safetensors_n_tensors(sb));
+  for (size_t i = 0; i < fth_safetensors_n_tensors(sa); i++) {
+    const FthStTensor *ta = fth_safetensors_nth(sa, i);
+    const FthStTensor *tb = fth_safetensors_find(sb, ta->name);
+    g_assert_nonnull(tb);
+    g_assert_cmpuint(ta->nbytes, ==, tb->nbytes);
+    for (size_t k = 0; k < ta->nbytes / 4; k++) {
+      float x, y;
+      memcpy(&x, (const char *)ta->data + 4 * k, 4);
+      memcpy(&y, (const char *)tb->data + 4 * k, 4);
+      g_assert_cmpfloat_with_epsilon(x, y, 1e-6 * (1 + fabs(x)));
+    }
+  }
+  fth_safetensors_free(sa);
+  fth_safetensors_free(sb);
+}
+
 static void
 test_weights_round_trip(void)
 {
@@ -333,6 +379,7 @@ main(int argc, char **argv)
   g_test_add_func("/trainer/loss-down-and-metrics", test_loss_down_and_metrics);
   g_test_add_func("/trainer/determinism-and-resume", test_determinism_and_resume);
   g_test_add_func("/trainer/nan-stop", test_nan_stop);
+  g_test_add_func("/trainer/init-from-weights", test_init_from_weights);
   g_test_add_func("/trainer/weights-round-trip", test_weights_round_trip);
   g_test_add_func("/trainer/batch-for-memory", test_batch_for_memory);
   int rc = g_test_run();

@@ -199,6 +199,8 @@ typedef struct {
                                   * memory, from the planner's bytes per sample; 0: off */
   const char *checkpoint_dir;    /* NULL: <project>/models/train-RUNID */
   gboolean resume;               /* continue from checkpoint_dir */
+  const char *init_weights;      /* a .safetensors file: parameters with the same name and shape
+                                  * start from it (fine-tuning); others keep their initialization */
   gboolean no_augment;           /* ignore the recipe's augmentation */
   int64_t stop_after_steps;      /* > 0: checkpoint and stop after that many steps in all */
   size_t limit_train;            /* > 0: use only the first N training samples */
