@@ -698,6 +698,47 @@ static FthStatus cuda_run_node(const FthBackend *be, FthOp op, const FthKernelAr
   }
 }
 
+/* ---- data parallel ---------------------------------------------------------------------------- */
+
+#define MAX_RANKS 64
+
+FthStatus fth_graph_device_all_reduce_grads(FthGraphDevice *const *devs, struct FthCudaComm *const *comms, int n,
+                                            size_t bucket_bytes) {
+  if (n < 1 || n > MAX_RANKS)
+    return fth_error(FTH_STATUS_INVALID_ARGUMENT, "all_reduce_grads: %d ranks", n);
+  const FthGraph *g0 = fth_graph_device_graph(devs[0]);
+  int np = fth_graph_n_params(g0), count = 0;
+  float **bufs = fth_calloc((size_t)n * (size_t)(np + 1), sizeof *bufs);
+  size_t *counts = fth_calloc((size_t)np + 1, sizeof *counts);
+  float **rows[MAX_RANKS];
+  FthStatus st = bufs && counts ? FTH_STATUS_OK : FTH_STATUS_NO_MEMORY;
+  for (int k = 0; k < np && st == FTH_STATUS_OK; k++) {
+    const FthNode *p0 = fth_graph_param(g0, k);
+    if (!fth_param_is_trainable(p0))
+      continue;
+    int64_t shape[FTH_MAX_DIMS];
+    counts[count] = (size_t)fth_shape_numel(fth_node_shape(p0, 1, shape), shape);
+    for (int r = 0; r < n && st == FTH_STATUS_OK; r++) {
+      const FthGraph *gr = fth_graph_device_graph(devs[r]);
+      float *value;
+      if (fth_graph_n_params(gr) != np)
+        st = fth_error(FTH_STATUS_SHAPE_MISMATCH, "all_reduce_grads: rank %d has another graph", r);
+      else
+        st = fth_graph_device_param(devs[r], fth_graph_param(gr, k), &value, &bufs[(size_t)r * (size_t)np + (size_t)count]);
+    }
+    count++;
+  }
+  for (int r = 0; r < n; r++)
+    rows[r] = bufs ? bufs + (size_t)r * (size_t)np : NULL;
+  if (st == FTH_STATUS_OK)
+    st = status(fth_cuda_all_reduce_buckets_local((FthCudaComm *const *)comms, n, (float *const *const *)rows,
+                                                  counts, count, bucket_bytes),
+                "all_reduce_grads");
+  fth_free(bufs);
+  fth_free(counts);
+  return st;
+}
+
 /* ---- backends per device --------------------------------------------------------------------- */
 
 #define MAX_DEVICES 16

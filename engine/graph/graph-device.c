@@ -74,6 +74,10 @@ const FthBackend *fth_graph_device_backend(const FthGraphDevice *d) {
   return d->be;
 }
 
+FthGraph *fth_graph_device_graph(const FthGraphDevice *d) {
+  return d->g;
+}
+
 static int param_index(const FthGraph *g, const FthNode *node) {
   for (int k = 0; k < g->n_params; k++)
     if (g->params[k] == node)

@@ -18,6 +18,7 @@ typedef struct FthGraphDevice FthGraphDevice;
 FthStatus fth_graph_device_new(FthGraph *g, const FthBackend *be, FthGraphDevice **out);
 void fth_graph_device_free(FthGraphDevice *d);
 const FthBackend *fth_graph_device_backend(const FthGraphDevice *d);
+FthGraph *fth_graph_device_graph(const FthGraphDevice *d);
 
 /* Copies an input's batch to the device (bytes: its size at the current batch). */
 FthStatus fth_graph_device_set_input(FthGraphDevice *d, const FthNode *input, const void *data, size_t bytes);

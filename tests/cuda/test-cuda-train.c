@@ -8,6 +8,7 @@
  * agree (f32: 1e-3, reduced: 5e-2 of the largest weight). */
 #include "cuda-harness.h"
 
+#include "backend-cuda.h"
 #include "graph-device.h"
 
 #include <fathom/optim.h>
@@ -22,7 +23,7 @@ typedef struct {
   FthNode *x, *t, *loss;
 } Net;
 
-static Net build(uint64_t seed, float loss_scale) {
+static Net build(uint64_t seed, float loss_scale, float dropout, int64_t batch) {
   Net n = {.g = fth_graph_new(seed)};
   FthGraph *g = n.g;
   n.x = fth_input(g, "x", FTH_F32, 4, (int64_t[]){FTH_BATCH, 1, H, H});
@@ -35,11 +36,13 @@ static Net build(uint64_t seed, float loss_scale) {
   FthConv2dParams cp = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1, .act = FTH_ACT_RELU};
   FthPool2dParams pp = {.kernel = {2, 2}, .stride = {2, 2}};
   FthNode *h = fth_max_pool2d(g, fth_conv2d(g, n.x, w1, b1, &cp), &pp);
-  h = fth_dropout(g, fth_reshape(g, h, 2, (int64_t[]){-1, 8 * (H / 2) * (H / 2)}), 0.1f);
+  h = fth_reshape(g, h, 2, (int64_t[]){-1, 8 * (H / 2) * (H / 2)});
+  if (dropout > 0.0f)
+    h = fth_dropout(g, h, dropout);
   n.loss = fth_cross_entropy(g, fth_linear(g, h, w2, b2), n.t, NULL, NULL);
   g_assert_cmpint(fth_graph_mark_output(g, n.loss), ==, FTH_STATUS_OK);
   g_assert_cmpint(fth_graph_backward(g, n.loss, loss_scale), ==, FTH_STATUS_OK);
-  g_assert_cmpint(fth_graph_plan(g, FTH_MODE_TRAIN, BATCH), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_graph_plan(g, FTH_MODE_TRAIN, batch), ==, FTH_STATUS_OK);
   return n;
 }
 
@@ -70,7 +73,7 @@ static void run(FthCudaMath math, double rel_tol, double param_tol, float loss_s
   float *x = g_new(float, SAMPLES * H * H);
   int32_t *t = g_new(int32_t, SAMPLES);
   make_data(seed, x, t);
-  Net cpu = build(seed, 1.0f), gpu = build(seed, loss_scale);
+  Net cpu = build(seed, 1.0f, 0.1f, BATCH), gpu = build(seed, loss_scale, 0.1f, BATCH);
 
   FthOptimConfig cfg = fth_optim_config_default(FTH_OPTIM_SGD);
   cfg.lr = 0.01f; /* gentle: a chaotic curve would amplify rounding differences */
@@ -176,11 +179,93 @@ static void test_f16_scaled(void) {
   run(FTH_CUDA_MATH_F16, 3e-2, 5e-2, 256.0f);
 }
 
+/* Data parallel on every GPU of the machine (up to 4) in one process: rank r trains on its
+ * B / n samples of a batch of B, the gradients are averaged by the bucketed NCCL all-reduce, and
+ * they must equal one GPU's gradients over the whole batch (the net has no dropout and no batch
+ * norm, so the split changes nothing but the summation order). */
+static void test_data_parallel(void) {
+  harness_cuda_or_skip();
+  int n = fth_cuda_device_count(NULL);
+  if (n > 4)
+    n = 4;
+  if (n < 2) {
+    g_test_skip("needs two GPUs");
+    return;
+  }
+  enum { B = 32 };
+  uint64_t seed = harness_seed();
+  float *x = g_new(float, SAMPLES * H * H);
+  int32_t *t = g_new(int32_t, SAMPLES);
+  make_data(seed, x, t);
+  Net one = build(seed, 1.0f, 0.0f, B);
+  FthGraphDevice *ref = NULL;
+  g_assert_cmpint(fth_graph_device_new(one.g, fth_backend_cuda(0), &ref), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_graph_device_set_input(ref, one.x, x, sizeof(float) * B * H * H), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_graph_device_set_input(ref, one.t, t, sizeof(int32_t) * B), ==, FTH_STATUS_OK);
+  g_assert_cmpint(fth_graph_device_run(ref), ==, FTH_STATUS_OK);
+
+  Net nets[4];
+  FthGraphDevice *devs[4];
+  FthCudaContext *ctxs[4];
+  FthCudaComm *comms[4];
+  const int64_t shard = B / n;
+  for (int r = 0; r < n; r++) {
+    const FthBackend *be = fth_backend_cuda(r);
+    g_assert_nonnull(be);
+    ctxs[r] = fth_backend_cuda_context(be);
+    nets[r] = build(seed, 1.0f, 0.0f, shard);
+    g_assert_cmpint(fth_graph_device_new(nets[r].g, be, &devs[r]), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_device_set_input(devs[r], nets[r].x, x + (size_t)r * shard * H * H,
+                                               sizeof(float) * (size_t)shard * H * H),
+                    ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_device_set_input(devs[r], nets[r].t, t + (size_t)r * shard,
+                                               sizeof(int32_t) * (size_t)shard),
+                    ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_device_run(devs[r]), ==, FTH_STATUS_OK);
+  }
+  FthCudaStatus cs = fth_cuda_comm_new_all(ctxs, n, comms);
+  if (cs == FTH_CUDA_UNSUPPORTED) {
+    g_test_skip("built without NCCL");
+  } else {
+    g_assert_cmpint(cs, ==, FTH_CUDA_OK);
+    /* small buckets: several buckets and an in-place reduction of the large weight */
+    g_assert_cmpint(fth_graph_device_all_reduce_grads(devs, comms, n, 4096), ==, FTH_STATUS_OK);
+    for (int r = 0; r < n; r++)
+      g_assert_cmpint(fth_cuda_synchronize(ctxs[r]), ==, FTH_CUDA_OK);
+    for (int k = 0; k < fth_graph_n_params(one.g); k++) {
+      FthNode *p = fth_graph_param(one.g, k);
+      int64_t shape[FTH_MAX_DIMS];
+      size_t count = (size_t)fth_shape_numel(fth_node_shape(p, 1, shape), shape);
+      float *want = g_new(float, count), *got = g_new(float, count);
+      g_assert_cmpint(fth_graph_device_read(ref, p, true, want, count * 4), ==, FTH_STATUS_OK);
+      for (int r = 0; r < n; r++) {
+        g_assert_cmpint(fth_graph_device_read(devs[r], fth_graph_param(nets[r].g, k), true, got, count * 4), ==,
+                        FTH_STATUS_OK);
+        size_t at;
+        if (harness_excess(got, want, count, 1e-4, 1e-5, &at) > 0)
+          g_error("rank %d of %d: gradient of %s[%zu] is %g, one GPU gives %g", r, n, fth_node_name(p), at,
+                  (double)got[at], (double)want[at]);
+      }
+      g_free(want), g_free(got);
+    }
+    for (int r = 0; r < n; r++)
+      fth_cuda_comm_free(comms[r]);
+  }
+  for (int r = 0; r < n; r++) {
+    fth_graph_device_free(devs[r]);
+    fth_graph_free(nets[r].g);
+  }
+  fth_graph_device_free(ref);
+  fth_graph_free(one.g);
+  g_free(x), g_free(t);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   harness_cuda_or_skip();
   g_test_add_func("/cuda/train/f32", test_f32);
   g_test_add_func("/cuda/train/bf16", test_bf16);
   g_test_add_func("/cuda/train/f16-loss-scaled", test_f16_scaled);
+  g_test_add_func("/cuda/train/data-parallel", test_data_parallel);
   return g_test_run();
 }
