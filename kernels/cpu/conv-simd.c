@@ -622,42 +622,62 @@ fth_simd_dw3x3_row (float *out, const float *const rows[3], const float *w, floa
     }
 }
 
+/* Lanes of one kernel tap: input columns c0 + stride * l (stride 1 or 2), zero outside the row. */
+FTH_AVX512 static inline __attribute__ ((always_inline)) __m512
+load_tap (const float *row, int c0, __mmask16 m_lo, __mmask16 m_hi, int stride)
+{
+  const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  __m512 lo = _mm512_maskz_loadu_ps (m_lo, row + c0);
+  if (stride == 1)
+    return lo;
+  return _mm512_permutex2var_ps (lo, even, _mm512_maskz_loadu_ps (m_hi, row + c0 + 16));
+}
+
 FTH_AVX512 static void
 dw3x3_wgrad_avx512 (float g[9], const float *dz, const float *x, int in_h, int in_w, int out_h,
                     int out_w, int stride_h, int stride_w, int pad_h, int pad_w)
 {
-  const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  __m512 acc[9];
-  for (int k = 0; k < 9; k++)
-    acc[k] = _mm512_setzero_ps ();
-  for (int oh = 0; oh < out_h; oh++)
-    for (int j = 0; j < out_w; j += 16)
-      {
-        const __m512 d = _mm512_maskz_loadu_ps (lane_mask (0, out_w - j), dz + (size_t) oh * out_w + j);
-        for (int ki = 0; ki < 3; ki++)
-          {
-            const int ih = oh * stride_h - pad_h + ki;
-            if (ih < 0 || ih >= in_h)
-              continue;
-            const float *row = x + (size_t) ih * in_w;
-            for (int kj = 0; kj < 3; kj++)
-              {
-                const int c0 = j * stride_w + kj - pad_w;
-                __m512 v;
-                if (stride_w == 1)
-                  v = _mm512_maskz_loadu_ps (lane_mask (-c0, in_w - c0), row + c0);
-                else
-                  {
-                    __m512 lo = _mm512_maskz_loadu_ps (lane_mask (-c0, in_w - c0), row + c0);
-                    __m512 hi = _mm512_maskz_loadu_ps (lane_mask (-c0 - 16, in_w - c0 - 16), row + c0 + 16);
-                    v = _mm512_permutex2var_ps (lo, even, hi);
-                  }
-                acc[3 * ki + kj] = _mm512_fmadd_ps (d, v, acc[3 * ki + kj]);
-              }
-          }
-      }
-  for (int k = 0; k < 9; k++)
-    g[k] += _mm512_reduce_add_ps (acc[k]);
+  /* column blocks outermost: the tap masks depend on the block, not on the row */
+  for (int j = 0; j < out_w; j += 16)
+    {
+      const __mmask16 md = lane_mask (0, out_w - j);
+      int c0[3];
+      __mmask16 m_lo[3], m_hi[3];
+      for (int kj = 0; kj < 3; kj++)
+        {
+          c0[kj] = j * stride_w + kj - pad_w;
+          m_lo[kj] = lane_mask (-c0[kj], in_w - c0[kj]);
+          m_hi[kj] = lane_mask (-c0[kj] - 16, in_w - c0[kj] - 16);
+        }
+      __m512 a0 = _mm512_setzero_ps (), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+             a7 = a0, a8 = a0;
+      for (int oh = 0; oh < out_h; oh++)
+        {
+          const __m512 d = _mm512_maskz_loadu_ps (md, dz + (size_t) oh * out_w + j);
+          const int ih = oh * stride_h - pad_h;
+#define FTH_TAP_ROW(ki, acc0, acc1, acc2)                                                          \
+  if (ih + (ki) >= 0 && ih + (ki) < in_h)                                                          \
+    {                                                                                              \
+      const float *row = x + (size_t) (ih + (ki)) * in_w;                                          \
+      acc0 = _mm512_fmadd_ps (d, load_tap (row, c0[0], m_lo[0], m_hi[0], stride_w), acc0);         \
+      acc1 = _mm512_fmadd_ps (d, load_tap (row, c0[1], m_lo[1], m_hi[1], stride_w), acc1);         \
+      acc2 = _mm512_fmadd_ps (d, load_tap (row, c0[2], m_lo[2], m_hi[2], stride_w), acc2);         \
+    }
+          FTH_TAP_ROW (0, a0, a1, a2)
+          FTH_TAP_ROW (1, a3, a4, a5)
+          FTH_TAP_ROW (2, a6, a7, a8)
+#undef FTH_TAP_ROW
+        }
+      g[0] += _mm512_reduce_add_ps (a0);
+      g[1] += _mm512_reduce_add_ps (a1);
+      g[2] += _mm512_reduce_add_ps (a2);
+      g[3] += _mm512_reduce_add_ps (a3);
+      g[4] += _mm512_reduce_add_ps (a4);
+      g[5] += _mm512_reduce_add_ps (a5);
+      g[6] += _mm512_reduce_add_ps (a6);
+      g[7] += _mm512_reduce_add_ps (a7);
+      g[8] += _mm512_reduce_add_ps (a8);
+    }
 }
 
 void
