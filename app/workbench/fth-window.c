@@ -19,9 +19,10 @@
 /* Thumbnails are decoded at most this big; the zoom steps only change how big they show. */
 #define THUMBNAIL_DECODE_SIZE 192
 #define THUMBNAIL_CACHE_CAPACITY 1024
-/* The item view's pictures: full size (within the decoders' limits), a few kept for a/d. */
+/* The item view's pictures: full size (within the decoders' limits); three kept (the item
+ * and its neighbours for a/d), since one 8k x 8k picture alone is 192 MiB. */
 #define IMAGE_DECODE_SIZE 8192
-#define IMAGE_CACHE_CAPACITY 8
+#define IMAGE_CACHE_CAPACITY 3
 #define CANVAS_ZOOM_STEP 1.25
 static const int zoom_steps[] = { 48, 64, 96, 128, 160, 192 };
 #define DEFAULT_ZOOM_STEP 2
