@@ -1,8 +1,9 @@
 /* Float GEMM throughput against the machine's measured FMA peak. Prints one table: the peak of a
  * tight AVX-512 FMA loop (per core and all cores), then OpenBLAS sgemm at one thread and with
  * its own threads, and fth's matmul op through a graph run with a pool of one thread and of all
- * cores (OpenBLAS at one thread inside our chunks). Every figure is the best of five 0.2 s
- * windows, because the cores are shared. */
+ * cores (OpenBLAS at one thread inside our chunks), and the same op with bf16 GEMMs
+ * (fth_graph_set_bf16_matmul; 0 where the CPU lacks AVX512_BF16). Every figure is the best of
+ * five 0.2 s windows, because the cores are shared. */
 #include <fathom/fathom.h>
 #include <fth-kernels-cpu.h>
 
@@ -13,9 +14,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+/* Single-thread figures are timed in the calling thread's CPU time: on shared cores that counts
+ * only the cycles the thread got. Multi-thread figures need wall time (that is the speed-up). */
+static bool cpu_clock;
+
 static double now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(cpu_clock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -40,6 +45,14 @@ __attribute__((target("avx512f"))) static void *fma_loop(void *arg) {
 
 static double fma_peak(int threads) {
   long iters = 20000000;
+  if (threads == 1) {
+    cpu_clock = true;
+    double t0 = now();
+    fma_loop(&iters);
+    double s = now() - t0;
+    cpu_clock = false;
+    return (double)iters * 12 * 16 * 2 / s / 1e9;
+  }
   pthread_t t[64];
   double t0 = now();
   for (int i = 0; i < threads; i++)
@@ -74,8 +87,12 @@ static double time_blas(int n, int threads) {
   return 2.0 * n * n * (double)n / s / 1e9;
 }
 
-static double time_graph(int n) {
+static double time_graph(int n, bool bf16) {
   FthGraph *g = fth_graph_new(1);
+  if (bf16 && fth_graph_set_bf16_matmul(g, true) != FTH_STATUS_OK) {
+    fth_graph_free(g);
+    return 0.0;
+  }
   FthNode *a = fth_input(g, "a", FTH_F32, 2, (int64_t[]){n, n});
   FthNode *b = fth_param(g, "b", 2, (int64_t[]){n, n}, (FthInit){FTH_INIT_ONES, 0, 0});
   FthNode *c = fth_matmul(g, a, b, false, false);
@@ -103,19 +120,25 @@ static double time_graph(int n) {
 int main(void) {
   int cores = fth_thread_count();
   double p1 = fma_peak(1), pn = fma_peak(cores);
-  printf("FMA peak (AVX-512, measured): 1 core %.1f GFLOP/s, %d cores %.1f GFLOP/s\n", p1, cores, pn);
-  printf("%6s %12s %12s %14s %14s %10s\n", "n", "blas 1 thr", "blas all thr", "fth 1 thread",
-         "fth pool", "% of peak");
+  printf("FMA peak (AVX-512, measured): 1 core %.1f GFLOP/s (per CPU-second), %d cores %.1f GFLOP/s (wall)\n", p1,
+         cores, pn);
+  printf("1-thread columns: per CPU-second of the thread; 'all' columns: wall time with every core\n");
+  printf("%6s %10s %10s %10s %8s | %10s %10s %10s\n", "n", "blas 1", "fth 1", "bf16 1", "fth/peak", "blas all",
+         "fth all", "bf16 all");
   static const int sizes[] = {32, 64, 128, 256, 512, 1024};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
     int n = sizes[i];
-    double b1 = time_blas(n, 1), bn = time_blas(n, cores);
+    cpu_clock = true;
+    double b1 = time_blas(n, 1);
     fth_sgemm_set_threads(1);
     fth_set_thread_count(1);
-    double f1 = time_graph(n);
+    double f1 = time_graph(n, false), h1 = time_graph(n, true);
+    cpu_clock = false;
+    double bn = time_blas(n, cores);
+    fth_sgemm_set_threads(1);
     fth_set_thread_count(cores);
-    double fp = time_graph(n);
-    printf("%6d %12.1f %12.1f %14.1f %14.1f %9.0f%%\n", n, b1, bn, f1, fp, 100.0 * fp / pn);
+    double fp = time_graph(n, false), hp = time_graph(n, true);
+    printf("%6d %10.1f %10.1f %10.1f %7.0f%% | %10.1f %10.1f %10.1f\n", n, b1, f1, h1, 100.0 * f1 / p1, bn, fp, hp);
   }
   return 0;
 }
