@@ -343,17 +343,6 @@ fth_simd_maxpool2_row (const float *top, const float *bot, float *out, uint8_t *
 
 
 FTH_AVX512 static inline void
-copy_window_avx512 (float *dst, const float *src, int lo, int hi, int n)
-{
-  for (int j = 0; j < n; j += 16)
-    {
-      __m512 v = _mm512_maskz_loadu_ps (lane_mask (lo - j, hi - j), src + j);
-      _mm512_mask_storeu_ps (dst + j, lane_mask (0, n - j), v);
-    }
-}
-
-
-FTH_AVX512 static inline void
 add_window_avx512 (float *dst, const float *src, int lo, int hi)
 {
   for (int j = lo; j < hi; j += 16)
@@ -369,17 +358,18 @@ FTH_AVX512 static void
 im2col_s1_avx512 (float *dst, const float *x, int in_h, int in_w, int ih0, int ih_step, int rows,
                   int off, int lo, int hi, int ow)
 {
-  for (int r = 0; r < rows; r++)
+  /* column blocks outermost: the load and store masks depend on the block, not on the row */
+  for (int j = 0; j < ow; j += 16)
     {
-      const int ih = ih0 + r * ih_step;
-      float *d = dst + (size_t) r * ow;
-      if (ih < 0 || ih >= in_h)
+      const __mmask16 m_load = lane_mask (lo - j, hi - j), m_store = lane_mask (0, ow - j);
+      for (int r = 0; r < rows; r++)
         {
-          for (int j = 0; j < ow; j += 16)
-            _mm512_mask_storeu_ps (d + j, lane_mask (0, ow - j), _mm512_setzero_ps ());
-          continue;
+          const int ih = ih0 + r * ih_step;
+          const __m512 v = ih >= 0 && ih < in_h
+                               ? _mm512_maskz_loadu_ps (m_load, x + (ptrdiff_t) ih * in_w + off + j)
+                               : _mm512_setzero_ps ();
+          _mm512_mask_storeu_ps (dst + (size_t) r * ow + j, m_store, v);
         }
-      copy_window_avx512 (d, x + (ptrdiff_t) ih * in_w + off, lo, hi, ow);
     }
 }
 
