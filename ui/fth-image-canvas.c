@@ -23,7 +23,11 @@ typedef struct {
   double score;
 } Shape;
 
-typedef enum { DRAG_NONE, DRAG_DRAW, DRAG_MOVE, DRAG_PAN } DragMode;
+typedef enum { DRAG_NONE, DRAG_DRAW, DRAG_MOVE, DRAG_RESIZE, DRAG_PAN } DragMode;
+
+/* The corner handles of a selected box, in the order draw_handles() draws them. */
+enum { CORNER_TOP_LEFT, CORNER_TOP_RIGHT, CORNER_BOTTOM_LEFT, CORNER_BOTTOM_RIGHT };
+#define HANDLE_GRAB_PX 8.0
 
 struct _FthImageCanvas {
   GtkWidget parent_instance;
@@ -40,6 +44,7 @@ struct _FthImageCanvas {
   gboolean fit;
 
   DragMode drag;
+  int resize_corner;
   double drag_x, drag_y;   /* where the drag started, widget coordinates */
   double drag_dx, drag_dy; /* how far it went */
   double pan_ox, pan_oy;
@@ -52,7 +57,7 @@ G_DEFINE_FINAL_TYPE(FthImageCanvas, fth_image_canvas, GTK_TYPE_WIDGET)
 enum { PROP_0, PROP_SELECTED_ID, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
-enum { SIGNAL_BOX_DRAWN, SIGNAL_ANNOTATION_MOVED, N_SIGNALS };
+enum { SIGNAL_BOX_DRAWN, SIGNAL_BOX_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void
@@ -248,7 +253,7 @@ gboolean
 fth_image_canvas_cancel_drawing(FthImageCanvas *self)
 {
   g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), FALSE);
-  if (self->drag != DRAG_DRAW && self->drag != DRAG_MOVE)
+  if (self->drag != DRAG_DRAW && self->drag != DRAG_MOVE && self->drag != DRAG_RESIZE)
     return FALSE;
   self->drag = DRAG_NONE;
   gtk_widget_queue_draw(GTK_WIDGET(self));
@@ -317,6 +322,59 @@ stroke_box(FthImageCanvas *self, cairo_t *cr, double x, double y, double w, doub
   }
 }
 
+/* SHAPE (a box) as the drag in progress makes it: moved, or with one corner dragged; kept
+ * inside the image and at least one pixel wide. */
+static void
+edited_box(FthImageCanvas *self, const Shape *shape, double *x, double *y, double *w, double *h)
+{
+  double dx = self->drag_dx / self->zoom, dy = self->drag_dy / self->zoom;
+  double x0 = shape->x, y0 = shape->y, x1 = shape->x + shape->w, y1 = shape->y + shape->h;
+
+  if (self->drag == DRAG_MOVE) {
+    dx = CLAMP(dx, -x0, self->image_width - x1);
+    dy = CLAMP(dy, -y0, self->image_height - y1);
+    x0 += dx, x1 += dx, y0 += dy, y1 += dy;
+  } else if (self->drag == DRAG_RESIZE) {
+    if (self->resize_corner == CORNER_TOP_LEFT || self->resize_corner == CORNER_BOTTOM_LEFT)
+      x0 += dx;
+    else
+      x1 += dx;
+    if (self->resize_corner == CORNER_TOP_LEFT || self->resize_corner == CORNER_TOP_RIGHT)
+      y0 += dy;
+    else
+      y1 += dy;
+  }
+  x0 = CLAMP(x0, 0, self->image_width);
+  x1 = CLAMP(x1, 0, self->image_width);
+  y0 = CLAMP(y0, 0, self->image_height);
+  y1 = CLAMP(y1, 0, self->image_height);
+  *x = MIN(x0, x1);
+  *y = MIN(y0, y1);
+  *w = MAX(fabs(x1 - x0), 1.0);
+  *h = MAX(fabs(y1 - y0), 1.0);
+}
+
+/* Which corner handle of the selected box is under the widget point, or -1. */
+static int
+corner_at(FthImageCanvas *self, double wx, double wy)
+{
+  for (guint i = 0; i < self->shapes->len; i++) {
+    const Shape *shape = &g_array_index(self->shapes, Shape, i);
+    if (shape->id != self->selected || shape->geom != FTH_GEOM_BOX)
+      continue;
+    for (int corner = 0; corner < 4; corner++) {
+      double cx, cy;
+      fth_image_canvas_image_to_widget(
+        self, shape->x + (corner == CORNER_TOP_RIGHT || corner == CORNER_BOTTOM_RIGHT ? shape->w : 0),
+        shape->y + (corner == CORNER_BOTTOM_LEFT || corner == CORNER_BOTTOM_RIGHT ? shape->h : 0),
+        &cx, &cy);
+      if (fabs(wx - cx) <= HANDLE_GRAB_PX && fabs(wy - cy) <= HANDLE_GRAB_PX)
+        return corner;
+    }
+  }
+  return -1;
+}
+
 static void
 draw_shape(FthImageCanvas *self, cairo_t *cr, const Shape *shape)
 {
@@ -326,11 +384,10 @@ draw_shape(FthImageCanvas *self, cairo_t *cr, const Shape *shape)
   double x = shape->x, y = shape->y;
 
   if (shape->geom == FTH_GEOM_BOX) {
-    if (self->drag == DRAG_MOVE && selected) {
-      x += self->drag_dx / self->zoom;
-      y += self->drag_dy / self->zoom;
-    }
-    stroke_box(self, cr, x, y, shape->w, shape->h, color, predicted, selected);
+    double w = shape->w, h = shape->h;
+    if ((self->drag == DRAG_MOVE || self->drag == DRAG_RESIZE) && selected)
+      edited_box(self, shape, &x, &y, &w, &h);
+    stroke_box(self, cr, x, y, w, h, color, predicted, selected);
   } else if (shape->geom == FTH_GEOM_POLYGON && shape->n_points >= 3) {
     for (guint i = 0; i < shape->n_points; i++) {
       double wx, wy;
@@ -432,9 +489,13 @@ edit_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
   if (self->surface == NULL)
     return;
 
+  int corner = corner_at(self, x, y);
   Shape *hit = shape_at(self, x, y);
   fth_image_canvas_widget_to_image(self, x, y, &ix, &iy);
-  if (hit != NULL) {
+  if (corner >= 0) {
+    self->resize_corner = corner;
+    self->drag = DRAG_RESIZE;
+  } else if (hit != NULL) {
     fth_image_canvas_set_selected(self, hit->id);
     self->drag = DRAG_MOVE;
   } else if (ix >= 0 && iy >= 0 && ix <= self->image_width && iy <= self->image_height) {
@@ -470,14 +531,16 @@ edit_drag_end(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
     drawn_box(self, &x, &y, &w, &h);
     if (w * self->zoom >= MIN_BOX_SCREEN_PX && h * self->zoom >= MIN_BOX_SCREEN_PX)
       g_signal_emit(self, signals[SIGNAL_BOX_DRAWN], 0, x, y, w, h);
-  } else if (mode == DRAG_MOVE && hypot(dx, dy) >= 2.0) {
+  } else if ((mode == DRAG_MOVE || mode == DRAG_RESIZE) && hypot(dx, dy) >= 2.0) {
     for (guint i = 0; i < self->shapes->len; i++) {
       Shape *shape = &g_array_index(self->shapes, Shape, i);
       if (shape->id != self->selected)
         continue;
-      double x = CLAMP(shape->x + dx / self->zoom, 0, MAX(0, self->image_width - shape->w));
-      double y = CLAMP(shape->y + dy / self->zoom, 0, MAX(0, self->image_height - shape->h));
-      g_signal_emit(self, signals[SIGNAL_ANNOTATION_MOVED], 0, shape->id, x, y);
+      double x, y, w, h;
+      self->drag = mode; /* edited_box() reads the mode */
+      edited_box(self, shape, &x, &y, &w, &h);
+      self->drag = DRAG_NONE;
+      g_signal_emit(self, signals[SIGNAL_BOX_CHANGED], 0, shape->id, x, y, w, h);
       break;
     }
   }
@@ -618,11 +681,12 @@ fth_image_canvas_class_init(FthImageCanvasClass *klass)
                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
                                            4, G_TYPE_DOUBLE, G_TYPE_DOUBLE, G_TYPE_DOUBLE,
                                            G_TYPE_DOUBLE);
-  /* A box was dragged: its annotation id and new top-left corner in image pixels. */
-  signals[SIGNAL_ANNOTATION_MOVED] = g_signal_new("annotation-moved", G_TYPE_FROM_CLASS(klass),
-                                                  G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                                  G_TYPE_NONE, 3, G_TYPE_INT64, G_TYPE_DOUBLE,
-                                                  G_TYPE_DOUBLE);
+  /* A box was moved or resized: its annotation id and new x, y, width, height in image
+   * pixels. */
+  signals[SIGNAL_BOX_CHANGED] = g_signal_new("box-changed", G_TYPE_FROM_CLASS(klass),
+                                             G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                             5, G_TYPE_INT64, G_TYPE_DOUBLE, G_TYPE_DOUBLE,
+                                             G_TYPE_DOUBLE, G_TYPE_DOUBLE);
   gtk_widget_class_set_css_name(widget_class, "imagecanvas");
 }
 

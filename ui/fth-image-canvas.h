@@ -6,7 +6,8 @@
  * the store stays the one place annotations live.
  *
  * Pointer: primary drag on empty image draws a box; primary press on a box selects it and a
- * drag moves it; middle or secondary drag pans; the wheel zooms about the pointer; pinch
+ * drag moves it; dragging a corner handle of the selected box resizes it ("box-drawn",
+ * "box-changed"); middle or secondary drag pans; the wheel zooms about the pointer; pinch
  * zooms. Model predictions are drawn dashed with their confidence. */
 #pragma once
 

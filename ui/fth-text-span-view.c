@@ -232,7 +232,8 @@ span_tag(FthTextSpanView *self, const FthAnnotation *a, guint lane)
     if (lane == 0)
       g_object_set(tag, "underline", PANGO_UNDERLINE_SINGLE, "underline-rgba", &c, NULL);
     else
-      g_object_set(tag, "overline", PANGO_OVERLINE_SINGLE, "overline-rgba", &c, NULL);
+      g_object_set(tag, "overline", PANGO_OVERLINE_SINGLE, NULL); /* no overline-rgba: GTK 4.8
+                                                                   frees it twice */
   }
   /* Inner lanes paint over outer ones; the selection highlight stays on top. */
   gtk_text_tag_set_priority(tag, gtk_text_tag_table_get_size(table) - 1);

@@ -296,8 +296,8 @@ box_drawn(FthImageCanvas *canvas, double x, double y, double w, double h, gpoint
 typedef struct {
   gint64 id;
   gint64 label_id; /* 0: keep */
-  gboolean move;
-  double x, y;
+  gboolean reshape;
+  double x, y, w, h;
 } BoxEdit;
 
 static void
@@ -326,9 +326,11 @@ box_read(GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   if (edit->label_id != 0)
     ann->label_id = edit->label_id;
-  if (edit->move) {
+  if (edit->reshape) {
     ann->x = edit->x;
     ann->y = edit->y;
+    ann->w = edit->w;
+    ann->h = edit->h;
   }
   /* Editing a prediction makes it the user's. */
   ann->author = FTH_AUTHOR_HUMAN;
@@ -346,13 +348,16 @@ edit_box(FthItemView *self, BoxEdit *edit)
 }
 
 static void
-annotation_moved(FthImageCanvas *canvas, gint64 id, double x, double y, gpointer user_data)
+box_changed(FthImageCanvas *canvas, gint64 id, double x, double y, double w, double h,
+            gpointer user_data)
 {
   BoxEdit *edit = g_new0(BoxEdit, 1);
   edit->id = id;
-  edit->move = TRUE;
+  edit->reshape = TRUE;
   edit->x = x;
   edit->y = y;
+  edit->w = w;
+  edit->h = h;
   edit_box(FTH_ITEM_VIEW(user_data), edit);
 }
 
@@ -466,7 +471,7 @@ fth_item_view_class_init(FthItemViewClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthItemView, content_stack);
   gtk_widget_class_bind_template_child(widget_class, FthItemView, error_page);
   gtk_widget_class_bind_template_callback(widget_class, box_drawn);
-  gtk_widget_class_bind_template_callback(widget_class, annotation_moved);
+  gtk_widget_class_bind_template_callback(widget_class, box_changed);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 

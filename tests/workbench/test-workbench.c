@@ -701,6 +701,32 @@ test_item_view(void)
     g_assert_cmpint(((FthAnnotation *)g_ptr_array_index(boxes, 0))->label_id, ==, dog->id);
   }
 
+  /* Dragging the selected box's bottom-right handle resizes it; dragging its inside moves it. */
+  wait_loaded(view);
+  drag_on_canvas(canvas, 17, 12, 17, 12);
+  g_assert_cmpint(fth_image_canvas_get_selected(canvas), !=, 0);
+  drag_on_canvas(canvas, 30, 20, 35, 28);
+  wait_annotated(window);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    FthAnnotation *box = g_ptr_array_index(boxes, 0);
+    g_assert_cmpfloat_with_epsilon(box->x, 5, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->w, 30, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->h, 23, 0.5);
+  }
+  wait_loaded(view);
+  drag_on_canvas(canvas, 17, 12, 17, 12);
+  drag_on_canvas(canvas, 17, 12, 19, 13);
+  wait_annotated(window);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    FthAnnotation *box = g_ptr_array_index(boxes, 0);
+    g_assert_cmpfloat_with_epsilon(box->x, 7, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->y, 6, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->w, 30, 0.5);
+  }
+  wait_loaded(view);
+
   /* "d" goes to the next item; with no box selected a hotkey sets the item's class. */
   g_assert_true(press_key(window, GDK_KEY_d));
   wait_loaded(view);
@@ -711,7 +737,7 @@ test_item_view(void)
   g_assert_cmpint(wait_annotated(window), ==, second);
   g_assert_cmpint(class_of(store, second), ==, cat->id);
 
-  /* Undo works across items: first this item's class, then the other item's relabel. */
+  /* Undo works across items: first this item's class, then the other item's move, resize. */
   g_action_group_activate_action(win, "undo", NULL);
   g_assert_cmpint(wait_annotated(window), ==, second);
   g_assert_cmpint(class_of(store, second), ==, 0);
@@ -719,7 +745,18 @@ test_item_view(void)
   g_assert_cmpint(wait_annotated(window), ==, first);
   {
     g_autoptr(GPtrArray) boxes = list_boxes(store, first);
-    g_assert_cmpint(((FthAnnotation *)g_ptr_array_index(boxes, 0))->label_id, ==, cat->id);
+    FthAnnotation *box = g_ptr_array_index(boxes, 0);
+    g_assert_cmpfloat_with_epsilon(box->x, 5, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->w, 30, 0.5);
+  }
+  g_action_group_activate_action(win, "undo", NULL);
+  g_assert_cmpint(wait_annotated(window), ==, first);
+  {
+    g_autoptr(GPtrArray) boxes = list_boxes(store, first);
+    FthAnnotation *box = g_ptr_array_index(boxes, 0);
+    g_assert_cmpfloat_with_epsilon(box->w, 25, 0.5);
+    g_assert_cmpfloat_with_epsilon(box->h, 15, 0.5);
+    g_assert_cmpint(box->label_id, ==, dog->id);
   }
 
   /* Escape goes back to the grid, with the item selected. */
