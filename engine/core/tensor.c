@@ -281,6 +281,71 @@ static bool is_float(FthDType d) {
   return d == FTH_F32 || d == FTH_F16 || d == FTH_BF16;
 }
 
+/* Advances a multi-index over the axes in `axes` (last fastest); false after the last one. */
+static bool next_index(int64_t *idx, const int64_t *shape, const int *axes, int n_axes) {
+  for (int k = n_axes - 1; k >= 0; k--) {
+    if (++idx[axes[k]] < shape[axes[k]])
+      return true;
+    idx[axes[k]] = 0;
+  }
+  return false;
+}
+
+static int64_t offset_of(const int64_t *idx, const int64_t *strides, int ndim) {
+  int64_t off = 0;
+  for (int d = 0; d < ndim; d++)
+    off += idx[d] * strides[d];
+  return off;
+}
+
+/* Same-dtype copy of a strided src into a contiguous dst without per-element index arithmetic:
+ * whole rows when src's last axis is contiguous, else (4-byte elements) 32 x 32 tiles between the
+ * last axis and the axis that is contiguous in src (a transpose), so both sides move in cache
+ * lines. False when neither applies. */
+static bool copy_fast(FthTensor *dst, const FthTensor *src) {
+  int nd = src->ndim, last = nd - 1;
+  size_t es = fth_dtype_size(src->dtype);
+  if (nd == 0 || !fth_tensor_is_contiguous(dst) || fth_tensor_numel(src) == 0)
+    return false;
+  const char *s = src->data;
+  char *d = dst->data;
+  int64_t idx[FTH_MAX_DIMS] = {0};
+  int outer[FTH_MAX_DIMS], n_outer = 0;
+  if (src->strides[last] == 1) {
+    for (int i = 0; i < last; i++)
+      outer[n_outer++] = i;
+    size_t row = (size_t)src->shape[last] * es;
+    do {
+      memcpy(d + offset_of(idx, dst->strides, nd) * (int64_t)es, s + offset_of(idx, src->strides, nd) * (int64_t)es,
+             row);
+    } while (next_index(idx, src->shape, outer, n_outer));
+    return true;
+  }
+  int a = -1;
+  for (int i = 0; i < last; i++)
+    if (src->strides[i] == 1 && src->shape[i] > 1)
+      a = i;
+  if (a < 0 || es != 4)
+    return false;
+  for (int i = 0; i < last; i++)
+    if (i != a)
+      outer[n_outer++] = i;
+  int64_t rows = src->shape[a], cols = src->shape[last], sc = src->strides[last], dr = dst->strides[a];
+  enum { TILE = 32 };
+  do {
+    const uint32_t *sp = (const uint32_t *)s + offset_of(idx, src->strides, nd);
+    uint32_t *dp = (uint32_t *)d + offset_of(idx, dst->strides, nd);
+    for (int64_t r0 = 0; r0 < rows; r0 += TILE)
+      for (int64_t c0 = 0; c0 < cols; c0 += TILE) {
+        int64_t r1 = r0 + TILE < rows ? r0 + TILE : rows, c1 = c0 + TILE < cols ? c0 + TILE : cols;
+        for (int64_t c = c0; c < c1; c++)
+          for (int64_t r = r0; r < r1; r++)
+            dp[r * dr + c] = sp[r + c * sc];
+      }
+  } while (next_index(idx, src->shape, outer, n_outer));
+  return true;
+}
+
 FthStatus fth_tensor_copy(FthTensor *dst, const FthTensor *src) {
   if (dst->ndim != src->ndim)
     return fth_error(FTH_STATUS_SHAPE_MISMATCH, "tensor copy: rank %d vs %d", dst->ndim, src->ndim);
@@ -309,6 +374,8 @@ FthStatus fth_tensor_copy(FthTensor *dst, const FthTensor *src) {
         store_from_f32(dst, (int64_t)i, load_as_f32(src, (int64_t)i));
     return FTH_STATUS_OK;
   }
+  if (same && copy_fast(dst, src))
+    return FTH_STATUS_OK;
   size_t esize = fth_dtype_size(src->dtype);
   int64_t idx[FTH_MAX_DIMS] = {0};
   for (size_t i = 0; i < n; i++) {

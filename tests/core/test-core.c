@@ -501,6 +501,56 @@ static void test_simd_equals_scalar(void) {
   g_rand_free(rng);
 }
 
+/* Strided copies (the transpose op's kernel) for every permutation of a 4-D tensor, sizes that
+ * are not tile multiples, f32 and a 2-byte type, element by element against the index formula. */
+static void test_copy_permuted(void) {
+  GRand *rng = g_rand_new_with_seed((guint32)test_seed + 3);
+  int64_t shape[4] = {g_rand_int_range(rng, 1, 5), g_rand_int_range(rng, 20, 70), g_rand_int_range(rng, 1, 4),
+                      g_rand_int_range(rng, 30, 50)};
+  for (int type = 0; type < 2; type++) {
+    FthDType dt = type ? FTH_BF16 : FTH_F32;
+    FthTensor x;
+    g_assert_cmpint(fth_tensor_init(&x, dt, 4, shape), ==, FTH_STATUS_OK);
+    size_t n = (size_t)fth_tensor_numel(&x), es = fth_dtype_size(dt);
+    for (size_t i = 0; i < n * es; i++)
+      ((unsigned char *)x.data)[i] = (unsigned char)g_rand_int(rng);
+    for (int p = 0; p < 24; p++) {
+      int perm[4], avail[4] = {0, 1, 2, 3}, code = p;
+      for (int i = 0; i < 4; i++) { /* the p-th permutation in factorial order */
+        int f = 1;
+        for (int k = 1; k < 4 - i; k++)
+          f *= k;
+        int pick = code / f;
+        code %= f;
+        perm[i] = avail[pick];
+        for (int k = pick; k < 3 - i; k++)
+          avail[k] = avail[k + 1];
+      }
+      FthTensor view = x, y;
+      int64_t yshape[4];
+      for (int i = 0; i < 4; i++) {
+        view.shape[i] = yshape[i] = x.shape[perm[i]];
+        view.strides[i] = x.strides[perm[i]];
+      }
+      g_assert_cmpint(fth_tensor_init(&y, dt, 4, yshape), ==, FTH_STATUS_OK);
+      g_assert_cmpint(fth_tensor_copy(&y, &view), ==, FTH_STATUS_OK);
+      for (int64_t i0 = 0; i0 < yshape[0]; i0++)
+        for (int64_t i1 = 0; i1 < yshape[1]; i1++)
+          for (int64_t i2 = 0; i2 < yshape[2]; i2++)
+            for (int64_t i3 = 0; i3 < yshape[3]; i3++) {
+              int64_t yo = ((i0 * yshape[1] + i1) * yshape[2] + i2) * yshape[3] + i3;
+              int64_t xo = i0 * view.strides[0] + i1 * view.strides[1] + i2 * view.strides[2] + i3 * view.strides[3];
+              if (memcmp((char *)y.data + yo * (int64_t)es, (char *)x.data + xo * (int64_t)es, es) != 0)
+                g_error("copy with perm %d%d%d%d (%s): element %lld differs", perm[0], perm[1], perm[2], perm[3],
+                        fth_dtype_name(dt), (long long)yo);
+            }
+      fth_tensor_free(&y);
+    }
+    fth_tensor_free(&x);
+  }
+  g_rand_free(rng);
+}
+
 /* bf16 GEMM: every transpose combination and ragged sizes (odd k, column tails, rows below the
  * micro-kernel's 8), against a float64 product of the bf16-rounded inputs; column ranges packed
  * and multiplied separately, as the threads do. */
@@ -570,5 +620,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/core/conversions", test_conversions);
   g_test_add_func("/core/simd-equals-scalar", test_simd_equals_scalar);
   g_test_add_func("/core/gemm-bf16", test_gemm_bf16);
+  g_test_add_func("/core/copy-permuted", test_copy_permuted);
   return g_test_run();
 }
