@@ -1,0 +1,704 @@
+/* The audio and text views under Xvfb (tests/run-with-xvfb.sh), wired to a real store through
+ * the workbench's annotation history as the window wires them: segments and spans created,
+ * adjusted, relabeled and deleted through the views' gestures and keys, undone and redone,
+ * checked in the store and in rendered pixels; offsets with CJK, emoji and combining marks;
+ * bad input shown in the view. */
+#include "../workbench/workbench-test-util.h"
+#include "fth-annotation-history.h"
+#include "fth-text-span-view.h"
+#include "fth-waveform-view.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  char *dir;
+  FthStore *store;
+  FthAnnotationHistory *history;
+  gint64 item_id;
+  GtkWidget *view;
+  GtkWidget *window;
+  guint applied;
+} Harness;
+
+static void
+reload(Harness *h)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) anns = fth_store_list_annotations(h->store, h->item_id, &error);
+  g_autoptr(GPtrArray) labels = fth_store_list_labels(h->store, &error);
+  g_assert_no_error(error);
+  if (FTH_IS_WAVEFORM_VIEW(h->view))
+    fth_waveform_view_set_annotations(FTH_WAVEFORM_VIEW(h->view), anns, labels);
+  else
+    fth_text_span_view_set_annotations(FTH_TEXT_SPAN_VIEW(h->view), anns, labels);
+}
+
+static void
+on_applied(FthAnnotationHistory *history, gint64 item_id, gpointer data)
+{
+  Harness *h = data;
+  h->applied++;
+  reload(h);
+}
+
+static void
+on_failed(FthAnnotationHistory *history, const char *message, gpointer data)
+{
+  g_error("the store refused an edit: %s", message);
+}
+
+static void
+on_add(GtkWidget *view, const FthAnnotation *ann, gpointer data)
+{
+  Harness *h = data;
+  g_autoptr(FthAnnotation) copy = g_memdup2(ann, sizeof *ann);
+  copy->item_id = h->item_id;
+  fth_annotation_history_add(h->history, copy);
+}
+
+static void
+on_update(GtkWidget *view, const FthAnnotation *ann, gpointer data)
+{
+  fth_annotation_history_update(((Harness *)data)->history, ann);
+}
+
+static void
+on_remove(GtkWidget *view, gint64 id, gpointer data)
+{
+  fth_annotation_history_remove(((Harness *)data)->history, id);
+}
+
+static void
+on_set_class(GtkWidget *view, gint64 label_id, gpointer data)
+{
+  Harness *h = data;
+  fth_annotation_history_set_class(h->history, h->item_id, label_id);
+}
+
+static gboolean
+history_idle(gpointer data)
+{
+  Harness *h = data;
+  return !fth_annotation_history_is_busy(h->history);
+}
+
+/* Waits until every edit asked for is in the store and shown. */
+static void
+settle(Harness *h)
+{
+  g_assert_true(fth_test_spin_until(history_idle, h, 10000));
+  fth_test_spin_for(20);
+}
+
+static void
+harness_init(Harness *h, GtkWidget *view)
+{
+  memset(h, 0, sizeof *h);
+  h->dir = g_dir_make_tmp("fth-views-XXXXXX", NULL);
+  g_autofree char *project = g_build_filename(h->dir, "project", NULL);
+  g_autoptr(GError) error = NULL;
+  h->store = fth_store_create(project, &error);
+  g_assert_no_error(error);
+  h->history = fth_annotation_history_new(h->store);
+  g_signal_connect(h->history, "applied", G_CALLBACK(on_applied), h);
+  g_signal_connect(h->history, "failed", G_CALLBACK(on_failed), h);
+  h->view = view;
+  g_signal_connect(view, "add-annotation", G_CALLBACK(on_add), h);
+  g_signal_connect(view, "update-annotation", G_CALLBACK(on_update), h);
+  g_signal_connect(view, "remove-annotation", G_CALLBACK(on_remove), h);
+  g_signal_connect(view, "set-class", G_CALLBACK(on_set_class), h);
+  h->window = gtk_window_new();
+  gtk_window_set_default_size(GTK_WINDOW(h->window), 800, 420);
+  gtk_window_set_child(GTK_WINDOW(h->window), view);
+  gtk_window_present(GTK_WINDOW(h->window));
+}
+
+static void
+remove_tree(const char *path)
+{
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const char *name;
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+      g_autofree char *child = g_build_filename(path, name, NULL);
+      remove_tree(child);
+    }
+    g_rmdir(path);
+  } else {
+    g_remove(path);
+  }
+}
+
+static void
+harness_clear(Harness *h)
+{
+  settle(h);
+  gtk_window_destroy(GTK_WINDOW(h->window));
+  g_clear_object(&h->history);
+  g_clear_object(&h->store);
+  remove_tree(h->dir);
+  g_free(h->dir);
+}
+
+static gint64
+add_label(Harness *h, const char *name, const char *color, const char *key, FthLabelKind kind)
+{
+  gint64 id;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(fth_store_add_label(h->store, name, color, key, kind, &id, &error));
+  return id;
+}
+
+/* Annotations of the item of geometry GEOM (by id). */
+static GPtrArray *
+stored(Harness *h, FthGeomKind geom)
+{
+  g_autoptr(GPtrArray) all = fth_store_list_annotations(h->store, h->item_id, NULL);
+  GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)fth_annotation_free);
+  for (guint i = 0; i < all->len; i++) {
+    FthAnnotation *a = g_ptr_array_index(all, i);
+    if (a->geom == geom) {
+      all->pdata[i] = NULL;
+      g_ptr_array_add(out, a);
+    }
+  }
+  return out;
+}
+
+static GtkEventController *
+controller(GtkWidget *widget, const char *name)
+{
+  GListModel *list = gtk_widget_observe_controllers(widget);
+  GtkEventController *found = NULL;
+  for (guint i = 0; i < g_list_model_get_n_items(list) && found == NULL; i++) {
+    g_autoptr(GtkEventController) c = g_list_model_get_item(list, i);
+    if (g_strcmp0(gtk_event_controller_get_name(c), name) == 0)
+      found = c;
+  }
+  g_object_unref(list);
+  g_assert_nonnull(found);
+  return found;
+}
+
+static gboolean
+press(GtkWidget *widget, const char *name, guint keyval)
+{
+  gboolean handled = FALSE;
+  g_signal_emit_by_name(controller(widget, name), "key-pressed", keyval, 0, 0, &handled);
+  return handled;
+}
+
+static void
+drag(GtkWidget *widget, double x0, double y0, double x1, double y1)
+{
+  GtkEventController *edit = controller(widget, "fth-waveform-edit");
+  g_signal_emit_by_name(edit, "drag-begin", x0, y0);
+  g_signal_emit_by_name(edit, "drag-update", (x1 - x0) / 2, (y1 - y0) / 2);
+  g_signal_emit_by_name(edit, "drag-end", x1 - x0, y1 - y0);
+}
+
+/* The pixel at (X, Y) of a rendered widget, as 0xRRGGBB. */
+static guint32
+pixel_at(GdkTexture *texture, int x, int y)
+{
+  int w = gdk_texture_get_width(texture), hgt = gdk_texture_get_height(texture);
+  g_autofree guint8 *data = g_malloc((gsize)w * hgt * 4);
+  gdk_texture_download(texture, data, (gsize)w * 4);
+  const guint8 *p = data + ((gsize)y * w + x) * 4; /* cairo ARGB32, little-endian: B G R A */
+  return (guint32)p[2] << 16 | (guint32)p[1] << 8 | p[0];
+}
+
+static gboolean
+near_color(guint32 got, guint32 want, int tolerance)
+{
+  for (int shift = 0; shift <= 16; shift += 8)
+    if (abs((int)((got >> shift) & 0xff) - (int)((want >> shift) & 0xff)) > tolerance)
+      return FALSE;
+  return TRUE;
+}
+
+/* ---- audio --------------------------------------------------------------------------------- */
+
+/* 16-bit mono PCM at RATE: silence, then a 440 Hz tone from 0.5 s to 1.5 s, silence. */
+static void
+write_wav(const char *path, int rate, double seconds, gboolean truncate)
+{
+  gint32 n = (gint32)(rate * seconds);
+  gsize data_bytes = (gsize)n * 2;
+  g_autofree guint8 *buf = g_malloc0(44 + data_bytes);
+  memcpy(buf, "RIFF", 4);
+  guint32 v = GUINT32_TO_LE(36 + data_bytes);
+  memcpy(buf + 4, &v, 4);
+  memcpy(buf + 8, "WAVEfmt ", 8);
+  guint32 fmt_len = GUINT32_TO_LE(16), sr = GUINT32_TO_LE(rate), br = GUINT32_TO_LE(rate * 2);
+  guint16 pcm = GUINT16_TO_LE(1), ch = GUINT16_TO_LE(1), align = GUINT16_TO_LE(2),
+          bits = GUINT16_TO_LE(16);
+  memcpy(buf + 16, &fmt_len, 4);
+  memcpy(buf + 20, &pcm, 2);
+  memcpy(buf + 22, &ch, 2);
+  memcpy(buf + 24, &sr, 4);
+  memcpy(buf + 28, &br, 4);
+  memcpy(buf + 32, &align, 2);
+  memcpy(buf + 34, &bits, 2);
+  memcpy(buf + 36, "data", 4);
+  guint32 dl = GUINT32_TO_LE(data_bytes);
+  memcpy(buf + 40, &dl, 4);
+  gint16 *samples = (gint16 *)(buf + 44);
+  for (gint32 i = 0; i < n; i++) {
+    double t = (double)i / rate;
+    double s = (t >= 0.5 && t < 1.5) ? 0.8 * sin(2 * G_PI * 440 * t) : 0.0;
+    samples[i] = GINT16_TO_LE((gint16)(s * 32767));
+  }
+  g_assert_true(g_file_set_contents(path, (const char *)buf,
+                                    (gssize)(44 + (truncate ? data_bytes / 3 : data_bytes)),
+                                    NULL));
+}
+
+static gint64
+add_audio_item(Harness *h, const char *path, int rate, double seconds)
+{
+  g_autoptr(FthItemRecord) item = fth_item_record_new();
+  item->kind = FTH_ITEM_AUDIO;
+  item->path = g_strdup(path);
+  item->sha256 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, path, -1);
+  item->duration_s = seconds;
+  item->sample_rate = rate;
+  gint64 id;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(fth_store_add_item(h->store, item, &id, NULL, &error));
+  return id;
+}
+
+static gboolean
+waveform_loaded(gpointer data)
+{
+  FthWaveformView *view = data;
+  return !fth_waveform_view_is_loading(view);
+}
+
+static void
+test_waveform_view(void)
+{
+  Harness h;
+  harness_init(&h, fth_waveform_view_new());
+  FthWaveformView *view = FTH_WAVEFORM_VIEW(h.view);
+  gint64 dog = add_label(&h, "dog", "#e01b24", "1", FTH_LABEL_CLASS);
+  gint64 bark = add_label(&h, "bark", "#33d17a", "b", FTH_LABEL_SEGMENT);
+  gint64 howl = add_label(&h, "howl", "#3584e4", "h", FTH_LABEL_SEGMENT);
+  const int rate = 16000;
+  g_autofree char *wav = g_build_filename(h.dir, "tone.wav", NULL);
+  write_wav(wav, rate, 2.0, FALSE);
+  h.item_id = add_audio_item(&h, wav, rate, 2.0);
+  g_autofree char *cache = g_build_filename(h.dir, "cache", NULL);
+  g_autofree char *sha = g_strnfill(64, 'c');
+  fth_waveform_view_load(view, wav, cache, sha);
+  reload(&h);
+  g_assert_true(fth_test_spin_until(waveform_loaded, view, 15000));
+  g_assert_null(fth_waveform_view_get_message(view));
+  g_assert_true(fth_waveform_view_has_spectrogram(view));
+  g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_duration(view), 2.0, 1e-9);
+  g_assert_cmpint(fth_waveform_view_get_sample_rate(view), ==, rate);
+  /* The spectrogram went to the cache. */
+  g_autoptr(GDir) cache_dir = g_dir_open(cache, 0, NULL);
+  g_assert_nonnull(cache_dir);
+  g_assert_nonnull(g_dir_read_name(cache_dir));
+  fth_test_spin_for(50);
+
+  /* Pixels: the waveform is drawn where the tone is and flat where it is silent. */
+  double wy = fth_waveform_view_waveform_y(view);
+  double x_tone = fth_waveform_view_time_to_x(view, 1.0);
+  double x_quiet = fth_waveform_view_time_to_x(view, 0.25);
+  g_autoptr(GdkTexture) before = fth_test_render_widget(h.view);
+  guint32 tone_px = pixel_at(before, (int)x_tone, (int)wy - 40);
+  guint32 quiet_px = pixel_at(before, (int)x_quiet, (int)wy - 40);
+  g_assert_true(near_color(tone_px, 0x408cd9, 8));
+  g_assert_false(near_color(quiet_px, 0x408cd9, 40));
+
+  /* Drag over 0.5 s .. 1.0 s of the waveform, press bark's key: one segment, sample-exact. */
+  drag(h.view, fth_waveform_view_time_to_x(view, 0.5), wy, fth_waveform_view_time_to_x(view, 1.0),
+       wy);
+  double s0, s1;
+  g_assert_true(fth_waveform_view_get_selection(view, &s0, &s1));
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_b));
+  settle(&h);
+  g_autoptr(GPtrArray) segs = stored(&h, FTH_GEOM_SEGMENT);
+  g_assert_cmpuint(segs->len, ==, 1);
+  FthAnnotation *seg = segs->pdata[0];
+  g_assert_cmpint(seg->label_id, ==, bark);
+  g_assert_cmpint(seg->author, ==, FTH_AUTHOR_HUMAN);
+  g_assert_cmpfloat(seg->t0, ==, 0.5);
+  g_assert_cmpfloat(seg->t1, ==, 1.0);
+  gint64 seg_id = seg->id;
+
+  /* It is drawn in lane 0 in bark's colour. */
+  g_autoptr(GdkTexture) drawn = fth_test_render_widget(h.view);
+  guint32 lane_px = pixel_at(drawn, (int)fth_waveform_view_time_to_x(view, 0.6),
+                             (int)fth_waveform_view_lane_y(view, 0) + 6);
+  g_assert_false(near_color(lane_px, 0x222226, 10));
+  g_assert_cmpint((lane_px >> 8) & 0xff, >, (lane_px >> 16) & 0xff); /* green above red */
+
+  /* Drag its end edge to 1.25 s (a drag off the 1/16000 grid lands on it). */
+  double ly = fth_waveform_view_lane_y(view, 0);
+  drag(h.view, fth_waveform_view_time_to_x(view, 1.0), ly,
+       fth_waveform_view_time_to_x(view, 1.25) + 0.3, ly);
+  settle(&h);
+  g_clear_pointer(&segs, g_ptr_array_unref);
+  segs = stored(&h, FTH_GEOM_SEGMENT);
+  seg = segs->pdata[0];
+  g_assert_cmpint(seg->id, ==, seg_id);
+  g_assert_cmpfloat(seg->t0, ==, 0.5);
+  g_assert_cmpfloat(fabs(seg->t1 - 1.25), <, 0.003);
+  g_assert_cmpfloat(seg->t1 * rate, ==, round(seg->t1 * rate));
+  g_assert_cmpint(fth_waveform_view_get_selected(view), ==, seg_id);
+
+  /* Relabel the selected segment by key; a class key sets the clip class. */
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_h));
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_1));
+  settle(&h);
+  g_clear_pointer(&segs, g_ptr_array_unref);
+  segs = stored(&h, FTH_GEOM_SEGMENT);
+  g_assert_cmpint(((FthAnnotation *)segs->pdata[0])->label_id, ==, howl);
+  g_autoptr(GPtrArray) classes = stored(&h, FTH_GEOM_WHOLE);
+  g_assert_cmpuint(classes->len, ==, 1);
+  g_assert_cmpint(((FthAnnotation *)classes->pdata[0])->label_id, ==, dog);
+
+  /* An overlapping segment goes to a second lane. */
+  drag(h.view, fth_waveform_view_time_to_x(view, 0.75), wy,
+       fth_waveform_view_time_to_x(view, 1.5), wy);
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_b));
+  settle(&h);
+  g_autoptr(GdkTexture) lanes = fth_test_render_widget(h.view);
+  guint32 lane1 = pixel_at(lanes, (int)fth_waveform_view_time_to_x(view, 1.4),
+                           (int)fth_waveform_view_lane_y(view, 1) + 6);
+  guint32 lane0 = pixel_at(lanes, (int)fth_waveform_view_time_to_x(view, 1.4),
+                           (int)fth_waveform_view_lane_y(view, 0) + 6);
+  g_assert_cmpint((lane1 >> 8) & 0xff, >, 80); /* bark, green */
+  g_assert_true(near_color(lane0, 0x222226, 10)); /* howl ended at 1.25 s */
+
+  /* Click the howl segment, delete it; undo brings it back, redo removes it again. (A second
+   * lane took room from the bands: the lanes moved.) */
+  ly = fth_waveform_view_lane_y(view, 0);
+  drag(h.view, fth_waveform_view_time_to_x(view, 0.6), ly, fth_waveform_view_time_to_x(view, 0.6),
+       ly);
+  g_assert_cmpint(fth_waveform_view_get_selected(view), ==, seg_id);
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_Delete));
+  settle(&h);
+  g_clear_pointer(&segs, g_ptr_array_unref);
+  segs = stored(&h, FTH_GEOM_SEGMENT);
+  g_assert_cmpuint(segs->len, ==, 1);
+  g_assert_cmpint(((FthAnnotation *)segs->pdata[0])->label_id, ==, bark);
+  fth_annotation_history_undo(h.history);
+  settle(&h);
+  g_clear_pointer(&segs, g_ptr_array_unref);
+  segs = stored(&h, FTH_GEOM_SEGMENT);
+  g_assert_cmpuint(segs->len, ==, 2);
+  gboolean howl_back = FALSE;
+  for (guint i = 0; i < segs->len; i++) {
+    FthAnnotation *a = segs->pdata[i];
+    howl_back |= a->label_id == howl && a->t0 == 0.5 && fabs(a->t1 - 1.25) < 0.003;
+  }
+  g_assert_true(howl_back);
+  fth_annotation_history_redo(h.history);
+  settle(&h);
+  g_clear_pointer(&segs, g_ptr_array_unref);
+  segs = stored(&h, FTH_GEOM_SEGMENT);
+  g_assert_cmpuint(segs->len, ==, 1);
+
+  /* A click on the waveform seeks; zoom keys halve the visible range about the playhead. */
+  drag(h.view, fth_waveform_view_time_to_x(view, 1.5), wy, fth_waveform_view_time_to_x(view, 1.5),
+       wy);
+  g_assert_cmpfloat(fabs(fth_waveform_view_get_position(view) - 1.5), <, 0.003);
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_plus));
+  double start, seconds;
+  fth_waveform_view_get_visible_range(view, &start, &seconds);
+  g_assert_cmpfloat_with_epsilon(seconds, 1.0, 1e-9);
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_l));
+  g_assert_true(fth_waveform_view_get_loop(view));
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_bracketright));
+  g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_speed(view), 1.25, 1e-9);
+
+  /* Model segments and a segment past the end: shown apart, and named in the message. */
+  gint64 run;
+  g_assert_true(fth_store_create_run(h.store, "predict", "p", NULL, &run, NULL));
+  g_autoptr(FthAnnotation) model = fth_annotation_new();
+  model->item_id = h.item_id;
+  model->label_id = bark;
+  model->geom = FTH_GEOM_SEGMENT;
+  model->t0 = 0.1;
+  model->t1 = 0.4;
+  model->author = FTH_AUTHOR_MODEL;
+  model->run_id = run;
+  model->score = 0.75;
+  g_assert_true(fth_store_add_annotation(h.store, model, NULL, NULL));
+  model->author = FTH_AUTHOR_HUMAN;
+  model->run_id = 0;
+  model->t0 = 1.8;
+  model->t1 = 5.0;
+  g_assert_true(fth_store_add_annotation(h.store, model, NULL, NULL));
+  reload(&h);
+  g_assert_nonnull(strstr(fth_waveform_view_get_message(view), "ends after the audio (2.000 s)"));
+
+  /* A truncated file: the error in the view, naming the file. */
+  g_autofree char *cut = g_build_filename(h.dir, "cut.wav", NULL);
+  write_wav(cut, rate, 1.0, TRUE);
+  fth_waveform_view_load(view, cut, NULL, NULL);
+  g_assert_true(fth_test_spin_until(waveform_loaded, view, 15000));
+  const char *message = fth_waveform_view_get_message(view);
+  g_assert_nonnull(message);
+  g_assert_nonnull(strstr(message, "cut.wav"));
+  harness_clear(&h);
+}
+
+/* ---- text ---------------------------------------------------------------------------------- */
+
+/* Zoé with e + U+0301 (two characters), 北京 (two), 😀 (one). */
+static const char *TEXT = "Alice met Bob in 北京 today 😀 with Zoe\xcc\x81.\nSecond line.";
+
+static gint64
+char_offset_of(const char *needle)
+{
+  const char *at = strstr(TEXT, needle);
+  g_assert_nonnull(at);
+  return g_utf8_pointer_to_offset(TEXT, at);
+}
+
+static gint64
+add_text_item(Harness *h, const char *text)
+{
+  g_autoptr(FthItemRecord) item = fth_item_record_new();
+  item->kind = FTH_ITEM_TEXT;
+  item->path = g_strdup("inline.csv");
+  item->member = 0;
+  item->text = g_strdup(text);
+  item->length_chars = g_utf8_strlen(text, -1);
+  item->sha256 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, text, -1);
+  gint64 id;
+  g_assert_true(fth_store_add_item(h->store, item, &id, NULL, NULL));
+  return id;
+}
+
+static const FthAnnotation *
+find_span(GPtrArray *spans, gint64 start, gint64 end)
+{
+  for (guint i = 0; i < spans->len; i++) {
+    const FthAnnotation *a = spans->pdata[i];
+    if (a->start == start && a->end == end)
+      return a;
+  }
+  return NULL;
+}
+
+/* The stored span [START, END); fails the test when there is none. */
+static const FthAnnotation *
+span_at(GPtrArray *spans, gint64 start, gint64 end)
+{
+  const FthAnnotation *a = find_span(spans, start, end);
+  if (a == NULL)
+    g_error("no span %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT " in the store", start, end);
+  return a;
+}
+
+/* Clicks the middle of character OFFSET. */
+static void
+click_char(FthTextSpanView *view, gint64 offset)
+{
+  GtkTextView *tv = fth_text_span_view_get_text_view(view);
+  GtkTextIter at;
+  gtk_text_buffer_get_iter_at_offset(gtk_text_view_get_buffer(tv), &at, (int)offset);
+  GdkRectangle loc;
+  gtk_text_view_get_iter_location(tv, &at, &loc);
+  int x, y;
+  gtk_text_view_buffer_to_window_coords(tv, GTK_TEXT_WINDOW_WIDGET, loc.x + loc.width / 2,
+                                        loc.y + loc.height / 2, &x, &y);
+  g_signal_emit_by_name(controller(GTK_WIDGET(tv), "fth-text-click"), "released", 1, (double)x,
+                        (double)y);
+}
+
+static void
+test_text_span_view(void)
+{
+  Harness h;
+  harness_init(&h, fth_text_span_view_new());
+  FthTextSpanView *view = FTH_TEXT_SPAN_VIEW(h.view);
+  GtkWidget *tv = GTK_WIDGET(fth_text_span_view_get_text_view(view));
+  gint64 per = add_label(&h, "PER", "#f66151", "p", FTH_LABEL_SPAN);
+  gint64 loc = add_label(&h, "LOC", "#33d17a", "l", FTH_LABEL_SPAN);
+  gint64 news = add_label(&h, "news", "#3584e4", "1", FTH_LABEL_CLASS);
+  h.item_id = add_text_item(&h, TEXT);
+  fth_text_span_view_set_text(view, TEXT, "inline.csv");
+  reload(&h);
+  g_assert_cmpint(fth_text_span_view_get_length(view), ==, g_utf8_strlen(TEXT, -1));
+  fth_test_spin_for(50);
+
+  /* " 北京 " selected with its spaces: trimmed to the two characters. */
+  gint64 bj = char_offset_of("北京");
+  g_assert_cmpint(bj, ==, 17);
+  fth_text_span_view_select_range(view, bj - 1, bj + 3);
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_l));
+  /* The emoji is one character, Zoé (with a combining accent) four. */
+  gint64 emoji = char_offset_of("😀"), zoe = char_offset_of("Zoe");
+  fth_text_span_view_select_range(view, emoji, emoji + 1);
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_p));
+  fth_text_span_view_select_range(view, zoe, zoe + 4);
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_p));
+  /* A span around the LOC span: nested. */
+  fth_text_span_view_select_range(view, char_offset_of("Bob"), bj + 2);
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_p));
+  settle(&h);
+  g_autoptr(GPtrArray) spans = stored(&h, FTH_GEOM_SPAN);
+  g_assert_cmpuint(spans->len, ==, 4);
+  const FthAnnotation *loc_span = span_at(spans, 17, 19);
+  g_assert_cmpint(loc_span->label_id, ==, loc);
+  g_assert_nonnull(find_span(spans, emoji, emoji + 1));
+  g_assert_cmpint(emoji, ==, 26);
+  g_assert_nonnull(find_span(spans, zoe, zoe + 4));
+  g_assert_nonnull(find_span(spans, 10, 19));
+  gint64 loc_id = loc_span->id;
+
+  /* The nested LOC span is painted stronger than the PER span around it. */
+  g_autoptr(GdkTexture) shot = fth_test_render_widget(h.view);
+  GtkTextIter at;
+  GdkRectangle r_loc, r_bob;
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(GTK_TEXT_VIEW(tv));
+  gtk_text_buffer_get_iter_at_offset(buffer, &at, (int)bj);
+  gtk_text_view_get_iter_location(GTK_TEXT_VIEW(tv), &at, &r_loc);
+  gtk_text_buffer_get_iter_at_offset(buffer, &at, 14); /* the space after "Bob" */
+  gtk_text_view_get_iter_location(GTK_TEXT_VIEW(tv), &at, &r_bob);
+  graphene_point_t p_loc, p_bob;
+  int x, y;
+  gtk_text_view_buffer_to_window_coords(GTK_TEXT_VIEW(tv), GTK_TEXT_WINDOW_WIDGET, r_loc.x + 1,
+                                        r_loc.y + 2, &x, &y);
+  g_assert_true(gtk_widget_compute_point(tv, h.view, &GRAPHENE_POINT_INIT(x, y), &p_loc));
+  gtk_text_view_buffer_to_window_coords(GTK_TEXT_VIEW(tv), GTK_TEXT_WINDOW_WIDGET,
+                                        r_bob.x + r_bob.width / 2, r_bob.y + 2, &x, &y);
+  g_assert_true(gtk_widget_compute_point(tv, h.view, &GRAPHENE_POINT_INIT(x, y), &p_bob));
+  guint32 loc_px = pixel_at(shot, (int)p_loc.x, (int)p_loc.y);
+  guint32 bob_px = pixel_at(shot, (int)p_bob.x, (int)p_bob.y);
+  g_assert_cmpint((loc_px >> 8) & 0xff, >, (loc_px >> 16) & 0xff);  /* LOC: green */
+  g_assert_cmpint((bob_px >> 16) & 0xff, >, (bob_px >> 8) & 0xff);  /* PER: red */
+
+  /* A click inside 北京 selects the innermost span; p relabels it, Delete removes it. */
+  click_char(view, bj);
+  g_assert_cmpint(fth_text_span_view_get_selected(view), ==, loc_id);
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_p));
+  settle(&h);
+  g_autoptr(FthAnnotation) relabeled = fth_store_get_annotation(h.store, loc_id, NULL);
+  g_assert_cmpint(relabeled->label_id, ==, per);
+  g_assert_cmpint(fth_text_span_view_get_selected(view), ==, loc_id);
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_Delete));
+  settle(&h);
+  g_clear_pointer(&spans, g_ptr_array_unref);
+  spans = stored(&h, FTH_GEOM_SPAN);
+  g_assert_cmpuint(spans->len, ==, 3);
+  g_assert_null(find_span(spans, 17, 19));
+
+  /* Undo the delete, then the relabel; redo both. */
+  fth_annotation_history_undo(h.history);
+  fth_annotation_history_undo(h.history);
+  settle(&h);
+  g_clear_pointer(&spans, g_ptr_array_unref);
+  spans = stored(&h, FTH_GEOM_SPAN);
+  g_assert_cmpuint(spans->len, ==, 4);
+  g_assert_cmpint(span_at(spans, 17, 19)->label_id, ==, loc);
+  fth_annotation_history_redo(h.history);
+  fth_annotation_history_redo(h.history);
+  settle(&h);
+  g_clear_pointer(&spans, g_ptr_array_unref);
+  spans = stored(&h, FTH_GEOM_SPAN);
+  g_assert_cmpuint(spans->len, ==, 3);
+
+  /* The document class by its key. */
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_1));
+  settle(&h);
+  g_autoptr(GPtrArray) classes = stored(&h, FTH_GEOM_WHOLE);
+  g_assert_cmpuint(classes->len, ==, 1);
+  g_assert_cmpint(((FthAnnotation *)classes->pdata[0])->label_id, ==, news);
+
+  /* A tagger's suggestion on "Alice": Space with the cursor before it accepts it. */
+  gint64 run;
+  g_assert_true(fth_store_create_run(h.store, "predict", "tagger", NULL, &run, NULL));
+  g_autoptr(FthAnnotation) suggestion = fth_annotation_new();
+  suggestion->item_id = h.item_id;
+  suggestion->label_id = per;
+  suggestion->geom = FTH_GEOM_SPAN;
+  suggestion->start = 0;
+  suggestion->end = 5;
+  suggestion->author = FTH_AUTHOR_MODEL;
+  suggestion->run_id = run;
+  suggestion->score = 0.9;
+  gint64 sid;
+  g_assert_true(fth_store_add_annotation(h.store, suggestion, &sid, NULL));
+  reload(&h);
+  fth_text_span_view_select_range(view, 0, 0);
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_space));
+  settle(&h);
+  g_autoptr(FthAnnotation) accepted = fth_store_get_annotation(h.store, sid, NULL);
+  g_assert_cmpint(accepted->author, ==, FTH_AUTHOR_HUMAN);
+  g_assert_cmpint(accepted->run_id, ==, 0);
+  g_assert_cmpint(accepted->start, ==, 0);
+  g_assert_cmpint(accepted->end, ==, 5);
+
+  /* A span past the end of the text: left out and named; the rest is still shown. */
+  suggestion->author = FTH_AUTHOR_HUMAN;
+  suggestion->run_id = 0;
+  suggestion->start = 50;
+  suggestion->end = 90;
+  g_assert_true(fth_store_add_annotation(h.store, suggestion, NULL, NULL));
+  reload(&h);
+  g_assert_nonnull(strstr(fth_text_span_view_get_message(view),
+                          "span PER 50–90 does not fit the text (51 characters)"));
+
+  /* A Latin-1 file: the error with the file name, then the text in the chosen encoding. */
+  g_autofree char *latin1 = g_build_filename(h.dir, "latin1.txt", NULL);
+  g_assert_true(g_file_set_contents(latin1, "caf\xe9 na\xefve", -1, NULL));
+  fth_text_span_view_set_annotations(view, NULL, NULL);
+  g_assert_false(fth_text_span_view_load_file(view, latin1));
+  g_assert_nonnull(strstr(fth_text_span_view_get_message(view), "latin1.txt"));
+  g_assert_true(fth_text_span_view_use_encoding(view, "ISO-8859-1"));
+  g_assert_cmpint(fth_text_span_view_get_length(view), ==, 10);
+  g_assert_null(fth_text_span_view_get_message(view));
+
+  /* A 1 MB document with 20 000 spans is shown in well under a second or two. */
+  GString *big = g_string_new(NULL);
+  /* Paragraphs of ten sentences; every sentence is 45 characters. */
+  for (int i = 0; big->len < 1000000; i++)
+    g_string_append(big, i % 10 == 9 ? "Ada Lovelace wrote in 伦敦 about the engine.\n"
+                                     : "Ada Lovelace wrote in 伦敦 about the engine. ");
+  g_autoptr(GPtrArray) many = g_ptr_array_new_with_free_func((GDestroyNotify)fth_annotation_free);
+  g_autoptr(GPtrArray) labels = fth_store_list_labels(h.store, NULL);
+  for (gint64 i = 0; i < 20000; i++) {
+    FthAnnotation *a = fth_annotation_new();
+    a->id = i + 1;
+    a->geom = FTH_GEOM_SPAN;
+    a->label_id = i % 2 ? per : loc;
+    a->start = i * 45;
+    a->end = i * 45 + 12;
+    g_ptr_array_add(many, a);
+  }
+  gint64 t0 = g_get_monotonic_time();
+  fth_text_span_view_set_text(view, big->str, "big.txt");
+  g_test_message("text set after %.2f s", (g_get_monotonic_time() - t0) / 1e6);
+  fth_text_span_view_set_annotations(view, many, labels);
+  g_test_message("spans set after %.2f s", (g_get_monotonic_time() - t0) / 1e6);
+  fth_test_spin_for(100);
+  double took = (g_get_monotonic_time() - t0) / 1e6;
+  g_test_message("1 MB with 20000 spans shown in %.2f s", took);
+  g_assert_cmpfloat(took, <, 8.0);
+  g_string_free(big, TRUE);
+  harness_clear(&h);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  if (!gtk_init_check()) {
+    g_printerr("no display: skipping\n");
+    return 77;
+  }
+  g_test_add_func("/views/waveform", test_waveform_view);
+  g_test_add_func("/views/text-spans", test_text_span_view);
+  return g_test_run();
+}
