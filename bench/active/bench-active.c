@@ -74,7 +74,8 @@ labels_to_reach(const double *labels, const double *acc, int n, double target)
 typedef struct {
   char *strategy;
   int seed;
-  GArray *labels, *acc, *fit_s, *score_s; /* doubles */
+  GArray *labels, *acc, *fit_s, *score_s, *round_s, *cpu_s; /* doubles; the last two may stay
+                                                              * empty (older CSVs) */
 } Curve;
 
 static void
@@ -86,6 +87,8 @@ curve_free(gpointer data)
   g_array_unref(c->acc);
   g_array_unref(c->fit_s);
   g_array_unref(c->score_s);
+  g_array_unref(c->round_s);
+  g_array_unref(c->cpu_s);
   g_free(c);
 }
 
@@ -104,8 +107,17 @@ find_curve(GPtrArray *curves, const char *strategy, int seed)
   c->acc = g_array_new(FALSE, FALSE, sizeof(double));
   c->fit_s = g_array_new(FALSE, FALSE, sizeof(double));
   c->score_s = g_array_new(FALSE, FALSE, sizeof(double));
+  c->round_s = g_array_new(FALSE, FALSE, sizeof(double));
+  c->cpu_s = g_array_new(FALSE, FALSE, sizeof(double));
   g_ptr_array_add(curves, c);
   return c;
+}
+
+static void
+curve_add_times(Curve *c, double round_s, double cpu_s)
+{
+  g_array_append_val(c->round_s, round_s);
+  g_array_append_val(c->cpu_s, cpu_s);
 }
 
 static void
@@ -134,8 +146,11 @@ read_csv(const char *path, GPtrArray *curves, GError **error)
                   path, i + 1);
       return FALSE;
     }
-    curve_add(find_curve(curves, f[0], atoi(f[1])), g_ascii_strtod(f[3], NULL),
-              g_ascii_strtod(f[4], NULL), g_ascii_strtod(f[5], NULL), g_ascii_strtod(f[6], NULL));
+    Curve *c = find_curve(curves, f[0], atoi(f[1]));
+    curve_add(c, g_ascii_strtod(f[3], NULL), g_ascii_strtod(f[4], NULL),
+              g_ascii_strtod(f[5], NULL), g_ascii_strtod(f[6], NULL));
+    if (f[7] != NULL)
+      curve_add_times(c, g_ascii_strtod(f[7], NULL), g_ascii_strtod(f[8], NULL));
   }
   return TRUE;
 }
@@ -250,6 +265,7 @@ print_round(const FthAlRound *r, gpointer data)
          r->n_labels, r->accuracy, r->fit_s, r->score_s, round_s, cpu_s);
   fflush(stdout);
   curve_add(k->curve, (double)r->n_labels, r->accuracy, r->fit_s, r->score_s);
+  curve_add_times(k->curve, round_s, cpu_s);
   if (k->csv != NULL) {
     fprintf(k->csv, "%s,%u,%u,%zu,%.4f,%.3f,%.3f,%.3f,%.3f\n", k->strategy, k->seed, r->round,
             r->n_labels, r->accuracy, r->fit_s, r->score_s, round_s, cpu_s);
@@ -359,6 +375,9 @@ summarise(GPtrArray *curves, double target, const char *png)
   g_autofree int *reach_n = g_new0(int, (size_t)n_strat), *seed_n = g_new0(int, (size_t)n_strat);
   g_autofree double *fit = g_new0(double, (size_t)n_strat), *score = g_new0(double, (size_t)n_strat);
   g_autofree double *max_labels = g_new0(double, (size_t)n_strat);
+  g_autofree double *round_sum = g_new0(double, (size_t)n_strat), *cpu_sum = g_new0(double,
+                                                                                  (size_t)n_strat);
+  g_autofree int *timed = g_new0(int, (size_t)n_strat);
   for (int si = 0; si < n_strat; si++) {
     double sum = 0;
     for (guint i = 0; i < curves->len; i++) {
@@ -373,6 +392,12 @@ summarise(GPtrArray *curves, double target, const char *png)
       fit[si] += mean_of(c->fit_s, 0);
       score[si] += mean_of(c->score_s, 0) * c->score_s->len / MAX(1, c->score_s->len - 1);
       max_labels[si] = fmax(max_labels[si], g_array_index(c->labels, double, c->labels->len - 1));
+      /* Whole rounds: round r's time runs from the end of round r-1 (fit, evaluate, score). */
+      for (guint k = 1; k < c->round_s->len; k++) {
+        round_sum[si] += g_array_index(c->round_s, double, k);
+        cpu_sum[si] += g_array_index(c->cpu_s, double, k);
+        timed[si]++;
+      }
     }
     reach_mean[si] = reach_n[si] == seed_n[si] ? sum / reach_n[si] : NAN;
     fit[si] /= seed_n[si];
@@ -382,8 +407,8 @@ summarise(GPtrArray *curves, double target, const char *png)
   }
   printf("\n# labels to reach %.1f%% test accuracy (interpolated between rounds; mean over the "
          "seeds, given only when every seed reached it)\n", target * 100);
-  printf("%-17s %6s %9s %9s %10s %10s %10s\n", "strategy", "seeds", "reached", "labels",
-         "x random", "fit s/rnd", "score s/rnd");
+  printf("%-17s %6s %9s %9s %10s %10s %10s %10s %10s\n", "strategy", "seeds", "reached",
+         "labels", "x random", "fit s/rnd", "score s/rnd", "wall s/rnd", "cpu s/rnd");
   for (int si = 0; si < n_strat; si++) {
     char lab[32] = "-", ratio[32] = "-";
     if (!isnan(reach_mean[si]))
@@ -392,8 +417,10 @@ summarise(GPtrArray *curves, double target, const char *png)
       snprintf(lab, sizeof lab, ">%.0f", max_labels[si]);
     if (!isnan(reach_mean[si]) && !isnan(random_labels))
       snprintf(ratio, sizeof ratio, "%.2f", reach_mean[si] / random_labels);
-    printf("%-17s %6d %6d/%-2d %9s %10s %10.2f %10.2f\n", (char *)names->pdata[si], seed_n[si],
-           reach_n[si], seed_n[si], lab, ratio, fit[si], score[si]);
+    printf("%-17s %6d %6d/%-2d %9s %10s %10.2f %10.2f %10.2f %10.2f\n",
+           (char *)names->pdata[si], seed_n[si], reach_n[si], seed_n[si], lab, ratio, fit[si],
+           score[si], timed[si] ? round_sum[si] / timed[si] : NAN,
+           timed[si] ? cpu_sum[si] / timed[si] : NAN);
   }
   if (png == NULL)
     return;
