@@ -45,6 +45,9 @@ struct _FthImageCanvas {
 
   DragMode drag;
   int resize_corner;
+  FthCanvasTool tool;
+  gboolean vertex_click; /* the press in progress adds a polygon vertex on release */
+  GArray *polygon; /* double x, y pairs of the polygon being drawn, image coordinates */
   double drag_x, drag_y;   /* where the drag started, widget coordinates */
   double drag_dx, drag_dy; /* how far it went */
   double pan_ox, pan_oy;
@@ -57,7 +60,7 @@ G_DEFINE_FINAL_TYPE(FthImageCanvas, fth_image_canvas, GTK_TYPE_WIDGET)
 enum { PROP_0, PROP_SELECTED_ID, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
-enum { SIGNAL_BOX_DRAWN, SIGNAL_BOX_CHANGED, N_SIGNALS };
+enum { SIGNAL_BOX_DRAWN, SIGNAL_BOX_CHANGED, SIGNAL_POLYGON_DRAWN, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void
@@ -253,11 +256,28 @@ gboolean
 fth_image_canvas_cancel_drawing(FthImageCanvas *self)
 {
   g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), FALSE);
-  if (self->drag != DRAG_DRAW && self->drag != DRAG_MOVE && self->drag != DRAG_RESIZE)
+  if (self->drag != DRAG_DRAW && self->drag != DRAG_MOVE && self->drag != DRAG_RESIZE &&
+      self->polygon->len == 0)
     return FALSE;
   self->drag = DRAG_NONE;
+  g_array_set_size(self->polygon, 0);
   gtk_widget_queue_draw(GTK_WIDGET(self));
   return TRUE;
+}
+
+void
+fth_image_canvas_set_tool(FthImageCanvas *self, FthCanvasTool tool)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  fth_image_canvas_cancel_drawing(self);
+  self->tool = tool;
+}
+
+FthCanvasTool
+fth_image_canvas_get_tool(FthImageCanvas *self)
+{
+  g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), FTH_CANVAS_TOOL_BOX);
+  return self->tool;
 }
 
 /* ---- drawing ------------------------------------------------------------------------------ */
@@ -454,6 +474,30 @@ fth_image_canvas_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
     drawn_box(self, &x, &y, &w, &h);
     stroke_box(self, cr, x, y, w, h, label_color(self, self->draw_label), TRUE, FALSE);
   }
+  if (self->polygon->len > 0) {
+    /* The polygon in progress: its edges, its vertices, and a line on to the pointer. */
+    GdkRGBA color = label_color(self, self->draw_label);
+    cairo_set_source_rgba(cr, color.red, color.green, color.blue, 1.0);
+    cairo_set_line_width(cr, 2.0);
+    for (guint i = 0; i < self->polygon->len / 2; i++) {
+      double wx, wy;
+      fth_image_canvas_image_to_widget(self, g_array_index(self->polygon, double, 2 * i),
+                                       g_array_index(self->polygon, double, 2 * i + 1), &wx, &wy);
+      if (i == 0)
+        cairo_move_to(cr, wx, wy);
+      else
+        cairo_line_to(cr, wx, wy);
+    }
+    cairo_line_to(cr, self->pointer_x, self->pointer_y);
+    cairo_stroke(cr);
+    for (guint i = 0; i < self->polygon->len / 2; i++) {
+      double wx, wy;
+      fth_image_canvas_image_to_widget(self, g_array_index(self->polygon, double, 2 * i),
+                                       g_array_index(self->polygon, double, 2 * i + 1), &wx, &wy);
+      cairo_arc(cr, wx, wy, i == 0 ? 5.0 : 3.5, 0, 2 * G_PI);
+      cairo_fill(cr);
+    }
+  }
   cairo_destroy(cr);
 }
 
@@ -486,8 +530,14 @@ edit_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
   self->drag_x = x;
   self->drag_y = y;
   self->drag_dx = self->drag_dy = 0;
+  self->vertex_click = FALSE;
   if (self->surface == NULL)
     return;
+  if (self->tool == FTH_CANVAS_TOOL_POLYGON && self->polygon->len > 0) {
+    /* While a polygon is drawn, every click is its next vertex, over a box or not. */
+    self->vertex_click = TRUE;
+    return;
+  }
 
   int corner = corner_at(self, x, y);
   Shape *hit = shape_at(self, x, y);
@@ -500,7 +550,9 @@ edit_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
     self->drag = DRAG_MOVE;
   } else if (ix >= 0 && iy >= 0 && ix <= self->image_width && iy <= self->image_height) {
     fth_image_canvas_set_selected(self, 0);
-    self->drag = DRAG_DRAW;
+    /* The polygon tool acts on the release (a click), see edit_drag_end(). */
+    self->drag = self->tool == FTH_CANVAS_TOOL_BOX ? DRAG_DRAW : DRAG_NONE;
+    self->vertex_click = self->tool == FTH_CANVAS_TOOL_POLYGON;
   }
 }
 
@@ -515,11 +567,47 @@ edit_drag_update(GtkGestureDrag *gesture, double dx, double dy, gpointer user_da
     gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 
+/* A click with the polygon tool: a vertex, or on the first vertex the end of the polygon. */
+static void
+polygon_click(FthImageCanvas *self, double wx, double wy)
+{
+  guint n = self->polygon->len / 2;
+  double ix, iy;
+
+  if (n >= 3) {
+    double fx, fy;
+    fth_image_canvas_image_to_widget(self, g_array_index(self->polygon, double, 0),
+                                     g_array_index(self->polygon, double, 1), &fx, &fy);
+    if (hypot(wx - fx, wy - fy) <= HANDLE_GRAB_PX) {
+      GVariantBuilder points;
+      g_variant_builder_init(&points, G_VARIANT_TYPE("a(dd)"));
+      for (guint i = 0; i < n; i++)
+        g_variant_builder_add(&points, "(dd)", g_array_index(self->polygon, double, 2 * i),
+                              g_array_index(self->polygon, double, 2 * i + 1));
+      g_array_set_size(self->polygon, 0);
+      gtk_widget_queue_draw(GTK_WIDGET(self));
+      g_signal_emit(self, signals[SIGNAL_POLYGON_DRAWN], 0, g_variant_builder_end(&points));
+      return;
+    }
+  }
+  fth_image_canvas_widget_to_image(self, wx, wy, &ix, &iy);
+  ix = CLAMP(ix, 0, self->image_width);
+  iy = CLAMP(iy, 0, self->image_height);
+  g_array_append_val(self->polygon, ix);
+  g_array_append_val(self->polygon, iy);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
 static void
 edit_drag_end(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
 {
   FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
   DragMode mode = self->drag;
+
+  if (self->vertex_click && hypot(dx, dy) < 4.0) {
+    polygon_click(self, self->drag_x, self->drag_y);
+    return;
+  }
 
   self->drag_dx = dx;
   self->drag_dy = dy;
@@ -580,6 +668,8 @@ pointer_moved(GtkEventControllerMotion *controller, double x, double y, gpointer
   FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
   self->pointer_x = x;
   self->pointer_y = y;
+  if (self->polygon->len > 0)
+    gtk_widget_queue_draw(GTK_WIDGET(self)); /* the line on to the pointer */
 }
 
 static void
@@ -655,6 +745,7 @@ fth_image_canvas_finalize(GObject *object)
   g_clear_pointer(&self->surface, cairo_surface_destroy);
   g_array_unref(self->shapes);
   g_hash_table_unref(self->colors);
+  g_array_unref(self->polygon);
   G_OBJECT_CLASS(fth_image_canvas_parent_class)->finalize(object);
 }
 
@@ -687,6 +778,10 @@ fth_image_canvas_class_init(FthImageCanvasClass *klass)
                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
                                              5, G_TYPE_INT64, G_TYPE_DOUBLE, G_TYPE_DOUBLE,
                                              G_TYPE_DOUBLE, G_TYPE_DOUBLE);
+  /* A polygon was closed: its vertices, an "a(dd)" variant of image points (floating). */
+  signals[SIGNAL_POLYGON_DRAWN] = g_signal_new("polygon-drawn", G_TYPE_FROM_CLASS(klass),
+                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                               G_TYPE_NONE, 1, G_TYPE_VARIANT);
   gtk_widget_class_set_css_name(widget_class, "imagecanvas");
 }
 
@@ -696,6 +791,7 @@ fth_image_canvas_init(FthImageCanvas *self)
   self->shapes = g_array_new(FALSE, TRUE, sizeof(Shape));
   g_array_set_clear_func(self->shapes, (GDestroyNotify)shape_clear);
   self->colors = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+  self->polygon = g_array_new(FALSE, FALSE, sizeof(double));
   self->zoom = 1.0;
   self->fit = TRUE;
   gtk_widget_set_overflow(GTK_WIDGET(self), GTK_OVERFLOW_HIDDEN);

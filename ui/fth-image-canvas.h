@@ -19,6 +19,13 @@ G_BEGIN_DECLS
 #define FTH_TYPE_IMAGE_CANVAS (fth_image_canvas_get_type())
 G_DECLARE_FINAL_TYPE(FthImageCanvas, fth_image_canvas, FTH, IMAGE_CANVAS, GtkWidget)
 
+/* What a primary drag or click on empty image does. */
+typedef enum {
+  FTH_CANVAS_TOOL_BOX,     /* drag out a box */
+  FTH_CANVAS_TOOL_POLYGON, /* click vertices; clicking the first one again closes the polygon
+                            * ("polygon-drawn" with an "a(dd)" variant of image points) */
+} FthCanvasTool;
+
 GtkWidget *fth_image_canvas_new(void);
 
 /* Shows TEXTURE (NULL: nothing) fitted to the widget; clears the selection. */
@@ -47,7 +54,10 @@ void fth_image_canvas_image_to_widget(FthImageCanvas *self, double ix, double iy
 void fth_image_canvas_widget_to_image(FthImageCanvas *self, double wx, double wy, double *ix,
                                       double *iy);
 
-/* Drops a box being drawn; TRUE if there was one (Escape). */
+void fth_image_canvas_set_tool(FthImageCanvas *self, FthCanvasTool tool);
+FthCanvasTool fth_image_canvas_get_tool(FthImageCanvas *self);
+
+/* Drops a box or polygon being drawn; TRUE if there was one (Escape). */
 gboolean fth_image_canvas_cancel_drawing(FthImageCanvas *self);
 
 G_END_DECLS

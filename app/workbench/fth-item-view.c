@@ -292,6 +292,25 @@ box_drawn(FthImageCanvas *canvas, double x, double y, double w, double h, gpoint
   fth_annotation_history_add(self->history, ann);
 }
 
+static void
+polygon_drawn(FthImageCanvas *canvas, GVariant *points, gpointer user_data)
+{
+  FthItemView *self = FTH_ITEM_VIEW(user_data);
+  if (self->item == NULL || self->history == NULL || self->draw_label == 0)
+    return;
+
+  gsize n = g_variant_n_children(points);
+  g_autofree double *xy = g_new(double, 2 * n);
+  for (gsize i = 0; i < n; i++)
+    g_variant_get_child(points, i, "(dd)", &xy[2 * i], &xy[2 * i + 1]);
+  g_autoptr(FthAnnotation) ann = fth_annotation_new();
+  ann->item_id = fth_item_get_id(self->item);
+  ann->label_id = self->draw_label;
+  ann->author = FTH_AUTHOR_HUMAN;
+  fth_annotation_set_points(ann, xy, (guint)n);
+  fth_annotation_history_add(self->history, ann);
+}
+
 /* The canvas only knows the shapes it draws; the rest of a record comes from the store. */
 typedef struct {
   gint64 id;
@@ -472,6 +491,7 @@ fth_item_view_class_init(FthItemViewClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthItemView, error_page);
   gtk_widget_class_bind_template_callback(widget_class, box_drawn);
   gtk_widget_class_bind_template_callback(widget_class, box_changed);
+  gtk_widget_class_bind_template_callback(widget_class, polygon_drawn);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 

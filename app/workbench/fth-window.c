@@ -995,6 +995,18 @@ redo_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 }
 
 static void
+tool_changed(GSimpleAction *action, GVariant *state, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  const char *tool = g_variant_get_string(state, NULL);
+
+  fth_image_canvas_set_tool(fth_item_view_get_canvas(self->item_view),
+                            g_strcmp0(tool, "polygon") == 0 ? FTH_CANVAS_TOOL_POLYGON
+                                                            : FTH_CANVAS_TOOL_BOX);
+  g_simple_action_set_state(action, state);
+}
+
+static void
 zoom_fit_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
   fth_image_canvas_zoom_fit(fth_item_view_get_canvas(FTH_WINDOW(user_data)->item_view));
@@ -1023,6 +1035,12 @@ item_view_key(FthWindow *self, guint keyval)
     return TRUE;
   case GDK_KEY_space:
     return fth_item_view_accept_suggestion(self->item_view);
+  case GDK_KEY_b:
+  case GDK_KEY_p:
+    g_action_group_change_action_state(G_ACTION_GROUP(self), "tool",
+                                       g_variant_new_string(keyval == GDK_KEY_p ? "polygon"
+                                                                                : "box"));
+    return TRUE;
   case GDK_KEY_Delete:
   case GDK_KEY_BackSpace:
     return fth_item_view_delete_selected(self->item_view);
@@ -1187,6 +1205,7 @@ static const GActionEntry win_actions[] = {
   { .name = "undo", .activate = undo_activated },
   { .name = "redo", .activate = redo_activated },
   { .name = "zoom-fit", .activate = zoom_fit_activated },
+  { .name = "tool", .parameter_type = "s", .state = "'box'", .change_state = tool_changed },
   { .name = "zoom-original", .activate = zoom_original_activated },
   { .name = "zoom-in", .activate = zoom_in_activated },
   { .name = "zoom-out", .activate = zoom_out_activated },

@@ -26,7 +26,9 @@ void fth_window_import(FthWindow *self, GFile *const *files, guint n_files);
 /* Actions (win.*): open, new-project, import (file choosers), close-project, find, set-label (int64 label id, 0 to clear: the
  * class of the selected grid item, or in the item view the selected box's label or the item's
  * class), show-grid, next-item, previous-item, undo, redo (across items), toggle-sidebar,
- * zoom-in, zoom-out (thumbnails, or the picture in the item view), zoom-fit, zoom-original.
+ * zoom-in, zoom-out (thumbnails, or the picture in the item view), zoom-fit, zoom-original,
+ * tool (string state "box" or "polygon": what dragging or clicking on the picture draws; b and
+ * p in the item view).
  * A label's hotkey activates set-label; in the item view a/d and the arrow keys move, Delete
  * removes the selected box, Escape cancels a box being drawn or goes back to the grid.
  * add-label and edit-label (int64 id) open the label dialog; activating a label in the

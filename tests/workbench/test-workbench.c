@@ -330,7 +330,7 @@ test_actions(void)
   static const char *win_actions[] = {
     "open",      "new-project",   "import",      "close-project", "find",     "set-label", "show-grid",     "next-item",
     "previous-item", "undo",      "redo",     "toggle-sidebar", "zoom-in", "zoom-out",
-    "zoom-fit",  "zoom-original", "show-help-overlay",
+    "zoom-fit",  "zoom-original", "tool",   "show-help-overlay",
   };
   for (guint i = 0; i < G_N_ELEMENTS(win_actions); i++)
     if (!g_action_group_has_action(win, win_actions[i]))
@@ -725,6 +725,38 @@ test_item_view(void)
     g_assert_cmpfloat_with_epsilon(box->y, 6, 0.5);
     g_assert_cmpfloat_with_epsilon(box->w, 30, 0.5);
   }
+  wait_loaded(view);
+
+  /* The polygon tool ("p"): click three corners, then the first again. */
+  fth_image_canvas_set_selected(canvas, 0);
+  g_assert_true(press_key(window, GDK_KEY_p));
+  g_assert_cmpint(fth_image_canvas_get_tool(canvas), ==, FTH_CANVAS_TOOL_POLYGON);
+  drag_on_canvas(canvas, 2, 25, 2, 25);
+  drag_on_canvas(canvas, 12, 25, 12, 25);
+  g_assert_true(fth_image_canvas_cancel_drawing(canvas)); /* Escape drops the two points */
+  drag_on_canvas(canvas, 2, 25, 2, 25);
+  drag_on_canvas(canvas, 12, 25, 12, 25);
+  drag_on_canvas(canvas, 7, 29, 7, 29);
+  drag_on_canvas(canvas, 2, 25, 2, 25);
+  wait_annotated(window);
+  {
+    g_autoptr(GError) list_error = NULL;
+    g_autoptr(GPtrArray) all = fth_store_list_annotations(store, first, &list_error);
+    g_assert_no_error(list_error);
+    const FthAnnotation *polygon = NULL;
+    for (guint i = 0; i < all->len; i++)
+      if (((FthAnnotation *)g_ptr_array_index(all, i))->geom == FTH_GEOM_POLYGON)
+        polygon = g_ptr_array_index(all, i);
+    g_assert_nonnull(polygon);
+    g_assert_cmpuint(polygon->n_points, ==, 3);
+    g_assert_cmpfloat_with_epsilon(polygon->points[2], 12, 0.5);
+    g_assert_cmpfloat_with_epsilon(polygon->points[5], 29, 0.5);
+  }
+  g_assert_true(press_key(window, GDK_KEY_b));
+  wait_loaded(view);
+  /* Undo the polygon, so the rest of the history reads as before. */
+  g_action_group_activate_action(win, "undo", NULL);
+  wait_annotated(window);
   wait_loaded(view);
 
   /* "d" goes to the next item; with no box selected a hotkey sets the item's class. */
