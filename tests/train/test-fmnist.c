@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "fixtures.h"
+
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 enum { N_ITEMS = 600 };
 
@@ -144,24 +146,6 @@ test_cnn_learns_and_predicts(void)
   fth_train_result_clear(&res);
 }
 
-static void
-rm_rf(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    GDir *d = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (d && (name = g_dir_read_name(d)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      rm_rf(child);
-    }
-    if (d)
-      g_dir_close(d);
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
 int
 main(int argc, char **argv)
 {
@@ -175,7 +159,7 @@ main(int argc, char **argv)
   g_test_add_func("/fmnist/dataset-cache", test_dataset_cache);
   g_test_add_func("/fmnist/cnn-learns-and-predicts", test_cnn_learns_and_predicts);
   int rc = g_test_run();
-  rm_rf(tmp_root);
+  train_test_rmtree(tmp_root);
   g_free(tmp_root);
   g_free(project);
   return rc;

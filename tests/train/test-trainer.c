@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "fixtures.h"
+
 enum { N_ITEMS = 240, S = 8, N_CLASSES = 3 };
 
 static const char *tiny_recipe =
@@ -351,24 +353,6 @@ test_batch_for_memory(void)
   g_clear_error(&error);
 }
 
-static void
-rm_rf(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    GDir *d = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (d && (name = g_dir_read_name(d)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      rm_rf(child);
-    }
-    if (d)
-      g_dir_close(d);
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
 int
 main(int argc, char **argv)
 {
@@ -383,7 +367,7 @@ main(int argc, char **argv)
   g_test_add_func("/trainer/weights-round-trip", test_weights_round_trip);
   g_test_add_func("/trainer/batch-for-memory", test_batch_for_memory);
   int rc = g_test_run();
-  rm_rf(tmp_root);
+  train_test_rmtree(tmp_root);
   g_free(tmp_root);
   g_free(recipe_path);
   return rc;
