@@ -246,21 +246,32 @@ static FthStatus run_softmax(FthCudaContext *ctx, FthOp op, const FthKernelArgs 
                 fth_op_name(op));
 }
 
+/* ops-loss.c's layout: logits [N, C, d...]; the forward's aux 0 holds each row's (lse, weight)
+ * and aux 1 the total weight; the gradient's inputs are dy, the forward node, logits, targets,
+ * [weights]. */
 static FthStatus run_cross_entropy(FthCudaContext *ctx, FthOp op, const FthKernelArgs *args) {
   const FthCrossEntropyParams *p = args->params;
   bool grad = op == FTH_OP_CROSS_ENTROPY_GRAD;
-  int base = grad ? 2 : 0; /* the gradient's inputs: dy, forward node, logits, targets, [weights] */
+  int base = grad ? 2 : 0;
   const FthTensor *x = &args->in[base];
-  size_t n = (size_t)x->shape[0], c = (size_t)x->shape[1];
-  if (x->ndim != 2)
-    return fth_error(FTH_STATUS_UNSUPPORTED, "cuda cross_entropy: logits [N, C] only");
-  if (args->scratch_bytes < 2 * n * sizeof(double))
-    return fth_error(FTH_STATUS_INTERNAL, "cross_entropy: scratch of %zu bytes for %zu rows", args->scratch_bytes, n);
+  size_t n = (size_t)x->shape[0], c = (size_t)x->shape[1], inner = 1;
+  for (int d = 2; d < x->ndim; d++)
+    inner *= (size_t)x->shape[d];
   bool has_ignore = p->ignore_index != FTH_NO_IGNORE_INDEX;
-  return status(fth_cuda_cross_entropy(ctx, x->data, args->in[base + 1].data,
-                                       args->n_in > base + 2 ? in_f32(args, base + 2) : NULL, n, c,
-                                       p->label_smoothing, has_ignore, p->ignore_index, args->scratch,
-                                       grad ? in_f32(args, 0) : NULL, out_f32(args)),
+  const float *w = args->n_in > base + 2 ? in_f32(args, base + 2) : NULL;
+  if (grad) {
+    const FthTensor *saved = args->in_aux[1];
+    return status(fth_cuda_cross_entropy_grad(ctx, x->data, args->in[base + 1].data, w, n, c, inner,
+                                              p->label_smoothing, has_ignore, p->ignore_index, saved[0].data,
+                                              saved[1].data, in_f32(args, 0), out_f32(args)),
+                  fth_op_name(op));
+  }
+  if (args->scratch_bytes < 2 * n * inner * sizeof(double))
+    return fth_error(FTH_STATUS_INTERNAL, "cross_entropy: scratch of %zu bytes for %zu rows", args->scratch_bytes,
+                     n * inner);
+  return status(fth_cuda_cross_entropy(ctx, x->data, args->in[1].data, w, n, c, inner, p->label_smoothing,
+                                       has_ignore, p->ignore_index, args->scratch, args->aux[0].data,
+                                       args->aux[1].data, out_f32(args)),
                 fth_op_name(op));
 }
 

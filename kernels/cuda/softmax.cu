@@ -85,58 +85,69 @@ extern "C" FthCudaStatus fth_cuda_softmax_grad(FthCudaContext *ctx, int log, con
 struct CeArgs {
   const float *x, *w;
   const int32_t *t;
-  size_t n, c;
+  size_t rows, c, inner;
   float eps;
   int has_ignore;
   int32_t ignore;
-  double *terms;
   unsigned *flags;
 };
 
-// Per row: terms[2r] = weighted loss, terms[2r + 1] = weight (ops-loss.c's ce_rows).
-__global__ void ce_terms_kernel(CeArgs a)
+// The logits of row r (n, position): C values `inner` apart.
+__device__ static size_t ce_base(const CeArgs &a, size_t r)
+{
+  return r / a.inner * a.c * a.inner + r % a.inner;
+}
+
+// Per row, a warp: terms[2r] = loss term, terms[2r + 1] = weight; row_stats = (lse, weight) as
+// floats (ops-loss.c's ce_forward_rows, with its float max and expf summed in double).
+__global__ void ce_forward_kernel(CeArgs a, double *terms, float *row_stats)
 {
   size_t r = blockIdx.x * (size_t) ROWS_PER_BLOCK + threadIdx.y;
-  if (r >= a.n)
+  if (r >= a.rows)
     return;
   unsigned lane = threadIdx.x;
-  const float *x = a.x + r * a.c;
+  const float *x = a.x + ce_base(a, r);
+  const size_t in = a.inner;
   int32_t t = a.t[r];
-  if ((a.has_ignore && t == a.ignore) || t < 0 || (size_t) t >= a.c) {
+  bool ignored = a.has_ignore && t == a.ignore;
+  if (ignored || t < 0 || (size_t) t >= a.c) {
     if (lane == 0) {
-      a.terms[2 * r] = a.terms[2 * r + 1] = 0.0;
-      if (!(a.has_ignore && t == a.ignore))
+      terms[2 * r] = terms[2 * r + 1] = 0.0;
+      row_stats[2 * r] = row_stats[2 * r + 1] = 0.0f;
+      if (!ignored)
         atomicOr(a.flags, (unsigned) FTH_CUDA_FLAG_TARGET);
     }
     return;
   }
-  double m = -INFINITY;
+  float m = -INFINITY;
   for (size_t c = lane; c < a.c; c += WARP)
-    m = fmax(m, (double) x[c]);
-  for (int o = WARP / 2; o > 0; o >>= 1)
-    m = fmax(m, __shfl_xor_sync(0xffffffffu, m, o));
+    m = fmaxf(m, x[c * in]);
+  m = warp_max(m);
   double s = 0.0;
   for (size_t c = lane; c < a.c; c += WARP)
-    s += exp((double) x[c] - m);
+    s += expf(x[c * in] - m);
   double lse = m + log(warp_sum(s));
   double smooth = 0.0;
-  for (size_t c = lane; c < a.c; c += WARP)
-    smooth += (a.w ? (double) a.w[c] : 1.0) * (lse - x[c]);
-  smooth = warp_sum(smooth);
+  if (a.eps != 0.0f) {
+    for (size_t c = lane; c < a.c; c += WARP)
+      smooth += (a.w ? (double) a.w[c] : 1.0) * (lse - x[c * in]);
+    smooth = warp_sum(smooth);
+  }
   if (lane == 0) {
     double wt = a.w ? a.w[t] : 1.0;
-    a.terms[2 * r] = (1.0 - a.eps) * wt * (lse - x[t]) + a.eps / (double) a.c * smooth;
-    a.terms[2 * r + 1] = wt;
+    terms[2 * r] = (1.0 - a.eps) * wt * (lse - x[(size_t) t * in]) + a.eps / (double) a.c * smooth;
+    terms[2 * r + 1] = wt;
+    row_stats[2 * r] = (float) lse;
+    row_stats[2 * r + 1] = (float) wt;
   }
 }
 
-// One block sums the row terms in a fixed order; totals go to terms[0] (loss) and terms[1]
-// (weight), and the forward's mean to *out when out is not NULL.
-__global__ void ce_total_kernel(double *terms, size_t n, float *out)
+// One block sums the row terms in a fixed order into the mean loss and the total weight.
+__global__ void ce_total_kernel(const double *terms, size_t rows, float *loss, float *total_weight)
 {
   __shared__ double ls[SUM_THREADS], ws[SUM_THREADS];
   double l = 0.0, w = 0.0;
-  for (size_t r = threadIdx.x; r < n; r += blockDim.x) {
+  for (size_t r = threadIdx.x; r < rows; r += blockDim.x) {
     l += terms[2 * r];
     w += terms[2 * r + 1];
   }
@@ -151,68 +162,86 @@ __global__ void ce_total_kernel(double *terms, size_t n, float *out)
     __syncthreads();
   }
   if (threadIdx.x == 0) {
-    terms[0] = ls[0];
-    terms[1] = ws[0];
-    if (out)
-      *out = ws[0] > 0.0 ? (float) (ls[0] / ws[0]) : 0.0f;
+    *loss = ws[0] > 0.0 ? (float) (ls[0] / ws[0]) : 0.0f;
+    *total_weight = (float) ws[0];
   }
 }
 
-__global__ void ce_grad_kernel(CeArgs a, const float *dy, float *dx)
+// ops-loss.c's ce_grad_rows: one pass of exp(x - lse) per logit from the saved row statistics.
+__global__ void ce_grad_kernel(CeArgs a, const float *row_stats, const float *total_weight, const float *dy,
+                               float *dx)
 {
   size_t r = blockIdx.x * (size_t) ROWS_PER_BLOCK + threadIdx.y;
-  if (r >= a.n)
+  if (r >= a.rows)
     return;
   unsigned lane = threadIdx.x;
-  const float *x = a.x + r * a.c;
-  float *d = dx + r * a.c;
+  const size_t base = ce_base(a, r), in = a.inner;
+  const float *x = a.x + base;
+  float *d = dx + base;
   int32_t t = a.t[r];
   if ((a.has_ignore && t == a.ignore) || t < 0 || (size_t) t >= a.c) {
     for (size_t c = lane; c < a.c; c += WARP)
-      d[c] = 0.0f;
+      d[c * in] = 0.0f;
     return;
   }
-  double wsum = a.terms[1];
-  float scale = wsum > 0.0 ? (float) (dy[0] / wsum) : 0.0f;
-  double sw = 0.0, m = -INFINITY, s = 0.0;
-  for (size_t c = lane; c < a.c; c += WARP) {
-    sw += a.w ? (double) a.w[c] : 1.0;
-    m = fmax(m, (double) x[c]);
+  const float wsum = *total_weight;
+  const float scale = wsum > 0.0f ? dy[0] / wsum : 0.0f;
+  double sw_d = 0.0;
+  if (a.w) {
+    for (size_t c = lane; c < a.c; c += WARP)
+      sw_d += a.w[c];
+    sw_d = warp_sum(sw_d);
+  } else {
+    sw_d = (double) a.c;
   }
-  sw = warp_sum(sw);
-  for (int o = WARP / 2; o > 0; o >>= 1)
-    m = fmax(m, __shfl_xor_sync(0xffffffffu, m, o));
-  for (size_t c = lane; c < a.c; c += WARP)
-    s += exp((double) x[c] - m);
-  double lse = m + log(warp_sum(s));
-  double wt = a.w ? a.w[t] : 1.0;
+  const float sw = (float) sw_d, smooth = a.eps / (float) a.c * scale;
+  const float lse = row_stats[2 * r], hard = (1.0f - a.eps) * row_stats[2 * r + 1] * scale;
   for (size_t c = lane; c < a.c; c += WARP) {
-    double pc = exp(x[c] - lse), wc = a.w ? a.w[c] : 1.0;
-    double gr = (1.0 - a.eps) * wt * (pc - (c == (size_t) t ? 1.0 : 0.0)) + a.eps / (double) a.c * (sw * pc - wc);
-    d[c] = (float) gr * scale;
+    float pc = expf(x[c * in] - lse);
+    float wc = a.w ? a.w[c] : 1.0f;
+    d[c * in] = hard * (pc - (c == (size_t) t ? 1.0f : 0.0f)) + smooth * (sw * pc - wc);
   }
+}
+
+static CeArgs ce_args(FthCudaContext *ctx, const float *x, const int32_t *t, const float *w, size_t n, size_t c,
+                      size_t inner, float eps, int has_ignore, int32_t ignore)
+{
+  return CeArgs{x, w, t, n * inner, c, inner ? inner : 1, eps, has_ignore, ignore, ctx->d_flags};
 }
 
 extern "C" FthCudaStatus fth_cuda_cross_entropy(FthCudaContext *ctx, const float *d_logits,
                                                 const int32_t *d_targets, const float *d_weights, size_t n, size_t c,
-                                                float label_smoothing, int has_ignore, int32_t ignore_index,
-                                                double *d_terms, const float *d_dy, float *d_out)
+                                                size_t inner, float label_smoothing, int has_ignore,
+                                                int32_t ignore_index, double *d_terms, float *d_row_stats,
+                                                float *d_total_weight, float *d_loss)
 {
   if (!c)
     return fth_cuda_fail(FTH_CUDA_INVALID, "cross_entropy: no classes");
-  if (!n)
-    return d_dy ? FTH_CUDA_OK : fth_cuda_fill(ctx, d_out, 1, 0.0f);
-  CeArgs a = {d_logits, d_weights, d_targets, n, c, label_smoothing, has_ignore, ignore_index, d_terms,
-              ctx->d_flags};
-  dim3 block(WARP, ROWS_PER_BLOCK);
-  unsigned grid = (unsigned) ((n + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
-  ce_terms_kernel<<<grid, block, 0, ctx->stream>>>(a);
-  FTH_CUDA_TRY(fth_cuda_check_launch("cross-entropy kernel"));
-  ce_total_kernel<<<1, SUM_THREADS, 0, ctx->stream>>>(d_terms, n, d_dy ? nullptr : d_out);
-  FTH_CUDA_TRY(fth_cuda_check_launch("cross-entropy sum kernel"));
-  if (!d_dy)
+  CeArgs a = ce_args(ctx, d_logits, d_targets, d_weights, n, c, inner, label_smoothing, has_ignore, ignore_index);
+  if (a.rows) {
+    dim3 block(WARP, ROWS_PER_BLOCK);
+    ce_forward_kernel<<<(unsigned) ((a.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block, 0, ctx->stream>>>(
+        a, d_terms, d_row_stats);
+    FTH_CUDA_TRY(fth_cuda_check_launch("cross-entropy kernel"));
+  }
+  ce_total_kernel<<<1, SUM_THREADS, 0, ctx->stream>>>(d_terms, a.rows, d_loss, d_total_weight);
+  return fth_cuda_check_launch("cross-entropy sum kernel");
+}
+
+extern "C" FthCudaStatus fth_cuda_cross_entropy_grad(FthCudaContext *ctx, const float *d_logits,
+                                                     const int32_t *d_targets, const float *d_weights, size_t n,
+                                                     size_t c, size_t inner, float label_smoothing, int has_ignore,
+                                                     int32_t ignore_index, const float *d_row_stats,
+                                                     const float *d_total_weight, const float *d_dy, float *d_dx)
+{
+  if (!c)
+    return fth_cuda_fail(FTH_CUDA_INVALID, "cross_entropy: no classes");
+  CeArgs a = ce_args(ctx, d_logits, d_targets, d_weights, n, c, inner, label_smoothing, has_ignore, ignore_index);
+  if (!a.rows)
     return FTH_CUDA_OK;
-  ce_grad_kernel<<<grid, block, 0, ctx->stream>>>(a, d_dy, d_out);
+  dim3 block(WARP, ROWS_PER_BLOCK);
+  ce_grad_kernel<<<(unsigned) ((a.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block, 0, ctx->stream>>>(
+      a, d_row_stats, d_total_weight, d_dy, d_dx);
   return fth_cuda_check_launch("cross-entropy gradient kernel");
 }
 

@@ -104,6 +104,15 @@ static void case_cross_entropy(FthGraph *g, const HarnessTolerance *tol) {
   finish(g, fth_add(g, plain, fancy), 37, tol);
 }
 
+/* logits [N, C, d]: the classes of a row lie `d` apart */
+static void case_cross_entropy_spatial(FthGraph *g, const HarnessTolerance *tol) {
+  FthNode *x = input(g, "x", FTH_F32, 3, (int64_t[]){FTH_BATCH, 5, 4});
+  FthNode *t = input(g, "t", FTH_I32, 2, (int64_t[]){FTH_BATCH, 4});
+  FthNode *w = fth_param(g, "class_w", 1, (int64_t[]){5}, (FthInit){FTH_INIT_UNIFORM, 0.5f, 2.0f});
+  FthCrossEntropyParams p = {.label_smoothing = 0.2f, .ignore_index = 1};
+  finish(g, fth_add(g, fth_cross_entropy(g, x, t, w, &p), fth_cross_entropy(g, x, t, NULL, NULL)), 5, tol);
+}
+
 static void case_bce_mse(FthGraph *g, const HarnessTolerance *tol) {
   FthNode *x = input(g, "x", FTH_F32, 2, (int64_t[]){FTH_BATCH, 9});
   FthNode *t = fth_sigmoid(g, input(g, "t", FTH_F32, 2, (int64_t[]){FTH_BATCH, 9}));
@@ -234,6 +243,7 @@ int main(int argc, char **argv) {
   add("activations", case_activations, false);
   add("softmax", case_softmax, false);
   add("cross-entropy", case_cross_entropy, false);
+  add("cross-entropy-spatial", case_cross_entropy_spatial, false);
   add("bce-mse", case_bce_mse, false);
   add("reduce", case_reduce, false);
   add("shape", case_shape, false);
