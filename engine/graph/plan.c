@@ -391,6 +391,11 @@ int64_t fth_graph_batch(const FthGraph *g) {
   return g && g->planned ? g->batch : 0;
 }
 
+void fth_graph_set_step(FthGraph *g, uint64_t step) {
+  if (g)
+    g->step = step;
+}
+
 FthStatus fth_graph_plan_stats(const FthGraph *g, FthPlanStats *stats) {
   if (!g || !stats || !g->planned)
     return fth_error(FTH_STATUS_BAD_STATE, "plan_stats: graph not planned");

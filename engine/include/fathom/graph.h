@@ -317,6 +317,10 @@ FthStatus fth_graph_check_plan(const FthGraph *g, int64_t batch);
 
 FthStatus fth_graph_set_batch(FthGraph *g, int64_t batch); /* 1 .. max_batch */
 int64_t fth_graph_batch(const FthGraph *g);
+/* The run counter that keys random ops (dropout masks): it advances with every run. A trainer
+ * sets it to its own step so masks depend on the training step alone, not on evaluation runs
+ * in between, and a resumed run draws the masks of an uninterrupted one. */
+void fth_graph_set_step(FthGraph *g, uint64_t step);
 
 /* Runs the schedule once: forward, then (training) backward. Parameter gradients are
  * overwritten (not accumulated). */
