@@ -139,6 +139,15 @@ static const float *in_f32(const FthKernelArgs *a, int i) {
   return (const float *)a->in[i].data;
 }
 
+/* A GEMM node the planner marked for bf16 (fth_graph_set_bf16_matmul) rounds its operands to
+ * bf16 on the GPU too; returns the math mode to restore. */
+static FthCudaMath node_math(FthCudaContext *ctx, const FthKernelArgs *args) {
+  FthCudaMath saved = fth_cuda_math(ctx);
+  if (args->node && args->node->gemm_bf16)
+    fth_cuda_set_math(ctx, FTH_CUDA_MATH_BF16);
+  return saved;
+}
+
 static FthStatus run_matmul(FthCudaContext *ctx, const FthKernelArgs *args) {
   const MatmulParams *p = args->params;
   const FthTensor *a = &args->in[0], *b = &args->in[1], *c = args->out;
@@ -154,9 +163,11 @@ static FthStatus run_matmul(FthCudaContext *ctx, const FthKernelArgs *args) {
     count = 1;
   }
   int lda = p->trans_a ? m : k, ldb = p->trans_b ? k : n;
-  return status(fth_cuda_gemm(ctx, FTH_CUDA_DT_F32, p->trans_a, p->trans_b, m, n, k, 1.0f, a->data, lda, sa,
-                              b->data, ldb, sb, 0.0f, c->data, n, sc, (int)count),
-                "matmul");
+  FthCudaMath saved = node_math(ctx, args);
+  FthCudaStatus st = fth_cuda_gemm(ctx, FTH_CUDA_DT_F32, p->trans_a, p->trans_b, m, n, k, 1.0f, a->data, lda, sa,
+                                   b->data, ldb, sb, 0.0f, c->data, n, sc, (int)count);
+  fth_cuda_set_math(ctx, saved);
+  return status(st, "matmul");
 }
 
 static FthStatus run_linear(FthCudaContext *ctx, const FthKernelArgs *args) {
@@ -164,8 +175,10 @@ static FthStatus run_linear(FthCudaContext *ctx, const FthKernelArgs *args) {
   const FthTensor *x = &args->in[0], *w = &args->in[1];
   int in = (int)w->shape[1], out = (int)w->shape[0];
   int rows = out ? (int)(numel(args->out) / (size_t)out) : 0;
+  FthCudaMath saved = node_math(ctx, args);
   FthCudaStatus st = fth_cuda_gemm(ctx, FTH_CUDA_DT_F32, 0, 1, rows, out, in, 1.0f, x->data, in, 0, w->data, in, 0,
                                    0.0f, args->out->data, out, 0, 1);
+  fth_cuda_set_math(ctx, saved);
   if (st == FTH_CUDA_OK)
     st = fth_cuda_bias_act(ctx, out_f32(args), args->n_in > 2 ? in_f32(args, 2) : NULL, (size_t)rows,
                            (size_t)out, p->act == FTH_ACT_RELU);
