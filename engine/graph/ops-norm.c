@@ -5,6 +5,7 @@
  * Kernels: kernels/cpu/norm.c. */
 #include "ops-private.h"
 
+#include "conv-simd.h"
 #include "norm.h"
 
 #include <math.h>
@@ -112,8 +113,7 @@ static void batch_norm_grad_chunk(void *vctx, size_t c0, size_t c1, int worker) 
     for (size_t c = c0; c < c1; c++) {
       double sum = 0.0;
       for (size_t n = 0; n < r->N; n++)
-        for (size_t i = 0; i < r->S; i++)
-          sum += r->dy[(n * r->C + c) * r->S + i];
+        sum += fth_simd_sum(r->dy + (n * r->C + c) * r->S, r->S);
       r->out[c] = (float)sum;
     }
 }
