@@ -146,7 +146,7 @@ FthStatus fth_graph_device_run(FthGraphDevice *d) {
       in_aux[j] = p->in_aux[j] ? &d->aux[(size_t)n->in[j]->id * FTH_MAX_AUX] : NULL;
     }
     FthTensor out = rebased(d, &p->out_t);
-    size_t scratch_bytes = p->scratch_fixed + p->scratch_per_sample * (size_t)g->batch;
+    const size_t per_sample = p->scratch_per_sample * (size_t)g->batch;
     FthKernelArgs args = {
       .node = n,
       .params = n->params,
@@ -157,7 +157,9 @@ FthStatus fth_graph_device_run(FthGraphDevice *d) {
       .n_aux = n->n_aux,
       .aux = &d->aux[(size_t)n->id * FTH_MAX_AUX],
       .scratch = rebase(d, p->scratch),
-      .scratch_bytes = scratch_bytes,
+      .scratch_bytes = p->scratch_batch ? p->scratch_fixed : p->scratch_fixed + per_sample,
+      .scratch_batch = rebase(d, p->scratch_batch),
+      .scratch_batch_bytes = p->scratch_batch ? per_sample : 0,
       .ctx = &ctx,
     };
     FthStatus st = d->be->run_node(d->be, n->op, &args);

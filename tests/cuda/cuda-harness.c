@@ -170,8 +170,12 @@ void harness_replay(FthGraph *g, int64_t batch, int32_t i32_max, const HarnessTo
     size_t fixed = 0, per_sample = 0;
     if (def->scratch)
       def->scratch(n, fth_thread_count(), &fixed, &per_sample);
-    size_t scratch_bytes = fixed + per_sample * (size_t)batch;
+    /* as the planner hands it: one block, or a fixed and a per-sample block when both exist */
+    bool split = fixed && per_sample;
+    size_t scratch_bytes = split ? fixed : fixed + per_sample * (size_t)batch;
+    size_t batch_bytes = split ? per_sample * (size_t)batch : 0;
     void *scratch = scratch_bytes ? fth_aligned_alloc(FTH_ALIGNMENT, scratch_bytes) : NULL;
+    void *scratch_batch = batch_bytes ? fth_aligned_alloc(FTH_ALIGNMENT, batch_bytes) : NULL;
 
     FthTensor in[FTH_MAX_INPUTS], d_in[FTH_MAX_INPUTS], d_aux_in[FTH_MAX_INPUTS][FTH_MAX_AUX];
     const FthTensor *in_aux[FTH_MAX_INPUTS], *d_in_aux[FTH_MAX_INPUTS];
@@ -190,7 +194,8 @@ void harness_replay(FthGraph *g, int64_t batch, int32_t i32_max, const HarnessTo
     }
     FthKernelArgs args = {.node = n, .params = n->params, .n_in = n->n_in, .in = in, .in_aux = in_aux,
                           .out = &h->out, .n_aux = n->n_aux, .aux = h->aux, .scratch = scratch,
-                          .scratch_bytes = scratch_bytes, .ctx = &ectx};
+                          .scratch_bytes = scratch_bytes, .scratch_batch = scratch_batch,
+                          .scratch_batch_bytes = batch_bytes, .ctx = &ectx};
     FthStatus st = cpu->run_node(cpu, n->op, &args);
     if (st != FTH_STATUS_OK)
       g_error("CPU node %d (%s): %s", n->id, fth_op_name(n->op), fth_last_error());
@@ -204,12 +209,14 @@ void harness_replay(FthGraph *g, int64_t batch, int32_t i32_max, const HarnessTo
       d_aux[k].owned = false;
     }
     void *d_scratch = scratch_bytes ? fth_cuda_alloc(ctx, scratch_bytes) : NULL;
+    void *d_scratch_batch = batch_bytes ? fth_cuda_alloc(ctx, batch_bytes) : NULL;
     FthKernelArgs dargs = args;
     dargs.in = d_in;
     dargs.in_aux = d_in_aux;
     dargs.out = &d_out;
     dargs.aux = d_aux;
     dargs.scratch = d_scratch;
+    dargs.scratch_batch = d_scratch_batch;
     st = cuda->run_node(cuda, n->op, &dargs);
     if (st == FTH_STATUS_OK)
       st = cuda->synchronize(cuda);
@@ -225,12 +232,14 @@ void harness_replay(FthGraph *g, int64_t batch, int32_t i32_max, const HarnessTo
     for (int k = 0; k < n->n_aux; k++)
       fth_cuda_free(ctx, d_aux[k].data);
     fth_cuda_free(ctx, d_scratch);
+    fth_cuda_free(ctx, d_scratch_batch);
     for (int j = 0; j < n->n_in; j++) {
       fth_cuda_free(ctx, d_in[j].data);
       for (int k = 0; k < n->in[j]->n_aux; k++)
         fth_cuda_free(ctx, d_aux_in[j][k].data);
     }
     fth_free(scratch);
+    fth_free(scratch_batch);
   }
   g_assert_cmpint(checked, >, 0);
   for (int i = 0; i < g->n_nodes; i++) {
