@@ -164,7 +164,8 @@ fth_trainer_steps_per_epoch(FthTrainer *t)
 
 static gboolean
 run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
-          const FthAugment *aug, uint64_t epoch, double *loss, int64_t *correct, GError **error)
+          const FthAugment *aug, uint64_t epoch, int64_t step, double *loss, int64_t *correct,
+          GError **error)
 {
   FthGraph *g = t->model->graph;
   if (fth_graph_batch(g) != (int64_t)count && fth_graph_set_batch(g, (int64_t)count) != FTH_STATUS_OK)
@@ -174,6 +175,9 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
         FTH_STATUS_OK ||
       fth_graph_set_input(g, t->model->targets, t->y, count * sizeof(int32_t)) != FTH_STATUS_OK)
     return engine_error(error, "copying the batch in");
+  /* Dropout masks keyed by the training step: the same in a resumed run. */
+  if (step >= 0)
+    fth_graph_set_step(g, (uint64_t)step);
   if (fth_graph_run(g) != FTH_STATUS_OK)
     return engine_error(error, "running the graph");
   FthTensor lt, logits;
@@ -225,9 +229,10 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
     size_t start = (size_t)b * (size_t)t->cfg.batch;
     size_t count = MIN((size_t)t->cfg.batch, n - start);
     double loss;
-    if (!run_batch(t, s, t->perm + start, count, aug, (uint64_t)epoch, &loss, &correct, error))
-      return FALSE;
     int64_t step = (int64_t)epoch * spe + b;
+    if (!run_batch(t, s, t->perm + start, count, aug, (uint64_t)epoch, step, &loss, &correct,
+                   error))
+      return FALSE;
     if (!isfinite(loss)) {
       g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NUMERIC,
                   "epoch %d, step %" G_GINT64_FORMAT ": the loss is %s; training stopped "
@@ -275,7 +280,7 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
   for (size_t start = 0; start < n; start += (size_t)t->cfg.batch) {
     size_t count = MIN((size_t)t->cfg.batch, n - start);
     double loss;
-    if (!run_batch(t, s, idx + start, count, NULL, 0, &loss, NULL, error))
+    if (!run_batch(t, s, idx + start, count, NULL, 0, -1, &loss, NULL, error))
       return FALSE;
     loss_sum += loss * (double)count;
     if (cm != NULL) {
