@@ -1,7 +1,9 @@
 /* Op family 'attention': multi-head scaled dot-product attention on q, k, v [N, T, H * Dh] with
  * an optional key mask [N, T] and a causal flag. The softmax probabilities [N, H, T, T] are
- * saved as aux 0; the gradients of q and k each recompute dS = P * (dP - rowsum(P dP)) from them
- * (two T x T x Dh GEMMs) rather than storing it. Kernel: kernels/cpu/attention.c. */
+ * saved as aux 0. The gradient of q computes dS = P * (dP - rowsum(P dP)) and keeps it as its
+ * aux 0, and the gradient of k reads it from there (inputs dy, q and the q-gradient node); when
+ * q needs no gradient, the k gradient computes dS itself (inputs dy, q, v and the forward node).
+ * Kernel: kernels/cpu/attention.c. */
 #include "ops-private.h"
 
 #include "attention.h"
@@ -44,8 +46,8 @@ static FthAttnShape attn_shape(const FthAttentionParams *p, const FthTensor *q) 
 
 typedef struct {
   FthAttnShape s;
-  const float *q, *k, *v, *mask, *probs, *dout;
-  float *out, *probs_out, *dq, *dk, *dv, *scratch;
+  const float *q, *k, *v, *mask, *probs, *dout, *ds_in;
+  float *out, *probs_out, *ds_out, *dq, *dk, *dv, *scratch;
   size_t per_worker;
 } AttnRun;
 
@@ -54,8 +56,9 @@ static void attention_chunk(void *vctx, size_t b, size_t e, int worker) {
   if (r->probs_out)
     fth_attention_forward(&r->s, r->q, r->k, r->v, r->mask, r->probs_out, r->out, b, e);
   else
-    fth_attention_backward(&r->s, r->q, r->k, r->v, r->probs, r->dout, r->dq, r->dk, r->dv,
-                           r->scratch + (size_t)worker * r->per_worker, b, e);
+    fth_attention_backward(&r->s, r->q, r->k, r->v, r->probs, r->dout, r->ds_in, r->ds_out, r->dq,
+                           r->dk, r->dv, r->scratch ? r->scratch + (size_t)worker * r->per_worker : NULL,
+                           b, e);
 }
 
 static FthStatus attention_forward(const FthKernelArgs *args) {
@@ -72,18 +75,25 @@ static FthStatus attention_forward(const FthKernelArgs *args) {
     r.out = args->out->data;
     r.probs_out = args->aux[0].data;
   } else {
-    /* inputs: dout, then the two of q, k, v this gradient needs, then the forward node */
+    /* inputs: dout, then the two of q, k, v this gradient needs, then the forward node; or,
+     * for k with dS shared: dout, q, the q-gradient node */
     r.s = attn_shape(&p, &args->in[0]);
     r.dout = args->in[0].data;
     const int fwd = args->n_in - 1;
-    r.probs = args->in_aux[fwd][0].data;
     if (op == FTH_OP_ATTENTION_GRAD_V) {
+      r.probs = args->in_aux[fwd][0].data;
       r.dv = args->out->data;
+    } else if (op == FTH_OP_ATTENTION_GRAD_K && args->n_in == 3) {
+      r.q = args->in[1].data;
+      r.ds_in = args->in_aux[2][0].data;
+      r.dk = args->out->data;
     } else {
+      r.probs = args->in_aux[fwd][0].data;
       r.v = args->in[2].data;
       if (op == FTH_OP_ATTENTION_GRAD_Q) {
         r.k = args->in[1].data;
         r.dq = args->out->data;
+        r.ds_out = args->aux[0].data;
       } else {
         r.q = args->in[1].data;
         r.dk = args->out->data;
@@ -102,15 +112,21 @@ static FthStatus attention_forward(const FthKernelArgs *args) {
 static void attention_grad_scratch(const FthNode *node, int n_threads, size_t *fixed,
                                    size_t *per_sample) {
   const int64_t T = node->in[0]->out.shape[1];
-  *fixed = node->op == FTH_OP_ATTENTION_GRAD_V
-               ? 0
-               : (size_t)n_threads * ((2 * (size_t)T * T + 15) & ~(size_t)15) * sizeof(float);
+  const bool computes_ds = node->op == FTH_OP_ATTENTION_GRAD_Q ||
+                           (node->op == FTH_OP_ATTENTION_GRAD_K && node->n_in == 4);
+  *fixed = computes_ds ? (size_t)n_threads * ((2 * (size_t)T * T + 15) & ~(size_t)15) * sizeof(float)
+                       : 0;
   *per_sample = 0;
 }
 
 static FthStatus attention_grad_infer(FthNode *node) {
   node->out = node->in[0]->out;
   node->n_aux = 0;
+  if (node->op == FTH_OP_ATTENTION_GRAD_Q) {
+    /* dS, the shape of the forward's probabilities */
+    node->n_aux = 1;
+    node->aux[0] = node->in[node->n_in - 1]->aux[0];
+  }
   return FTH_STATUS_OK;
 }
 
@@ -121,8 +137,11 @@ static FthStatus attention_backward_rule(FthGraph *g, FthNode *node, FthNode *dy
     dx[0] = fth_graph_add_node(g, FTH_OP_ATTENTION_GRAD_Q, in, 4, node->params, node->params_size);
   }
   if (fth_node_requires_grad(k)) {
-    FthNode *in[4] = {dy, q, v, node};
-    dx[1] = fth_graph_add_node(g, FTH_OP_ATTENTION_GRAD_K, in, 4, node->params, node->params_size);
+    FthNode *shared[3] = {dy, q, dx[0]}, *own[4] = {dy, q, v, node};
+    dx[1] = dx[0] ? fth_graph_add_node(g, FTH_OP_ATTENTION_GRAD_K, shared, 3, node->params,
+                                       node->params_size)
+                  : fth_graph_add_node(g, FTH_OP_ATTENTION_GRAD_K, own, 4, node->params,
+                                       node->params_size);
   }
   if (fth_node_requires_grad(v)) {
     FthNode *in[2] = {dy, node};

@@ -62,32 +62,40 @@ fth_attention_backward_scratch_floats (const FthAttnShape *s)
 
 void
 fth_attention_backward (const FthAttnShape *s, const float *q, const float *k, const float *v,
-                        const float *probs, const float *dout, float *dq, float *dk, float *dv,
-                        float *scratch, size_t bh0, size_t bh1)
+                        const float *probs, const float *dout, const float *ds_in, float *ds_out,
+                        float *dq, float *dk, float *dv, float *scratch, size_t bh0, size_t bh1)
 {
   const int T = s->seq, H = s->heads, Dh = s->head_dim, E = H * Dh;
-  float *dP = scratch, *dS = scratch + (size_t) T * T;
+  const size_t TT = (size_t) T * T;
   for (size_t bh = bh0; bh < bh1; bh++)
     {
       const size_t n = bh / (size_t) H, h = bh % (size_t) H;
       const size_t base = n * (size_t) T * E + h * (size_t) Dh;
-      const float *P = probs + bh * (size_t) T * T;
       if (dv)
-        cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, Dh, T, 1.0f, P, T, dout + base, E,
-                     0.0f, dv + base, E);
+        cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, T, Dh, T, 1.0f, probs + bh * TT, T,
+                     dout + base, E, 0.0f, dv + base, E);
       if (!dq && !dk)
         continue;
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, 1.0f, dout + base, E,
-                   v + base, E, 0.0f, dP, T);
-      /* Softmax backward: dS = P * (dP - sum_j P dP). Zero probabilities give zero dS, so masked
-       * positions pass no gradient to q or k. */
-      for (int i = 0; i < T; i++)
+      const float *dS;
+      if (ds_in)
+        dS = ds_in + bh * TT;
+      else
         {
-          const float *pr = P + (size_t) i * T, *gr = dP + (size_t) i * T;
-          float *sr = dS + (size_t) i * T;
-          const float dot = fth_simd_dot (pr, gr, (size_t) T);
-          for (int j = 0; j < T; j++)
-            sr[j] = pr[j] * (gr[j] - dot);
+          const float *P = probs + bh * TT;
+          float *dP = scratch, *dS_w = ds_out ? ds_out + bh * TT : scratch + TT;
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, 1.0f, dout + base, E,
+                       v + base, E, 0.0f, dP, T);
+          /* Softmax backward: dS = P * (dP - sum_j P dP). Zero probabilities give zero dS, so
+           * masked positions pass no gradient to q or k. */
+          for (int i = 0; i < T; i++)
+            {
+              const float *pr = P + (size_t) i * T, *gr = dP + (size_t) i * T;
+              float *sr = dS_w + (size_t) i * T;
+              const float dot = fth_simd_dot (pr, gr, (size_t) T);
+              for (int j = 0; j < T; j++)
+                sr[j] = pr[j] * (gr[j] - dot);
+            }
+          dS = dS_w;
         }
       if (dq)
         cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, s->scale, dS, T, k + base,
