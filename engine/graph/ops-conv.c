@@ -345,8 +345,8 @@ static FthStatus conv_grad_forward(const FthKernelArgs *args) {
     fth_parallel_for((size_t)r.s.batch, 1, conv_grad_chunk, &r);
     return FTH_STATUS_OK;
   }
-  /* Weight or bias: every worker sums its images into its own partial, then the partials are
-   * added in worker order. */
+  /* Weight or bias: the batch is split into one fixed image range per pool thread, each summed
+   * into its own partial, and the partials are added in range order. */
   r.x = gp.grad_bias ? NULL : args->in[1].data;
   r.partial_len = partial_len;
   r.grad_bias = gp.grad_bias;
