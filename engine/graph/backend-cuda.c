@@ -586,8 +586,9 @@ static FthStatus run_norm(FthCudaContext *ctx, FthOp op, const FthKernelArgs *ar
   return status(st, fth_op_name(op));
 }
 
-/* Inputs as ops-attention.c lists them: q, k, v[, key_mask]; the gradients: dout, then
- * (k, v) for q, (q, v) for k, nothing for v, then the forward node (aux 0: probabilities). */
+/* Inputs as ops-attention.c lists them: q, k, v[, key_mask] (aux 0: probabilities). Gradients:
+ * q: dy, k, v, forward (aux 0: dS, kept for k); k: dy, q, the q-gradient node (dS from its aux)
+ * or dy, q, v, forward when q needs no gradient; v: dy, forward. */
 static FthStatus run_attention(FthCudaContext *ctx, FthOp op, const FthKernelArgs *args) {
   FthAttentionParams p;
   memcpy(&p, args->params, sizeof p);
@@ -595,20 +596,30 @@ static FthStatus run_attention(FthCudaContext *ctx, FthOp op, const FthKernelArg
   FthCudaAttnShape s = {.batch = (int)x->shape[0], .seq = (int)x->shape[1], .heads = p.n_heads,
                         .head_dim = (int)(x->shape[2] / p.n_heads), .causal = p.causal};
   s.scale = p.scale != 0.0f ? p.scale : 1.0f / sqrtf((float)s.head_dim);
+  const float *dy = in_f32(args, 0);
+  const int last = args->n_in - 1;
   FthCudaStatus st;
-  if (op == FTH_OP_ATTENTION) {
+  switch (op) {
+  case FTH_OP_ATTENTION:
     st = fth_cuda_attention_forward(ctx, &s, in_f32(args, 0), in_f32(args, 1), in_f32(args, 2),
                                     args->n_in > 3 ? in_f32(args, 3) : NULL, args->aux[0].data, out_f32(args));
-  } else {
-    const float *probs = args->in_aux[args->n_in - 1][0].data;
-    if (op == FTH_OP_ATTENTION_GRAD_V)
-      st = fth_cuda_attention_backward(ctx, &s, NULL, NULL, NULL, probs, in_f32(args, 0), NULL, NULL, out_f32(args));
-    else if (op == FTH_OP_ATTENTION_GRAD_Q)
-      st = fth_cuda_attention_backward(ctx, &s, NULL, in_f32(args, 1), in_f32(args, 2), probs, in_f32(args, 0),
-                                       out_f32(args), NULL, NULL);
-    else
-      st = fth_cuda_attention_backward(ctx, &s, in_f32(args, 1), NULL, in_f32(args, 2), probs, in_f32(args, 0),
+    break;
+  case FTH_OP_ATTENTION_GRAD_V:
+    st = fth_cuda_attention_backward(ctx, &s, NULL, NULL, NULL, args->in_aux[last][0].data, dy, NULL, NULL, NULL,
+                                     NULL, out_f32(args));
+    break;
+  case FTH_OP_ATTENTION_GRAD_Q:
+    st = fth_cuda_attention_backward(ctx, &s, NULL, in_f32(args, 1), in_f32(args, 2), args->in_aux[last][0].data, dy,
+                                     NULL, args->aux[0].data, out_f32(args), NULL, NULL);
+    break;
+  default: /* k */
+    if (args->n_in == 3)
+      st = fth_cuda_attention_backward(ctx, &s, in_f32(args, 1), NULL, NULL, NULL, dy, args->in_aux[2][0].data, NULL,
                                        NULL, out_f32(args), NULL);
+    else
+      st = fth_cuda_attention_backward(ctx, &s, in_f32(args, 1), NULL, in_f32(args, 2), args->in_aux[last][0].data,
+                                       dy, NULL, NULL, NULL, out_f32(args), NULL);
+    break;
   }
   return status(st, fth_op_name(op));
 }

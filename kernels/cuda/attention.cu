@@ -1,7 +1,8 @@
 // Multi-head scaled dot-product attention with the saved-probabilities layout of
 // kernels/cpu/attention.c: per batch entry, strided-batched GEMMs over the heads (a head is Dh
 // columns of the [T, H * Dh] rows), a masked softmax of a warp per row, and for the backward
-// pass dS = P * (dP - rowsum(P dP)) recomputed from the saved P.
+// pass dS = P * (dP - rowsum(P dP)) from the saved P, computed once by the q gradient and
+// reused by the k gradient (ops-attention.c).
 #include <math.h>
 
 #include "cuda-private.h"
@@ -108,8 +109,8 @@ extern "C" FthCudaStatus fth_cuda_attention_forward(FthCudaContext *ctx, const F
 
 extern "C" FthCudaStatus fth_cuda_attention_backward(FthCudaContext *ctx, const FthCudaAttnShape *s,
                                                      const float *d_q, const float *d_k, const float *d_v,
-                                                     const float *d_probs, const float *d_dout, float *d_dq,
-                                                     float *d_dk, float *d_dv)
+                                                     const float *d_probs, const float *d_dout, const float *d_ds_in,
+                                                     float *d_ds_out, float *d_dq, float *d_dk, float *d_dv)
 {
   FTH_CUDA_TRY(check_shape(s));
   const int T = s->seq, Dh = s->head_dim, E = s->heads * Dh;
@@ -122,18 +123,25 @@ extern "C" FthCudaStatus fth_cuda_attention_backward(FthCudaContext *ctx, const 
                             d_dv + n * row, E, Dh));
   if (!d_dq && !d_dk)
     return FTH_CUDA_OK;
-  FthCudaScratch ds(ctx, block * sizeof(float)); // one batch entry's dP, then dS
-  if (!ds.ptr)
+  // without ds_in or ds_out, one batch entry's dP (then dS) at a time
+  FthCudaScratch ds(ctx, d_ds_in || d_ds_out ? 0 : block * sizeof(float));
+  if (!d_ds_in && !d_ds_out && !ds.ptr)
     return fth_cuda_fail(FTH_CUDA_NO_MEMORY, "attention backward: %zu bytes", block * sizeof(float));
-  float *dS = (float *) ds.ptr;
   int rows = s->heads * T;
   dim3 threads(WARP, ROWS_PER_BLOCK);
   for (int n = 0; n < s->batch; n++) {
-    FTH_CUDA_TRY(heads_gemm(ctx, s, 0, 1, T, T, Dh, 1.0f, d_dout + n * row, E, Dh, d_v + n * row, E, Dh, dS, T,
-                            tt)); // dP = dO V^T
-    softmax_backward_rows_kernel<<<(rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, threads, 0, ctx->stream>>>(
-        d_probs + n * block, dS, rows, T);
-    FTH_CUDA_TRY(fth_cuda_check_launch("attention softmax gradient kernel"));
+    const float *dS;
+    if (d_ds_in) {
+      dS = d_ds_in + n * block;
+    } else {
+      float *w = d_ds_out ? d_ds_out + n * block : (float *) ds.ptr;
+      FTH_CUDA_TRY(heads_gemm(ctx, s, 0, 1, T, T, Dh, 1.0f, d_dout + n * row, E, Dh, d_v + n * row, E, Dh, w, T,
+                              tt)); // dP = dO V^T
+      softmax_backward_rows_kernel<<<(rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, threads, 0, ctx->stream>>>(
+          d_probs + n * block, w, rows, T);
+      FTH_CUDA_TRY(fth_cuda_check_launch("attention softmax gradient kernel"));
+      dS = w;
+    }
     if (d_dq) // dQ = scale * dS K
       FTH_CUDA_TRY(heads_gemm(ctx, s, 0, 0, T, Dh, T, s->scale, dS, T, tt, d_k + n * row, E, Dh, d_dq + n * row, E,
                               Dh));

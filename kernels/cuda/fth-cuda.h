@@ -279,11 +279,14 @@ typedef struct {
 FthCudaStatus fth_cuda_attention_forward(FthCudaContext *ctx, const FthCudaAttnShape *s, const float *d_q,
                                          const float *d_k, const float *d_v, const float *d_key_mask,
                                          float *d_probs, float *d_out);
-/* Any of dq, dk, dv may be NULL; the others are overwritten. q is needed for dk, k for dq, v for
- * dq and dk. */
+/* Any of dq, dk, dv may be NULL; the others are overwritten. dS = P * (dP - rowsum(P dP)), which
+ * dq and dk both need, is read from ds_in [N, H, T, T] when given (then neither probs nor v is
+ * read), else computed from probs and v, and kept in ds_out when that is not NULL. q is needed
+ * for dk, k for dq. */
 FthCudaStatus fth_cuda_attention_backward(FthCudaContext *ctx, const FthCudaAttnShape *s, const float *d_q,
                                           const float *d_k, const float *d_v, const float *d_probs,
-                                          const float *d_dout, float *d_dq, float *d_dk, float *d_dv);
+                                          const float *d_dout, const float *d_ds_in, float *d_ds_out, float *d_dq,
+                                          float *d_dk, float *d_dv);
 
 /* ---- Dropout and embedding (misc.cu) ----------------------------------------------------------
  * Dropout keeps element i when the Philox4x32-10 number (seed, stream, block (step << 32) + i / 4,

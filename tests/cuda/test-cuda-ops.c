@@ -190,6 +190,9 @@ static void case_attention(FthGraph *g, const HarnessTolerance *tol) {
   FthAttentionParams masked = {.n_heads = 2, .causal = false, .scale = 0.3f};
   FthNode *q = fth_linear(g, x, wq, NULL), *k = fth_linear(g, x, wk, NULL), *v = fth_linear(g, x, wv, NULL);
   FthNode *y = fth_add(g, fth_attention(g, q, k, v, NULL, &causal), fth_attention(g, q, k, v, keep, &masked));
+  /* q from a constant input: this k gradient computes dS itself */
+  FthNode *q0 = fth_input(g, "q0", FTH_F32, 3, (int64_t[]){FTH_BATCH, T, E});
+  y = fth_add(g, y, fth_attention(g, q0, k, v, NULL, &causal));
   finish(g, weighted_sum(g, y), 1, tol);
 }
 
