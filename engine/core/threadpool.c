@@ -9,7 +9,14 @@
  * without touching the pool at all. Idle workers spin briefly (back-to-back kernels of one step
  * then cost no wake-up), then sleep on a futex; the caller issues the wake-up system call only
  * when some worker sleeps. Callers on different threads take turns (one region at a time, serial
- * ones included), so two jobs never put more than fth_thread_count() threads to work. */
+ * ones included), so two jobs never put more than fth_thread_count() threads to work.
+ *
+ * Lag guard: on an oversubscribed machine a worker that claimed a chunk may wait milliseconds for
+ * a core while the caller waits for it, which makes every region slower than running alone.
+ * After LAG_STRIKES regions in a row where the caller waited longer than LAG_WAIT_NS and longer
+ * than its own share took, the next regions run on the caller alone (chunk by chunk, so the
+ * results stay bit-identical); the serial span doubles while the lag persists and halves when a
+ * probe region runs without it. */
 #include <fathom/core.h>
 
 #include <limits.h>
@@ -19,12 +26,17 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 256
 #define MAX_CHUNKS_PER_THREAD 4
 #define WORKER_SPIN 20000  /* pause instructions before a worker sleeps (~0.3 ms on Zen 4) */
 #define CALLER_SPIN 2000   /* pause instructions before a waiting caller yields its core */
+#define LAG_WAIT_NS 50000  /* a wait this long is several times a worker hand-off */
+#define LAG_STRIKES 3
+#define LAG_SPAN_MIN 16
+#define LAG_SPAN_MAX 4096
 
 /* state word: generation (32 bits) | next chunk (16) | chunk count (16) */
 #define STATE(gen, next, total) (((uint64_t)(gen) << 32) | ((uint64_t)(next) << 16) | (uint64_t)(total))
@@ -49,6 +61,29 @@ static atomic_uint chunks_done;
 static atomic_int sleepers;
 static atomic_bool stopping;
 static _Thread_local bool in_region;
+
+/* lag guard state, under region_lock */
+static unsigned lag_strikes, lag_span = LAG_SPAN_MIN, serial_left;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Called after each parallel region with the caller's own time and its wait for the workers. */
+static void lag_update(int64_t own_ns, int64_t wait_ns) {
+  if (wait_ns > LAG_WAIT_NS && wait_ns > own_ns) {
+    if (++lag_strikes >= LAG_STRIKES) {
+      serial_left = lag_span;
+      lag_span = lag_span * 2 < LAG_SPAN_MAX ? lag_span * 2 : LAG_SPAN_MAX;
+      lag_strikes = 0;
+    }
+    return;
+  }
+  lag_strikes = 0;
+  lag_span = lag_span / 2 > LAG_SPAN_MIN ? lag_span / 2 : LAG_SPAN_MIN;
+}
 
 static void futex_wait(atomic_uint *word, unsigned expected) {
   syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
@@ -158,6 +193,8 @@ FthStatus fth_set_thread_count(int n) {
   if (n_threads)
     stop_workers();
   n_threads = start_workers(n);
+  lag_strikes = serial_left = 0;
+  lag_span = LAG_SPAN_MIN;
   int got = n_threads;
   pthread_mutex_unlock(&init_lock);
   pthread_mutex_unlock(&region_lock);
@@ -206,6 +243,16 @@ void fth_parallel_for(size_t n, size_t grain, FthParallelFn fn, void *ctx) {
     pthread_mutex_unlock(&region_lock);
     return;
   }
+  if (serial_left > 0) {
+    /* the same chunk boundaries as a parallel run, so results do not depend on the guard */
+    serial_left--;
+    in_region = true;
+    for (size_t c = 0; c < chunks; c++)
+      fn(ctx, c * n / chunks, (c + 1) * n / chunks, 0);
+    in_region = false;
+    pthread_mutex_unlock(&region_lock);
+    return;
+  }
   region_fn = fn;
   region_ctx = ctx;
   region_n = n;
@@ -218,14 +265,21 @@ void fth_parallel_for(size_t n, size_t grain, FthParallelFn fn, void *ctx) {
   if (atomic_load(&sleepers) > 0)
     futex_wake_all(&generation);
 
+  int64_t t0 = now_ns();
   in_region = true;
   run_chunks(gen, 0);
   in_region = false;
+  int64_t t1 = now_ns(), t2 = t1;
   for (int spin = 0; atomic_load_explicit(&chunks_done, memory_order_acquire) < total; spin++) {
     if (spin < CALLER_SPIN)
       __builtin_ia32_pause();
     else
       sched_yield(); /* a claimed chunk is still running on a worker that may lack a core */
+    if (spin == CALLER_SPIN)
+      t2 = -1; /* waited past the spin: read the clock at the end */
   }
+  if (t2 < 0)
+    t2 = now_ns();
+  lag_update(t1 - t0, t2 - t1);
   pthread_mutex_unlock(&region_lock);
 }

@@ -166,6 +166,42 @@ static void test_thread_pool_grain(void) {
   }
 }
 
+/* Lag guard: when the workers' chunks keep the caller waiting (here they sleep 3 ms, as a worker
+ * without a core would), regions soon run on the caller alone; resizing the pool resets it. */
+typedef struct {
+  atomic_int chunks, off_caller;
+} LagCtx;
+
+static void slow_off_caller(void *ctx, size_t begin, size_t end, int worker) {
+  (void)begin;
+  (void)end;
+  LagCtx *c = ctx;
+  atomic_fetch_add(&c->chunks, 1);
+  if (worker != 0)
+    atomic_store(&c->off_caller, 1);
+  g_usleep(worker != 0 ? 3000 : 200); /* the caller's chunk lasts long enough for a worker to claim one */
+}
+
+static void test_thread_pool_lag_guard(void) {
+  g_assert_cmpint(fth_set_thread_count(2), ==, FTH_STATUS_OK);
+  /* a region run by the caller alone takes 2 x 200 us; one with a worker at least 3 ms */
+  bool went_serial = false;
+  for (int region = 0; region < 60 && !went_serial; region++) {
+    LagCtx c = {0};
+    gint64 t0 = g_get_monotonic_time();
+    fth_parallel_for(2, 1, slow_off_caller, &c);
+    g_assert_cmpint(c.chunks, ==, 2); /* the same chunks either way */
+    went_serial = !c.off_caller && g_get_monotonic_time() - t0 < 3000;
+  }
+  g_assert_true(went_serial);
+  for (int region = 0; region < 5; region++) { /* and it stays so for a span of regions */
+    LagCtx c = {0};
+    fth_parallel_for(2, 1, slow_off_caller, &c);
+    g_assert_cmpint(c.off_caller, ==, 0);
+  }
+  g_assert_cmpint(fth_set_thread_count(2), ==, FTH_STATUS_OK);
+}
+
 /* Two threads submit regions at once: every region covers its range exactly once, and no more
  * than fth_thread_count() chunks ever run at the same moment (the jobs take turns). */
 static atomic_int running_chunks, max_running_chunks;
@@ -615,6 +651,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/core/thread-pool", test_thread_pool);
   g_test_add_func("/core/thread-pool-grain", test_thread_pool_grain);
   g_test_add_func("/core/thread-pool-two-submitters", test_thread_pool_two_submitters);
+  g_test_add_func("/core/thread-pool-lag-guard", test_thread_pool_lag_guard);
   g_test_add_func("/core/philox-known-answers", test_philox_known_answers);
   g_test_add_func("/core/rng", test_rng);
   g_test_add_func("/core/conversions", test_conversions);
