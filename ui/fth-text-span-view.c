@@ -18,7 +18,7 @@ struct _FthTextSpanView {
 
   GtkWidget *header;       /* class chips */
   GtkWidget *message;      /* errors and annotation problems */
-  GtkWidget *encoding_row; /* shown for a file that is not UTF-8 */
+  GtkWidget *encoding_row; /* for a file that is not UTF-8; made the first time one comes */
   GtkWidget *encoding_dropdown;
   GtkWidget *text_view;
   GtkWidget *overlay_area; /* label names */
@@ -110,6 +110,7 @@ fth_text_span_view_get_text_view(FthTextSpanView *self)
 /* ---- text ---------------------------------------------------------------------------------- */
 
 static void apply_annotations(FthTextSpanView *self);
+static void ensure_encoding_row(FthTextSpanView *self);
 
 void
 fth_text_span_view_set_text(FthTextSpanView *self, const char *text, const char *name)
@@ -117,7 +118,8 @@ fth_text_span_view_set_text(FthTextSpanView *self, const char *text, const char 
   g_return_if_fail(FTH_IS_TEXT_SPAN_VIEW(self));
   g_free(self->name);
   self->name = g_strdup(name);
-  gtk_widget_set_visible(self->encoding_row, FALSE);
+  if (self->encoding_row != NULL)
+    gtk_widget_set_visible(self->encoding_row, FALSE);
   set_message(self, NULL);
   gtk_text_buffer_set_text(self->buffer, text != NULL ? text : "", -1);
   self->length = gtk_text_buffer_get_char_count(self->buffer);
@@ -140,8 +142,10 @@ fth_text_span_view_load_file(FthTextSpanView *self, const char *path)
   }
   fth_text_span_view_set_text(self, "", path);
   set_message(self, error->message);
-  gtk_widget_set_visible(self->encoding_row,
-                         g_error_matches(error, FTH_MEDIA_ERROR, FTH_MEDIA_ERROR_ENCODING));
+  if (g_error_matches(error, FTH_MEDIA_ERROR, FTH_MEDIA_ERROR_ENCODING)) {
+    ensure_encoding_row(self);
+    gtk_widget_set_visible(self->encoding_row, TRUE);
+  }
   return FALSE;
 }
 
@@ -174,6 +178,23 @@ encoding_open_clicked(GtkButton *button, gpointer user_data)
   guint i = gtk_drop_down_get_selected(GTK_DROP_DOWN(self->encoding_dropdown));
   if (i < G_N_ELEMENTS(encodings) - 1)
     fth_text_span_view_use_encoding(self, encodings[i]);
+}
+
+/* Below the message, above the text. */
+static void
+ensure_encoding_row(FthTextSpanView *self)
+{
+  if (self->encoding_row != NULL)
+    return;
+  self->encoding_row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+  gtk_widget_set_margin_start(self->encoding_row, 6);
+  gtk_box_append(GTK_BOX(self->encoding_row), gtk_label_new(_("Read it as")));
+  self->encoding_dropdown = gtk_drop_down_new_from_strings((const char *const *)encodings);
+  gtk_box_append(GTK_BOX(self->encoding_row), self->encoding_dropdown);
+  GtkWidget *open = gtk_button_new_with_label(_("Open"));
+  g_signal_connect(open, "clicked", G_CALLBACK(encoding_open_clicked), self);
+  gtk_box_append(GTK_BOX(self->encoding_row), open);
+  gtk_widget_insert_after(self->encoding_row, GTK_WIDGET(self), self->message);
 }
 
 /* ---- annotations --------------------------------------------------------------------------- */
@@ -328,7 +349,7 @@ apply_annotations(FthTextSpanView *self)
     g_free(problem);
     problem = g_steal_pointer(&more);
   }
-  if (!gtk_widget_get_visible(self->encoding_row))
+  if (self->encoding_row == NULL || !gtk_widget_get_visible(self->encoding_row))
     set_message(self, problem);
   update_header(self);
   gtk_widget_queue_draw(self->overlay_area);
@@ -716,17 +737,6 @@ fth_text_span_view_init(FthTextSpanView *self)
   gtk_widget_set_margin_start(self->message, 6);
   gtk_widget_set_visible(self->message, FALSE);
   gtk_widget_set_parent(self->message, widget);
-
-  self->encoding_row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
-  gtk_widget_set_margin_start(self->encoding_row, 6);
-  gtk_box_append(GTK_BOX(self->encoding_row), gtk_label_new(_("Read it as")));
-  self->encoding_dropdown = gtk_drop_down_new_from_strings((const char *const *)encodings);
-  gtk_box_append(GTK_BOX(self->encoding_row), self->encoding_dropdown);
-  GtkWidget *open = gtk_button_new_with_label(_("Open"));
-  g_signal_connect(open, "clicked", G_CALLBACK(encoding_open_clicked), self);
-  gtk_box_append(GTK_BOX(self->encoding_row), open);
-  gtk_widget_set_visible(self->encoding_row, FALSE);
-  gtk_widget_set_parent(self->encoding_row, widget);
 
   self->buffer = gtk_text_buffer_new(NULL);
   self->selected_tag = gtk_text_buffer_create_tag(self->buffer, "fth-selected-span", "weight",
