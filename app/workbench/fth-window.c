@@ -10,8 +10,10 @@
 #include "fth-label-dialog.h"
 #include "fth-label-palette.h"
 #include "fth-recent-projects.h"
+#include "fth-text-span-view.h"
 #include "fth-training-page.h"
 #include "fth-thumbnail-loader.h"
+#include "fth-waveform-view.h"
 
 #include <fathom/import.h>
 #include <glib/gi18n.h>
@@ -69,6 +71,9 @@ struct _FthWindow {
   GArray *label_ids; /* gint64: the label of filter choice FIRST_LABEL_CHOICE + i */
   GHashTable *hotkeys; /* hotkey (one character) -> label id (gint64 *) */
   GPtrArray *labels;   /* FthLabel of the open project, as last read */
+  GtkWidget *waveform_view;  /* audio items, page "audio" of items_stack */
+  GtkWidget *text_span_view; /* text items, page "text" */
+  gint64 media_item_id;      /* the item the audio or text page shows */
   gboolean populating_filters;
 };
 
@@ -147,7 +152,9 @@ fth_window_get_items(FthWindow *self)
 static gboolean
 showing_item(FthWindow *self)
 {
-  return g_strcmp0(gtk_stack_get_visible_child_name(self->items_stack), "item") == 0;
+  const char *page = gtk_stack_get_visible_child_name(self->items_stack);
+  return g_strcmp0(page, "item") == 0 || g_strcmp0(page, "audio") == 0 ||
+         g_strcmp0(page, "text") == 0;
 }
 
 static void
@@ -389,6 +396,7 @@ show_summary(FthWindow *self, ProjectData *data)
 }
 
 static void history_applied(FthAnnotationHistory *history, gint64 item_id, gpointer user_data);
+static void reload_media_view(FthWindow *self);
 static void history_failed(FthAnnotationHistory *history, const char *message,
                            gpointer user_data);
 
@@ -753,6 +761,8 @@ history_applied(FthAnnotationHistory *history, gint64 item_id, gpointer user_dat
   FthItem *shown = fth_item_view_get_item(self->item_view);
   if (shown != NULL && fth_item_get_id(shown) == item_id)
     fth_item_view_reload_annotations(self->item_view);
+  if (item_id == self->media_item_id && showing_item(self))
+    reload_media_view(self);
   update_items_page(self);
 
   refresh_summary(self, item_id, FALSE);
@@ -931,11 +941,96 @@ palette_label_activated(FthLabelPalette *palette, gint64 label_id, gpointer user
 /* ---- the item view ---------------------------------------------------------------------- */
 
 static void
+reload_media_view(FthWindow *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) anns = fth_store_list_annotations(self->store, self->media_item_id, &error);
+  if (anns == NULL) {
+    show_error(self, error->message);
+    return;
+  }
+  if (g_strcmp0(gtk_stack_get_visible_child_name(self->items_stack), "audio") == 0)
+    fth_waveform_view_set_annotations(FTH_WAVEFORM_VIEW(self->waveform_view), anns, self->labels);
+  else
+    fth_text_span_view_set_annotations(FTH_TEXT_SPAN_VIEW(self->text_span_view), anns,
+                                       self->labels);
+}
+
+/* Images show in the item view; audio and text items in their own views (same navigation). */
+static void
+present_item(FthWindow *self, guint position)
+{
+  fth_item_view_show(self->item_view, position);
+  FthItem *item = fth_item_view_get_item(self->item_view);
+  FthItemKind kind = item != NULL ? fth_item_get_kind(item) : FTH_ITEM_IMAGE;
+  self->media_item_id = item != NULL ? fth_item_get_id(item) : 0;
+  if (kind == FTH_ITEM_AUDIO) {
+    g_autofree char *path = fth_store_resolve_path(self->store, fth_item_get_path(item));
+    g_autofree char *cache = g_build_filename(fth_store_get_dir(self->store), "cache", "logmel",
+                                              NULL);
+    g_autoptr(FthItemRecord) record = fth_store_get_item(self->store, self->media_item_id, NULL);
+    gtk_stack_set_visible_child_name(self->items_stack, "audio");
+    fth_waveform_view_load(FTH_WAVEFORM_VIEW(self->waveform_view), path, cache,
+                           record != NULL ? record->sha256 : NULL);
+    reload_media_view(self);
+    gtk_widget_grab_focus(self->waveform_view);
+  } else if (kind == FTH_ITEM_TEXT) {
+    FthTextSpanView *view = FTH_TEXT_SPAN_VIEW(self->text_span_view);
+    gtk_stack_set_visible_child_name(self->items_stack, "text");
+    fth_text_span_view_set_annotations(view, NULL, NULL);
+    if (fth_item_get_text(item) != NULL) {
+      fth_text_span_view_set_text(view, fth_item_get_text(item), fth_item_get_path(item));
+    } else {
+      g_autofree char *path = fth_store_resolve_path(self->store, fth_item_get_path(item));
+      fth_text_span_view_load_file(view, path);
+    }
+    reload_media_view(self);
+    gtk_widget_grab_focus(GTK_WIDGET(fth_text_span_view_get_text_view(view)));
+  } else {
+    gtk_stack_set_visible_child_name(self->items_stack, "item");
+  }
+}
+
+static void
+media_add_annotation(GtkWidget *view, const FthAnnotation *ann, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  g_autoptr(FthAnnotation) copy = g_memdup2(ann, sizeof *ann);
+  copy->points = NULL; /* segments and spans have none */
+  copy->item_id = self->media_item_id;
+  if (self->history != NULL)
+    fth_annotation_history_add(self->history, copy);
+}
+
+static void
+media_update_annotation(GtkWidget *view, const FthAnnotation *ann, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  if (self->history != NULL)
+    fth_annotation_history_update(self->history, ann);
+}
+
+static void
+media_remove_annotation(GtkWidget *view, gint64 id, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  if (self->history != NULL)
+    fth_annotation_history_remove(self->history, id);
+}
+
+static void
+media_set_class(GtkWidget *view, gint64 label_id, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  if (self->history != NULL)
+    fth_annotation_history_set_class(self->history, self->media_item_id, label_id);
+}
+
+static void
 show_item(FthWindow *self, guint position)
 {
   gtk_widget_set_visible(self->filter_bar, FALSE);
-  gtk_stack_set_visible_child_name(self->items_stack, "item");
-  fth_item_view_show(self->item_view, position);
+  present_item(self, position);
   update_actions(self);
 }
 
@@ -967,7 +1062,7 @@ static void
 next_item_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
-  fth_item_view_show(self->item_view, fth_item_view_get_position(self->item_view) + 1);
+  present_item(self, fth_item_view_get_position(self->item_view) + 1);
 }
 
 static void
@@ -975,7 +1070,7 @@ previous_item_activated(GSimpleAction *action, GVariant *parameter, gpointer use
 {
   FthWindow *self = FTH_WINDOW(user_data);
   guint position = fth_item_view_get_position(self->item_view);
-  fth_item_view_show(self->item_view, position > 0 ? position - 1 : 0);
+  present_item(self, position > 0 ? position - 1 : 0);
 }
 
 static void
@@ -1415,6 +1510,20 @@ fth_window_init(FthWindow *self)
   gtk_event_controller_set_name(keys, "fth-label-hotkeys");
   g_signal_connect(keys, "key-pressed", G_CALLBACK(key_pressed), self);
   gtk_widget_add_controller(GTK_WIDGET(self), keys);
+
+  self->waveform_view = fth_waveform_view_new();
+  self->text_span_view = fth_text_span_view_new();
+  GtkWidget *media_views[] = { self->waveform_view, self->text_span_view };
+  for (guint i = 0; i < G_N_ELEMENTS(media_views); i++) {
+    g_signal_connect(media_views[i], "add-annotation", G_CALLBACK(media_add_annotation), self);
+    g_signal_connect(media_views[i], "update-annotation", G_CALLBACK(media_update_annotation),
+                     self);
+    g_signal_connect(media_views[i], "remove-annotation", G_CALLBACK(media_remove_annotation),
+                     self);
+    g_signal_connect(media_views[i], "set-class", G_CALLBACK(media_set_class), self);
+  }
+  gtk_stack_add_named(self->items_stack, self->waveform_view, "audio");
+  gtk_stack_add_named(self->items_stack, self->text_span_view, "text");
 
   populate_filters(self, NULL);
   update_actions(self);
