@@ -74,8 +74,10 @@ void fth_arena_free(FthArena *arena);
  * is in [0, fth_thread_count()) and unique among concurrently running chunks, so kernels can
  * index per-worker scratch by it. A call from inside a parallel region runs serially on the
  * calling thread, and calls from two threads take turns, so the cores are never
- * oversubscribed. `grain`: the fewest items a chunk may hold; work under two grains runs on the
- * calling thread without waking the pool, so pick it as the items worth ~10 us of work. */
+ * oversubscribed (fn must therefore not wait for another thread that calls into the pool).
+ * `grain`: the fewest items a chunk may hold; work under two grains runs on the calling thread
+ * without waking the pool, so pick it as the items worth ~10 us of work. Chunk boundaries depend
+ * only on n, grain and the thread count, never on timing, so results are reproducible. */
 typedef void (*FthParallelFn)(void *ctx, size_t begin, size_t end, int worker);
 
 void fth_parallel_for(size_t n, size_t grain, FthParallelFn fn, void *ctx);
