@@ -242,10 +242,10 @@ layer_copy(FthLayerSpec *dst, const FthLayerSpec *src, const char *where, const 
   dst->name = g_strdup(name);
   dst->body = g_new0(FthLayerSpec, src->n_body + 1);
   for (int i = 0; i < src->n_body; i++)
-    layer_copy(&dst->body[i], &src->body[i], src->body[i].where, NULL);
+    layer_copy(&dst->body[i], &src->body[i], src->body[i].where, src->body[i].name);
   dst->shortcut = g_new0(FthLayerSpec, src->n_shortcut + 1);
   for (int i = 0; i < src->n_shortcut; i++)
-    layer_copy(&dst->shortcut[i], &src->shortcut[i], src->shortcut[i].where, NULL);
+    layer_copy(&dst->shortcut[i], &src->shortcut[i], src->shortcut[i].where, src->shortcut[i].name);
 }
 
 static gboolean parse_layers(Ctx *ctx, JsonNode *n, const char *where_prefix, const char *what,

@@ -1,6 +1,7 @@
 /* Recipe parsing: the zoo parses, and every kind of mistake gets a message naming the file,
  * the layer and the field. */
 #include <fathom/recipe.h>
+#include <math.h>
 #include <string.h>
 
 static void
@@ -132,6 +133,106 @@ test_zoo(void)
   g_assert_cmpint(residuals, ==, 3 * 5);
 }
 
+static int64_t
+count_params(FthGraph *g, gboolean trainable_only)
+{
+  int64_t n = 0;
+  for (int i = 0; i < fth_graph_n_params(g); i++) {
+    FthNode *p = fth_graph_param(g, i);
+    int64_t shape[FTH_MAX_DIMS];
+    int nd = fth_node_shape(p, 1, shape);
+    if (trainable_only && !fth_param_is_trainable(p))
+      continue;
+    n += fth_shape_numel(nd, shape);
+  }
+  return n;
+}
+
+/* Every zoo model builds, plans and runs a training step with a finite loss; the two peer
+ * models have PyTorch's parameter counts and state_dict names. */
+static void
+test_zoo_builds(void)
+{
+  struct {
+    const char *name, *vars[3];
+    int64_t params;
+  } zoo[] = {
+    {"mlp", {NULL}, 203530},
+    {"fmnist-cnn", {NULL}, 421642},
+    {"fmnist-best", {NULL}, 0},
+    {"resnet", {"blocks=1", "width=4", NULL}, 0},
+    {"mobilenetv2", {"width=4", NULL}, 0},
+  };
+  GRand *r = g_rand_new();
+  for (unsigned z = 0; z < G_N_ELEMENTS(zoo); z++) {
+    GError *error = NULL;
+    g_autofree char *path = fth_recipe_find(zoo[z].name);
+    g_autoptr(FthRecipe) recipe = fth_recipe_load(path, zoo[z].vars, &error);
+    g_assert_no_error(error);
+    g_autoptr(FthModel) m = fth_model_build(recipe, 10, 7, FTH_MODEL_TRAINING, &error);
+    if (error != NULL)
+      g_error("%s: %s", zoo[z].name, error->message);
+    if (zoo[z].params > 0)
+      g_assert_cmpint(count_params(m->graph, TRUE), ==, zoo[z].params);
+    g_assert_cmpint(fth_graph_plan(m->graph, FTH_MODE_TRAIN, 3), ==, FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_set_batch(m->graph, 3), ==, FTH_STATUS_OK);
+    size_t sample = 1;
+    for (int i = 0; i < recipe->in_ndim; i++)
+      sample *= (size_t)recipe->in_shape[i];
+    g_autofree float *x = g_new(float, 3 * sample);
+    for (size_t i = 0; i < 3 * sample; i++)
+      x[i] = (float)g_rand_double(r);
+    int32_t y[3] = {1, 4, 9};
+    g_assert_cmpint(fth_graph_set_input(m->graph, m->input, x, 3 * sample * sizeof(float)), ==,
+                    FTH_STATUS_OK);
+    g_assert_cmpint(fth_graph_set_input(m->graph, m->targets, y, sizeof y), ==, FTH_STATUS_OK);
+    if (fth_graph_run(m->graph) != FTH_STATUS_OK)
+      g_error("%s: %s", zoo[z].name, fth_last_error());
+    FthTensor loss;
+    g_assert_cmpint(fth_graph_tensor(m->graph, m->loss, &loss), ==, FTH_STATUS_OK);
+    float l = *(const float *)loss.data;
+    g_assert_true(isfinite(l) && l > 0);
+  }
+  g_rand_free(r);
+  /* PyTorch Sequential names of the benchmark CNN. */
+  GError *error = NULL;
+  g_autofree char *cnn = fth_recipe_find("fmnist-cnn");
+  g_autoptr(FthRecipe) recipe = fth_recipe_load(cnn, NULL, &error);
+  g_autoptr(FthModel) m = fth_model_build(recipe, 10, 1, FTH_MODEL_INFERENCE, &error);
+  g_assert_no_error(error);
+  const char *names[] = {"0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias",
+                         "9.weight", "9.bias"};
+  g_assert_cmpint(fth_graph_n_params(m->graph), ==, G_N_ELEMENTS(names));
+  for (unsigned i = 0; i < G_N_ELEMENTS(names); i++)
+    g_assert_nonnull(fth_graph_find_param(m->graph, names[i]));
+  g_assert_null(m->loss);
+  int64_t es[FTH_MAX_DIMS];
+  g_assert_cmpint(fth_node_shape(m->embedding, 1, es), ==, 2);
+  g_assert_cmpint(es[1], ==, 128);
+}
+
+/* Layers that do not fit together are reported with the layer. */
+static void
+test_build_errors(void)
+{
+  const char *json = "{\"input\": {\"shape\": [1, 8, 8]}, \"layers\": ["
+                     "{\"type\": \"linear\", \"out_features\": 4}]}";
+  GError *error = NULL;
+  g_autoptr(FthRecipe) r = fth_recipe_parse(json, -1, "bad.json", NULL, &error);
+  g_assert_no_error(error);
+  g_assert_null(fth_model_build(r, 3, 1, FTH_MODEL_TRAINING, &error));
+  g_assert_error(error, FTH_RECIPE_ERROR, FTH_RECIPE_ERROR_BUILD);
+  g_assert_cmpstr(error->message, ==, "bad.json: layer 1 'linear': linear needs a [batch, "
+                                      "features] input (add a 'flatten' layer)");
+  g_clear_error(&error);
+  const char *json2 = "{\"input\": {\"shape\": [4]}, \"layers\": ["
+                      "{\"type\": \"linear\", \"out_features\": 5}]}";
+  g_autoptr(FthRecipe) r2 = fth_recipe_parse(json2, -1, "five.json", NULL, &error);
+  g_assert_null(fth_model_build(r2, 3, 1, FTH_MODEL_TRAINING, &error));
+  g_assert_nonnull(strstr(error->message, "end with a linear layer of out_features \"classes\""));
+  g_clear_error(&error);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -139,5 +240,7 @@ main(int argc, char **argv)
   g_test_add_func("/recipe/errors", test_errors);
   g_test_add_func("/recipe/vars-and-repeat", test_vars_and_repeat);
   g_test_add_func("/recipe/zoo", test_zoo);
+  g_test_add_func("/recipe/zoo-builds", test_zoo_builds);
+  g_test_add_func("/recipe/build-errors", test_build_errors);
   return g_test_run();
 }
