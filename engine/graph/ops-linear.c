@@ -125,19 +125,25 @@ static void gemm_chunk(void *ctx, size_t begin, size_t end, int worker) {
   }
 }
 
+/* Units per chunk: one chunk per thread (every OpenBLAS call packs its whole share of the other
+ * operand again, so more chunks cost more packing), but never under GEMM_MIN_CHUNK_MACS. */
+static size_t gemm_grain(size_t units, size_t macs_per_unit) {
+  size_t min_units = (GEMM_MIN_CHUNK_MACS + macs_per_unit - 1) / (macs_per_unit ? macs_per_unit : 1);
+  size_t per_thread = units / (size_t)fth_thread_count();
+  return per_thread > min_units ? per_thread : min_units;
+}
+
 /* One GEMM over the pool: along the larger of M and N, so each thread packs its own part of the
  * bigger operand (the weights of a linear layer at a small batch) and shares the smaller one. */
 static void gemm_one(GemmJob *j) {
   size_t m = (size_t)j->m, n = (size_t)j->n, k = (size_t)j->k;
   if (n > m && n >= 2 * GEMM_COL_BLOCK) {
     size_t blocks = (n + GEMM_COL_BLOCK - 1) / GEMM_COL_BLOCK;
-    size_t per_block = m * k * GEMM_COL_BLOCK;
     j->split = GEMM_SPLIT_COLS;
-    fth_parallel_for(blocks, (GEMM_MIN_CHUNK_MACS + per_block - 1) / per_block, gemm_chunk, j);
+    fth_parallel_for(blocks, gemm_grain(blocks, m * k * GEMM_COL_BLOCK), gemm_chunk, j);
   } else {
-    size_t per_row = n * k;
     j->split = GEMM_SPLIT_ROWS;
-    fth_parallel_for(m, (GEMM_MIN_CHUNK_MACS + per_row - 1) / (per_row ? per_row : 1), gemm_chunk, j);
+    fth_parallel_for(m, gemm_grain(m, n * k), gemm_chunk, j);
   }
 }
 
