@@ -392,6 +392,9 @@ static FthConv2dParams conv_params(FthOp op, const void *params) {
 static FthStatus run_conv(FthCudaContext *ctx, FthOp op, const FthKernelArgs *args) {
   const int spatial = op == FTH_OP_CONV1D || op == FTH_OP_CONV1D_GRAD_INPUT || op == FTH_OP_CONV1D_GRAD_WEIGHT ? 1 : 2;
   const FthConv2dParams p = conv_params(op, args->params);
+  if (p.max_pool2) /* the output is the pooled shape, which these kernels do not produce */
+    return fth_error(FTH_STATUS_UNSUPPORTED, "%s: the fused 2x2 max pool (max_pool2) has no CUDA kernel yet",
+                     fth_op_name(op));
   const bool relu = p.act == FTH_ACT_RELU;
   FthCudaConvShape s;
   FthStatus st;
