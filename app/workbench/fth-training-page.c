@@ -3,12 +3,14 @@
  * arrive on the main loop. */
 #include "fth-training-page.h"
 
+#include "fth-confusion-matrix.h"
 #include "fth-line-chart.h"
 
 #include <adwaita.h>
 #include <fathom/recipe.h>
 #include <fathom/train.h>
 #include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
 #include <math.h>
 
 struct _FthTrainingPage {
@@ -22,6 +24,7 @@ struct _FthTrainingPage {
   FthLineChart *loss_chart;
   FthLineChart *accuracy_chart;
   GtkListBox *runs_list;
+  FthConfusionMatrix *confusion;
 
   FthStore *store;
   FthJobsPanel *jobs_panel;
@@ -34,7 +37,7 @@ struct _FthTrainingPage {
 
 G_DEFINE_FINAL_TYPE(FthTrainingPage, fth_training_page, GTK_TYPE_WIDGET)
 
-enum { SIGNAL_RUNS_LISTED, SIGNAL_RUN_FINISHED, N_SIGNALS };
+enum { SIGNAL_RUNS_LISTED, SIGNAL_RUN_FINISHED, SIGNAL_SHOW_ITEMS, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* ---- the job ------------------------------------------------------------------------------ */
@@ -100,7 +103,9 @@ train_job(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **e
 
 typedef struct {
   GStrv recipes;
-  GPtrArray *runs; /* FthRun */
+  GPtrArray *runs;      /* FthRun */
+  GStrv classes;        /* of the newest run's test confusion matrix; NULL when none */
+  gint64 *counts;       /* its cells, row = true class */
 } PageData;
 
 static void
@@ -108,7 +113,49 @@ page_data_free(PageData *data)
 {
   g_strfreev(data->recipes);
   g_clear_pointer(&data->runs, g_ptr_array_unref);
+  g_strfreev(data->classes);
+  g_free(data->counts);
   g_free(data);
+}
+
+/* The "confusion" member of a run summary ({"labels": [...], "counts": [[...], ...]}). */
+static gboolean
+parse_confusion(const char *summary_json, PageData *data)
+{
+  g_autoptr(JsonParser) parser = json_parser_new();
+  if (summary_json == NULL || !json_parser_load_from_data(parser, summary_json, -1, NULL))
+    return FALSE;
+  JsonNode *root = json_parser_get_root(parser);
+  if (!JSON_NODE_HOLDS_OBJECT(root))
+    return FALSE;
+  JsonNode *node = json_object_get_member(json_node_get_object(root), "confusion");
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+    return FALSE;
+  JsonObject *confusion = json_node_get_object(node);
+  JsonNode *labels = json_object_get_member(confusion, "labels");
+  JsonNode *counts = json_object_get_member(confusion, "counts");
+  if (labels == NULL || counts == NULL || !JSON_NODE_HOLDS_ARRAY(labels) ||
+      !JSON_NODE_HOLDS_ARRAY(counts))
+    return FALSE;
+  JsonArray *names = json_node_get_array(labels), *rows = json_node_get_array(counts);
+  guint n = json_array_get_length(names);
+  if (n == 0 || json_array_get_length(rows) != n)
+    return FALSE;
+
+  data->classes = g_new0(char *, n + 1);
+  data->counts = g_new0(gint64, (gsize)n * n);
+  for (guint i = 0; i < n; i++) {
+    JsonNode *name = json_array_get_element(names, i);
+    data->classes[i] = JSON_NODE_HOLDS_VALUE(name) && json_node_get_value_type(name) == G_TYPE_STRING
+                         ? g_strdup(json_node_get_string(name))
+                         : g_strdup_printf("%u", i);
+    JsonNode *row = json_array_get_element(rows, i);
+    if (!JSON_NODE_HOLDS_ARRAY(row) || json_array_get_length(json_node_get_array(row)) != n)
+      return FALSE;
+    for (guint j = 0; j < n; j++)
+      data->counts[(gsize)i * n + j] = json_array_get_int_element(json_node_get_array(row), j);
+  }
+  return TRUE;
 }
 
 static int
@@ -150,6 +197,14 @@ page_data_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellab
     page_data_free(data);
     g_task_return_error(task, error);
     return;
+  }
+  /* Newest first: the first run whose summary has a matrix. */
+  for (guint i = 0; i < data->runs->len && data->classes == NULL; i++) {
+    const FthRun *run = g_ptr_array_index(data->runs, i);
+    if (!parse_confusion(run->summary_json, data)) {
+      g_clear_pointer(&data->classes, g_strfreev);
+      g_clear_pointer(&data->counts, g_free);
+    }
   }
   g_task_return_pointer(task, data, (GDestroyNotify)page_data_free);
 }
@@ -204,6 +259,8 @@ page_data_read(GObject *source, GAsyncResult *result, gpointer user_data)
   if (data->recipes[0] == NULL)
     gtk_label_set_text(self->status_label, _("No recipes found (data/recipes is missing)"));
   show_runs(self, data->runs);
+  guint n = data->classes != NULL ? g_strv_length(data->classes) : 0;
+  fth_confusion_matrix_set(self->confusion, (const char *const *)data->classes, data->counts, n);
   page_data_free(data);
   g_signal_emit(self, signals[SIGNAL_RUNS_LISTED], 0);
 }
@@ -321,6 +378,15 @@ fth_training_page_cancel(FthTrainingPage *self)
 }
 
 static void
+confusion_cell_activated(FthConfusionMatrix *matrix, guint truth, guint predicted,
+                         gpointer user_data)
+{
+  g_signal_emit(user_data, signals[SIGNAL_SHOW_ITEMS], 0,
+                fth_confusion_matrix_get_label(matrix, truth),
+                fth_confusion_matrix_get_label(matrix, predicted));
+}
+
+static void
 start_clicked(GtkButton *button, gpointer user_data)
 {
   fth_training_page_start(FTH_TRAINING_PAGE(user_data));
@@ -365,6 +431,13 @@ fth_training_page_get_n_runs(FthTrainingPage *self)
 {
   g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), 0);
   return self->n_runs;
+}
+
+FthConfusionMatrix *
+fth_training_page_get_confusion_matrix(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), NULL);
+  return self->confusion;
 }
 
 guint
@@ -415,8 +488,13 @@ fth_training_page_class_init(FthTrainingPageClass *klass)
   signals[SIGNAL_RUN_FINISHED] = g_signal_new("run-finished", G_TYPE_FROM_CLASS(klass),
                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                               G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+  /* A confusion matrix cell was clicked: the true and the predicted class names. */
+  signals[SIGNAL_SHOW_ITEMS] = g_signal_new("show-items", G_TYPE_FROM_CLASS(klass),
+                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                            2, G_TYPE_STRING, G_TYPE_STRING);
 
   g_type_ensure(FTH_TYPE_LINE_CHART);
+  g_type_ensure(FTH_TYPE_CONFUSION_MATRIX);
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/fathom/Workbench/fth-training-page.ui");
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, recipe_row);
@@ -428,6 +506,8 @@ fth_training_page_class_init(FthTrainingPageClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, accuracy_chart);
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, runs_list);
   gtk_widget_class_bind_template_callback(widget_class, start_clicked);
+  gtk_widget_class_bind_template_callback(widget_class, confusion_cell_activated);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, confusion);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 

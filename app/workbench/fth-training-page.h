@@ -3,6 +3,7 @@
  * on the engine's pool, shown in the jobs panel too. */
 #pragma once
 
+#include "fth-confusion-matrix.h"
 #include "fth-jobs-panel.h"
 
 #include <fathom/store.h>
@@ -24,6 +25,9 @@ gboolean fth_training_page_cancel(FthTrainingPage *self);
 void fth_training_page_select_recipe(FthTrainingPage *self, const char *name);
 void fth_training_page_set_epochs(FthTrainingPage *self, int epochs);
 guint fth_training_page_get_n_runs(FthTrainingPage *self);
+/* The newest run's test confusion matrix; clicking a cell emits "show-items" with the true
+ * and the predicted class names. */
+FthConfusionMatrix *fth_training_page_get_confusion_matrix(FthTrainingPage *self);
 /* Points plotted: loss per step, and validation accuracy per epoch. */
 guint fth_training_page_get_n_loss_points(FthTrainingPage *self);
 guint fth_training_page_get_n_accuracy_points(FthTrainingPage *self);

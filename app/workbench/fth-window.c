@@ -75,6 +75,9 @@ struct _FthWindow {
   GtkWidget *text_span_view; /* text items, page "text" */
   gint64 media_item_id;      /* the item the audio or text page shows */
   gboolean populating_filters;
+  gint64 predicted_filter;     /* a predicted class the grid is filtered by (from a matrix
+                                * cell), 0 for none; dropped when the user changes a filter */
+  gboolean keep_predicted;
 };
 
 /* The filter drop-down: all items, unlabeled items, then one choice per label. */
@@ -329,6 +332,7 @@ apply_filter(FthWindow *self)
     filter.unlabeled = TRUE;
   else if (choice >= FIRST_LABEL_CHOICE && choice - FIRST_LABEL_CHOICE < self->label_ids->len)
     filter.label_id = g_array_index(self->label_ids, gint64, choice - FIRST_LABEL_CHOICE);
+  filter.predicted_label_id = self->predicted_filter;
   const char *text = gtk_editable_get_text(GTK_EDITABLE(self->search_entry));
   if (text[0] != '\0')
     filter.search = text;
@@ -342,13 +346,60 @@ apply_filter(FthWindow *self)
 static void
 search_changed(GtkSearchEntry *entry, gpointer user_data)
 {
-  apply_filter(FTH_WINDOW(user_data));
+  FthWindow *self = FTH_WINDOW(user_data);
+  if (!self->keep_predicted)
+    self->predicted_filter = 0;
+  apply_filter(self);
 }
 
 static void
 filter_choice_changed(GObject *dropdown, GParamSpec *pspec, gpointer user_data)
 {
-  apply_filter(FTH_WINDOW(user_data));
+  FthWindow *self = FTH_WINDOW(user_data);
+  if (!self->keep_predicted)
+    self->predicted_filter = 0;
+  apply_filter(self);
+}
+
+/* A confusion matrix cell: the grid shows the items of class TRUTH, and of those the ones
+ * predicted as PREDICTED when the project has predictions (from `fathom predict`). */
+static void
+show_confusion_items(FthTrainingPage *page, const char *truth, const char *predicted,
+                     gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  guint truth_choice = GTK_INVALID_LIST_POSITION;
+  gint64 predicted_id = 0;
+
+  if (self->store == NULL)
+    return;
+  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
+    const FthLabel *label = g_ptr_array_index(self->labels, i);
+    if (g_strcmp0(label->name, truth) == 0)
+      truth_choice = FIRST_LABEL_CHOICE + i;
+    if (g_strcmp0(label->name, predicted) == 0)
+      predicted_id = label->id;
+  }
+  if (truth_choice == GTK_INVALID_LIST_POSITION)
+    return;
+  g_autoptr(GError) error = NULL;
+  gboolean has_predictions = fth_store_latest_prediction_run(self->store, &error) != 0;
+  if (error != NULL)
+    show_error(self, error->message);
+
+  if (showing_item(self))
+    g_action_group_activate_action(G_ACTION_GROUP(self), "show-grid", NULL);
+  self->predicted_filter = has_predictions ? predicted_id : 0;
+  self->keep_predicted = TRUE;
+  gtk_drop_down_set_selected(self->filter_dropdown, truth_choice);
+  self->keep_predicted = FALSE;
+  apply_filter(self);
+  adw_view_stack_set_visible_child_name(self->view_stack, "items");
+  if (!has_predictions)
+    adw_toast_overlay_add_toast(
+      self->toast_overlay,
+      adw_toast_new(_("Showing the class’s items: the project has no stored predictions to "
+                      "split them by (run “fathom predict”)")));
 }
 
 static void
@@ -1463,6 +1514,7 @@ fth_window_class_init(FthWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthWindow, label_palette);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, jobs_panel);
   gtk_widget_class_bind_template_callback(widget_class, job_finished);
+  gtk_widget_class_bind_template_callback(widget_class, show_confusion_items);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, items_stack);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, items_grid);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, search_entry);

@@ -5,6 +5,7 @@
  * the window answers, and checks what it shows: the item grid's model, the label palette,
  * the actions and their shortcuts, the rendered pixels, and errors for folders that are not
  * projects. */
+#include "fth-confusion-matrix.h"
 #include "fth-image-canvas.h"
 #include "fth-item-cell.h"
 #include "fth-item-view.h"
@@ -1192,6 +1193,23 @@ test_training_page(void)
   g_assert_cmpuint(fth_training_page_get_n_loss_points(page), >, 0);
   g_assert_cmpuint(fth_training_page_get_n_accuracy_points(page), ==, 1);
   g_assert_true(fth_test_spin_until(has_runs, page, OPEN_TIMEOUT_MS));
+
+  /* The run's test confusion matrix: two classes, one count per test item. */
+  FthConfusionMatrix *matrix = fth_training_page_get_confusion_matrix(page);
+  g_assert_cmpuint(fth_confusion_matrix_get_n_classes(matrix), ==, 2);
+  gint64 total = 0;
+  for (guint t = 0; t < 2; t++)
+    for (guint p = 0; p < 2; p++)
+      total += fth_confusion_matrix_get_count(matrix, t, p);
+  g_assert_cmpint(total, >, 0);
+  g_assert_cmpint(total, <, 24);
+
+  /* A cell lists its class's items in the grid (no predictions are stored here). */
+  guint dark = g_strcmp0(fth_confusion_matrix_get_label(matrix, 0), "dark") == 0 ? 0 : 1;
+  g_signal_emit_by_name(matrix, "cell-activated", dark, dark);
+  g_assert_cmpstr(adw_view_stack_get_visible_child_name(g_ptr_array_index(stacks, 0)), ==,
+                  "items");
+  g_assert_cmpuint(g_list_model_get_n_items(fth_window_get_items(window)), ==, 12);
 
   destroy_window(window);
   remove_tree(dir);
