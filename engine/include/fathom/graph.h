@@ -193,11 +193,13 @@ typedef struct {
 #define FTH_NO_IGNORE_INDEX INT32_MIN
 
 /* Mean cross-entropy over the targets, as torch.nn.functional.cross_entropy: logits [N, C] or
- * [N, C, d...], targets i32 [N] or [N, d...], class_weights [C] or NULL (the mean divides by the
- * summed weights of the counted targets). Result: a scalar. */
+ * [N, C, d...] (per-position classes, e.g. token tagging), targets i32 [N] or [N, d...],
+ * class_weights [C] or NULL (the mean divides by the summed weights of the counted targets).
+ * Result: a scalar. The gradient flows to the logits only. */
 FthNode *fth_cross_entropy(FthGraph *g, FthNode *logits, FthNode *targets, FthNode *class_weights,
                            const FthCrossEntropyParams *params);
-/* Mean of BCE-with-logits over every element; pos_weight broadcast over the last axis or NULL. */
+/* Mean of BCE-with-logits over every element; pos_weight broadcast over the last axis or NULL.
+ * The gradient flows to the logits only: targets and pos_weight are treated as data. */
 FthNode *fth_bce_with_logits(FthGraph *g, FthNode *logits, FthNode *targets, FthNode *pos_weight);
 FthNode *fth_mse(FthGraph *g, FthNode *pred, FthNode *target); /* mean squared error, scalar */
 
