@@ -1,8 +1,9 @@
 /* take-screenshot: opens a project in the workbench and saves the window as a PNG.
  *   tests/run-with-xvfb.sh take-screenshot [--size WxH] [--item N]
- *       [--train RECIPE [--epochs N]] PROJECT_DIR OUT.png
+ *       [--train RECIPE [--epochs N]] [--training [--scroll-end]] PROJECT_DIR OUT.png
  * --item opens the N-th item (from 0) in the item view first; --train runs RECIPE on the
- * training page and shoots it when the run ends. For docs/screenshots; exits non-zero (saying
+ * training page and shoots it when the run ends; --training shows the training page as it is,
+ * --scroll-end scrolled to its end (the confusion matrix and the runs). For docs/screenshots; exits non-zero (saying
  * why) if the project does not open or the run fails. */
 #include "fth-item-view.h"
 #include "fth-training-page.h"
@@ -33,10 +34,13 @@ main(int argc, char **argv)
 {
   g_autofree char *size = NULL;
   int item = -1, epochs = 1;
+  gboolean training = FALSE, scroll_end = FALSE;
   g_autofree char *recipe = NULL;
   GOptionEntry entries[] = {
     { "train", 0, 0, G_OPTION_ARG_STRING, &recipe, "Train RECIPE on the training page", "RECIPE" },
     { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "Epochs for --train (default 1)", "N" },
+    { "training", 0, 0, G_OPTION_ARG_NONE, &training, "Show the training page", NULL },
+    { "scroll-end", 0, 0, G_OPTION_ARG_NONE, &scroll_end, "Scroll the page to its end", NULL },
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Window size (default 1100x720)", "WxH" },
     { "item", 0, 0, G_OPTION_ARG_INT, &item, "Open item N in the item view", "N" },
     { NULL },
@@ -103,6 +107,22 @@ main(int argc, char **argv)
       return 1;
     }
     fth_test_spin_for(500); /* the runs list and the last frame */
+  }
+
+  if (training || scroll_end) {
+    g_autoptr(GPtrArray) stacks = fth_test_find_widgets(GTK_WIDGET(window), ADW_TYPE_VIEW_STACK);
+    adw_view_stack_set_visible_child_name(g_ptr_array_index(stacks, 0), "training");
+    fth_test_spin_for(800); /* the runs and the matrix are read and laid out */
+  }
+  if (scroll_end) {
+    g_autoptr(GPtrArray) pages =
+      fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_TRAINING_PAGE);
+    g_autoptr(GPtrArray) scrolled =
+      fth_test_find_widgets(g_ptr_array_index(pages, 0), GTK_TYPE_SCROLLED_WINDOW);
+    GtkAdjustment *adjustment =
+      gtk_scrolled_window_get_vadjustment(g_ptr_array_index(scrolled, 0));
+    gtk_adjustment_set_value(adjustment, gtk_adjustment_get_upper(adjustment));
+    fth_test_spin_for(300);
   }
 
   g_autoptr(GdkTexture) texture = fth_test_render_widget(GTK_WIDGET(window));
