@@ -790,3 +790,49 @@ fth_active_latest_checkpoint(FthStore *store, GError **error)
               "%s: no trained model yet (train one first: fathom train)", fth_store_get_dir(store));
   return NULL;
 }
+
+typedef struct {
+  FthStore *store;
+  char *checkpoint_dir, *out_dir;
+  FthActiveRoundOptions opt;
+} RoundJob;
+
+static void
+round_job_free(gpointer data)
+{
+  RoundJob *rj = data;
+  g_object_unref(rj->store);
+  g_free(rj->checkpoint_dir);
+  g_free(rj->out_dir);
+  g_free(rj);
+}
+
+static gboolean
+round_job_run(FthJob *job, GCancellable *cancellable, gpointer data, GError **error)
+{
+  RoundJob *rj = data;
+  FthActiveRoundResult res;
+  if (!fth_active_round(rj->store, &rj->opt, job, cancellable, &res, error))
+    return FALSE;
+  /* test_acc last: left out when the project has no test items. */
+  FthJobMetric metrics[3] = {
+    {(char *)"labels", (double)res.n_labels},
+    {(char *)"queued", (double)res.n_queued},
+    {(char *)"test_acc", res.test_acc},
+  };
+  fth_job_progress_metrics(job, 3, 3, "round done", metrics, isnan(res.test_acc) ? 2 : 3);
+  return TRUE;
+}
+
+FthJob *
+fth_active_round_job_new(FthStore *store, const FthActiveRoundOptions *opt)
+{
+  RoundJob *rj = g_new0(RoundJob, 1);
+  rj->store = g_object_ref(store);
+  rj->opt = *opt;
+  rj->checkpoint_dir = g_strdup(opt->checkpoint_dir);
+  rj->out_dir = g_strdup(opt->out_dir);
+  rj->opt.checkpoint_dir = rj->checkpoint_dir;
+  rj->opt.out_dir = rj->out_dir;
+  return fth_job_new("active-round", round_job_run, rj, round_job_free);
+}

@@ -268,6 +268,14 @@ test_round(void)
   g_assert_no_error(error);
   g_assert_cmpuint(res.n_pseudo, ==, added);
   g_assert_cmpuint(res.n_labels, ==, N_LABELED + 5);
+
+  /* As a job, from the checkpoint the last round wrote. */
+  ro.pseudo_run = 0;
+  g_autoptr(FthJob) job = fth_active_round_job_new(store, &ro);
+  g_assert_true(fth_job_run_sync(job, &error));
+  g_assert_no_error(error);
+  g_autoptr(GPtrArray) rounds = fth_store_list_runs(store, "active-round", &error);
+  g_assert_cmpuint(rounds->len, ==, 4);
 }
 
 static void

@@ -321,6 +321,9 @@ gboolean fth_active_round_due(FthStore *store, const FthActiveSettings *settings
                               gint64 *n_new, GError **error);
 gboolean fth_active_round(FthStore *store, const FthActiveRoundOptions *opt, FthJob *job,
                           GCancellable *cancellable, FthActiveRoundResult *res, GError **error);
+/* The same as a job named "active-round" (the workbench runs it in the background); its last
+ * progress event carries the metrics labels, queued and test_acc. OPT's strings are copied. */
+FthJob *fth_active_round_job_new(FthStore *store, const FthActiveRoundOptions *opt);
 
 /* The newest artifact of kind "checkpoint" (a training run's or a round's), as a path; NO_MODEL
  * when the project has none. */
