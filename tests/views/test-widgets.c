@@ -92,6 +92,12 @@ settle(Harness *h)
   fth_test_spin_for(20);
 }
 
+static gboolean
+widget_on_screen(gpointer data)
+{
+  return gtk_widget_get_mapped(data) && gtk_widget_get_width(data) > 0;
+}
+
 static void
 harness_init(Harness *h, GtkWidget *view)
 {
@@ -113,6 +119,8 @@ harness_init(Harness *h, GtkWidget *view)
   gtk_window_set_default_size(GTK_WINDOW(h->window), 800, 420);
   gtk_window_set_child(GTK_WINDOW(h->window), view);
   gtk_window_present(GTK_WINDOW(h->window));
+  /* Renders need the window on screen, laid out (a fresh Xvfb can take a moment). */
+  g_assert_true(fth_test_spin_until(widget_on_screen, view, 10000));
 }
 
 static void
@@ -278,6 +286,12 @@ waveform_loaded(gpointer data)
   return !fth_waveform_view_is_loading(view);
 }
 
+static gboolean
+played_a_bit(gpointer data)
+{
+  return fth_waveform_view_get_position(data) > 0.2;
+}
+
 static void
 test_waveform_view(void)
 {
@@ -418,6 +432,33 @@ test_waveform_view(void)
   g_assert_true(fth_waveform_view_get_loop(view));
   g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_bracketright));
   g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_speed(view), 1.25, 1e-9);
+
+  /* Playback: Space plays and the playhead moves; Space pauses. With loop on, p plays the
+   * selection over and over: the playhead stays inside it. */
+  fth_waveform_view_set_loop(view, FALSE);
+  fth_waveform_view_set_speed(view, 1.0);
+  fth_waveform_view_seek(view, 0.0);
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_space));
+  g_assert_true(fth_waveform_view_is_playing(view));
+  g_assert_true(fth_test_spin_until(played_a_bit, view, 5000));
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_space));
+  g_assert_false(fth_waveform_view_is_playing(view));
+  double paused_at = fth_waveform_view_get_position(view);
+  fth_test_spin_for(200);
+  g_assert_cmpfloat(fth_waveform_view_get_position(view), ==, paused_at);
+  fth_waveform_view_set_visible_range(view, 0.0, 2.0);
+  drag(h.view, fth_waveform_view_time_to_x(view, 0.2), wy, fth_waveform_view_time_to_x(view, 0.4),
+       wy);
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_l));
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_p));
+  for (int i = 0; i < 8; i++) {
+    fth_test_spin_for(100);
+    double at = fth_waveform_view_get_position(view);
+    g_assert_cmpfloat(at, >=, 0.2 - 0.01);
+    g_assert_cmpfloat(at, <=, 0.4 + 0.05);
+  }
+  g_assert_true(fth_waveform_view_is_playing(view));
+  fth_waveform_view_set_playing(view, FALSE);
 
   /* Model segments and a segment past the end: shown apart, and named in the message. */
   gint64 run;
