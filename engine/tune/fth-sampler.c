@@ -6,8 +6,8 @@
  * linear ramp for all but the newest 25), a prior component of weight 1 at the middle of the
  * range with sigma = the range, neighbour-gap bandwidths clipped by the "magic clip" in the
  * univariate case and Scott's rule 0.2 n^(-1/(d+4)) in the multivariate one, truncated normal
- * kernels (discretised for stepped parameters), 24 candidates from l(x) scored by
- * log l(x) - log g(x). Random numbers come from GRand, so the draws differ from numpy's. */
+ * kernels (discretised for stepped parameters) whose continuous densities, as in Optuna 3.1,
+ * lack the 1/sigma factor, 24 candidates from l(x) scored by log l(x) - log g(x). Random numbers come from GRand, so the draws differ from numpy's. */
 #include "fth-tune-private.h"
 
 #include <float.h>
@@ -162,7 +162,7 @@ typedef struct {
   double **cat;           /* d pointers to n_comp x n_choices (categorical dimensions) */
   double *weights;        /* n_comp */
   double *log_weights;    /* n_comp */
-  double *log_norm;       /* d x n_comp: log sigma + log P(low <= X <= high), per component */
+  double *log_norm;       /* d x n_comp: log P(low <= X <= high), per component */
 } Parzen;
 
 static void
@@ -309,11 +309,13 @@ parzen_init(Parzen *pe, const FthParam **params, guint d, const double *obs, gui
     for (guint i = 0; i < nc; i++)
       sig[i] = CLAMP(sig[i], minsigma, maxsigma);
     sig[n_obs] = hi - lo;
-    /* The truncation's normaliser depends on the component only: computed once here. */
+    /* The truncation's normaliser depends on the component only: computed once here. Like
+     * Optuna 3.1's _truncnorm.logpdf, a continuous kernel's density leaves out 1/sigma, so each
+     * kernel counts in l(x) and g(x) in proportion to its bandwidth. With the true density
+     * (log sigma subtracted) the regret on the benchmark functions was 1.1-1.6x Optuna's. */
     double *ln = pe->log_norm + (gsize) k * nc;
     for (guint i = 0; i < nc; i++)
-      ln[i] = log_gauss_mass((lo - mus[i]) / sig[i], (hi - mus[i]) / sig[i]) +
-              (pe->q[k] > 0 ? 0.0 : log(sig[i]));
+      ln[i] = log_gauss_mass((lo - mus[i]) / sig[i], (hi - mus[i]) / sig[i]);
   }
 }
 
