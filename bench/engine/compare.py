@@ -59,6 +59,13 @@ def main(d):
             fmt = "{:.2f}" if key == "acc" else "{:.0f}"
             lines.append(f"| {model} | {names[key]} | {fmt.format(u[key])} | {fmt.format(b[key])} | "
                          f"{fmt.format(o[key])} | {ru:.2f}x | {rb:.2f}x | {tgt} |")
+    t1 = load(d, "fathom_mlp_t1")
+    if t1:
+        o = ours_row(t1)
+        lines.append("")
+        lines.append(f"Fathom MLP at 1 thread: training {o['train']:.0f} img/s, batch 1 {o['b1']:.0f} "
+                     f"img/s, batch 256 {o['b256']:.0f} img/s, peak RSS {o['rss']:.0f} MiB, "
+                     f"accuracy {o['acc']:.2f}%.")
     best = load(d, "fathom_best")
     if best:
         accs = ", ".join(f"{e['test_acc'] * 100:.2f}" for e in best["epochs"])

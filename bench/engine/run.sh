@@ -6,7 +6,8 @@
 #
 #   bench/engine/run.sh [BUILD_DIR]        (default build-nn; run from anywhere, with nice)
 #
-# Environment: EPOCHS (2), BEST_RECIPE (fmnist-best), SKIP_BEST=1 to leave the long run out.
+# Environment: EPOCHS (2), BEST_RECIPE (fmnist-best), SKIP_BEST=1 to leave the long run out,
+# LIMIT=N to train on the first N images only (a quick check of the script, not a benchmark).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build-nn}
@@ -16,6 +17,8 @@ peer=$(cd "$root/../shared/peers/torch" 2>/dev/null && pwd || true)
 bench=$build/bench/engine/bench-fmnist
 [ -x "$bench" ] || { echo "run.sh: $bench not built (meson compile -C $build)" >&2; exit 1; }
 epochs=${EPOCHS:-2}
+limit=()
+[ -n "${LIMIT:-}" ] && limit=(--limit-train "$LIMIT")
 out=$(mktemp -d /tmp/fathom-bench-engine.XXXXXX)
 
 # The peer needs Debian's PyTorch; it is large, so it is installed here, not by setup-deps.sh.
@@ -31,14 +34,14 @@ echo "== machine: $(nproc) cores, load before: $(load) (1-min average; >0.3 mean
 peer_run() { # name, args...
   local name=$1; shift
   echo "== torch $name: fmnist_cnn.py $*  (load $(load))"
-  (cd "$out" && /usr/bin/python3 "$peer/fmnist_cnn.py" "$@" --json "$out/torch_$name.json" \
+  (cd "$out" && /usr/bin/python3 "$peer/fmnist_cnn.py" "$@" "${limit[@]}" --json "$out/torch_$name.json" \
      > "$out/torch_$name.log" 2>&1) || { tail -5 "$out/torch_$name.log"; exit 1; }
   grep -E '^epoch|^inference' "$out/torch_$name.log" | sed 's/^/   /'
 }
 ours_run() { # name, args...
   local name=$1; shift
   echo "== fathom $name: bench-fmnist $*  (load $(load))"
-  OPENBLAS_NUM_THREADS=1 FTH_SOURCE_DIR=$root "$bench" "$@" > "$out/fathom_$name.log" 2>&1 \
+  OPENBLAS_NUM_THREADS=1 FTH_SOURCE_DIR=$root "$bench" "$@" "${limit[@]}" > "$out/fathom_$name.log" 2>&1 \
     || { tail -5 "$out/fathom_$name.log"; exit 1; }
   grep -E '^epoch|^train steady' "$out/fathom_$name.log" | sed 's/^/   /'
   grep '^RESULT_JSON ' "$out/fathom_$name.log" | sed 's/^RESULT_JSON //' > "$out/fathom_$name.json"
@@ -50,6 +53,7 @@ peer_run mlp_user --model mlp --epochs "$epochs" --threads 2
 peer_run mlp_best --model mlp --epochs "$epochs" --threads 1
 ours_run cnn --recipe fmnist-cnn --epochs "$epochs" --batch 64 --lr 0.05 --threads 2
 ours_run mlp --recipe mlp --epochs "$epochs" --batch 64 --lr 0.05 --threads 2
+ours_run mlp_t1 --recipe mlp --epochs "$epochs" --batch 64 --lr 0.05 --threads 1
 if [ "${SKIP_BEST:-0}" != 1 ]; then
   ours_run best --recipe "${BEST_RECIPE:-fmnist-best}" --threads 2
 fi
