@@ -646,15 +646,16 @@ typedef struct {
   FthNode *x, *t, *h, *loss, *params[5];
 } Bf16Net;
 
-/* x [B, 40] -> act(linear 48) = h -> linear 7 + matmul(h, p) -> cross-entropy: linear, plain
- * matmul and the transposed matmuls of every backward. */
+/* x [B, 2, 40] -> act(linear 48) = h -> linear 7 + matmul(h, p) -> logits [B, 2, 7], transposed
+ * to [B, 7, 2] for a per-position cross-entropy: linear and matmul over 3-D inputs (folded into
+ * one GEMM) and the transposed matmuls of every backward. */
 static Bf16Net bf16_net(bool bf16, FthActivation act, int64_t max_batch) {
   Bf16Net n;
   n.g = fth_graph_new(test_seed);
   if (bf16)
     g_assert_cmpint(fth_graph_set_bf16_matmul(n.g, true), ==, FTH_STATUS_OK);
-  n.x = fth_input(n.g, "x", FTH_F32, 2, (int64_t[]){FTH_BATCH, 40});
-  n.t = fth_input(n.g, "t", FTH_I32, 1, (int64_t[]){FTH_BATCH});
+  n.x = fth_input(n.g, "x", FTH_F32, 3, (int64_t[]){FTH_BATCH, 2, 40});
+  n.t = fth_input(n.g, "t", FTH_I32, 2, (int64_t[]){FTH_BATCH, 2});
   FthInit ku = {FTH_INIT_KAIMING_UNIFORM, 0, 0};
   n.params[0] = fth_param(n.g, "w1", 2, (int64_t[]){48, 40}, ku);
   n.params[1] = fth_param(n.g, "b1", 1, (int64_t[]){48}, (FthInit){FTH_INIT_UNIFORM, -0.1f, 0.1f});
@@ -663,7 +664,7 @@ static Bf16Net bf16_net(bool bf16, FthActivation act, int64_t max_batch) {
   n.params[4] = fth_param(n.g, "p", 2, (int64_t[]){48, 7}, ku);
   FthNode *h = n.h = fth_linear_act(n.g, n.x, n.params[0], n.params[1], act);
   FthNode *logits = fth_add(n.g, fth_linear(n.g, h, n.params[2], n.params[3]), fth_matmul(n.g, h, n.params[4], false, false));
-  n.loss = fth_cross_entropy(n.g, logits, n.t, NULL, NULL);
+  n.loss = fth_cross_entropy(n.g, fth_transpose(n.g, logits, (int[]){0, 2, 1}), n.t, NULL, NULL);
   g_assert_cmpint(fth_graph_mark_output(n.g, h), ==, FTH_STATUS_OK);
   g_assert_cmpint(fth_graph_backward(n.g, n.loss, 1.0f), ==, FTH_STATUS_OK);
   g_assert_cmpint(fth_graph_plan(n.g, FTH_MODE_TRAIN, max_batch), ==, FTH_STATUS_OK);
@@ -680,11 +681,11 @@ static void test_bf16_matmul(void) {
   }
   g_assert_cmpint(st, ==, FTH_STATUS_OK);
   enum { B = 37, MAXB = 50 };
-  float xv[B * 40];
-  int32_t tv[B];
-  for (int i = 0; i < B * 40; i++)
+  float xv[B * 2 * 40];
+  int32_t tv[B * 2];
+  for (int i = 0; i < B * 2 * 40; i++)
     xv[i] = (float)g_rand_double_range(rng, -2, 2);
-  for (int i = 0; i < B; i++)
+  for (int i = 0; i < B * 2; i++)
     tv[i] = g_rand_int_range(rng, 0, 7);
   /* with ReLU: the forward values and the loss; without: the gradients too (a ReLU whose input
    * rounds across zero would flip a whole sample's contribution, which is not a GEMM error) */
