@@ -19,7 +19,7 @@ def torch_row(r):
     return {"train": r["train_ips_steady_all_epochs"], "b1": inf["b1_ips_median"],
             "b256": inf["b256_ips_median"], "rss": r["peak_rss_mib"],
             "acc": r["epochs"][-1]["test_acc"] * 100,
-            "cfg": f"torch {r['threads']} / OpenBLAS {r['blas_threads']}"}
+            "cfg": f"torch {r['threads']} / OpenBLAS {r.get('blas_threads', r['threads'])}"}
 
 
 def ours_row(r):
@@ -41,12 +41,14 @@ def main(d):
              "acc": f"test accuracy % after the last epoch"}
     for model in ("cnn", "mlp"):
         tu, tb, ours = load(d, f"torch_{model}_user"), load(d, f"torch_{model}_best"), load(d, f"fathom_{model}")
-        if not (tu and tb and ours):
+        if not (tb and ours):
             continue
-        u, b, o = torch_row(tu), torch_row(tb), ours_row(ours)
-        lines.append(f"| {model} | configuration | {u['cfg']} | {b['cfg']} | {o['cfg']} | | | |")
+        b, o = torch_row(tb), ours_row(ours)
+        u = torch_row(tu) if tu else None
+        lines.append(f"| {model} | configuration | {u['cfg'] if u else 'not run'} | {b['cfg']} | "
+                     f"{o['cfg']} | | | |")
         for key in ("train", "b1", "b256", "rss", "acc"):
-            ru, rb = o[key] / u[key], o[key] / b[key]
+            rb = o[key] / b[key]
             tgt = ""
             if (model, key) in targets:
                 op, v = targets[(model, key)]
@@ -57,8 +59,10 @@ def main(d):
                 ok = o[key] >= b[key] - 0.3
                 tgt = f">= {b[key] - 0.3:.2f}: {'met' if ok else 'NOT met'}"
             fmt = "{:.2f}" if key == "acc" else "{:.0f}"
-            lines.append(f"| {model} | {names[key]} | {fmt.format(u[key])} | {fmt.format(b[key])} | "
-                         f"{fmt.format(o[key])} | {ru:.2f}x | {rb:.2f}x | {tgt} |")
+            uval = fmt.format(u[key]) if u else "–"
+            ru = f"{o[key] / u[key]:.2f}x" if u else "–"
+            lines.append(f"| {model} | {names[key]} | {uval} | {fmt.format(b[key])} | "
+                         f"{fmt.format(o[key])} | {ru} | {rb:.2f}x | {tgt} |")
     t1 = load(d, "fathom_mlp_t1")
     if t1:
         o = ours_row(t1)

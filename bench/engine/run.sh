@@ -47,13 +47,15 @@ ours_run() { # name, args...
   grep '^RESULT_JSON ' "$out/fathom_$name.log" | sed 's/^RESULT_JSON //' > "$out/fathom_$name.json"
 }
 
-peer_run cnn_user --model cnn --epochs "$epochs" --threads 2
-peer_run cnn_best --model cnn --epochs "$epochs" --threads 2 --blas-threads 1
-peer_run mlp_user --model mlp --epochs "$epochs" --threads 2
-peer_run mlp_best --model mlp --epochs "$epochs" --threads 1
+# Interleaved, most important pairs first: on a shared machine the load drifts, and pairs run
+# close together see similar load; compare.py prints whatever has finished.
 ours_run cnn --recipe fmnist-cnn --epochs "$epochs" --batch 64 --lr 0.05 --threads 2
+peer_run cnn_best --model cnn --epochs "$epochs" --threads 2 --blas-threads 1
 ours_run mlp --recipe mlp --epochs "$epochs" --batch 64 --lr 0.05 --threads 2
+peer_run mlp_best --model mlp --epochs "$epochs" --threads 1
 ours_run mlp_t1 --recipe mlp --epochs "$epochs" --batch 64 --lr 0.05 --threads 1
+peer_run cnn_user --model cnn --epochs "$epochs" --threads 2
+peer_run mlp_user --model mlp --epochs "$epochs" --threads 2
 if [ "${SKIP_BEST:-0}" != 1 ]; then
   ours_run best --recipe "${BEST_RECIPE:-fmnist-best}" --threads 2
 fi
