@@ -17,6 +17,7 @@
 #include "workbench-test-util.h"
 
 #include <errno.h>
+#include <sqlite3.h>
 #include <glib/gstdio.h>
 
 #define OPEN_TIMEOUT_MS 20000
@@ -1309,6 +1310,31 @@ test_open_corrupt(void)
   remove_tree(dir);
 }
 
+/* A project written by a newer Fathom is refused with a dialog and left as it was. */
+static void
+test_open_newer_version(void)
+{
+  g_autofree char *dir = create_project();
+  g_autofree char *db = g_build_filename(dir, FTH_STORE_DB_NAME, NULL);
+  sqlite3 *conn = NULL;
+  g_assert_cmpint(sqlite3_open(db, &conn), ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_exec(conn, "PRAGMA user_version = 999", NULL, NULL, NULL), ==,
+                  SQLITE_OK);
+  sqlite3_close(conn);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *before = NULL;
+  gsize before_len = 0;
+  g_assert_true(g_file_get_contents(db, &before, &before_len, &error));
+
+  assert_open_fails(dir);
+
+  g_autofree char *after = NULL;
+  gsize after_len = 0;
+  g_assert_true(g_file_get_contents(db, &after, &after_len, &error));
+  g_assert_cmpmem(before, before_len, after, after_len);
+  remove_tree(dir);
+}
+
 /* ---- the thumbnail loader ---------------------------------------------------------------- */
 
 typedef struct {
@@ -1480,6 +1506,7 @@ main(int argc, char **argv)
                   test_item_view_suggestion_and_missing);
   g_test_add_func("/workbench/open-not-project", test_open_not_project);
   g_test_add_func("/workbench/open-corrupt", test_open_corrupt);
+  g_test_add_func("/workbench/open-newer-version", test_open_newer_version);
   g_test_add_func("/workbench/thumbnail-loader-idx", test_thumbnail_loader_idx);
   g_test_add_func("/workbench/recent-projects", test_recent_projects);
   g_test_add_func("/workbench/window-state", test_window_state);
