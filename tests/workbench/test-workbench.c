@@ -832,6 +832,17 @@ test_item_view_suggestion_and_missing(void)
   guess->score = 0.8;
   g_assert_true(fth_store_add_annotation(store, guess, NULL, &error));
   g_assert_no_error(error);
+  g_autoptr(FthAnnotation) box_guess = fth_annotation_new();
+  box_guess->item_id = fth_item_get_id(third);
+  box_guess->label_id = dog->id;
+  box_guess->geom = FTH_GEOM_BOX;
+  box_guess->x = 4, box_guess->y = 4, box_guess->w = 20, box_guess->h = 12;
+  box_guess->author = FTH_AUTHOR_MODEL;
+  box_guess->run_id = run_id;
+  box_guess->score = 0.6;
+  gint64 box_id = 0;
+  g_assert_true(fth_store_add_annotation(store, box_guess, &box_id, &error));
+  g_assert_no_error(error);
 
   g_autoptr(GPtrArray) views = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_ITEM_VIEW);
   FthItemView *view = g_ptr_array_index(views, 0);
@@ -844,8 +855,19 @@ test_item_view_suggestion_and_missing(void)
   g_assert_cmpint(wait_annotated(window), ==, fth_item_get_id(third));
   g_assert_cmpint(class_of(store, fth_item_get_id(third)), ==, dog->id);
   wait_loaded(view);
-  /* Nothing left to accept. */
+  /* Nothing left to accept for the class; the predicted box, once selected, is accepted. */
   g_assert_false(press_key(window, GDK_KEY_space));
+  FthImageCanvas *canvas = fth_item_view_get_canvas(view);
+  drag_on_canvas(canvas, 14, 10, 14, 10);
+  g_assert_cmpint(fth_image_canvas_get_selected(canvas), ==, box_id);
+  g_assert_true(press_key(window, GDK_KEY_space));
+  wait_annotated(window);
+  g_autoptr(FthAnnotation) accepted = fth_store_get_annotation(store, box_id, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(accepted->author, ==, FTH_AUTHOR_HUMAN);
+  g_assert_cmpfloat(accepted->score, ==, 1.0);
+  g_assert_cmpfloat_with_epsilon(accepted->w, 20, 0.01);
+  wait_loaded(view);
 
   /* Position 4 is the item whose file is missing. */
   g_assert_true(press_key(window, GDK_KEY_d));
