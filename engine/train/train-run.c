@@ -98,7 +98,8 @@ save_checkpoint(const char *dir, FthTrainer *t, const FthRecipe *recipe, const c
     .recipe_json = recipe->json, .vars = (char **)vars, .labels = labels, .label_ids = ids,
     .n_labels = nc, .mean = recipe->mean, .std = recipe->std, .n_norm = recipe->n_norm,
     .step = step, .epoch = epoch, .seed = fth_trainer_config(t)->seed,
-    .batch = fth_trainer_config(t)->batch, .metrics_json = (char *)metrics,
+    .batch = fth_trainer_config(t)->batch, .epochs_total = fth_trainer_config(t)->epochs,
+    .lr = fth_trainer_config(t)->optim.lr, .metrics_json = (char *)metrics,
     .best_metric = best, .bad_epochs = bad};
   return fth_checkpoint_save(dir, &meta, fth_trainer_model(t)->graph, fth_trainer_optimizer(t),
                              error);
@@ -234,7 +235,10 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   FthTrainerConfig cfg = {
     .seed = resume ? resume->seed : o->seed,
     .batch = resume ? resume->batch : o->batch > 0 ? o->batch : recipe->train.batch,
-    .epochs = o->epochs > 0 ? o->epochs : recipe->train.epochs,
+    /* A resumed run keeps its length (the schedule depends on it) and learning rate unless
+     * told otherwise. */
+    .epochs = o->epochs > 0 ? o->epochs
+              : resume && resume->epochs_total > 0 ? resume->epochs_total : recipe->train.epochs,
     .n_train = ntr,
     .optim = recipe->train.optim,
     .schedule = recipe->train.schedule,
@@ -244,9 +248,10 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   cfg.use_augment = !o->no_augment && (cfg.augment.flip_prob > 0 || cfg.augment.crop_padding > 0 ||
                                        cfg.augment.rotate_deg > 0 || cfg.augment.brightness > 0 ||
                                        cfg.augment.contrast > 0);
-  if (o->lr > 0) {
-    cfg.optim.lr = (float)o->lr;
-    cfg.schedule.base_lr = (float)o->lr;
+  double lr = o->lr > 0 ? o->lr : resume && resume->lr > 0 ? resume->lr : 0;
+  if (lr > 0) {
+    cfg.optim.lr = (float)lr;
+    cfg.schedule.base_lr = (float)lr;
   }
   if (o->max_memory > 0 && resume == NULL) {
     int b;

@@ -149,6 +149,8 @@ typedef struct {
   int epoch;            /* epochs completed */
   uint64_t seed;
   int batch;
+  int epochs_total;     /* the run's planned epochs (the schedule's length) */
+  double lr;            /* the run's base learning rate */
   char *weights_file;   /* basenames inside the directory */
   char *optimizer_file; /* NULL when saved without optimizer state */
   char *metrics_json;   /* NULL or a JSON object of the latest metrics */
