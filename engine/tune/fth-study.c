@@ -1,5 +1,5 @@
-/* The study runner: trials on worker threads, the pruner after every report, a JSON-lines
- * journal for interrupt and resume. */
+/* The study runner: trials on worker threads, the pruner after every report, the project's
+ * store or a JSON-lines journal (for objectives without a project) for interrupt and resume. */
 #include "fth-tune-private.h"
 
 #include <errno.h>
@@ -21,6 +21,9 @@ struct _FthTuneStudy {
   GArray *rerun;      /* numbers of trials to run again (running when the journal ended) */
   FILE *journal;
   char *journal_path;
+  FthStore *store;
+  gint64 store_study_id;
+  GArray *store_trial_ids; /* gint64 per trial number */
   FthTuneEventFunc event_func;
   gpointer event_data;
   gint64 step_budget;
@@ -110,6 +113,9 @@ fth_tune_study_free(FthTuneStudy *s)
   if (s->journal != NULL)
     fclose(s->journal);
   g_free(s->journal_path);
+  g_clear_object(&s->store);
+  if (s->store_trial_ids != NULL)
+    g_array_unref(s->store_trial_ids);
   g_ptr_array_unref(s->trials);
   g_array_unref(s->rerun);
   g_mutex_clear(&s->lock);
@@ -310,6 +316,8 @@ state_from_string(const char *s)
   return FTH_TUNE_TRIAL_RUNNING;
 }
 
+static void loaded_trials_prepare(FthTuneStudy *s);
+
 /* Replays the journal's lines into the study. A last line cut short by a crash is ignored. */
 static gboolean
 journal_load(FthTuneStudy *s, const char *path, const char *text, GError **error)
@@ -385,7 +393,15 @@ journal_load(FthTuneStudy *s, const char *path, const char *text, GError **error
       return journal_error(error, path, i + 1, "unknown event");
     }
   }
-  /* Rebuild the pruners' rung records by replaying each trial's reports. */
+  loaded_trials_prepare(s);
+  return TRUE;
+}
+
+/* After loading finished and running trials: rebuilds the pruner's rung records by replaying
+ * each trial's reports, and queues the trials that were running to run again. */
+static void
+loaded_trials_prepare(FthTuneStudy *s)
+{
   if (s->pruner != NULL) {
     g_autofree const FthTuneTrial **hist = g_new(const FthTuneTrial *, s->trials->len + 1);
     for (guint i = 0; i < s->trials->len; i++) {
@@ -408,13 +424,12 @@ journal_load(FthTuneStudy *s, const char *path, const char *text, GError **error
       g_array_append_val(s->rerun, t->number);
     }
   }
-  return TRUE;
 }
 
 gboolean
 fth_tune_study_open_journal(FthTuneStudy *s, const char *path, GError **error)
 {
-  g_return_val_if_fail(s->journal == NULL, FALSE);
+  g_return_val_if_fail(s->journal == NULL && s->store == NULL, FALSE);
   g_autofree char *text = NULL;
   g_autoptr(GError) local = NULL;
   gboolean exists = g_file_get_contents(path, &text, NULL, &local);
@@ -460,6 +475,159 @@ fth_tune_study_open_journal(FthTuneStudy *s, const char *path, GError **error)
     }
   }
   return TRUE;
+}
+
+/* ---- the project's store ---------------------------------------------------------------------- */
+
+static void
+store_failed(FthTuneStudy *s, GError *local)
+{
+  if (s->fatal == NULL)
+    g_set_error(&s->fatal, FTH_TUNE_ERROR, FTH_TUNE_ERROR_STORE, "study \"%s\" in %s: %s",
+                s->name, fth_store_get_db_path(s->store), local->message);
+  g_error_free(local);
+}
+
+static void
+store_start(FthTuneStudy *s, const FthTuneTrial *t, gboolean rerun)
+{
+  if (s->store == NULL || rerun)
+    return; /* a rerun keeps its row (still RUNNING) and overwrites its values step by step */
+  g_autofree char *params = fth_search_space_values_to_json(s->space, t->params);
+  gint64 id = 0;
+  int number = -1;
+  GError *local = NULL;
+  if (!fth_store_create_trial(s->store, s->store_study_id, params, t->host, &id, &number,
+                              &local)) {
+    store_failed(s, local);
+    return;
+  }
+  if (number != t->number) {
+    store_failed(s, g_error_new(FTH_TUNE_ERROR, FTH_TUNE_ERROR_STORE,
+                                "the store numbered trial %d as %d (another writer?)",
+                                t->number, number));
+    return;
+  }
+  g_array_append_val(s->store_trial_ids, id);
+}
+
+static gint64
+store_trial_id(FthTuneStudy *s, const FthTuneTrial *t)
+{
+  return (guint) t->number < s->store_trial_ids->len
+           ? g_array_index(s->store_trial_ids, gint64, t->number)
+           : 0;
+}
+
+static void
+store_report(FthTuneStudy *s, const FthTuneTrial *t, gint64 step, double value)
+{
+  /* The store keeps finite values only; the pruners see NaN in memory either way. */
+  if (s->store == NULL || !isfinite(value) || store_trial_id(s, t) == 0)
+    return;
+  GError *local = NULL;
+  if (!fth_store_add_trial_value(s->store, store_trial_id(s, t), step, value, &local))
+    store_failed(s, local);
+}
+
+static void
+store_finish(FthTuneStudy *s, const FthTuneTrial *t)
+{
+  if (s->store == NULL || store_trial_id(s, t) == 0)
+    return;
+  GError *local = NULL;
+  if (!fth_store_finish_trial(s->store, store_trial_id(s, t), (FthTrialState) t->state,
+                              isfinite(t->value), isfinite(t->value) ? t->value : 0,
+                              t->duration_s, t->error, &local))
+    store_failed(s, local);
+}
+
+static gboolean
+store_load(FthTuneStudy *s, GError **error)
+{
+  const char *db = fth_store_get_db_path(s->store);
+  guint n = fth_search_space_get_n_params(s->space);
+  g_autoptr(GPtrArray) rows = fth_store_list_trials(s->store, s->store_study_id, error);
+  if (rows == NULL)
+    return FALSE;
+  for (guint i = 0; i < rows->len; i++) {
+    const FthTrial *row = g_ptr_array_index(rows, i);
+    if (row->number != (int) i) {
+      g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_STORE,
+                  "%s: study \"%s\": trial numbers are not consecutive at %d", db, s->name,
+                  row->number);
+      return FALSE;
+    }
+    FthTuneTrial *t = g_new0(FthTuneTrial, 1);
+    t->number = row->number;
+    t->params = g_new(double, MAX(n, 1u));
+    t->host = g_strdup(row->host != NULL ? row->host : "");
+    t->bracket = s->pruner != NULL ? fth_pruner_bracket(s->pruner, s->name, t->number) : 0;
+    trial_reset(t);
+    g_ptr_array_add(s->trials, t);
+    g_array_append_val(s->store_trial_ids, row->id);
+    g_autoptr(GError) local = NULL;
+    if (!fth_search_space_values_from_json(s->space, row->params_json ? row->params_json : "",
+                                           t->params, &local)) {
+      g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_STORE, "%s: study \"%s\", trial %d: %s",
+                  db, s->name, t->number, local->message);
+      return FALSE;
+    }
+    g_autoptr(GArray) values = fth_store_list_trial_values(s->store, row->id, error);
+    if (values == NULL)
+      return FALSE;
+    for (guint k = 0; k < values->len; k++) {
+      const FthTrialValue *v = &g_array_index(values, FthTrialValue, k);
+      trial_add_step(t, v->step, v->value);
+    }
+    s->steps_used += trial_max_step(t);
+    t->state = (FthTuneTrialState) row->state;
+    t->value = row->has_value ? row->value : NAN;
+    t->duration_s = row->duration_s;
+    t->error = g_strdup(row->error);
+  }
+  loaded_trials_prepare(s);
+  return TRUE;
+}
+
+gboolean
+fth_tune_study_open_store(FthTuneStudy *s, FthStore *store, gint64 run_id, GError **error)
+{
+  g_return_val_if_fail(s->journal == NULL && s->store == NULL && s->trials->len == 0, FALSE);
+  const char *direction = s->maximize ? "maximize" : "minimize";
+  g_autofree char *space_json = fth_search_space_to_json(s->space);
+  g_autoptr(GPtrArray) studies = fth_store_list_studies(store, error);
+  if (studies == NULL)
+    return FALSE;
+  const FthStudy *found = NULL;
+  for (guint i = 0; i < studies->len && found == NULL; i++) {
+    const FthStudy *st = g_ptr_array_index(studies, i);
+    if (g_strcmp0(st->name, s->name) == 0)
+      found = st;
+  }
+  s->store = g_object_ref(store);
+  s->store_trial_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+  if (found == NULL)
+    return fth_store_create_study(store, s->name, direction, space_json, run_id,
+                                  &s->store_study_id, error);
+  s->store_study_id = found->id;
+  const char *why = NULL;
+  if (g_strcmp0(found->direction, direction) != 0)
+    why = "the study direction differs";
+  else if (g_strcmp0(found->space_json, space_json) != 0)
+    why = "the search space differs from the stored one";
+  if (why != NULL) {
+    g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_STORE, "%s: study \"%s\": %s",
+                fth_store_get_db_path(store), s->name, why);
+    return FALSE;
+  }
+  return store_load(s, error);
+}
+
+gint64
+fth_tune_study_get_store_id(FthTuneStudy *s)
+{
+  return s->store != NULL ? s->store_study_id : 0;
 }
 
 /* ---- running trials --------------------------------------------------------------------------- */
@@ -523,6 +691,7 @@ fth_tune_trial_report(FthTuneTrialContext *ctx, gint64 step, double value)
   trial_add_step(t, step, value);
   s->steps_used += trial_max_step(t) - before;
   journal_report(s, t, step, value);
+  store_report(s, t, step, value);
   if (s->pruner != NULL &&
       fth_pruner_should_prune(s->pruner, t, (const FthTuneTrial *const *) s->trials->pdata,
                               s->trials->len, s->maximize))
@@ -545,6 +714,7 @@ next_trial(FthTuneStudy *s)
     FthTuneTrial *t = g_ptr_array_index(s->trials, number);
     trial_reset(t);
     journal_start(s, t, TRUE);
+    store_start(s, t, TRUE);
     return t;
   }
   if (s->trials->len >= s->n_target)
@@ -579,6 +749,7 @@ next_trial(FthTuneStudy *s)
   }
   g_ptr_array_add(s->trials, t);
   journal_start(s, t, FALSE);
+  store_start(s, t, FALSE);
   return t;
 }
 
@@ -610,6 +781,7 @@ run_trial(FthTuneStudy *s, FthTuneTrial *t)
     t->value = value;
   }
   journal_finish(s, t);
+  store_finish(s, t);
   emit(s, FTH_TUNE_EVENT_TRIAL_FINISHED, t);
   g_mutex_unlock(&s->lock);
 }

@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include <fathom/store.h>
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
@@ -36,6 +37,7 @@ typedef enum {
   FTH_TUNE_ERROR_JOURNAL,   /* the study journal cannot be read or written */
   FTH_TUNE_ERROR_OBJECTIVE, /* the objective returned a non-finite value */
   FTH_TUNE_ERROR_FAILED,    /* anything else (a numeric failure in a sampler) */
+  FTH_TUNE_ERROR_STORE,     /* the project's store holds a different or damaged study */
 } FthTuneError;
 
 /* ---- search spaces ------------------------------------------------------------------------ */
@@ -240,6 +242,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthTuneStudy, fth_tune_study_free)
  * first (the space, direction and name must match): finished trials are kept, trials that
  * were running when the writer died are run again with the same number and parameters. */
 gboolean fth_tune_study_open_journal(FthTuneStudy *study, const char *path, GError **error);
+/* Keeps the study in the project's store (studies, trials, trial_values) instead: when the
+ * store has a study of this name, its trials are loaded first (direction and space must
+ * match), finished ones kept and running ones (the writer died) run again with the same number
+ * and parameters, overwriting their intermediate values step by step. Otherwise the study is
+ * created, linked to RUN_ID (0: none). Call before optimizing, on a study with no trials and no
+ * journal. Non-finite intermediate values are not stored. */
+gboolean fth_tune_study_open_store(FthTuneStudy *study, FthStore *store, gint64 run_id,
+                                   GError **error);
+/* The study's id in the store, 0 when it is not kept in one. */
+gint64 fth_tune_study_get_store_id(FthTuneStudy *study);
 void fth_tune_study_set_event_func(FthTuneStudy *study, FthTuneEventFunc func,
                                    gpointer user_data);
 /* Stop starting trials once the steps used (see below) reach STEPS (0: no limit). */
