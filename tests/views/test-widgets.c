@@ -5,6 +5,7 @@
  * bad input shown in the view. */
 #include "../workbench/workbench-test-util.h"
 #include "fth-annotation-history.h"
+#include "fth-application.h"
 #include "fth-text-span-view.h"
 #include "fth-waveform-view.h"
 
@@ -734,6 +735,78 @@ test_text_span_view(void)
   harness_clear(&h);
 }
 
+/* ---- in the window ------------------------------------------------------------------------- */
+
+static FthApplication *app;
+
+static gboolean
+waveform_mapped_and_loaded(gpointer data)
+{
+  return gtk_widget_get_mapped(data) && gtk_widget_get_width(data) > 100 &&
+         !fth_waveform_view_is_loading(data);
+}
+
+/* The window shows an audio item in the waveform view and a text item in the span view; edits
+ * there go through the window's history (win.undo takes them back). */
+static void
+test_in_window(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("fth-views-window-XXXXXX", NULL);
+  g_autoptr(GError) error = NULL;
+  {
+    g_autoptr(FthStore) store = fth_store_create(dir, &error);
+    g_assert_no_error(error);
+    g_assert_true(fth_store_add_label(store, "bark", "#33d17a", "b", FTH_LABEL_ANY, NULL, &error));
+    g_autofree char *wav = g_build_filename(dir, "tone.wav", NULL);
+    write_wav(wav, 16000, 2.0, FALSE);
+    Harness fake = { .store = store };
+    add_audio_item(&fake, wav, 16000, 2.0);
+    add_text_item(&fake, TEXT);
+  }
+  FthWindow *window = fth_window_new(app);
+  gtk_window_set_default_size(GTK_WINDOW(window), 900, 640);
+  gtk_window_present(GTK_WINDOW(window));
+  g_assert_true(fth_test_open_project(window, dir, 10000, NULL));
+  FthStore *store = fth_window_get_store(window);
+
+  g_autoptr(GPtrArray) grids = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_GRID_VIEW);
+  g_signal_emit_by_name(g_ptr_array_index(grids, 0), "activate", 0u);
+  g_autoptr(GPtrArray) waves = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_WAVEFORM_VIEW);
+  g_assert_cmpuint(waves->len, ==, 1);
+  GtkWidget *wave = g_ptr_array_index(waves, 0);
+  g_assert_true(fth_test_spin_until(waveform_mapped_and_loaded, wave, 15000));
+  FthWaveformView *view = FTH_WAVEFORM_VIEW(wave);
+  g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_duration(view), 2.0, 1e-9);
+  double wy = fth_waveform_view_waveform_y(view);
+  drag(wave, fth_waveform_view_time_to_x(view, 0.5), wy, fth_waveform_view_time_to_x(view, 1.0),
+       wy);
+  double s0, s1;
+  g_assert_true(fth_waveform_view_get_selection(view, &s0, &s1));
+  g_assert_true(press(wave, "fth-waveform-keys", GDK_KEY_b));
+  fth_test_spin_for(300);
+  g_autoptr(GPtrArray) anns = fth_store_list_annotations(store, 1, &error);
+  g_assert_cmpuint(anns->len, ==, 1);
+  g_assert_cmpint(((FthAnnotation *)anns->pdata[0])->geom, ==, FTH_GEOM_SEGMENT);
+  g_assert_cmpfloat(((FthAnnotation *)anns->pdata[0])->t1, ==, 1.0);
+  g_action_group_activate_action(G_ACTION_GROUP(window), "undo", NULL);
+  fth_test_spin_for(300);
+  g_clear_pointer(&anns, g_ptr_array_unref);
+  anns = fth_store_list_annotations(store, 1, &error);
+  g_assert_cmpuint(anns->len, ==, 0);
+
+  /* The next item is the text: the span view shows it. */
+  g_action_group_activate_action(G_ACTION_GROUP(window), "next-item", NULL);
+  fth_test_spin_for(200);
+  g_autoptr(GPtrArray) texts = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_TEXT_SPAN_VIEW);
+  g_assert_cmpuint(texts->len, ==, 1);
+  FthTextSpanView *text_view = g_ptr_array_index(texts, 0);
+  g_assert_true(gtk_widget_get_mapped(GTK_WIDGET(text_view)));
+  g_assert_cmpint(fth_text_span_view_get_length(text_view), ==, g_utf8_strlen(TEXT, -1));
+  gtk_window_destroy(GTK_WINDOW(window));
+  fth_test_spin_for(200);
+  remove_tree(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -742,7 +815,14 @@ main(int argc, char **argv)
     g_printerr("no display: skipping\n");
     return 77;
   }
+  app = fth_application_new(G_APPLICATION_NON_UNIQUE);
+  g_autoptr(GError) error = NULL;
+  if (!g_application_register(G_APPLICATION(app), NULL, &error))
+    g_error("cannot register the application: %s", error->message);
   g_test_add_func("/views/waveform", test_waveform_view);
   g_test_add_func("/views/text-spans", test_text_span_view);
-  return g_test_run();
+  g_test_add_func("/views/in-window", test_in_window);
+  int status = g_test_run();
+  g_clear_object(&app);
+  return status;
 }
