@@ -1,4 +1,6 @@
-/* `fathom tune`: a hyperparameter study on a built-in objective, with progress or JSON lines.
+/* `fathom tune`: a hyperparameter study on a built-in objective or on training a recipe over a
+ * project's images, with progress or JSON lines. Ctrl-C cancels it (the running trials stop at
+ * their next report); a study kept in the project's store or a journal resumes where it was.
  *
  * The JSON lines follow the job-event format of fathom/jobs.h ("type", "job", "step",
  * "total", "message", "metrics"), plus a "trial" object with the trial's number, state,
@@ -6,8 +8,10 @@
 #include "cli.h"
 
 #include <fathom/tune.h>
+#include <glib-unix.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 
 int fth_cli_tune(int argc, char **argv);
@@ -120,98 +124,210 @@ on_event(FthTuneStudy *study, FthTuneEventKind kind, const FthTuneTrial *t, gpoi
             t->error != NULL ? t->error : "");
 }
 
+typedef struct {
+  FthTuneStudy *study;
+  guint n_trials, n_workers;
+  FthObjectiveFunc objective;
+  gpointer objective_data;
+  GCancellable *cancellable;
+  gboolean ok;
+  GError *error;
+  GMainLoop *loop;
+} OptimizeRun;
+
+static gboolean
+quit_loop(gpointer data)
+{
+  g_main_loop_quit(data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The study runs on its own thread so that the main loop can take Ctrl-C. */
+static gpointer
+optimize_thread(gpointer data)
+{
+  OptimizeRun *r = data;
+  r->ok = fth_tune_study_optimize(r->study, r->n_trials, r->n_workers, r->objective,
+                                  r->objective_data, r->cancellable, &r->error);
+  g_idle_add(quit_loop, r->loop);
+  return NULL;
+}
+
+static gboolean
+on_interrupt(gpointer data)
+{
+  g_cancellable_cancel(data);
+  return G_SOURCE_CONTINUE;
+}
+
 int
 fth_cli_tune(int argc, char **argv)
 {
   g_autofree char *objective = NULL, *space_path = NULL, *sampler_name = NULL;
-  g_autofree char *pruner_name = NULL, *journal = NULL, *name = NULL;
-  int trials = 0, workers = 1;
+  g_autofree char *pruner_name = NULL, *journal = NULL, *name = NULL, *recipe = NULL;
+  int trials = 0, workers = 1, epochs = 6, limit = 0;
   gint64 seed = 1;
   gboolean json = FALSE;
   const GOptionEntry entries[] = {
     { "objective", 'o', 0, G_OPTION_ARG_STRING, &objective,
       "branin, hartmann6, rosenbrock4, ackley5 or lc2 (a learning curve with 27 steps)", "NAME" },
+    { "recipe", 'r', 0, G_OPTION_ARG_STRING, &recipe,
+      "train this recipe on the project's images as the objective (cnn)", "NAME" },
     { "space", 0, 0, G_OPTION_ARG_FILENAME, &space_path,
-      "search space JSON (default: the objective's own)", "FILE" },
+      "search space JSON (default: the objective's or the recipe's own)", "FILE" },
     { "sampler", 's', 0, G_OPTION_ARG_STRING, &sampler_name,
       "random, grid, tpe, tpe-mv or gp (default tpe)", "NAME" },
     { "pruner", 'p', 0, G_OPTION_ARG_STRING, &pruner_name,
       "none, median, asha or hyperband (default none)", "NAME" },
     { "trials", 'n', 0, G_OPTION_ARG_INT, &trials, "trials in the study (default: the "
-      "objective's benchmark budget)", "N" },
+      "objective's benchmark budget; 30 for a recipe)", "N" },
     { "workers", 'j', 0, G_OPTION_ARG_INT, &workers, "trials run at once (default 1)", "N" },
+    { "epochs", 'e', 0, G_OPTION_ARG_INT, &epochs, "recipe: epochs per trial (default 6)", "N" },
+    { "limit", 0, 0, G_OPTION_ARG_INT, &limit,
+      "recipe: use only the first N training items", "N" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "sampler seed, and LC2's noise seed (default 1)",
       "N" },
     { "journal", 0, 0, G_OPTION_ARG_FILENAME, &journal,
-      "keep the study in this JSON-lines file and resume from it", "FILE" },
-    { "name", 0, 0, G_OPTION_ARG_STRING, &name, "study name (default: the objective's)",
-      "NAME" },
+      "without a project: keep the study in this JSON-lines file and resume from it", "FILE" },
+    { "name", 0, 0, G_OPTION_ARG_STRING, &name,
+      "study name (default: the objective's or tune-RECIPE)", "NAME" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print events as JSON lines on stdout", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
-  if (!fth_cli_parse_options("tune", "", "Runs a hyperparameter study.",
+  if (!fth_cli_parse_options("tune", "[DIR]", "Runs a hyperparameter study.",
                              "Samples trials with the chosen sampler, stops hopeless ones with "
-                             "the pruner,\nand prints each finished trial and the best one.",
+                             "the pruner,\nand prints each finished trial and the best one. "
+                             "With a project DIR the study\nis kept in its store and resumes "
+                             "from it; with --recipe each trial trains on the\nproject's "
+                             "images and the best trial becomes the project's current model.",
                              entries, &argc, &argv))
     return FTH_EXIT_USAGE;
-  if (argc > 1)
-    return fth_cli_usage_error("tune", "unexpected argument “%s”", argv[1]);
-  if (objective == NULL)
-    return fth_cli_usage_error("tune", "--objective is required (training objectives need "
-                                       "the trainer, which this build does not have)");
-  const FthTuneBuiltin *builtin = fth_tune_builtin_find(objective);
-  if (builtin == NULL)
+  if (argc > 2)
+    return fth_cli_usage_error("tune", "unexpected argument “%s”", argv[2]);
+  const char *dir = argc > 1 ? argv[1] : NULL;
+  if ((objective == NULL) == (recipe == NULL))
+    return fth_cli_usage_error("tune", "give either --objective or --recipe");
+  const FthTuneBuiltin *builtin = NULL;
+  if (objective != NULL && (builtin = fth_tune_builtin_find(objective)) == NULL)
     return fth_cli_usage_error("tune", "--objective “%s”: unknown", objective);
+  g_autoptr(GError) error = NULL;
+  const char *recipe_space = NULL;
+  if (recipe != NULL) {
+    if (dir == NULL)
+      return fth_cli_usage_error("tune", "--recipe needs the project DIR to train on");
+    if ((recipe_space = fth_tune_train_space_json(recipe, &error)) == NULL)
+      return fth_cli_usage_error("tune", "--%s", error->message);
+  }
   if (workers < 1 || workers > 256)
     return fth_cli_usage_error("tune", "--workers %d: must be between 1 and 256", workers);
   if (trials < 0)
     return fth_cli_usage_error("tune", "--trials %d: must be positive", trials);
+  if (epochs < 1 || epochs > 10000)
+    return fth_cli_usage_error("tune", "--epochs %d: must be between 1 and 10000", epochs);
+  if (limit < 0)
+    return fth_cli_usage_error("tune", "--limit %d: must be positive", limit);
+  if (journal != NULL && dir != NULL)
+    return fth_cli_usage_error("tune", "--journal: a project keeps the study in its store");
 
-  g_autoptr(GError) error = NULL;
   g_autoptr(FthSearchSpace) space =
     space_path != NULL ? fth_search_space_new_from_file(space_path, &error)
-                       : fth_search_space_new_from_json(builtin->space_json, -1, objective,
-                                                        &error);
+    : builtin != NULL  ? fth_search_space_new_from_json(builtin->space_json, -1, objective, &error)
+                       : fth_search_space_new_from_json(recipe_space, -1, recipe, &error);
   if (space == NULL)
     return fth_cli_fail_error(error);
   g_autoptr(FthSampler) sampler =
     fth_sampler_new_by_name(sampler_name != NULL ? sampler_name : "tpe", (guint64) seed, &error);
   if (sampler == NULL)
     return fth_cli_usage_error("tune", "%s", error->message);
-  g_autoptr(FthPruner) pruner =
-    fth_pruner_new_by_name(pruner_name != NULL ? pruner_name : "none", FTH_TUNE_LC_T_MAX, &error);
+  g_autoptr(FthPruner) pruner = fth_pruner_new_by_name(
+    pruner_name != NULL ? pruner_name : "none", builtin != NULL ? FTH_TUNE_LC_T_MAX : epochs,
+    &error);
   if (error != NULL)
     return fth_cli_usage_error("tune", "%s", error->message);
 
+  g_autoptr(FthStore) store = NULL;
+  if (dir != NULL && (store = fth_cli_open_store(dir)) == NULL)
+    return FTH_EXIT_FAILURE;
+  g_autofree char *study_name =
+    g_strdup(name != NULL ? name : builtin != NULL ? objective : NULL);
+  if (study_name == NULL)
+    study_name = g_strdup_printf("tune-%s", recipe);
   g_autoptr(FthTuneStudy) study =
-    fth_tune_study_new(name != NULL ? name : objective, space, sampler, pruner, FALSE);
+    fth_tune_study_new(study_name, space, sampler, pruner, recipe != NULL);
   if (journal != NULL && !fth_tune_study_open_journal(study, journal, &error))
     return fth_cli_fail_error(error);
-  TuneProgress progress = { json, trials > 0 ? (guint) trials : builtin->default_trials, 0,
-                            g_get_monotonic_time(), 0, FALSE };
+  if (store != NULL && !fth_tune_study_open_store(study, store, 0, &error))
+    return fth_cli_fail_error(error);
+  guint n_total = trials > 0 ? (guint) trials : builtin != NULL ? builtin->default_trials : 30;
+  TuneProgress progress = { json, n_total, 0, g_get_monotonic_time(), 0, FALSE };
+  for (guint i = 0; i < fth_tune_study_get_n_trials(study); i++)
+    progress.n_finished += fth_tune_study_get_trial(study, i)->state != FTH_TUNE_TRIAL_RUNNING;
   fth_tune_study_set_event_func(study, on_event, &progress);
   if (json)
     print_json_event("started", study, &progress, NULL, NULL);
+
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
   guint64 noise_seed = (guint64) seed;
-  if (!fth_tune_study_optimize(study, progress.n_total, (guint) workers, builtin->objective,
-                               &noise_seed, NULL, &error)) {
+  FthTuneTrainConfig train;
+  fth_tune_train_config_init(&train);
+  train.store = store;
+  train.recipe = recipe;
+  train.study_name = study_name;
+  train.epochs = epochs;
+  train.limit_train = (gsize) limit;
+  train.seed = (guint64) seed;
+  train.cancellable = cancellable;
+  g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
+  OptimizeRun run = { study, n_total, (guint) workers,
+                      builtin != NULL ? builtin->objective : fth_tune_train_objective,
+                      builtin != NULL ? (gpointer) &noise_seed : (gpointer) &train,
+                      cancellable, FALSE, NULL, loop };
+  guint sigint = g_unix_signal_add(SIGINT, on_interrupt, cancellable);
+  guint sigterm = g_unix_signal_add(SIGTERM, on_interrupt, cancellable);
+  GThread *thread = g_thread_new("fathom-tune", optimize_thread, &run);
+  g_main_loop_run(loop);
+  g_thread_join(thread);
+  g_source_remove(sigint);
+  g_source_remove(sigterm);
+  if (!run.ok) {
     if (json)
-      print_json_event("failed", study, &progress, NULL, error->message);
-    return fth_cli_fail_error(error);
+      print_json_event("failed", study, &progress, NULL, run.error->message);
+    int rc = fth_cli_fail_error(run.error);
+    g_error_free(run.error);
+    return rc;
+  }
+  if (g_cancellable_is_cancelled(cancellable)) {
+    if (json)
+      print_json_event("cancelled", study, &progress, NULL, "interrupted");
+    fprintf(stderr, "fathom: tune cancelled (%s)\n",
+            store != NULL || journal != NULL ? "run it again to resume"
+                                             : "the study is not kept anywhere");
+    return FTH_EXIT_CANCELLED;
   }
   const FthTuneTrial *best = fth_tune_study_get_best_trial(study);
-  /* LC2's value is noisy: its regret is that of the noise-free curve at the best point. */
-  double regret = best == NULL ? NAN
-                  : g_str_equal(builtin->name, "lc2")
-                    ? fth_tune_lc_curve_noise_free(trial_param(best, space, "lr"),
-                                                   trial_param(best, space, "wd"),
-                                                   FTH_TUNE_LC_T_MAX) - builtin->optimum
-                    : best->value - builtin->optimum;
-  g_autofree char *message =
-    best != NULL ? g_strdup_printf("best: trial %d, value %.6g, regret %.6g, %" G_GINT64_FORMAT
-                                   " steps used", best->number, best->value, regret,
-                                   fth_tune_study_get_steps_used(study))
-                 : g_strdup("no trial completed");
+  g_autofree char *message = NULL;
+  if (best == NULL) {
+    message = g_strdup("no trial completed");
+  } else if (builtin != NULL) {
+    /* LC2's value is noisy: its regret is that of the noise-free curve at the best point. */
+    double regret = g_str_equal(builtin->name, "lc2")
+                      ? fth_tune_lc_curve_noise_free(trial_param(best, space, "lr"),
+                                                     trial_param(best, space, "wd"),
+                                                     FTH_TUNE_LC_T_MAX) - builtin->optimum
+                      : best->value - builtin->optimum;
+    message = g_strdup_printf("best: trial %d, value %.6g, regret %.6g, %" G_GINT64_FORMAT
+                              " steps used", best->number, best->value, regret,
+                              fth_tune_study_get_steps_used(study));
+  } else {
+    gint64 run_id = 0;
+    if (!fth_tune_train_promote(study, &train, &run_id, &error))
+      return fth_cli_fail_error(error);
+    message = g_strdup_printf("best: trial %d, validation accuracy %.4f, %" G_GINT64_FORMAT
+                              " of %u epochs used; now the current model (run %" G_GINT64_FORMAT
+                              ")", best->number, best->value,
+                              fth_tune_study_get_steps_used(study), n_total * (guint) epochs,
+                              run_id);
+  }
   if (json) {
     print_json_event("succeeded", study, &progress, best, message);
   } else {

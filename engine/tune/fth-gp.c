@@ -275,7 +275,7 @@ encode(const FthSearchSpace *space, const Encoding *enc, const double *values, d
 {
   int o = 0;
   for (guint k = 0; k < enc->n_params; k++) {
-    const FthParam *p = fth_search_space_get_param(space, enc->params[k]);
+    const FthTuneParam *p = fth_search_space_get_param(space, enc->params[k]);
     double v = values[enc->params[k]];
     if (p->kind == FTH_PARAM_CATEGORICAL) {
       for (guint c = 0; c < p->n_choices; c++)
@@ -296,7 +296,7 @@ sample_group(const FthSearchSpace *space, const Encoding *enc, GRand *rng, doubl
     values[enc->params[k]] = NAN;
   for (guint k = 0; k < enc->n_params; k++) {
     guint i = enc->params[k];
-    const FthParam *p = fth_search_space_get_param(space, i);
+    const FthTuneParam *p = fth_search_space_get_param(space, i);
     if (!fth_search_space_is_active(space, i, values))
       continue;
     if (p->kind == FTH_PARAM_CATEGORICAL) {
@@ -317,7 +317,7 @@ perturb_group(const FthSearchSpace *space, const Encoding *enc, GRand *rng, doub
 {
   for (guint k = 0; k < enc->n_params; k++) {
     guint i = enc->params[k];
-    const FthParam *p = fth_search_space_get_param(space, i);
+    const FthTuneParam *p = fth_search_space_get_param(space, i);
     if (!fth_search_space_is_active(space, i, values)) {
       values[i] = NAN;
       continue;
@@ -481,7 +481,7 @@ fth_gp_sample(FthSampler *sampler, const FthSearchSpace *space,
     g_autofree guint *idx = g_new(guint, n);
     Encoding enc = { 0, idx, 0 };
     for (guint i = 0; i < n; i++) {
-      const FthParam *p = fth_search_space_get_param(space, i);
+      const FthTuneParam *p = fth_search_space_get_param(space, i);
       if (p->group != (int) g)
         continue;
       idx[enc.n_params++] = i;

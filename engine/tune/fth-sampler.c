@@ -78,7 +78,7 @@ typedef struct {
 } GridSampler;
 
 static guint
-grid_axis_size(const FthParam *p, guint points)
+grid_axis_size(const FthTuneParam *p, guint points)
 {
   if (p->kind == FTH_PARAM_CATEGORICAL)
     return p->n_choices;
@@ -90,7 +90,7 @@ grid_axis_size(const FthParam *p, guint points)
 }
 
 static double
-grid_axis_value(const FthParam *p, guint k, guint size)
+grid_axis_value(const FthTuneParam *p, guint k, guint size)
 {
   if (p->kind == FTH_PARAM_CATEGORICAL)
     return k;
@@ -117,7 +117,7 @@ grid_sample(FthSampler *sampler, const FthSearchSpace *space,
   /* Mixed radix, the last parameter fastest. */
   guint64 index = (guint64) number;
   for (guint i = n; i-- > 0;) {
-    const FthParam *p = fth_search_space_get_param(space, i);
+    const FthTuneParam *p = fth_search_space_get_param(space, i);
     guint size = grid_axis_size(p, g->points_per_axis);
     values[i] = grid_axis_value(p, (guint) (index % size), size);
     index /= size;
@@ -156,7 +156,7 @@ fth_tpe_options_init(FthTpeOptions *o)
 
 typedef struct {
   guint d, n_obs, n_comp;
-  const FthParam **params;
+  const FthTuneParam **params;
   double *low, *high, *q; /* per dimension, in the sampling space; q = 0: continuous */
   double *mus, *sigmas;   /* d x n_comp (numerical dimensions) */
   double **cat;           /* d pointers to n_comp x n_choices (categorical dimensions) */
@@ -222,7 +222,7 @@ log_gauss_mass(double a, double b)
 
 /* OBS: d x n_obs values in value space (row k = dimension k). */
 static void
-parzen_init(Parzen *pe, const FthParam **params, guint d, const double *obs, guint n_obs,
+parzen_init(Parzen *pe, const FthTuneParam **params, guint d, const double *obs, guint n_obs,
             double prior_weight, gboolean multivariate)
 {
   pe->d = d;
@@ -255,7 +255,7 @@ parzen_init(Parzen *pe, const FthParam **params, guint d, const double *obs, gui
   g_autofree double *swe = g_new(double, nc + 2);
   g_autofree double *ss = g_new(double, nc);
   for (guint k = 0; k < d; k++) {
-    const FthParam *p = params[k];
+    const FthTuneParam *p = params[k];
     const double *o = obs + (gsize) k * n_obs;
     if (p->kind == FTH_PARAM_CATEGORICAL) {
       guint m = p->n_choices;
@@ -337,7 +337,7 @@ parzen_sample(const Parzen *pe, GRand *rng, double *x)
 {
   guint c = pick_index(rng, pe->weights, pe->n_comp);
   for (guint k = 0; k < pe->d; k++) {
-    const FthParam *p = pe->params[k];
+    const FthTuneParam *p = pe->params[k];
     if (p->kind == FTH_PARAM_CATEGORICAL) {
       x[k] = pick_index(rng, pe->cat[k] + (gsize) c * p->n_choices, p->n_choices);
       continue;
@@ -359,7 +359,7 @@ parzen_log_pdf(const Parzen *pe, const double *x, double *scratch)
   guint nc = pe->n_comp;
   memcpy(scratch, pe->log_weights, nc * sizeof *scratch);
   for (guint k = 0; k < pe->d; k++) {
-    const FthParam *p = pe->params[k];
+    const FthTuneParam *p = pe->params[k];
     if (p->kind == FTH_PARAM_CATEGORICAL) {
       for (guint i = 0; i < nc; i++)
         scratch[i] += log(pe->cat[k][(gsize) i * p->n_choices + (guint) x[k]]);
@@ -479,7 +479,7 @@ static void
 tpe_sample_dims(const TpeSampler *tpe, const FthSearchSpace *space, const Split *s,
                 const guint *dims, guint d, gboolean multivariate, GRand *rng, double *values)
 {
-  g_autofree const FthParam **params = g_new(const FthParam *, d);
+  g_autofree const FthTuneParam **params = g_new(const FthTuneParam *, d);
   for (guint k = 0; k < d; k++)
     params[k] = fth_search_space_get_param(space, dims[k]);
   /* Observations that have every dimension, split into below and above, in number order. */
@@ -550,7 +550,7 @@ tpe_sample(FthSampler *sampler, const FthSearchSpace *space,
     for (guint grp = 0; grp < fth_search_space_get_n_groups(space); grp++) {
       guint d = 0;
       for (guint i = 0; i < n; i++) {
-        const FthParam *p = fth_search_space_get_param(space, i);
+        const FthTuneParam *p = fth_search_space_get_param(space, i);
         if (p->group == (int) grp && p->parent < 0)
           dims[d++] = i;
       }

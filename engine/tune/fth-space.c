@@ -9,14 +9,14 @@ G_DEFINE_QUARK(fth-tune-error-quark, fth_tune_error)
 
 struct _FthSearchSpace {
   gatomicrefcount ref;
-  GPtrArray *params; /* FthParam* */
+  GPtrArray *params; /* FthTuneParam* */
   guint n_groups;
 };
 
 static void
 param_free(gpointer data)
 {
-  FthParam *p = data;
+  FthTuneParam *p = data;
   g_free(p->name);
   for (guint i = 0; i < p->n_choices; i++)
     g_free(p->choices[i]);
@@ -56,7 +56,7 @@ fth_search_space_get_n_params(const FthSearchSpace *space)
   return space->params->len;
 }
 
-const FthParam *
+const FthTuneParam *
 fth_search_space_get_param(const FthSearchSpace *space, guint index)
 {
   g_return_val_if_fail(index < space->params->len, NULL);
@@ -67,7 +67,7 @@ int
 fth_search_space_find(const FthSearchSpace *space, const char *name)
 {
   for (guint i = 0; i < space->params->len; i++) {
-    const FthParam *p = g_ptr_array_index(space->params, i);
+    const FthTuneParam *p = g_ptr_array_index(space->params, i);
     if (g_strcmp0(p->name, name) == 0)
       return (int) i;
   }
@@ -148,7 +148,7 @@ parse_param(FthSearchSpace *space, JsonNode *node, guint index, const char *sour
   if (type == NULL)
     return space_error(error, source, name, "no \"type\" (float, int or categorical)");
 
-  g_autofree FthParam *p = g_new0(FthParam, 1);
+  g_autofree FthTuneParam *p = g_new0(FthTuneParam, 1);
   p->parent = -1;
   if (g_str_equal(type, "float") || g_str_equal(type, "int")) {
     p->kind = g_str_equal(type, "float") ? FTH_PARAM_FLOAT : FTH_PARAM_INT;
@@ -230,7 +230,7 @@ parse_param(FthSearchSpace *space, JsonNode *node, guint index, const char *sour
       return space_error(error, source, name,
                          "condition on a missing parameter \"%s\" (declare it first)", parent);
     }
-    const FthParam *pp = g_ptr_array_index(space->params, p->parent);
+    const FthTuneParam *pp = g_ptr_array_index(space->params, p->parent);
     if (pp->kind != FTH_PARAM_CATEGORICAL || pp->n_choices > 64) {
       param_free(g_steal_pointer(&p));
       return space_error(error, source, name,
@@ -315,21 +315,21 @@ fth_search_space_new_from_json(const char *json, gssize length, const char *sour
           return NULL;
         }
         seen[idx] = TRUE;
-        ((FthParam *) g_ptr_array_index(space->params, idx))->group = (int) g;
+        ((FthTuneParam *) g_ptr_array_index(space->params, idx))->group = (int) g;
       }
     }
     gboolean rest = FALSE;
     for (guint i = 0; i < space->params->len; i++)
       if (!seen[i]) {
-        ((FthParam *) g_ptr_array_index(space->params, i))->group = (int) n;
+        ((FthTuneParam *) g_ptr_array_index(space->params, i))->group = (int) n;
         rest = TRUE;
       }
     space->n_groups = n + (rest ? 1 : 0);
     /* A child must share its parent's group: a sub-space is sampled on its own. */
     for (guint i = 0; i < space->params->len; i++) {
-      const FthParam *p = g_ptr_array_index(space->params, i);
+      const FthTuneParam *p = g_ptr_array_index(space->params, i);
       if (p->parent >= 0 &&
-          ((const FthParam *) g_ptr_array_index(space->params, p->parent))->group != p->group) {
+          ((const FthTuneParam *) g_ptr_array_index(space->params, p->parent))->group != p->group) {
         space_error(error, source, p->name, "must be in the same group as its parent");
         return NULL;
       }
@@ -356,7 +356,7 @@ fth_search_space_to_json(const FthSearchSpace *space)
   json_builder_set_member_name(b, "params");
   json_builder_begin_array(b);
   for (guint i = 0; i < space->params->len; i++) {
-    const FthParam *p = g_ptr_array_index(space->params, i);
+    const FthTuneParam *p = g_ptr_array_index(space->params, i);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
     json_builder_add_string_value(b, p->name);
@@ -382,7 +382,7 @@ fth_search_space_to_json(const FthSearchSpace *space)
       }
     }
     if (p->parent >= 0) {
-      const FthParam *pp = g_ptr_array_index(space->params, p->parent);
+      const FthTuneParam *pp = g_ptr_array_index(space->params, p->parent);
       json_builder_set_member_name(b, "condition");
       json_builder_begin_object(b);
       json_builder_set_member_name(b, "parent");
@@ -404,7 +404,7 @@ fth_search_space_to_json(const FthSearchSpace *space)
     for (guint g = 0; g < space->n_groups; g++) {
       json_builder_begin_array(b);
       for (guint i = 0; i < space->params->len; i++) {
-        const FthParam *p = g_ptr_array_index(space->params, i);
+        const FthTuneParam *p = g_ptr_array_index(space->params, i);
         if (p->group == (int) g)
           json_builder_add_string_value(b, p->name);
       }
@@ -420,7 +420,7 @@ fth_search_space_to_json(const FthSearchSpace *space)
 gboolean
 fth_search_space_is_active(const FthSearchSpace *space, guint index, const double *values)
 {
-  const FthParam *p = g_ptr_array_index(space->params, index);
+  const FthTuneParam *p = g_ptr_array_index(space->params, index);
   if (p->parent < 0)
     return TRUE;
   double pv = values[p->parent];
@@ -438,7 +438,7 @@ fth_search_space_deactivate(const FthSearchSpace *space, double *values)
 }
 
 void
-fth_param_sampling_bounds(const FthParam *p, double *low, double *high)
+fth_param_sampling_bounds(const FthTuneParam *p, double *low, double *high)
 {
   switch (p->kind) {
   case FTH_PARAM_CATEGORICAL:
@@ -470,7 +470,7 @@ fth_param_sampling_bounds(const FthParam *p, double *low, double *high)
 }
 
 double
-fth_param_from_sampling(const FthParam *p, double x)
+fth_param_from_sampling(const FthTuneParam *p, double x)
 {
   double v;
   switch (p->kind) {
@@ -494,7 +494,7 @@ fth_param_from_sampling(const FthParam *p, double x)
 }
 
 double
-fth_param_to_sampling(const FthParam *p, double value)
+fth_param_to_sampling(const FthTuneParam *p, double value)
 {
   return (p->kind != FTH_PARAM_CATEGORICAL && p->log) ? log(value) : value;
 }
@@ -503,7 +503,7 @@ void
 fth_search_space_sample_uniform(const FthSearchSpace *space, GRand *rng, double *values)
 {
   for (guint i = 0; i < space->params->len; i++) {
-    const FthParam *p = g_ptr_array_index(space->params, i);
+    const FthTuneParam *p = g_ptr_array_index(space->params, i);
     if (!fth_search_space_is_active(space, i, values)) {
       values[i] = NAN;
       continue;
@@ -526,7 +526,7 @@ fth_search_space_values_to_json(const FthSearchSpace *space, const double *value
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
   for (guint i = 0; i < space->params->len; i++) {
-    const FthParam *p = g_ptr_array_index(space->params, i);
+    const FthTuneParam *p = g_ptr_array_index(space->params, i);
     if (isnan(values[i]))
       continue;
     json_builder_set_member_name(b, p->name);
@@ -561,7 +561,7 @@ fth_search_space_values_from_json(const FthSearchSpace *space, const char *json,
   }
   JsonObject *obj = json_node_get_object(root);
   for (guint i = 0; i < space->params->len; i++) {
-    const FthParam *p = g_ptr_array_index(space->params, i);
+    const FthTuneParam *p = g_ptr_array_index(space->params, i);
     JsonNode *n = json_object_get_member(obj, p->name);
     values[i] = NAN;
     if (n == NULL)

@@ -664,7 +664,7 @@ fth_tune_trial_get_choice(FthTuneTrialContext *ctx, const char *name)
   int i = fth_search_space_find(ctx->study->space, name);
   if (i < 0 || isnan(ctx->trial->params[i]))
     return NULL;
-  const FthParam *p = fth_search_space_get_param(ctx->study->space, (guint) i);
+  const FthTuneParam *p = fth_search_space_get_param(ctx->study->space, (guint) i);
   return p->kind == FTH_PARAM_CATEGORICAL ? p->choices[(guint) ctx->trial->params[i]] : NULL;
 }
 

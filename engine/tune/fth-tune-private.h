@@ -12,11 +12,11 @@ double fth_tune_rng_normal(GRand *rng);
 
 /* Bounds of the space a parameter is sampled in: log(value) for log parameters, widened by half
  * a step for stepped ones (as Optuna's transforms do). */
-void fth_param_sampling_bounds(const FthParam *param, double *low, double *high);
+void fth_param_sampling_bounds(const FthTuneParam *param, double *low, double *high);
 /* Maps a point of the sampling space back to a legal value (exp, round to the step, clip). */
-double fth_param_from_sampling(const FthParam *param, double x);
+double fth_param_from_sampling(const FthTuneParam *param, double x);
 /* The sampling-space image of a legal value. */
-double fth_param_to_sampling(const FthParam *param, double value);
+double fth_param_to_sampling(const FthTuneParam *param, double value);
 
 /* Draws every parameter that is still NaN in VALUES and active, uniformly in its sampling
  * space, in declaration order (parents before children); inactive ones stay NaN. */

@@ -21,14 +21,14 @@ test_parse_valid(void)
   g_autoptr(FthSearchSpace) space = fth_search_space_new_from_json(VALID, -1, "v.json", &error);
   g_assert_no_error(error);
   g_assert_cmpuint(fth_search_space_get_n_params(space), ==, 5);
-  const FthParam *width = fth_search_space_get_param(space, 1);
+  const FthTuneParam *width = fth_search_space_get_param(space, 1);
   g_assert_cmpint(width->kind, ==, FTH_PARAM_INT);
   g_assert_cmpfloat(width->high, ==, 128); /* lowered to the last reachable step */
-  const FthParam *opt = fth_search_space_get_param(space, 3);
+  const FthTuneParam *opt = fth_search_space_get_param(space, 3);
   g_assert_cmpuint(opt->n_choices, ==, 3);
   g_assert_cmpstr(opt->choices[0], ==, "\"sgd\"");
   g_assert_cmpstr(opt->choices[2], ==, "3");
-  const FthParam *mom = fth_search_space_get_param(space, 4);
+  const FthTuneParam *mom = fth_search_space_get_param(space, 4);
   g_assert_cmpint(mom->parent, ==, 3);
   g_assert_cmpuint(mom->parent_choices, ==, 1);
   /* Two groups: the declared one and the rest (width, batch). */

@@ -59,7 +59,7 @@ typedef struct {
   int parent;             /* index of the categorical parameter this one depends on, -1: none */
   guint64 parent_choices; /* bit i set: active when the parent takes choice i */
   int group;              /* sub-space index (0 when the space declares no groups) */
-} FthParam;
+} FthTuneParam;
 
 typedef struct _FthSearchSpace FthSearchSpace;
 
@@ -83,7 +83,7 @@ void fth_search_space_unref(FthSearchSpace *space);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthSearchSpace, fth_search_space_unref)
 
 guint fth_search_space_get_n_params(const FthSearchSpace *space);
-const FthParam *fth_search_space_get_param(const FthSearchSpace *space, guint index);
+const FthTuneParam *fth_search_space_get_param(const FthSearchSpace *space, guint index);
 int fth_search_space_find(const FthSearchSpace *space, const char *name); /* -1: missing */
 guint fth_search_space_get_n_groups(const FthSearchSpace *space);
 /* The declaration as canonical JSON (what the store keeps as space_json). */
@@ -302,5 +302,38 @@ typedef struct {
 
 /* NULL when NAME is not one of them. */
 const FthTuneBuiltin *fth_tune_builtin_find(const char *name);
+
+/* ---- training as the objective -------------------------------------------------------------- */
+
+/* Each trial trains RECIPE's layout on the project's labeled images with fth_train (a "train"
+ * run in the store, per-epoch metrics, a checkpoint in <project>/models/tune-STUDY/trial-N
+ * beside its recipe trial-N.json) and reports the validation accuracy after every epoch; a
+ * pruner's stop (or the study's cancellation) cancels the training. The trial's value is the
+ * validation accuracy of its last epoch, the one its checkpoint holds: maximize it.
+ * Parameters the space does not declare keep the recipe's values. */
+typedef struct {
+  FthStore *store;
+  const char *recipe;        /* "cnn": fmnist-cnn's layout (width W: conv W, 2W, fc 4W) */
+  const char *study_name;    /* names the trials' folder */
+  int epochs;                /* per trial, also the pruner's maximum resource (6) */
+  gsize limit_train;         /* > 0: only the first N training items */
+  guint64 seed;              /* initialization and shuffles, the same for every trial (1) */
+  GCancellable *cancellable; /* the study's: cancels the running trainings too */
+} FthTuneTrainConfig;
+
+void fth_tune_train_config_init(FthTuneTrainConfig *config);
+/* The default search space of RECIPE: lr and weight_decay (log), batch (32, 64, 128), width
+ * (16..64 step 16), dropout, label_smoothing, optimizer (sgd, adamw) and, for sgd, momentum. */
+const char *fth_tune_train_space_json(const char *recipe, GError **error);
+/* The objective; USER_DATA is an FthTuneTrainConfig. */
+gboolean fth_tune_train_objective(FthTuneTrialContext *ctx, gpointer user_data, double *value,
+                                  GError **error);
+/* The folder of trial NUMBER's checkpoint. */
+char *fth_tune_train_trial_dir(const FthTuneTrainConfig *config, int number);
+/* Makes the best completed trial's checkpoint the project's current model: a finished
+ * "train" run (summary: study, trial, val_acc, params) with that checkpoint as its artifact,
+ * so fth_latest_checkpoint() answers it. */
+gboolean fth_tune_train_promote(FthTuneStudy *study, const FthTuneTrainConfig *config,
+                                gint64 *run_id, GError **error);
 
 G_END_DECLS
