@@ -34,6 +34,7 @@ struct _FthTextSpanView {
   GArray *spans;           /* Span, shown ones, by start */
   GPtrArray *tags;         /* GtkTextTag of spans, to clear them */
   GtkTextTag *selected_tag;
+  GMenu *span_menu;        /* the text view's context menu: relabel or delete the span */
   gint64 selected;
   gboolean trim;
 };
@@ -380,12 +381,25 @@ fth_text_span_view_set_annotations(FthTextSpanView *self, GPtrArray *annotations
     self->labels = g_ptr_array_copy(labels, label_copy_func, NULL);
     g_ptr_array_set_free_func(self->labels, (GDestroyNotify)fth_label_free);
   }
+  g_menu_remove_all(self->span_menu);
+  g_autoptr(GMenu) relabel = g_menu_new();
+  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
+    const FthLabel *l = g_ptr_array_index(self->labels, i);
+    if (l->kind != FTH_LABEL_SPAN && l->kind != FTH_LABEL_ANY)
+      continue;
+    g_autofree char *text = g_strdup_printf(_("Label as %s"), l->name);
+    g_autoptr(GMenuItem) item = g_menu_item_new(text, NULL);
+    g_menu_item_set_action_and_target_value(item, "span.relabel", g_variant_new_int64(l->id));
+    g_menu_append_item(relabel, item);
+  }
+  g_menu_append_section(self->span_menu, NULL, G_MENU_MODEL(relabel));
+  g_menu_append(self->span_menu, _("Delete Span"), "span.delete");
+
   gboolean still_there = FALSE;
   for (guint i = 0; self->annotations != NULL && i < self->annotations->len; i++)
     still_there |= ((FthAnnotation *)self->annotations->pdata[i])->id == self->selected;
-  if (!still_there)
-    self->selected = 0;
   apply_annotations(self);
+  fth_text_span_view_set_selected(self, still_there ? self->selected : 0);
 }
 
 static const FthAnnotation *
@@ -409,6 +423,8 @@ void
 fth_text_span_view_set_selected(FthTextSpanView *self, gint64 annotation_id)
 {
   self->selected = annotation_id;
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "span.relabel", annotation_id != 0);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "span.delete", annotation_id != 0);
   GtkTextIter begin, end;
   gtk_text_buffer_get_bounds(self->buffer, &begin, &end);
   gtk_text_buffer_remove_tag(self->buffer, self->selected_tag, &begin, &end);
@@ -635,11 +651,10 @@ key_pressed(GtkEventControllerKey *controller, guint keyval, guint keycode,
   }
 }
 
-/* A click on a span selects the innermost one there; elsewhere it clears the selection. */
-static void
-clicked(GtkGestureClick *gesture, int n_press, double x, double y, gpointer user_data)
+/* The innermost span under the text view's point (X, Y), or NULL. */
+static const FthAnnotation *
+span_at_point(FthTextSpanView *self, double x, double y)
 {
-  FthTextSpanView *self = FTH_TEXT_SPAN_VIEW(user_data);
   GtkTextView *view = GTK_TEXT_VIEW(self->text_view);
   int bx, by;
   gtk_text_view_window_to_buffer_coords(view, GTK_TEXT_WINDOW_WIDGET, (int)x, (int)y, &bx, &by);
@@ -655,7 +670,46 @@ clicked(GtkGestureClick *gesture, int n_press, double x, double y, gpointer user
         best = a;
     }
   }
-  fth_text_span_view_set_selected(self, best != NULL ? best->id : 0);
+  return best;
+}
+
+/* A click on a span selects the innermost one there; elsewhere it clears the selection. */
+static void
+clicked(GtkGestureClick *gesture, int n_press, double x, double y, gpointer user_data)
+{
+  FthTextSpanView *self = FTH_TEXT_SPAN_VIEW(user_data);
+  const FthAnnotation *hit = span_at_point(self, x, y);
+  fth_text_span_view_set_selected(self, hit != NULL ? hit->id : 0);
+}
+
+/* A right click selects the span under it first, so the context menu acts on that span. */
+static void
+context_pressed(GtkGestureClick *gesture, int n_press, double x, double y, gpointer user_data)
+{
+  FthTextSpanView *self = FTH_TEXT_SPAN_VIEW(user_data);
+  const FthAnnotation *hit = span_at_point(self, x, y);
+  fth_text_span_view_set_selected(self, hit != NULL ? hit->id : 0);
+}
+
+static void
+relabel_action(GtkWidget *widget, const char *name, GVariant *parameter)
+{
+  FthTextSpanView *self = FTH_TEXT_SPAN_VIEW(widget);
+  const FthAnnotation *sel = selected_annotation(self);
+  if (sel != NULL)
+    emit_update(self, sel, g_variant_get_int64(parameter));
+}
+
+static void
+delete_action(GtkWidget *widget, const char *name, GVariant *parameter)
+{
+  FthTextSpanView *self = FTH_TEXT_SPAN_VIEW(widget);
+  const FthAnnotation *sel = selected_annotation(self);
+  if (sel == NULL)
+    return;
+  gint64 id = sel->id;
+  fth_text_span_view_set_selected(self, 0);
+  g_signal_emit(self, signals[SIGNAL_REMOVE_ANNOTATION], 0, id);
 }
 
 /* ---- class --------------------------------------------------------------------------------- */
@@ -679,6 +733,7 @@ fth_text_span_view_finalize(GObject *object)
   g_array_unref(self->spans);
   g_ptr_array_unref(self->tags);
   g_clear_object(&self->buffer);
+  g_clear_object(&self->span_menu);
   g_free(self->name);
   g_free(self->path);
   g_free(self->message_text);
@@ -694,6 +749,8 @@ fth_text_span_view_class_init(FthTextSpanViewClass *klass)
   object_class->finalize = fth_text_span_view_finalize;
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BOX_LAYOUT);
   gtk_widget_class_set_css_name(widget_class, "fth-text-span-view");
+  gtk_widget_class_install_action(widget_class, "span.relabel", "x", relabel_action);
+  gtk_widget_class_install_action(widget_class, "span.delete", NULL, delete_action);
 
   signals[SIGNAL_ADD_ANNOTATION] =
     g_signal_new("add-annotation", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
@@ -766,6 +823,15 @@ fth_text_span_view_init(FthTextSpanView *self)
   g_signal_connect(click, "released", G_CALLBACK(clicked), self);
   gtk_widget_add_controller(self->text_view, GTK_EVENT_CONTROLLER(click));
 
+  GtkGesture *context = gtk_gesture_click_new();
+  gtk_event_controller_set_name(GTK_EVENT_CONTROLLER(context), "fth-text-context");
+  gtk_gesture_single_set_button(GTK_GESTURE_SINGLE(context), GDK_BUTTON_SECONDARY);
+  gtk_event_controller_set_propagation_phase(GTK_EVENT_CONTROLLER(context), GTK_PHASE_CAPTURE);
+  g_signal_connect(context, "pressed", G_CALLBACK(context_pressed), self);
+  gtk_widget_add_controller(self->text_view, GTK_EVENT_CONTROLLER(context));
+  self->span_menu = g_menu_new();
+  gtk_text_view_set_extra_menu(view, G_MENU_MODEL(self->span_menu));
+
   GtkWidget *scrolled = gtk_scrolled_window_new();
   gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(scrolled), self->text_view);
   gtk_widget_set_vexpand(scrolled, TRUE);
@@ -781,6 +847,7 @@ fth_text_span_view_init(FthTextSpanView *self)
   gtk_widget_set_vexpand(overlay, TRUE);
   gtk_widget_set_parent(overlay, widget);
   update_header(self);
+  fth_text_span_view_set_selected(self, 0);
 }
 
 GtkWidget *

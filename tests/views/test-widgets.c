@@ -651,6 +651,33 @@ test_text_span_view(void)
   spans = stored(&h, FTH_GEOM_SPAN);
   g_assert_cmpuint(spans->len, ==, 3);
 
+  /* A right click on the emoji's span selects it for the context menu, which relabels it and
+   * deletes it. */
+  g_signal_emit_by_name(controller(tv, "fth-text-context"), "pressed", 1, 0.0, 0.0);
+  g_assert_cmpint(fth_text_span_view_get_selected(view), ==, 0);
+  GtkTextIter e_at;
+  GdkRectangle e_loc;
+  gtk_text_buffer_get_iter_at_offset(buffer, &e_at, (int)emoji);
+  gtk_text_view_get_iter_location(GTK_TEXT_VIEW(tv), &e_at, &e_loc);
+  int ex, ey;
+  gtk_text_view_buffer_to_window_coords(GTK_TEXT_VIEW(tv), GTK_TEXT_WINDOW_WIDGET,
+                                        e_loc.x + 1, e_loc.y + e_loc.height / 2, &ex, &ey);
+  g_signal_emit_by_name(controller(tv, "fth-text-context"), "pressed", 1, (double)ex, (double)ey);
+  gint64 emoji_id = span_at(spans, emoji, emoji + 1)->id;
+  g_assert_cmpint(fth_text_span_view_get_selected(view), ==, emoji_id);
+  GMenuModel *menu = gtk_text_view_get_extra_menu(GTK_TEXT_VIEW(tv));
+  g_assert_cmpint(g_menu_model_get_n_items(menu), ==, 2); /* the labels' section, Delete */
+  g_assert_cmpint(g_menu_model_get_n_items(g_menu_model_get_item_link(menu, 0, "section")), ==, 2);
+  g_assert_true(gtk_widget_activate_action(h.view, "span.relabel", "x", loc));
+  settle(&h);
+  g_autoptr(FthAnnotation) emoji_loc = fth_store_get_annotation(h.store, emoji_id, NULL);
+  g_assert_cmpint(emoji_loc->label_id, ==, loc);
+  g_assert_true(gtk_widget_activate_action(h.view, "span.delete", NULL));
+  settle(&h);
+  g_assert_null(fth_store_get_annotation(h.store, emoji_id, NULL));
+  fth_annotation_history_undo(h.history);
+  settle(&h);
+
   /* The document class by its key. */
   g_assert_true(press(tv, "fth-text-keys", GDK_KEY_1));
   settle(&h);
