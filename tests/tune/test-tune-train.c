@@ -1,0 +1,206 @@
+/* Training as the tune objective on a few hundred Fashion-MNIST images: each trial trains the
+ * recipe its parameters describe, reports per epoch, keeps a checkpoint and a run; the best
+ * becomes the current model; cancelling the study cancels the training. Skipped (77) without
+ * Debian's dataset-fashion-mnist. */
+#include <fathom/media.h>
+#include <fathom/recipe.h>
+#include <fathom/train.h>
+#include <fathom/tune.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#define FMNIST "/usr/share/datasets/fashion-mnist"
+enum { N_ITEMS = 300, EPOCHS = 2 };
+
+static char *tmp_root;
+static char *project;
+
+static void
+make_project(void)
+{
+  GError *error = NULL;
+  project = g_build_filename(tmp_root, "fmnist", NULL);
+  g_autoptr(FthStore) store = fth_store_create(project, &error);
+  g_assert_no_error(error);
+  const char *images = FMNIST "/train-images-idx3-ubyte.gz";
+  g_autoptr(FthIdx) img = fth_idx_open(images, &error);
+  g_assert_no_error(error);
+  g_autoptr(FthIdx) lab = fth_idx_open(FMNIST "/train-labels-idx1-ubyte.gz", &error);
+  g_assert_no_error(error);
+  gint64 label_ids[10];
+  for (int k = 0; k < 10; k++) {
+    g_autofree char *name = g_strdup_printf("class-%d", k);
+    g_assert_true(
+      fth_store_add_label(store, name, NULL, NULL, FTH_LABEL_CLASS, &label_ids[k], &error));
+  }
+  g_assert_true(fth_store_begin(store, &error));
+  for (int i = 0; i < N_ITEMS; i++) {
+    g_autoptr(FthItemRecord) it = fth_item_record_new();
+    it->kind = FTH_ITEM_IMAGE;
+    it->path = g_strdup(images);
+    it->member = i;
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_checksum_update(sum, fth_idx_get_record(img, (gsize) i), 784);
+    g_checksum_update(sum, (const guchar *) &i, sizeof i);
+    it->sha256 = g_strdup(g_checksum_get_string(sum));
+    it->width = it->height = 28;
+    gint64 id;
+    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
+    g_assert_true(fth_store_set_class(store, id, label_ids[fth_idx_get_record(lab, (gsize) i)[0]],
+                                      FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
+  }
+  g_assert_true(fth_store_commit(store, &error));
+}
+
+/* Part of the cnn space: what is left out keeps the recipe's value (no dropout, width 32). */
+static const char SPACE[] =
+  "{\"params\": ["
+  "{\"name\": \"lr\", \"type\": \"float\", \"low\": 0.01, \"high\": 0.1, \"log\": true},"
+  "{\"name\": \"batch\", \"type\": \"categorical\", \"choices\": [32, 64]},"
+  "{\"name\": \"optimizer\", \"type\": \"categorical\", \"choices\": [\"sgd\", \"adamw\"]},"
+  "{\"name\": \"momentum\", \"type\": \"float\", \"low\": 0, \"high\": 0.9,"
+  " \"condition\": {\"parent\": \"optimizer\", \"values\": [\"sgd\"]}}]}";
+
+static void
+test_trials_train(void)
+{
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_assert_no_error(error);
+  g_autoptr(FthSearchSpace) space = fth_search_space_new_from_json(SPACE, -1, NULL, &error);
+  g_assert_no_error(error);
+  g_autoptr(FthSampler) sampler = fth_sampler_new_random(4);
+  g_autoptr(FthTuneStudy) study = fth_tune_study_new("t", space, sampler, NULL, TRUE);
+  g_assert_true(fth_tune_study_open_store(study, store, 0, &error));
+  FthTuneTrainConfig c;
+  fth_tune_train_config_init(&c);
+  c.store = store;
+  c.study_name = "t";
+  c.epochs = EPOCHS;
+  g_assert_true(fth_tune_study_optimize(study, 2, 1, fth_tune_train_objective, &c, NULL, &error));
+  g_assert_no_error(error);
+
+  for (guint i = 0; i < 2; i++) {
+    const FthTuneTrial *t = fth_tune_study_get_trial(study, i);
+    g_assert_cmpint(t->state, ==, FTH_TUNE_TRIAL_COMPLETE);
+    g_assert_cmpuint(t->n_steps, ==, EPOCHS);
+    g_assert_cmpint(t->steps[EPOCHS - 1], ==, EPOCHS);
+    g_assert_cmpfloat(t->value, ==, t->step_values[EPOCHS - 1]);
+    g_assert_true(t->value > 0 && t->value <= 1);
+    /* The trial trained the recipe its parameters describe. */
+    g_autofree char *dir = fth_tune_train_trial_dir(&c, t->number);
+    g_autofree char *recipe_path = g_strconcat(dir, ".json", NULL);
+    g_autoptr(FthRecipe) recipe = fth_recipe_load(recipe_path, NULL, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(recipe->layers[0].out, ==, 32);
+    for (int k = 0; k < recipe->n_layers; k++)
+      g_assert_cmpint(recipe->layers[k].kind, !=, FTH_LAYER_DROPOUT);
+    g_assert_cmpfloat(recipe->train.optim.lr, ==, (float) t->params[0]);
+    g_assert_cmpint(recipe->train.batch, ==, t->params[1] == 0 ? 32 : 64);
+    g_assert_cmpint(recipe->train.optim.kind, ==, t->params[2] == 0 ? FTH_OPTIM_SGD : FTH_OPTIM_ADAMW);
+    if (t->params[2] == 0)
+      g_assert_cmpfloat(recipe->train.optim.momentum, ==, (float) t->params[3]);
+    else
+      g_assert_true(isnan(t->params[3]));
+    g_autoptr(FthCheckpointMeta) meta = fth_checkpoint_load_meta(dir, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(meta->epoch, ==, EPOCHS);
+  }
+  g_autoptr(GPtrArray) runs = fth_store_list_runs(store, "train", &error);
+  g_assert_cmpuint(runs->len, ==, 2);
+
+  /* The best trial's checkpoint becomes the project's current model. */
+  gint64 run_id = 0;
+  g_assert_true(fth_tune_train_promote(study, &c, &run_id, &error));
+  g_assert_no_error(error);
+  g_autofree char *current = fth_latest_checkpoint(store, &error);
+  g_assert_no_error(error);
+  g_autofree char *best_dir =
+    fth_tune_train_trial_dir(&c, fth_tune_study_get_best_trial(study)->number);
+  g_assert_cmpstr(current, ==, best_dir);
+  g_autoptr(FthRun) promoted = fth_store_get_run(store, run_id, &error);
+  g_assert_cmpint(promoted->state, ==, FTH_RUN_DONE);
+}
+
+static void
+cancel_on_first_report(FthTuneStudy *study, FthTuneEventKind kind, const FthTuneTrial *t,
+                       gpointer data)
+{
+  if (kind == FTH_TUNE_EVENT_TRIAL_REPORTED)
+    g_cancellable_cancel(data);
+}
+
+static void
+test_cancel_stops_training(void)
+{
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_assert_no_error(error);
+  g_autoptr(FthSearchSpace) space =
+    fth_search_space_new_from_json(fth_tune_train_space_json("cnn", NULL), -1, "cnn", &error);
+  g_assert_no_error(error);
+  g_autoptr(FthSampler) sampler = fth_sampler_new_random(1);
+  g_autoptr(FthTuneStudy) study = fth_tune_study_new("c", space, sampler, NULL, TRUE);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  fth_tune_study_set_event_func(study, cancel_on_first_report, cancellable);
+  FthTuneTrainConfig c;
+  fth_tune_train_config_init(&c);
+  c.store = store;
+  c.study_name = "c";
+  c.epochs = 4;
+  c.cancellable = cancellable;
+  g_assert_true(
+    fth_tune_study_optimize(study, 3, 1, fth_tune_train_objective, &c, cancellable, &error));
+  g_assert_no_error(error);
+  /* The first trial stopped after its first epoch; its training run says cancelled. */
+  g_assert_cmpuint(fth_tune_study_get_n_trials(study), ==, 1);
+  const FthTuneTrial *t = fth_tune_study_get_trial(study, 0);
+  g_assert_cmpint(t->state, ==, FTH_TUNE_TRIAL_FAILED);
+  g_assert_cmpstr(t->error, ==, "cancelled");
+  g_assert_cmpuint(t->n_steps, ==, 1);
+  g_autoptr(GPtrArray) runs = fth_store_list_runs(store, "train", &error);
+  const FthRun *newest = g_ptr_array_index(runs, 0);
+  g_assert_cmpint(newest->state, ==, FTH_RUN_CANCELLED);
+
+  /* An unknown recipe is refused by name. */
+  g_assert_null(fth_tune_train_space_json("transformer", &error));
+  g_assert_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_INVALID);
+  g_assert_nonnull(strstr(error->message, "transformer"));
+  g_clear_error(&error);
+}
+
+static void
+rmtree(const char *path)
+{
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
+    const char *name;
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+      g_autofree char *child = g_build_filename(path, name, NULL);
+      rmtree(child);
+    }
+    g_rmdir(path);
+  } else {
+    g_unlink(path);
+  }
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  if (!g_file_test(FMNIST "/train-images-idx3-ubyte.gz", G_FILE_TEST_EXISTS)) {
+    g_printerr("%s missing (dataset-fashion-mnist)\n", FMNIST);
+    return 77;
+  }
+  tmp_root = g_dir_make_tmp("fth-tune-train-XXXXXX", NULL);
+  make_project();
+  g_test_add_func("/tune/train/trials", test_trials_train);
+  g_test_add_func("/tune/train/cancel", test_cancel_stops_training);
+  int rc = g_test_run();
+  rmtree(tmp_root);
+  g_free(tmp_root);
+  g_free(project);
+  return rc;
+}
