@@ -160,6 +160,8 @@ showing_item(FthWindow *self)
          g_strcmp0(page, "text") == 0;
 }
 
+static void reload_media_view(FthWindow *self);
+
 static void
 update_actions(FthWindow *self)
 {
@@ -437,6 +439,8 @@ show_summary(FthWindow *self, ProjectData *data)
   fth_item_view_set_labels(self->item_view, data->labels);
   g_clear_pointer(&self->labels, g_ptr_array_unref);
   self->labels = g_ptr_array_ref(data->labels);
+  if (self->media_item_id != 0 && showing_item(self))
+    reload_media_view(self); /* label names, colors and keys may have changed */
   g_hash_table_remove_all(self->hotkeys);
   for (guint i = 0; i < data->labels->len; i++) {
     const FthLabel *label = g_ptr_array_index(data->labels, i);
@@ -447,7 +451,6 @@ show_summary(FthWindow *self, ProjectData *data)
 }
 
 static void history_applied(FthAnnotationHistory *history, gint64 item_id, gpointer user_data);
-static void reload_media_view(FthWindow *self);
 static void history_failed(FthAnnotationHistory *history, const char *message,
                            gpointer user_data);
 
@@ -1014,7 +1017,7 @@ present_item(FthWindow *self, guint position)
   fth_item_view_show(self->item_view, position);
   FthItem *item = fth_item_view_get_item(self->item_view);
   FthItemKind kind = item != NULL ? fth_item_get_kind(item) : FTH_ITEM_IMAGE;
-  self->media_item_id = item != NULL ? fth_item_get_id(item) : 0;
+  self->media_item_id = item != NULL && kind != FTH_ITEM_IMAGE ? fth_item_get_id(item) : 0;
   if (kind == FTH_ITEM_AUDIO) {
     g_autofree char *path = fth_store_resolve_path(self->store, fth_item_get_path(item));
     g_autofree char *cache = g_build_filename(fth_store_get_dir(self->store), "cache", "logmel",
