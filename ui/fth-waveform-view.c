@@ -594,7 +594,8 @@ fth_waveform_view_set_selected(FthWaveformView *self, gint64 annotation_id)
 static const FthAnnotation *
 selected_annotation(FthWaveformView *self)
 {
-  for (guint i = 0; self->selected != 0 && i < self->annotations->len; i++) {
+  for (guint i = 0; self->selected != 0 && self->annotations != NULL && i < self->annotations->len;
+       i++) {
     const FthAnnotation *a = g_ptr_array_index(self->annotations, i);
     if (a->id == self->selected)
       return a;
