@@ -529,6 +529,32 @@ tpe_sample_dims(const TpeSampler *tpe, const FthSearchSpace *space, const Split 
   parzen_free(&g);
 }
 
+double
+fth_tpe_univariate_score(const FthSearchSpace *space, guint dim,
+                         const FthTuneTrial *const *history, guint n_history, gboolean maximize,
+                         double x)
+{
+  Split s;
+  split_observations(&s, history, n_history, maximize, FALSE);
+  const FthTuneParam *p = fth_search_space_get_param(space, dim);
+  g_autofree double *ob = g_new(double, s.n + 1), *oa = g_new(double, s.n + 1);
+  guint nb = 0, na = 0;
+  for (guint i = 0; i < s.n; i++) {
+    double v = s.trials[i]->params[dim];
+    if (!isnan(v))
+      s.below[i] ? (ob[nb++] = v) : (oa[na++] = v);
+  }
+  Parzen l, g;
+  parzen_init(&l, &p, 1, ob, nb, 1.0, FALSE);
+  parzen_init(&g, &p, 1, oa, na, 1.0, FALSE);
+  g_autofree double *scratch = g_new(double, MAX(l.n_comp, g.n_comp));
+  double score = parzen_log_pdf(&l, &x, scratch) - parzen_log_pdf(&g, &x, scratch);
+  parzen_free(&l);
+  parzen_free(&g);
+  split_free(&s);
+  return score;
+}
+
 static gboolean
 tpe_sample(FthSampler *sampler, const FthSearchSpace *space,
            const FthTuneTrial *const *history, guint n_history, int number, gboolean maximize,

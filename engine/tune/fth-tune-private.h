@@ -50,6 +50,12 @@ struct _FthSampler {
   guint64 seed;
 };
 
+/* TPE's acquisition log l(x) - log g(x) for parameter DIM at X (value space) after HISTORY,
+ * with the default options: what the tests compare with Optuna's _ParzenEstimator. */
+double fth_tpe_univariate_score(const FthSearchSpace *space, guint dim,
+                                const FthTuneTrial *const *history, guint n_history,
+                                gboolean maximize, double x);
+
 /* The GP sampler lives in fth-gp.c. */
 gboolean fth_gp_sample(FthSampler *sampler, const FthSearchSpace *space,
                        const FthTuneTrial *const *history, guint n_history, int number,
