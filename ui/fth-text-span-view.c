@@ -17,6 +17,7 @@ struct _FthTextSpanView {
   GtkWidget parent_instance;
 
   GtkWidget *header;       /* class chips */
+  GtkWidget *trim_check;   /* "trim-whitespace" */
   GtkWidget *message;      /* errors and annotation problems */
   GtkWidget *encoding_row; /* for a file that is not UTF-8; made the first time one comes */
   GtkWidget *encoding_dropdown;
@@ -450,6 +451,13 @@ void
 fth_text_span_view_set_trim_whitespace(FthTextSpanView *self, gboolean trim)
 {
   self->trim = trim;
+  gtk_check_button_set_active(GTK_CHECK_BUTTON(self->trim_check), trim);
+}
+
+static void
+trim_toggled(GtkCheckButton *check, gpointer user_data)
+{
+  FTH_TEXT_SPAN_VIEW(user_data)->trim = gtk_check_button_get_active(check);
 }
 
 gboolean
@@ -779,12 +787,20 @@ fth_text_span_view_init(FthTextSpanView *self)
   self->tags = g_ptr_array_new();
   self->trim = TRUE;
 
+  GtkWidget *header_row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+  gtk_widget_set_margin_start(header_row, 6);
+  gtk_widget_set_margin_end(header_row, 6);
+  gtk_widget_set_margin_top(header_row, 4);
+  gtk_widget_set_margin_bottom(header_row, 4);
   self->header = gtk_label_new(NULL);
   gtk_label_set_xalign(GTK_LABEL(self->header), 0);
-  gtk_widget_set_margin_start(self->header, 6);
-  gtk_widget_set_margin_top(self->header, 4);
-  gtk_widget_set_margin_bottom(self->header, 4);
-  gtk_widget_set_parent(self->header, widget);
+  gtk_widget_set_hexpand(self->header, TRUE);
+  gtk_box_append(GTK_BOX(header_row), self->header);
+  self->trim_check = gtk_check_button_new_with_label(_("Trim spaces at span edges"));
+  gtk_check_button_set_active(GTK_CHECK_BUTTON(self->trim_check), TRUE);
+  g_signal_connect(self->trim_check, "toggled", G_CALLBACK(trim_toggled), self);
+  gtk_box_append(GTK_BOX(header_row), self->trim_check);
+  gtk_widget_set_parent(header_row, widget);
 
   self->message = gtk_label_new(NULL);
   gtk_label_set_xalign(GTK_LABEL(self->message), 0);

@@ -14,7 +14,7 @@
  * encoding for a file that is not UTF-8 (the view has then shown the converted text).
  *
  * Keys: with text selected, a span label's hotkey makes a span of it (whitespace at its
- * edges trimmed when "trim-whitespace" is on); with a span selected (click it), the hotkey
+ * edges trimmed while the header's "Trim spaces at span edges" box is ticked, the default); with a span selected (click it), the hotkey
  * relabels it and Delete removes it; a class label's hotkey (or any label's, with nothing
  * selected) sets the document class; Space accepts the suggestion at the cursor (or the next
  * one after it); Escape drops the selection. A right click on a span selects it and the text
@@ -58,6 +58,7 @@ void fth_text_span_view_select_range(FthTextSpanView *self, gint64 start, gint64
 gint64 fth_text_span_view_get_selected(FthTextSpanView *self);
 void fth_text_span_view_set_selected(FthTextSpanView *self, gint64 annotation_id);
 
+/* The header's check box. */
 void fth_text_span_view_set_trim_whitespace(FthTextSpanView *self, gboolean trim);
 gboolean fth_text_span_view_get_trim_whitespace(FthTextSpanView *self);
 

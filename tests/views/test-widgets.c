@@ -678,6 +678,23 @@ test_text_span_view(void)
   fth_annotation_history_undo(h.history);
   settle(&h);
 
+  /* With trimming off (the header's check box), the spaces stay in the span. */
+  g_autoptr(GPtrArray) checks = fth_test_find_widgets(h.view, GTK_TYPE_CHECK_BUTTON);
+  g_assert_cmpuint(checks->len, ==, 1);
+  gtk_check_button_set_active(checks->pdata[0], FALSE);
+  g_assert_false(fth_text_span_view_get_trim_whitespace(view));
+  gint64 second = char_offset_of("Second");
+  fth_text_span_view_select_range(view, second - 1, second + 6);
+  g_assert_true(press(tv, "fth-text-keys", GDK_KEY_p));
+  settle(&h);
+  g_clear_pointer(&spans, g_ptr_array_unref);
+  spans = stored(&h, FTH_GEOM_SPAN);
+  g_assert_nonnull(find_span(spans, second - 1, second + 6));
+  fth_annotation_history_undo(h.history);
+  settle(&h);
+  fth_text_span_view_set_trim_whitespace(view, TRUE);
+  g_assert_true(gtk_check_button_get_active(checks->pdata[0]));
+
   /* The document class by its key. */
   g_assert_true(press(tv, "fth-text-keys", GDK_KEY_1));
   settle(&h);
