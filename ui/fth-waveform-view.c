@@ -376,9 +376,12 @@ spectrogram_done(GObject *source, GAsyncResult *result, gpointer user_data)
   FthMelSpectrogram *spec = g_task_propagate_pointer(G_TASK(result), &error);
   if (spec == NULL) {
     if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      /* The waveform stays; the view says why there is no spectrogram. */
       FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
       self->loading = FALSE;
-      g_warning("%s: spectrogram: %s", self->path, error->message);
+      g_free(self->load_error);
+      self->load_error = g_strdup_printf(_("%s: no spectrogram: %s"), self->path, error->message);
+      gtk_widget_queue_draw(GTK_WIDGET(self));
       g_signal_emit(self, signals[SIGNAL_LOADED], 0);
     }
     return;
@@ -854,12 +857,14 @@ static void
 draw_spectrogram(FthWaveformView *self, cairo_t *cr, int width, double y0, double h)
 {
   const FthMelSpectrogram *spec = &self->audio->spec;
-  if (spec->data == NULL || spec->n_frames == 0) {
+  if (spec->data == NULL) {
     cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
     cairo_move_to(cr, 8, y0 + h / 2);
     cairo_show_text(cr, _("Computing the spectrogram…"));
     return;
   }
+  if (spec->n_frames == 0)
+    return; /* no samples */
   /* One column per pixel (the loudest frame it covers), one row per mel band, scaled up. */
   cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, spec->n_mels);
   guint8 *pixels = cairo_image_surface_get_data(img);
