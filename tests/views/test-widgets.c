@@ -208,6 +208,20 @@ drag(GtkWidget *widget, double x0, double y0, double x1, double y1)
   g_signal_emit_by_name(edit, "drag-end", x1 - x0, y1 - y0);
 }
 
+/* WIDGET rendered once its pending layout is done (a widget waiting for its allocation
+ * renders nothing). */
+static GdkTexture *
+render(GtkWidget *widget)
+{
+  for (int i = 0; i < 100; i++) {
+    fth_test_spin_for(20);
+    GdkTexture *texture = fth_test_render_widget(widget);
+    if (texture != NULL)
+      return texture;
+  }
+  g_error("%s renders nothing", G_OBJECT_TYPE_NAME(widget));
+}
+
 /* The pixel at (X, Y) of a rendered widget, as 0xRRGGBB. */
 static guint32
 pixel_at(GdkTexture *texture, int x, int y)
@@ -325,7 +339,7 @@ test_waveform_view(void)
   double wy = fth_waveform_view_waveform_y(view);
   double x_tone = fth_waveform_view_time_to_x(view, 1.0);
   double x_quiet = fth_waveform_view_time_to_x(view, 0.25);
-  g_autoptr(GdkTexture) before = fth_test_render_widget(h.view);
+  g_autoptr(GdkTexture) before = render(h.view);
   guint32 tone_px = pixel_at(before, (int)x_tone, (int)wy - 40);
   guint32 quiet_px = pixel_at(before, (int)x_quiet, (int)wy - 40);
   g_assert_true(near_color(tone_px, 0x408cd9, 8));
@@ -348,7 +362,7 @@ test_waveform_view(void)
   gint64 seg_id = seg->id;
 
   /* It is drawn in lane 0 in bark's colour. */
-  g_autoptr(GdkTexture) drawn = fth_test_render_widget(h.view);
+  g_autoptr(GdkTexture) drawn = render(h.view);
   guint32 lane_px = pixel_at(drawn, (int)fth_waveform_view_time_to_x(view, 0.6),
                              (int)fth_waveform_view_lane_y(view, 0) + 6);
   g_assert_false(near_color(lane_px, 0x222226, 10));
@@ -384,7 +398,7 @@ test_waveform_view(void)
        fth_waveform_view_time_to_x(view, 1.5), wy);
   g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_b));
   settle(&h);
-  g_autoptr(GdkTexture) lanes = fth_test_render_widget(h.view);
+  g_autoptr(GdkTexture) lanes = render(h.view);
   guint32 lane1 = pixel_at(lanes, (int)fth_waveform_view_time_to_x(view, 1.4),
                            (int)fth_waveform_view_lane_y(view, 1) + 6);
   guint32 lane0 = pixel_at(lanes, (int)fth_waveform_view_time_to_x(view, 1.4),
@@ -481,6 +495,16 @@ test_waveform_view(void)
   g_assert_true(fth_store_add_annotation(h.store, model, NULL, NULL));
   reload(&h);
   g_assert_nonnull(strstr(fth_waveform_view_get_message(view), "ends after the audio (2.000 s)"));
+
+  /* An empty recording opens (nothing to draw, nothing to select), and renders. */
+  g_autofree char *empty = g_build_filename(h.dir, "empty.wav", NULL);
+  write_wav(empty, rate, 0.0, FALSE);
+  fth_waveform_view_load(view, empty, NULL, NULL);
+  g_assert_true(fth_test_spin_until(waveform_loaded, view, 15000));
+  g_assert_cmpfloat(fth_waveform_view_get_duration(view), ==, 0.0);
+  drag(h.view, 10, wy, 200, wy);
+  g_assert_false(fth_waveform_view_get_selection(view, &s0, &s1));
+  g_autoptr(GdkTexture) empty_shot = render(h.view);
 
   /* A truncated file: the error in the view, naming the file. */
   g_autofree char *cut = g_build_filename(h.dir, "cut.wav", NULL);
@@ -600,7 +624,7 @@ test_text_span_view(void)
   gint64 loc_id = loc_span->id;
 
   /* The nested LOC span is painted stronger than the PER span around it. */
-  g_autoptr(GdkTexture) shot = fth_test_render_widget(h.view);
+  g_autoptr(GdkTexture) shot = render(h.view);
   GtkTextIter at;
   GdkRectangle r_loc, r_bob;
   GtkTextBuffer *buffer = gtk_text_view_get_buffer(GTK_TEXT_VIEW(tv));
