@@ -684,6 +684,10 @@ ensure_playbin(FthWaveformView *self)
   }
   g_autofree char *uri = gst_filename_to_uri(self->path, NULL);
   g_object_set(self->playbin, "uri", uri, NULL);
+  /* Keeps the pitch when the speed changes (gst-plugins-good); without it speech sounds off. */
+  GstElement *tempo = gst_element_factory_make("scaletempo", NULL);
+  if (tempo != NULL)
+    g_object_set(self->playbin, "audio-filter", tempo, NULL);
   g_autoptr(GstBus) bus = gst_element_get_bus(self->playbin);
   self->bus_watch = gst_bus_add_watch(bus, bus_message, self);
   /* Paused first: seeks (to the playhead, with the speed) need a prerolled pipeline. */
