@@ -7,8 +7,7 @@
  * Segments as JSONL: one object per segment, {"path":"a.wav","t0":0.5,"t1":1.25,"label":"yes"}.
  * Spans as JSONL: one object per span, {"path":"a.txt","start":3,"end":8,"label":"PER",
  * "text":"Alice"}; start and end are Unicode character offsets, end exclusive; "text" (the
- * covered characters) is written for people reading the file and checked on reading when the
- * document is known.
+ * covered characters) is written for people reading the file and ignored on reading.
  *
  * CoNLL: one token per line, "token<TAB>tag" with BIO tags (B-PER, I-PER, O), a blank line
  * between sentences (a line break in the text ends a sentence). Tokens are the runs of
