@@ -12,11 +12,13 @@
  * CoNLL: one token per line, "token<TAB>tag" with BIO tags (B-PER, I-PER, O), a blank line
  * between sentences (a line break in the text ends a sentence). Tokens are the runs of
  * non-whitespace characters. A span the format cannot hold is left out and reported: one that
- * overlaps or nests in an earlier one (by start, longer first), one whose edges cut a token.
+ * overlaps or nests in an earlier one (by start, longer first), one whose edges cut a token,
+ * one that crosses a line break.
  * Reading joins the tokens of a sentence with one space and sentences with a newline, so a
  * text that is written that way comes back with the same offsets.
  *
- * Parse errors are G_IO_ERROR_INVALID_DATA with "name:line: what is wrong". */
+ * Bad records are G_IO_ERROR_INVALID_DATA with "name:line: what is wrong"; JSON that does not
+ * parse, or text that is not UTF-8, comes as the JSONL reader's FTH_MEDIA_ERROR. */
 #pragma once
 
 #include <fathom/store.h>
