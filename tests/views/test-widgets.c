@@ -769,6 +769,8 @@ test_text_span_view(void)
   g_autoptr(GPtrArray) dropdowns = fth_test_find_widgets(h.view, GTK_TYPE_DROP_DOWN);
   g_assert_cmpuint(dropdowns->len, ==, 1);
   g_assert_true(gtk_widget_is_visible(dropdowns->pdata[0]));
+  g_assert_true(g_strv_contains(fth_text_span_view_get_encodings(), "ISO-8859-1"));
+  g_assert_true(g_strv_contains(fth_text_span_view_get_encodings(), "GB18030"));
   g_assert_true(fth_text_span_view_use_encoding(view, "ISO-8859-1"));
   g_assert_cmpint(fth_text_span_view_get_length(view), ==, 10);
   g_assert_null(fth_text_span_view_get_message(view));
