@@ -943,6 +943,17 @@ draw_strip(FthWaveformView *self, cairo_t *cr, int width)
                               : g_strdup(l ? l->name : "?");
     draw_chip(cr, &x, 0, &rgba, text, a->author == FTH_AUTHOR_MODEL);
   }
+  /* Playing or paused, looping, speed: at the right end, where tick labels stop. */
+  char state[64];
+  g_snprintf(state, sizeof state, "%s%s ×%.2g", self->playing ? "▶" : "❚❚",
+             self->loop ? " ⟲" : "", self->speed);
+  cairo_text_extents_t ext;
+  cairo_text_extents(cr, state, &ext);
+  double state_x = width - ext.x_advance - 6;
+  cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+  cairo_move_to(cr, state_x, 16);
+  cairo_show_text(cr, state);
+
   /* Time ticks at a round step of about 100 px. */
   double step = 1e-3;
   const double mult[] = { 2, 2.5, 2 };
@@ -959,19 +970,13 @@ draw_strip(FthWaveformView *self, cairo_t *cr, int width)
       g_snprintf(buf, sizeof buf, "%d:%02d", (int)(t / 60), (int)fmod(t, 60));
     else
       g_snprintf(buf, sizeof buf, "%.*f", step >= 1 ? 0 : (step >= 0.1 ? 1 : 3), t);
-    if (tx > x) {
+    cairo_text_extents_t label;
+    cairo_text_extents(cr, buf, &label);
+    if (tx > x && tx + 2 + label.x_advance < state_x - 6) {
       cairo_move_to(cr, tx + 2, STRIP_H - 8);
       cairo_show_text(cr, buf);
     }
   }
-  char state[64];
-  g_snprintf(state, sizeof state, "%s%s ×%.2g", self->playing ? "▶" : "❚❚",
-             self->loop ? " ⟲" : "", self->speed);
-  cairo_text_extents_t ext;
-  cairo_text_extents(cr, state, &ext);
-  cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-  cairo_move_to(cr, width - ext.x_advance - 6, 16);
-  cairo_show_text(cr, state);
 }
 
 static void
