@@ -114,6 +114,28 @@ fth_text_span_view_get_text_view(FthTextSpanView *self)
 static void apply_annotations(FthTextSpanView *self);
 static void ensure_encoding_row(FthTextSpanView *self);
 
+/* GtkTextBuffer's cost per tag grows with the length of the line it is on, so a megabyte on
+ * one line takes seconds per thousand spans. Lines longer than this are shown broken at a
+ * space (the space shown as a line break: one character for one, so every offset stays). */
+#define LONG_LINE_CHARS 2000
+
+static char *
+break_long_lines(const char *text)
+{
+  char *shown = g_strdup(text);
+  gsize run = 0;
+  for (char *p = shown; *p != '\0'; p = g_utf8_next_char(p)) {
+    if (*p == '\n')
+      run = 0;
+    else if (*p == ' ' && run >= LONG_LINE_CHARS) {
+      *p = '\n';
+      run = 0;
+    } else
+      run++;
+  }
+  return shown;
+}
+
 void
 fth_text_span_view_set_text(FthTextSpanView *self, const char *text, const char *name)
 {
@@ -123,7 +145,8 @@ fth_text_span_view_set_text(FthTextSpanView *self, const char *text, const char 
   if (self->encoding_row != NULL)
     gtk_widget_set_visible(self->encoding_row, FALSE);
   set_message(self, NULL);
-  gtk_text_buffer_set_text(self->buffer, text != NULL ? text : "", -1);
+  g_autofree char *shown = break_long_lines(text != NULL ? text : "");
+  gtk_text_buffer_set_text(self->buffer, shown, -1);
   self->length = gtk_text_buffer_get_char_count(self->buffer);
   self->selected = 0;
   apply_annotations(self);

@@ -6,6 +6,8 @@
  * an underline. Model spans (suggestions, e.g. from a tagging model) are shown with a wavy
  * underline and no fill. Offsets are Unicode character offsets (code points), the store's and
  * GtkTextBuffer's unit, so CJK, emoji and combining characters count as the store counts.
+ * A line longer than 2000 characters is shown broken at spaces (a space shown as a line break,
+ * so offsets stay the same): GtkTextView slows down with the length of a line.
  *
  * Like FthImageCanvas the view only shows and reports; the owner writes the edits and calls
  * set_annotations() again. Signals as FthWaveformView's: "add-annotation",
