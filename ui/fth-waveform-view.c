@@ -77,7 +77,7 @@ struct _FthWaveformView {
   double sel_t0, sel_t1;
 
   DragMode drag;
-  double drag_x, drag_y, drag_dx;
+  double drag_x, drag_dx;
   const FthAnnotation *drag_ann;
   double pointer_x;
 
@@ -1134,7 +1134,6 @@ edit_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
   self->drag = DRAG_NONE;
   self->drag_ann = NULL;
   self->drag_x = x;
-  self->drag_y = y;
   self->drag_dx = 0;
   if (self->audio == NULL || y < STRIP_H)
     return;
