@@ -422,6 +422,29 @@ summarise(GPtrArray *curves, double target, const char *png)
            score[si], timed[si] ? round_sum[si] / timed[si] : NAN,
            timed[si] ? cpu_sum[si] / timed[si] : NAN);
   }
+  /* Accuracy at the largest label count every strategy reached (a common point when the runs
+   * have different lengths), mean and range over the seeds. */
+  double common = INFINITY;
+  for (int si = 0; si < n_strat; si++)
+    common = fmin(common, max_labels[si]);
+  printf("\n# test accuracy at %.0f labels (mean over seeds, min-max)\n", common);
+  for (int si = 0; si < n_strat; si++) {
+    double sum = 0, lo = 1, hi = 0;
+    int k = 0;
+    for (guint i = 0; i < curves->len; i++) {
+      Curve *c = curves->pdata[i];
+      if (strcmp(c->strategy, names->pdata[si]) != 0)
+        continue;
+      for (guint p = 0; p < c->labels->len; p++)
+        if (g_array_index(c->labels, double, p) == common) {
+          double a = g_array_index(c->acc, double, p);
+          sum += a, k++;
+          lo = fmin(lo, a), hi = fmax(hi, a);
+        }
+    }
+    if (k > 0)
+      printf("%-17s %.4f  (%.4f-%.4f, %d seeds)\n", (char *)names->pdata[si], sum / k, lo, hi, k);
+  }
   if (png == NULL)
     return;
   /* Mean curves over each strategy's seeds, as far as all its seeds went. */
