@@ -173,7 +173,7 @@ draw_curves(const char *png, char **names, int n_strat, const int *n_points, dou
       ymax = fmax(ymax, mean_acc[si][i]);
     }
   ymin = floor(ymin * 20) / 20;
-  ymax = fmin(1.0, ceil(fmax(ymax, target) * 20) / 20);
+  ymax = fmin(1.0, ceil((fmax(ymax, target) + 0.01) * 20) / 20);
 #define PX(v) (L + (v) / xmax * (W - L - R))
 #define PY(a) (H - B - ((a) - ymin) / (ymax - ymin) * (H - T - B))
   cairo_set_source_rgb(cr, 0, 0, 0);
