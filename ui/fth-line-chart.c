@@ -1,5 +1,8 @@
-/* fth-line-chart.c: the data lives in one GArray of points per series; ranges are computed at
- * draw time (a training run has at most tens of thousands of points). */
+/* fth-line-chart.c: the data lives in one GArray of points per series. A training run appends
+ * a point per step while the main loop must keep its frames short, so the ranges are kept as
+ * points arrive, a redraw is queued at most every REDRAW_INTERVAL_MS, and a curve is stroked
+ * through at most four points per pixel column (first, lowest, highest, last), whatever the
+ * number of points. */
 #include "fth-line-chart.h"
 
 #include <math.h>
@@ -17,6 +20,8 @@ typedef struct {
 struct _FthLineChart {
   GtkWidget parent_instance;
   GArray *series; /* Series */
+  double x0, x1, y0, y1; /* the points' bounds; x0 > x1 when there are none */
+  guint redraw_source;   /* a queued redraw for appended points */
 };
 
 G_DEFINE_FINAL_TYPE(FthLineChart, fth_line_chart, GTK_TYPE_WIDGET)
@@ -25,6 +30,8 @@ G_DEFINE_FINAL_TYPE(FthLineChart, fth_line_chart, GTK_TYPE_WIDGET)
 #define MARGIN_RIGHT 12.0
 #define MARGIN_TOP 24.0
 #define MARGIN_BOTTOM 22.0
+/* Live curves redraw ten times a second at most, however fast points arrive. */
+#define REDRAW_INTERVAL_MS 100
 
 static void
 series_clear(Series *series)
@@ -49,6 +56,22 @@ fth_line_chart_add_series(FthLineChart *self, const char *name, const GdkRGBA *c
   return self->series->len - 1;
 }
 
+static gboolean
+redraw_appended(gpointer user_data)
+{
+  FthLineChart *self = user_data;
+  self->redraw_source = 0;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reset_bounds(FthLineChart *self)
+{
+  self->x0 = self->y0 = INFINITY;
+  self->x1 = self->y1 = -INFINITY;
+}
+
 void
 fth_line_chart_append(FthLineChart *self, guint series, double x, double y)
 {
@@ -58,7 +81,12 @@ fth_line_chart_append(FthLineChart *self, guint series, double x, double y)
     return;
   Point point = { x, y };
   g_array_append_val(g_array_index(self->series, Series, series).points, point);
-  gtk_widget_queue_draw(GTK_WIDGET(self));
+  self->x0 = MIN(self->x0, x);
+  self->x1 = MAX(self->x1, x);
+  self->y0 = MIN(self->y0, y);
+  self->y1 = MAX(self->y1, y);
+  if (self->redraw_source == 0)
+    self->redraw_source = g_timeout_add(REDRAW_INTERVAL_MS, redraw_appended, self);
 }
 
 void
@@ -67,6 +95,7 @@ fth_line_chart_clear(FthLineChart *self)
   g_return_if_fail(FTH_IS_LINE_CHART(self));
   for (guint i = 0; i < self->series->len; i++)
     g_array_set_size(g_array_index(self->series, Series, i).points, 0);
+  reset_bounds(self);
   gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 
@@ -78,28 +107,66 @@ fth_line_chart_get_n_points(FthLineChart *self, guint series)
   return g_array_index(self->series, Series, series).points->len;
 }
 
+/* Adds the curve of POINTS (in x order, as a run appends them) to CR's path and draws it: the
+ * points of one pixel column become its first, lowest, highest and last point, so the stroke
+ * has at most four vertices per column yet every spike stays visible. A lone point is a dot. */
+static void
+stroke_series(cairo_t *cr, GArray *points, double x0, double x1, double y0, double y1,
+              double pw, double ph)
+{
+#define PX(v) (MARGIN_LEFT + ((v) - x0) / (x1 - x0) * pw)
+#define PY(v) (MARGIN_TOP + ph - ((v) - y0) / (y1 - y0) * ph)
+  if (points->len == 0)
+    return;
+  if (points->len == 1) {
+    Point *p = &g_array_index(points, Point, 0);
+    cairo_arc(cr, PX(p->x), PY(p->y), 3, 0, 2 * G_PI);
+    cairo_fill(cr);
+    return;
+  }
+  guint i = 0;
+  gboolean started = FALSE;
+  while (i < points->len) {
+    Point *first = &g_array_index(points, Point, i);
+    double column = floor(PX(first->x));
+    double low = first->y, high = first->y, last_x = first->x, last_y = first->y;
+    for (i++; i < points->len; i++) {
+      Point *p = &g_array_index(points, Point, i);
+      if (floor(PX(p->x)) != column)
+        break;
+      low = MIN(low, p->y);
+      high = MAX(high, p->y);
+      last_x = p->x;
+      last_y = p->y;
+    }
+    if (!started)
+      cairo_move_to(cr, PX(first->x), PY(first->y));
+    else
+      cairo_line_to(cr, PX(first->x), PY(first->y));
+    started = TRUE;
+    if (low < MIN(first->y, last_y))
+      cairo_line_to(cr, column + 0.5, PY(low));
+    if (high > MAX(first->y, last_y))
+      cairo_line_to(cr, column + 0.5, PY(high));
+    cairo_line_to(cr, PX(last_x), PY(last_y));
+  }
+  cairo_stroke(cr);
+#undef PX
+#undef PY
+}
+
 static void
 fth_line_chart_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
 {
   FthLineChart *self = FTH_LINE_CHART(widget);
   int width = gtk_widget_get_width(widget);
   int height = gtk_widget_get_height(widget);
-  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  double x0 = self->x0, x1 = self->x1, y0 = self->y0, y1 = self->y1;
   GdkRGBA fg;
 
   if (width <= MARGIN_LEFT + MARGIN_RIGHT || height <= MARGIN_TOP + MARGIN_BOTTOM)
     return;
   gtk_style_context_get_color(gtk_widget_get_style_context(widget), &fg);
-  for (guint s = 0; s < self->series->len; s++) {
-    GArray *points = g_array_index(self->series, Series, s).points;
-    for (guint i = 0; i < points->len; i++) {
-      Point *p = &g_array_index(points, Point, i);
-      x0 = MIN(x0, p->x);
-      x1 = MAX(x1, p->x);
-      y0 = MIN(y0, p->y);
-      y1 = MAX(y1, p->y);
-    }
-  }
 
   cairo_t *cr = gtk_snapshot_append_cairo(snapshot, &GRAPHENE_RECT_INIT(0, 0, width, height));
   double pw = width - MARGIN_LEFT - MARGIN_RIGHT, ph = height - MARGIN_TOP - MARGIN_BOTTOM;
@@ -148,21 +215,7 @@ fth_line_chart_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
     for (guint s = 0; s < self->series->len; s++) {
       Series *series = &g_array_index(self->series, Series, s);
       cairo_set_source_rgba(cr, series->color.red, series->color.green, series->color.blue, 1);
-      for (guint i = 0; i < series->points->len; i++) {
-        Point *p = &g_array_index(series->points, Point, i);
-        double x = MARGIN_LEFT + (p->x - x0) / (x1 - x0) * pw;
-        double y = MARGIN_TOP + ph - (p->y - y0) / (y1 - y0) * ph;
-        if (series->points->len == 1)
-          cairo_arc(cr, x, y, 3, 0, 2 * G_PI);
-        else if (i == 0)
-          cairo_move_to(cr, x, y);
-        else
-          cairo_line_to(cr, x, y);
-      }
-      if (series->points->len == 1)
-        cairo_fill(cr);
-      else
-        cairo_stroke(cr);
+      stroke_series(cr, series->points, x0, x1, y0, y1, pw, ph);
     }
   }
 
@@ -194,6 +247,13 @@ fth_line_chart_measure(GtkWidget *widget, GtkOrientation orientation, int for_si
 }
 
 static void
+fth_line_chart_dispose(GObject *object)
+{
+  g_clear_handle_id(&FTH_LINE_CHART(object)->redraw_source, g_source_remove);
+  G_OBJECT_CLASS(fth_line_chart_parent_class)->dispose(object);
+}
+
+static void
 fth_line_chart_finalize(GObject *object)
 {
   g_array_unref(FTH_LINE_CHART(object)->series);
@@ -205,6 +265,7 @@ fth_line_chart_class_init(FthLineChartClass *klass)
 {
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
 
+  G_OBJECT_CLASS(klass)->dispose = fth_line_chart_dispose;
   G_OBJECT_CLASS(klass)->finalize = fth_line_chart_finalize;
   widget_class->snapshot = fth_line_chart_snapshot;
   widget_class->measure = fth_line_chart_measure;
@@ -216,4 +277,5 @@ fth_line_chart_init(FthLineChart *self)
 {
   self->series = g_array_new(FALSE, TRUE, sizeof(Series));
   g_array_set_clear_func(self->series, (GDestroyNotify)series_clear);
+  reset_bounds(self);
 }

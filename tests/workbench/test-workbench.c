@@ -11,6 +11,7 @@
 #include "fth-item-view.h"
 #include "fth-jobs-panel.h"
 #include "fth-label-palette.h"
+#include "fth-line-chart.h"
 #include "fth-recent-projects.h"
 #include "fth-thumbnail-loader.h"
 #include "fth-training-page.h"
@@ -1238,6 +1239,65 @@ test_training_page(void)
   remove_tree(dir);
 }
 
+/* ---- line chart ------------------------------------------------------------------------- */
+
+/* Red of the chart's series in the test, and where the pixel column of x lands in the chart
+ * (the plot spans 48 .. width - 12 px, see fth-line-chart.c). */
+static const guint8 chart_red[3] = { 255, 0, 0 };
+
+static guint
+count_color_in_rows(GdkTexture *texture, const guint8 rgb[3], int tolerance, int row0, int row1)
+{
+  int width = gdk_texture_get_width(texture), height = gdk_texture_get_height(texture);
+  gsize stride = (gsize)width * 4;
+  g_autofree guint8 *pixels = g_malloc(stride * (gsize)height);
+  guint n = 0;
+
+  gdk_texture_download(texture, pixels, stride);
+  for (int y = MAX(row0, 0); y < MIN(row1, height); y++)
+    for (int x = 0; x < width; x++) {
+      const guint8 *p = pixels + (gsize)y * stride + 4 * (gsize)x;
+      n += abs(p[2] - rgb[0]) <= tolerance && abs(p[1] - rgb[1]) <= tolerance &&
+           abs(p[0] - rgb[2]) <= tolerance;
+    }
+  return n;
+}
+
+/* 40,000 points of a flat curve with one spike: many points share a pixel column, yet the
+ * spike reaches the top of the plot; a burst of appends draws within the redraw interval. */
+static void
+test_line_chart(void)
+{
+  GtkWidget *window = gtk_window_new();
+  GtkWidget *chart = fth_line_chart_new();
+  gtk_window_set_child(GTK_WINDOW(window), chart);
+  gtk_window_set_default_size(GTK_WINDOW(window), 400, 220);
+  gtk_window_present(GTK_WINDOW(window));
+  GdkRGBA red = { 1, 0, 0, 1 };
+  guint series = fth_line_chart_add_series(FTH_LINE_CHART(chart), "loss", &red);
+  fth_test_spin_for(100);
+
+  for (guint i = 0; i < 40000; i++)
+    fth_line_chart_append(FTH_LINE_CHART(chart), series, i, i == 23456 ? 1.0 : 0.0);
+  g_assert_cmpuint(fth_line_chart_get_n_points(FTH_LINE_CHART(chart), series), ==, 40000);
+  fth_test_spin_for(250);
+  g_autoptr(GdkTexture) rendered = fth_test_render_widget(chart);
+  int height = gdk_texture_get_height(rendered);
+  /* The plot's top is 24 px down, its bottom 22 px up: the spike's peak and the flat line. */
+  g_assert_cmpuint(count_color_in_rows(rendered, chart_red, 40, 20, 30), >, 0);
+  g_assert_cmpuint(count_color_in_rows(rendered, chart_red, 40, height - 26, height - 18), >, 200);
+  /* Only the spike's column rises: the upper half of the plot holds a thin line, no more. */
+  g_assert_cmpuint(count_color_in_rows(rendered, chart_red, 40, 40, height / 2), <, 300);
+
+  fth_line_chart_clear(FTH_LINE_CHART(chart));
+  fth_test_spin_for(150);
+  g_object_unref(rendered);
+  rendered = fth_test_render_widget(chart);
+  g_assert_cmpuint(count_color_in_rows(rendered, chart_red, 40, 20, height), ==, 0); /* legend above */
+  gtk_window_destroy(GTK_WINDOW(window));
+  fth_test_spin_for(50);
+}
+
 /* ---- window state ----------------------------------------------------------------------- */
 
 /* The size, sidebar and thumbnail size of a closed window come back in the next one. */
@@ -1524,6 +1584,7 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/new-project-and-drop", test_new_project_and_drop);
   g_test_add_func("/workbench/jobs-panel-cancel", test_jobs_panel_cancel);
   g_test_add_func("/workbench/training-page", test_training_page);
+  g_test_add_func("/workbench/line-chart", test_line_chart);
   g_test_add_func("/workbench/item-view-suggestion-and-missing",
                   test_item_view_suggestion_and_missing);
   g_test_add_func("/workbench/open-not-project", test_open_not_project);
