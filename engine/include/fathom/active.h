@@ -158,7 +158,8 @@ gboolean fth_queue_refill(FthStore *store, gint64 run_id, const FthAcqOptions *o
 /* The first entry of STRATEGY's queue whose item still has no human label; entries labeled in
  * the meantime are taken off the queue on the way. NULL without error when the queue is empty. */
 FthQueueEntry *fth_queue_next(FthStore *store, const char *strategy, GError **error);
-/* Why an item is asked, for display: "entropy 1.0549 (rank 2 of the queue, run 7)". */
+/* Why an item is asked, for display: "entropy 1.055, rank 2, run 7" (rank from 1; core-set
+ * scores are distances and say so). */
 char *fth_queue_entry_reason(const FthQueueEntry *entry);
 
 /* ---- Self-training ----------------------------------------------------------------------------
