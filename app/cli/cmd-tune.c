@@ -262,6 +262,7 @@ fth_cli_tune(int argc, char **argv)
   TuneProgress progress = { json, n_total, 0, g_get_monotonic_time(), 0, FALSE };
   for (guint i = 0; i < fth_tune_study_get_n_trials(study); i++)
     progress.n_finished += fth_tune_study_get_trial(study, i)->state != FTH_TUNE_TRIAL_RUNNING;
+  guint n_finished_before = progress.n_finished;
   fth_tune_study_set_event_func(study, on_event, &progress);
   if (json)
     print_json_event("started", study, &progress, NULL, NULL);
@@ -319,14 +320,18 @@ fth_cli_tune(int argc, char **argv)
                               " steps used", best->number, best->value, regret,
                               fth_tune_study_get_steps_used(study));
   } else {
+    /* A rerun that found the study finished promotes nothing again. */
     gint64 run_id = 0;
-    if (!fth_tune_train_promote(study, &train, &run_id, &error))
+    if (progress.n_finished > n_finished_before &&
+        !fth_tune_train_promote(study, &train, &run_id, &error))
       return fth_cli_fail_error(error);
+    g_autofree char *promoted =
+      run_id > 0 ? g_strdup_printf("now the current model (run %" G_GINT64_FORMAT ")", run_id)
+                 : g_strdup("no new trial, nothing promoted");
     message = g_strdup_printf("best: trial %d, validation accuracy %.4f, %" G_GINT64_FORMAT
-                              " of %u epochs used; now the current model (run %" G_GINT64_FORMAT
-                              ")", best->number, best->value,
+                              " of %u epochs used; %s", best->number, best->value,
                               fth_tune_study_get_steps_used(study), n_total * (guint) epochs,
-                              run_id);
+                              promoted);
   }
   if (json) {
     print_json_event("succeeded", study, &progress, best, message);
