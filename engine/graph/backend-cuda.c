@@ -392,9 +392,6 @@ static FthConv2dParams conv_params(FthOp op, const void *params) {
 static FthStatus run_conv(FthCudaContext *ctx, FthOp op, const FthKernelArgs *args) {
   const int spatial = op == FTH_OP_CONV1D || op == FTH_OP_CONV1D_GRAD_INPUT || op == FTH_OP_CONV1D_GRAD_WEIGHT ? 1 : 2;
   const FthConv2dParams p = conv_params(op, args->params);
-  if (p.max_pool2) /* the output is the pooled shape, which these kernels do not produce */
-    return fth_error(FTH_STATUS_UNSUPPORTED, "%s: the fused 2x2 max pool (max_pool2) has no CUDA kernel yet",
-                     fth_op_name(op));
   const bool relu = p.act == FTH_ACT_RELU;
   FthCudaConvShape s;
   FthStatus st;
@@ -402,38 +399,43 @@ static FthStatus run_conv(FthCudaContext *ctx, FthOp op, const FthKernelArgs *ar
     st = conv_shape(&p, spatial, args->in[0].shape, args->in[1].shape, &s);
     if (st != FTH_STATUS_OK)
       return st;
-    return status(fth_cuda_conv_forward(ctx, &s, in_f32(args, 0), in_f32(args, 1),
-                                        args->n_in > 2 ? in_f32(args, 2) : NULL, relu, out_f32(args)),
+    const float *b = args->n_in > 2 ? in_f32(args, 2) : NULL;
+    if (p.max_pool2) /* the argmax (aux 0) only when a backward pass will read it, as ops-conv.c */
+      return status(fth_cuda_conv_forward_pool2(ctx, &s, in_f32(args, 0), in_f32(args, 1), b, relu, out_f32(args),
+                                                args->ctx->training ? args->aux[0].data : NULL),
+                    fth_op_name(op));
+    return status(fth_cuda_conv_forward(ctx, &s, in_f32(args, 0), in_f32(args, 1), b, relu, out_f32(args)),
                   fth_op_name(op));
   }
   /* gradient nodes (ops-conv.c): dy, then w (input grad) or x (weight grad) or nothing (bias
-   * grad), then the forward output when the ReLU mask is needed */
+   * grad), then the forward node when the ReLU mask or the pool argmax is needed */
   const bool is_input = op == FTH_OP_CONV1D_GRAD_INPUT || op == FTH_OP_CONV2D_GRAD_INPUT;
   const bool is_bias = !is_input && args->out->ndim == 1;
+  const int y_index = is_bias ? 1 : 2;
   const FthTensor *dy = &args->in[0];
   const float *dz = dy->data;
-  FthCudaContext *c = ctx;
   void *masked = NULL;
-  if (relu) {
-    const FthTensor *y = &args->in[is_bias ? 1 : 2];
-    masked = fth_cuda_alloc(c, numel(dy) * sizeof(float));
+  FthCudaStatus cs;
+  /* The bias gradient sums dy over the positions: unpooling moves each pooled dy to one
+   * position, so the pooled dy, masked by the ReLU, has the same sums. */
+  if (relu && (is_bias || !p.max_pool2)) {
+    masked = fth_cuda_alloc(ctx, numel(dy) * sizeof(float));
     if (!masked)
       return status(FTH_CUDA_NO_MEMORY, fth_op_name(op));
-    FthCudaStatus cs = fth_cuda_relu_mask(c, dy->data, y->data, masked, numel(dy));
+    cs = fth_cuda_relu_mask(ctx, dy->data, args->in[y_index].data, masked, numel(dy));
     if (cs != FTH_CUDA_OK) {
-      fth_cuda_free(c, masked);
+      fth_cuda_free(ctx, masked);
       return status(cs, fth_op_name(op));
     }
     dz = masked;
   }
-  FthCudaStatus cs;
   if (is_bias) {
     int64_t yshape[3] = {1, dy->shape[1], 1};
     FthTensor flat;
     int64_t fshape[3] = {dy->shape[0], dy->shape[1], (int64_t)(numel(dy) / (size_t)(dy->shape[0] * dy->shape[1]))};
     fth_tensor_view(&flat, FTH_F32, 3, fshape, (void *)dz);
     st = reduce_to(ctx, &flat, 3, yshape, out_f32(args), 1.0f, fth_op_name(op));
-    fth_cuda_free(c, masked);
+    fth_cuda_free(ctx, masked);
     return st;
   }
   const FthTensor *x_or_w = &args->in[1];
@@ -441,12 +443,20 @@ static FthStatus run_conv(FthCudaContext *ctx, FthOp op, const FthKernelArgs *ar
     st = conv_shape(&p, spatial, args->out->shape, x_or_w->shape, &s);
   else
     st = conv_shape(&p, spatial, x_or_w->shape, args->out->shape, &s);
+  if (st == FTH_STATUS_OK && p.max_pool2) { /* dy back to the pre-pool shape, masked */
+    masked = fth_cuda_alloc(ctx, (size_t)s.n * s.o * s.out_h * s.out_w * sizeof(float));
+    cs = masked ? fth_cuda_conv_unpool2_grad(ctx, &s, dy->data, args->in[y_index].data,
+                                             args->in_aux[y_index][0].data, relu, masked)
+                : FTH_CUDA_NO_MEMORY;
+    st = status(cs, fth_op_name(op));
+    dz = masked;
+  }
   if (st == FTH_STATUS_OK) {
     cs = is_input ? fth_cuda_conv_backward_data(ctx, &s, dz, x_or_w->data, out_f32(args))
                   : fth_cuda_conv_backward_filter(ctx, &s, dz, x_or_w->data, out_f32(args));
     st = status(cs, fth_op_name(op));
   }
-  fth_cuda_free(c, masked);
+  fth_cuda_free(ctx, masked);
   return st;
 }
 

@@ -283,3 +283,87 @@ extern "C" FthCudaStatus fth_cuda_conv_backward_filter(FthCudaContext *ctx, cons
     return fth_cuda_memset_zero(ctx, d_dw, (size_t) s->o * (s->c / s->groups) * s->kh * s->kw * sizeof(float));
   return run(ctx, 2, s, d_dy, d_x, d_dw);
 }
+
+// ---- fused 2x2 max pool (ops-conv.c's max_pool2) -----------------------------------------------
+
+namespace {
+
+// One thread per pooled element: bias, ReLU, then the first strict maximum of the window in
+// row-major order (kernels/cpu/conv-simd.c's maxpool2_row), so ties pick the same position.
+__global__ void bias_relu_pool2_kernel(const float *z, const float *bias, int relu, int channels, int out_h,
+                                       int out_w, size_t n, float *y, uint8_t *argmax)
+{
+  const int ph = out_h / 2, pw = out_w / 2;
+  for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < n; i += (size_t) gridDim.x * blockDim.x) {
+    const size_t plane = i / ((size_t) ph * pw);
+    const int r = (int) (i / pw % ph), c = (int) (i % pw);
+    const float b = bias ? bias[plane % channels] : 0.0f;
+    const float *top = z + (plane * out_h + 2 * (size_t) r) * out_w + 2 * (size_t) c;
+    float v[4] = {top[0] + b, top[1] + b, top[out_w] + b, top[out_w + 1] + b};
+    int best = 0;
+    for (int k = 0; k < 4; k++) {
+      if (relu && !(v[k] > 0.0f))
+        v[k] = 0.0f;
+      if (k && v[k] > v[best])
+        best = k;
+    }
+    y[i] = v[best];
+    if (argmax)
+      argmax[i] = (uint8_t) best;
+  }
+}
+
+// One thread per pre-pool element (a gather: every position is written, no atomics).
+__global__ void unpool2_grad_kernel(const float *dy, const float *y, const uint8_t *argmax, int relu, int out_h,
+                                    int out_w, size_t n, float *dz)
+{
+  const int ph = out_h / 2, pw = out_w / 2;
+  for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < n; i += (size_t) gridDim.x * blockDim.x) {
+    const size_t plane = i / ((size_t) out_h * out_w);
+    const int h = (int) (i / out_w % out_h), w = (int) (i % out_w);
+    float g = 0.0f;
+    if (h < 2 * ph && w < 2 * pw) {
+      const size_t j = (plane * ph + h / 2) * pw + w / 2;
+      if ((argmax[j] & 3) == ((h & 1) << 1 | (w & 1)) && (!relu || y[j] > 0.0f))
+        g = dy[j];
+    }
+    dz[i] = g;
+  }
+}
+
+} // namespace
+
+extern "C" FthCudaStatus fth_cuda_conv_forward_pool2(FthCudaContext *ctx, const FthCudaConvShape *s,
+                                                     const float *d_x, const float *d_w, const float *d_bias,
+                                                     int relu, float *d_y, uint8_t *d_argmax)
+{
+  if (s->out_h < 2 || s->out_w < 2)
+    return fth_cuda_fail(FTH_CUDA_INVALID, "conv: a %dx%d output is too small to pool 2x2", s->out_h, s->out_w);
+  if (!s->n)
+    return FTH_CUDA_OK;
+  const size_t full = (size_t) s->n * s->o * s->out_h * s->out_w;
+  FthCudaScratch z(ctx, full * sizeof(float));
+  if (!z.ptr)
+    return fth_cuda_fail(FTH_CUDA_NO_MEMORY, "conv: pre-pool buffer of %zu bytes", full * sizeof(float));
+  FTH_CUDA_TRY(run(ctx, 0, s, d_x, d_w, (float *) z.ptr));
+  const size_t pooled = (size_t) s->n * s->o * (s->out_h / 2) * (s->out_w / 2);
+  const unsigned threads = 256;
+  bias_relu_pool2_kernel<<<fth_cuda_blocks(pooled, threads), threads, 0, ctx->stream>>>(
+      (const float *) z.ptr, d_bias, relu, s->o, s->out_h, s->out_w, pooled, d_y, d_argmax);
+  return fth_cuda_check_launch("conv bias/relu/pool kernel");
+}
+
+extern "C" FthCudaStatus fth_cuda_conv_unpool2_grad(FthCudaContext *ctx, const FthCudaConvShape *s,
+                                                    const float *d_dy, const float *d_y, const uint8_t *d_argmax,
+                                                    int relu, float *d_dz)
+{
+  if (s->out_h < 2 || s->out_w < 2)
+    return fth_cuda_fail(FTH_CUDA_INVALID, "conv: a %dx%d output is too small to pool 2x2", s->out_h, s->out_w);
+  const size_t full = (size_t) s->n * s->o * s->out_h * s->out_w;
+  if (!full)
+    return FTH_CUDA_OK;
+  const unsigned threads = 256;
+  unpool2_grad_kernel<<<fth_cuda_blocks(full, threads), threads, 0, ctx->stream>>>(d_dy, d_y, d_argmax, relu,
+                                                                                  s->out_h, s->out_w, full, d_dz);
+  return fth_cuda_check_launch("conv unpool gradient kernel");
+}

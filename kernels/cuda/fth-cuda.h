@@ -215,6 +215,18 @@ FthCudaStatus fth_cuda_conv_shape(FthCudaConvShape *s);
 /* y = conv(x, w) (then bias and ReLU when given). */
 FthCudaStatus fth_cuda_conv_forward(FthCudaContext *ctx, const FthCudaConvShape *s, const float *d_x,
                                     const float *d_w, const float *d_bias, int relu, float *d_y);
+/* The fused conv2d + bias + ReLU (when relu) + 2x2 stride-2 max pool (floor) of ops-conv.c's
+ * max_pool2, as kernels/cpu/conv.c's epilogue: d_y is [N, O, out_h/2, out_w/2]; d_argmax (may be
+ * NULL) receives per pooled element the position 0..3 (row-major) of the first maximum of its
+ * window, the layout of the forward node's aux 0. The pre-pool result lives in a scratch. */
+FthCudaStatus fth_cuda_conv_forward_pool2(FthCudaContext *ctx, const FthCudaConvShape *s, const float *d_x,
+                                          const float *d_w, const float *d_bias, int relu, float *d_y,
+                                          uint8_t *d_argmax);
+/* Gradient of the pre-activation conv output [N, O, out_h, out_w] from dy of the pooled output:
+ * each dy goes to the window position its argmax names when (relu) the pooled y > 0; every other
+ * position, an odd last row or column included, is 0. */
+FthCudaStatus fth_cuda_conv_unpool2_grad(FthCudaContext *ctx, const FthCudaConvShape *s, const float *d_dy,
+                                         const float *d_y, const uint8_t *d_argmax, int relu, float *d_dz);
 /* dx from dy (already masked by the ReLU if there was one). */
 FthCudaStatus fth_cuda_conv_backward_data(FthCudaContext *ctx, const FthCudaConvShape *s, const float *d_dy,
                                           const float *d_w, float *d_dx);

@@ -102,6 +102,10 @@ static void *dev_poisoned(FthCudaContext *ctx, const FthTensor *t) {
   return d;
 }
 
+static long long element_value(const void *data, FthDType dt, size_t i) {
+  return dt == FTH_U8 ? (long long)((const uint8_t *)data)[i] : (long long)((const int32_t *)data)[i];
+}
+
 static void compare(const FthNode *n, const char *what, const FthTensor *want, const void *d_got,
                     FthCudaContext *ctx, double rtol, double atol) {
   size_t bytes = fth_tensor_nbytes(want), count = (size_t)fth_tensor_numel(want);
@@ -114,11 +118,12 @@ static void compare(const FthNode *n, const char *what, const FthTensor *want, c
       g_error("node %d (%s) %s: element %zu is %.9g on CUDA, %.9g on the CPU (rtol %g, atol %g x max)", n->id,
               fth_op_name(n->op), what, at, (double)((float *)got)[at], (double)((float *)want->data)[at], rtol,
               atol);
-  } else {
+  } else { /* i32 indices and u8 window positions: exact */
+    const size_t size = fth_dtype_size(want->dtype);
     for (size_t i = 0; i < count; i++)
-      if (((int32_t *)got)[i] != ((int32_t *)want->data)[i])
-        g_error("node %d (%s) %s: element %zu is %d on CUDA, %d on the CPU", n->id, fth_op_name(n->op), what, i,
-                ((int32_t *)got)[i], ((int32_t *)want->data)[i]);
+      if (memcmp((const char *)got + i * size, (const char *)want->data + i * size, size) != 0)
+        g_error("node %d (%s) %s: element %zu is %lld on CUDA, %lld on the CPU", n->id, fth_op_name(n->op), what,
+                i, element_value(got, want->dtype, i), element_value(want->data, want->dtype, i));
   }
   g_free(got);
 }

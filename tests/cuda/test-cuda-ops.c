@@ -145,6 +145,22 @@ static void case_conv2d(FthGraph *g, const HarnessTolerance *tol) {
   finish(g, weighted_sum(g, y), 1, tol);
 }
 
+/* The fused conv + bias + ReLU + 2x2 max pool (max_pool2): odd pre-pool heights and widths
+ * leave a row and a column out of every window; the second conv pools without ReLU or bias. */
+static void case_conv2d_pool(FthGraph *g, const HarnessTolerance *tol) {
+  FthNode *x = input(g, "x", FTH_F32, 4, (int64_t[]){FTH_BATCH, 4, 13, 11});
+  FthNode *w1 = param(g, "w1", 4, (int64_t[]){6, 2, 3, 3}), *b1 = param(g, "b1", 1, (int64_t[]){6});
+  FthNode *w2 = param(g, "w2", 4, (int64_t[]){5, 6, 2, 2});
+  FthConv2dParams p1 = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 2, .act = FTH_ACT_RELU,
+                        .max_pool2 = true};
+  FthConv2dParams p2 = {.stride = {1, 1}, .padding = {0, 0}, .dilation = {1, 1}, .groups = 1, .max_pool2 = true};
+  FthNode *h = fth_conv2d(g, x, w1, b1, &p1);
+  g_assert_nonnull(h);
+  g_assert_cmpint(h->out.shape[2], ==, 6);
+  g_assert_cmpint(h->out.shape[3], ==, 5);
+  finish(g, weighted_sum(g, fth_conv2d(g, h, w2, NULL, &p2)), 1, tol);
+}
+
 static void case_conv1d(FthGraph *g, const HarnessTolerance *tol) {
   FthNode *x = input(g, "x", FTH_F32, 3, (int64_t[]){FTH_BATCH, 3, 17});
   FthNode *w = param(g, "w", 3, (int64_t[]){5, 3, 4}), *b = param(g, "b", 1, (int64_t[]){5});
@@ -242,6 +258,8 @@ int main(int argc, char **argv) {
   add("matmul", case_matmul, true);
   add("conv2d", case_conv2d, true);
   add("conv1d", case_conv1d, true);
+  /* f32 math only: the argmax is compared exactly, and rounded operands move near-ties */
+  add("conv2d-pool", case_conv2d_pool, false);
   add("elementwise", case_elementwise, false);
   add("activations", case_activations, false);
   add("softmax", case_softmax, false);
