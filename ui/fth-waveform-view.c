@@ -1343,6 +1343,14 @@ pointer_moved(GtkEventControllerMotion *controller, double x, double y, gpointer
 
 /* ---- class --------------------------------------------------------------------------------- */
 
+/* A view nobody sees stops playing (another page, the grid, a closed window). */
+static void
+fth_waveform_view_unmap(GtkWidget *widget)
+{
+  fth_waveform_view_set_playing(FTH_WAVEFORM_VIEW(widget), FALSE);
+  GTK_WIDGET_CLASS(fth_waveform_view_parent_class)->unmap(widget);
+}
+
 static void
 fth_waveform_view_dispose(GObject *object)
 {
@@ -1379,6 +1387,7 @@ fth_waveform_view_class_init(FthWaveformViewClass *klass)
   object_class->finalize = fth_waveform_view_finalize;
   widget_class->snapshot = fth_waveform_view_snapshot;
   widget_class->measure = fth_waveform_view_measure;
+  widget_class->unmap = fth_waveform_view_unmap;
   gtk_widget_class_set_css_name(widget_class, "fth-waveform-view");
 
   signals[SIGNAL_LOADED] = g_signal_new("loaded", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,

@@ -19,7 +19,8 @@
  * Keys: a label's hotkey labels the selected segment (a segment label), makes a segment from
  * the selected range, or sets the clip class (class labels, or any label with nothing
  * selected); Delete removes the selected segment; Space plays or pauses; p plays the selection;
- * l toggles looping; [ and ] change the speed; + and - zoom; Escape clears the selection. */
+ * l toggles looping; [ and ] change the speed; + and - zoom; Escape clears the selection.
+ * Playback stops when the view is hidden. */
 #pragma once
 
 #include <fathom/store.h>

@@ -876,6 +876,8 @@ test_in_window(void)
   g_assert_cmpfloat(((FthAnnotation *)anns->pdata[0])->t1, ==, 1.0);
   g_action_group_activate_action(G_ACTION_GROUP(window), "undo", NULL);
   fth_test_spin_for(300);
+  fth_waveform_view_set_playing(view, TRUE);
+  g_assert_true(fth_waveform_view_is_playing(view));
   g_clear_pointer(&anns, g_ptr_array_unref);
   anns = fth_store_list_annotations(store, 1, &error);
   g_assert_cmpuint(anns->len, ==, 0);
@@ -887,6 +889,7 @@ test_in_window(void)
   g_assert_cmpuint(texts->len, ==, 1);
   FthTextSpanView *text_view = g_ptr_array_index(texts, 0);
   g_assert_true(gtk_widget_get_mapped(GTK_WIDGET(text_view)));
+  g_assert_false(fth_waveform_view_is_playing(view)); /* hidden: it stopped */
   g_assert_cmpint(fth_text_span_view_get_length(text_view), ==, g_utf8_strlen(TEXT, -1));
   gtk_window_destroy(GTK_WINDOW(window));
   fth_test_spin_for(200);
