@@ -15,7 +15,8 @@
  *
  * Pointer: primary drag on the waveform or spectrogram selects a time range; a drag near the
  * edge of a segment in its lane moves that edge; a click on a segment selects it; a click on
- * the waveform or spectrogram seeks there. The wheel scrolls in time; Ctrl+wheel zooms about the pointer.
+ * the waveform or spectrogram seeks there. The wheel scrolls in time; Ctrl+wheel zooms about
+ * the pointer.
  * Keys: a label's hotkey labels the selected segment (a segment label), makes a segment from
  * the selected range, or sets the clip class (class labels, or any label with nothing
  * selected); Delete removes the selected segment; Space plays or pauses; p plays the selection;
