@@ -80,7 +80,8 @@ test_segments_jsonl_round_trip(void)
     g_assert_cmpstr(a->label, ==, b->label);
     g_assert_cmpstr(b->path, ==, "a.wav");
   }
-  const char *bad = "{\"t0\":1,\"t1\":2,\"label\":\"x\"}\n{\"t0\":\"1\",\"t1\":2,\"label\":\"x\"}\n";
+  const char *bad = "{\"t0\":1,\"t1\":2,\"label\":\"x\"}\n"
+                    "{\"t0\":\"1\",\"t1\":2,\"label\":\"x\"}\n";
   g_assert_null(fth_segments_jsonl_parse(bad, strlen(bad), "s.jsonl", &error));
   g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_assert_true(g_str_has_prefix(error->message, "s.jsonl:2:"));
@@ -134,7 +135,8 @@ test_conll_round_trip_and_report(void)
   g_autoptr(GPtrArray) report = NULL;
   g_autofree char *conll = fth_conll_write(DOC, spans, &report);
   g_assert_cmpstr(conll, ==,
-                  "Alice\tB-PER\nmet\tO\nBob\tB-ORG\nin\tI-ORG\n北京\tI-ORG\ntoday\tO\n😀\tB-EMO\n.\tO\n"
+                  "Alice\tB-PER\nmet\tO\nBob\tB-ORG\nin\tI-ORG\n北京\tI-ORG\n"
+                  "today\tO\n😀\tB-EMO\n.\tO\n"
                   "\nZoe\xcc\x81\tB-PER\nsaw\tO\nBob\tO\n");
   /* Of spans with one start the longer is kept; what overlaps a kept span is reported. */
   g_assert_cmpuint(report->len, ==, 4);
@@ -227,7 +229,8 @@ test_store_helpers(void)
   g_assert_cmpuint(listed_spans->len, ==, spans->len);
   g_ptr_array_add(spans, fth_span_label_new(NULL, 40, 50, "PER"));
   g_assert_false(fth_item_add_spans(store, text_id, spans, &error));
-  g_assert_nonnull(strstr(error->message, "span 9 (PER, 40-50) ends after the text (42 characters)"));
+  g_assert_nonnull(
+    strstr(error->message, "span 9 (PER, 40-50) ends after the text (42 characters)"));
 
   g_clear_object(&store);
   g_autofree char *db = g_build_filename(project, FTH_STORE_DB_NAME, NULL);
