@@ -6,6 +6,7 @@
 #include "fth-confusion-matrix.h"
 #include "fth-jobs-panel.h"
 
+#include <fathom/optim.h>
 #include <fathom/store.h>
 
 G_BEGIN_DECLS
@@ -24,6 +25,12 @@ gboolean fth_training_page_start(FthTrainingPage *self);
 gboolean fth_training_page_cancel(FthTrainingPage *self);
 void fth_training_page_select_recipe(FthTrainingPage *self, const char *name);
 void fth_training_page_set_epochs(FthTrainingPage *self, int epochs);
+/* Choosing a recipe fills these in with the values it was tuned with ("train" in its JSON);
+ * choosing another optimizer sets the learning rate to that optimizer's default. */
+void fth_training_page_set_hyperparameters(FthTrainingPage *self, FthOptimKind optimizer,
+                                           double lr, int batch);
+void fth_training_page_get_hyperparameters(FthTrainingPage *self, FthOptimKind *optimizer,
+                                           double *lr, int *batch, int *epochs);
 guint fth_training_page_get_n_runs(FthTrainingPage *self);
 /* The newest run's test confusion matrix; clicking a cell emits "show-items" with the true
  * and the predicted class names. */

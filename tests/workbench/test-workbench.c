@@ -18,6 +18,7 @@
 #include "workbench-test-util.h"
 
 #include <errno.h>
+#include <json-glib/json-glib.h>
 #include <sqlite3.h>
 #include <glib/gstdio.h>
 
@@ -1202,6 +1203,33 @@ test_training_page(void)
   fth_test_spin_for(200); /* recipes listed */
 
   fth_training_page_select_recipe(page, "mlp");
+  /* The recipe's own hyperparameters (data/recipes/mlp.json: SGD, lr 0.05, batch 64, 5 epochs). */
+  FthOptimKind optimizer;
+  double lr;
+  int batch, epochs;
+  fth_training_page_get_hyperparameters(page, &optimizer, &lr, &batch, &epochs);
+  g_assert_cmpint(optimizer, ==, FTH_OPTIM_SGD);
+  g_assert_cmpfloat_with_epsilon(lr, 0.05, 1e-9);
+  g_assert_cmpint(batch, ==, 64);
+  g_assert_cmpint(epochs, ==, 5);
+  /* Picking AdamW in its row brings AdamW's default learning rate; the only device is the CPU. */
+  g_autoptr(GPtrArray) combos = fth_test_find_widgets(GTK_WIDGET(page), ADW_TYPE_COMBO_ROW);
+  AdwComboRow *optimizer_row = NULL, *device_row = NULL;
+  for (guint i = 0; i < combos->len; i++) {
+    const char *title = adw_preferences_row_get_title(g_ptr_array_index(combos, i));
+    if (g_strcmp0(title, "Optimizer") == 0)
+      optimizer_row = g_ptr_array_index(combos, i);
+    else if (g_strcmp0(title, "Device") == 0)
+      device_row = g_ptr_array_index(combos, i);
+  }
+  g_assert_nonnull(optimizer_row);
+  g_assert_nonnull(device_row);
+  g_assert_cmpuint(g_list_model_get_n_items(adw_combo_row_get_model(device_row)), ==, 1);
+  adw_combo_row_set_selected(optimizer_row, FTH_OPTIM_ADAMW);
+  fth_training_page_get_hyperparameters(page, &optimizer, &lr, &batch, &epochs);
+  g_assert_cmpint(optimizer, ==, FTH_OPTIM_ADAMW);
+  g_assert_cmpfloat_with_epsilon(lr, 0.001, 1e-9);
+  fth_training_page_set_hyperparameters(page, FTH_OPTIM_ADAMW, 0.002, 8);
   fth_training_page_set_epochs(page, 1);
   int finished = 0;
   gulong handler = g_signal_connect(page, "run-finished", G_CALLBACK(on_run_finished), &finished);
@@ -1217,6 +1245,23 @@ test_training_page(void)
   g_assert_cmpuint(fth_training_page_get_n_loss_points(page), >, 0);
   g_assert_cmpuint(fth_training_page_get_n_accuracy_points(page), ==, 1);
   g_assert_true(fth_test_spin_until(has_runs, page, OPEN_TIMEOUT_MS));
+  /* The run trained with what the page said (the trainer records its configuration). */
+  {
+    g_autoptr(GError) error2 = NULL;
+    g_autoptr(GPtrArray) runs = fth_store_list_runs(fth_window_get_store(window), "train",
+                                                    &error2);
+    g_assert_no_error(error2);
+    g_assert_cmpuint(runs->len, ==, 1);
+    const FthRun *run = g_ptr_array_index(runs, 0);
+    g_assert_cmpstr(run->name, ==, "mlp");
+    g_autoptr(JsonNode) config = json_from_string(run->config_json, &error2);
+    g_assert_no_error(error2);
+    JsonObject *o = json_node_get_object(config);
+    g_assert_cmpstr(json_object_get_string_member(o, "optimizer"), ==, "adamw");
+    g_assert_cmpfloat_with_epsilon(json_object_get_double_member(o, "lr"), 0.002, 1e-6);
+    g_assert_cmpint(json_object_get_int_member(o, "batch"), ==, 8);
+    g_assert_cmpint(json_object_get_int_member(o, "epochs"), ==, 1);
+  }
 
   /* The run's test confusion matrix: two classes, one count per test item. */
   FthConfusionMatrix *matrix = fth_training_page_get_confusion_matrix(page);
