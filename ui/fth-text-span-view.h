@@ -15,13 +15,13 @@
  * "set-class" (gint64 label id), and "encoding-chosen" (const char *) after the user picks an
  * encoding for a file that is not UTF-8 (the view has then shown the converted text).
  *
- * Keys: with text selected, a span label's hotkey makes a span of it (whitespace at its
- * edges trimmed while the header's "Trim spaces at span edges" box is ticked, the default);
- * with a span selected (click it), the hotkey relabels it and Delete removes it; a class
- * label's hotkey (or any label's, with nothing selected) sets the document class; Space
- * accepts the suggestion at the cursor (or the next one after it); Escape drops the selection. A right click on a span selects it and the text
- * view's context menu offers "Label as ..." (action span.relabel, a label id) and "Delete Span"
- * (span.delete), which act on the selected span. */
+ * Keys: with text selected, a span label's hotkey makes a span of it (whitespace at its edges
+ * trimmed while the header's "Trim spaces at span edges" box is ticked, the default); with a span
+ * selected (click it), the hotkey relabels it and Delete removes it; a class label's hotkey (or
+ * any label's, with nothing selected) sets the document class; Space accepts the suggestion at the
+ * cursor (or the next one after it); Escape drops the selection. A right click on a span selects
+ * it and the text view's context menu offers "Label as ..." (action span.relabel, a label id) and
+ * "Delete Span" (span.delete), which act on the selected span. */
 #pragma once
 
 #include <fathom/store.h>
