@@ -2,6 +2,7 @@
  * checkpoints, resume, early stopping and the memory budget. */
 #include "fathom/train.h"
 
+#include <fathom/backend.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -144,10 +145,31 @@ add_metric(GArray *metrics, gint64 step, double epoch, const char *name, double 
     g_array_append_val(metrics, m);
 }
 
+/* --device, checked before any work. The trainer's steps and optimizer run on the CPU backend,
+ * so auto (which never fails) means the CPU; a CUDA device that answers is refused by name
+ * rather than silently trained on the CPU. */
+static gboolean
+check_device(const char *spec, GError **error)
+{
+  if (spec == NULL || strcmp(spec, "auto") == 0 || strcmp(spec, "cpu") == 0)
+    return TRUE;
+  const FthBackend *be = NULL;
+  if (fth_backend_select(spec, &be) != FTH_STATUS_OK) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "--device %s: %s", spec,
+                fth_last_error());
+    return FALSE;
+  }
+  g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+              "--device %s: the trainer runs on the CPU only (use --device cpu or auto)", spec);
+  return FALSE;
+}
+
 gboolean
 fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GError **error)
 {
   memset(result, 0, sizeof *result);
+  if (!check_device(o->device, error))
+    return FALSE;
   g_autoptr(FthCheckpointMeta) resume = NULL;
   if (o->resume) {
     if (o->checkpoint_dir == NULL) {
