@@ -91,7 +91,7 @@ static const char train_description[] =
 int
 fth_cli_train(int argc, char **argv)
 {
-  char *recipe = NULL, *checkpoint = NULL, *init = NULL;
+  char *recipe = NULL, *checkpoint = NULL, *init = NULL, *device = NULL;
   char **vars = NULL;
   int epochs = 0, batch = 0, patience = 0, limit = 0;
   gint64 seed = 1, stop_after = 0;
@@ -110,6 +110,8 @@ fth_cli_train(int argc, char **argv)
      "validation loss (0: off)", "N"},
     {"max-memory", 0, 0, G_OPTION_ARG_DOUBLE, &max_memory, "Largest batch that fits this "
      "fraction of the available memory", "F"},
+    {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to train: auto, cpu or cuda[:N] "
+     "(default: auto)", "DEV"},
     {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint directory", "DIR"},
     {"resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from --checkpoint", NULL},
     {"init-from", 0, 0, G_OPTION_ARG_FILENAME, &init, "Start from the same-named weights of "
@@ -126,7 +128,7 @@ fth_cli_train(int argc, char **argv)
   gboolean parsed = fth_cli_parse_options("train", "DIR", "Trains a model on the labeled images "
                                           "of the project in DIR.", train_description, entries,
                                           &argc, &argv);
-  g_autofree char *o1 = recipe, *o2 = checkpoint, *o4 = init;
+  g_autofree char *o1 = recipe, *o2 = checkpoint, *o4 = init, *o5 = device;
   g_auto(GStrv) o3 = vars;
   if (!parsed)
     return FTH_EXIT_USAGE;
@@ -155,6 +157,7 @@ fth_cli_train(int argc, char **argv)
   tj->options.test_frac = test;
   tj->options.patience = patience;
   tj->options.max_memory = max_memory;
+  tj->options.device = device;
   tj->options.checkpoint_dir = checkpoint;
   tj->options.resume = resume;
   tj->options.init_weights = init;
