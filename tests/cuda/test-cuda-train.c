@@ -1,5 +1,6 @@
 /* A short training run on the GPU against the same run on the CPU: a small CNN (conv + ReLU,
- * max pool, dropout, linear, cross-entropy) on a fixed synthetic data set, SGD with momentum.
+ * max pool, separate or fused into the conv, dropout, linear, cross-entropy) on a fixed
+ * synthetic data set, SGD with momentum.
  * Two graphs built from the same seed start from the same weights; the CPU one runs
  * fth_graph_run + engine/nn's optimizer, the other runs on the CUDA backend through the
  * graph-device executor with the fused device update. The loss curves must agree step by step
@@ -23,7 +24,9 @@ typedef struct {
   FthNode *x, *t, *loss;
 } Net;
 
-static Net build(uint64_t seed, float loss_scale, float dropout, int64_t batch) {
+/* fused: the conv carries the ReLU and the 2x2 max pool itself (max_pool2, as the recipe builder
+ * makes conv -> relu -> max_pool2d chains), instead of a separate max_pool2d node. */
+static Net build(uint64_t seed, float loss_scale, float dropout, int64_t batch, bool fused) {
   Net n = {.g = fth_graph_new(seed)};
   FthGraph *g = n.g;
   n.x = fth_input(g, "x", FTH_F32, 4, (int64_t[]){FTH_BATCH, 1, H, H});
@@ -33,9 +36,12 @@ static Net build(uint64_t seed, float loss_scale, float dropout, int64_t batch) 
   FthNode *b1 = fth_param(g, "conv.b", 1, (int64_t[]){8}, (FthInit){FTH_INIT_ZEROS, 0, 0});
   FthNode *w2 = fth_param(g, "fc.w", 2, (int64_t[]){CLASSES, 8 * (H / 2) * (H / 2)}, k);
   FthNode *b2 = fth_param(g, "fc.b", 1, (int64_t[]){CLASSES}, (FthInit){FTH_INIT_ZEROS, 0, 0});
-  FthConv2dParams cp = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1, .act = FTH_ACT_RELU};
+  FthConv2dParams cp = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1, .act = FTH_ACT_RELU,
+                        .max_pool2 = fused};
   FthPool2dParams pp = {.kernel = {2, 2}, .stride = {2, 2}};
-  FthNode *h = fth_max_pool2d(g, fth_conv2d(g, n.x, w1, b1, &cp), &pp);
+  FthNode *h = fth_conv2d(g, n.x, w1, b1, &cp);
+  if (!fused)
+    h = fth_max_pool2d(g, h, &pp);
   h = fth_reshape(g, h, 2, (int64_t[]){-1, 8 * (H / 2) * (H / 2)});
   if (dropout > 0.0f)
     h = fth_dropout(g, h, dropout);
@@ -66,14 +72,14 @@ static void make_data(uint64_t seed, float *x, int32_t *t) {
   g_free(proj);
 }
 
-static void run(FthCudaMath math, double rel_tol, double param_tol, float loss_scale) {
+static void run(FthCudaMath math, double rel_tol, double param_tol, float loss_scale, bool fused) {
   const FthBackend *cuda = harness_cuda_or_skip();
   FthCudaContext *ctx = harness_cuda_context();
   uint64_t seed = harness_seed();
   float *x = g_new(float, SAMPLES * H * H);
   int32_t *t = g_new(int32_t, SAMPLES);
   make_data(seed, x, t);
-  Net cpu = build(seed, 1.0f, 0.1f, BATCH), gpu = build(seed, loss_scale, 0.1f, BATCH);
+  Net cpu = build(seed, 1.0f, 0.1f, BATCH, fused), gpu = build(seed, loss_scale, 0.1f, BATCH, fused);
 
   FthOptimConfig cfg = fth_optim_config_default(FTH_OPTIM_SGD);
   cfg.lr = 0.01f; /* gentle: a chaotic curve would amplify rounding differences */
@@ -168,15 +174,19 @@ static void run(FthCudaMath math, double rel_tol, double param_tol, float loss_s
 }
 
 static void test_f32(void) {
-  run(FTH_CUDA_MATH_F32, 1e-3, 1e-3, 1.0f);
+  run(FTH_CUDA_MATH_F32, 1e-3, 1e-3, 1.0f, false);
 }
 
 static void test_bf16(void) {
-  run(FTH_CUDA_MATH_BF16, 3e-2, 5e-2, 1.0f);
+  run(FTH_CUDA_MATH_BF16, 3e-2, 5e-2, 1.0f, false);
+}
+
+static void test_f32_fused_pool(void) {
+  run(FTH_CUDA_MATH_F32, 1e-3, 1e-3, 1.0f, true);
 }
 
 static void test_f16_scaled(void) {
-  run(FTH_CUDA_MATH_F16, 3e-2, 5e-2, 256.0f);
+  run(FTH_CUDA_MATH_F16, 3e-2, 5e-2, 256.0f, false);
 }
 
 /* Data parallel on every GPU of the machine (up to 4) in one process: rank r trains on its
@@ -197,7 +207,7 @@ static void test_data_parallel(void) {
   float *x = g_new(float, SAMPLES * H * H);
   int32_t *t = g_new(int32_t, SAMPLES);
   make_data(seed, x, t);
-  Net one = build(seed, 1.0f, 0.0f, B);
+  Net one = build(seed, 1.0f, 0.0f, B, false);
   FthGraphDevice *ref = NULL;
   g_assert_cmpint(fth_graph_device_new(one.g, fth_backend_cuda(0), &ref), ==, FTH_STATUS_OK);
   g_assert_cmpint(fth_graph_device_set_input(ref, one.x, x, sizeof(float) * B * H * H), ==, FTH_STATUS_OK);
@@ -213,7 +223,7 @@ static void test_data_parallel(void) {
     const FthBackend *be = fth_backend_cuda(r);
     g_assert_nonnull(be);
     ctxs[r] = fth_backend_cuda_context(be);
-    nets[r] = build(seed, 1.0f, 0.0f, shard);
+    nets[r] = build(seed, 1.0f, 0.0f, shard, false);
     g_assert_cmpint(fth_graph_device_new(nets[r].g, be, &devs[r]), ==, FTH_STATUS_OK);
     g_assert_cmpint(fth_graph_device_set_input(devs[r], nets[r].x, x + (size_t)r * shard * H * H,
                                                sizeof(float) * (size_t)shard * H * H),
@@ -264,6 +274,7 @@ int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   harness_cuda_or_skip();
   g_test_add_func("/cuda/train/f32", test_f32);
+  g_test_add_func("/cuda/train/f32-fused-pool", test_f32_fused_pool);
   g_test_add_func("/cuda/train/bf16", test_bf16);
   g_test_add_func("/cuda/train/f16-loss-scaled", test_f16_scaled);
   g_test_add_func("/cuda/train/data-parallel", test_data_parallel);
