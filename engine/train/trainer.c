@@ -162,6 +162,16 @@ fth_trainer_steps_per_epoch(FthTrainer *t)
   return ((int64_t)t->cfg.n_train + t->cfg.batch - 1) / t->cfg.batch;
 }
 
+static int
+argmax(const float *z, int n)
+{
+  int best = 0;
+  for (int k = 1; k < n; k++)
+    if (z[k] > z[best])
+      best = k;
+  return best;
+}
+
 static gboolean
 run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
           const FthAugment *aug, uint64_t epoch, int64_t step, double *loss, int64_t *correct,
@@ -188,13 +198,8 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   if (correct != NULL) {
     const float *z = logits.data;
     int c = t->model->n_classes;
-    for (size_t i = 0; i < count; i++) {
-      int best = 0;
-      for (int k = 1; k < c; k++)
-        if (z[i * (size_t)c + (size_t)k] > z[i * (size_t)c + (size_t)best])
-          best = k;
-      *correct += best == t->y[i];
-    }
+    for (size_t i = 0; i < count; i++)
+      *correct += argmax(z + i * (size_t)c, c) == t->y[i];
   }
   return TRUE;
 }
@@ -289,13 +294,8 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
         return engine_error(error, "reading the logits");
       const float *z = logits.data;
       int c = t->model->n_classes;
-      for (size_t i = 0; i < count; i++) {
-        int best = 0;
-        for (int k = 1; k < c; k++)
-          if (z[i * (size_t)c + (size_t)k] > z[i * (size_t)c + (size_t)best])
-            best = k;
-        fth_confusion_add(cm, t->y[i], best);
-      }
+      for (size_t i = 0; i < count; i++)
+        fth_confusion_add(cm, t->y[i], argmax(z + i * (size_t)c, c));
     }
   }
   if (mean_loss != NULL)
