@@ -4,6 +4,7 @@
 #include "fth-tune-private.h"
 
 #include <fathom/train.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
@@ -111,12 +112,69 @@ fth_tune_train_trial_dir(const FthTuneTrainConfig *c, int number)
   return g_build_filename(fth_store_get_dir(c->store), "models", study, trial, NULL);
 }
 
+/* Replaces the checkpoint in DST by the one in SRC, the sidecar last (its commit point). */
+static gboolean
+copy_checkpoint(const char *src, const char *dst, GError **error)
+{
+  if (g_mkdir_with_parents(dst, 0755) != 0) {
+    g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_FAILED, "%s: cannot create", dst);
+    return FALSE;
+  }
+  g_autofree char *sidecar = g_build_filename(dst, "checkpoint.json", NULL);
+  g_unlink(sidecar);
+  g_autoptr(GDir) old = g_dir_open(dst, 0, error);
+  if (old == NULL)
+    return FALSE;
+  const char *name;
+  while ((name = g_dir_read_name(old)) != NULL) {
+    g_autofree char *path = g_build_filename(dst, name, NULL);
+    if (g_file_test(path, G_FILE_TEST_IS_REGULAR))
+      g_unlink(path);
+  }
+  g_autoptr(GDir) d = g_dir_open(src, 0, error);
+  if (d == NULL)
+    return FALSE;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  while ((name = g_dir_read_name(d)) != NULL)
+    if (!g_str_equal(name, "checkpoint.json"))
+      g_ptr_array_add(names, g_strdup(name));
+  g_ptr_array_add(names, g_strdup("checkpoint.json"));
+  for (guint i = 0; i < names->len; i++) {
+    g_autofree char *from = g_build_filename(src, names->pdata[i], NULL);
+    g_autofree char *to = g_build_filename(dst, names->pdata[i], NULL);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (!g_file_test(from, G_FILE_TEST_IS_REGULAR))
+      continue;
+    if (!g_file_get_contents(from, &data, &len, error) ||
+        !g_file_set_contents(to, data, (gssize) len, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 typedef struct {
   FthTuneTrialContext *ctx;
   GCancellable *cancel;
-  double val_acc; /* of the last finished epoch */
+  const char *last_dir; /* fth_train's checkpoint: the latest epoch's */
+  const char *best_dir; /* a copy of the best epoch's */
+  double latest;        /* validation accuracy of the epoch whose checkpoint is in last_dir */
+  double best;          /* of the one in best_dir */
   gboolean no_val;
+  GError *copy_error;
 } TrialProgress;
+
+/* Copies the latest checkpoint when its epoch is the best so far. */
+static void
+keep_if_best(TrialProgress *tp)
+{
+  if (tp->copy_error != NULL || isnan(tp->latest) || !(isnan(tp->best) || tp->latest > tp->best))
+    return;
+  if (copy_checkpoint(tp->last_dir, tp->best_dir, &tp->copy_error))
+    tp->best = tp->latest;
+  else
+    g_cancellable_cancel(tp->cancel);
+}
 
 static void
 on_train_progress(const FthTrainProgress *p, gpointer data)
@@ -129,7 +187,10 @@ on_train_progress(const FthTrainProgress *p, gpointer data)
     g_cancellable_cancel(tp->cancel);
     return;
   }
-  tp->val_acc = p->val_acc;
+  /* The trainer saves this epoch's checkpoint after this call: last_dir still holds the
+   * previous epoch's. */
+  keep_if_best(tp);
+  tp->latest = p->val_acc;
   if (fth_tune_trial_report(tp->ctx, p->epoch + 1, p->val_acc))
     g_cancellable_cancel(tp->cancel);
 }
@@ -146,6 +207,7 @@ fth_tune_train_objective(FthTuneTrialContext *ctx, gpointer data, double *value,
   const FthTuneTrainConfig *c = data;
   int number = fth_tune_trial_get_number(ctx);
   g_autofree char *dir = fth_tune_train_trial_dir(c, number);
+  g_autofree char *last_dir = g_build_filename(dir, "last", NULL);
   g_autofree char *recipe_path = g_strconcat(dir, ".json", NULL);
   g_autofree char *recipe = cnn_recipe_json(ctx, c->epochs);
   g_autofree char *parent = g_path_get_dirname(dir);
@@ -160,13 +222,13 @@ fth_tune_train_objective(FthTuneTrialContext *ctx, gpointer data, double *value,
                      ? g_cancellable_connect(c->cancellable, G_CALLBACK(forward_cancel),
                                              cancel, NULL)
                      : 0;
-  TrialProgress tp = { ctx, cancel, NAN, FALSE };
+  TrialProgress tp = { ctx, cancel, last_dir, dir, NAN, NAN, FALSE, NULL };
   FthTrainOptions o;
   fth_train_options_init(&o);
   o.recipe = recipe_path;
   o.seed = c->seed;
   o.limit_train = c->limit_train;
-  o.checkpoint_dir = dir;
+  o.checkpoint_dir = last_dir;
   o.progress = on_train_progress;
   o.progress_data = &tp;
   o.cancellable = cancel;
@@ -176,6 +238,13 @@ fth_tune_train_objective(FthTuneTrialContext *ctx, gpointer data, double *value,
   if (c->cancellable != NULL)
     g_cancellable_disconnect(c->cancellable, handler);
   fth_train_result_clear(&result);
+  /* The last epoch's checkpoint was saved after its progress call. */
+  keep_if_best(&tp);
+  if (tp.copy_error != NULL) {
+    g_clear_error(&local);
+    g_propagate_prefixed_error(error, tp.copy_error, "trial %d: keeping the best epoch: ", number);
+    return FALSE;
+  }
   if (tp.no_val) {
     g_clear_error(&local);
     g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_INVALID,
@@ -185,15 +254,15 @@ fth_tune_train_objective(FthTuneTrialContext *ctx, gpointer data, double *value,
   }
   if (!ok && g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
     g_error_free(local); /* pruned or the study was cancelled: the study knows which */
-    *value = tp.val_acc;
+    *value = tp.best;
     return TRUE;
   }
   if (!ok) {
     g_propagate_prefixed_error(error, local, "trial %d: ", number);
     return FALSE;
   }
-  /* The checkpoint fth_train keeps is the last epoch's: its accuracy is the trial's value. */
-  *value = tp.val_acc;
+  /* The trial's value is the accuracy of the checkpoint it keeps, its best epoch's. */
+  *value = tp.best;
   return TRUE;
 }
 

@@ -306,10 +306,11 @@ const FthTuneBuiltin *fth_tune_builtin_find(const char *name);
 /* ---- training as the objective -------------------------------------------------------------- */
 
 /* Each trial trains RECIPE's layout on the project's labeled images with fth_train (a "train"
- * run in the store, per-epoch metrics, a checkpoint in <project>/models/tune-STUDY/trial-N
- * beside its recipe trial-N.json) and reports the validation accuracy after every epoch; a
- * pruner's stop (or the study's cancellation) cancels the training. The trial's value is the
- * validation accuracy of its last epoch, the one its checkpoint holds: maximize it.
+ * run in the store, per-epoch metrics, the latest checkpoint in
+ * <project>/models/tune-STUDY/trial-N/last, its recipe in trial-N.json) and reports the
+ * validation accuracy after every epoch; a pruner's stop (or the study's cancellation) cancels
+ * the training. The best epoch's checkpoint is kept in trial-N itself, and its validation
+ * accuracy is the trial's value: maximize it.
  * Parameters the space does not declare keep the recipe's values. */
 typedef struct {
   FthStore *store;
@@ -328,7 +329,7 @@ const char *fth_tune_train_space_json(const char *recipe, GError **error);
 /* The objective; USER_DATA is an FthTuneTrainConfig. */
 gboolean fth_tune_train_objective(FthTuneTrialContext *ctx, gpointer user_data, double *value,
                                   GError **error);
-/* The folder of trial NUMBER's checkpoint. */
+/* The folder of trial NUMBER's best checkpoint. */
 char *fth_tune_train_trial_dir(const FthTuneTrainConfig *config, int number);
 /* Makes the best completed trial's checkpoint the project's current model: a finished
  * "train" run (summary: study, trial, val_acc, params) with that checkpoint as its artifact,
