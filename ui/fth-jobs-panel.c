@@ -1,6 +1,7 @@
 /* fth-jobs-panel.c: one row per job, updated from the job's events. A row holds a reference
  * to its job until dismissed, so a finished job's outcome stays readable. Emits "finished"
- * (job, event) with the terminal event, so the window can refresh what the job changed. */
+ * (job, terminal event, title), so the window can refresh what the job changed and say that
+ * it ended. */
 #include "fth-jobs-panel.h"
 
 #include <glib/gi18n.h>
@@ -20,6 +21,7 @@ static guint signals[N_SIGNALS];
 typedef struct {
   FthJobsPanel *panel; /* not owned: the row is inside it */
   FthJob *job;
+  char *title;
   guint subscription;
   GtkWidget *row;
   GtkLabel *message;
@@ -41,6 +43,7 @@ job_row_free(JobRow *row)
   if (row->subscription != 0)
     fth_job_unsubscribe(row->job, row->subscription);
   g_object_unref(row->job);
+  g_free(row->title);
   g_free(row);
 }
 
@@ -95,7 +98,7 @@ job_event(FthJob *job, const FthJobEvent *event, gpointer user_data)
   gtk_widget_set_visible(GTK_WIDGET(row->cancel), FALSE);
   gtk_widget_set_visible(GTK_WIDGET(row->dismiss), TRUE);
   row->panel->n_running--;
-  g_signal_emit(row->panel, signals[SIGNAL_FINISHED], 0, job, event);
+  g_signal_emit(row->panel, signals[SIGNAL_FINISHED], 0, job, event, row->title);
 }
 
 static void
@@ -126,6 +129,7 @@ fth_jobs_panel_add(FthJobsPanel *self, FthJob *job, const char *title)
   JobRow *row = g_new0(JobRow, 1);
   row->panel = self;
   row->job = g_object_ref(job);
+  row->title = g_strdup(title);
 
   GtkWidget *grid = gtk_grid_new();
   gtk_grid_set_column_spacing(GTK_GRID(grid), 6);
@@ -215,10 +219,11 @@ fth_jobs_panel_class_init(FthJobsPanelClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
 
   G_OBJECT_CLASS(klass)->dispose = fth_jobs_panel_dispose;
-  /* A job ended: the job and its terminal event (borrowed, valid during the emission). */
+  /* A job ended: the job, its terminal event (borrowed, valid during the emission) and the
+   * title it was added with. */
   signals[SIGNAL_FINISHED] = g_signal_new("finished", G_TYPE_FROM_CLASS(klass),
                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
-                                          2, FTH_TYPE_JOB, G_TYPE_POINTER);
+                                          3, FTH_TYPE_JOB, G_TYPE_POINTER, G_TYPE_STRING);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name(widget_class, "jobspanel");
 }

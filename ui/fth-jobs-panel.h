@@ -2,7 +2,8 @@
  *
  * Each job added gets a row that follows its events (fathom/jobs.h) on the main loop: the
  * message, a progress bar, the time left, a cancel button while it runs, then how it ended
- * and a button to dismiss the row. */
+ * and a button to dismiss the row. "finished" (job, terminal FthJobEvent *, title) is emitted
+ * when a job ends. */
 #pragma once
 
 #include <fathom/jobs.h>

@@ -26,6 +26,9 @@
 #define IMAGE_DECODE_SIZE 8192
 #define IMAGE_CACHE_CAPACITY 3
 #define CANVAS_ZOOM_STEP 1.25
+/* A job that ran this long is announced when it ends; shorter ones the user just watched. */
+#define LONG_JOB_S 10.0
+
 static const int zoom_steps[] = { 48, 64, 96, 128, 160, 192 };
 #define DEFAULT_ZOOM_STEP 2
 
@@ -58,6 +61,7 @@ struct _FthWindow {
   FthStore *store;
   FthItemList *items;
   FthThumbnailLoader *loader;
+  double long_job_s; /* jobs that ran at least this long are announced when they end */
   FthThumbnailLoader *images;
   FthAnnotationHistory *history;
   guint grid_label_position; /* grid item labeled with set-label, reselected after refresh */
@@ -91,6 +95,7 @@ enum {
   SIGNAL_ITEM_ANNOTATED,
   SIGNAL_LABELS_CHANGED,
   SIGNAL_ERROR,
+  SIGNAL_JOB_ANNOUNCED,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -129,6 +134,13 @@ FthWindow *
 fth_window_new(FthApplication *app)
 {
   return g_object_new(FTH_TYPE_WINDOW, "application", app, NULL);
+}
+
+void
+fth_window_set_long_job_seconds(FthWindow *self, double seconds)
+{
+  g_return_if_fail(FTH_IS_WINDOW(self));
+  self->long_job_s = seconds;
 }
 
 gboolean
@@ -715,14 +727,47 @@ fth_window_import(FthWindow *self, GFile *const *files, guint n_files)
   fth_job_start(job);
 }
 
+/* A long job's end is said where the user looks: a toast while this window is active, else a
+ * desktop notification, since the user went elsewhere while waiting. */
+static void
+announce_job_end(FthWindow *self, FthJob *job, const FthJobEvent *end, const char *title)
+{
+  g_autofree char *outcome = NULL;
+  if (end->type == FTH_JOB_EVENT_SUCCEEDED)
+    outcome = g_strdup(_("Finished"));
+  else if (end->type == FTH_JOB_EVENT_CANCELLED)
+    outcome = g_strdup(_("Cancelled"));
+  else
+    outcome = g_strdup_printf(_("Failed: %s"), end->error != NULL ? end->error->message
+                                                                    : _("unknown error"));
+  /* Notifications go over the session bus; without one (a bare X server) a toast waits in
+   * the window instead. */
+  GtkApplication *app = gtk_window_get_application(GTK_WINDOW(self));
+  gboolean notify = !gtk_window_is_active(GTK_WINDOW(self)) && app != NULL &&
+                    g_application_get_dbus_connection(G_APPLICATION(app)) != NULL;
+  if (notify) {
+    g_autoptr(GNotification) notification = g_notification_new(title);
+    g_notification_set_body(notification, outcome);
+    g_autofree char *id = g_strdup_printf("job-%" G_GUINT64_FORMAT, fth_job_get_id(job));
+    g_application_send_notification(G_APPLICATION(app), id, notification);
+  } else {
+    g_autofree char *message = g_strdup_printf(_("%s: %s"), title, outcome);
+    adw_toast_overlay_add_toast(self->toast_overlay, adw_toast_new(message));
+  }
+  g_signal_emit(self, signals[SIGNAL_JOB_ANNOUNCED], 0, title, outcome, notify);
+}
+
 /* A job ended: an import changed items and perhaps labels. */
 static void
-job_finished(FthJobsPanel *panel, FthJob *job, gpointer event, gpointer user_data)
+job_finished(FthJobsPanel *panel, FthJob *job, gpointer event, const char *title,
+             gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
   const FthJobEvent *end = event;
   g_autoptr(GError) error = NULL;
 
+  if (end->elapsed_s >= self->long_job_s)
+    announce_job_end(self, job, end, title);
   if (g_strcmp0(fth_job_get_name(job), "import") != 0 || self->store == NULL)
     return;
   const FthImportReport *report = fth_import_job_get_report(job);
@@ -1494,6 +1539,12 @@ fth_window_class_init(FthWindowClass *klass)
   /* Emitted with the message whenever an error is shown in a toast. */
   signals[SIGNAL_ERROR] = g_signal_new("error", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                        NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* Emitted when a long job's end is announced: its title, the outcome, and whether it went
+   * out as a desktop notification (TRUE) or a toast (FALSE). */
+  signals[SIGNAL_JOB_ANNOUNCED] = g_signal_new("job-announced", G_TYPE_FROM_CLASS(klass),
+                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                               G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING,
+                                               G_TYPE_BOOLEAN);
 
   g_type_ensure(FTH_TYPE_LABEL_PALETTE);
   g_type_ensure(FTH_TYPE_ITEM_VIEW);
@@ -1540,6 +1591,7 @@ fth_window_init(FthWindow *self)
   self->label_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
   self->hotkeys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   self->zoom_step = DEFAULT_ZOOM_STEP;
+  self->long_job_s = LONG_JOB_S;
   restore_window_state(self);
 
   g_action_map_add_action_entries(G_ACTION_MAP(self), win_actions, G_N_ELEMENTS(win_actions),

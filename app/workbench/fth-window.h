@@ -34,7 +34,12 @@ void fth_window_import(FthWindow *self, GFile *const *files, guint n_files);
  * add-label and edit-label (int64 id) open the label dialog; activating a label in the
  * palette edits it.
  * "item-annotated" (item id) is emitted once an edit, undo or redo is saved and shown,
- * "labels-changed" once a label edit is, "error" (message) with every error toast. */
+ * "labels-changed" once a label edit is, "error" (message) with every error toast, and
+ * "job-announced" (title, outcome, notified) when a job that ran long ends: a toast while the
+ * window is active, a desktop notification (GNotification) otherwise. */
+
+/* Jobs running at least SECONDS (default 10) are announced when they end. */
+void fth_window_set_long_job_seconds(FthWindow *self, double seconds);
 
 gboolean fth_window_has_project(FthWindow *self);
 /* The open project's store and its items (the grid's model), or NULL. */

@@ -1144,6 +1144,87 @@ test_jobs_panel_cancel(void)
   fth_test_spin_for(50);
 }
 
+/* ---- job end notices -------------------------------------------------------------------- */
+
+typedef struct {
+  guint count;
+  char *title, *outcome;
+  gboolean notified;
+} Announced;
+
+static void
+on_job_announced(FthWindow *window, const char *title, const char *outcome, gboolean notified,
+                 gpointer user_data)
+{
+  Announced *a = user_data;
+  a->count++;
+  g_free(a->title);
+  g_free(a->outcome);
+  a->title = g_strdup(title);
+  a->outcome = g_strdup(outcome);
+  a->notified = notified;
+}
+
+static gboolean
+brief_job(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  g_usleep(20000);
+  return TRUE;
+}
+
+static gboolean
+window_active(gpointer data)
+{
+  return gtk_window_is_active(data);
+}
+
+static gboolean
+no_job_running(gpointer data)
+{
+  return fth_jobs_panel_get_n_running(data) == 0;
+}
+
+static void
+run_brief_job(FthJobsPanel *panel, const char *title)
+{
+  g_autoptr(FthJob) job = fth_job_new("test", brief_job, NULL, NULL);
+  fth_jobs_panel_add(panel, job, title);
+  fth_job_start(job);
+  g_assert_true(fth_test_spin_until(no_job_running, panel, OPEN_TIMEOUT_MS));
+}
+
+/* A job that ran long is announced in a toast when it ends while the window is active; a short
+ * one is not (test-notifications.c covers the desktop notification). */
+static void
+test_job_end_notice(void)
+{
+  FthWindow *window = new_window();
+  Announced announced = { 0 };
+  g_signal_connect(window, "job-announced", G_CALLBACK(on_job_announced), &announced);
+  g_autoptr(GPtrArray) panels = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_JOBS_PANEL);
+  FthJobsPanel *panel = g_ptr_array_index(panels, 0);
+
+  fth_window_set_long_job_seconds(window, 3600);
+  run_brief_job(panel, "A brief job");
+  g_assert_cmpuint(announced.count, ==, 0);
+
+  fth_window_set_long_job_seconds(window, 0);
+  if (!fth_test_spin_until(window_active, window, 3000)) {
+    g_test_skip("the X server gives the window no focus");
+    destroy_window(window);
+    return;
+  }
+  run_brief_job(panel, "A long job");
+  g_assert_cmpuint(announced.count, ==, 1);
+  g_assert_cmpstr(announced.title, ==, "A long job");
+  g_assert_cmpstr(announced.outcome, ==, "Finished");
+  g_assert_false(announced.notified);
+
+  g_free(announced.title);
+  g_free(announced.outcome);
+  destroy_window(window);
+}
+
 /* ---- training ---------------------------------------------------------------------------- */
 
 static void
@@ -1628,6 +1709,7 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/edit-labels", test_edit_labels);
   g_test_add_func("/workbench/new-project-and-drop", test_new_project_and_drop);
   g_test_add_func("/workbench/jobs-panel-cancel", test_jobs_panel_cancel);
+  g_test_add_func("/workbench/job-end-notice", test_job_end_notice);
   g_test_add_func("/workbench/training-page", test_training_page);
   g_test_add_func("/workbench/line-chart", test_line_chart);
   g_test_add_func("/workbench/item-view-suggestion-and-missing",
