@@ -422,6 +422,23 @@ summarise(GPtrArray *curves, double target, const char *png)
            score[si], timed[si] ? round_sum[si] / timed[si] : NAN,
            timed[si] ? cpu_sum[si] / timed[si] : NAN);
   }
+  printf("\n# labels to reach %.1f%% per seed\n", target * 100);
+  for (int si = 0; si < n_strat; si++) {
+    printf("%-17s", (char *)names->pdata[si]);
+    for (guint i = 0; i < curves->len; i++) {
+      Curve *c = curves->pdata[i];
+      if (strcmp(c->strategy, names->pdata[si]) != 0)
+        continue;
+      double r = labels_to_reach((double *)(void *)c->labels->data, (double *)(void *)c->acc->data,
+                                 (int)c->acc->len, target);
+      double last = g_array_index(c->labels, double, c->labels->len - 1);
+      if (isnan(r))
+        printf("  seed %d: >%.0f", c->seed, last);
+      else
+        printf("  seed %d: %.0f", c->seed, r);
+    }
+    printf("\n");
+  }
   /* Accuracy at the largest label count every strategy reached (a common point when the runs
    * have different lengths), mean and range over the seeds. */
   double common = INFINITY;
