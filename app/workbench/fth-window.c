@@ -569,6 +569,25 @@ open_request_free(OpenRequest *request)
   g_free(request);
 }
 
+/* Every edit is saved at once, so a project whose write lock another program holds would
+ * fail on the first click: it is refused up front, untouched. The store waits its busy
+ * timeout first, so a lock held only for a moment is no reason to refuse. */
+static gboolean
+check_not_locked(FthStore *store, const char *dir, GError **error)
+{
+  g_autoptr(GError) begin_error = NULL;
+  if (fth_store_begin(store, &begin_error))
+    return fth_store_rollback(store, error);
+  if (g_error_matches(begin_error, FTH_STORE_ERROR, FTH_STORE_ERROR_BUSY))
+    g_set_error(error, FTH_STORE_ERROR, FTH_STORE_ERROR_BUSY,
+                _("%s is in use by another program, which is writing to its database. Close "
+                  "that program or wait until it is done, then open the project again."),
+                dir);
+  else
+    g_propagate_error(error, g_steal_pointer(&begin_error));
+  return FALSE;
+}
+
 static void
 open_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -584,7 +603,8 @@ open_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *c
   }
   if (data->store == NULL && error == NULL)
     data->store = fth_store_open(dir, &error);
-  if (data->store == NULL || (data->name = fth_store_get_name(data->store, &error)) == NULL ||
+  if (data->store == NULL || !check_not_locked(data->store, dir, &error) ||
+      (data->name = fth_store_get_name(data->store, &error)) == NULL ||
       !read_summary(data, &error) ||
       /* Built here so its first COUNT runs off the main loop; from now on only the main
        * thread uses it. */

@@ -1543,6 +1543,53 @@ test_open_newer_version(void)
   remove_tree(dir);
 }
 
+/* Another process holds the project's write lock (sqlite3's BEGIN EXCLUSIVE): the project is
+ * refused with a dialog that says so, and its database is left byte for byte as it was. */
+static void
+test_open_locked(void)
+{
+  g_autofree char *sqlite = g_find_program_in_path("sqlite3");
+  if (sqlite == NULL) {
+    g_test_skip("the sqlite3 program is not installed");
+    return;
+  }
+  g_autofree char *dir = create_project();
+  g_autofree char *db = g_build_filename(dir, FTH_STORE_DB_NAME, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) holder = g_subprocess_new(
+    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, sqlite, db, NULL);
+  g_assert_no_error(error);
+  const char begin[] = "BEGIN EXCLUSIVE;\nSELECT 'held';\n";
+  g_assert_true(g_output_stream_write_all(g_subprocess_get_stdin_pipe(holder), begin,
+                                          strlen(begin), NULL, NULL, &error));
+  g_autoptr(GDataInputStream) out =
+    g_data_input_stream_new(g_subprocess_get_stdout_pipe(holder));
+  g_autofree char *held = g_data_input_stream_read_line(out, NULL, NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(held, ==, "held");
+  g_autofree char *before = NULL, *after = NULL;
+  gsize before_len = 0, after_len = 0;
+  g_assert_true(g_file_get_contents(db, &before, &before_len, &error));
+
+  FthWindow *window = new_window();
+  g_autofree char *message = NULL;
+  gboolean opened = fth_test_open_project(window, dir, OPEN_TIMEOUT_MS, &message);
+  g_test_message("opening a locked project: %s", opened ? "opened" : message);
+  g_assert_false(opened);
+  g_assert_nonnull(strstr(message, "another program"));
+  AdwMessageDialog *dialog = find_dialog(window);
+  g_assert_nonnull(dialog);
+  g_assert_nonnull(strstr(adw_message_dialog_get_body(dialog), dir));
+  gtk_window_destroy(GTK_WINDOW(dialog));
+  destroy_window(window);
+
+  g_assert_true(g_output_stream_close(g_subprocess_get_stdin_pipe(holder), NULL, &error));
+  g_assert_true(g_subprocess_wait(holder, NULL, &error));
+  g_assert_true(g_file_get_contents(db, &after, &after_len, &error));
+  g_assert_cmpmem(before, before_len, after, after_len);
+  remove_tree(dir);
+}
+
 /* ---- the thumbnail loader ---------------------------------------------------------------- */
 
 typedef struct {
@@ -1717,6 +1764,7 @@ main(int argc, char **argv)
   g_test_add_func("/workbench/open-not-project", test_open_not_project);
   g_test_add_func("/workbench/open-corrupt", test_open_corrupt);
   g_test_add_func("/workbench/open-newer-version", test_open_newer_version);
+  g_test_add_func("/workbench/open-locked", test_open_locked);
   g_test_add_func("/workbench/thumbnail-loader-idx", test_thumbnail_loader_idx);
   g_test_add_func("/workbench/recent-projects", test_recent_projects);
   g_test_add_func("/workbench/window-state", test_window_state);
