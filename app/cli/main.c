@@ -17,6 +17,7 @@ int fth_cli_tune(int argc, char **argv); /* cmd-tune.c */
 int fth_cli_autolabel(int argc, char **argv); /* cmd-active.c */
 int fth_cli_queue(int argc, char **argv);
 int fth_cli_simulate_al(int argc, char **argv);
+int fth_cli_import_annotations(int argc, char **argv); /* cmd-formats.c */
 
 static const Command commands[] = {
   { "new", fth_cli_new, "create a project in a folder" },
@@ -25,6 +26,8 @@ static const Command commands[] = {
   { "labels", fth_cli_labels, "list, add, rename, remove, recolor labels, set hotkeys" },
   { "annotate", fth_cli_annotate, "set or remove an annotation" },
   { "export", fth_cli_export, "export items and annotations as CSV or JSONL" },
+  { "import-annotations", fth_cli_import_annotations,
+    "add segments/spans from Audacity, JSONL or CoNLL files" },
   { "sample", fth_cli_sample, "build the sample project (Fashion-MNIST, spoken digits, fortunes)" },
   { "demo", fth_cli_demo, "headless demo: sample project, import, training" },
 #ifdef FTH_CLI_HAVE_TRAIN
