@@ -23,7 +23,7 @@ typedef struct {
   double score;
 } Shape;
 
-typedef enum { DRAG_NONE, DRAG_DRAW, DRAG_MOVE, DRAG_RESIZE, DRAG_PAN } DragMode;
+typedef enum { DRAG_NONE, DRAG_DRAW, DRAG_MOVE, DRAG_RESIZE, DRAG_VERTEX, DRAG_PAN } DragMode;
 
 /* The corner handles of a selected box, in the order draw_handles() draws them. */
 enum { CORNER_TOP_LEFT, CORNER_TOP_RIGHT, CORNER_BOTTOM_LEFT, CORNER_BOTTOM_RIGHT };
@@ -45,6 +45,7 @@ struct _FthImageCanvas {
 
   DragMode drag;
   int resize_corner;
+  int vertex;             /* of the selected polygon: the one dragged or picked, -1 for none */
   FthCanvasTool tool;
   gboolean vertex_click; /* the press in progress adds a polygon vertex on release */
   GArray *polygon; /* double x, y pairs of the polygon being drawn, image coordinates */
@@ -60,7 +61,13 @@ G_DEFINE_FINAL_TYPE(FthImageCanvas, fth_image_canvas, GTK_TYPE_WIDGET)
 enum { PROP_0, PROP_SELECTED_ID, N_PROPS };
 static GParamSpec *props[N_PROPS];
 
-enum { SIGNAL_BOX_DRAWN, SIGNAL_BOX_CHANGED, SIGNAL_POLYGON_DRAWN, N_SIGNALS };
+enum {
+  SIGNAL_BOX_DRAWN,
+  SIGNAL_BOX_CHANGED,
+  SIGNAL_POLYGON_DRAWN,
+  SIGNAL_POLYGON_CHANGED,
+  N_SIGNALS
+};
 static guint signals[N_SIGNALS];
 
 static void
@@ -145,7 +152,32 @@ fth_image_canvas_zoom_one_to_one(FthImageCanvas *self)
                            gtk_widget_get_height(GTK_WIDGET(self)) / 2.0);
 }
 
-/* The topmost box under the widget point, or NULL. */
+/* N (x, y) pairs as an "a(dd)" variant (floating), as the polygon signals carry them. */
+static GVariant *
+points_variant(const double *xy, guint n)
+{
+  GVariantBuilder points;
+  g_variant_builder_init(&points, G_VARIANT_TYPE("a(dd)"));
+  for (guint i = 0; i < n; i++)
+    g_variant_builder_add(&points, "(dd)", xy[2 * i], xy[2 * i + 1]);
+  return g_variant_builder_end(&points);
+}
+
+/* Whether image point (X, Y) is inside the polygon (even-odd rule). */
+static gboolean
+polygon_contains(const Shape *shape, double x, double y)
+{
+  gboolean inside = FALSE;
+  for (guint i = 0, j = shape->n_points - 1; i < shape->n_points; j = i++) {
+    double xi = shape->points[2 * i], yi = shape->points[2 * i + 1];
+    double xj = shape->points[2 * j], yj = shape->points[2 * j + 1];
+    if ((yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi)
+      inside = !inside;
+  }
+  return inside;
+}
+
+/* The topmost box or polygon under the widget point, or NULL. */
 static Shape *
 shape_at(FthImageCanvas *self, double wx, double wy)
 {
@@ -159,8 +191,39 @@ shape_at(FthImageCanvas *self, double wx, double wy)
         ix <= shape->x + shape->w + tolerance && iy >= shape->y - tolerance &&
         iy <= shape->y + shape->h + tolerance)
       return shape;
+    if (shape->geom == FTH_GEOM_POLYGON && shape->n_points >= 3 &&
+        polygon_contains(shape, ix, iy))
+      return shape;
   }
   return NULL;
+}
+
+static Shape *
+selected_shape(FthImageCanvas *self)
+{
+  for (guint i = 0; i < self->shapes->len; i++) {
+    Shape *shape = &g_array_index(self->shapes, Shape, i);
+    if (self->selected != 0 && shape->id == self->selected)
+      return shape;
+  }
+  return NULL;
+}
+
+/* Which vertex of the selected polygon is under the widget point, or -1. */
+static int
+vertex_at(FthImageCanvas *self, double wx, double wy)
+{
+  const Shape *shape = selected_shape(self);
+  if (shape == NULL || shape->geom != FTH_GEOM_POLYGON)
+    return -1;
+  for (guint i = 0; i < shape->n_points; i++) {
+    double vx, vy;
+    fth_image_canvas_image_to_widget(self, shape->points[2 * i], shape->points[2 * i + 1], &vx,
+                                     &vy);
+    if (fabs(wx - vx) <= HANDLE_GRAB_PX && fabs(wy - vy) <= HANDLE_GRAB_PX)
+      return (int)i;
+  }
+  return -1;
 }
 
 /* ---- the API ------------------------------------------------------------------------------ */
@@ -224,6 +287,7 @@ fth_image_canvas_set_annotations(FthImageCanvas *self, GPtrArray *annotations,
 
   if (!selection_kept)
     fth_image_canvas_set_selected(self, 0);
+  self->vertex = -1; /* the vertices may have changed */
   gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 
@@ -248,6 +312,7 @@ fth_image_canvas_set_selected(FthImageCanvas *self, gint64 annotation_id)
   if (self->selected == annotation_id)
     return;
   self->selected = annotation_id;
+  self->vertex = -1;
   gtk_widget_queue_draw(GTK_WIDGET(self));
   g_object_notify_by_pspec(G_OBJECT(self), props[PROP_SELECTED_ID]);
 }
@@ -257,11 +322,35 @@ fth_image_canvas_cancel_drawing(FthImageCanvas *self)
 {
   g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), FALSE);
   if (self->drag != DRAG_DRAW && self->drag != DRAG_MOVE && self->drag != DRAG_RESIZE &&
-      self->polygon->len == 0)
+      self->drag != DRAG_VERTEX && self->polygon->len == 0)
     return FALSE;
   self->drag = DRAG_NONE;
   g_array_set_size(self->polygon, 0);
   gtk_widget_queue_draw(GTK_WIDGET(self));
+  return TRUE;
+}
+
+gboolean
+fth_image_canvas_delete_selected_vertex(FthImageCanvas *self)
+{
+  g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), FALSE);
+  const Shape *shape = selected_shape(self);
+  if (shape == NULL || shape->geom != FTH_GEOM_POLYGON || self->vertex < 0 ||
+      (guint)self->vertex >= shape->n_points || shape->n_points <= 3)
+    return FALSE;
+  g_autofree double *xy = g_new(double, 2 * (shape->n_points - 1));
+  for (guint i = 0, j = 0; i < shape->n_points; i++) {
+    if ((int)i == self->vertex)
+      continue;
+    xy[2 * j] = shape->points[2 * i];
+    xy[2 * j + 1] = shape->points[2 * i + 1];
+    j++;
+  }
+  gint64 id = shape->id;
+  guint n = shape->n_points - 1;
+  self->vertex = -1;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  g_signal_emit(self, signals[SIGNAL_POLYGON_CHANGED], 0, id, points_variant(xy, n));
   return TRUE;
 }
 
@@ -374,6 +463,36 @@ edited_box(FthImageCanvas *self, const Shape *shape, double *x, double *y, doubl
   *h = MAX(fabs(y1 - y0), 1.0);
 }
 
+/* SHAPE's (a polygon's) vertices as the drag in progress makes them: all moved, or one; kept
+ * inside the image. Returns a new array of n_points (x, y) pairs. */
+static double *
+edited_points(FthImageCanvas *self, const Shape *shape)
+{
+  double dx = self->drag_dx / self->zoom, dy = self->drag_dy / self->zoom;
+  double *xy = g_memdup2(shape->points, sizeof(double) * 2 * shape->n_points);
+
+  if (self->drag == DRAG_MOVE) {
+    double x0 = G_MAXDOUBLE, y0 = G_MAXDOUBLE, x1 = -G_MAXDOUBLE, y1 = -G_MAXDOUBLE;
+    for (guint i = 0; i < shape->n_points; i++) {
+      x0 = MIN(x0, xy[2 * i]);
+      x1 = MAX(x1, xy[2 * i]);
+      y0 = MIN(y0, xy[2 * i + 1]);
+      y1 = MAX(y1, xy[2 * i + 1]);
+    }
+    dx = CLAMP(dx, -x0, self->image_width - x1);
+    dy = CLAMP(dy, -y0, self->image_height - y1);
+    for (guint i = 0; i < shape->n_points; i++) {
+      xy[2 * i] += dx;
+      xy[2 * i + 1] += dy;
+    }
+  } else if (self->drag == DRAG_VERTEX && self->vertex >= 0 &&
+             (guint)self->vertex < shape->n_points) {
+    xy[2 * self->vertex] = CLAMP(xy[2 * self->vertex] + dx, 0, self->image_width);
+    xy[2 * self->vertex + 1] = CLAMP(xy[2 * self->vertex + 1] + dy, 0, self->image_height);
+  }
+  return xy;
+}
+
 /* Which corner handle of the selected box is under the widget point, or -1. */
 static int
 corner_at(FthImageCanvas *self, double wx, double wy)
@@ -409,10 +528,12 @@ draw_shape(FthImageCanvas *self, cairo_t *cr, const Shape *shape)
       edited_box(self, shape, &x, &y, &w, &h);
     stroke_box(self, cr, x, y, w, h, color, predicted, selected);
   } else if (shape->geom == FTH_GEOM_POLYGON && shape->n_points >= 3) {
+    g_autofree double *xy = (self->drag == DRAG_MOVE || self->drag == DRAG_VERTEX) && selected
+                              ? edited_points(self, shape)
+                              : g_memdup2(shape->points, sizeof(double) * 2 * shape->n_points);
     for (guint i = 0; i < shape->n_points; i++) {
       double wx, wy;
-      fth_image_canvas_image_to_widget(self, shape->points[2 * i], shape->points[2 * i + 1],
-                                       &wx, &wy);
+      fth_image_canvas_image_to_widget(self, xy[2 * i], xy[2 * i + 1], &wx, &wy);
       if (i == 0)
         cairo_move_to(cr, wx, wy);
       else
@@ -429,6 +550,21 @@ draw_shape(FthImageCanvas *self, cairo_t *cr, const Shape *shape)
     }
     cairo_stroke(cr);
     cairo_set_dash(cr, NULL, 0, 0);
+    if (selected) {
+      /* Vertex handles; the picked one (Delete removes it) is drawn larger and hollow. */
+      for (guint i = 0; i < shape->n_points; i++) {
+        double wx, wy;
+        fth_image_canvas_image_to_widget(self, xy[2 * i], xy[2 * i + 1], &wx, &wy);
+        if ((int)i == self->vertex) {
+          cairo_arc(cr, wx, wy, 6.0, 0, 2 * G_PI);
+          cairo_set_line_width(cr, 2.0);
+          cairo_stroke(cr);
+        } else {
+          cairo_rectangle(cr, wx - 3.5, wy - 3.5, 7.0, 7.0);
+          cairo_fill(cr);
+        }
+      }
+    }
   }
 
   if (predicted) {
@@ -540,11 +676,17 @@ edit_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
   }
 
   int corner = corner_at(self, x, y);
+  int vertex = vertex_at(self, x, y);
   Shape *hit = shape_at(self, x, y);
   fth_image_canvas_widget_to_image(self, x, y, &ix, &iy);
   if (corner >= 0) {
     self->resize_corner = corner;
     self->drag = DRAG_RESIZE;
+  } else if (vertex >= 0) {
+    /* Dragged, it moves; clicked, it is picked (for Delete). */
+    self->vertex = vertex;
+    self->drag = DRAG_VERTEX;
+    gtk_widget_queue_draw(GTK_WIDGET(self));
   } else if (hit != NULL) {
     fth_image_canvas_set_selected(self, hit->id);
     self->drag = DRAG_MOVE;
@@ -579,14 +721,10 @@ polygon_click(FthImageCanvas *self, double wx, double wy)
     fth_image_canvas_image_to_widget(self, g_array_index(self->polygon, double, 0),
                                      g_array_index(self->polygon, double, 1), &fx, &fy);
     if (hypot(wx - fx, wy - fy) <= HANDLE_GRAB_PX) {
-      GVariantBuilder points;
-      g_variant_builder_init(&points, G_VARIANT_TYPE("a(dd)"));
-      for (guint i = 0; i < n; i++)
-        g_variant_builder_add(&points, "(dd)", g_array_index(self->polygon, double, 2 * i),
-                              g_array_index(self->polygon, double, 2 * i + 1));
+      GVariant *points = points_variant((const double *)(void *)self->polygon->data, n);
       g_array_set_size(self->polygon, 0);
       gtk_widget_queue_draw(GTK_WIDGET(self));
-      g_signal_emit(self, signals[SIGNAL_POLYGON_DRAWN], 0, g_variant_builder_end(&points));
+      g_signal_emit(self, signals[SIGNAL_POLYGON_DRAWN], 0, points);
       return;
     }
   }
@@ -619,11 +757,20 @@ edit_drag_end(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
     drawn_box(self, &x, &y, &w, &h);
     if (w * self->zoom >= MIN_BOX_SCREEN_PX && h * self->zoom >= MIN_BOX_SCREEN_PX)
       g_signal_emit(self, signals[SIGNAL_BOX_DRAWN], 0, x, y, w, h);
-  } else if ((mode == DRAG_MOVE || mode == DRAG_RESIZE) && hypot(dx, dy) >= 2.0) {
+  } else if ((mode == DRAG_MOVE || mode == DRAG_RESIZE || mode == DRAG_VERTEX) &&
+             hypot(dx, dy) >= 2.0) {
     for (guint i = 0; i < self->shapes->len; i++) {
       Shape *shape = &g_array_index(self->shapes, Shape, i);
       if (shape->id != self->selected)
         continue;
+      if (shape->geom == FTH_GEOM_POLYGON) {
+        self->drag = mode; /* edited_points() reads the mode */
+        g_autofree double *xy = edited_points(self, shape);
+        self->drag = DRAG_NONE;
+        g_signal_emit(self, signals[SIGNAL_POLYGON_CHANGED], 0, shape->id,
+                      points_variant(xy, shape->n_points));
+        break;
+      }
       double x, y, w, h;
       self->drag = mode; /* edited_box() reads the mode */
       edited_box(self, shape, &x, &y, &w, &h);
@@ -782,6 +929,11 @@ fth_image_canvas_class_init(FthImageCanvasClass *klass)
   signals[SIGNAL_POLYGON_DRAWN] = g_signal_new("polygon-drawn", G_TYPE_FROM_CLASS(klass),
                                                G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                                G_TYPE_NONE, 1, G_TYPE_VARIANT);
+  /* A polygon's vertices were moved or one was deleted: its annotation id and all its
+   * vertices, an "a(dd)" variant of image points (floating). */
+  signals[SIGNAL_POLYGON_CHANGED] = g_signal_new("polygon-changed", G_TYPE_FROM_CLASS(klass),
+                                                 G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                 G_TYPE_NONE, 2, G_TYPE_INT64, G_TYPE_VARIANT);
   gtk_widget_class_set_css_name(widget_class, "imagecanvas");
 }
 
@@ -794,6 +946,7 @@ fth_image_canvas_init(FthImageCanvas *self)
   self->polygon = g_array_new(FALSE, FALSE, sizeof(double));
   self->zoom = 1.0;
   self->fit = TRUE;
+  self->vertex = -1;
   gtk_widget_set_overflow(GTK_WIDGET(self), GTK_OVERFLOW_HIDDEN);
   gtk_widget_set_hexpand(GTK_WIDGET(self), TRUE);
   gtk_widget_set_vexpand(GTK_WIDGET(self), TRUE);

@@ -7,8 +7,11 @@
  *
  * Pointer: primary drag on empty image draws a box; primary press on a box selects it and a
  * drag moves it; dragging a corner handle of the selected box resizes it ("box-drawn",
- * "box-changed"); middle or secondary drag pans; the wheel zooms about the pointer; pinch
- * zooms. Model predictions are drawn dashed with their confidence. */
+ * "box-changed"). A press inside a polygon selects it and a drag moves it; the selected
+ * polygon shows its vertices, and dragging one moves it while clicking one picks it for
+ * fth_image_canvas_delete_selected_vertex() ("polygon-changed" with the id and every vertex).
+ * Middle or secondary drag pans; the wheel zooms about the pointer; pinch zooms. Model
+ * predictions are drawn dashed with their confidence. */
 #pragma once
 
 #include <fathom/store.h>
@@ -56,6 +59,10 @@ void fth_image_canvas_widget_to_image(FthImageCanvas *self, double wx, double wy
 
 void fth_image_canvas_set_tool(FthImageCanvas *self, FthCanvasTool tool);
 FthCanvasTool fth_image_canvas_get_tool(FthImageCanvas *self);
+
+/* Removes the picked vertex of the selected polygon ("polygon-changed"); FALSE when no vertex
+ * is picked or the polygon has only three. */
+gboolean fth_image_canvas_delete_selected_vertex(FthImageCanvas *self);
 
 /* Drops a box or polygon being drawn; TRUE if there was one (Escape). */
 gboolean fth_image_canvas_cancel_drawing(FthImageCanvas *self);

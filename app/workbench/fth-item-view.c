@@ -317,7 +317,16 @@ typedef struct {
   gint64 label_id; /* 0: keep */
   gboolean reshape;
   double x, y, w, h;
+  double *points; /* a polygon's new vertices, n_points (x, y) pairs; NULL: keep */
+  guint n_points;
 } BoxEdit;
+
+static void
+box_edit_free(BoxEdit *edit)
+{
+  g_free(edit->points);
+  g_free(edit);
+}
 
 static void
 read_box_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -351,6 +360,8 @@ box_read(GObject *source, GAsyncResult *result, gpointer user_data)
     ann->w = edit->w;
     ann->h = edit->h;
   }
+  if (edit->points != NULL)
+    fth_annotation_set_points(ann, edit->points, edit->n_points);
   /* Editing a prediction makes it the user's. */
   ann->author = FTH_AUTHOR_HUMAN;
   ann->run_id = 0;
@@ -362,7 +373,7 @@ static void
 edit_box(FthItemView *self, BoxEdit *edit)
 {
   g_autoptr(GTask) task = g_task_new(self, NULL, box_read, NULL);
-  g_task_set_task_data(task, edit, g_free);
+  g_task_set_task_data(task, edit, (GDestroyNotify)box_edit_free);
   g_task_run_in_thread(task, read_box_in_thread);
 }
 
@@ -377,6 +388,18 @@ box_changed(FthImageCanvas *canvas, gint64 id, double x, double y, double w, dou
   edit->y = y;
   edit->w = w;
   edit->h = h;
+  edit_box(FTH_ITEM_VIEW(user_data), edit);
+}
+
+static void
+polygon_changed(FthImageCanvas *canvas, gint64 id, GVariant *points, gpointer user_data)
+{
+  BoxEdit *edit = g_new0(BoxEdit, 1);
+  edit->id = id;
+  edit->n_points = (guint)g_variant_n_children(points);
+  edit->points = g_new(double, 2 * edit->n_points);
+  for (guint i = 0; i < edit->n_points; i++)
+    g_variant_get_child(points, i, "(dd)", &edit->points[2 * i], &edit->points[2 * i + 1]);
   edit_box(FTH_ITEM_VIEW(user_data), edit);
 }
 
@@ -440,6 +463,8 @@ fth_item_view_delete_selected(FthItemView *self)
   gint64 selected = fth_image_canvas_get_selected(self->canvas);
   if (selected == 0 || self->history == NULL)
     return FALSE;
+  if (fth_image_canvas_delete_selected_vertex(self->canvas))
+    return TRUE;
   fth_image_canvas_set_selected(self->canvas, 0);
   fth_annotation_history_remove(self->history, selected);
   return TRUE;
@@ -492,6 +517,7 @@ fth_item_view_class_init(FthItemViewClass *klass)
   gtk_widget_class_bind_template_callback(widget_class, box_drawn);
   gtk_widget_class_bind_template_callback(widget_class, box_changed);
   gtk_widget_class_bind_template_callback(widget_class, polygon_drawn);
+  gtk_widget_class_bind_template_callback(widget_class, polygon_changed);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 

@@ -37,7 +37,8 @@ void fth_item_view_apply_label(FthItemView *self, gint64 label_id);
  * box selected and no class given yet, the most confident predicted class becomes the item's
  * class. FALSE when there is nothing to accept. */
 gboolean fth_item_view_accept_suggestion(FthItemView *self);
-/* Removes the selected box; FALSE when none is selected. */
+/* Removes the picked vertex of the selected polygon (one of four or more), else the selected
+ * box or polygon; FALSE when none is selected. */
 gboolean fth_item_view_delete_selected(FthItemView *self);
 
 FthImageCanvas *fth_item_view_get_canvas(FthItemView *self);

@@ -589,6 +589,19 @@ list_boxes(FthStore *store, gint64 item_id)
   return boxes;
 }
 
+/* The item's one polygon (asserted to exist). */
+static FthAnnotation *
+polygon_of(FthStore *store, gint64 item_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) all = fth_store_list_annotations(store, item_id, &error);
+  g_assert_no_error(error);
+  for (guint i = 0; i < all->len; i++)
+    if (((FthAnnotation *)g_ptr_array_index(all, i))->geom == FTH_GEOM_POLYGON)
+      return g_ptr_array_steal_index(all, i);
+  g_assert_not_reached();
+}
+
 static gint64
 class_of(FthStore *store, gint64 item_id)
 {
@@ -736,7 +749,7 @@ test_item_view(void)
   }
   wait_loaded(view);
 
-  /* The polygon tool ("p"): click three corners, then the first again. */
+  /* The polygon tool ("p"): click four corners, then the first again. */
   fth_image_canvas_set_selected(canvas, 0);
   g_assert_true(press_key(window, GDK_KEY_p));
   g_assert_cmpint(fth_image_canvas_get_tool(canvas), ==, FTH_CANVAS_TOOL_POLYGON);
@@ -745,28 +758,82 @@ test_item_view(void)
   g_assert_true(fth_image_canvas_cancel_drawing(canvas)); /* Escape drops the two points */
   drag_on_canvas(canvas, 2, 25, 2, 25);
   drag_on_canvas(canvas, 12, 25, 12, 25);
+  drag_on_canvas(canvas, 12, 29, 12, 29);
   drag_on_canvas(canvas, 7, 29, 7, 29);
   drag_on_canvas(canvas, 2, 25, 2, 25);
   wait_annotated(window);
   {
-    g_autoptr(GError) list_error = NULL;
-    g_autoptr(GPtrArray) all = fth_store_list_annotations(store, first, &list_error);
-    g_assert_no_error(list_error);
-    const FthAnnotation *polygon = NULL;
-    for (guint i = 0; i < all->len; i++)
-      if (((FthAnnotation *)g_ptr_array_index(all, i))->geom == FTH_GEOM_POLYGON)
-        polygon = g_ptr_array_index(all, i);
-    g_assert_nonnull(polygon);
-    g_assert_cmpuint(polygon->n_points, ==, 3);
+    g_autoptr(FthAnnotation) polygon = polygon_of(store, first);
+    g_assert_cmpuint(polygon->n_points, ==, 4);
     g_assert_cmpfloat_with_epsilon(polygon->points[2], 12, 0.5);
     g_assert_cmpfloat_with_epsilon(polygon->points[5], 29, 0.5);
   }
   g_assert_true(press_key(window, GDK_KEY_b));
   wait_loaded(view);
-  /* Undo the polygon, so the rest of the history reads as before. */
+
+  /* A click inside selects the polygon; dragging a vertex moves it, and undo and redo put it
+   * back and again. */
+  drag_on_canvas(canvas, 7, 27, 7, 27);
+  gint64 polygon_id = fth_image_canvas_get_selected(canvas);
+  {
+    g_autoptr(FthAnnotation) polygon = polygon_of(store, first);
+    g_assert_cmpint(polygon_id, ==, polygon->id);
+  }
+  drag_on_canvas(canvas, 7, 29, 5, 27);
+  g_assert_cmpint(wait_annotated(window), ==, first);
+  wait_loaded(view);
+  {
+    g_autoptr(FthAnnotation) polygon = polygon_of(store, first);
+    g_assert_cmpuint(polygon->n_points, ==, 4);
+    g_assert_cmpfloat_with_epsilon(polygon->points[6], 5, 0.5);
+    g_assert_cmpfloat_with_epsilon(polygon->points[7], 27, 0.5);
+    g_assert_cmpfloat_with_epsilon(polygon->points[0], 2, 0.5); /* the others stay */
+  }
   g_action_group_activate_action(win, "undo", NULL);
   wait_annotated(window);
   wait_loaded(view);
+  {
+    g_autoptr(FthAnnotation) polygon = polygon_of(store, first);
+    g_assert_cmpfloat_with_epsilon(polygon->points[6], 7, 0.5);
+    g_assert_cmpfloat_with_epsilon(polygon->points[7], 29, 0.5);
+  }
+  g_action_group_activate_action(win, "redo", NULL);
+  wait_annotated(window);
+  wait_loaded(view);
+
+  /* Clicking a vertex picks it; Delete removes that vertex, not the polygon; undo restores it. */
+  g_assert_cmpint(fth_image_canvas_get_selected(canvas), ==, polygon_id);
+  drag_on_canvas(canvas, 12, 29, 12, 29);
+  g_assert_true(press_key(window, GDK_KEY_Delete));
+  g_assert_cmpint(wait_annotated(window), ==, first);
+  wait_loaded(view);
+  {
+    g_autoptr(FthAnnotation) polygon = polygon_of(store, first);
+    g_assert_cmpuint(polygon->n_points, ==, 3);
+    g_assert_cmpfloat_with_epsilon(polygon->points[2], 12, 0.5);
+    g_assert_cmpfloat_with_epsilon(polygon->points[3], 25, 0.5);
+    g_assert_cmpfloat_with_epsilon(polygon->points[4], 5, 0.5);
+  }
+  g_action_group_activate_action(win, "undo", NULL);
+  wait_annotated(window);
+  wait_loaded(view);
+  {
+    g_autoptr(FthAnnotation) polygon = polygon_of(store, first);
+    g_assert_cmpuint(polygon->n_points, ==, 4);
+  }
+
+  /* Undo the vertex move and the polygon, so the rest of the history reads as before. */
+  for (int i = 0; i < 2; i++) {
+    g_action_group_activate_action(win, "undo", NULL);
+    wait_annotated(window);
+    wait_loaded(view);
+  }
+  {
+    g_autoptr(GError) list_error = NULL;
+    g_autoptr(GPtrArray) all = fth_store_list_annotations(store, first, &list_error);
+    for (guint i = 0; i < all->len; i++)
+      g_assert_cmpint(((FthAnnotation *)g_ptr_array_index(all, i))->geom, !=, FTH_GEOM_POLYGON);
+  }
 
   /* "d" goes to the next item; with no box selected a hotkey sets the item's class. */
   g_assert_true(press_key(window, GDK_KEY_d));
