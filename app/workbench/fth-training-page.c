@@ -174,6 +174,11 @@ train_job(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **e
 
   work->job = job;
   lower_thread_priority();
+  /* Connections of its own: on the window's store the trainer's long reads (the whole
+   * dataset) would hold the read connection's lock while the item grid waits to page in. */
+  g_autoptr(FthStore) store = fth_store_open(fth_store_get_dir(work->store), error);
+  if (store == NULL)
+    return FALSE;
   if (work->other_optimizer) {
     recipe_dir = write_recipe_with_optimizer(work->recipe, work->optimizer, &recipe_path, error);
     if (recipe_dir == NULL)
@@ -187,7 +192,7 @@ train_job(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **e
   options.progress = train_progress;
   options.progress_data = work;
   options.cancellable = cancellable;
-  gboolean trained = fth_train(work->store, &options, &work->result, error);
+  gboolean trained = fth_train(store, &options, &work->result, error);
   if (recipe_path != NULL) {
     g_remove(recipe_path);
     g_rmdir(recipe_dir);

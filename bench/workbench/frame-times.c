@@ -11,7 +11,8 @@
 
 typedef struct {
   GArray *intervals_us; /* gint64 */
-  gint64 last_us;
+  GArray *long_at_us;   /* gint64: when each frame over 50 ms ended, from the first frame */
+  gint64 first_us, last_us;
   GtkAdjustment *scroll;
 } Recorder;
 
@@ -24,6 +25,12 @@ tick(GtkWidget *widget, GdkFrameClock *clock, gpointer user_data)
   if (rec->last_us != 0) {
     gint64 interval = now - rec->last_us;
     g_array_append_val(rec->intervals_us, interval);
+    if (interval > 50000) {
+      gint64 at = now - rec->first_us;
+      g_array_append_val(rec->long_at_us, at);
+    }
+  } else {
+    rec->first_us = now;
   }
   rec->last_us = now;
 
@@ -92,7 +99,8 @@ main(int argc, char **argv)
 
   g_autoptr(GPtrArray) grids = fth_test_find_widgets(GTK_WIDGET(window), GTK_TYPE_GRID_VIEW);
   GtkWidget *grid = g_ptr_array_index(grids, 0);
-  Recorder rec = { g_array_new(FALSE, FALSE, sizeof(gint64)), 0,
+  Recorder rec = { g_array_new(FALSE, FALSE, sizeof(gint64)),
+                   g_array_new(FALSE, FALSE, sizeof(gint64)), 0, 0,
                    gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(grid)) };
   guint id = gtk_widget_add_tick_callback(grid, tick, &rec, NULL);
   fth_test_spin_for((guint)seconds * 1000);
@@ -117,6 +125,14 @@ main(int argc, char **argv)
          "max %.1f ms; %u over 50 ms\n",
          v->len, seconds, recipe != NULL ? " while training" : "", sum / v->len / 1000.0,
          PCT(0.50), PCT(0.95), PCT(0.99), g_array_index(v, gint64, v->len - 1) / 1000.0, over_50);
+  /* When the long frames came, to line them up with what the job was doing. */
+  if (rec.long_at_us->len > 0) {
+    printf("  frames over 50 ms ended at");
+    for (guint i = 0; i < rec.long_at_us->len; i++)
+      printf(" %.2f", g_array_index(rec.long_at_us, gint64, i) / 1e6);
+    printf(" s\n");
+  }
+  g_array_unref(rec.long_at_us);
   g_array_unref(v);
   gtk_window_destroy(GTK_WINDOW(window));
   fth_test_spin_for(500); /* the cancelled run ends */
