@@ -228,21 +228,32 @@ vertex_at(FthImageCanvas *self, double wx, double wy)
 
 /* ---- the API ------------------------------------------------------------------------------ */
 
+cairo_surface_t *
+fth_image_canvas_surface_from_texture(GdkTexture *texture)
+{
+  g_return_val_if_fail(texture == NULL || GDK_IS_TEXTURE(texture), NULL);
+  if (texture == NULL)
+    return NULL;
+  cairo_surface_t *surface =
+    cairo_image_surface_create(CAIRO_FORMAT_ARGB32, gdk_texture_get_width(texture),
+                               gdk_texture_get_height(texture));
+  gdk_texture_download(texture, cairo_image_surface_get_data(surface),
+                       (gsize)cairo_image_surface_get_stride(surface));
+  cairo_surface_mark_dirty(surface);
+  return surface;
+}
+
 void
-fth_image_canvas_set_texture(FthImageCanvas *self, GdkTexture *texture)
+fth_image_canvas_set_surface(FthImageCanvas *self, cairo_surface_t *surface)
 {
   g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
 
   g_clear_pointer(&self->surface, cairo_surface_destroy);
   self->image_width = self->image_height = 0;
-  if (texture != NULL) {
-    self->image_width = gdk_texture_get_width(texture);
-    self->image_height = gdk_texture_get_height(texture);
-    self->surface =
-      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, self->image_width, self->image_height);
-    gdk_texture_download(texture, cairo_image_surface_get_data(self->surface),
-                         (gsize)cairo_image_surface_get_stride(self->surface));
-    cairo_surface_mark_dirty(self->surface);
+  if (surface != NULL) {
+    self->surface = cairo_surface_reference(surface);
+    self->image_width = cairo_image_surface_get_width(surface);
+    self->image_height = cairo_image_surface_get_height(surface);
   }
   fth_image_canvas_cancel_drawing(self);
   fth_image_canvas_set_selected(self, 0);

@@ -31,8 +31,12 @@ typedef enum {
 
 GtkWidget *fth_image_canvas_new(void);
 
-/* Shows TEXTURE (NULL: nothing) fitted to the widget; clears the selection. */
-void fth_image_canvas_set_texture(FthImageCanvas *self, GdkTexture *texture);
+/* TEXTURE's pixels as the canvas draws them: a new ARGB32 cairo image surface (NULL for
+ * NULL). Converting an 8k x 8k picture takes far longer than a frame, so the owner calls this
+ * on a worker thread and hands the result to set_surface() on the main thread. */
+cairo_surface_t *fth_image_canvas_surface_from_texture(GdkTexture *texture);
+/* Shows SURFACE (referenced; NULL: nothing) fitted to the widget; clears the selection. */
+void fth_image_canvas_set_surface(FthImageCanvas *self, cairo_surface_t *surface);
 /* ANNOTATIONS: FthAnnotation records of the item (boxes and polygons are drawn; whole-item
  * classes and other geometries are not); LABELS: FthLabel records for their colors. Both
  * copied; either may be NULL. The selection survives if its id is still there. */

@@ -51,7 +51,7 @@ fth_item_view_set_project(FthItemView *self, FthStore *store, GListModel *items,
   g_set_object(&self->images, images);
   g_clear_object(&self->item);
   self->generation++;
-  fth_image_canvas_set_texture(self->canvas, NULL);
+  fth_image_canvas_set_surface(self->canvas, NULL);
   fth_image_canvas_set_annotations(self->canvas, NULL, NULL);
 }
 
@@ -111,6 +111,38 @@ ticket_free(LoadTicket *ticket)
 }
 
 static void
+show_picture(FthItemView *self, cairo_surface_t *surface, const GError *error)
+{
+  fth_image_canvas_set_surface(self->canvas, surface);
+  /* A missing or broken file says so in place of the picture; labeling it still works. */
+  if (surface == NULL)
+    adw_status_page_set_description(self->error_page, error->message);
+  gtk_stack_set_visible_child_name(self->content_stack, surface != NULL ? "canvas" : "error");
+  self->image_ready = TRUE;
+  maybe_loaded(self);
+}
+
+static void
+convert_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  g_task_return_pointer(task, fth_image_canvas_surface_from_texture(task_data),
+                        (GDestroyNotify)cairo_surface_destroy);
+}
+
+static void
+picture_converted(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  LoadTicket *ticket = user_data;
+  FthItemView *self = ticket->view;
+  cairo_surface_t *surface = g_task_propagate_pointer(G_TASK(result), NULL);
+
+  if (ticket->generation == self->generation)
+    show_picture(self, surface, NULL);
+  g_clear_pointer(&surface, cairo_surface_destroy);
+  ticket_free(ticket);
+}
+
+static void
 image_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   LoadTicket *ticket = user_data;
@@ -119,17 +151,19 @@ image_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GdkTexture) texture =
     fth_thumbnail_loader_load_finish(FTH_THUMBNAIL_LOADER(source), result, &error);
 
-  if (ticket->generation == self->generation &&
-      !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-    fth_image_canvas_set_texture(self->canvas, texture);
-    /* A missing or broken file says so in place of the picture; labeling it still works. */
-    if (texture == NULL)
-      adw_status_page_set_description(self->error_page, error->message);
-    gtk_stack_set_visible_child_name(self->content_stack, texture != NULL ? "canvas" : "error");
-    self->image_ready = TRUE;
-    maybe_loaded(self);
+  if (ticket->generation != self->generation ||
+      g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    ticket_free(ticket);
+  } else if (texture == NULL) {
+    show_picture(self, NULL, error);
+    ticket_free(ticket);
+  } else {
+    /* The canvas draws from a Cairo surface; converting a large picture stays off the main
+     * loop. */
+    g_autoptr(GTask) task = g_task_new(NULL, NULL, picture_converted, ticket);
+    g_task_set_task_data(task, g_object_ref(texture), g_object_unref);
+    g_task_run_in_thread(task, convert_in_thread);
   }
-  ticket_free(ticket);
 }
 
 static void
