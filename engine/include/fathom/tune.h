@@ -14,9 +14,13 @@
  * and int parameters, the choice index for categorical ones, NaN when a conditional parameter
  * is inactive in that trial.
  *
+ * Persistence: a study lives in the project's store (fth_tune_study_open_store: every trial
+ * and intermediate value is a row) or, for objectives without a project, in a JSON-lines
+ * journal; either way it can be interrupted and resumed.
+ *
  * Determinism: a sampler draws the random numbers of trial N from a generator seeded by
- * (seed, N), so a study run with one worker, or resumed from its journal after a kill, repeats
- * exactly the same trials.
+ * (seed, N), so a study run with one worker, or resumed from its store or journal after a
+ * kill, repeats exactly the same trials.
  *
  * Errors: GError in FTH_TUNE_ERROR; messages name the parameter, file or option at fault.
  */
