@@ -3,8 +3,9 @@
 # 50 ms while a training job runs":
 #   bash bench/workbench/run.sh [BUILD_DIR] [PROJECT_DIR] [SECONDS]
 # PROJECT_DIR (default: a temporary folder) is built with `fathom sample` when it holds no
-# project. Runs frame-times twice: scrolling the item grid, then scrolling while the zoo's MLP
-# trains; each prints mean, p50/p95/p99 and max frame intervals. The load average is printed
+# project. Runs frame-times three times: scrolling the item grid, scrolling while the zoo's MLP
+# trains, and watching the training page's live charts while it trains; each prints mean,
+# p50/p95/p99 and max frame intervals. The load average is printed
 # with them, since on a shared machine it decides most of the figure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,4 +29,6 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 "${frames[@]}" "$project"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "${frames[@]}" --train mlp "$project"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+"${frames[@]}" --train mlp --charts "$project"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
