@@ -249,7 +249,9 @@ gboolean fth_tune_study_open_journal(FthTuneStudy *study, const char *path, GErr
 /* Keeps the study in the project's store (studies, trials, trial_values) instead: when the
  * store has a study of this name, its trials are loaded first (direction and space must
  * match), finished ones kept and running ones (the writer died) run again with the same number
- * and parameters, overwriting their intermediate values step by step. Otherwise the study is
+ * and parameters, overwriting their intermediate values step by step (the store cannot delete
+ * them, so a rerun that stops at an earlier step than the killed run leaves the later ones;
+ * a one-worker study reruns to the same steps). Otherwise the study is
  * created, linked to RUN_ID (0: none). Call before optimizing, on a study with no trials and no
  * journal. Non-finite intermediate values are not stored. */
 gboolean fth_tune_study_open_store(FthTuneStudy *study, FthStore *store, gint64 run_id,
