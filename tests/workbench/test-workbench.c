@@ -632,6 +632,28 @@ count_color(GdkTexture *texture, const guint8 rgb[3], int tolerance)
   return n;
 }
 
+/* Pixels of color RGB (within 3) that CANVAS renders within 5 px of image point (X, Y). */
+static guint
+count_color_near(FthImageCanvas *canvas, const guint8 rgb[3], double x, double y)
+{
+  fth_test_spin_for(50); /* a frame, so the last change is drawn */
+  g_autoptr(GdkTexture) texture = fth_test_render_widget(GTK_WIDGET(canvas));
+  int width = gdk_texture_get_width(texture), height = gdk_texture_get_height(texture);
+  gsize stride = (gsize)width * 4;
+  g_autofree guint8 *pixels = g_malloc(stride * (gsize)height);
+  double wx, wy;
+  guint n = 0;
+
+  gdk_texture_download(texture, pixels, stride);
+  fth_image_canvas_image_to_widget(canvas, x, y, &wx, &wy);
+  for (int py = MAX(0, (int)wy - 5); py <= MIN(height - 1, (int)wy + 5); py++)
+    for (int px = MAX(0, (int)wx - 5); px <= MIN(width - 1, (int)wx + 5); px++) {
+      const guint8 *p = pixels + (gsize)py * stride + 4 * (gsize)px;
+      n += abs(p[2] - rgb[0]) <= 3 && abs(p[1] - rgb[1]) <= 3 && abs(p[0] - rgb[2]) <= 3;
+    }
+  return n;
+}
+
 /* Open an item, draw a box, relabel it with a hotkey, delete it, undo and redo, label the next
  * item's class, and undo across items: every step checked in the store. */
 static void
@@ -771,14 +793,17 @@ test_item_view(void)
   g_assert_true(press_key(window, GDK_KEY_b));
   wait_loaded(view);
 
-  /* A click inside selects the polygon; dragging a vertex moves it, and undo and redo put it
-   * back and again. */
+  /* A click inside selects the polygon, which shows its vertices as filled handles (in the
+   * label's color, dog's: the polygon took the last label applied); dragging a vertex moves it,
+   * and undo and redo put it back and again. */
+  guint near_vertex = count_color_near(canvas, dog_rgb, 12, 29);
   drag_on_canvas(canvas, 7, 27, 7, 27);
   gint64 polygon_id = fth_image_canvas_get_selected(canvas);
   {
     g_autoptr(FthAnnotation) polygon = polygon_of(store, first);
     g_assert_cmpint(polygon_id, ==, polygon->id);
   }
+  g_assert_cmpuint(count_color_near(canvas, dog_rgb, 12, 29), >=, near_vertex + 20);
   drag_on_canvas(canvas, 7, 29, 5, 27);
   g_assert_cmpint(wait_annotated(window), ==, first);
   wait_loaded(view);
