@@ -30,7 +30,8 @@ void fth_window_import(FthWindow *self, GFile *const *files, guint n_files);
  * tool (string state "box" or "polygon": what dragging or clicking on the picture draws; b and
  * p in the item view).
  * A label's hotkey activates set-label; in the item view a/d and the arrow keys move, Delete
- * removes the selected box, Escape cancels a box being drawn or goes back to the grid.
+ * removes the picked vertex of the selected polygon or else the selected box or polygon,
+ * Escape cancels a box being drawn or goes back to the grid.
  * add-label and edit-label (int64 id) open the label dialog; activating a label in the
  * palette edits it.
  * "item-annotated" (item id) is emitted once an edit, undo or redo is saved and shown,
