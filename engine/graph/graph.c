@@ -102,7 +102,7 @@ FthNode *fth_graph_add_node(FthGraph *g, FthOp op, FthNode *const *inputs, int n
     return fth_graph_fail(g, FTH_STATUS_BAD_STATE, "%s: graph already planned", fth_op_name(op));
   const FthOpDef *def = fth_op_def(op);
   if (!def || !def->infer)
-    return fth_graph_fail(g, FTH_STATUS_UNSUPPORTED, "op %s is not implemented", fth_op_name(op));
+    return fth_graph_fail(g, FTH_STATUS_UNSUPPORTED, "op %s has no registered definition", fth_op_name(op));
   FthNode *n = node_new(g, op, FTH_NODE_OP);
   if (!n) {
     record_failure(g, FTH_STATUS_NO_MEMORY);
