@@ -12,7 +12,7 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   libopenblas-dev libjson-glib-dev libarchive-dev libsoup-3.0-dev libprotobuf-c-dev
   # workbench
-  libgtk-4-dev libadwaita-1-dev gettext desktop-file-utils appstream xvfb xauth
+  libgtk-4-dev libadwaita-1-dev gettext desktop-file-utils appstream xvfb xauth dbus-daemon
   # sample project and test fixtures
   dataset-fashion-mnist espeak-ng fortunes-min fortunes libjpeg-turbo-progs
   # benchmarks and conformance peers
