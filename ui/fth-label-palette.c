@@ -1,6 +1,7 @@
 /* fth-label-palette.c: one GtkListBox row per label. Labels are few (tens), so plain rows
  * rebuilt on change are simpler than a list model and cost nothing. */
 #include "fth-label-palette.h"
+#include "fth-label-color.h"
 
 #include "fth-color-swatch.h"
 
@@ -37,8 +38,7 @@ create_row(const FthLabel *label, gint64 count, gboolean show_count)
   GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 10);
   GdkRGBA color;
 
-  if (label->color == NULL || !gdk_rgba_parse(&color, label->color))
-    color = (GdkRGBA){ 0.5f, 0.5f, 0.5f, 1.0f };
+  fth_label_get_rgba(label, &color);
   gtk_box_append(GTK_BOX(box), fth_color_swatch_new(&color));
 
   GtkWidget *name = gtk_label_new(label->name);

@@ -2,6 +2,7 @@
  * lane, author), so a long document with many spans needs only a handful of tags; label names
  * are drawn by an overlay for the spans that start in the visible part only. */
 #include "fth-text-span-view.h"
+#include "fth-label-color.h"
 
 #include <fathom/media.h>
 #include <glib/gi18n.h>
@@ -66,20 +67,13 @@ fth_text_span_view_get_encodings(void)
 static const FthLabel *
 find_label(FthTextSpanView *self, gint64 id)
 {
-  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
-    const FthLabel *l = g_ptr_array_index(self->labels, i);
-    if (l->id == id)
-      return l;
-  }
-  return NULL;
+  return fth_labels_find(self->labels, id);
 }
 
 static void
 label_rgba(FthTextSpanView *self, gint64 id, GdkRGBA *rgba)
 {
-  const FthLabel *l = find_label(self, id);
-  if (l == NULL || l->color == NULL || !gdk_rgba_parse(rgba, l->color))
-    *rgba = (GdkRGBA){ 0.5, 0.5, 0.5, 1 };
+  fth_label_get_rgba(find_label(self, id), rgba);
 }
 
 static void

@@ -4,6 +4,7 @@
  * at most a few reads per pixel column at any zoom: the pyramid level is chosen so that a
  * column spans only a few of its blocks. */
 #include "fth-waveform-view.h"
+#include "fth-label-color.h"
 
 #include <fathom/features.h>
 #include <fathom/media.h>
@@ -162,20 +163,13 @@ snap(FthWaveformView *self, double t)
 static const FthLabel *
 find_label(FthWaveformView *self, gint64 id)
 {
-  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
-    const FthLabel *l = g_ptr_array_index(self->labels, i);
-    if (l->id == id)
-      return l;
-  }
-  return NULL;
+  return fth_labels_find(self->labels, id);
 }
 
 static void
 label_rgba(FthWaveformView *self, gint64 id, GdkRGBA *rgba)
 {
-  const FthLabel *l = find_label(self, id);
-  if (l == NULL || l->color == NULL || !gdk_rgba_parse(rgba, l->color))
-    *rgba = (GdkRGBA){ 0.5, 0.5, 0.5, 1 };
+  fth_label_get_rgba(find_label(self, id), rgba);
 }
 
 /* ---- lanes --------------------------------------------------------------------------------- */

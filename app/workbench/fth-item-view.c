@@ -2,6 +2,7 @@
  * canvas, and turns canvas gestures and label keys into history edits. A generation counter
  * drops loads that finish after the user has moved on. */
 #include "fth-item-view.h"
+#include "fth-label-color.h"
 
 #include <adwaita.h>
 #include <glib/gi18n.h>
@@ -72,12 +73,7 @@ fth_item_view_set_labels(FthItemView *self, GPtrArray *labels)
 static const FthLabel *
 find_label(FthItemView *self, gint64 id)
 {
-  for (guint i = 0; self->labels != NULL && i < self->labels->len; i++) {
-    const FthLabel *label = g_ptr_array_index(self->labels, i);
-    if (label->id == id)
-      return label;
-  }
-  return NULL;
+  return fth_labels_find(self->labels, id);
 }
 
 static void
