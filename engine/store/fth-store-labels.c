@@ -25,7 +25,8 @@ fth_label_free(FthLabel *label)
   g_free(label);
 }
 
-static FthLabel *
+/* gpointer: also an FthRowFunc. */
+static gpointer
 label_from_row(sqlite3_stmt *stmt)
 {
   FthLabel *label = g_new0(FthLabel, 1);
@@ -187,23 +188,9 @@ GPtrArray *
 fth_store_list_labels(FthStore *store, GError **error)
 {
   g_return_val_if_fail(FTH_IS_STORE(store), NULL);
-  FthConn *conn = fth_store_read_begin(store);
-  GPtrArray *labels = NULL;
-  g_autoptr(FthCachedStmt) stmt = fth_store_prepare(store, conn,
-      "SELECT " LABEL_COLUMNS " FROM labels ORDER BY position, id", error);
-  if (stmt != NULL) {
-    labels = g_ptr_array_new_with_free_func((GDestroyNotify) fth_label_free);
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-      g_ptr_array_add(labels, label_from_row(stmt));
-    if (rc != SQLITE_DONE) {
-      fth_store_set_sqlite_error(store, conn, rc, "listing labels", error);
-      g_clear_pointer(&labels, g_ptr_array_unref);
-    }
-  }
-  g_clear_pointer(&stmt, fth_cached_stmt_release);
-  fth_store_read_end(store, conn);
-  return labels;
+  return fth_store_list_rows(store, "SELECT " LABEL_COLUMNS " FROM labels ORDER BY position, id",
+                             NULL, 0, 0, label_from_row,
+                             (GDestroyNotify) fth_label_free, "listing labels", error);
 }
 
 FthLabel *
@@ -384,7 +371,8 @@ fth_annotation_free(FthAnnotation *ann)
   g_free(ann);
 }
 
-static FthAnnotation *
+/* gpointer: also an FthRowFunc. */
+static gpointer
 annotation_from_row(sqlite3_stmt *stmt)
 {
   FthAnnotation *ann = g_new0(FthAnnotation, 1);
@@ -647,24 +635,11 @@ GPtrArray *
 fth_store_list_annotations(FthStore *store, gint64 item_id, GError **error)
 {
   g_return_val_if_fail(FTH_IS_STORE(store), NULL);
-  GPtrArray *anns = NULL;
-  FthConn *conn = fth_store_read_begin(store);
-  g_autoptr(FthCachedStmt) stmt = fth_store_prepare(store, conn,
-      "SELECT " ANNOTATION_COLUMNS " FROM annotations WHERE item_id = ? ORDER BY id", error);
-  if (stmt != NULL) {
-    sqlite3_bind_int64(stmt, 1, item_id);
-    anns = g_ptr_array_new_with_free_func((GDestroyNotify) fth_annotation_free);
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-      g_ptr_array_add(anns, annotation_from_row(stmt));
-    if (rc != SQLITE_DONE) {
-      fth_store_set_sqlite_error(store, conn, rc, "listing annotations", error);
-      g_clear_pointer(&anns, g_ptr_array_unref);
-    }
-  }
-  g_clear_pointer(&stmt, fth_cached_stmt_release);
-  fth_store_read_end(store, conn);
-  return anns;
+  return fth_store_list_rows(store,
+                             "SELECT " ANNOTATION_COLUMNS
+                             " FROM annotations WHERE item_id = ? ORDER BY id",
+                             NULL, item_id, 0, annotation_from_row,
+                             (GDestroyNotify) fth_annotation_free, "listing annotations", error);
 }
 
 static gboolean

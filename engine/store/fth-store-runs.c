@@ -41,13 +41,12 @@ step_insert(FthStore *store, FthConn *conn, sqlite3_stmt *stmt, const char *what
   return TRUE;
 }
 
-typedef gpointer (*RowFunc)(sqlite3_stmt *stmt);
+typedef FthRowFunc RowFunc;
 
-/* All rows of a query as a GPtrArray built by ROW_FUNC. Binds: TEXT (when not NULL) as ?1,
- * then ID1, ID2 as the following parameters when the query has them. */
-static GPtrArray *
-list_rows(FthStore *store, const char *sql, const char *text, gint64 id1, gint64 id2,
-          RowFunc row_func, GDestroyNotify free_func, GError **error)
+GPtrArray *
+fth_store_list_rows(FthStore *store, const char *sql, const char *text, gint64 id1, gint64 id2,
+                    FthRowFunc row_func, GDestroyNotify free_func, const char *what,
+                    GError **error)
 {
   GPtrArray *rows = NULL;
   FthConn *conn = fth_store_read_begin(store);
@@ -65,7 +64,7 @@ list_rows(FthStore *store, const char *sql, const char *text, gint64 id1, gint64
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
       g_ptr_array_add(rows, row_func(stmt));
     if (rc != SQLITE_DONE) {
-      fth_store_set_sqlite_error(store, conn, rc, "listing", error);
+      fth_store_set_sqlite_error(store, conn, rc, what, error);
       g_clear_pointer(&rows, g_ptr_array_unref);
     }
   }
@@ -73,6 +72,9 @@ list_rows(FthStore *store, const char *sql, const char *text, gint64 id1, gint64
   fth_store_read_end(store, conn);
   return rows;
 }
+
+#define list_rows(store, sql, text, id1, id2, row_func, free_func, error) \
+  fth_store_list_rows(store, sql, text, id1, id2, row_func, free_func, "listing", error)
 
 /* The first row of a query by id, NOT_FOUND naming TABLE when there is none. */
 static gpointer

@@ -68,4 +68,13 @@ GPtrArray *fth_store_query_items(FthStore *store, const FthItemFilter *filter, g
                                  gint64 offset, guint limit, GPtrArray **class_names,
                                  GError **error);
 
+typedef gpointer (*FthRowFunc)(sqlite3_stmt *stmt);
+
+/* All rows of a read query as a GPtrArray built by ROW_FUNC. Binds: TEXT (when not NULL) as ?1,
+ * then ID1, ID2 as the following parameters when the query has them. WHAT names the query in
+ * errors ("listing labels"). */
+GPtrArray *fth_store_list_rows(FthStore *store, const char *sql, const char *text, gint64 id1,
+                               gint64 id2, FthRowFunc row_func, GDestroyNotify free_func,
+                               const char *what, GError **error);
+
 G_END_DECLS
