@@ -1,64 +1,11 @@
 /* fathom export --format audacity|segments-jsonl|spans-jsonl|conll and fathom
  * import-annotations, run as a user would; effects are checked through the store API. */
 #include "../io/io-fixtures.h"
+#include "cli-run.h"
 
 #include <fathom/formats.h>
 #include <fathom/store.h>
 #include <string.h>
-
-static const char *fathom_bin;
-
-typedef struct {
-  int status;
-  char *out;
-  char *err;
-} Result;
-
-static void
-result_clear(Result *r)
-{
-  g_free(r->out);
-  g_free(r->err);
-}
-
-static Result
-run(const char *first, ...)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (char *)fathom_bin);
-  va_list ap;
-  va_start(ap, first);
-  for (const char *a = first; a; a = va_arg(ap, const char *))
-    g_ptr_array_add(argv, (char *)a);
-  va_end(ap);
-  g_ptr_array_add(argv, NULL);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) p = g_subprocess_newv((const char *const *)argv->pdata,
-                                               G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                   G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                                               &error);
-  g_assert_no_error(error);
-  Result r = { 0 };
-  g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &r.out, &r.err, &error));
-  g_assert_no_error(error);
-  r.status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
-  return r;
-}
-
-static void
-expect_status(const Result *r, int status)
-{
-  if (r->status != status)
-    g_error("exit status %d, expected %d\nstdout: %s\nstderr: %s", r->status, status, r->out,
-            r->err);
-}
-
-static void
-assert_contains(const char *haystack, const char *needle)
-{
-  if (!strstr(haystack, needle))
-    g_error("“%s” does not contain “%s”", haystack, needle);
-}
 
 /* Runs and checks the exit status. */
 #define run_ok(status, ...)                                                                     \
@@ -67,15 +14,6 @@ assert_contains(const char *haystack, const char *needle)
     expect_status(&r_, status);                                                                 \
     result_clear(&r_);                                                                          \
   } while (0)
-
-static FthStore *
-open_store(const char *dir)
-{
-  g_autoptr(GError) error = NULL;
-  FthStore *s = fth_store_open(dir, &error);
-  g_assert_no_error(error);
-  return s;
-}
 
 /* The id of the item whose path ends with NAME. */
 static gint64
@@ -447,11 +385,8 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  fathom_bin = g_getenv("FATHOM_BIN");
-  if (!fathom_bin || !g_file_test(fathom_bin, G_FILE_TEST_IS_EXECUTABLE)) {
-    g_printerr("FATHOM_BIN does not name the built fathom binary\n");
+  if (!cli_test_find_binary())
     return 77;
-  }
   g_test_add_func("/cli-formats/segments-round-trip", test_segments_round_trip);
   g_test_add_func("/cli-formats/spans-round-trip", test_spans_round_trip);
   g_test_add_func("/cli-formats/conll-overlap", test_conll_overlap);

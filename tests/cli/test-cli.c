@@ -1,73 +1,13 @@
 /* The `fathom` command, run as a user would on temporary folders; effects are checked through
  * the store API and `info --json`. */
 #include "../io/io-fixtures.h"
+#include "cli-run.h"
 
 #include <fathom/jobs.h>
 #include <fathom/store.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
-
-static const char *fathom_bin;
-
-typedef struct {
-  int status;
-  char *out;
-  char *err;
-} Result;
-
-static void
-result_clear(Result *r)
-{
-  g_free(r->out);
-  g_free(r->err);
-}
-
-/* Runs fathom with ARGS (NULL-terminated) and the extra environment ENV ("K=V", ...). */
-static Result
-run_env(const char *const *env, const char *first, ...)
-{
-  g_autoptr(GPtrArray) argv = g_ptr_array_new();
-  g_ptr_array_add(argv, (char *)fathom_bin);
-  va_list ap;
-  va_start(ap, first);
-  for (const char *a = first; a; a = va_arg(ap, const char *))
-    g_ptr_array_add(argv, (char *)a);
-  va_end(ap);
-  g_ptr_array_add(argv, NULL);
-  g_autoptr(GSubprocessLauncher) l =
-      g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  for (guint i = 0; env && env[i]; i++) {
-    g_auto(GStrv) kv = g_strsplit(env[i], "=", 2);
-    g_subprocess_launcher_setenv(l, kv[0], kv[1], TRUE);
-  }
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) p =
-      g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
-  g_assert_no_error(error);
-  Result r = { 0 };
-  g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &r.out, &r.err, &error));
-  g_assert_no_error(error);
-  r.status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
-  return r;
-}
-
-#define run(...) run_env(NULL, __VA_ARGS__)
-
-static void
-expect_status(const Result *r, int status)
-{
-  if (r->status != status)
-    g_error("exit status %d, expected %d\nstdout: %s\nstderr: %s", r->status, status, r->out,
-            r->err);
-}
-
-static void
-assert_contains(const char *haystack, const char *needle)
-{
-  if (!strstr(haystack, needle))
-    g_error("“%s” does not contain “%s”", haystack, needle);
-}
 
 static JsonObject *
 info_json(const char *dir)
@@ -87,15 +27,6 @@ static gint64
 info_kind(JsonObject *info, const char *kind)
 {
   return json_object_get_int_member(json_object_get_object_member(info, "kinds"), kind);
-}
-
-static FthStore *
-open_store(const char *dir)
-{
-  g_autoptr(GError) error = NULL;
-  FthStore *s = fth_store_open(dir, &error);
-  g_assert_no_error(error);
-  return s;
 }
 
 static void
@@ -537,11 +468,8 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  fathom_bin = g_getenv("FATHOM_BIN");
-  if (!fathom_bin || !g_file_test(fathom_bin, G_FILE_TEST_IS_EXECUTABLE)) {
-    g_printerr("FATHOM_BIN does not name the built fathom binary\n");
+  if (!cli_test_find_binary())
     return 77;
-  }
   g_test_add_func("/cli/usage-errors", test_usage_errors);
   g_test_add_func("/cli/help", test_help);
   g_test_add_func("/cli/new-info", test_new_info);
