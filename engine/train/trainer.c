@@ -22,6 +22,8 @@ struct FthTrainer {
   FthParam *params;
   size_t n_params;
   float *mean, *std;      /* input normalization; NULL when it is the identity (x / 255) */
+  FthTrainerGradHook grad_hook;
+  gpointer grad_hook_data;
 };
 
 static gboolean
@@ -162,6 +164,13 @@ fth_trainer_steps_per_epoch(FthTrainer *t)
   return ((int64_t)t->cfg.n_train + t->cfg.batch - 1) / t->cfg.batch;
 }
 
+void
+fth_trainer_set_grad_hook(FthTrainer *t, FthTrainerGradHook hook, gpointer user_data)
+{
+  t->grad_hook = hook;
+  t->grad_hook_data = user_data;
+}
+
 static int
 argmax(const float *z, int n)
 {
@@ -245,6 +254,9 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
                   isnan(loss) ? "NaN" : "infinite");
       return FALSE;
     }
+    if (t->grad_hook != NULL &&
+        !t->grad_hook(t->params, t->n_params, FALSE, t->grad_hook_data, error))
+      return FALSE;
     double lr = fth_lr_at(&t->cfg.schedule, step);
     fth_optimizer_step(t->opt, (float)lr);
     loss_sum += loss * (double)count;

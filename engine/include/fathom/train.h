@@ -258,6 +258,14 @@ FthOptimizer *fth_trainer_optimizer(FthTrainer *t);
 const FthTrainerConfig *fth_trainer_config(FthTrainer *t);
 int64_t fth_trainer_steps_per_epoch(FthTrainer *t);
 
+/* Called in every training step between the backward pass and the optimizer step with the
+ * trainable parameters whose gradients are about to be applied (a data-parallel launcher
+ * all-reduces them here): host buffers, or the device's buffers when on_device (the trainer runs
+ * on a device backend, fth_trainer_backend). FALSE (error set) ends the epoch with that error. */
+typedef gboolean (*FthTrainerGradHook)(const FthParam *params, size_t n_params, gboolean on_device,
+                                       gpointer user_data, GError **error);
+void fth_trainer_set_grad_hook(FthTrainer *t, FthTrainerGradHook hook, gpointer user_data);
+
 /* One epoch over train[0..n) in the seeded order of `epoch`, starting at batch first_batch and
  * stopping early (returning TRUE with *interrupted) once the global step reaches stop_step
  * (<= 0: never). Fails with NUMERIC on a NaN or Inf loss. */
