@@ -3,6 +3,8 @@
 #include "graph-private.h"
 #include "ops-private.h"
 
+#include <math.h>
+
 FthStatus fth_graph_keep_grad(FthGraph *g, FthNode *node) {
   if (!g || !node)
     return fth_error(FTH_STATUS_INVALID_ARGUMENT, "keep_grad: NULL");
@@ -23,6 +25,15 @@ FthStatus fth_graph_mark_output(FthGraph *g, FthNode *node) {
 
 FthNode *fth_graph_grad(const FthGraph *g, const FthNode *node) {
   return g && node ? node->grad_node : NULL;
+}
+
+FthStatus fth_graph_set_loss_scale(FthGraph *g, float loss_scale) {
+  if (!g || !g->loss_seed)
+    return fth_error(FTH_STATUS_BAD_STATE, "loss scale: the graph has no backward pass");
+  if (!(loss_scale > 0.0f) || !isfinite(loss_scale))
+    return fth_error(FTH_STATUS_INVALID_ARGUMENT, "loss scale %g: must be positive and finite", loss_scale);
+  ((FthFillParams *)g->loss_seed->params)->value = loss_scale;
+  return FTH_STATUS_OK;
 }
 
 FthStatus fth_graph_backward(FthGraph *g, FthNode *loss, float loss_scale) {
@@ -56,6 +67,7 @@ FthStatus fth_graph_backward(FthGraph *g, FthNode *loss, float loss_scale) {
   }
   seed->is_backward = true;
   grads[loss->id] = seed;
+  g->loss_seed = seed;
 
   for (int i = loss->id; i >= 0; i--) {
     FthNode *n = g->nodes[i];

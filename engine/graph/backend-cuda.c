@@ -787,6 +787,42 @@ FthStatus fth_graph_device_all_reduce_grads(FthGraphDevice *const *devs, struct 
   return st;
 }
 
+/* ---- mixed precision and the optimizer on device buffers -------------------------------------- */
+
+static FthStatus cuda_set_precision(const FthBackend *be, FthPrecision precision) {
+  fth_cuda_set_math(ctx_of(be), precision == FTH_PRECISION_BF16   ? FTH_CUDA_MATH_BF16
+                                : precision == FTH_PRECISION_FP16 ? FTH_CUDA_MATH_F16
+                                                                  : FTH_CUDA_MATH_F32);
+  return FTH_STATUS_OK;
+}
+
+static FthStatus cuda_optim_update(const FthBackend *be, const FthOptimConfig *cfg, float lr, float weight_decay,
+                                   int64_t t, float *value, const float *grad, float *const *state, size_t n) {
+  if (cfg->kind == FTH_OPTIM_SGD)
+    return status(fth_cuda_sgd_step(ctx_of(be), value, grad, state[0], n, lr, weight_decay, cfg->momentum,
+                                    cfg->nesterov),
+                  "sgd step");
+  return status(fth_cuda_adamw_step(ctx_of(be), value, grad, state[0], state[1], n, lr, weight_decay, cfg->beta1,
+                                    cfg->beta2, cfg->eps, t),
+                "adamw step");
+}
+
+/* One scaler per call: its flag comes from the caching allocator, so this costs no cudaMalloc. */
+static FthStatus cuda_unscale(const FthBackend *be, float *const *bufs, const size_t *counts, int n_bufs,
+                              float factor, bool *found_inf) {
+  FthCudaContext *ctx = ctx_of(be);
+  FthCudaLossScaler s;
+  FthCudaStatus st = fth_cuda_loss_scaler_init(ctx, &s, 1.0f / factor);
+  int ok = 0;
+  if (st == FTH_CUDA_OK)
+    st = fth_cuda_loss_scaler_unscale(ctx, &s, bufs, counts, n_bufs);
+  if (st == FTH_CUDA_OK)
+    st = fth_cuda_loss_scaler_update(ctx, &s, &ok);
+  fth_cuda_loss_scaler_release(ctx, &s);
+  *found_inf = !ok;
+  return status(st, "unscale");
+}
+
 /* ---- backends per device --------------------------------------------------------------------- */
 
 #define MAX_DEVICES 16
@@ -812,7 +848,8 @@ const FthBackend *fth_backend_cuda(int device) {
       b->ctx = ctx;
       b->be = (FthBackend){.name = "cuda", .alloc = cuda_alloc, .free = cuda_free, .copy_in = cuda_copy_in,
                            .copy_out = cuda_copy_out, .run_node = cuda_run_node,
-                           .synchronize = cuda_synchronize, .impl = b};
+                           .synchronize = cuda_synchronize, .set_precision = cuda_set_precision,
+                           .optim_update = cuda_optim_update, .unscale = cuda_unscale, .impl = b};
       backends[device] = b;
     }
   }

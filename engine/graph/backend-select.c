@@ -53,3 +53,20 @@ FthStatus fth_backend_select(const char *spec, const FthBackend **out) {
   *out = fth_backend_cuda(device);
   return *out ? FTH_STATUS_OK : FTH_STATUS_UNSUPPORTED;
 }
+
+const char *fth_precision_name(FthPrecision p) {
+  switch (p) {
+  case FTH_PRECISION_BF16: return "bf16";
+  case FTH_PRECISION_FP16: return "fp16";
+  default: return "fp32";
+  }
+}
+
+bool fth_precision_from_name(const char *name, FthPrecision *out) {
+  for (int p = FTH_PRECISION_FP32; p <= FTH_PRECISION_FP16 && name; p++)
+    if (strcmp(name, fth_precision_name((FthPrecision)p)) == 0) {
+      *out = (FthPrecision)p;
+      return true;
+    }
+  return false;
+}

@@ -53,6 +53,22 @@ FthStatus fth_graph_device_new(FthGraph *g, const FthBackend *be, FthGraphDevice
   return FTH_STATUS_OK;
 }
 
+FthStatus fth_graph_device_replan(FthGraphDevice *d) {
+  FthGraph *g = d->g;
+  if (!g->planned)
+    return fth_error(FTH_STATUS_BAD_STATE, "graph device: plan the graph first");
+  if (d->arena)
+    d->be->free(d->be, d->arena);
+  d->arena_bytes = g->fixed_bytes + g->per_sample_bytes * (size_t)g->max_batch;
+  d->arena = d->be->alloc(d->be, d->arena_bytes ? d->arena_bytes : FTH_ALIGNMENT);
+  if (!d->arena) {
+    d->arena_bytes = 0;
+    return fth_error(FTH_STATUS_NO_MEMORY, "graph device: out of device memory for a %zu-byte arena",
+                     g->fixed_bytes + g->per_sample_bytes * (size_t)g->max_batch);
+  }
+  return FTH_STATUS_OK;
+}
+
 void fth_graph_device_free(FthGraphDevice *d) {
   if (!d)
     return;

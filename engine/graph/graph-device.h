@@ -30,6 +30,9 @@ FthStatus fth_graph_device_run(FthGraphDevice *d);
 FthStatus fth_graph_device_read(FthGraphDevice *d, const FthNode *node, bool grad, void *host, size_t bytes);
 /* Device buffers of a parameter (grad NULL for buffers), for the optimizer. */
 FthStatus fth_graph_device_param(FthGraphDevice *d, const FthNode *param, float **value, float **grad);
+/* After the graph was planned again (another mode or maximum batch): a device arena for the new
+ * plan replaces the old one; parameters and gradients keep their device storage and values. */
+FthStatus fth_graph_device_replan(FthGraphDevice *d);
 /* Uploads the graph's host parameter values again (after loading a checkpoint). */
 FthStatus fth_graph_device_upload_params(FthGraphDevice *d);
 /* Writes the device parameter values back into the graph's host storage. */

@@ -90,6 +90,7 @@ struct FthGraph {
   int cap_params;
   FthNode *loss;
   bool has_backward;
+  FthNode *loss_seed;   /* the FILL node that seeds the backward pass (fth_graph_set_loss_scale) */
   bool bf16_matmul;     /* fth_graph_set_bf16_matmul */
 
   /* plan */

@@ -5,6 +5,7 @@
 
 #include <fathom/core.h>
 #include <fathom/graph.h>
+#include <fathom/optim.h>
 #include <fathom/tensor.h>
 
 #ifdef __cplusplus
@@ -45,6 +46,18 @@ typedef struct {
   const FthExecContext *ctx;
 } FthKernelArgs;
 
+/* A run's precision (--precision): fp32, or bf16 / fp16 inputs to the GEMMs and convolutions
+ * with fp32 accumulation; parameters (the master weights), their gradients and the optimizer
+ * stay fp32. fp16 trains with dynamic loss scaling. */
+typedef enum {
+  FTH_PRECISION_FP32 = 0,
+  FTH_PRECISION_BF16,
+  FTH_PRECISION_FP16,
+} FthPrecision;
+
+const char *fth_precision_name(FthPrecision p); /* "fp32", "bf16", "fp16" */
+bool fth_precision_from_name(const char *name, FthPrecision *out);
+
 typedef struct FthBackend FthBackend;
 struct FthBackend {
   const char *name;
@@ -54,6 +67,18 @@ struct FthBackend {
   FthStatus (*copy_out)(const FthBackend *be, void *host_dst, const void *src, size_t bytes);
   FthStatus (*run_node)(const FthBackend *be, FthOp op, const FthKernelArgs *args);
   FthStatus (*synchronize)(const FthBackend *be);
+  /* Optional entry points; NULL: the caller works on host copies through copy_in/copy_out. */
+  /* The GEMM and convolution arithmetic of the nodes run from now on. */
+  FthStatus (*set_precision)(const FthBackend *be, FthPrecision precision);
+  /* One update by fathom/optim.h's rules of n values in the backend's memory: state[0] is the
+   * SGD momentum buffer or AdamW's m, state[1] AdamW's v; t is AdamW's step (from 1);
+   * weight_decay is already 0 for a parameter without decay. Clipping is the caller's. */
+  FthStatus (*optim_update)(const FthBackend *be, const FthOptimConfig *cfg, float lr, float weight_decay,
+                            int64_t t, float *value, const float *grad, float *const *state, size_t n);
+  /* Multiplies n_bufs buffers in place by factor; *found_inf tells whether any product is not
+   * finite (dynamic loss scaling). */
+  FthStatus (*unscale)(const FthBackend *be, float *const *bufs, const size_t *counts, int n_bufs, float factor,
+                       bool *found_inf);
   void *impl;
 };
 

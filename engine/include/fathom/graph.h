@@ -274,6 +274,8 @@ FthNode *fth_attention(FthGraph *g, FthNode *q, FthNode *k, FthNode *v, FthNode 
  * after the forward graph is complete. `loss_scale` seeds the gradient (1 normally; mixed
  * precision scales it). */
 FthStatus fth_graph_backward(FthGraph *g, FthNode *loss, float loss_scale);
+/* Changes that seed for the runs from now on (dynamic loss scaling); BAD_STATE before backward. */
+FthStatus fth_graph_set_loss_scale(FthGraph *g, float loss_scale);
 /* Ask for the gradient of a non-parameter node (an input for saliency, a test). Before backward. */
 FthStatus fth_graph_keep_grad(FthGraph *g, FthNode *node);
 /* The node holding d loss / d node after backward; NULL when the node does not affect the loss. */
