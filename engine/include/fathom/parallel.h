@@ -1,0 +1,91 @@
+/* fathom/parallel.h: data-parallel training, one process per device. A communicator (FthComm)
+ * joins the N processes of a run: all-reduce (sum) of float buffers, broadcast, barrier, rank
+ * and size. The local implementation talks over Unix sockets in a shared directory (CPU
+ * training, and every host-side exchange of a GPU run); the NCCL one reduces device buffers.
+ * The launcher starts N copies of a command with the rank variables set, as torchrun does.
+ * A service layer: GLib types, errors as GError in FTH_PARALLEL_ERROR. */
+#pragma once
+
+#include <fathom/optim.h>
+#include <glib.h>
+#include <stddef.h>
+
+G_BEGIN_DECLS
+
+#define FTH_PARALLEL_ERROR (fth_parallel_error_quark())
+GQuark fth_parallel_error_quark(void);
+
+typedef enum {
+  FTH_PARALLEL_ERROR_INVALID,  /* bad rank, size, directory or environment */
+  FTH_PARALLEL_ERROR_CONNECT,  /* the ranks did not meet within the timeout */
+  FTH_PARALLEL_ERROR_PEER,     /* a rank went away or sent something unexpected */
+  FTH_PARALLEL_ERROR_WORKER,   /* the launcher: a worker failed */
+  FTH_PARALLEL_ERROR_UNSUPPORTED,
+} FthParallelError;
+
+/* The variables the launcher sets in each worker (torchrun's RANK / WORLD_SIZE). */
+#define FTH_ENV_RANK "FATHOM_RANK"
+#define FTH_ENV_WORLD_SIZE "FATHOM_WORLD_SIZE"
+#define FTH_ENV_DIST_DIR "FATHOM_DIST_DIR"
+
+/* A worker exits with this status when it stops because another rank went away, so the
+ * launcher names the rank that failed first rather than the ones that noticed it. */
+#define FTH_EXIT_PEER_LOST 86
+
+typedef struct FthComm FthComm;
+
+/* The local communicator: rank 0 listens on DIR/comm.sock, the others connect (retrying until
+ * timeout_s). Collectives go through rank 0, which sums in rank order with float64
+ * accumulation, so every rank gets the same bits whatever the timing. */
+FthComm *fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, GError **error);
+
+/* The communicator the environment asks for: FATHOM_RANK / FATHOM_WORLD_SIZE / FATHOM_DIST_DIR
+ * (the launcher), else OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE (mpirun on one machine; the
+ * directory is FATHOM_DIST_DIR or one under the temporary directory named after the MPI job).
+ * TRUE with *out NULL when the process was started alone. */
+gboolean fth_comm_from_env(FthComm **out, GError **error);
+
+void fth_comm_free(FthComm *comm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthComm, fth_comm_free)
+
+int fth_comm_rank(const FthComm *comm);
+int fth_comm_size(const FthComm *comm);
+/* "local" or "nccl". */
+const char *fth_comm_name(const FthComm *comm);
+
+/* Every rank calls these in the same order with the same sizes. buf holds host memory for the
+ * local communicator, device memory for NCCL (its broadcast and barrier stay on the host). */
+gboolean fth_comm_all_reduce_sum(FthComm *comm, float *buf, size_t n, GError **error);
+gboolean fth_comm_broadcast(FthComm *comm, void *buf, size_t bytes, int root, GError **error);
+gboolean fth_comm_barrier(FthComm *comm, GError **error);
+
+/* ---- Gradient all-reduce in buckets ------------------------------------------------------------
+ * Gradients become ready in reverse parameter order during the backward pass, so buckets are
+ * filled from the last parameter to the first, each of at most bucket_bytes (a gradient larger
+ * than a bucket is one bucket), as PyTorch DDP does. fth_grad_reducer_run scales every gradient
+ * by `scale` (this rank's share of the global batch), then sums the buckets over the ranks. */
+typedef struct FthGradReducer FthGradReducer;
+
+#define FTH_GRAD_BUCKET_BYTES ((size_t)25 << 20)
+
+FthGradReducer *fth_grad_reducer_new(FthComm *comm, const FthParam *params, size_t n_params,
+                                     size_t bucket_bytes);
+void fth_grad_reducer_free(FthGradReducer *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthGradReducer, fth_grad_reducer_free)
+int fth_grad_reducer_n_buckets(const FthGradReducer *r);
+gboolean fth_grad_reducer_run(FthGradReducer *r, float scale, GError **error);
+
+/* Rank 0's parameter values to every rank (values only; gradients are recomputed each step). */
+gboolean fth_comm_broadcast_params(FthComm *comm, const FthParam *params, size_t n_params,
+                                   GError **error);
+
+/* ---- The launcher ---------------------------------------------------------------------------
+ * Runs argv (argv[0] a path, or found in PATH) as nproc worker processes with FATHOM_RANK,
+ * FATHOM_WORLD_SIZE and FATHOM_DIST_DIR (a fresh temporary directory, removed afterwards) set.
+ * Rank 0 keeps this process's stdout and stderr; the others' output goes to DIR/rank-R.log.
+ * When a worker fails the others are stopped (SIGTERM, then SIGKILL after a grace period) and
+ * the error names the rank, how it ended and the end of its output. *failed_rank (may be NULL)
+ * is that rank, -1 when all succeeded. */
+gboolean fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError **error);
+
+G_END_DECLS

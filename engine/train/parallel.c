@@ -1,0 +1,490 @@
+/* Data parallel: the communicator's dispatch, the local communicator (Unix sockets between the
+ * processes of one machine, star-shaped around rank 0) and the bucketed gradient all-reduce. */
+#include "parallel-private.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK(fth-parallel-error-quark, fth_parallel_error)
+
+void
+fth_comm_free(FthComm *comm)
+{
+  if (comm != NULL)
+    comm->ops->free(comm);
+}
+
+int
+fth_comm_rank(const FthComm *comm)
+{
+  return comm->rank;
+}
+
+int
+fth_comm_size(const FthComm *comm)
+{
+  return comm->size;
+}
+
+const char *
+fth_comm_name(const FthComm *comm)
+{
+  return comm->ops->name;
+}
+
+gboolean
+fth_comm_all_reduce_sum(FthComm *comm, float *buf, size_t n, GError **error)
+{
+  return n == 0 || comm->size == 1 || comm->ops->all_reduce_sum(comm, buf, n, error);
+}
+
+gboolean
+fth_comm_broadcast(FthComm *comm, void *buf, size_t bytes, int root, GError **error)
+{
+  if (root < 0 || root >= comm->size) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID,
+                "broadcast from rank %d of %d", root, comm->size);
+    return FALSE;
+  }
+  return bytes == 0 || comm->size == 1 || comm->ops->broadcast(comm, buf, bytes, root, error);
+}
+
+gboolean
+fth_comm_barrier(FthComm *comm, GError **error)
+{
+  return comm->size == 1 || comm->ops->barrier(comm, error);
+}
+
+/* ---- The local communicator ------------------------------------------------------------------ */
+
+enum { CHUNK_FLOATS = 1 << 18 };   /* rank 0 sums this many values at a time */
+#define HELLO_MAGIC 0x46544844u    /* "FTHD" */
+
+typedef struct {
+  FthComm base;
+  int *fds;          /* rank 0: fds[r] for r = 1..size-1; the others: fds[0], rank 0 */
+  double *acc;       /* rank 0: CHUNK_FLOATS sums */
+  float *tmp;        /* rank 0: one peer's chunk */
+} LocalComm;
+
+static gboolean
+peer_error(const LocalComm *c, int peer, const char *what, int errnum, GError **error)
+{
+  if (errnum == 0)
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER,
+                "rank %d: rank %d closed the connection while %s (did it stop or fail?)",
+                c->base.rank, peer, what);
+  else
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER, "rank %d: %s rank %d: %s",
+                c->base.rank, what, peer, g_strerror(errnum));
+  return FALSE;
+}
+
+static gboolean
+send_all(const LocalComm *c, int peer, int fd, const void *buf, size_t len, GError **error)
+{
+  const char *p = buf;
+  while (len > 0) {
+    /* MSG_NOSIGNAL: a peer that went away is an error here, not a SIGPIPE that kills us. */
+    ssize_t k = send(fd, p, len, MSG_NOSIGNAL);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0)
+      return peer_error(c, peer, "sending to", errno, error);
+    p += k;
+    len -= (size_t)k;
+  }
+  return TRUE;
+}
+
+static gboolean
+recv_all(const LocalComm *c, int peer, int fd, void *buf, size_t len, GError **error)
+{
+  char *p = buf;
+  while (len > 0) {
+    ssize_t k = recv(fd, p, len, 0);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return peer_error(c, peer, k == 0 ? "receiving" : "receiving from", k == 0 ? 0 : errno,
+                        error);
+    p += k;
+    len -= (size_t)k;
+  }
+  return TRUE;
+}
+
+static gboolean
+local_all_reduce(FthComm *comm, float *buf, size_t n, GError **error)
+{
+  LocalComm *c = (LocalComm *)comm;
+  for (size_t off = 0; off < n; off += CHUNK_FLOATS) {
+    size_t m = MIN((size_t)CHUNK_FLOATS, n - off), bytes = m * sizeof(float);
+    float *x = buf + off;
+    if (comm->rank != 0) {
+      if (!send_all(c, 0, c->fds[0], x, bytes, error) || !recv_all(c, 0, c->fds[0], x, bytes, error))
+        return FALSE;
+      continue;
+    }
+    /* In rank order and in float64, so the result does not depend on who was first. */
+    for (size_t i = 0; i < m; i++)
+      c->acc[i] = x[i];
+    for (int r = 1; r < comm->size; r++) {
+      if (!recv_all(c, r, c->fds[r], c->tmp, bytes, error))
+        return FALSE;
+      for (size_t i = 0; i < m; i++)
+        c->acc[i] += c->tmp[i];
+    }
+    for (size_t i = 0; i < m; i++)
+      x[i] = (float)c->acc[i];
+    for (int r = 1; r < comm->size; r++)
+      if (!send_all(c, r, c->fds[r], x, bytes, error))
+        return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+local_broadcast(FthComm *comm, void *buf, size_t bytes, int root, GError **error)
+{
+  LocalComm *c = (LocalComm *)comm;
+  if (comm->rank != 0) {
+    if (comm->rank == root)
+      return send_all(c, 0, c->fds[0], buf, bytes, error);
+    return recv_all(c, 0, c->fds[0], buf, bytes, error);
+  }
+  if (root != 0 && !recv_all(c, root, c->fds[root], buf, bytes, error))
+    return FALSE;
+  for (int r = 1; r < comm->size; r++)
+    if (r != root && !send_all(c, r, c->fds[r], buf, bytes, error))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+local_barrier(FthComm *comm, GError **error)
+{
+  float x = 0;
+  return local_all_reduce(comm, &x, 1, error);
+}
+
+static void
+local_free(FthComm *comm)
+{
+  LocalComm *c = (LocalComm *)comm;
+  int n = comm->rank == 0 ? comm->size : 1;
+  for (int r = 0; c->fds != NULL && r < n; r++)
+    if (c->fds[r] >= 0)
+      close(c->fds[r]);
+  g_free(c->fds);
+  g_free(c->acc);
+  g_free(c->tmp);
+  g_free(c);
+}
+
+static const FthCommOps local_ops = {
+  .name = "local",
+  .all_reduce_sum = local_all_reduce,
+  .broadcast = local_broadcast,
+  .barrier = local_barrier,
+  .free = local_free,
+};
+
+typedef struct {
+  guint32 magic;
+  gint32 rank, size;
+} Hello;
+
+static gboolean
+socket_address(const char *dir, struct sockaddr_un *addr, GError **error)
+{
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  g_autofree char *path = g_build_filename(dir, "comm.sock", NULL);
+  if (strlen(path) >= sizeof addr->sun_path) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID,
+                "%s: the socket path is longer than %zu bytes (use a shorter directory)", path,
+                sizeof addr->sun_path - 1);
+    return FALSE;
+  }
+  memcpy(addr->sun_path, path, strlen(path) + 1);
+  return TRUE;
+}
+
+static gboolean
+accept_peers(LocalComm *c, const struct sockaddr_un *addr, gint64 deadline, GError **error)
+{
+  int size = c->base.size;
+  int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0 || (g_unlink(addr->sun_path) != 0 && errno != ENOENT) ||
+      bind(lfd, (const struct sockaddr *)addr, sizeof *addr) != 0 || listen(lfd, size) != 0) {
+    int e = errno;
+    if (lfd >= 0)
+      close(lfd);
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_CONNECT, "%s: %s", addr->sun_path,
+                g_strerror(e));
+    return FALSE;
+  }
+  gboolean ok = TRUE;
+  for (int joined = 1; joined < size && ok;) {
+    gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
+    struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+    int k = left_ms > 0 ? poll(&pfd, 1, (int)MIN(left_ms, 1000)) : 0;
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k == 0 && left_ms <= 0) {
+      g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_CONNECT,
+                  "rank 0: %d of %d ranks joined at %s before the timeout", joined, size,
+                  addr->sun_path);
+      ok = FALSE;
+      break;
+    }
+    if (k <= 0)
+      continue;
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+      continue;
+    Hello h;
+    if (recv(fd, &h, sizeof h, MSG_WAITALL) != (ssize_t)sizeof h) {
+      close(fd);  /* not one of ours, or gone again; the others may still come */
+      continue;
+    }
+    if (h.magic != HELLO_MAGIC || h.size != size || h.rank < 1 || h.rank >= size ||
+               c->fds[h.rank] >= 0) {
+      close(fd);
+      g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER,
+                  "rank 0: a process joined %s as rank %d of %d (expected a new rank of %d)",
+                  addr->sun_path, h.rank, h.size, size);
+      ok = FALSE;
+    } else {
+      c->fds[h.rank] = fd;
+      joined++;
+    }
+  }
+  close(lfd);
+  g_unlink(addr->sun_path);
+  return ok;
+}
+
+static gboolean
+connect_root(LocalComm *c, const struct sockaddr_un *addr, gint64 deadline, GError **error)
+{
+  for (;;) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_CONNECT, "socket: %s",
+                  g_strerror(errno));
+      return FALSE;
+    }
+    if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) == 0) {
+      c->fds[0] = fd;
+      Hello h = {HELLO_MAGIC, c->base.rank, c->base.size};
+      return send_all(c, 0, fd, &h, sizeof h, error);
+    }
+    int e = errno;
+    close(fd);
+    /* Rank 0 may not listen yet: the socket is missing or refuses. */
+    if ((e != ENOENT && e != ECONNREFUSED && e != EINTR) || g_get_monotonic_time() > deadline) {
+      g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_CONNECT,
+                  "rank %d: could not reach rank 0 at %s: %s", c->base.rank, addr->sun_path,
+                  g_strerror(e));
+      return FALSE;
+    }
+    g_usleep(10000);
+  }
+}
+
+FthComm *
+fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, GError **error)
+{
+  if (size < 1 || rank < 0 || rank >= size) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID, "rank %d of %d", rank, size);
+    return NULL;
+  }
+  struct sockaddr_un addr;
+  if (size > 1 && !socket_address(dir, &addr, error))
+    return NULL;
+  LocalComm *c = g_new0(LocalComm, 1);
+  c->base.ops = &local_ops;
+  c->base.rank = rank;
+  c->base.size = size;
+  int n_fds = rank == 0 ? size : 1;
+  c->fds = g_new(int, n_fds);
+  for (int r = 0; r < n_fds; r++)
+    c->fds[r] = -1;
+  if (size == 1)
+    return &c->base;
+  if (rank == 0) {
+    c->acc = g_new(double, CHUNK_FLOATS);
+    c->tmp = g_new(float, CHUNK_FLOATS);
+  }
+  gint64 deadline = g_get_monotonic_time() + (gint64)(timeout_s * 1e6);
+  gboolean ok = rank == 0 ? accept_peers(c, &addr, deadline, error)
+                          : connect_root(c, &addr, deadline, error);
+  if (!ok) {
+    local_free(&c->base);
+    return NULL;
+  }
+  return &c->base;
+}
+
+static gboolean
+parse_int_env(const char *name, int min, int *out, GError **error)
+{
+  const char *v = g_getenv(name);
+  guint64 x;
+  if (!g_ascii_string_to_unsigned(v, 10, (guint64)min, G_MAXINT, &x, NULL)) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID,
+                "%s=%s: expected a whole number of at least %d", name, v, min);
+    return FALSE;
+  }
+  *out = (int)x;
+  return TRUE;
+}
+
+gboolean
+fth_comm_from_env(FthComm **out, GError **error)
+{
+  *out = NULL;
+  const char *rank_var = FTH_ENV_RANK, *size_var = FTH_ENV_WORLD_SIZE;
+  gboolean mpi = FALSE;
+  if (g_getenv(rank_var) == NULL || g_getenv(size_var) == NULL) {
+    rank_var = "OMPI_COMM_WORLD_RANK";
+    size_var = "OMPI_COMM_WORLD_SIZE";
+    mpi = TRUE;
+  }
+  if (g_getenv(rank_var) == NULL || g_getenv(size_var) == NULL)
+    return TRUE;
+  int rank, size;
+  if (!parse_int_env(rank_var, 0, &rank, error) || !parse_int_env(size_var, 1, &size, error))
+    return FALSE;
+  if (rank >= size) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID, "%s=%d is not below %s=%d",
+                rank_var, rank, size_var, size);
+    return FALSE;
+  }
+  g_autofree char *dir = g_strdup(g_getenv(FTH_ENV_DIST_DIR));
+  if (dir == NULL && mpi) {
+    /* The ranks of one mpirun on this machine share its job id (and their parent). */
+    const char *job = g_getenv("OMPI_MCA_ess_base_jobid");
+    g_autofree char *name = job ? g_strdup_printf("fathom-mpi-%s", job)
+                                : g_strdup_printf("fathom-mpi-%d", (int)getppid());
+    dir = g_build_filename(g_get_tmp_dir(), name, NULL);
+    if (g_mkdir_with_parents(dir, 0700) != 0) {
+      g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID, "%s: %s", dir,
+                  g_strerror(errno));
+      return FALSE;
+    }
+  }
+  if (dir == NULL) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID,
+                "%s is set but %s is not: start the workers with fathom's launcher (--nproc)",
+                rank_var, FTH_ENV_DIST_DIR);
+    return FALSE;
+  }
+  *out = fth_comm_new_local(dir, rank, size, 120, error);
+  return *out != NULL;
+}
+
+/* ---- Gradients ---------------------------------------------------------------------------------- */
+
+struct FthGradReducer {
+  FthComm *comm;
+  FthParam *params;
+  size_t n_params;
+  size_t *order;        /* parameter indices, last first */
+  size_t *first;        /* bucket b holds order[first[b] .. first[b + 1]) */
+  int n_buckets;
+  float *pack;          /* the largest bucket of more than one gradient */
+};
+
+FthGradReducer *
+fth_grad_reducer_new(FthComm *comm, const FthParam *params, size_t n_params, size_t bucket_bytes)
+{
+  FthGradReducer *r = g_new0(FthGradReducer, 1);
+  r->comm = comm;
+  r->params = g_memdup2(params, sizeof *params * (n_params ? n_params : 1));
+  r->n_params = n_params;
+  r->order = g_new(size_t, n_params + 1);
+  r->first = g_new(size_t, n_params + 1);
+  size_t cap = MAX(bucket_bytes / sizeof(float), 1), used = 0, pack = 0;
+  for (size_t k = 0; k < n_params; k++) {
+    r->order[k] = n_params - 1 - k;
+    size_t count = params[r->order[k]].n;
+    if (k == 0 || used + count > cap) {
+      r->first[r->n_buckets++] = k;
+      used = 0;
+    }
+    used += count;
+    if (k > r->first[r->n_buckets - 1])
+      pack = MAX(pack, used);
+  }
+  r->first[r->n_buckets] = n_params;
+  r->pack = g_new(float, pack ? pack : 1);
+  return r;
+}
+
+void
+fth_grad_reducer_free(FthGradReducer *r)
+{
+  if (r == NULL)
+    return;
+  g_free(r->params);
+  g_free(r->order);
+  g_free(r->first);
+  g_free(r->pack);
+  g_free(r);
+}
+
+int
+fth_grad_reducer_n_buckets(const FthGradReducer *r)
+{
+  return r->n_buckets;
+}
+
+gboolean
+fth_grad_reducer_run(FthGradReducer *r, float scale, GError **error)
+{
+  for (int b = 0; b < r->n_buckets; b++) {
+    size_t lo = r->first[b], hi = r->first[b + 1];
+    if (hi - lo == 1) {
+      const FthParam *p = &r->params[r->order[lo]];
+      for (size_t i = 0; i < p->n; i++)
+        p->grad[i] *= scale;
+      if (!fth_comm_all_reduce_sum(r->comm, p->grad, p->n, error))
+        return FALSE;
+      continue;
+    }
+    size_t off = 0;
+    for (size_t k = lo; k < hi; k++) {
+      const FthParam *p = &r->params[r->order[k]];
+      for (size_t i = 0; i < p->n; i++)
+        r->pack[off + i] = p->grad[i] * scale;
+      off += p->n;
+    }
+    if (!fth_comm_all_reduce_sum(r->comm, r->pack, off, error))
+      return FALSE;
+    off = 0;
+    for (size_t k = lo; k < hi; k++) {
+      const FthParam *p = &r->params[r->order[k]];
+      memcpy(p->grad, r->pack + off, p->n * sizeof(float));
+      off += p->n;
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+fth_comm_broadcast_params(FthComm *comm, const FthParam *params, size_t n_params, GError **error)
+{
+  for (size_t i = 0; i < n_params; i++)
+    if (!fth_comm_broadcast(comm, params[i].value, params[i].n * sizeof(float), 0, error))
+      return FALSE;
+  return TRUE;
+}
