@@ -2,6 +2,8 @@
  * fth_train, which adds the store (dataset, splits, runs, metrics) and checkpoints. */
 #include "fathom/train.h"
 
+#include "../graph/graph-device.h" /* private to the engine: the trainer is its user */
+
 #include <gio/gio.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +26,22 @@ struct FthTrainer {
   float *mean, *std;      /* input normalization; NULL when it is the identity (x / 255) */
   FthTrainerGradHook grad_hook;
   gpointer grad_hook_data;
+  /* On a device backend (fth_trainer_use_device): the graph runs there, the loss and logits
+   * are read back into readback[], and the optimizer updates the device parameters through the
+   * backend's optim_update (device_optim) or on host copies. */
+  const FthBackend *be;
+  FthGraphDevice *dev;
+  FthParam *dparams;      /* the trainable parameters' device buffers, in params order */
+  float **dstate;         /* device optimizer state: n_state per parameter (device_optim) */
+  int n_state;
+  gboolean device_optim;
+  float *readback[2];     /* host copies of the loss and the logits */
+  size_t readback_len[2];
+  /* Mixed precision; fp16 scales the loss dynamically (torch.cuda.amp.GradScaler's rule). */
+  FthPrecision precision;
+  float loss_scale;
+  int growth_interval, clean_steps;
+  int64_t skipped_steps;
 };
 
 static gboolean
@@ -38,6 +56,13 @@ fth_trainer_free(FthTrainer *t)
 {
   if (t == NULL)
     return;
+  for (int i = 0; t->dstate != NULL && i < (int)t->n_params * t->n_state; i++)
+    t->be->free(t->be, t->dstate[i]);
+  g_free(t->dstate);
+  g_free(t->dparams);
+  fth_graph_device_free(t->dev);
+  g_free(t->readback[0]);
+  g_free(t->readback[1]);
   fth_optimizer_free(t->opt);
   fth_model_free(t->model);
   g_free(t->x);
@@ -58,6 +83,10 @@ plan(FthTrainer *t, FthGraphMode mode, int64_t batch, GError **error)
     return engine_error(error, "planning the graph");
   t->planned_mode = mode;
   t->planned_batch = batch;
+  if (t->dev != NULL && fth_graph_device_replan(t->dev) != FTH_STATUS_OK) {
+    t->planned_mode = (FthGraphMode)-1;
+    return engine_error(error, "placing the graph on the device");
+  }
   /* Parameters and their gradients live outside the arena, so the optimizer's pointers stay
    * valid across plans; checked because a silent move would train stale memory. */
   for (size_t i = 0; i < t->n_params; i++) {
@@ -96,6 +125,8 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
   if (t->model == NULL)
     return NULL;
   t->planned_mode = (FthGraphMode)-1;
+  t->loss_scale = 65536.0f;
+  t->growth_interval = 2000;
   FthGraph *g = t->model->graph;
   if (fth_graph_plan(g, FTH_MODE_TRAIN, t->cfg.batch) != FTH_STATUS_OK) {
     engine_error(error, "planning the training graph");
@@ -140,6 +171,143 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
   return g_steal_pointer(&t);
 }
 
+/* bf16 on a backend without its own precision setting (the CPU) is the graph's bf16 GEMMs. */
+static gboolean
+apply_precision(FthTrainer *t, GError **error)
+{
+  FthGraph *g = t->model->graph;
+  gboolean own = t->be != NULL && t->be->set_precision != NULL;
+  bool graph_bf16 = t->precision == FTH_PRECISION_BF16 && !own;
+  if (fth_graph_bf16_matmul(g) != graph_bf16) {
+    if (fth_graph_set_bf16_matmul(g, graph_bf16) != FTH_STATUS_OK)
+      return engine_error(error, "--precision bf16");
+    t->planned_mode = (FthGraphMode)-1;
+  }
+  if (own && t->be->set_precision(t->be, t->precision) != FTH_STATUS_OK)
+    return engine_error(error, "setting the device's precision");
+  float scale = t->precision == FTH_PRECISION_FP16 ? t->loss_scale : 1.0f;
+  if (fth_graph_set_loss_scale(g, scale) != FTH_STATUS_OK)
+    return engine_error(error, "scaling the loss");
+  return TRUE;
+}
+
+gboolean
+fth_trainer_set_precision(FthTrainer *t, FthPrecision precision, GError **error)
+{
+  t->precision = precision;
+  return apply_precision(t, error);
+}
+
+FthPrecision
+fth_trainer_precision(FthTrainer *t)
+{
+  return t->precision;
+}
+
+gboolean
+fth_trainer_set_loss_scaling(FthTrainer *t, float initial_scale, int growth_interval,
+                             GError **error)
+{
+  if (!(initial_scale > 0 && isfinite(initial_scale)) || growth_interval < 1) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "loss scaling: scale %g and growth interval %d (a positive scale and interval)",
+                initial_scale, growth_interval);
+    return FALSE;
+  }
+  t->loss_scale = initial_scale;
+  t->growth_interval = growth_interval;
+  t->clean_steps = 0;
+  return apply_precision(t, error);
+}
+
+float
+fth_trainer_loss_scale(FthTrainer *t)
+{
+  return t->precision == FTH_PRECISION_FP16 ? t->loss_scale : 1.0f;
+}
+
+int64_t
+fth_trainer_skipped_steps(FthTrainer *t)
+{
+  return t->skipped_steps;
+}
+
+gboolean
+fth_trainer_use_device(FthTrainer *t, const FthBackend *be, size_t memory_budget, GError **error)
+{
+  if (t->dev != NULL) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "the trainer already runs on %s", t->be->name);
+    return FALSE;
+  }
+  FthGraph *g = t->model->graph;
+  t->be = be;
+  if (!apply_precision(t, error)) {
+    t->be = NULL;
+    return FALSE;
+  }
+  int64_t batch = 0;
+  FthStatus st = fth_graph_device_fit(g, be, FTH_MODE_TRAIN, t->cfg.batch, memory_budget, &t->dev,
+                                      &batch);
+  t->planned_mode = st == FTH_STATUS_OK ? FTH_MODE_TRAIN : (FthGraphMode)-1;
+  if (st != FTH_STATUS_OK) {
+    t->be = NULL;
+    return engine_error(error, "placing the graph on the device");
+  }
+  t->planned_batch = batch;
+  if (batch < t->cfg.batch) {
+    /* The schedule's length follows the smaller batch when it was the run's length. */
+    int64_t old_steps = fth_trainer_steps_per_epoch(t) * t->cfg.epochs;
+    t->cfg.batch = (int)batch;
+    if (t->cfg.schedule.total_steps == old_steps)
+      t->cfg.schedule.total_steps = fth_trainer_steps_per_epoch(t) * t->cfg.epochs;
+  }
+  t->dparams = g_new0(FthParam, t->n_params + 1);
+  for (size_t i = 0; i < t->n_params; i++) {
+    t->dparams[i] = t->params[i];
+    if (fth_graph_device_param(t->dev, fth_graph_find_param(g, t->params[i].name),
+                               &t->dparams[i].value, &t->dparams[i].grad) != FTH_STATUS_OK)
+      return engine_error(error, "the parameters on the device");
+  }
+  /* Clipping needs the global norm, which the backend's update does not compute. */
+  t->device_optim = be->optim_update != NULL && t->cfg.optim.clip_norm <= 0;
+  if (!t->device_optim)
+    return TRUE;
+  t->n_state = fth_optimizer_n_state(t->opt);
+  t->dstate = g_new0(float *, t->n_params * (size_t)t->n_state + 1);
+  for (size_t i = 0; i < t->n_params; i++)
+    for (int k = 0; k < t->n_state; k++) {
+      size_t bytes = t->params[i].n * sizeof(float);
+      float **d = &t->dstate[i * (size_t)t->n_state + (size_t)k];
+      if ((*d = be->alloc(be, bytes)) == NULL ||
+          be->copy_in(be, *d, fth_optimizer_state(t->opt, i, k), bytes) != FTH_STATUS_OK)
+        return engine_error(error, "the optimizer state on the device");
+    }
+  return TRUE;
+}
+
+const FthBackend *
+fth_trainer_backend(FthTrainer *t)
+{
+  return t->be;
+}
+
+gboolean
+fth_trainer_sync_host(FthTrainer *t, GError **error)
+{
+  if (t->dev == NULL)
+    return TRUE;
+  if (fth_graph_device_download_params(t->dev) != FTH_STATUS_OK)
+    return engine_error(error, "copying the parameters from the device");
+  for (size_t i = 0; i < t->n_params && t->device_optim; i++)
+    for (int k = 0; k < t->n_state; k++)
+      if (t->be->copy_out(t->be, fth_optimizer_state(t->opt, i, k),
+                          t->dstate[i * (size_t)t->n_state + (size_t)k],
+                          t->params[i].n * sizeof(float)) != FTH_STATUS_OK)
+        return engine_error(error, "copying the optimizer state from the device");
+  return TRUE;
+}
+
 FthModel *
 fth_trainer_model(FthTrainer *t)
 {
@@ -171,6 +339,40 @@ fth_trainer_set_grad_hook(FthTrainer *t, FthTrainerGradHook hook, gpointer user_
   t->grad_hook_data = user_data;
 }
 
+/* The graph's inputs, its run and its values on the path in use: the CPU's fth_graph_* or the
+ * device's copies. */
+static FthStatus
+set_input(FthTrainer *t, FthNode *node, const void *data, size_t bytes)
+{
+  if (t->dev != NULL)
+    return fth_graph_device_set_input(t->dev, node, data, bytes);
+  return fth_graph_set_input(t->model->graph, node, data, bytes);
+}
+
+static FthStatus
+run_graph(FthTrainer *t)
+{
+  return t->dev != NULL ? fth_graph_device_run(t->dev) : fth_graph_run(t->model->graph);
+}
+
+/* A node's value after the run; on a device, a host copy in readback[slot] (valid until the next
+ * read into that slot). */
+static FthStatus
+read_value(FthTrainer *t, const FthNode *node, int slot, FthTensor *out)
+{
+  FthStatus st = fth_graph_tensor(t->model->graph, node, out);
+  if (st != FTH_STATUS_OK || t->dev == NULL)
+    return st;
+  size_t bytes = fth_tensor_nbytes(out);
+  if (t->readback_len[slot] < bytes) {
+    g_free(t->readback[slot]);
+    t->readback[slot] = g_malloc(bytes);
+    t->readback_len[slot] = bytes;
+  }
+  out->data = t->readback[slot];
+  return fth_graph_device_read(t->dev, node, FALSE, out->data, bytes);
+}
+
 static int
 argmax(const float *z, int n)
 {
@@ -190,18 +392,18 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   if (fth_graph_batch(g) != (int64_t)count && fth_graph_set_batch(g, (int64_t)count) != FTH_STATUS_OK)
     return engine_error(error, "setting the batch size");
   fth_samples_fill_batch(s, idx, count, aug, t->cfg.seed, epoch, t->mean, t->std, t->x, t->y);
-  if (fth_graph_set_input(g, t->model->input, t->x, count * t->sample_floats * sizeof(float)) !=
+  if (set_input(t, t->model->input, t->x, count * t->sample_floats * sizeof(float)) !=
         FTH_STATUS_OK ||
-      fth_graph_set_input(g, t->model->targets, t->y, count * sizeof(int32_t)) != FTH_STATUS_OK)
+      set_input(t, t->model->targets, t->y, count * sizeof(int32_t)) != FTH_STATUS_OK)
     return engine_error(error, "copying the batch in");
   /* Dropout masks keyed by the training step: the same in a resumed run. */
   if (step >= 0)
     fth_graph_set_step(g, (uint64_t)step);
-  if (fth_graph_run(g) != FTH_STATUS_OK)
+  if (run_graph(t) != FTH_STATUS_OK)
     return engine_error(error, "running the graph");
   FthTensor lt, logits;
-  if (fth_graph_tensor(g, t->model->loss, &lt) != FTH_STATUS_OK ||
-      fth_graph_tensor(g, t->model->logits, &logits) != FTH_STATUS_OK)
+  if (read_value(t, t->model->loss, 0, &lt) != FTH_STATUS_OK ||
+      read_value(t, t->model->logits, 1, &logits) != FTH_STATUS_OK)
     return engine_error(error, "reading the loss");
   *loss = *(const float *)lt.data;
   if (correct != NULL) {
@@ -210,6 +412,112 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
     for (size_t i = 0; i < count; i++)
       *correct += argmax(z + i * (size_t)c, c) == t->y[i];
   }
+  return TRUE;
+}
+
+/* Gradients (or values) of the trainable parameters between the device and the host copies. */
+static gboolean
+copy_params(FthTrainer *t, gboolean grads, gboolean to_host, GError **error)
+{
+  for (size_t i = 0; i < t->n_params; i++) {
+    float *host = grads ? t->params[i].grad : t->params[i].value;
+    float *dev = grads ? t->dparams[i].grad : t->dparams[i].value;
+    size_t bytes = t->params[i].n * sizeof(float);
+    FthStatus st = to_host ? t->be->copy_out(t->be, host, dev, bytes)
+                           : t->be->copy_in(t->be, dev, host, bytes);
+    if (st != FTH_STATUS_OK)
+      return engine_error(error, to_host ? "copying from the device" : "copying to the device");
+  }
+  return TRUE;
+}
+
+/* Multiplies the gradients by 1 / loss scale; *found_inf when one is not finite. host: they are
+ * (or are to be) in the host copies. */
+static gboolean
+unscale(FthTrainer *t, gboolean host, gboolean *found_inf, GError **error)
+{
+  float factor = 1.0f / t->loss_scale;
+  *found_inf = FALSE;
+  if (!host && t->be->unscale != NULL) {
+    g_autofree float **bufs = g_new(float *, t->n_params + 1);
+    g_autofree size_t *counts = g_new(size_t, t->n_params + 1);
+    for (size_t i = 0; i < t->n_params; i++) {
+      bufs[i] = t->dparams[i].grad;
+      counts[i] = t->dparams[i].n;
+    }
+    bool found = false;
+    if (t->be->unscale(t->be, bufs, counts, (int)t->n_params, factor, &found) != FTH_STATUS_OK)
+      return engine_error(error, "unscaling the gradients");
+    *found_inf = found;
+    return TRUE;
+  }
+  if (!host && !copy_params(t, TRUE, TRUE, error))
+    return FALSE;
+  gboolean bad = FALSE;
+  for (size_t i = 0; i < t->n_params; i++) {
+    float *gr = t->params[i].grad;
+    for (size_t k = 0; k < t->params[i].n; k++) {
+      gr[k] *= factor;
+      bad |= !isfinite(gr[k]);
+    }
+  }
+  *found_inf = bad;
+  return host || copy_params(t, TRUE, FALSE, error);
+}
+
+/* GradScaler's rule: halve the scale on Inf/NaN gradients (the step is skipped), double it after
+ * growth_interval clean steps while it stays finite. */
+static gboolean
+update_loss_scale(FthTrainer *t, gboolean found_inf, GError **error)
+{
+  if (found_inf) {
+    t->loss_scale *= 0.5f;
+    t->clean_steps = 0;
+  } else if (++t->clean_steps >= t->growth_interval) {
+    if (isfinite(t->loss_scale * 2.0f))
+      t->loss_scale *= 2.0f;
+    t->clean_steps = 0;
+  }
+  if (fth_graph_set_loss_scale(t->model->graph, t->loss_scale) != FTH_STATUS_OK)
+    return engine_error(error, "scaling the loss");
+  return TRUE;
+}
+
+/* After backward: the gradient hook, fp16's unscaling (a step with Inf/NaN gradients is skipped),
+ * then the update, on the device through the backend's optimizer or on the host copies. */
+static gboolean
+optimizer_step(FthTrainer *t, float lr, GError **error)
+{
+  gboolean on_device = t->dev != NULL;
+  if (t->grad_hook != NULL &&
+      !t->grad_hook(on_device ? t->dparams : t->params, t->n_params, on_device, t->grad_hook_data,
+                    error))
+    return FALSE;
+  gboolean host = !on_device || !t->device_optim;
+  if (on_device && host && !copy_params(t, TRUE, TRUE, error))
+    return FALSE;
+  if (t->precision == FTH_PRECISION_FP16) {
+    gboolean found_inf;
+    if (!unscale(t, host, &found_inf, error) || !update_loss_scale(t, found_inf, error))
+      return FALSE;
+    if (found_inf) {
+      t->skipped_steps++;
+      return TRUE;
+    }
+  }
+  if (host) {
+    fth_optimizer_step(t->opt, lr);
+    return !on_device || copy_params(t, FALSE, FALSE, error);
+  }
+  const FthOptimConfig *c = fth_optimizer_config(t->opt);
+  int64_t steps = fth_optimizer_steps(t->opt) + 1;
+  for (size_t i = 0; i < t->n_params; i++) {
+    const FthParam *p = &t->dparams[i];
+    if (t->be->optim_update(t->be, c, lr, p->decay ? c->weight_decay : 0.0f, steps, p->value,
+                            p->grad, t->dstate + i * (size_t)t->n_state, p->n) != FTH_STATUS_OK)
+      return engine_error(error, "the optimizer step on the device");
+  }
+  fth_optimizer_set_steps(t->opt, steps);
   return TRUE;
 }
 
@@ -254,11 +562,9 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
                   isnan(loss) ? "NaN" : "infinite");
       return FALSE;
     }
-    if (t->grad_hook != NULL &&
-        !t->grad_hook(t->params, t->n_params, FALSE, t->grad_hook_data, error))
-      return FALSE;
     double lr = fth_lr_at(&t->cfg.schedule, step);
-    fth_optimizer_step(t->opt, (float)lr);
+    if (!optimizer_step(t, (float)lr, error))
+      return FALSE;
     loss_sum += loss * (double)count;
     seen += (int64_t)count;
     t->step = step + 1;
@@ -292,7 +598,6 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
 {
   if (!plan(t, FTH_MODE_INFERENCE, t->cfg.batch, error))
     return FALSE;
-  FthGraph *g = t->model->graph;
   double loss_sum = 0;
   for (size_t start = 0; start < n; start += (size_t)t->cfg.batch) {
     size_t count = MIN((size_t)t->cfg.batch, n - start);
@@ -302,7 +607,7 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
     loss_sum += loss * (double)count;
     if (cm != NULL) {
       FthTensor logits;
-      if (fth_graph_tensor(g, t->model->logits, &logits) != FTH_STATUS_OK)
+      if (read_value(t, t->model->logits, 1, &logits) != FTH_STATUS_OK)
         return engine_error(error, "reading the logits");
       const float *z = logits.data;
       int c = t->model->n_classes;

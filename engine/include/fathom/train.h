@@ -3,6 +3,7 @@
  * or item and what is wrong. */
 #pragma once
 
+#include <fathom/backend.h>
 #include <fathom/core.h>
 #include <fathom/optim.h>
 #include <fathom/recipe.h>
@@ -265,6 +266,33 @@ int64_t fth_trainer_steps_per_epoch(FthTrainer *t);
 typedef gboolean (*FthTrainerGradHook)(const FthParam *params, size_t n_params, gboolean on_device,
                                        gpointer user_data, GError **error);
 void fth_trainer_set_grad_hook(FthTrainer *t, FthTrainerGradHook hook, gpointer user_data);
+
+/* Runs the trainer's steps and evaluations on `be` (any backend; the CPU's works on its own
+ * copies as a device would): the planned graph is mirrored there (graph-device), each batch is
+ * uploaded, the loss and logits are read back, and the optimizer updates the device parameters
+ * through the backend's optim_update, or on the host copies when it has none or clipping is on.
+ * Parameters and optimizer state are uploaded from the trainer: load checkpoints first. The
+ * batch is the largest up to the configured one whose device state fits memory_budget bytes
+ * (0: no estimate), and an out-of-memory failure halves it and retries; the batch taken is
+ * fth_trainer_config()->batch (and the schedule's length follows it). */
+gboolean fth_trainer_use_device(FthTrainer *t, const FthBackend *be, size_t memory_budget,
+                                GError **error);
+const FthBackend *fth_trainer_backend(FthTrainer *t); /* NULL: the CPU path (fth_graph_run) */
+/* Copies the device's parameters, buffers and optimizer state into the model's graph and the
+ * optimizer (before a checkpoint); nothing to do on the CPU path. */
+gboolean fth_trainer_sync_host(FthTrainer *t, GError **error);
+
+/* Mixed precision (FthPrecision): on a backend with its own setting (CUDA) its GEMM and
+ * convolution inputs; elsewhere bf16 is the graph's bf16 GEMMs (fth_graph_set_bf16_matmul) and
+ * fp16 keeps fp32 arithmetic. fp16 scales the loss dynamically: gradients are unscaled before the
+ * step, a step with Inf/NaN gradients is skipped and halves the scale, and the scale doubles
+ * after growth_interval clean steps (default 65536 and 2000, GradScaler's). */
+gboolean fth_trainer_set_precision(FthTrainer *t, FthPrecision precision, GError **error);
+FthPrecision fth_trainer_precision(FthTrainer *t);
+gboolean fth_trainer_set_loss_scaling(FthTrainer *t, float initial_scale, int growth_interval,
+                                      GError **error);
+float fth_trainer_loss_scale(FthTrainer *t);    /* 1 unless fp16 */
+int64_t fth_trainer_skipped_steps(FthTrainer *t);
 
 /* One epoch over train[0..n) in the seeded order of `epoch`, starting at batch first_batch and
  * stopping early (returning TRUE with *interrupted) once the global step reaches stop_step
