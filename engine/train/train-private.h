@@ -10,4 +10,10 @@ G_BEGIN_DECLS
  * `fsync_errnum` != 0 makes the fsync of the temporary file fail. Reset with (0, -1, 0). */
 void fth_file_inject_fault(int errnum, gint64 after_bytes, int fsync_errnum);
 
+/* Tests: fth_train takes the device path on `be` whenever the CPU is selected (the CPU backend
+ * as a device: separate memory, copies through copy_in/copy_out); NULL restores the plain CPU
+ * path. Also lets fp16's loss scaling run on the CPU. */
+struct FthBackend;
+void fth_train_force_device(const struct FthBackend *be);
+
 G_END_DECLS

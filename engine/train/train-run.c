@@ -2,11 +2,26 @@
  * checkpoints, resume, early stopping and the memory budget. */
 #include "fathom/train.h"
 
+#include "fth-config.h"
+#include "train-private.h"
+
 #include <fathom/backend.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
+
+#if FTH_HAVE_CUDA
+#include "../graph/backend-cuda.h" /* the device's free memory for --max-memory */
+#endif
+
+static const FthBackend *forced_device;
+
+void
+fth_train_force_device(const FthBackend *be)
+{
+  forced_device = be;
+}
 
 void
 fth_train_options_init(FthTrainOptions *o)
@@ -95,6 +110,8 @@ save_checkpoint(const char *dir, FthTrainer *t, const FthRecipe *recipe, const c
     labels[c] = (char *)fth_dataset_class_name(ds, c);
     ids[c] = fth_dataset_class_label_id(ds, c);
   }
+  if (!fth_trainer_sync_host(t, error))
+    return FALSE;
   FthCheckpointMeta meta = {
     .recipe_json = recipe->json, .vars = (char **)vars, .labels = labels, .label_ids = ids,
     .n_labels = nc, .mean = recipe->mean, .std = recipe->std, .n_norm = recipe->n_norm,
@@ -107,7 +124,8 @@ save_checkpoint(const char *dir, FthTrainer *t, const FthRecipe *recipe, const c
 }
 
 static char *
-config_json(const FthRecipe *r, const FthTrainerConfig *c, const FthTrainOptions *o)
+config_json(const FthRecipe *r, const FthTrainerConfig *c, const FthTrainOptions *o,
+            const char *device, FthPrecision precision)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
@@ -132,6 +150,10 @@ config_json(const FthRecipe *r, const FthTrainerConfig *c, const FthTrainOptions
   json_builder_add_boolean_value(b, c->use_augment);
   json_builder_set_member_name(b, "resume");
   json_builder_add_boolean_value(b, o->resume);
+  json_builder_set_member_name(b, "device");
+  json_builder_add_string_value(b, device);
+  json_builder_set_member_name(b, "precision");
+  json_builder_add_string_value(b, fth_precision_name(precision));
   json_builder_end_object(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
   return json_to_string(root, FALSE);
@@ -145,30 +167,46 @@ add_metric(GArray *metrics, gint64 step, double epoch, const char *name, double 
     g_array_append_val(metrics, m);
 }
 
-/* --device, checked before any work. The trainer's steps and optimizer run on the CPU backend,
- * so auto (which never fails) means the CPU; a CUDA device that answers is refused by name
- * rather than silently trained on the CPU. */
+/* --device and --precision, checked before any work. *name receives the device as recorded in
+ * the run's config ("cpu", "cuda:N"); *be is NULL for the CPU path (fth_graph_run on the host)
+ * unless a test forces the device path. */
 static gboolean
-check_device(const char *spec, GError **error)
+check_device(const FthTrainOptions *o, const FthBackend **be, char **name, FthPrecision *precision,
+             GError **error)
 {
-  if (spec == NULL || strcmp(spec, "auto") == 0 || strcmp(spec, "cpu") == 0)
-    return TRUE;
-  const FthBackend *be = NULL;
-  if (fth_backend_select(spec, &be) != FTH_STATUS_OK) {
+  const char *spec = o->device;
+  if (!fth_precision_from_name(o->precision ? o->precision : "fp32", precision)) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "--precision %s: expected fp32, bf16 or fp16", o->precision);
+    return FALSE;
+  }
+  if (fth_backend_select(spec, be) != FTH_STATUS_OK) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "--device %s: %s", spec,
                 fth_last_error());
     return FALSE;
   }
-  g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
-              "--device %s: the trainer runs on the CPU only (use --device cpu or auto)", spec);
-  return FALSE;
+  if (*be == fth_backend_cpu()) {
+    if (*precision == FTH_PRECISION_FP16 && forced_device == NULL) {
+      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                  "--precision fp16 needs a CUDA device (the CPU has no fp16 arithmetic; use bf16)");
+      return FALSE;
+    }
+    *name = g_strdup("cpu");
+    *be = forced_device;
+  } else {
+    *name = spec != NULL && strchr(spec, ':') != NULL ? g_strdup(spec) : g_strdup("cuda:0");
+  }
+  return TRUE;
 }
 
 gboolean
 fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GError **error)
 {
   memset(result, 0, sizeof *result);
-  if (!check_device(o->device, error))
+  const FthBackend *be = NULL;
+  g_autofree char *device = NULL;
+  FthPrecision precision;
+  if (!check_device(o, &be, &device, &precision, error))
     return FALSE;
   g_autoptr(FthCheckpointMeta) resume = NULL;
   if (o->resume) {
@@ -275,7 +313,17 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     cfg.optim.lr = (float)lr;
     cfg.schedule.base_lr = (float)lr;
   }
-  if (o->max_memory > 0 && resume == NULL) {
+  size_t device_budget = 0;
+  if (o->max_memory > 0 && resume == NULL && be != NULL) {
+#if FTH_HAVE_CUDA
+    if (fth_backend_cuda_context(be) != NULL &&
+        fth_backend_cuda_memory_budget(be, o->max_memory, &device_budget) != FTH_STATUS_OK) {
+      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "--max-memory %g on %s: %s",
+                  o->max_memory, device, fth_last_error());
+      return FALSE;
+    }
+#endif
+  } else if (o->max_memory > 0 && resume == NULL) {
     int b;
     if (!fth_trainer_batch_for_memory(recipe, n_classes, o->max_memory, &b, error))
       return FALSE;
@@ -315,7 +363,17 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     bad = resume->bad_epochs;
   }
 
-  g_autofree char *cfg_json = config_json(recipe, &cfg, o);
+  /* On a device after the weights are in place: they are uploaded from the graph. The batch may
+   * shrink to what fits the device. */
+  if (!fth_trainer_set_precision(t, precision, error) ||
+      (be != NULL && !fth_trainer_use_device(t, be, device_budget, error)))
+    return FALSE;
+  if (fth_trainer_config(t)->batch != cfg.batch) {
+    cfg.batch = fth_trainer_config(t)->batch;
+    cfg.schedule.total_steps = fth_trainer_config(t)->schedule.total_steps;
+    spe = ((int64_t)ntr + cfg.batch - 1) / cfg.batch;
+  }
+  g_autofree char *cfg_json = config_json(recipe, &cfg, o, device, precision);
   if (!fth_store_create_run(store, "train", recipe->name, cfg_json, &result->run_id, error) ||
       !fth_store_set_run_state(store, result->run_id, FTH_RUN_RUNNING, error))
     return FALSE;
@@ -373,6 +431,10 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     add_metric(metrics, step, ep, "val_macro_f1", p.val_macro_f1);
     add_metric(metrics, step, ep, "lr", p.lr);
     add_metric(metrics, step, ep, "images_per_s", p.images_per_s);
+    if (precision == FTH_PRECISION_FP16) {
+      add_metric(metrics, step, ep, "loss_scale", fth_trainer_loss_scale(t));
+      add_metric(metrics, step, ep, "skipped_steps", (double)fth_trainer_skipped_steps(t));
+    }
     ok = fth_store_add_metrics(store, result->run_id, (const FthMetric *)(void *)metrics->data,
                                metrics->len, &err);
     if (!ok)

@@ -200,9 +200,11 @@ typedef struct {
   int patience;                  /* early stopping on validation loss; 0: off */
   double max_memory;             /* (0, 1]: largest batch within this fraction of the available
                                   * memory, from the planner's bytes per sample; 0: off */
-  const char *device;            /* auto | cpu | cuda[:N] (fth_backend_select); NULL: auto. The
-                                  * trainer runs its graph on the CPU: auto takes the CPU, cuda
-                                  * fails with the reason (no such device, or no CUDA training) */
+  const char *device;            /* auto | cpu | cuda[:N] (fth_backend_select); NULL: auto (CUDA
+                                  * when a device answers). On CUDA the trainer runs on the device
+                                  * (fth_trainer_use_device) and max_memory is a fraction of its
+                                  * free memory; the device is recorded in the run's config */
+  const char *precision;         /* fp32 | bf16 | fp16 (FthPrecision); NULL: fp32. fp16 needs CUDA */
   const char *checkpoint_dir;    /* NULL: <project>/models/train-RUNID */
   gboolean resume;               /* continue from checkpoint_dir */
   const char *init_weights;      /* a .safetensors file: parameters with the same name and shape
