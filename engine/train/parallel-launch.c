@@ -33,7 +33,7 @@ blame(const Worker *w, int n)
   for (int r = 0; r < n; r++) {
     if (w[r].order < 0 || !failed(&w[r]))
       continue;
-    int rank = w[r].stopped && WIFSIGNALED(w[r].status) ? 2
+    int rank = w[r].stopped ? 2
                : WIFEXITED(w[r].status) && WEXITSTATUS(w[r].status) == FTH_EXIT_PEER_LOST ? 1 : 0;
     if (rank < best_rank || (rank == best_rank && w[r].order < w[best].order)) {
       best = r;

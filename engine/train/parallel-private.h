@@ -8,7 +8,9 @@ G_BEGIN_DECLS
 
 typedef struct {
   const char *name;
-  gboolean (*all_reduce_sum)(FthComm *comm, float *buf, size_t n, GError **error);
+  gboolean on_device;
+  /* buf = sum over the ranks of scale_r * buf_r */
+  gboolean (*all_reduce)(FthComm *comm, float *buf, size_t n, float scale, GError **error);
   gboolean (*broadcast)(FthComm *comm, void *buf, size_t bytes, int root, GError **error);
   gboolean (*barrier)(FthComm *comm, GError **error);
   void (*free)(FthComm *comm);

@@ -39,9 +39,21 @@ fth_comm_name(const FthComm *comm)
 }
 
 gboolean
+fth_comm_on_device(const FthComm *comm)
+{
+  return comm->ops->on_device;
+}
+
+gboolean
+fth_comm_all_reduce_scaled(FthComm *comm, float *buf, size_t n, float scale, GError **error)
+{
+  return n == 0 || comm->ops->all_reduce(comm, buf, n, scale, error);
+}
+
+gboolean
 fth_comm_all_reduce_sum(FthComm *comm, float *buf, size_t n, GError **error)
 {
-  return n == 0 || comm->size == 1 || comm->ops->all_reduce_sum(comm, buf, n, error);
+  return n == 0 || comm->size == 1 || comm->ops->all_reduce(comm, buf, n, 1.0f, error);
 }
 
 gboolean
@@ -121,10 +133,13 @@ recv_all(const LocalComm *c, int peer, int fd, void *buf, size_t len, GError **e
 }
 
 static gboolean
-local_all_reduce(FthComm *comm, float *buf, size_t n, GError **error)
+local_all_reduce(FthComm *comm, float *buf, size_t n, float scale, GError **error)
 {
   LocalComm *c = (LocalComm *)comm;
-  for (size_t off = 0; off < n; off += CHUNK_FLOATS) {
+  if (scale != 1.0f)
+    for (size_t i = 0; i < n; i++)
+      buf[i] *= scale;
+  for (size_t off = 0; off < n && comm->size > 1; off += CHUNK_FLOATS) {
     size_t m = MIN((size_t)CHUNK_FLOATS, n - off), bytes = m * sizeof(float);
     float *x = buf + off;
     if (comm->rank != 0) {
@@ -171,7 +186,7 @@ static gboolean
 local_barrier(FthComm *comm, GError **error)
 {
   float x = 0;
-  return local_all_reduce(comm, &x, 1, error);
+  return local_all_reduce(comm, &x, 1, 1.0f, error);
 }
 
 static void
@@ -190,7 +205,8 @@ local_free(FthComm *comm)
 
 static const FthCommOps local_ops = {
   .name = "local",
-  .all_reduce_sum = local_all_reduce,
+  .on_device = FALSE,
+  .all_reduce = local_all_reduce,
   .broadcast = local_broadcast,
   .barrier = local_barrier,
   .free = local_free,
@@ -455,9 +471,7 @@ fth_grad_reducer_run(FthGradReducer *r, float scale, GError **error)
     size_t lo = r->first[b], hi = r->first[b + 1];
     if (hi - lo == 1) {
       const FthParam *p = &r->params[r->order[lo]];
-      for (size_t i = 0; i < p->n; i++)
-        p->grad[i] *= scale;
-      if (!fth_comm_all_reduce_sum(r->comm, p->grad, p->n, error))
+      if (!fth_comm_all_reduce_scaled(r->comm, p->grad, p->n, scale, error))
         return FALSE;
       continue;
     }

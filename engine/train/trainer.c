@@ -26,6 +26,11 @@ struct FthTrainer {
   float *mean, *std;      /* input normalization; NULL when it is the identity (x / 255) */
   FthTrainerGradHook grad_hook;
   gpointer grad_hook_data;
+  /* Data parallel (fth_trainer_set_comm): this rank's share of the current global batch. */
+  FthComm *comm;
+  FthGradReducer *reducer;
+  float share;
+  size_t local_samples;
   /* On a device backend (fth_trainer_use_device): the graph runs there, the loss and logits
    * are read back into readback[], and the optimizer updates the device parameters through the
    * backend's optim_update (device_optim) or on host copies. */
@@ -63,6 +68,7 @@ fth_trainer_free(FthTrainer *t)
   fth_graph_device_free(t->dev);
   g_free(t->readback[0]);
   g_free(t->readback[1]);
+  fth_grad_reducer_free(t->reducer);
   fth_optimizer_free(t->opt);
   fth_model_free(t->model);
   g_free(t->x);
@@ -521,6 +527,76 @@ optimizer_step(FthTrainer *t, float lr, GError **error)
   return TRUE;
 }
 
+/* The grad hook of a data-parallel trainer: this rank's gradients, scaled by its share of the
+ * global batch, summed over the ranks in buckets (host) or one parameter at a time in reverse
+ * order (device buffers, NCCL). */
+static gboolean
+reduce_grads(const FthParam *params, size_t n_params, gboolean on_device, gpointer data,
+             GError **error)
+{
+  FthTrainer *t = data;
+  if (on_device != fth_comm_on_device(t->comm)) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "data parallel: the gradients are in %s memory, the %s communicator reduces %s "
+                "memory", on_device ? "device" : "host", fth_comm_name(t->comm),
+                on_device ? "host" : "device");
+    return FALSE;
+  }
+  if (!on_device)
+    return fth_grad_reducer_run(t->reducer, t->share, error);
+  for (size_t i = n_params; i-- > 0;)
+    if (!fth_comm_all_reduce_scaled(t->comm, params[i].grad, params[i].n, t->share, error))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+fth_trainer_set_comm(FthTrainer *t, FthComm *comm, GError **error)
+{
+  fth_grad_reducer_free(t->reducer);
+  t->reducer = fth_grad_reducer_new(comm, t->params, t->n_params, FTH_GRAD_BUCKET_BYTES);
+  t->comm = comm;
+  fth_trainer_set_grad_hook(t, reduce_grads, t);
+  return fth_comm_broadcast_params(comm, t->params, t->n_params, error);
+}
+
+size_t
+fth_trainer_local_samples(FthTrainer *t)
+{
+  return t->local_samples;
+}
+
+/* Data parallel: this rank's contiguous part [lo, hi) of the global batch idx[0..count), then
+ * the batch's loss and correct count summed over the ranks (every rank sees the same). */
+static gboolean
+run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
+          const FthAugment *aug, uint64_t epoch, int64_t step, double *loss, int64_t *correct,
+          GError **error)
+{
+  size_t rank = (size_t)fth_comm_rank(t->comm), size = (size_t)fth_comm_size(t->comm);
+  size_t lo = count * rank / size, hi = count * (rank + 1) / size;
+  float sums[2] = {0, 0};
+  if (hi > lo) {
+    double l;
+    int64_t right = 0;
+    if (!run_batch(t, s, idx + lo, hi - lo, aug, epoch, step, &l, &right, error))
+      return FALSE;
+    sums[0] = (float)(l * (double)(hi - lo));
+    sums[1] = (float)right;
+  } else {
+    /* A batch smaller than the ranks: this one adds nothing to the sum. */
+    for (size_t i = 0; i < t->n_params; i++)
+      memset(t->params[i].grad, 0, t->params[i].n * sizeof(float));
+  }
+  t->share = (float)(hi - lo) / (float)count;
+  t->local_samples += hi - lo;
+  if (!fth_comm_all_reduce_sum(t->comm, sums, 2, error))
+    return FALSE;
+  *loss = sums[0] / (double)count;
+  *correct += (int64_t)sums[1];
+  return TRUE;
+}
+
 gboolean
 fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train, size_t n,
                       int epoch, int64_t first_batch, int64_t stop_step,
@@ -552,8 +628,8 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
     size_t count = MIN((size_t)t->cfg.batch, n - start);
     double loss;
     int64_t step = (int64_t)epoch * spe + b;
-    if (!run_batch(t, s, t->perm + start, count, aug, (uint64_t)epoch, step, &loss, &correct,
-                   error))
+    if (!(t->comm ? run_slice : run_batch)(t, s, t->perm + start, count, aug, (uint64_t)epoch,
+                                           step, &loss, &correct, error))
       return FALSE;
     if (!isfinite(loss)) {
       g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NUMERIC,
@@ -592,6 +668,23 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
   return TRUE;
 }
 
+/* The loss sum and the confusion counts over the ranks (floats count exactly to 2^24). */
+static gboolean
+sum_evaluation(FthComm *comm, FthConfusion *cm, double *loss_sum, GError **error)
+{
+  size_t cells = cm != NULL ? (size_t)cm->n_classes * (size_t)cm->n_classes : 0;
+  g_autofree float *v = g_new(float, cells + 1);
+  v[0] = (float)*loss_sum;
+  for (size_t i = 0; i < cells; i++)
+    v[i + 1] = (float)cm->counts[i];
+  if (!fth_comm_all_reduce_sum(comm, v, cells + 1, error))
+    return FALSE;
+  *loss_sum = v[0];
+  for (size_t i = 0; i < cells; i++)
+    cm->counts[i] = (int64_t)v[i + 1];
+  return TRUE;
+}
+
 gboolean
 fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n,
                      FthConfusion *cm, double *mean_loss, GError **error)
@@ -599,8 +692,14 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
   if (!plan(t, FTH_MODE_INFERENCE, t->cfg.batch, error))
     return FALSE;
   double loss_sum = 0;
-  for (size_t start = 0; start < n; start += (size_t)t->cfg.batch) {
-    size_t count = MIN((size_t)t->cfg.batch, n - start);
+  /* Data parallel: each rank evaluates its contiguous part; the sums are added below. */
+  size_t lo = 0, hi = n;
+  if (t->comm != NULL) {
+    lo = n * (size_t)fth_comm_rank(t->comm) / (size_t)fth_comm_size(t->comm);
+    hi = n * (size_t)(fth_comm_rank(t->comm) + 1) / (size_t)fth_comm_size(t->comm);
+  }
+  for (size_t start = lo; start < hi; start += (size_t)t->cfg.batch) {
+    size_t count = MIN((size_t)t->cfg.batch, hi - start);
     double loss;
     if (!run_batch(t, s, idx + start, count, NULL, 0, -1, &loss, NULL, error))
       return FALSE;
@@ -615,6 +714,8 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
         fth_confusion_add(cm, t->y[i], argmax(z + i * (size_t)c, c));
     }
   }
+  if (t->comm != NULL && !sum_evaluation(t->comm, cm, &loss_sum, error))
+    return FALSE;
   if (mean_loss != NULL)
     *mean_loss = n ? loss_sum / (double)n : NAN;
   return TRUE;

@@ -52,10 +52,15 @@ int fth_comm_rank(const FthComm *comm);
 int fth_comm_size(const FthComm *comm);
 /* "local" or "nccl". */
 const char *fth_comm_name(const FthComm *comm);
+/* TRUE when the all-reduce works on device memory (NCCL). */
+gboolean fth_comm_on_device(const FthComm *comm);
 
 /* Every rank calls these in the same order with the same sizes. buf holds host memory for the
  * local communicator, device memory for NCCL (its broadcast and barrier stay on the host). */
 gboolean fth_comm_all_reduce_sum(FthComm *comm, float *buf, size_t n, GError **error);
+/* buf = the sum over the ranks of scale_r * buf_r, each rank passing its own scale. */
+gboolean fth_comm_all_reduce_scaled(FthComm *comm, float *buf, size_t n, float scale,
+                                    GError **error);
 gboolean fth_comm_broadcast(FthComm *comm, void *buf, size_t bytes, int root, GError **error);
 gboolean fth_comm_barrier(FthComm *comm, GError **error);
 

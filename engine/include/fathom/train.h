@@ -6,6 +6,7 @@
 #include <fathom/backend.h>
 #include <fathom/core.h>
 #include <fathom/optim.h>
+#include <fathom/parallel.h>
 #include <fathom/recipe.h>
 #include <fathom/store.h>
 #include <glib.h>
@@ -211,6 +212,9 @@ typedef struct {
                                   * start from it (fine-tuning); others keep their initialization */
   gboolean no_augment;           /* ignore the recipe's augmentation */
   int64_t stop_after_steps;      /* > 0: checkpoint and stop after that many steps in all */
+  FthComm *comm;                 /* data parallel: this process's rank (fth_comm_from_env);
+                                  * rank 0 alone writes the store and the checkpoints; NULL:
+                                  * one process */
   size_t limit_train;            /* > 0: use only the first N training samples */
   FthTrainProgressFunc progress;
   gpointer progress_data;
@@ -268,6 +272,20 @@ int64_t fth_trainer_steps_per_epoch(FthTrainer *t);
 typedef gboolean (*FthTrainerGradHook)(const FthParam *params, size_t n_params, gboolean on_device,
                                        gpointer user_data, GError **error);
 void fth_trainer_set_grad_hook(FthTrainer *t, FthTrainerGradHook hook, gpointer user_data);
+
+/* Data parallel (fathom/parallel.h): the trainer becomes rank fth_comm_rank(comm) of
+ * fth_comm_size(comm). Rank 0's parameter values are broadcast now. Each training step runs this
+ * rank's contiguous part of the global batch (the seeded order is the same on every rank); the
+ * gradients, scaled by the part's share of the batch, are summed over the ranks in the grad hook
+ * (which this replaces), so a step is the step of one process with the whole batch up to float
+ * rounding. Not shared: batch-norm batch statistics (each rank normalizes over its part, as
+ * PyTorch DDP without SyncBatchNorm; running statistics stay per rank, rank 0's are the ones
+ * saved) and dropout masks. The loss and accuracy reported are the global batch's; evaluation is
+ * split over the ranks and its loss and confusion counts summed (cm starts from zero). comm stays
+ * the caller's and must outlive the trainer. */
+gboolean fth_trainer_set_comm(FthTrainer *t, FthComm *comm, GError **error);
+/* Samples this rank has run in training steps so far. */
+size_t fth_trainer_local_samples(FthTrainer *t);
 
 /* Runs the trainer's steps and evaluations on `be` (any backend; the CPU's works on its own
  * copies as a device would): the planned graph is mirrored there (graph-device), each batch is
