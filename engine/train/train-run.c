@@ -203,6 +203,8 @@ gboolean
 fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GError **error)
 {
   memset(result, 0, sizeof *result);
+  /* Data parallel: rank 0 alone writes the store, the cache and the checkpoints. */
+  gboolean lead = o->comm == NULL || fth_comm_rank(o->comm) == 0;
   const FthBackend *be = NULL;
   g_autofree char *device = NULL;
   FthPrecision precision;
@@ -238,6 +240,9 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     return FALSE;
 
   int channels = recipe->in_ndim == 3 ? (int)recipe->in_shape[0] : 1;
+  /* The other ranks open the dataset once rank 0 has decoded it and stored the splits. */
+  if (!lead && !fth_comm_barrier(o->comm, error))
+    return FALSE;
   g_autoptr(FthDataset) ds = fth_dataset_open(store, FTH_DATASET_LABELED, channels, NULL, error);
   if (ds == NULL)
     return FALSE;
@@ -274,7 +279,8 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
 
   size_t n = fth_dataset_size(ds);
   g_autofree FthSplit *split = g_new(FthSplit, n);
-  if (!make_splits(store, ds, o, split, error))
+  if (!make_splits(store, ds, o, split, error) ||
+      (lead && o->comm != NULL && !fth_comm_barrier(o->comm, error)))
     return FALSE;
   g_autofree uint32_t *tr = g_new(uint32_t, n), *va = g_new(uint32_t, n), *te = g_new(uint32_t, n);
   size_t ntr = 0, nva = 0, nte = 0;
@@ -363,6 +369,9 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     bad = resume->bad_epochs;
   }
 
+  /* Rank 0's weights to every rank, before a device uploads them. */
+  if (o->comm != NULL && !fth_trainer_set_comm(t, o->comm, error))
+    return FALSE;
   /* On a device after the weights are in place: they are uploaded from the graph. The batch may
    * shrink to what fits the device. */
   if (!fth_trainer_set_precision(t, precision, error) ||
@@ -374,8 +383,9 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     spe = ((int64_t)ntr + cfg.batch - 1) / cfg.batch;
   }
   g_autofree char *cfg_json = config_json(recipe, &cfg, o, device, precision);
-  if (!fth_store_create_run(store, "train", recipe->name, cfg_json, &result->run_id, error) ||
-      !fth_store_set_run_state(store, result->run_id, FTH_RUN_RUNNING, error))
+  if (lead && (!fth_store_create_run(store, "train", recipe->name, cfg_json, &result->run_id,
+                                     error) ||
+               !fth_store_set_run_state(store, result->run_id, FTH_RUN_RUNNING, error)))
     return FALSE;
   result->checkpoint_dir =
     o->checkpoint_dir ? g_strdup(o->checkpoint_dir)
@@ -404,8 +414,8 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     if (interrupted) {
       step = p.step;
       result->stopped = TRUE;
-      ok = save_checkpoint(result->checkpoint_dir, t, recipe, vars, ds, step, epoch, best, bad,
-                           NULL, &err);
+      ok = !lead || save_checkpoint(result->checkpoint_dir, t, recipe, vars, ds, step, epoch,
+                                    best, bad, NULL, &err);
       break;
     }
     ips_sum += p.images_per_s;
@@ -435,8 +445,9 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
       add_metric(metrics, step, ep, "loss_scale", fth_trainer_loss_scale(t));
       add_metric(metrics, step, ep, "skipped_steps", (double)fth_trainer_skipped_steps(t));
     }
-    ok = fth_store_add_metrics(store, result->run_id, (const FthMetric *)(void *)metrics->data,
-                               metrics->len, &err);
+    ok = !lead || fth_store_add_metrics(store, result->run_id,
+                                        (const FthMetric *)(void *)metrics->data, metrics->len,
+                                        &err);
     if (!ok)
       break;
     /* Early stopping on the validation loss (the training loss without a validation set). */
@@ -448,8 +459,8 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
       bad++;
     }
     g_autofree char *mj = metrics_json(&p, nva > 0);
-    ok = save_checkpoint(result->checkpoint_dir, t, recipe, vars, ds, step, epoch + 1, best, bad,
-                         mj, &err);
+    ok = !lead || save_checkpoint(result->checkpoint_dir, t, recipe, vars, ds, step, epoch + 1,
+                                  best, bad, mj, &err);
     if (!ok)
       break;
     last_good_epoch = epoch + 1;
@@ -482,12 +493,14 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     } else {
       g_propagate_error(error, err);
     }
-    fth_store_set_run_state(store, result->run_id, cancelled ? FTH_RUN_CANCELLED : FTH_RUN_FAILED,
-                            NULL);
+    if (lead)
+      fth_store_set_run_state(store, result->run_id,
+                              cancelled ? FTH_RUN_CANCELLED : FTH_RUN_FAILED, NULL);
     return FALSE;
   }
   if (result->stopped) {
-    fth_store_set_run_state(store, result->run_id, FTH_RUN_CANCELLED, NULL);
+    if (lead)
+      fth_store_set_run_state(store, result->run_id, FTH_RUN_CANCELLED, NULL);
     return TRUE;
   }
 
@@ -498,7 +511,8 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     fth_confusion_reset(cm);
     double test_loss;
     if (!fth_trainer_evaluate(t, &samples, te, nte, cm, &test_loss, error)) {
-      fth_store_set_run_state(store, result->run_id, FTH_RUN_FAILED, NULL);
+      if (lead)
+        fth_store_set_run_state(store, result->run_id, FTH_RUN_FAILED, NULL);
       return FALSE;
     }
     result->test_acc = fth_confusion_accuracy(cm);
@@ -509,7 +523,7 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     cm_json = fth_confusion_to_json(cm, (const char *const *)names);
     FthMetric tm[2] = {{0, step, epoch, "test_acc", result->test_acc},
                        {0, step, epoch, "test_macro_f1", result->test_macro_f1}};
-    if (!fth_store_add_metrics(store, result->run_id, tm, 2, error))
+    if (lead && !fth_store_add_metrics(store, result->run_id, tm, 2, error))
       return FALSE;
   }
   g_autofree char *acc = isfinite(result->test_acc) ? g_strdup_printf("%.6f", result->test_acc)
@@ -524,9 +538,9 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     acc, f1, result->images_per_s, cm_json ? cm_json : "null");
   FthArtifact art = {.run_id = result->run_id, .kind = "checkpoint",
                      .path = result->checkpoint_dir};
-  if (!fth_store_set_run_summary(store, result->run_id, summary, error) ||
-      !fth_store_add_artifact(store, &art, NULL, error) ||
-      !fth_store_set_run_state(store, result->run_id, FTH_RUN_DONE, error))
+  if (lead && (!fth_store_set_run_summary(store, result->run_id, summary, error) ||
+               !fth_store_add_artifact(store, &art, NULL, error) ||
+               !fth_store_set_run_state(store, result->run_id, FTH_RUN_DONE, error)))
     return FALSE;
   return TRUE;
 }
