@@ -4,6 +4,7 @@
 #include <fathom/train.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct {
   FthStore *store;
@@ -91,12 +92,12 @@ static const char train_description[] =
 int
 fth_cli_train(int argc, char **argv)
 {
-  char *recipe = NULL, *checkpoint = NULL, *init = NULL, *device = NULL;
+  char *recipe = NULL, *checkpoint = NULL, *init = NULL, *device = NULL, *precision = NULL;
   char **vars = NULL;
   int epochs = 0, batch = 0, patience = 0, limit = 0;
   gint64 seed = 1, stop_after = 0;
   double lr = 0, val = 0.1, test = 0.1, max_memory = 0;
-  gboolean resume = FALSE, no_augment = FALSE, json = FALSE, quiet = FALSE;
+  gboolean resume = FALSE, no_augment = FALSE, json = FALSE, quiet = FALSE, bf16 = FALSE;
   const GOptionEntry entries[] = {
     {"recipe", 'r', 0, G_OPTION_ARG_STRING, &recipe, "Model recipe (default: fmnist-cnn)", "RECIPE"},
     {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vars, "Set a recipe variable", "NAME=VALUE"},
@@ -112,6 +113,9 @@ fth_cli_train(int argc, char **argv)
      "fraction of the available memory", "F"},
     {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to train: auto, cpu or cuda[:N] "
      "(default: auto)", "DEV"},
+    {"precision", 0, 0, G_OPTION_ARG_STRING, &precision, "fp32, bf16 or fp16 (CUDA only): GEMM and "
+     "convolution inputs, fp32 master weights (default: fp32)", "P"},
+    {"bf16", 0, 0, G_OPTION_ARG_NONE, &bf16, "The same as --precision bf16", NULL},
     {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint directory", "DIR"},
     {"resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from --checkpoint", NULL},
     {"init-from", 0, 0, G_OPTION_ARG_FILENAME, &init, "Start from the same-named weights of "
@@ -128,7 +132,7 @@ fth_cli_train(int argc, char **argv)
   gboolean parsed = fth_cli_parse_options("train", "DIR", "Trains a model on the labeled images "
                                           "of the project in DIR.", train_description, entries,
                                           &argc, &argv);
-  g_autofree char *o1 = recipe, *o2 = checkpoint, *o4 = init, *o5 = device;
+  g_autofree char *o1 = recipe, *o2 = checkpoint, *o4 = init, *o5 = device, *o6 = precision;
   g_auto(GStrv) o3 = vars;
   if (!parsed)
     return FTH_EXIT_USAGE;
@@ -140,6 +144,8 @@ fth_cli_train(int argc, char **argv)
   if (epochs < 0 || batch < 0 || patience < 0 || limit < 0 || lr < 0 || max_memory < 0 ||
       max_memory > 1)
     return fth_cli_usage_error("train", "counts, --lr and --max-memory (0..1) must not be negative");
+  if (bf16 && precision != NULL && strcmp(precision, "bf16") != 0)
+    return fth_cli_usage_error("train", "--bf16 contradicts --precision %s", precision);
 
   g_autoptr(FthStore) store = fth_cli_open_store(argv[1]);
   if (!store)
@@ -158,6 +164,7 @@ fth_cli_train(int argc, char **argv)
   tj->options.patience = patience;
   tj->options.max_memory = max_memory;
   tj->options.device = device;
+  tj->options.precision = bf16 ? "bf16" : precision;
   tj->options.checkpoint_dir = checkpoint;
   tj->options.resume = resume;
   tj->options.init_weights = init;
