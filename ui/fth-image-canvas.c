@@ -2,7 +2,10 @@
  *
  * The image is drawn through Cairo with the widget as clip, so only the visible part is
  * resampled, whatever the image's size; above 2x zoom pixels are drawn as squares (nearest),
- * which is what labeling small images needs. */
+ * which is what labeling small images needs. Below 1:1 it is drawn from a pyramid of halved
+ * copies (made once, with the surface), from the smallest one still at least as large as the
+ * zoom asks, so a frame resamples by no more than 2:1 whatever the zoom: an 8k x 8k picture
+ * fitted to the window costs as much as a 1k one. */
 #include "fth-image-canvas.h"
 
 #include <math.h>
@@ -11,6 +14,8 @@
 #define MAX_ZOOM 64.0
 #define MIN_BOX_SCREEN_PX 4.0
 #define HIT_TOLERANCE_PX 4.0
+#define MAX_LEVELS 8         /* 1/128 of an 8k picture is 64 px */
+#define MIN_LEVEL_SIDE 256   /* no halved copy is made of a side this small */
 
 typedef struct {
   gint64 id;
@@ -33,6 +38,8 @@ struct _FthImageCanvas {
   GtkWidget parent_instance;
 
   cairo_surface_t *surface; /* the image, ARGB32 premultiplied */
+  cairo_surface_t *levels[MAX_LEVELS]; /* levels[k]: the image halved k times; [0] = surface */
+  int n_levels;
   int image_width, image_height;
 
   GArray *shapes;         /* Shape */
@@ -145,6 +152,16 @@ fth_image_canvas_zoom_at(FthImageCanvas *self, double factor, double x, double y
 }
 
 void
+fth_image_canvas_pan(FthImageCanvas *self, double dx, double dy)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  self->ox += dx;
+  self->oy += dy;
+  self->fit = FALSE;
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+}
+
+void
 fth_image_canvas_zoom_one_to_one(FthImageCanvas *self)
 {
   g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
@@ -226,6 +243,59 @@ vertex_at(FthImageCanvas *self, double wx, double wy)
   return -1;
 }
 
+/* ---- the pyramid -------------------------------------------------------------------------- */
+
+/* SOURCE (ARGB32) halved: each pixel the mean of a 2x2 block (an odd last row or column
+ * averages what there is). Premultiplied values average correctly as they are. */
+static cairo_surface_t *
+halve(cairo_surface_t *source)
+{
+  int sw = cairo_image_surface_get_width(source), sh = cairo_image_surface_get_height(source);
+  int w = (sw + 1) / 2, h = (sh + 1) / 2;
+  cairo_surface_t *out = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
+  const guint8 *src = cairo_image_surface_get_data(source);
+  guint8 *dst = cairo_image_surface_get_data(out);
+  int s_stride = cairo_image_surface_get_stride(source);
+  int d_stride = cairo_image_surface_get_stride(out);
+
+  cairo_surface_flush(source);
+  cairo_surface_flush(out);
+  for (int y = 0; y < h; y++) {
+    const guint8 *r0 = src + (gsize)(2 * y) * s_stride;
+    const guint8 *r1 = 2 * y + 1 < sh ? r0 + s_stride : r0;
+    guint8 *d = dst + (gsize)y * d_stride;
+    for (int x = 0; x < w; x++) {
+      int x0 = 8 * x, x1 = 2 * x + 1 < sw ? x0 + 4 : x0;
+      for (int c = 0; c < 4; c++)
+        d[4 * x + c] = (guint8)((r0[x0 + c] + r0[x1 + c] + r1[x0 + c] + r1[x1 + c] + 2) / 4);
+    }
+  }
+  cairo_surface_mark_dirty(out);
+  return out;
+}
+
+static const cairo_user_data_key_t half_key;
+
+/* Attaches SURFACE's halved copies to it, each to the one above, down to MIN_LEVEL_SIDE (or
+ * MAX_LEVELS); nothing when they are there already. */
+static void
+ensure_pyramid(cairo_surface_t *surface)
+{
+  cairo_surface_t *level = surface;
+  for (int k = 1; k < MAX_LEVELS; k++) {
+    if (cairo_image_surface_get_width(level) <= MIN_LEVEL_SIDE &&
+        cairo_image_surface_get_height(level) <= MIN_LEVEL_SIDE)
+      return;
+    cairo_surface_t *half = cairo_surface_get_user_data(level, &half_key);
+    if (half == NULL) {
+      half = halve(level);
+      cairo_surface_set_user_data(level, &half_key, half,
+                                  (cairo_destroy_func_t)cairo_surface_destroy);
+    }
+    level = half;
+  }
+}
+
 /* ---- the API ------------------------------------------------------------------------------ */
 
 cairo_surface_t *
@@ -240,6 +310,7 @@ fth_image_canvas_surface_from_texture(GdkTexture *texture)
   gdk_texture_download(texture, cairo_image_surface_get_data(surface),
                        (gsize)cairo_image_surface_get_stride(surface));
   cairo_surface_mark_dirty(surface);
+  ensure_pyramid(surface);
   return surface;
 }
 
@@ -250,10 +321,15 @@ fth_image_canvas_set_surface(FthImageCanvas *self, cairo_surface_t *surface)
 
   g_clear_pointer(&self->surface, cairo_surface_destroy);
   self->image_width = self->image_height = 0;
+  self->n_levels = 0;
   if (surface != NULL) {
     self->surface = cairo_surface_reference(surface);
     self->image_width = cairo_image_surface_get_width(surface);
     self->image_height = cairo_image_surface_get_height(surface);
+    ensure_pyramid(surface);
+    for (cairo_surface_t *level = surface; level != NULL && self->n_levels < MAX_LEVELS;
+         level = cairo_surface_get_user_data(level, &half_key))
+      self->levels[self->n_levels++] = level;
   }
   fth_image_canvas_cancel_drawing(self);
   fth_image_canvas_set_selected(self, 0);
@@ -603,13 +679,20 @@ fth_image_canvas_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
     return;
 
   cairo_t *cr = gtk_snapshot_append_cairo(snapshot, &GRAPHENE_RECT_INIT(0, 0, width, height));
+  /* The smallest level still at least as large as the zoom: at most 2:1 to resample. */
+  int k = 0;
+  while (k + 1 < self->n_levels && self->zoom * (1 << (k + 1)) <= 1.0)
+    k++;
+  double level_scale = 1.0 / (1 << k);
   cairo_save(cr);
   cairo_translate(cr, self->ox, self->oy);
-  cairo_scale(cr, self->zoom, self->zoom);
-  cairo_set_source_surface(cr, self->surface, 0, 0);
+  cairo_scale(cr, self->zoom / level_scale, self->zoom / level_scale);
+  cairo_set_source_surface(cr, self->levels[k], 0, 0);
+  /* Bilinear from a level within 2:1 of the zoom: GOOD's wide kernels are what cost seconds
+   * a frame on a large picture, and they add nothing within 2:1. */
   cairo_pattern_set_filter(cairo_get_source(cr),
-                           self->zoom >= 2.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
-  cairo_rectangle(cr, 0, 0, self->image_width, self->image_height);
+                           self->zoom >= 2.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
+  cairo_rectangle(cr, 0, 0, self->image_width * level_scale, self->image_height * level_scale);
   cairo_fill(cr);
   cairo_restore(cr);
 
@@ -804,10 +887,7 @@ static void
 pan_drag_update(GtkGestureDrag *gesture, double dx, double dy, gpointer user_data)
 {
   FthImageCanvas *self = FTH_IMAGE_CANVAS(user_data);
-  self->ox = self->pan_ox + dx;
-  self->oy = self->pan_oy + dy;
-  self->fit = FALSE;
-  gtk_widget_queue_draw(GTK_WIDGET(self));
+  fth_image_canvas_pan(self, self->pan_ox + dx - self->ox, self->pan_oy + dy - self->oy);
 }
 
 static gboolean

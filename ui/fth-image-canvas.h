@@ -32,10 +32,13 @@ typedef enum {
 GtkWidget *fth_image_canvas_new(void);
 
 /* TEXTURE's pixels as the canvas draws them: a new ARGB32 cairo image surface (NULL for
- * NULL). Converting an 8k x 8k picture takes far longer than a frame, so the owner calls this
- * on a worker thread and hands the result to set_surface() on the main thread. */
+ * NULL), with the halved copies the canvas draws from when zoomed out attached to it.
+ * Converting an 8k x 8k picture takes far longer than a frame, so the owner calls this on a
+ * worker thread and hands the result to set_surface() on the main thread. */
 cairo_surface_t *fth_image_canvas_surface_from_texture(GdkTexture *texture);
-/* Shows SURFACE (referenced; NULL: nothing) fitted to the widget; clears the selection. */
+/* Shows SURFACE (referenced; NULL: nothing) fitted to the widget; clears the selection. A
+ * surface that did not come from surface_from_texture() gets its halved copies here, on the
+ * calling thread. */
 void fth_image_canvas_set_surface(FthImageCanvas *self, cairo_surface_t *surface);
 /* ANNOTATIONS: FthAnnotation records of the item (boxes and polygons are drawn; whole-item
  * classes and other geometries are not); LABELS: FthLabel records for their colors. Both
@@ -53,6 +56,8 @@ void fth_image_canvas_set_selected(FthImageCanvas *self, gint64 annotation_id);
 double fth_image_canvas_get_zoom(FthImageCanvas *self);
 void fth_image_canvas_zoom_fit(FthImageCanvas *self);
 void fth_image_canvas_zoom_one_to_one(FthImageCanvas *self);
+/* Moves the picture by (DX, DY) widget pixels. */
+void fth_image_canvas_pan(FthImageCanvas *self, double dx, double dy);
 /* Multiplies the zoom by FACTOR about the widget point (X, Y). */
 void fth_image_canvas_zoom_at(FthImageCanvas *self, double factor, double x, double y);
 /* Image point -> widget point and back. */
