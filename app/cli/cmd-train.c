@@ -89,9 +89,28 @@ static const char train_description[] =
   "is made and stored. Metrics per epoch go into the project's runs; the checkpoint\n"
   "(safetensors + checkpoint.json) into DIR/models/train-RUN or --checkpoint.";
 
+/* --nproc N: this command again as N worker processes (fathom/parallel.h); rank 0 prints here,
+ * and a worker that fails stops the others. */
+static int
+launch_workers(char **args, int nproc)
+{
+  g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new();
+  g_ptr_array_add(argv, exe != NULL ? exe : (char *)"fathom");
+  for (int i = 0; args[i] != NULL; i++)
+    g_ptr_array_add(argv, args[i]);
+  g_ptr_array_add(argv, NULL);
+  g_autoptr(GError) error = NULL;
+  if (!fth_launch_workers((const char *const *)argv->pdata, nproc, NULL, &error))
+    return fth_cli_fail_error(error);
+  return FTH_EXIT_OK;
+}
+
 int
 fth_cli_train(int argc, char **argv)
 {
+  g_auto(GStrv) args = g_strdupv(argv);   /* as given: the workers get them unchanged */
+  int nproc = 0;
   char *recipe = NULL, *checkpoint = NULL, *init = NULL, *device = NULL, *precision = NULL;
   char **vars = NULL;
   int epochs = 0, batch = 0, patience = 0, limit = 0;
@@ -116,6 +135,8 @@ fth_cli_train(int argc, char **argv)
     {"precision", 0, 0, G_OPTION_ARG_STRING, &precision, "fp32, bf16 or fp16 (CUDA only): GEMM and "
      "convolution inputs, fp32 master weights (default: fp32)", "P"},
     {"bf16", 0, 0, G_OPTION_ARG_NONE, &bf16, "The same as --precision bf16", NULL},
+    {"nproc", 0, 0, G_OPTION_ARG_INT, &nproc, "Data parallel: N worker processes, each on its part "
+     "of every batch (with --device cuda, rank R on cuda:R)", "N"},
     {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint directory", "DIR"},
     {"resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from --checkpoint", NULL},
     {"init-from", 0, 0, G_OPTION_ARG_FILENAME, &init, "Start from the same-named weights of "
@@ -146,6 +167,18 @@ fth_cli_train(int argc, char **argv)
     return fth_cli_usage_error("train", "counts, --lr and --max-memory (0..1) must not be negative");
   if (bf16 && precision != NULL && strcmp(precision, "bf16") != 0)
     return fth_cli_usage_error("train", "--bf16 contradicts --precision %s", precision);
+  if (nproc < 0)
+    return fth_cli_usage_error("train", "--nproc must not be negative");
+  /* Started by the launcher or mpirun: a worker, whatever --nproc says. */
+  g_autoptr(FthComm) comm = NULL;
+  g_autoptr(GError) comm_error = NULL;
+  if (!fth_comm_from_env(&comm, &comm_error))
+    return fth_cli_fail_error(comm_error);
+  if (comm == NULL && nproc > 1)
+    return launch_workers(args, nproc);
+  int rank = comm != NULL ? fth_comm_rank(comm) : 0;
+  g_autofree char *rank_device = comm != NULL && g_strcmp0(device, "cuda") == 0
+                                   ? g_strdup_printf("cuda:%d", rank) : NULL;
 
   g_autoptr(FthStore) store = fth_cli_open_store(argv[1]);
   if (!store)
@@ -163,7 +196,8 @@ fth_cli_train(int argc, char **argv)
   tj->options.test_frac = test;
   tj->options.patience = patience;
   tj->options.max_memory = max_memory;
-  tj->options.device = device;
+  tj->options.device = rank_device != NULL ? rank_device : device;
+  tj->options.comm = comm;
   tj->options.precision = bf16 ? "bf16" : precision;
   tj->options.checkpoint_dir = checkpoint;
   tj->options.resume = resume;
@@ -173,12 +207,17 @@ fth_cli_train(int argc, char **argv)
   tj->options.stop_after_steps = stop_after;
   g_autoptr(FthJob) job = fth_job_new("train", run_train, tj, NULL);
   FthCliProgressMode mode = json ? FTH_CLI_PROGRESS_JSON
-                                 : quiet ? FTH_CLI_PROGRESS_QUIET : FTH_CLI_PROGRESS_AUTO;
+                                 : quiet || rank > 0 ? FTH_CLI_PROGRESS_QUIET : FTH_CLI_PROGRESS_AUTO;
   FthJobState state = fth_cli_run_job(job, mode);
-  if (state == FTH_JOB_STATE_SUCCEEDED)
+  if (state == FTH_JOB_STATE_SUCCEEDED && rank == 0)
     print_result(&tj->result, json);
   fth_train_result_clear(&tj->result);
   g_free(tj);
+  /* Another rank went away: say so, so the launcher names that one. */
+  const GError *job_error = fth_job_get_error(job);
+  if (state == FTH_JOB_STATE_FAILED &&
+      g_error_matches(job_error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER))
+    return FTH_EXIT_PEER_LOST;
   return state_to_exit(state);
 }
 
