@@ -27,6 +27,7 @@ static const struct {
   { "win.close-project", { "<Control>w", NULL } },
   { "win.find", { "<Control>f", NULL } },
   { "win.toggle-sidebar", { "F9", NULL } },
+  { "win.follow-queue", { "<Control>j", NULL } },
   { "win.zoom-in", { "<Control>plus", "<Control>equal", NULL } },
   { "win.zoom-out", { "<Control>minus", NULL } },
   { "win.zoom-fit", { "<Control>0", NULL } },

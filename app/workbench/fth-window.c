@@ -9,6 +9,7 @@
 #include "fth-jobs-panel.h"
 #include "fth-label-dialog.h"
 #include "fth-label-palette.h"
+#include "fth-queue-panel.h"
 #include "fth-recent-projects.h"
 #include "fth-text-span-view.h"
 #include "fth-training-page.h"
@@ -39,6 +40,7 @@ struct _FthWindow {
   AdwViewSwitcherTitle *window_title;
   AdwViewStack *view_stack;
   FthTrainingPage *training_page;
+  FthQueuePanel *queue_panel;
   GtkStack *stack;
   AdwPreferencesGroup *recent_group;
   GtkListBox *recent_list;
@@ -507,6 +509,8 @@ show_project(FthWindow *self, ProjectData *data)
   gtk_widget_set_visible(self->filter_bar, TRUE);
   update_items_page(self);
   fth_training_page_set_project(self->training_page, self->store, self->jobs_panel);
+  fth_queue_panel_set_project(self->queue_panel, self->store, G_LIST_MODEL(self->items),
+                              self->loader, self->jobs_panel);
   adw_view_stack_set_visible_child_name(self->view_stack, "items");
   adw_view_switcher_title_set_view_switcher_enabled(self->window_title, TRUE);
   gtk_stack_set_visible_child_name(self->stack, "project");
@@ -523,6 +527,7 @@ fth_window_close_project(FthWindow *self)
   fth_label_palette_set_labels(self->label_palette, NULL, NULL);
   fth_item_view_set_project(self->item_view, NULL, NULL, NULL, NULL);
   fth_training_page_set_project(self->training_page, NULL, NULL);
+  fth_queue_panel_set_project(self->queue_panel, NULL, NULL, NULL, NULL);
   adw_view_switcher_title_set_view_switcher_enabled(self->window_title, FALSE);
   if (self->history != NULL)
     g_signal_handlers_disconnect_by_data(self->history, self);
@@ -788,6 +793,17 @@ job_finished(FthJobsPanel *panel, FthJob *job, gpointer event, const char *title
 
   if (end->elapsed_s >= self->long_job_s)
     announce_job_end(self, job, end, title);
+  /* AutoLabel's jobs wrote model annotations or promoted pseudo-labels. */
+  static const char *const labeling_jobs[] = { "autolabel", "active-round", "pseudo-label",
+                                               "pseudo-review", NULL };
+  if (self->store != NULL && g_strv_contains(labeling_jobs, fth_job_get_name(job))) {
+    if (!fth_item_list_refresh(self->items, &error))
+      show_error(self, error->message);
+    if (fth_item_view_get_item(self->item_view) != NULL)
+      fth_item_view_reload_annotations(self->item_view);
+    refresh_summary(self, 0, FALSE);
+    return;
+  }
   if (g_strcmp0(fth_job_get_name(job), "import") != 0 || self->store == NULL)
     return;
   const FthImportReport *report = fth_import_job_get_report(job);
@@ -883,6 +899,7 @@ history_applied(FthAnnotationHistory *history, gint64 item_id, gpointer user_dat
   if (item_id == self->media_item_id && showing_item(self))
     reload_media_view(self);
   update_items_page(self);
+  fth_queue_panel_item_annotated(self->queue_panel, item_id);
 
   refresh_summary(self, item_id, FALSE);
 }
@@ -1177,10 +1194,81 @@ show_grid_activated(GSimpleAction *action, GVariant *parameter, gpointer user_da
   update_actions(self);
 }
 
+/* The position of ITEM_ID in the items the grid shows (filtered), or GTK_INVALID_LIST_POSITION. */
+static guint
+find_item_position(FthWindow *self, gint64 item_id)
+{
+  guint n = g_list_model_get_n_items(G_LIST_MODEL(self->items));
+  for (guint i = 0; i < n; i++) {
+    g_autoptr(FthItem) item = g_list_model_get_item(G_LIST_MODEL(self->items), i);
+    if (fth_item_get_id(item) == item_id)
+      return i;
+  }
+  return GTK_INVALID_LIST_POSITION;
+}
+
+static void
+present_queued(FthWindow *self, gint64 item_id)
+{
+  guint position = find_item_position(self, item_id);
+  if (position == GTK_INVALID_LIST_POSITION)
+    adw_toast_overlay_add_toast(self->toast_overlay,
+                                adw_toast_new(_("The queued item is hidden by the filter")));
+  else
+    show_item(self, position);
+}
+
+static gboolean
+following_queue(FthWindow *self)
+{
+  g_autoptr(GVariant) state = g_action_group_get_action_state(G_ACTION_GROUP(self),
+                                                              "follow-queue");
+  return state != NULL && g_variant_get_boolean(state);
+}
+
+/* With the queue followed and not empty, next and previous go through it; FALSE otherwise. */
+static gboolean
+step_queue(FthWindow *self, gboolean forward)
+{
+  if (!following_queue(self) || fth_queue_panel_get_n_entries(self->queue_panel) == 0)
+    return FALSE;
+  FthItem *shown = fth_item_view_get_item(self->item_view);
+  gint64 id = fth_queue_panel_step(self->queue_panel, shown != NULL ? fth_item_get_id(shown) : 0,
+                                   forward);
+  if (id != 0)
+    present_queued(self, id);
+  else
+    adw_toast_overlay_add_toast(self->toast_overlay,
+                                adw_toast_new(forward ? _("End of the queue")
+                                                      : _("Start of the queue")));
+  return TRUE;
+}
+
+static void
+queue_item_activated(FthQueuePanel *panel, gint64 item_id, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  adw_view_stack_set_visible_child_name(self->view_stack, "items");
+  present_queued(self, item_id);
+}
+
+/* The shown item was labeled and left the queue: on to the one after it. */
+static void
+queue_item_dequeued(FthQueuePanel *panel, gint64 item_id, gint64 next, gpointer user_data)
+{
+  FthWindow *self = FTH_WINDOW(user_data);
+  FthItem *shown = fth_item_view_get_item(self->item_view);
+  if (next != 0 && following_queue(self) && showing_item(self) && shown != NULL &&
+      fth_item_get_id(shown) == item_id)
+    present_queued(self, next);
+}
+
 static void
 next_item_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
+  if (step_queue(self, TRUE))
+    return;
   present_item(self, fth_item_view_get_position(self->item_view) + 1);
 }
 
@@ -1188,6 +1276,8 @@ static void
 previous_item_activated(GSimpleAction *action, GVariant *parameter, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
+  if (step_queue(self, FALSE))
+    return;
   guint position = fth_item_view_get_position(self->item_view);
   present_item(self, position > 0 ? position - 1 : 0);
 }
@@ -1570,12 +1660,16 @@ fth_window_class_init(FthWindowClass *klass)
   g_type_ensure(FTH_TYPE_ITEM_VIEW);
   g_type_ensure(FTH_TYPE_JOBS_PANEL);
   g_type_ensure(FTH_TYPE_TRAINING_PAGE);
+  g_type_ensure(FTH_TYPE_QUEUE_PANEL);
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/fathom/Workbench/fth-window.ui");
   gtk_widget_class_bind_template_child(widget_class, FthWindow, toast_overlay);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, window_title);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, view_stack);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, training_page);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, queue_panel);
+  gtk_widget_class_bind_template_callback(widget_class, queue_item_activated);
+  gtk_widget_class_bind_template_callback(widget_class, queue_item_dequeued);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, stack);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, recent_group);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, recent_list);
@@ -1619,6 +1713,12 @@ fth_window_init(FthWindow *self)
   g_autoptr(GPropertyAction) toggle_sidebar =
     g_property_action_new("toggle-sidebar", self->flap, "reveal-flap");
   g_action_map_add_action(G_ACTION_MAP(self), G_ACTION(toggle_sidebar));
+  /* Whether next and previous follow the labeling queue; saved with the window state. */
+  g_autoptr(GAction) follow_queue =
+    self->settings != NULL
+      ? g_settings_create_action(self->settings, "follow-queue")
+      : G_ACTION(g_simple_action_new_stateful("follow-queue", NULL, g_variant_new_boolean(FALSE)));
+  g_action_map_add_action(G_ACTION_MAP(self), follow_queue);
 
   GtkListItemFactory *factory = gtk_signal_list_item_factory_new();
   g_signal_connect(factory, "setup", G_CALLBACK(cell_setup), self);
