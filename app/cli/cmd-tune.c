@@ -13,6 +13,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int fth_cli_tune(int argc, char **argv);
 
@@ -125,6 +126,68 @@ on_event(FthTuneStudy *study, FthTuneEventKind kind, const FthTuneTrial *t, gpoi
 }
 
 typedef struct {
+  const char *name;
+  double importance;
+} Importance;
+
+static int
+cmp_importance(gconstpointer a, gconstpointer b)
+{
+  double x = ((const Importance *) a)->importance, y = ((const Importance *) b)->importance;
+  return isnan(x) ? (isnan(y) ? 0 : 1) : isnan(y) ? -1 : (x < y) - (x > y);
+}
+
+/* The study's parameter importances, most important first, as text or one JSON line. */
+static gboolean
+print_importances(FthTuneStudy *study, gboolean json, GError **error)
+{
+  FthSearchSpace *space = fth_tune_study_get_space(study);
+  guint n = fth_tune_study_get_n_trials(study), d = fth_search_space_get_n_params(space);
+  g_autofree const FthTuneTrial **trials = g_new(const FthTuneTrial *, MAX(n, 1));
+  for (guint i = 0; i < n; i++)
+    trials[i] = fth_tune_study_get_trial(study, i);
+  g_autofree double *values = g_new(double, d);
+  if (!fth_tune_importances(space, trials, n, NULL, values, error))
+    return FALSE;
+  g_autofree Importance *rows = g_new(Importance, d);
+  for (guint j = 0; j < d; j++)
+    rows[j] = (Importance){ fth_search_space_get_param(space, j)->name, values[j] };
+  qsort(rows, d, sizeof *rows, cmp_importance);
+  if (!json) {
+    printf("importances (fANOVA):\n");
+    for (guint j = 0; j < d; j++)
+      if (isnan(rows[j].importance))
+        printf("  %-20s -  (not active in every completed trial)\n", rows[j].name);
+      else
+        printf("  %-20s %.3f\n", rows[j].name, rows[j].importance);
+    return TRUE;
+  }
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "type");
+  json_builder_add_string_value(b, "importances");
+  json_builder_set_member_name(b, "job");
+  json_builder_add_string_value(b, "tune");
+  json_builder_set_member_name(b, "id");
+  json_builder_add_int_value(b, 1);
+  json_builder_set_member_name(b, "importances");
+  json_builder_begin_object(b);
+  for (guint j = 0; j < d; j++) {
+    json_builder_set_member_name(b, rows[j].name);
+    if (isnan(rows[j].importance))
+      json_builder_add_null_value(b);
+    else
+      json_builder_add_double_value(b, rows[j].importance);
+  }
+  json_builder_end_object(b);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  g_autofree char *line = json_to_string(root, FALSE);
+  printf("%s\n", line);
+  return TRUE;
+}
+
+typedef struct {
   FthTuneStudy *study;
   guint n_trials, n_workers;
   FthObjectiveFunc objective;
@@ -167,12 +230,13 @@ fth_cli_tune(int argc, char **argv)
   g_autofree char *pruner_name = NULL, *journal = NULL, *name = NULL, *recipe = NULL;
   int trials = 0, workers = 1, epochs = 6, limit = 0;
   gint64 seed = 1;
-  gboolean json = FALSE;
+  gboolean json = FALSE, show_importances = FALSE;
   const GOptionEntry entries[] = {
     { "objective", 'o', 0, G_OPTION_ARG_STRING, &objective,
       "branin, hartmann6, rosenbrock4, ackley5 or lc2 (a learning curve with 27 steps)", "NAME" },
     { "recipe", 'r', 0, G_OPTION_ARG_STRING, &recipe,
-      "train this recipe on the project's images as the objective (cnn)", "NAME" },
+      "train this zoo recipe on the project's images as the objective (fmnist-cnn, "
+      "fmnist-best, mlp, resnet or mobilenetv2)", "NAME" },
     { "space", 0, 0, G_OPTION_ARG_FILENAME, &space_path,
       "search space JSON (default: the objective's or the recipe's own)", "FILE" },
     { "sampler", 's', 0, G_OPTION_ARG_STRING, &sampler_name,
@@ -192,6 +256,8 @@ fth_cli_tune(int argc, char **argv)
     { "name", 0, 0, G_OPTION_ARG_STRING, &name,
       "study name (default: the objective's or tune-RECIPE)", "NAME" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print events as JSON lines on stdout", NULL },
+    { "importances", 0, 0, G_OPTION_ARG_NONE, &show_importances,
+      "print the parameters' importances (fANOVA) when the study ends", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   if (!fth_cli_parse_options("tune", "[DIR]", "Runs a hyperparameter study.",
@@ -333,6 +399,8 @@ fth_cli_tune(int argc, char **argv)
                               fth_tune_study_get_steps_used(study), n_total * (guint) epochs,
                               promoted);
   }
+  if (show_importances && !print_importances(study, json, &error))
+    return fth_cli_fail_error(error);
   if (json) {
     print_json_event("succeeded", study, &progress, best, message);
   } else {

@@ -674,6 +674,12 @@ fth_tune_trial_get_values(FthTuneTrialContext *ctx)
   return ctx->trial->params;
 }
 
+FthSearchSpace *
+fth_tune_trial_get_space(FthTuneTrialContext *ctx)
+{
+  return fth_tune_study_get_space(ctx->study);
+}
+
 static void
 emit(FthTuneStudy *s, FthTuneEventKind kind, const FthTuneTrial *t)
 {

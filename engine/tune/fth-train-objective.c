@@ -1,4 +1,4 @@
-/* Training as a tune objective: each trial trains a recipe with the trial's hyperparameters
+/* Training as a tune objective: each trial trains a zoo recipe with the trial's hyperparameters
  * through fth_train (a run in the store, per-epoch metrics, a checkpoint), reports the
  * validation accuracy after every epoch, and a pruner's "stop" cancels the training. */
 #include "fth-tune-private.h"
@@ -9,99 +9,297 @@
 #include <math.h>
 #include <string.h>
 
-/* fmnist-cnn's layout with the width, dropout and training hyperparameters as parameters; the
- * recipe's own values (width 32, no dropout, SGD lr 0.05 momentum 0.9, batch 64) lie inside. */
-static const char CNN_SPACE[] =
-  "{\"params\": ["
-  "{\"name\": \"lr\", \"type\": \"float\", \"low\": 1e-4, \"high\": 0.3, \"log\": true},"
-  "{\"name\": \"weight_decay\", \"type\": \"float\", \"low\": 1e-6, \"high\": 0.01, \"log\": true},"
-  "{\"name\": \"batch\", \"type\": \"categorical\", \"choices\": [32, 64, 128]},"
-  "{\"name\": \"width\", \"type\": \"int\", \"low\": 16, \"high\": 64, \"step\": 16},"
-  "{\"name\": \"dropout\", \"type\": \"float\", \"low\": 0, \"high\": 0.5},"
-  "{\"name\": \"label_smoothing\", \"type\": \"float\", \"low\": 0, \"high\": 0.2},"
-  "{\"name\": \"optimizer\", \"type\": \"categorical\", \"choices\": [\"sgd\", \"adamw\"]},"
-  "{\"name\": \"momentum\", \"type\": \"float\", \"low\": 0, \"high\": 0.99,"
-  " \"condition\": {\"parent\": \"optimizer\", \"values\": [\"sgd\"]}}]}";
+/* The parameters every recipe's default space has: the training hyperparameters, dropout,
+ * augmentation strength (0: none; 1: flips with probability 0.5 and shifts of up to 4 pixels)
+ * and, for SGD only, momentum. Each zoo recipe's own values lie inside. */
+#define COMMON_PARAMS                                                                             \
+  "{\"name\": \"lr\", \"type\": \"float\", \"low\": 1e-4, \"high\": 0.3, \"log\": true},"         \
+  "{\"name\": \"weight_decay\", \"type\": \"float\", \"low\": 1e-6, \"high\": 0.05, \"log\": true}," \
+  "{\"name\": \"batch\", \"type\": \"categorical\", \"choices\": [32, 64, 128]},"                 \
+  "{\"name\": \"dropout\", \"type\": \"float\", \"low\": 0, \"high\": 0.5},"                      \
+  "{\"name\": \"augment\", \"type\": \"float\", \"low\": 0, \"high\": 1},"                        \
+  "{\"name\": \"label_smoothing\", \"type\": \"float\", \"low\": 0, \"high\": 0.2},"              \
+  "{\"name\": \"optimizer\", \"type\": \"categorical\", \"choices\": [\"sgd\", \"adamw\"]},"      \
+  "{\"name\": \"momentum\", \"type\": \"float\", \"low\": 0, \"high\": 0.99,"                     \
+  " \"condition\": {\"parent\": \"optimizer\", \"values\": [\"sgd\"]}}"
+
+/* How "depth" changes a recipe. */
+typedef enum {
+  DEPTH_NONE,
+  DEPTH_VAR,        /* sets the recipe variable DEPTH_VAR ("blocks") */
+  DEPTH_REPEATS,    /* sets "repeat" of every top-level layer that has one */
+  DEPTH_HIDDEN,     /* repeats the hidden linear layer (its relu fused into it) */
+} DepthKind;
+
+typedef struct {
+  const char *name;      /* the zoo recipe */
+  const char *width_var; /* the variable "width" sets; NULL: scales the layers' sizes */
+  DepthKind depth;
+  const char *depth_var;
+  const char *space;
+} TuneRecipe;
+
+static const TuneRecipe TUNE_RECIPES[] = {
+  { "fmnist-cnn", NULL, DEPTH_NONE, NULL,
+    "{\"params\": [" COMMON_PARAMS ","
+    "{\"name\": \"width\", \"type\": \"int\", \"low\": 16, \"high\": 64, \"step\": 16}]}" },
+  { "fmnist-best", NULL, DEPTH_NONE, NULL,
+    "{\"params\": [" COMMON_PARAMS ","
+    "{\"name\": \"width\", \"type\": \"int\", \"low\": 16, \"high\": 64, \"step\": 16}]}" },
+  { "mlp", "hidden", DEPTH_HIDDEN, NULL,
+    "{\"params\": [" COMMON_PARAMS ","
+    "{\"name\": \"width\", \"type\": \"int\", \"low\": 64, \"high\": 512, \"log\": true},"
+    "{\"name\": \"depth\", \"type\": \"int\", \"low\": 1, \"high\": 3}]}" },
+  { "resnet", "width", DEPTH_VAR, "blocks",
+    "{\"params\": [" COMMON_PARAMS ","
+    "{\"name\": \"width\", \"type\": \"int\", \"low\": 8, \"high\": 32, \"step\": 8},"
+    "{\"name\": \"depth\", \"type\": \"int\", \"low\": 1, \"high\": 3}]}" },
+  { "mobilenetv2", "width", DEPTH_REPEATS, NULL,
+    "{\"params\": [" COMMON_PARAMS ","
+    "{\"name\": \"width\", \"type\": \"int\", \"low\": 8, \"high\": 32, \"step\": 8},"
+    "{\"name\": \"depth\", \"type\": \"int\", \"low\": 1, \"high\": 3}]}" },
+};
+
+static const char *const TUNE_RECIPE_NAMES[] = { "fmnist-cnn", "fmnist-best", "mlp", "resnet",
+                                                  "mobilenetv2", NULL };
+
+const char *const *
+fth_tune_train_recipes(void)
+{
+  return TUNE_RECIPE_NAMES;
+}
+
+static const TuneRecipe *
+find_recipe(const char *recipe, GError **error)
+{
+  /* "cnn" is fmnist-cnn's first name here, kept for studies that used it. */
+  const char *name = g_strcmp0(recipe, "cnn") == 0 ? "fmnist-cnn" : recipe;
+  for (guint i = 0; i < G_N_ELEMENTS(TUNE_RECIPES); i++)
+    if (g_strcmp0(name, TUNE_RECIPES[i].name) == 0)
+      return &TUNE_RECIPES[i];
+  g_autofree char *known = g_strjoinv(", ", (char **) TUNE_RECIPE_NAMES);
+  g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_INVALID,
+              "recipe \"%s\": no default search space for it (%s)", recipe ? recipe : "", known);
+  return NULL;
+}
 
 const char *
 fth_tune_train_space_json(const char *recipe, GError **error)
 {
-  if (g_strcmp0(recipe, "cnn") == 0)
-    return CNN_SPACE;
-  g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_INVALID,
-              "recipe \"%s\": no tuning recipe of that name (cnn)", recipe ? recipe : "");
-  return NULL;
+  const TuneRecipe *r = find_recipe(recipe, error);
+  return r != NULL ? r->space : NULL;
 }
 
 void
 fth_tune_train_config_init(FthTuneTrainConfig *c)
 {
   memset(c, 0, sizeof *c);
-  c->recipe = "cnn";
+  c->recipe = "fmnist-cnn";
   c->epochs = 6;
   c->seed = 1;
 }
 
 /* A parameter's value, or FALLBACK when the space does not have it (or it is inactive). */
 static double
-param_or(FthTuneTrialContext *ctx, const char *name, double fallback)
+param_or(const FthSearchSpace *space, const double *values, const char *name, double fallback)
 {
-  double v = fth_tune_trial_get_value(ctx, name);
-  return isnan(v) ? fallback : v;
+  int i = fth_search_space_find(space, name);
+  return i < 0 || isnan(values[i]) ? fallback : values[i];
 }
 
+/* A categorical parameter's choice (JSON text), or NULL. */
 static const char *
-choice_or(FthTuneTrialContext *ctx, const char *name, const char *fallback)
+choice_of(const FthSearchSpace *space, const double *values, const char *name)
 {
-  const char *c = fth_tune_trial_get_choice(ctx, name);
-  return c != NULL ? c : fallback;
+  int i = fth_search_space_find(space, name);
+  if (i < 0 || isnan(values[i]))
+    return NULL;
+  const FthTuneParam *p = fth_search_space_get_param(space, (guint) i);
+  if (p->kind != FTH_PARAM_CATEGORICAL)
+    return NULL;
+  return p->choices[(guint) values[i]];
 }
 
+static gboolean
+has(const FthSearchSpace *space, const double *values, const char *name)
+{
+  int i = fth_search_space_find(space, name);
+  return i >= 0 && !isnan(values[i]);
+}
+
+/* Multiplies every numeric size of the top-level layers by WIDTH / the first conv's. */
 static void
-add_double(GString *s, const char *member, double v)
+scale_widths(JsonArray *layers, double width)
 {
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  g_string_append_printf(s, ", \"%s\": %s", member, g_ascii_dtostr(buf, sizeof buf, v));
+  double base = 0;
+  for (guint i = 0; i < json_array_get_length(layers) && base == 0; i++) {
+    JsonObject *l = json_array_get_object_element(layers, i);
+    if (g_strcmp0(json_object_get_string_member_with_default(l, "type", ""), "conv2d") == 0)
+      base = json_object_get_int_member_with_default(l, "out_channels", 0);
+  }
+  if (base <= 0)
+    return;
+  for (guint i = 0; i < json_array_get_length(layers); i++) {
+    JsonObject *l = json_array_get_object_element(layers, i);
+    for (guint m = 0; m < 2; m++) {
+      const char *member = m == 0 ? "out_channels" : "out_features";
+      JsonNode *n = json_object_get_member(l, member);
+      if (n != NULL && json_node_get_value_type(n) == G_TYPE_INT64)
+        json_object_set_int_member(
+          l, member, MAX(1, (gint64) lround((double) json_node_get_int(n) * width / base)));
+    }
+  }
 }
 
-/* The trial's recipe: conv(W)-pool-conv(2W)-pool-[dropout]-fc(4W)-[dropout]-fc(classes). */
-static char *
-cnn_recipe_json(FthTuneTrialContext *ctx, int epochs)
+/* Sets p on the recipe's dropout layers (removes them for 0), or puts one before the output
+ * layer when the recipe has none. */
+static void
+set_dropout(JsonArray *layers, double p)
 {
-  int width = (int) param_or(ctx, "width", 32);
-  double dropout = param_or(ctx, "dropout", 0);
-  const char *optimizer = choice_or(ctx, "optimizer", "\"sgd\"");
-  gboolean sgd = g_str_equal(optimizer, "\"sgd\"");
-  int batch = atoi(choice_or(ctx, "batch", "64"));
-  GString *s = g_string_new(NULL);
-  g_string_append_printf(
-    s,
-    "{\"name\": \"cnn-trial-%d\", \"input\": {\"shape\": [1, 28, 28]}, \"layers\": ["
-    "{\"type\": \"conv2d\", \"out_channels\": %d, \"kernel\": 3, \"padding\": 1},"
-    "{\"type\": \"relu\"}, {\"type\": \"max_pool2d\", \"kernel\": 2},"
-    "{\"type\": \"conv2d\", \"out_channels\": %d, \"kernel\": 3, \"padding\": 1},"
-    "{\"type\": \"relu\"}, {\"type\": \"max_pool2d\", \"kernel\": 2},"
-    "{\"type\": \"flatten\"},",
-    fth_tune_trial_get_number(ctx), width, 2 * width);
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  g_ascii_dtostr(buf, sizeof buf, dropout);
-  if (dropout > 0)
-    g_string_append_printf(s, "{\"type\": \"dropout\", \"p\": %s},", buf);
-  g_string_append_printf(s, "{\"type\": \"linear\", \"out_features\": %d}, {\"type\": \"relu\"},",
-                         4 * width);
-  if (dropout > 0)
-    g_string_append_printf(s, "{\"type\": \"dropout\", \"p\": %s},", buf);
-  g_string_append_printf(s,
-                         "{\"type\": \"linear\", \"out_features\": \"classes\"}],"
-                         " \"train\": {\"optimizer\": %s, \"batch\": %d, \"epochs\": %d",
-                         sgd ? "\"sgd\"" : "\"adamw\"", batch, epochs);
-  add_double(s, "lr", param_or(ctx, "lr", 0.05));
-  add_double(s, "weight_decay", param_or(ctx, "weight_decay", 0));
-  add_double(s, "label_smoothing", param_or(ctx, "label_smoothing", 0));
-  if (sgd)
-    add_double(s, "momentum", param_or(ctx, "momentum", 0.9));
-  g_string_append(s, "}}\n");
-  return g_string_free(s, FALSE);
+  gboolean found = FALSE;
+  for (guint i = json_array_get_length(layers); i-- > 0;) {
+    JsonObject *l = json_array_get_object_element(layers, i);
+    if (g_strcmp0(json_object_get_string_member_with_default(l, "type", ""), "dropout") != 0)
+      continue;
+    found = TRUE;
+    if (p > 0)
+      json_object_set_double_member(l, "p", p);
+    else
+      json_array_remove_element(layers, i);
+  }
+  guint n = json_array_get_length(layers);
+  if (found || p <= 0 || n == 0)
+    return;
+  g_autoptr(JsonArray) rebuilt = json_array_new();
+  JsonObject *d = json_object_new();
+  json_object_set_string_member(d, "type", "dropout");
+  json_object_set_double_member(d, "p", p);
+  for (guint i = 0; i + 1 < n; i++)
+    json_array_add_element(rebuilt, json_array_dup_element(layers, i));
+  json_array_add_object_element(rebuilt, d);
+  json_array_add_element(rebuilt, json_array_dup_element(layers, n - 1));
+  while (json_array_get_length(layers) > 0)
+    json_array_remove_element(layers, 0);
+  for (guint i = 0; i < json_array_get_length(rebuilt); i++)
+    json_array_add_element(layers, json_array_dup_element(rebuilt, i));
+}
+
+/* DEPTH_HIDDEN: the "$hidden" linear layer with its relu fused, repeated DEPTH times. */
+static void
+set_hidden_depth(JsonArray *layers, gint64 depth)
+{
+  for (guint i = 0; i + 1 < json_array_get_length(layers); i++) {
+    JsonObject *l = json_array_get_object_element(layers, i);
+    JsonObject *next = json_array_get_object_element(layers, i + 1);
+    if (g_strcmp0(json_object_get_string_member_with_default(l, "type", ""), "linear") != 0 ||
+        json_object_get_member(l, "out_features") == NULL ||
+        json_node_get_value_type(json_object_get_member(l, "out_features")) != G_TYPE_STRING ||
+        g_strcmp0(json_object_get_string_member(l, "out_features"), "classes") == 0 ||
+        g_strcmp0(json_object_get_string_member_with_default(next, "type", ""), "relu") != 0)
+      continue;
+    json_object_set_string_member(l, "activation", "relu");
+    json_object_set_int_member(l, "repeat", depth);
+    json_array_remove_element(layers, i + 1);
+    return;
+  }
+}
+
+static JsonObject *
+ensure_object(JsonObject *parent, const char *member)
+{
+  JsonNode *node = json_object_get_member(parent, member);
+  JsonObject *o = node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+  if (o == NULL) {
+    o = json_object_new();
+    json_object_set_object_member(parent, member, o);
+  }
+  return o;
+}
+
+char *
+fth_tune_train_recipe_json(const char *recipe, const FthSearchSpace *space, const double *values,
+                           int epochs, GError **error)
+{
+  const TuneRecipe *r = find_recipe(recipe, error);
+  if (r == NULL)
+    return NULL;
+  g_autofree char *path = fth_recipe_find(r->name);
+  if (path == NULL) {
+    g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_INVALID,
+                "recipe \"%s\": not found in the model zoo (data/recipes)", r->name);
+    return NULL;
+  }
+  g_autoptr(JsonParser) parser = json_parser_new();
+  if (!json_parser_load_from_file(parser, path, error))
+    return NULL;
+  JsonNode *root = json_parser_get_root(parser);
+  JsonObject *o = root != NULL && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
+  JsonNode *layers_node = o != NULL ? json_object_get_member(o, "layers") : NULL;
+  JsonArray *layers = layers_node != NULL && JSON_NODE_HOLDS_ARRAY(layers_node)
+                        ? json_node_get_array(layers_node)
+                        : NULL;
+  if (layers == NULL) {
+    g_set_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_INVALID, "%s: not a recipe", path);
+    return NULL;
+  }
+  JsonObject *vars = ensure_object(o, "vars");
+  JsonObject *train = ensure_object(o, "train");
+  if (has(space, values, "width")) {
+    double width = param_or(space, values, "width", 0);
+    if (r->width_var != NULL)
+      json_object_set_int_member(vars, r->width_var, (gint64) width);
+    else
+      scale_widths(layers, width);
+  }
+  if (has(space, values, "depth")) {
+    gint64 depth = (gint64) param_or(space, values, "depth", 1);
+    if (r->depth == DEPTH_VAR) {
+      json_object_set_int_member(vars, r->depth_var, depth);
+    } else if (r->depth == DEPTH_REPEATS) {
+      for (guint i = 0; i < json_array_get_length(layers); i++) {
+        JsonObject *l = json_array_get_object_element(layers, i);
+        if (json_object_has_member(l, "repeat"))
+          json_object_set_int_member(l, "repeat", depth);
+      }
+    } else if (r->depth == DEPTH_HIDDEN) {
+      set_hidden_depth(layers, depth);
+    }
+  }
+  if (has(space, values, "dropout"))
+    set_dropout(layers, param_or(space, values, "dropout", 0));
+  json_object_set_int_member(train, "epochs", epochs);
+  const char *batch = choice_of(space, values, "batch");
+  if (batch != NULL)
+    json_object_set_int_member(train, "batch", g_ascii_strtoll(batch, NULL, 10));
+  static const char *const floats[] = { "lr", "weight_decay", "label_smoothing" };
+  for (guint i = 0; i < G_N_ELEMENTS(floats); i++)
+    if (has(space, values, floats[i]))
+      json_object_set_double_member(train, floats[i], param_or(space, values, floats[i], 0));
+  const char *optimizer = choice_of(space, values, "optimizer");
+  if (optimizer != NULL) {
+    gboolean sgd = g_str_equal(optimizer, "\"sgd\"");
+    json_object_set_string_member(train, "optimizer", sgd ? "sgd" : "adamw");
+    if (!sgd) {
+      json_object_remove_member(train, "momentum");
+      json_object_remove_member(train, "nesterov");
+    }
+  }
+  if (has(space, values, "momentum")) {
+    double momentum = param_or(space, values, "momentum", 0);
+    json_object_set_double_member(train, "momentum", momentum);
+    if (momentum <= 0)
+      json_object_remove_member(train, "nesterov");
+  }
+  if (has(space, values, "augment")) {
+    double strength = param_or(space, values, "augment", 0);
+    JsonObject *aug = json_object_new();
+    json_object_set_double_member(aug, "flip", 0.5 * strength);
+    json_object_set_int_member(aug, "crop_padding", lround(4 * strength));
+    json_object_set_object_member(train, "augment", aug);
+  }
+  g_autoptr(JsonGenerator) gen = json_generator_new();
+  json_generator_set_root(gen, root);
+  return json_generator_to_data(gen, NULL);
 }
 
 char *
@@ -209,7 +407,11 @@ fth_tune_train_objective(FthTuneTrialContext *ctx, gpointer data, double *value,
   g_autofree char *dir = fth_tune_train_trial_dir(c, number);
   g_autofree char *last_dir = g_build_filename(dir, "last", NULL);
   g_autofree char *recipe_path = g_strconcat(dir, ".json", NULL);
-  g_autofree char *recipe = cnn_recipe_json(ctx, c->epochs);
+  g_autofree char *recipe =
+    fth_tune_train_recipe_json(c->recipe, fth_tune_trial_get_space(ctx),
+                               fth_tune_trial_get_values(ctx), c->epochs, error);
+  if (recipe == NULL)
+    return FALSE;
   g_autofree char *parent = g_path_get_dirname(dir);
   if (g_mkdir_with_parents(parent, 0755) != 0 ||
       !g_file_set_contents(recipe_path, recipe, -1, error)) {

@@ -223,6 +223,7 @@ gint64 fth_tune_trial_get_int(FthTuneTrialContext *ctx, const char *name);
 /* The chosen choice as JSON text ("\"sgd\""); NULL when inactive. */
 const char *fth_tune_trial_get_choice(FthTuneTrialContext *ctx, const char *name);
 const double *fth_tune_trial_get_values(FthTuneTrialContext *ctx);
+FthSearchSpace *fth_tune_trial_get_space(FthTuneTrialContext *ctx);
 /* Records VALUE at STEP and asks the pruner; TRUE means stop now (pruned or cancelled). */
 gboolean fth_tune_trial_report(FthTuneTrialContext *ctx, gint64 step, double value);
 
@@ -283,6 +284,28 @@ const FthTuneTrial *fth_tune_study_get_best_trial(FthTuneStudy *study);
 /* The epochs used: the sum over trials of the last step each one reported. */
 gint64 fth_tune_study_get_steps_used(FthTuneStudy *study);
 
+/* ---- parameter importances ---------------------------------------------------------------- */
+
+typedef struct {
+  guint n_trees;           /* trees in the random forest (Optuna: 64) */
+  guint max_depth;         /* (64) */
+  guint min_samples_split; /* (2) */
+  guint64 seed;            /* bootstrap samples; the same seed gives the same importances */
+} FthImportanceOptions;
+
+void fth_importance_options_init(FthImportanceOptions *options);
+
+/* fANOVA (Hutter et al. 2014, Optuna's default evaluator): a random forest of regression trees
+ * fitted to the completed trials' parameters -> value; each parameter's importance is the mean
+ * over trees of the variance of the tree's marginal in that parameter (the tree averaged over
+ * the others under the uniform measure of the space, log parameters in log space) divided by
+ * the tree's total variance, normalized to sum to 1. Fills IMPORTANCES (n_params of SPACE);
+ * parameters inactive in some completed trial (conditional ones) get NaN, as Optuna leaves
+ * them out. FALSE with ERROR when fewer than 2 trials completed. OPTIONS may be NULL. */
+gboolean fth_tune_importances(const FthSearchSpace *space, const FthTuneTrial *const *trials,
+                              guint n_trials, const FthImportanceOptions *options,
+                              double *importances, GError **error);
+
 /* ---- built-in objectives -------------------------------------------------------------------- */
 
 /* The peer benchmark's objectives (shared/peers/optuna), bit for bit: test functions (all
@@ -311,16 +334,16 @@ const FthTuneBuiltin *fth_tune_builtin_find(const char *name);
 
 /* ---- training as the objective -------------------------------------------------------------- */
 
-/* Each trial trains RECIPE's layout on the project's labeled images with fth_train (a "train"
- * run in the store, per-epoch metrics, the latest checkpoint in
- * <project>/models/tune-STUDY/trial-N/last, its recipe in trial-N.json) and reports the
- * validation accuracy after every epoch; a pruner's stop (or the study's cancellation) cancels
- * the training. The best epoch's checkpoint is kept in trial-N itself, and its validation
- * accuracy is the trial's value: maximize it.
+/* Each trial trains a zoo recipe (data/recipes) with the trial's parameters on the project's
+ * labeled images with fth_train (a "train" run in the store, per-epoch metrics, the latest
+ * checkpoint in <project>/models/tune-STUDY/trial-N/last, its recipe in trial-N.json) and
+ * reports the validation accuracy after every epoch; a pruner's stop (or the study's
+ * cancellation) cancels the training. The best epoch's checkpoint is kept in trial-N itself,
+ * and its validation accuracy is the trial's value: maximize it.
  * Parameters the space does not declare keep the recipe's values. */
 typedef struct {
   FthStore *store;
-  const char *recipe;        /* "cnn": fmnist-cnn's layout (width W: conv W, 2W, fc 4W) */
+  const char *recipe;        /* a zoo recipe with a default space ("cnn": fmnist-cnn) */
   const char *study_name;    /* names the trials' folder */
   int epochs;                /* per trial, also the pruner's maximum resource (6) */
   gsize limit_train;         /* > 0: only the first N training items */
@@ -329,9 +352,20 @@ typedef struct {
 } FthTuneTrainConfig;
 
 void fth_tune_train_config_init(FthTuneTrainConfig *config);
-/* The default search space of RECIPE: lr and weight_decay (log), batch (32, 64, 128), width
- * (16..64 step 16), dropout, label_smoothing, optimizer (sgd, adamw) and, for sgd, momentum. */
+/* The zoo recipes that have a default search space, NULL-terminated. */
+const char *const *fth_tune_train_recipes(void);
+/* The default search space of RECIPE: lr and weight_decay (log), batch (32, 64, 128), dropout,
+ * augment (strength 0..1), label_smoothing, optimizer (sgd, adamw) and, for sgd only, momentum;
+ * width (the first conv's channels, or the recipe's width/hidden variable) and, where the
+ * recipe has one, depth (mlp: hidden layers, resnet: blocks per stage, mobilenetv2: repeats
+ * of the repeated blocks). The recipe's own values lie inside. */
 const char *fth_tune_train_space_json(const char *recipe, GError **error);
+/* The recipe JSON a trial with VALUES (of SPACE) trains for EPOCHS: RECIPE's zoo file with the
+ * parameters the space declares applied (dropout 0 removes the dropout layers; without any,
+ * a positive dropout goes before the output layer; augment s: flips with probability s / 2 and
+ * shifts of up to round(4 s) pixels; adamw drops momentum and nesterov). */
+char *fth_tune_train_recipe_json(const char *recipe, const FthSearchSpace *space,
+                                 const double *values, int epochs, GError **error);
 /* The objective; USER_DATA is an FthTuneTrainConfig. */
 gboolean fth_tune_train_objective(FthTuneTrialContext *ctx, gpointer user_data, double *value,
                                   GError **error);
