@@ -554,16 +554,6 @@ refill(FthStore *store, const FthActiveSettings *settings, size_t *n_queued, GEr
 }
 
 static gboolean
-newest_run(FthStore *store, const char *kind, gint64 *run, GError **error)
-{
-  g_autoptr(GPtrArray) runs = fth_store_list_runs(store, kind, error);
-  if (runs == NULL)
-    return FALSE;
-  *run = runs->len > 0 ? ((const FthRun *)g_ptr_array_index(runs, 0))->id : 0;
-  return TRUE;
-}
-
-static gboolean
 run_round(FthStore *store, FthJob *job, GCancellable *cancellable, GError **error)
 {
   g_autofree char *checkpoint = fth_active_latest_checkpoint(store, error);
@@ -605,18 +595,11 @@ work_run(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **er
   case WORK_ROUND:
     return run_round(store, job, cancellable, error);
   case WORK_PSEUDO: {
-    gint64 prediction = 0, run = 0;
+    gint64 run = 0;
     guint n = 0;
-    if (!newest_run(store, "predict", &prediction, error))
-      return FALSE;
-    if (prediction == 0) {
-      g_set_error(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_DATA,
-                  _("%s: no predictions to take pseudo-labels from: pre-label first"),
-                  fth_store_get_db_path(store));
-      return FALSE;
-    }
-    if (!fth_pseudo_label(store, prediction, work->settings.pseudo_threshold,
-                          work->settings.pseudo_cap, &run, &n, error))
+    /* Run 0: from the newest predictions. */
+    if (!fth_pseudo_label(store, 0, work->settings.pseudo_threshold, work->settings.pseudo_cap,
+                          &run, &n, error))
       return FALSE;
     g_autofree char *done = g_strdup_printf(ngettext("%u pseudo-label", "%u pseudo-labels", n), n);
     fth_job_progress(job, 1, 1, done);
