@@ -142,20 +142,24 @@ fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError 
     for (int r = 0; r < started; r++)
       kill(w[r].pid, SIGTERM);
   while (running > 0) {
+    gboolean newly_failed = FALSE;
     for (int r = 0; r < started; r++) {
       if (w[r].pid == 0 || waitpid(w[r].pid, &w[r].status, WNOHANG) != w[r].pid)
         continue;
       w[r].pid = 0;
       w[r].order = ended++;
       running--;
-      if (failed(&w[r]) && kill_at < 0) {
-        kill_at = g_get_monotonic_time() + GRACE_MS * 1000;
-        for (int o = 0; o < started; o++)
-          if (w[o].pid != 0) {
-            w[o].stopped = TRUE;
-            kill(w[o].pid, SIGTERM);
-          }
-      }
+      newly_failed = newly_failed || failed(&w[r]);
+    }
+    /* After a whole pass: a worker whose death made another fail is reaped by now, so it is
+     * not counted among the stopped. */
+    if (newly_failed && kill_at < 0) {
+      kill_at = g_get_monotonic_time() + GRACE_MS * 1000;
+      for (int o = 0; o < started; o++)
+        if (w[o].pid != 0) {
+          w[o].stopped = TRUE;
+          kill(w[o].pid, SIGTERM);
+        }
     }
     if (running > 0 && kill_at >= 0 && g_get_monotonic_time() > kill_at)
       for (int r = 0; r < started; r++)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "fathom/parallel.h"
+#include "fth-config.h"
 
 G_BEGIN_DECLS
 
@@ -11,6 +12,9 @@ typedef struct {
   gboolean on_device;
   /* buf = sum over the ranks of scale_r * buf_r */
   gboolean (*all_reduce)(FthComm *comm, float *buf, size_t n, float scale, GError **error);
+  /* Device gradients (fth_comm_reduce_device_grads); NULL for a host communicator. */
+  gboolean (*reduce_grads)(FthComm *comm, const FthParam *params, size_t n_params, float scale,
+                           size_t bucket_bytes, GError **error);
   gboolean (*broadcast)(FthComm *comm, void *buf, size_t bytes, int root, GError **error);
   gboolean (*barrier)(FthComm *comm, GError **error);
   void (*free)(FthComm *comm);
@@ -20,6 +24,15 @@ typedef struct {
 struct FthComm {
   const FthCommOps *ops;
   int rank, size;
+  FthComm *host;   /* for host memory: itself, or the local communicator under NCCL */
 };
+
+#if FTH_HAVE_CUDA
+struct FthCudaContext;
+/* The NCCL communicator of the ranks of `host` (borrowed: it must outlive this one), on ctx's
+ * device. Every rank calls it; rank 0's NCCL id travels through host. Without NCCL in the build
+ * it fails with the reason. */
+FthComm *fth_comm_new_nccl(FthComm *host, struct FthCudaContext *ctx, GError **error);
+#endif
 
 G_END_DECLS

@@ -38,6 +38,12 @@ fth_comm_name(const FthComm *comm)
   return comm->ops->name;
 }
 
+FthComm *
+fth_comm_host(FthComm *comm)
+{
+  return comm->host;
+}
+
 gboolean
 fth_comm_on_device(const FthComm *comm)
 {
@@ -48,6 +54,18 @@ gboolean
 fth_comm_all_reduce_scaled(FthComm *comm, float *buf, size_t n, float scale, GError **error)
 {
   return n == 0 || comm->ops->all_reduce(comm, buf, n, scale, error);
+}
+
+gboolean
+fth_comm_reduce_device_grads(FthComm *comm, const FthParam *params, size_t n_params, float scale,
+                             size_t bucket_bytes, GError **error)
+{
+  if (comm->ops->reduce_grads == NULL) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_UNSUPPORTED,
+                "the %s communicator reduces host memory, not device gradients", comm->ops->name);
+    return FALSE;
+  }
+  return comm->ops->reduce_grads(comm, params, n_params, scale, bucket_bytes, error);
 }
 
 gboolean
@@ -136,7 +154,9 @@ static gboolean
 local_all_reduce(FthComm *comm, float *buf, size_t n, float scale, GError **error)
 {
   LocalComm *c = (LocalComm *)comm;
-  if (scale != 1.0f)
+  if (scale == 0.0f) /* nothing to add, even where buf holds a NaN from an earlier step */
+    memset(buf, 0, n * sizeof(float));
+  else if (scale != 1.0f)
     for (size_t i = 0; i < n; i++)
       buf[i] *= scale;
   for (size_t off = 0; off < n && comm->size > 1; off += CHUNK_FLOATS) {
@@ -330,6 +350,7 @@ fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, GError
   c->base.ops = &local_ops;
   c->base.rank = rank;
   c->base.size = size;
+  c->base.host = &c->base;
   int n_fds = rank == 0 ? size : 1;
   c->fds = g_new(int, n_fds);
   for (int r = 0; r < n_fds; r++)
@@ -479,7 +500,7 @@ fth_grad_reducer_run(FthGradReducer *r, float scale, GError **error)
     for (size_t k = lo; k < hi; k++) {
       const FthParam *p = &r->params[r->order[k]];
       for (size_t i = 0; i < p->n; i++)
-        r->pack[off + i] = p->grad[i] * scale;
+        r->pack[off + i] = scale == 0.0f ? 0.0f : p->grad[i] * scale;
       off += p->n;
     }
     if (!fth_comm_all_reduce_sum(r->comm, r->pack, off, error))

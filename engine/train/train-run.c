@@ -3,6 +3,7 @@
 #include "fathom/train.h"
 
 #include "fth-config.h"
+#include "parallel-private.h"
 #include "train-private.h"
 
 #include <fathom/backend.h>
@@ -377,6 +378,15 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   if (!fth_trainer_set_precision(t, precision, error) ||
       (be != NULL && !fth_trainer_use_device(t, be, device_budget, error)))
     return FALSE;
+#if FTH_HAVE_CUDA
+  /* Data parallel on CUDA devices: the gradients are summed there, by NCCL. */
+  g_autoptr(FthComm) nccl = NULL;
+  if (o->comm != NULL && fth_backend_cuda_context(be) != NULL) {
+    nccl = fth_comm_new_nccl(o->comm, fth_backend_cuda_context(be), error);
+    if (nccl == NULL || !fth_trainer_set_comm(t, nccl, error))
+      return FALSE;
+  }
+#endif
   if (fth_trainer_config(t)->batch != cfg.batch) {
     cfg.batch = fth_trainer_config(t)->batch;
     cfg.schedule.total_steps = fth_trainer_config(t)->schedule.total_steps;

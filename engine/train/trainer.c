@@ -528,8 +528,7 @@ optimizer_step(FthTrainer *t, float lr, GError **error)
 }
 
 /* The grad hook of a data-parallel trainer: this rank's gradients, scaled by its share of the
- * global batch, summed over the ranks in buckets (host) or one parameter at a time in reverse
- * order (device buffers, NCCL). */
+ * global batch, summed over the ranks in buckets (host memory, or device buffers with NCCL). */
 static gboolean
 reduce_grads(const FthParam *params, size_t n_params, gboolean on_device, gpointer data,
              GError **error)
@@ -544,20 +543,19 @@ reduce_grads(const FthParam *params, size_t n_params, gboolean on_device, gpoint
   }
   if (!on_device)
     return fth_grad_reducer_run(t->reducer, t->share, error);
-  for (size_t i = n_params; i-- > 0;)
-    if (!fth_comm_all_reduce_scaled(t->comm, params[i].grad, params[i].n, t->share, error))
-      return FALSE;
-  return TRUE;
+  return fth_comm_reduce_device_grads(t->comm, params, n_params, t->share, FTH_GRAD_BUCKET_BYTES,
+                                      error);
 }
 
 gboolean
 fth_trainer_set_comm(FthTrainer *t, FthComm *comm, GError **error)
 {
   fth_grad_reducer_free(t->reducer);
-  t->reducer = fth_grad_reducer_new(comm, t->params, t->n_params, FTH_GRAD_BUCKET_BYTES);
+  t->reducer = fth_grad_reducer_new(fth_comm_host(comm), t->params, t->n_params,
+                                    FTH_GRAD_BUCKET_BYTES);
   t->comm = comm;
   fth_trainer_set_grad_hook(t, reduce_grads, t);
-  return fth_comm_broadcast_params(comm, t->params, t->n_params, error);
+  return fth_comm_broadcast_params(fth_comm_host(comm), t->params, t->n_params, error);
 }
 
 size_t
@@ -576,6 +574,8 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   size_t rank = (size_t)fth_comm_rank(t->comm), size = (size_t)fth_comm_size(t->comm);
   size_t lo = count * rank / size, hi = count * (rank + 1) / size;
   float sums[2] = {0, 0};
+  /* A batch smaller than the ranks leaves some without samples: their share is 0 and the
+   * reduction adds zeros for them. */
   if (hi > lo) {
     double l;
     int64_t right = 0;
@@ -583,14 +583,10 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
       return FALSE;
     sums[0] = (float)(l * (double)(hi - lo));
     sums[1] = (float)right;
-  } else {
-    /* A batch smaller than the ranks: this one adds nothing to the sum. */
-    for (size_t i = 0; i < t->n_params; i++)
-      memset(t->params[i].grad, 0, t->params[i].n * sizeof(float));
   }
   t->share = (float)(hi - lo) / (float)count;
   t->local_samples += hi - lo;
-  if (!fth_comm_all_reduce_sum(t->comm, sums, 2, error))
+  if (!fth_comm_all_reduce_sum(fth_comm_host(t->comm), sums, 2, error))
     return FALSE;
   *loss = sums[0] / (double)count;
   *correct += (int64_t)sums[1];
@@ -714,7 +710,7 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
         fth_confusion_add(cm, t->y[i], argmax(z + i * (size_t)c, c));
     }
   }
-  if (t->comm != NULL && !sum_evaluation(t->comm, cm, &loss_sum, error))
+  if (t->comm != NULL && !sum_evaluation(fth_comm_host(t->comm), cm, &loss_sum, error))
     return FALSE;
   if (mean_loss != NULL)
     *mean_loss = n ? loss_sum / (double)n : NAN;

@@ -54,6 +54,9 @@ int fth_comm_size(const FthComm *comm);
 const char *fth_comm_name(const FthComm *comm);
 /* TRUE when the all-reduce works on device memory (NCCL). */
 gboolean fth_comm_on_device(const FthComm *comm);
+/* The communicator of the same ranks for host buffers: comm itself, or the local one an NCCL
+ * communicator was made from. */
+FthComm *fth_comm_host(FthComm *comm);
 
 /* Every rank calls these in the same order with the same sizes. buf holds host memory for the
  * local communicator, device memory for NCCL (its broadcast and barrier stay on the host). */
@@ -79,6 +82,11 @@ void fth_grad_reducer_free(FthGradReducer *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthGradReducer, fth_grad_reducer_free)
 int fth_grad_reducer_n_buckets(const FthGradReducer *r);
 gboolean fth_grad_reducer_run(FthGradReducer *r, float scale, GError **error);
+
+/* Device gradients (an NCCL communicator): each rank's scaled by its `scale`, then summed over
+ * the ranks in buckets of bucket_bytes in reverse parameter order, on the device's stream. */
+gboolean fth_comm_reduce_device_grads(FthComm *comm, const FthParam *params, size_t n_params,
+                                      float scale, size_t bucket_bytes, GError **error);
 
 /* Rank 0's parameter values to every rank (values only; gradients are recomputed each step). */
 gboolean fth_comm_broadcast_params(FthComm *comm, const FthParam *params, size_t n_params,
