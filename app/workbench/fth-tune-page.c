@@ -775,7 +775,7 @@ show_stored_study(FthTunePage *self, StoredStudy *s)
     add_trial(self, item);
   }
   g_autofree char *status =
-    g_strdup_printf(ngettext("Stored study “%s”: %u trial; Start resumes it",
+    g_strdup_printf(g_dngettext(NULL, "Stored study “%s”: %u trial; Start resumes it",
                              "Stored study “%s”: %u trials; Start resumes it", self->n_finished),
                     s->name, self->n_finished);
   gtk_label_set_text(self->status_label, status);
