@@ -406,12 +406,19 @@ fth_comm_from_env(FthComm **out, GError **error)
                 rank_var, rank, size_var, size);
     return FALSE;
   }
+  /* The local communicator joins the processes of one machine. */
+  const char *local_size = mpi ? g_getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : NULL;
+  if (local_size != NULL && g_strcmp0(local_size, g_getenv(size_var)) != 0) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_UNSUPPORTED,
+                "mpirun placed %s of the %d ranks on this machine: data-parallel training runs "
+                "on one machine", local_size, size);
+    return FALSE;
+  }
   g_autofree char *dir = g_strdup(g_getenv(FTH_ENV_DIST_DIR));
-  if (dir == NULL && mpi) {
-    /* The ranks of one mpirun on this machine share its job id (and their parent). */
-    const char *job = g_getenv("OMPI_MCA_ess_base_jobid");
-    g_autofree char *name = job ? g_strdup_printf("fathom-mpi-%s", job)
-                                : g_strdup_printf("fathom-mpi-%d", (int)getppid());
+  gboolean own_dir = dir == NULL && mpi;
+  if (own_dir) {
+    /* The ranks of one mpirun on this machine share their parent (mpirun or its daemon). */
+    g_autofree char *name = g_strdup_printf("fathom-mpi-%d", (int)getppid());
     dir = g_build_filename(g_get_tmp_dir(), name, NULL);
     if (g_mkdir_with_parents(dir, 0700) != 0) {
       g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID, "%s: %s", dir,
@@ -426,6 +433,9 @@ fth_comm_from_env(FthComm **out, GError **error)
     return FALSE;
   }
   *out = fth_comm_new_local(dir, rank, size, 120, error);
+  /* Every rank made the directory before it connected, so rank 0 may remove it now. */
+  if (*out != NULL && own_dir && rank == 0)
+    g_rmdir(dir);
   return *out != NULL;
 }
 

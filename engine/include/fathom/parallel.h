@@ -40,9 +40,11 @@ typedef struct FthComm FthComm;
 FthComm *fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, GError **error);
 
 /* The communicator the environment asks for: FATHOM_RANK / FATHOM_WORLD_SIZE / FATHOM_DIST_DIR
- * (the launcher), else OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE (mpirun on one machine; the
- * directory is FATHOM_DIST_DIR or one under the temporary directory named after the MPI job).
- * TRUE with *out NULL when the process was started alone. */
+ * (the launcher), else OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE (mpirun, all ranks on one
+ * machine: the rendezvous directory is FATHOM_DIST_DIR, as `mpirun -x FATHOM_DIST_DIR=...`
+ * passes it, or one under the temporary directory named after the ranks' common parent).
+ * MPI itself is not linked: the ranks meet through the local communicator. TRUE with *out NULL
+ * when the process was started alone. */
 gboolean fth_comm_from_env(FthComm **out, GError **error);
 
 void fth_comm_free(FthComm *comm);
