@@ -142,9 +142,11 @@ static char *
 item_title(FthStore *store, gint64 item_id)
 {
   g_autoptr(FthItemRecord) record = fth_store_get_item(store, item_id, NULL);
-  if (record == NULL)
+  if (record == NULL) {
+    g_autofree char *id = g_strdup_printf("%" G_GINT64_FORMAT, item_id);
     /* TRANSLATORS: an item that was deleted after it was queued, by its id */
-    return g_strdup_printf(_("Item %" G_GINT64_FORMAT), item_id);
+    return g_strdup_printf(_("Item %s"), id);
+  }
   g_autofree char *base = g_path_get_basename(record->path);
   if (record->member >= 0)
     return g_strdup_printf("%s #%" G_GINT64_FORMAT, base, record->member);
