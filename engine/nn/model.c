@@ -10,6 +10,8 @@ typedef struct {
   int n_classes;
   GError **error;
   FthNode *last_linear_input;
+  FthNode *ids;        /* token ids [N, T] (text models) */
+  FthNode *mask;       /* f32 [N, T]: 1 for a token, 0 for padding */
 } Builder;
 
 static gboolean
@@ -52,6 +54,175 @@ pname(const char *prefix, const char *name, const char *what)
 static FthNode *build_seq(Builder *b, FthNode *x, const FthLayerSpec *layers, int n,
                           const char *prefix, gboolean top);
 
+/* ---- Text layers: x is [N, T, D] between them ---------------------------------------------- */
+
+static FthInit
+bert_init(void)
+{
+  return (FthInit){FTH_INIT_NORMAL, 0.0f, 0.02f};
+}
+
+/* A linear layer "P.what" with BERT's initialization. */
+static FthNode *
+bert_linear(Builder *b, FthNode *x, const char *p, const char *what, int64_t in, int64_t out)
+{
+  g_autofree char *wn = g_strdup_printf("%s.%s.weight", p, what);
+  g_autofree char *bn = g_strdup_printf("%s.%s.bias", p, what);
+  FthNode *w = fth_param(b->g, wn, 2, (int64_t[]){out, in}, bert_init());
+  FthNode *bias = fth_param(b->g, bn, 1, (int64_t[]){out}, (FthInit){FTH_INIT_ZEROS, 0, 0});
+  return fth_linear(b->g, x, w, bias);
+}
+
+static FthNode *
+bert_layer_norm(Builder *b, FthNode *x, const char *p, const char *what, int64_t d, float eps)
+{
+  g_autofree char *gn = g_strdup_printf("%s.%s.weight", p, what);
+  g_autofree char *bn = g_strdup_printf("%s.%s.bias", p, what);
+  FthNode *gamma = fth_param(b->g, gn, 1, &d, (FthInit){FTH_INIT_ONES, 0, 0});
+  FthNode *beta = fth_param(b->g, bn, 1, &d, (FthInit){FTH_INIT_ZEROS, 0, 0});
+  return fth_layer_norm(b->g, x, gamma, beta, eps);
+}
+
+static char *
+layer_prefix(const char *prefix, const FthLayerSpec *l)
+{
+  return prefix ? g_strdup_printf("%s.%s", prefix, l->name) : g_strdup(l->name);
+}
+
+/* Needs x [N, T, D]; says what the layer wanted otherwise. */
+static gboolean
+sequence_input(Builder *b, const FthLayerSpec *l, FthNode *x, int64_t *shape)
+{
+  if (b->ids == NULL || node_shape(x, shape) != 3)
+    return build_fail(b, l, b->ids == NULL ? "text layers need a token input (\"input\": "
+                                             "{\"tokens\": T, \"vocab\": V})"
+                                           : "needs a [batch, tokens, features] input (an "
+                                             "'embedding' layer first)");
+  return TRUE;
+}
+
+static FthNode *
+build_embedding(Builder *b, FthNode *x, const FthLayerSpec *l, const char *prefix)
+{
+  if (x != b->ids) {
+    build_fail(b, l, "an embedding takes the token ids: it must be the first layer");
+    return NULL;
+  }
+  FthGraph *g = b->g;
+  g_autofree char *p = layer_prefix(prefix, l);
+  g_autofree char *wn = g_strdup_printf("%s.word_embeddings.weight", p);
+  int64_t t = b->recipe->in_shape[0], d = l->out;
+  FthNode *table = fth_param(g, wn, 2, (int64_t[]){b->recipe->vocab, d}, bert_init());
+  FthTensor tt;
+  /* The [PAD] row starts at zero, as nn.Embedding(padding_idx=0) has it, and never learns. */
+  if (table != NULL && fth_graph_tensor(g, table, &tt) == FTH_STATUS_OK)
+    memset(tt.data, 0, (size_t)d * sizeof(float));
+  FthNode *y = fth_embedding(g, b->ids, table, 0);
+  if (l->positions) {
+    g_autofree char *pn = g_strdup_printf("%s.position_embeddings.weight", p);
+    y = fth_add(g, y, fth_param(g, pn, 2, (int64_t[]){t, d}, bert_init()));
+  }
+  if (l->layer_norm)
+    y = bert_layer_norm(b, y, p, "LayerNorm", d, l->eps);
+  return l->p > 0 ? fth_dropout(g, y, l->p) : y;
+}
+
+static FthNode *
+build_encoder(Builder *b, FthNode *x, const FthLayerSpec *l, const char *prefix)
+{
+  int64_t shape[FTH_MAX_DIMS];
+  if (!sequence_input(b, l, x, shape))
+    return NULL;
+  int64_t e = shape[2];
+  if (e % l->heads != 0) {
+    build_fail(b, l, "'heads' must divide the features");
+    return NULL;
+  }
+  FthGraph *g = b->g;
+  g_autofree char *p = layer_prefix(prefix, l);
+  FthNode *h = l->pre_norm ? bert_layer_norm(b, x, p, "attention.output.LayerNorm", e, l->eps) : x;
+  FthNode *q = bert_linear(b, h, p, "attention.self.query", e, e);
+  FthNode *k = bert_linear(b, h, p, "attention.self.key", e, e);
+  FthNode *v = bert_linear(b, h, p, "attention.self.value", e, e);
+  FthAttentionParams ap = {.n_heads = l->heads};
+  FthNode *a = bert_linear(b, fth_attention(g, q, k, v, b->mask, &ap), p,
+                           "attention.output.dense", e, e);
+  if (l->p > 0)
+    a = fth_dropout(g, a, l->p);
+  x = fth_add(g, x, a);
+  if (!l->pre_norm)
+    x = bert_layer_norm(b, x, p, "attention.output.LayerNorm", e, l->eps);
+  h = l->pre_norm ? bert_layer_norm(b, x, p, "output.LayerNorm", e, l->eps) : x;
+  h = fth_gelu(g, bert_linear(b, h, p, "intermediate.dense", e, l->ffn), FTH_GELU_ERF);
+  h = bert_linear(b, h, p, "output.dense", l->ffn, e);
+  if (l->p > 0)
+    h = fth_dropout(g, h, l->p);
+  x = fth_add(g, x, h);
+  return l->pre_norm ? x : bert_layer_norm(b, x, p, "output.LayerNorm", e, l->eps);
+}
+
+/* Max over the last axis of [N, C, L] -> [N, C], as a [1, L] max pool. */
+static FthNode *
+max_over_time(FthGraph *g, FthNode *x, int64_t c, int64_t len)
+{
+  FthPool2dParams mp = {.kernel = {1, (int)len}, .stride = {1, (int)len}};
+  FthNode *y = fth_max_pool2d(g, fth_reshape(g, x, 4, (int64_t[]){-1, c, 1, len}), &mp);
+  return fth_reshape(g, y, 2, (int64_t[]){-1, c});
+}
+
+static FthNode *
+build_text_cnn(Builder *b, FthNode *x, const FthLayerSpec *l, const char *prefix)
+{
+  int64_t shape[FTH_MAX_DIMS];
+  if (!sequence_input(b, l, x, shape))
+    return NULL;
+  FthGraph *g = b->g;
+  g_autofree char *p = layer_prefix(prefix, l);
+  int64_t t = shape[1], d = shape[2];
+  FthNode *xt = fth_transpose(g, x, (int[]){0, 2, 1});
+  FthNode *outs[FTH_RECIPE_MAX_KERNELS];
+  for (int i = 0; i < l->n_kernels; i++) {
+    int k = l->kernels[i];
+    if (k > t) {
+      build_fail(b, l, "a kernel is wider than the token count");
+      return NULL;
+    }
+    g_autofree char *wn = g_strdup_printf("%s.convs.%d.weight", p, i);
+    g_autofree char *bn = g_strdup_printf("%s.convs.%d.bias", p, i);
+    FthNode *w = fth_param(g, wn, 3, (int64_t[]){l->out, d, k}, default_weight_init());
+    FthNode *bias = fth_param(g, bn, 1, (int64_t[]){l->out}, default_bias_init(d * k));
+    FthConv1dParams cp = {.stride = 1, .dilation = 1, .groups = 1, .act = l->act};
+    outs[i] = max_over_time(g, fth_conv1d(g, xt, w, bias, &cp), l->out, t - k + 1);
+  }
+  return l->n_kernels == 1 ? outs[0] : fth_concat(g, l->n_kernels, outs, 1);
+}
+
+static FthNode *
+build_pool(Builder *b, FthNode *x, const FthLayerSpec *l)
+{
+  int64_t shape[FTH_MAX_DIMS];
+  if (!sequence_input(b, l, x, shape))
+    return NULL;
+  FthGraph *g = b->g;
+  int64_t t = shape[1], d = shape[2];
+  /* Padding as a large negative bias: softmax of it weighs the tokens equally (the masked
+   * mean), and added to x it keeps padding out of the max. */
+  FthNode *neg = fth_scale(g, b->mask, 1e4f, -1e4f);
+  switch (l->pool) {
+  case FTH_POOL_MEAN: {
+    FthNode *w = fth_reshape(g, fth_softmax(g, neg, -1), 3, (int64_t[]){-1, 1, t});
+    return fth_reshape(g, fth_matmul(g, w, x, false, false), 2, (int64_t[]){-1, d});
+  }
+  case FTH_POOL_MAX: {
+    FthNode *y = fth_add(g, x, fth_reshape(g, neg, 3, (int64_t[]){-1, t, 1}));
+    return max_over_time(g, fth_transpose(g, y, (int[]){0, 2, 1}), d, t);
+  }
+  case FTH_POOL_CLS:
+    return fth_reshape(g, fth_slice(g, x, 1, 0, 1), 2, (int64_t[]){-1, d});
+  }
+  return NULL;
+}
+
 static FthNode *
 build_layer(Builder *b, FthNode *x, const FthLayerSpec *l, FthActivation fused, bool pool2,
             const char *prefix, gboolean top, gboolean is_last_linear)
@@ -61,11 +232,11 @@ build_layer(Builder *b, FthNode *x, const FthLayerSpec *l, FthActivation fused, 
   int nd = node_shape(x, shape);
   switch (l->kind) {
   case FTH_LAYER_LINEAR: {
-    if (nd != 2) {
+    if (nd != 2 && !(nd == 3 && b->ids != NULL)) {
       build_fail(b, l, "linear needs a [batch, features] input (add a 'flatten' layer)");
       return NULL;
     }
-    int64_t in = shape[1], out = l->out == FTH_RECIPE_CLASSES ? b->n_classes : l->out;
+    int64_t in = shape[nd - 1], out = l->out == FTH_RECIPE_CLASSES ? b->n_classes : l->out;
     g_autofree char *wn = pname(prefix, l->name, "weight");
     g_autofree char *bn = pname(prefix, l->name, "bias");
     FthNode *w = fth_param(g, wn, 2, (int64_t[]){out, in}, default_weight_init());
@@ -185,6 +356,14 @@ build_layer(Builder *b, FthNode *x, const FthLayerSpec *l, FthActivation fused, 
     FthActivation act = l->act != FTH_ACT_NONE ? l->act : fused;
     return act == FTH_ACT_RELU ? fth_relu(g, sum) : sum;
   }
+  case FTH_LAYER_EMBEDDING:
+    return build_embedding(b, x, l, prefix);
+  case FTH_LAYER_TRANSFORMER_ENCODER:
+    return build_encoder(b, x, l, prefix);
+  case FTH_LAYER_TEXT_CNN:
+    return build_text_cnn(b, x, l, prefix);
+  case FTH_LAYER_POOL:
+    return build_pool(b, x, l);
   }
   return NULL;
 }
@@ -263,19 +442,41 @@ fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, FthModelP
                 fth_last_error());
     return NULL;
   }
-  Builder b = {m->graph, recipe, n_classes, error, NULL};
+  Builder b = {m->graph, recipe, n_classes, error, NULL, NULL, NULL};
   int64_t in_shape[4] = {FTH_BATCH};
   for (int i = 0; i < recipe->in_ndim; i++)
     in_shape[i + 1] = recipe->in_shape[i];
-  m->input = fth_input(m->graph, "input", FTH_F32, recipe->in_ndim + 1, in_shape);
+  m->input = fth_input(m->graph, "input", recipe->tokens ? FTH_I32 : FTH_F32, recipe->in_ndim + 1,
+                       in_shape);
   if (purpose == FTH_MODEL_TRAINING)
-    m->targets = fth_input(m->graph, "targets", FTH_I32, 1, (int64_t[]){FTH_BATCH});
+    m->targets = fth_input(m->graph, "targets", FTH_I32, recipe->tagging ? 2 : 1, in_shape);
+  if (recipe->tokens) {
+    /* The padding mask from the ids, inside the graph: a fixed [V, 1] table of ones with a zero
+     * row for [PAD] (a buffer, so the checkpoint carries it and nothing trains it). */
+    int64_t t = recipe->in_shape[0];
+    FthNode *table = fth_buffer(m->graph, "token_mask", 2, (int64_t[]){recipe->vocab, 1},
+                                (FthInit){FTH_INIT_ONES, 0, 0});
+    FthTensor tt;
+    if (table != NULL && fth_graph_tensor(m->graph, table, &tt) == FTH_STATUS_OK)
+      ((float *)tt.data)[0] = 0.0f;
+    b.ids = m->input;
+    b.mask = fth_reshape(m->graph, fth_embedding(m->graph, m->input, table, -1), 2,
+                         (int64_t[]){-1, t});
+  }
   m->logits = build_seq(&b, m->input, recipe->layers, recipe->n_layers, NULL, TRUE);
   if (m->logits == NULL)
     return NULL;
   int64_t ls[FTH_MAX_DIMS];
   int lnd = node_shape(m->logits, ls);
-  if (lnd != 2 || ls[1] != n_classes) {
+  if (recipe->tagging && (lnd != 3 || ls[2] != n_classes)) {
+    g_autofree char *msg = g_strdup_printf(
+      "a tagger over %d classes needs [batch, tokens, %d] output (end with a linear layer of "
+      "out_features \"classes\" after the sequence layers, without pooling)", n_classes,
+      n_classes);
+    build_fail(&b, &recipe->layers[recipe->n_layers - 1], msg);
+    return NULL;
+  }
+  if (!recipe->tagging && (lnd != 2 || ls[1] != n_classes)) {
     g_autofree char *msg = g_strdup_printf(
       "the last layer gives %d-D output with %" G_GINT64_FORMAT " features; a classifier over "
       "%d classes needs [batch, %d] (end with a linear layer of out_features \"classes\")",
@@ -290,8 +491,11 @@ fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, FthModelP
     return NULL;
   }
   if (purpose == FTH_MODEL_TRAINING) {
-    FthCrossEntropyParams ce = {recipe->train.label_smoothing, FTH_NO_IGNORE_INDEX};
-    m->loss = fth_cross_entropy(m->graph, m->logits, m->targets, NULL, &ce);
+    FthCrossEntropyParams ce = {recipe->train.label_smoothing,
+                                recipe->tagging ? FTH_IGNORE_TARGET : FTH_NO_IGNORE_INDEX};
+    /* Per-token classes go on axis 1 for the loss: [N, C, T] against targets [N, T]. */
+    FthNode *z = recipe->tagging ? fth_transpose(m->graph, m->logits, (int[]){0, 2, 1}) : m->logits;
+    m->loss = fth_cross_entropy(m->graph, z, m->targets, NULL, &ce);
     if (fth_graph_status(m->graph) != FTH_STATUS_OK ||
         fth_graph_mark_output(m->graph, m->loss) != FTH_STATUS_OK ||
         fth_graph_backward(m->graph, m->loss, 1.0f) != FTH_STATUS_OK) {

@@ -219,6 +219,10 @@ static const struct {
   {"flatten", FTH_LAYER_FLATTEN, {NULL}},
   {"dropout", FTH_LAYER_DROPOUT, {"p"}},
   {"residual", FTH_LAYER_RESIDUAL, {"layers", "shortcut", "activation"}},
+  {"embedding", FTH_LAYER_EMBEDDING, {"dim", "positions", "layer_norm", "dropout"}},
+  {"transformer_encoder", FTH_LAYER_TRANSFORMER_ENCODER, {"heads", "ffn", "dropout", "norm", "eps"}},
+  {"text_cnn", FTH_LAYER_TEXT_CNN, {"kernels", "channels", "activation"}},
+  {"pool", FTH_LAYER_POOL, {"mode"}},
 };
 
 static void
@@ -356,6 +360,62 @@ parse_layer(Ctx *ctx, JsonNode *node, const char *where, FthLayerSpec *l)
       return FALSE;
     break;
   }
+  case FTH_LAYER_EMBEDDING:
+    if (!get_int(ctx, o, w, "dim", 0, TRUE, FALSE, 1, &l->out) ||
+        !get_bool(ctx, o, w, "positions", true, &l->positions) ||
+        !get_bool(ctx, o, w, "layer_norm", false, &l->layer_norm) ||
+        !get_float(ctx, o, w, "dropout", 0, 0, 0.999, &l->p))
+      return FALSE;
+    l->eps = 1e-12f;
+    break;
+  case FTH_LAYER_TRANSFORMER_ENCODER: {
+    if (!get_int(ctx, o, w, "heads", 0, TRUE, FALSE, 1, &l->heads) ||
+        !get_int(ctx, o, w, "ffn", 0, TRUE, FALSE, 1, &l->ffn) ||
+        !get_float(ctx, o, w, "dropout", 0.1, 0, 0.999, &l->p) ||
+        !get_float(ctx, o, w, "eps", 1e-12, 0, 1, &l->eps))
+      return FALSE;
+    const char *norm = get_string(o, "norm");
+    if (json_object_get_member(o, "norm") != NULL &&
+        (norm == NULL || (strcmp(norm, "pre") != 0 && strcmp(norm, "post") != 0)))
+      return fail(ctx, w, "'norm' must be \"post\" or \"pre\"");
+    l->pre_norm = norm != NULL && strcmp(norm, "pre") == 0;
+    break;
+  }
+  case FTH_LAYER_TEXT_CNN: {
+    JsonNode *k = json_object_get_member(o, "kernels");
+    if (k == NULL)
+      return fail(ctx, w, "missing 'kernels'");
+    JsonArray *ka = JSON_NODE_HOLDS_ARRAY(k) ? json_node_get_array(k) : NULL;
+    guint nk = ka ? json_array_get_length(ka) : 0;
+    if (nk < 1 || nk > FTH_RECIPE_MAX_KERNELS)
+      return fail(ctx, w, "'kernels' must be an array of 1 to %d widths", FTH_RECIPE_MAX_KERNELS);
+    for (guint i = 0; i < nk; i++) {
+      if (!int_value(ctx, w, "kernels", json_array_get_element(ka, i), FALSE, &l->kernels[i]))
+        return FALSE;
+      if (l->kernels[i] < 1)
+        return fail(ctx, w, "'kernels' entries must be at least 1");
+    }
+    l->n_kernels = (int)nk;
+    if (!get_int(ctx, o, w, "channels", 0, TRUE, FALSE, 1, &l->out))
+      return FALSE;
+    if (json_object_get_member(o, "activation") == NULL)
+      l->act = FTH_ACT_RELU;
+    else if (!parse_activation(ctx, o, w, &l->act))
+      return FALSE;
+    break;
+  }
+  case FTH_LAYER_POOL: {
+    const char *mode = get_string(o, "mode");
+    if (json_object_get_member(o, "mode") == NULL || (mode && strcmp(mode, "mean") == 0))
+      l->pool = FTH_POOL_MEAN;
+    else if (mode && strcmp(mode, "max") == 0)
+      l->pool = FTH_POOL_MAX;
+    else if (mode && strcmp(mode, "cls") == 0)
+      l->pool = FTH_POOL_CLS;
+    else
+      return fail(ctx, w, "'mode' must be \"mean\", \"max\" or \"cls\"");
+    break;
+  }
   default:
     break;
   }
@@ -436,6 +496,67 @@ parse_norm(Ctx *ctx, JsonObject *input, const char *field, int n, float **out)
 }
 
 static gboolean
+parse_shape_input(Ctx *ctx, JsonObject *io, FthRecipe *r)
+{
+  JsonNode *shape = json_object_get_member(io, "shape");
+  guint nd = shape && JSON_NODE_HOLDS_ARRAY(shape) ? json_array_get_length(json_node_get_array(shape)) : 0;
+  if (nd != 1 && nd != 3) {
+    fail(ctx, "input", "'shape' must be [features] or [channels, height, width]");
+    return FALSE;
+  }
+  r->in_ndim = (int)nd;
+  for (guint i = 0; i < nd; i++) {
+    int v;
+    if (!int_value(ctx, "input", "shape", json_array_get_element(json_node_get_array(shape), i),
+                   FALSE, &v))
+      return FALSE;
+    if (v < 1) {
+      fail(ctx, "input", "'shape' entries must be positive");
+      return FALSE;
+    }
+    r->in_shape[i] = v;
+  }
+  r->n_norm = nd == 3 ? (int)r->in_shape[0] : 1;
+  if (!parse_norm(ctx, io, "mean", r->n_norm, &r->mean) ||
+      !parse_norm(ctx, io, "std", r->n_norm, &r->std))
+    return FALSE;
+  return TRUE;
+}
+
+/* "input": {"tokens": T, "vocab": V, ...}: T token ids per item. */
+static gboolean
+parse_token_input(Ctx *ctx, JsonObject *io, FthRecipe *r)
+{
+  static const char *const shape_only[] = {"shape", "mean", "std"};
+  for (unsigned i = 0; i < G_N_ELEMENTS(shape_only); i++)
+    if (json_object_get_member(io, shape_only[i]) != NULL)
+      return fail(ctx, "input", "'tokens' and '%s' exclude each other", shape_only[i]);
+  int t, v;
+  if (!get_int(ctx, io, "input", "tokens", 0, TRUE, FALSE, 2, &t) ||
+      !get_int(ctx, io, "input", "vocab", 0, TRUE, FALSE, 16, &v) ||
+      !get_bool(ctx, io, "input", "lowercase", true, &r->lowercase))
+    return FALSE;
+  const char *task = get_string(io, "task"), *tk = get_string(io, "tokenizer");
+  if (json_object_get_member(io, "task") != NULL &&
+      (task == NULL || (strcmp(task, "classification") != 0 && strcmp(task, "tagging") != 0)))
+    return fail(ctx, "input", "'task' must be \"classification\" or \"tagging\"");
+  if (json_object_get_member(io, "tokenizer") != NULL &&
+      (tk == NULL || (strcmp(tk, "wordpiece") != 0 && strcmp(tk, "bpe") != 0)))
+    return fail(ctx, "input", "'tokenizer' must be \"wordpiece\" or \"bpe\"");
+  r->tokens = true;
+  r->tagging = task != NULL && strcmp(task, "tagging") == 0;
+  r->bpe = tk != NULL && strcmp(tk, "bpe") == 0;
+  r->vocab = v;
+  r->in_ndim = 1;
+  r->in_shape[0] = t;
+  r->n_norm = 1;
+  r->mean = g_new0(float, 1);
+  r->std = g_new(float, 1);
+  r->std[0] = 1.0f;
+  return TRUE;
+}
+
+static gboolean
 parse_train(Ctx *ctx, JsonObject *o, FthRecipeTrain *t)
 {
   static const char *const allowed[] = {
@@ -489,7 +610,7 @@ parse_train(Ctx *ctx, JsonObject *o, FthRecipeTrain *t)
   JsonNode *aug = json_object_get_member(o, "augment");
   if (aug != NULL) {
     static const char *const aug_fields[] = {"flip", "crop_padding", "rotate_deg", "brightness",
-                                             "contrast", NULL};
+                                             "contrast", "token_dropout", "token_swap", NULL};
     if (!JSON_NODE_HOLDS_OBJECT(aug))
       return fail(ctx, w, "'augment' must be an object");
     JsonObject *ao = json_node_get_object(aug);
@@ -498,7 +619,9 @@ parse_train(Ctx *ctx, JsonObject *o, FthRecipeTrain *t)
         !get_int(ctx, ao, "train.augment", "crop_padding", 0, FALSE, FALSE, 0, &t->crop_padding) ||
         !get_float(ctx, ao, "train.augment", "rotate_deg", 0, 0, 45, &t->rotate_deg) ||
         !get_float(ctx, ao, "train.augment", "brightness", 0, 0, 1, &t->brightness) ||
-        !get_float(ctx, ao, "train.augment", "contrast", 0, 0, 1, &t->contrast))
+        !get_float(ctx, ao, "train.augment", "contrast", 0, 0, 1, &t->contrast) ||
+        !get_float(ctx, ao, "train.augment", "token_dropout", 0, 0, 0.5, &t->token_dropout) ||
+        !get_float(ctx, ao, "train.augment", "token_swap", 0, 0, 0.5, &t->token_swap))
       return FALSE;
   }
   return TRUE;
@@ -587,31 +710,16 @@ fth_recipe_parse(const char *json, gssize len, const char *source,
     return NULL;
   }
   JsonObject *io = json_node_get_object(in);
-  static const char *const in_fields[] = {"shape", "mean", "std", NULL};
+  static const char *const in_fields[] = {"shape", "mean", "std", "tokens", "vocab", "task",
+                                          "tokenizer", "lowercase", NULL};
   if (!check_fields(&ctx, io, "input", in_fields))
     return NULL;
-  JsonNode *shape = json_object_get_member(io, "shape");
-  guint nd = shape && JSON_NODE_HOLDS_ARRAY(shape) ? json_array_get_length(json_node_get_array(shape)) : 0;
-  if (nd != 1 && nd != 3) {
-    fail(&ctx, "input", "'shape' must be [features] or [channels, height, width]");
+  if (json_object_get_member(io, "tokens") != NULL) {
+    if (!parse_token_input(&ctx, io, r))
+      return NULL;
+  } else if (!parse_shape_input(&ctx, io, r)) {
     return NULL;
   }
-  r->in_ndim = (int)nd;
-  for (guint i = 0; i < nd; i++) {
-    int v;
-    if (!int_value(&ctx, "input", "shape", json_array_get_element(json_node_get_array(shape), i),
-                   FALSE, &v))
-      return NULL;
-    if (v < 1) {
-      fail(&ctx, "input", "'shape' entries must be positive");
-      return NULL;
-    }
-    r->in_shape[i] = v;
-  }
-  r->n_norm = nd == 3 ? (int)r->in_shape[0] : 1;
-  if (!parse_norm(&ctx, io, "mean", r->n_norm, &r->mean) ||
-      !parse_norm(&ctx, io, "std", r->n_norm, &r->std))
-    return NULL;
 
   JsonNode *layers = json_object_get_member(root, "layers");
   if (layers == NULL) {

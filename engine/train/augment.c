@@ -86,3 +86,38 @@ fth_augment_image(const FthAugment *aug, const uint8_t *src, int channels, int h
       d[i] = d[i] * scale - shift;
   }
 }
+
+void
+fth_augment_tokens(const FthAugment *aug, const int32_t *ids, const int32_t *tags, int n,
+                   uint64_t seed, uint64_t key, uint64_t epoch, int32_t *ids_out,
+                   int32_t *tags_out)
+{
+  memcpy(ids_out, ids, (size_t)n * sizeof *ids);
+  if (tags != NULL)
+    memcpy(tags_out, tags, (size_t)n * sizeof *tags);
+  if (aug->token_dropout <= 0 && aug->token_swap <= 0)
+    return;
+  /* Two draws per token (swap, drop): a Philox block covers two tokens; counters of epoch e
+   * are [e * blocks, (e + 1) * blocks), stream = the sample key. */
+  uint64_t blocks = (uint64_t)(n + 1) / 2;
+  uint32_t r[4];
+  for (int i = 0; i < n; i++) {
+    if (i % 2 == 0)
+      fth_philox4x32(seed, key, epoch * blocks + (uint64_t)i / 2, r);
+    float u_swap = unit(r[(i % 2) * 2]), u_drop = unit(r[(i % 2) * 2 + 1]);
+    if (ids_out[i] < FTH_TOKEN_N_SPECIAL)
+      continue;
+    if (u_swap < aug->token_swap && i + 1 < n && ids_out[i + 1] >= FTH_TOKEN_N_SPECIAL) {
+      int32_t x = ids_out[i];
+      ids_out[i] = ids_out[i + 1];
+      ids_out[i + 1] = x;
+      if (tags != NULL) {
+        x = tags_out[i];
+        tags_out[i] = tags_out[i + 1];
+        tags_out[i + 1] = x;
+      }
+    }
+    if (u_drop < aug->token_dropout)
+      ids_out[i] = FTH_TOKEN_UNK;
+  }
+}

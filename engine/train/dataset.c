@@ -4,6 +4,7 @@
 #include "fathom/train.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,12 +15,19 @@
 #define CACHE_HEADER 32 /* magic, n (u64), channels, height, width (u32 each), pad */
 
 typedef struct {
+  int64_t start, end;  /* Unicode characters */
+  int type;            /* the span label's index: tags 2 type + 1 (B) and 2 type + 2 (I) */
+} Span;
+
+typedef struct {
   gint64 item_id;
   int32_t label;
   FthSplit split;
   char *path;
   gint64 member;
   char *sha256;
+  char *text;          /* text items: the item's text */
+  GArray *spans;       /* tagging: Span, NULL otherwise */
 } Entry;
 
 struct FthDataset {
@@ -35,6 +43,10 @@ struct FthDataset {
   size_t n_decoded;
   int32_t *labels;        /* per entry, for fth_dataset_samples */
   gint64 *keys;
+  gboolean text, tagging;
+  int32_t *tokens, *tags; /* text: n * seq_len, after fth_dataset_tokenize */
+  int seq_len;
+  FthTokenizer *tokenizer; /* fth_dataset_open_recipe_text */
 };
 
 static void
@@ -43,6 +55,9 @@ entry_clear(gpointer p)
   Entry *e = p;
   g_free(e->path);
   g_free(e->sha256);
+  g_free(e->text);
+  if (e->spans)
+    g_array_unref(e->spans);
 }
 
 void
@@ -61,6 +76,9 @@ fth_dataset_free(FthDataset *ds)
   g_free(ds->cache_path);
   g_free(ds->labels);
   g_free(ds->keys);
+  g_free(ds->tokens);
+  g_free(ds->tags);
+  fth_tokenizer_free(ds->tokenizer);
   g_free(ds);
 }
 
@@ -69,24 +87,39 @@ fth_dataset_free(FthDataset *ds)
  * class would be simpler, but the store answers it with a scan of the label's annotations per
  * item: quadratic in the project size.) */
 static gboolean
-collect_items(FthDataset *ds, FthStore *store, FthDatasetScope scope, GError **error)
+collect_items(FthDataset *ds, FthStore *store, FthDatasetScope scope, FthItemKind kind,
+              GError **error)
 {
   g_autoptr(GPtrArray) labels = fth_store_list_labels(store, error);
   if (labels == NULL)
     return FALSE;
   g_autoptr(GHashTable) class_of = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  if (ds->tagging) {
+    gint64 none = 0;
+    g_ptr_array_add(ds->class_names, g_strdup("O"));
+    g_array_append_val(ds->class_ids, none);
+  }
   for (guint l = 0; l < labels->len; l++) {
     FthLabel *lab = g_ptr_array_index(labels, l);
-    if (lab->kind != FTH_LABEL_CLASS && lab->kind != FTH_LABEL_ANY)
+    FthLabelKind want = ds->tagging ? FTH_LABEL_SPAN : FTH_LABEL_CLASS;
+    if (lab->kind != want && lab->kind != FTH_LABEL_ANY)
       continue;
     gint64 *key = g_new(gint64, 1);
     *key = lab->id;
-    g_hash_table_insert(class_of, key, GINT_TO_POINTER((int)ds->class_ids->len + 1));
-    g_ptr_array_add(ds->class_names, g_strdup(lab->name));
+    /* Classification: class + 1; tagging: span type + 1. */
+    int n_types = ds->tagging ? ((int)ds->class_ids->len - 1) / 2 : (int)ds->class_ids->len;
+    g_hash_table_insert(class_of, key, GINT_TO_POINTER(n_types + 1));
+    if (ds->tagging) {
+      g_ptr_array_add(ds->class_names, g_strdup_printf("B-%s", lab->name));
+      g_ptr_array_add(ds->class_names, g_strdup_printf("I-%s", lab->name));
+      g_array_append_val(ds->class_ids, lab->id);
+    } else {
+      g_ptr_array_add(ds->class_names, g_strdup(lab->name));
+    }
     g_array_append_val(ds->class_ids, lab->id);
   }
   FthItemFilter f = FTH_ITEM_FILTER_INIT;
-  f.kind = FTH_ITEM_IMAGE;
+  f.kind = kind;
   gint64 after = 0;
   for (;;) {
     g_autoptr(GPtrArray) page = fth_store_list_items_after(store, &f, after, 5000, error);
@@ -102,16 +135,27 @@ collect_items(FthDataset *ds, FthStore *store, FthDatasetScope scope, GError **e
         return FALSE;
       /* The first class label (in label order of creation) when an item has several. */
       int32_t label = -1;
+      GArray *spans = ds->tagging ? g_array_new(FALSE, FALSE, sizeof(Span)) : NULL;
       for (guint k = 0; k < anns->len; k++) {
         FthAnnotation *a = g_ptr_array_index(anns, k);
         int cls = GPOINTER_TO_INT(g_hash_table_lookup(class_of, &a->label_id));
-        if (a->author == FTH_AUTHOR_HUMAN && a->geom == FTH_GEOM_WHOLE && cls > 0 &&
-            (label < 0 || cls - 1 < label))
+        if (a->author != FTH_AUTHOR_HUMAN || cls <= 0)
+          continue;
+        if (ds->tagging && a->geom == FTH_GEOM_SPAN) {
+          Span sp = {a->start, a->end, cls - 1};
+          g_array_append_val(spans, sp);
+          label = 0; /* one stratum: splits by item */
+        } else if (!ds->tagging && a->geom == FTH_GEOM_WHOLE && (label < 0 || cls - 1 < label)) {
           label = cls - 1;
+        }
       }
-      if (label < 0 && scope == FTH_DATASET_LABELED)
+      if (label < 0 && scope == FTH_DATASET_LABELED) {
+        if (spans)
+          g_array_unref(spans);
         continue;
-      Entry e = {it->id, label, it->split, g_strdup(it->path), it->member, g_strdup(it->sha256)};
+      }
+      Entry e = {it->id, label, it->split, g_strdup(it->path), it->member, g_strdup(it->sha256),
+                 g_strdup(it->text), spans};
       g_array_append_val(ds->entries, e);
     }
   }
@@ -287,7 +331,7 @@ fth_dataset_open(FthStore *store, FthDatasetScope scope, int channels, const cha
   g_array_set_clear_func(ds->entries, entry_clear);
   ds->class_names = g_ptr_array_new_with_free_func(g_free);
   ds->class_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
-  if (!collect_items(ds, store, scope, error))
+  if (!collect_items(ds, store, scope, FTH_ITEM_IMAGE, error))
     return NULL;
   if (ds->entries->len == 0) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA,
@@ -309,6 +353,223 @@ fth_dataset_open(FthStore *store, FthDatasetScope scope, int channels, const cha
   if (!map_cache(ds, error) && !build_cache(ds, store, error))
     return NULL;
   return g_steal_pointer(&ds);
+}
+
+static gboolean
+item_error(GError **error, const Entry *e, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static gboolean
+item_error(GError **error, const Entry *e, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA, "item %" G_GINT64_FORMAT " (%s): %s",
+              e->item_id, e->path ? e->path : "inline text", msg);
+  return FALSE;
+}
+
+/* The item's text (inline or its file) into e->text, checked to be UTF-8, and its spans against
+ * its length. */
+static gboolean
+load_text(FthStore *store, Entry *e, const char *const *class_names, GError **error)
+{
+  if (e->text != NULL) {
+    GError *verr = NULL;
+    if (!fth_text_validate(e->text, strlen(e->text), NULL, &verr)) {
+      item_error(error, e, "%s", verr->message);
+      g_error_free(verr);
+      return FALSE;
+    }
+  } else {
+    g_autofree char *path = fth_store_resolve_path(store, e->path);
+    GError *lerr = NULL;
+    if (!fth_text_load_file(path, &e->text, NULL, &lerr)) {
+      item_error(error, e, "%s", lerr->message);
+      g_error_free(lerr);
+      return FALSE;
+    }
+  }
+  glong chars = g_utf8_strlen(e->text, -1);
+  for (guint k = 0; e->spans && k < e->spans->len; k++) {
+    const Span *sp = &g_array_index(e->spans, Span, k);
+    if (sp->start < 0 || sp->end <= sp->start || sp->end > chars)
+      return item_error(error, e, "the span [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ") of "
+                        "label '%s' does not fit the text's %ld characters", (gint64)sp->start,
+                        (gint64)sp->end, class_names[2 * sp->type + 1] + 2, chars);
+  }
+  return TRUE;
+}
+
+FthDataset *
+fth_dataset_open_text(FthStore *store, FthDatasetScope scope, gboolean tagging, GError **error)
+{
+  g_autoptr(FthDataset) ds = g_new0(FthDataset, 1);
+  ds->text = TRUE;
+  ds->tagging = tagging;
+  ds->entries = g_array_new(FALSE, TRUE, sizeof(Entry));
+  g_array_set_clear_func(ds->entries, entry_clear);
+  ds->class_names = g_ptr_array_new_with_free_func(g_free);
+  ds->class_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+  if (!collect_items(ds, store, scope, FTH_ITEM_TEXT, error))
+    return NULL;
+  if (ds->entries->len == 0) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA, "%s: no %stext items to %s",
+                fth_store_get_dir(store), scope == FTH_DATASET_LABELED ? "labeled " : "",
+                scope == FTH_DATASET_LABELED ? "train on" : "predict");
+    return NULL;
+  }
+  for (guint i = 0; i < ds->entries->len; i++)
+    if (!load_text(store, &g_array_index(ds->entries, Entry, i),
+                   (const char *const *)ds->class_names->pdata, error))
+      return NULL;
+  return g_steal_pointer(&ds);
+}
+
+gboolean
+fth_dataset_is_text(const FthDataset *ds)
+{
+  return ds->text;
+}
+
+const char *
+fth_dataset_text(const FthDataset *ds, size_t i)
+{
+  return g_array_index(ds->entries, Entry, i).text;
+}
+
+static int
+span_cmp(gconstpointer a, gconstpointer b)
+{
+  const Span *x = a, *y = b;
+  return x->start < y->start ? -1 : x->start > y->start;
+}
+
+gboolean
+fth_dataset_tokenize(FthDataset *ds, const FthTokenizer *tok, int seq_len, GError **error)
+{
+  size_t n = ds->entries->len, t = (size_t)seq_len;
+  g_free(ds->tokens);
+  g_clear_pointer(&ds->tags, g_free);
+  ds->tokens = g_new(int32_t, n * t);
+  ds->seq_len = seq_len;
+  g_autofree int32_t *starts = g_new(int32_t, t), *ends = g_new(int32_t, t);
+  if (ds->tagging)
+    ds->tags = g_new(int32_t, n * t);
+  for (size_t i = 0; i < n; i++) {
+    Entry *e = &g_array_index(ds->entries, Entry, i);
+    g_autofree char *name = g_strdup_printf("item %" G_GINT64_FORMAT, e->item_id);
+    int32_t *ids = ds->tokens + i * t;
+    if (!fth_tokenizer_encode(tok, e->text, -1, name, seq_len, TRUE, ids, starts, ends, NULL,
+                              error))
+      return FALSE;
+    if (!ds->tagging)
+      continue;
+    /* BIO: a token takes the type of the span it overlaps; B on the span's first token. */
+    g_array_sort(e->spans, span_cmp);
+    int32_t *tags = ds->tags + i * t;
+    int prev_span = -1;
+    guint k = 0;
+    for (size_t j = 0; j < t; j++) {
+      if (starts[j] < 0) {
+        tags[j] = FTH_IGNORE_TARGET;
+        continue;
+      }
+      while (k < e->spans->len && g_array_index(e->spans, Span, k).end <= starts[j])
+        k++;
+      const Span *sp = k < e->spans->len ? &g_array_index(e->spans, Span, k) : NULL;
+      if (sp == NULL || sp->start >= ends[j]) {
+        tags[j] = 0;
+        continue;
+      }
+      tags[j] = 2 * sp->type + ((int)k == prev_span ? 2 : 1);
+      prev_span = (int)k;
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+tokenizer_error(GError **error, GError *terr)
+{
+  g_set_error_literal(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA, terr->message);
+  g_error_free(terr);
+  return FALSE;
+}
+
+FthDataset *
+fth_dataset_open_recipe_text(FthStore *store, const FthRecipe *recipe, FthDatasetScope scope,
+                             const char *dir, GError **error)
+{
+  g_autoptr(FthDataset) ds = fth_dataset_open_text(store, scope, recipe->tagging, error);
+  if (ds == NULL)
+    return NULL;
+  GError *terr = NULL;
+  if (dir != NULL) {
+    g_autofree char *path = g_build_filename(dir, "tokenizer.json", NULL);
+    ds->tokenizer = fth_tokenizer_load(path, &terr);
+  } else {
+    /* The whole labeled set's texts: the vocabulary needs no labels, so the validation and
+     * test items' words are known too, as a user's later texts would be. */
+    size_t n = ds->entries->len;
+    g_autofree const char **texts = g_new(const char *, n);
+    g_autofree char **names = g_new0(char *, n + 1);
+    for (size_t i = 0; i < n; i++) {
+      const Entry *e = &g_array_index(ds->entries, Entry, i);
+      texts[i] = e->text;
+      names[i] = g_strdup_printf("item %" G_GINT64_FORMAT, e->item_id);
+    }
+    FthTokenizerConfig cfg;
+    fth_tokenizer_config_init(&cfg);
+    cfg.kind = recipe->bpe ? FTH_TOKENIZER_BPE : FTH_TOKENIZER_WORDPIECE;
+    cfg.vocab_size = recipe->vocab;
+    cfg.lowercase = recipe->lowercase;
+    ds->tokenizer = fth_tokenizer_train(texts, n, (const char *const *)names, &cfg, &terr);
+    for (size_t i = 0; i < n; i++)
+      g_free(names[i]);
+  }
+  if (ds->tokenizer == NULL) {
+    tokenizer_error(error, terr);
+    return NULL;
+  }
+  int v = fth_tokenizer_vocab_size(ds->tokenizer);
+  if (v > recipe->vocab) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA,
+                "%s: the tokenizer has %d entries (its alphabet alone may exceed the target), "
+                "the recipe's embedding %d: raise 'vocab'", recipe->source, v, recipe->vocab);
+    return NULL;
+  }
+  if (!fth_dataset_tokenize(ds, ds->tokenizer, (int)recipe->in_shape[0], error))
+    return NULL;
+  return g_steal_pointer(&ds);
+}
+
+const FthTokenizer *
+fth_dataset_tokenizer(const FthDataset *ds)
+{
+  return ds->tokenizer;
+}
+
+gboolean
+fth_dataset_save_tokenizer(const FthDataset *ds, const char *dir, GError **error)
+{
+  if (ds->tokenizer == NULL)
+    return TRUE;
+  if (g_mkdir_with_parents(dir, 0755) != 0) {
+    int err = errno;
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s: cannot create: %s", dir,
+                g_strerror(err));
+    return FALSE;
+  }
+  g_autofree char *path = g_build_filename(dir, "tokenizer.json", NULL);
+  GError *terr = NULL;
+  if (!fth_tokenizer_save(ds->tokenizer, path, &terr)) {
+    g_set_error_literal(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, terr->message);
+    g_error_free(terr);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 size_t
@@ -394,7 +655,8 @@ fth_dataset_samples(const FthDataset *ds, FthSamples *out)
       mut->keys[i] = g_array_index(ds->entries, Entry, i).item_id;
     }
   }
-  *out = (FthSamples){ds->pixels, ds->labels, ds->keys, n, ds->channels, ds->height, ds->width};
+  *out = (FthSamples){ds->pixels, ds->labels, ds->keys, n, ds->channels, ds->height, ds->width,
+                      ds->tokens, ds->tags, ds->seq_len};
 }
 
 /* x / 255 for a whole sample, vectorized as the optimizer loops are (see optim.c). */
@@ -406,12 +668,40 @@ u8_to_unit(const uint8_t *restrict src, float *restrict dst, size_t n)
     dst[p] = (float)src[p] * (1.0f / 255.0f);
 }
 
+static void
+fill_tokens(const FthSamples *s, const uint32_t *indices, size_t n, const FthAugment *aug,
+            uint64_t seed, uint64_t epoch, int32_t *x, int32_t *y)
+{
+  size_t t = (size_t)s->seq_len;
+  for (size_t k = 0; k < n; k++) {
+    size_t i = indices[k];
+    const int32_t *src = s->tokens + i * t, *tags = s->tags ? s->tags + i * t : NULL;
+    int32_t *tags_out = y != NULL && tags != NULL ? y + k * t : NULL;
+    if (aug != NULL) {
+      uint64_t key = s->keys ? (uint64_t)s->keys[i] : (uint64_t)i;
+      fth_augment_tokens(aug, src, tags_out ? tags : NULL, (int)t, seed, key, epoch, x + k * t,
+                         tags_out);
+    } else {
+      memcpy(x + k * t, src, t * sizeof *src);
+      if (tags_out != NULL)
+        memcpy(tags_out, tags, t * sizeof *tags);
+    }
+    if (y != NULL && tags == NULL)
+      y[k] = s->labels[i];
+  }
+}
+
 void
 fth_samples_fill_batch(const FthSamples *s, const uint32_t *indices, size_t n,
                        const FthAugment *aug, uint64_t seed, uint64_t epoch, const float *mean,
-                       const float *std, float *x, int32_t *y)
+                       const float *std, void *xv, int32_t *y)
 {
   static const FthAugment none = {0};
+  if (s->tokens != NULL) {
+    fill_tokens(s, indices, n, aug, seed, epoch, xv, y);
+    return;
+  }
+  float *x = xv;
   size_t sample = (size_t)s->channels * (size_t)s->height * (size_t)s->width;
   for (size_t k = 0; k < n; k++) {
     size_t i = indices[k];

@@ -59,6 +59,12 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
     fth_recipe_parse(meta->recipe_json, -1, src, (const char *const *)meta->vars, error);
   if (recipe == NULL)
     return FALSE;
+  if (recipe->tagging) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "%s: a tagging model; fathom predict stores class probabilities of classifiers "
+                "only", src);
+    return FALSE;
+  }
   int batch = o->batch > 0 ? o->batch : 256;
   g_autoptr(FthModel) m = fth_model_build(recipe, meta->n_labels, 1, FTH_MODEL_INFERENCE, error);
   if (m == NULL)
@@ -70,7 +76,11 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
     return engine_error(error, "planning the inference graph");
 
   int channels = recipe->in_ndim == 3 ? (int)recipe->in_shape[0] : 1;
-  g_autoptr(FthDataset) ds = fth_dataset_open(store, FTH_DATASET_ALL, channels, NULL, error);
+  /* Text: the items tokenized by the checkpoint's own tokenizer. */
+  g_autoptr(FthDataset) ds =
+    recipe->tokens ? fth_dataset_open_recipe_text(store, recipe, FTH_DATASET_ALL,
+                                                  o->checkpoint_dir, error)
+                   : fth_dataset_open(store, FTH_DATASET_ALL, channels, NULL, error);
   if (ds == NULL)
     return FALSE;
   FthSamples s;
@@ -78,6 +88,8 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
   size_t sample = (size_t)s.channels * (size_t)s.height * (size_t)s.width, want = 1;
   for (int i = 0; i < recipe->in_ndim; i++)
     want *= (size_t)recipe->in_shape[i];
+  if (recipe->tokens)
+    sample = want;
   if (sample != want) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA,
                 "%s: the model takes %zu values per image, the project's images have %zu", src,
@@ -116,7 +128,8 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
     FthTensor logits, emb;
     if ((fth_graph_batch(m->graph) != (int64_t)count &&
          fth_graph_set_batch(m->graph, (int64_t)count) != FTH_STATUS_OK) ||
-        fth_graph_set_input(m->graph, m->input, x, count * sample * sizeof(float)) != FTH_STATUS_OK ||
+        fth_graph_set_input(m->graph, m->input, x, count * sample * sizeof(float)) !=
+          FTH_STATUS_OK ||
         fth_graph_run(m->graph) != FTH_STATUS_OK ||
         fth_graph_tensor(m->graph, m->logits, &logits) != FTH_STATUS_OK ||
         fth_graph_tensor(m->graph, m->embedding, &emb) != FTH_STATUS_OK) {

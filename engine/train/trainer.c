@@ -17,6 +17,7 @@ struct FthTrainer {
   int64_t planned_batch;
   int64_t step;
   size_t sample_floats;
+  size_t targets_per_sample; /* 1, or the token count of a tagger */
   float *x;
   int32_t *y;
   uint32_t *perm;
@@ -173,7 +174,8 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
   for (int i = 0; i < recipe->in_ndim; i++)
     t->sample_floats *= (size_t)recipe->in_shape[i];
   t->x = g_new(float, t->sample_floats * (size_t)t->cfg.batch);
-  t->y = g_new(int32_t, (size_t)t->cfg.batch);
+  t->targets_per_sample = recipe->tagging ? (size_t)recipe->in_shape[0] : 1;
+  t->y = g_new(int32_t, t->targets_per_sample * (size_t)t->cfg.batch);
   return g_steal_pointer(&t);
 }
 
@@ -400,7 +402,8 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   fth_samples_fill_batch(s, idx, count, aug, t->cfg.seed, epoch, t->mean, t->std, t->x, t->y);
   if (set_input(t, t->model->input, t->x, count * t->sample_floats * sizeof(float)) !=
         FTH_STATUS_OK ||
-      set_input(t, t->model->targets, t->y, count * sizeof(int32_t)) != FTH_STATUS_OK)
+      set_input(t, t->model->targets, t->y, count * t->targets_per_sample * sizeof(int32_t)) !=
+        FTH_STATUS_OK)
     return engine_error(error, "copying the batch in");
   /* Dropout masks keyed by the training step: the same in a resumed run. */
   if (step >= 0)
@@ -414,9 +417,14 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   *loss = *(const float *)lt.data;
   if (correct != NULL) {
     const float *z = logits.data;
-    int c = t->model->n_classes;
-    for (size_t i = 0; i < count; i++)
-      *correct += argmax(z + i * (size_t)c, c) == t->y[i];
+    size_t c = (size_t)t->model->n_classes, tps = t->targets_per_sample;
+    /* A tagged item counts as right when all its tokens are. */
+    for (size_t i = 0; i < count; i++) {
+      gboolean right = TRUE;
+      for (size_t j = i * tps; j < (i + 1) * tps; j++)
+        right = right && (t->y[j] < 0 || argmax(z + j * c, (int)c) == t->y[j]);
+      *correct += right;
+    }
   }
   return TRUE;
 }
@@ -706,7 +714,8 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
         return engine_error(error, "reading the logits");
       const float *z = logits.data;
       int c = t->model->n_classes;
-      for (size_t i = 0; i < count; i++)
+      /* Per token for a tagger; padding (a negative target) is not counted. */
+      for (size_t i = 0; i < count * t->targets_per_sample; i++)
         fth_confusion_add(cm, t->y[i], argmax(z + i * (size_t)c, c));
     }
   }
@@ -714,6 +723,32 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
     return FALSE;
   if (mean_loss != NULL)
     *mean_loss = n ? loss_sum / (double)n : NAN;
+  return TRUE;
+}
+
+gboolean
+fth_trainer_evaluate_entities(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n,
+                              FthEntityCounts *counts, GError **error)
+{
+  size_t tps = t->targets_per_sample, c = (size_t)t->model->n_classes;
+  if (!plan(t, FTH_MODE_INFERENCE, t->cfg.batch, error))
+    return FALSE;
+  g_autofree int32_t *pred = g_new(int32_t, tps);
+  for (size_t start = 0; start < n; start += (size_t)t->cfg.batch) {
+    size_t count = MIN((size_t)t->cfg.batch, n - start);
+    double loss;
+    FthTensor logits;
+    if (!run_batch(t, s, idx + start, count, NULL, 0, -1, &loss, NULL, error))
+      return FALSE;
+    if (read_value(t, t->model->logits, 1, &logits) != FTH_STATUS_OK)
+      return engine_error(error, "reading the logits");
+    const float *z = logits.data;
+    for (size_t i = 0; i < count; i++) {
+      for (size_t j = 0; j < tps; j++)
+        pred[j] = argmax(z + (i * tps + j) * c, (int)c);
+      fth_entity_counts_add(counts, t->y + i * tps, pred, tps);
+    }
+  }
   return TRUE;
 }
 

@@ -26,6 +26,26 @@
  *   max_pool2d / avg_pool2d  kernel, stride [kernel], padding [0]
  *   dropout       p
  *   residual      layers (the body), shortcut [identity], activation [none] after the sum
+ *
+ * Text models take token ids: "input": {"tokens": T, "vocab": V} (T ids per item, a vocabulary
+ * of up to V entries), with "task" ["classification"] or "tagging" (one class per token: BIO
+ * tags of the span labels), "tokenizer" ["wordpiece"] or "bpe", "lowercase" [true]. Their layers
+ * (x is [batch, T, D] between them; names as BERT's where it has them):
+ *   embedding     dim, positions [true] (learned, "NAME.position_embeddings.weight"),
+ *                 layer_norm [false], dropout [0]: "NAME.word_embeddings.weight" [V, dim]
+ *   transformer_encoder  heads, ffn, dropout [0.1], norm ["post"] or "pre", eps [1e-12]: one
+ *                 BERT layer (attention.self.query/key/value, attention.output.dense,
+ *                 attention.output.LayerNorm, intermediate.dense, output.dense,
+ *                 output.LayerNorm); padding tokens are masked out as keys
+ *   text_cnn      kernels (an array of widths), channels, activation ["relu"]: a conv1d of each
+ *                 width over the sequence ("NAME.convs.I.weight"), max over time, concatenated
+ *                 -> [batch, channels * kernels]
+ *   pool          mode ["mean"] (over the non-padding tokens), "max" or "cls" (the first
+ *                 token) -> [batch, D]
+ * A linear layer applies to the last axis, so a tagger ends with linear "classes" on [batch, T,
+ * D]. The token-id inputs are i32; the padding id is 0 ([PAD]). Text augmentation in "train":
+ * "augment": {"token_dropout": P (a token becomes [UNK] with probability P), "token_swap": P
+ * (a token changes place with its right neighbour)}.
  * Every layer may carry "repeat": N (N copies) and "name" (the parameter prefix; the default
  * is the layer's index, PyTorch Sequential style: "0.weight", "3.bias", "4.body.0.weight").
  * Integer fields take a number, "$var" or "$var*K"; out sizes may be "classes". A layer
@@ -67,9 +87,22 @@ typedef enum {
   FTH_LAYER_FLATTEN,
   FTH_LAYER_DROPOUT,
   FTH_LAYER_RESIDUAL,
+  FTH_LAYER_EMBEDDING,
+  FTH_LAYER_TRANSFORMER_ENCODER,
+  FTH_LAYER_TEXT_CNN,
+  FTH_LAYER_POOL,
 } FthLayerKind;
 
+typedef enum {
+  FTH_POOL_MEAN = 0,
+  FTH_POOL_MAX,
+  FTH_POOL_CLS,
+} FthPoolMode;
+
+#define FTH_RECIPE_MAX_KERNELS 8
+
 #define FTH_RECIPE_CLASSES (-1) /* out size "classes": the label set decides */
+#define FTH_IGNORE_TARGET (-100) /* a tagging target that adds nothing to the loss (padding) */
 
 typedef struct FthLayerSpec FthLayerSpec;
 struct FthLayerSpec {
@@ -86,6 +119,11 @@ struct FthLayerSpec {
   int n_body;
   FthLayerSpec *shortcut;
   int n_shortcut;
+  int heads, ffn;       /* transformer_encoder */
+  bool pre_norm;        /* transformer_encoder */
+  bool positions, layer_norm; /* embedding */
+  int kernels[FTH_RECIPE_MAX_KERNELS], n_kernels; /* text_cnn */
+  FthPoolMode pool;
 };
 
 typedef struct {
@@ -96,13 +134,18 @@ typedef struct {
   float label_smoothing;
   float flip_prob, rotate_deg, brightness, contrast;
   int crop_padding;
+  float token_dropout, token_swap;
 } FthRecipeTrain;
 
 typedef struct {
   char *source;         /* file name (or "recipe") used in messages */
   char *name;
   char *json;           /* the recipe text, for checkpoints */
-  int in_ndim;          /* 1 ([D]) or 3 ([C, H, W]) */
+  int in_ndim;          /* 1 ([D] or [T] token ids) or 3 ([C, H, W]) */
+  bool tokens;          /* the input is T token ids (in_shape[0]) */
+  int vocab;            /* tokens: the vocabulary size */
+  bool tagging;         /* tokens: one class per token */
+  bool bpe, lowercase;  /* tokens: the tokenizer to train */
   int64_t in_shape[3];
   float *mean, *std;    /* per channel (in_shape[0] entries for images, 1 for vectors) */
   int n_norm;
@@ -124,9 +167,9 @@ char *fth_recipe_find(const char *name_or_path);
 
 typedef struct {
   FthGraph *graph;
-  FthNode *input;      /* f32 [B, in_shape...] */
-  FthNode *targets;    /* i32 [B] */
-  FthNode *logits;     /* [B, classes] */
+  FthNode *input;      /* f32 [B, in_shape...]; token ids: i32 [B, T] */
+  FthNode *targets;    /* i32 [B]; tagging: [B, T] with FTH_IGNORE_TARGET at padding */
+  FthNode *logits;     /* [B, classes]; tagging: [B, T, classes] */
   FthNode *embedding;  /* [B, D]: the input of the last linear layer */
   FthNode *loss;       /* scalar mean cross-entropy; NULL for an inference model */
   int n_classes;

@@ -9,6 +9,7 @@
 #include <fathom/parallel.h>
 #include <fathom/recipe.h>
 #include <fathom/store.h>
+#include <fathom/tokenizer.h>
 #include <glib.h>
 #include <stdint.h>
 
@@ -47,6 +48,17 @@ double fth_confusion_precision(const FthConfusion *cm, int cls);
 double fth_confusion_recall(const FthConfusion *cm, int cls);
 double fth_confusion_f1(const FthConfusion *cm, int cls);
 double fth_confusion_macro_f1(const FthConfusion *cm);
+/* Entities in BIO tag sequences (0 = O, 2k + 1 = B and 2k + 2 = I of type k), counted as
+ * seqeval does by default: an entity starts at a B, or at an I after O or another type, and runs
+ * over the Is of its type; a predicted entity is correct when type, start and end match. Positions
+ * where the truth is negative (special and padding tokens) are left out of both sequences. */
+typedef struct {
+  int64_t n_true, n_pred, n_correct;
+} FthEntityCounts;
+
+void fth_entity_counts_add(FthEntityCounts *c, const int32_t *truth, const int32_t *pred, size_t n);
+double fth_entity_f1(const FthEntityCounts *c); /* micro F1; 0 when nothing was found or true */
+
 /* {"labels": [...], "counts": [[...], ...]}; label_names may be NULL (then indices). */
 char *fth_confusion_to_json(const FthConfusion *cm, const char *const *label_names);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthConfusion, fth_confusion_free)
@@ -75,7 +87,15 @@ typedef struct {
   float rotate_deg;  /* rotation uniform in [-rotate_deg, rotate_deg] */
   float brightness;  /* adds U(-b, b) * 255 */
   float contrast;    /* scales around the image mean by U(1 - c, 1 + c) */
+  float token_dropout; /* text: a token becomes [UNK] with this probability */
+  float token_swap;    /* text: a token changes place with its right neighbour (and its tag) */
 } FthAugment;
+
+/* Token dropout and adjacent swaps of n ids (special tokens stay in place), with the per-token
+ * tags (may be NULL) moved along; draws depend only on (seed, key, epoch) as for images. */
+void fth_augment_tokens(const FthAugment *aug, const int32_t *ids, const int32_t *tags, int n,
+                        uint64_t seed, uint64_t key, uint64_t epoch, int32_t *ids_out,
+                        int32_t *tags_out);
 
 /* mean and std have `channels` entries, or are NULL for 0 and 1. */
 void fth_augment_image(const FthAugment *aug, const uint8_t *src, int channels, int height,
@@ -115,24 +135,52 @@ const uint8_t *fth_dataset_pixels(const FthDataset *ds, size_t i);
 size_t fth_dataset_n_decoded(const FthDataset *ds);
 const char *fth_dataset_cache_path(const FthDataset *ds);
 
+/* Text items for a token model. Classification: the classes as above. Tagging: the items with a
+ * human span annotation; the classes are "O", then "B-NAME" and "I-NAME" for each label of kind
+ * SPAN or ANY (label position order). Every item's text is read (inline or from its file):
+ * text that is not UTF-8, or a span outside its item's characters, fails naming the item. */
+FthDataset *fth_dataset_open_text(FthStore *store, FthDatasetScope scope, gboolean tagging,
+                                  GError **error);
+gboolean fth_dataset_is_text(const FthDataset *ds);
+const char *fth_dataset_text(const FthDataset *ds, size_t i);
+/* Encodes every item into seq_len ids ([CLS] ... [SEP], padded) for fth_dataset_samples; for
+ * tagging, each token gets the BIO tag of the span it overlaps (B on the span's first token). */
+gboolean fth_dataset_tokenize(FthDataset *ds, const FthTokenizer *tok, int seq_len,
+                              GError **error);
+/* The text dataset of a token recipe, tokenized: with dir's tokenizer.json (a checkpoint
+ * directory) or, when dir is NULL, a tokenizer of the recipe's kind, vocabulary and case trained
+ * on the items' texts. Fails when the tokenizer's vocabulary exceeds the recipe's. */
+FthDataset *fth_dataset_open_recipe_text(FthStore *store, const FthRecipe *recipe,
+                                         FthDatasetScope scope, const char *dir, GError **error);
+/* The tokenizer of fth_dataset_open_recipe_text (NULL for other datasets). */
+const FthTokenizer *fth_dataset_tokenizer(const FthDataset *ds);
+/* Writes dir/tokenizer.json (creating dir) when the dataset has a tokenizer. */
+gboolean fth_dataset_save_tokenizer(const FthDataset *ds, const char *dir, GError **error);
 
-/* ---- Samples: uint8 images with labels in memory, what the trainer consumes ------------------ */
+
+/* ---- Samples: uint8 images or token ids with labels in memory, what the trainer consumes ----- */
 typedef struct {
   const uint8_t *pixels;   /* n * channels * height * width, CHW per sample */
   const int32_t *labels;   /* n; -1 for unlabeled */
   const gint64 *keys;      /* n augmentation keys (item ids); NULL: the index */
   size_t n;
   int channels, height, width;
+  const int32_t *tokens;   /* text: n * seq_len token ids (pixels unused); NULL for images */
+  const int32_t *tags;     /* tagging: n * seq_len per-token classes, FTH_IGNORE_TARGET at
+                            * special and padding tokens; NULL: one label per sample */
+  int seq_len;
 } FthSamples;
 
 /* A view of the dataset (valid while it lives). */
 void fth_dataset_samples(const FthDataset *ds, FthSamples *out);
 
 /* Converts samples indices[0..n) into x (n * C*H*W floats: augmented when aug is not NULL,
- * keyed by the sample's key and epoch, then (v/255 - mean) / std) and y (may be NULL). */
+ * keyed by the sample's key and epoch, then (v/255 - mean) / std) and y (may be NULL). Text
+ * samples: x receives n * seq_len int32 token ids (mean and std unused), y the labels or, for
+ * tagging, n * seq_len tags. */
 void fth_samples_fill_batch(const FthSamples *s, const uint32_t *indices, size_t n,
                             const FthAugment *aug, uint64_t seed, uint64_t epoch,
-                            const float *mean, const float *std, float *x, int32_t *y);
+                            const float *mean, const float *std, void *x, int32_t *y);
 
 /* ---- Checkpoints -------------------------------------------------------------------------------
  * A checkpoint directory holds weights-STEP.safetensors (every parameter and buffer by name, as
@@ -325,6 +373,9 @@ gboolean fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_
 /* Mean loss and confusion over idx[0..n) in inference mode. */
 gboolean fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n,
                               FthConfusion *cm, double *mean_loss, GError **error);
+/* Entity counts of a tagger over idx[0..n) in inference mode (on this rank's trainer alone). */
+gboolean fth_trainer_evaluate_entities(FthTrainer *t, const FthSamples *s, const uint32_t *idx,
+                                       size_t n, FthEntityCounts *counts, GError **error);
 /* Largest batch whose training memory (activations by the planner's exact bytes per sample,
  * parameters, gradients and optimizer state) fits fraction * available memory. */
 gboolean fth_trainer_batch_for_memory(const FthRecipe *recipe, int n_classes, double fraction,

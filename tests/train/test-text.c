@@ -1,0 +1,370 @@
+/* Text models end to end through fth_train: a synthetic classification project (the class is
+ * decided by a keyword; a quarter of the items Chinese) that each text recipe of the zoo learns,
+ * the tokenizer saved with the checkpoint, fth_predict on it; a synthetic NER project (names and
+ * cities from lists, some of two words) that the tagger learns to a high entity F1; entity
+ * counting as seqeval does; token augmentation; the errors for bad data. */
+#include <fathom/train.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "fixtures.h"
+
+static char *tmp_root;
+
+static const char *const filler[] = {"the", "a", "very", "today", "we", "saw", "some", "people",
+                                     "and", "then", "it", "was", "quite", "nice", "really", "old"};
+static const char *const filler_zh[] = {"我", "们", "今", "天", "看", "到", "一", "些", "人", "很",
+                                        "好"};
+static const char *const keywords[2][4] = {{"goal", "match", "team", "score"},
+                                           {"code", "chip", "data", "robot"}};
+static const char *const keywords_zh[2][2] = {{"球", "赛"}, {"码", "芯"}};
+
+static void
+add_text_item(FthStore *store, const char *text, int row, gint64 *id)
+{
+  GError *error = NULL;
+  g_autoptr(FthItemRecord) it = fth_item_record_new();
+  it->kind = FTH_ITEM_TEXT;
+  it->path = g_strdup("texts.jsonl");
+  it->member = row;
+  it->text = g_strdup(text);
+  it->length_chars = g_utf8_strlen(text, -1);
+  it->sha256 = g_compute_checksum_for_string(G_CHECKSUM_SHA256, text, -1);
+  g_assert_true(fth_store_add_item(store, it, id, NULL, &error));
+  g_assert_no_error(error);
+}
+
+/* 240 items, classes "sport" and "tech"; every fourth is Chinese. */
+static char *
+make_classification_project(void)
+{
+  g_autofree char *dir = g_build_filename(tmp_root, "cls", NULL);
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_create(dir, &error);
+  g_assert_no_error(error);
+  gint64 labels[2];
+  g_assert_true(fth_store_add_label(store, "sport", NULL, NULL, FTH_LABEL_CLASS, &labels[0], &error));
+  g_assert_true(fth_store_add_label(store, "tech", NULL, NULL, FTH_LABEL_CLASS, &labels[1], &error));
+  GRand *r = g_rand_new_with_seed(11);
+  g_assert_true(fth_store_begin(store, &error));
+  for (int i = 0; i < 240; i++) {
+    int cls = i % 2, len = g_rand_int_range(r, 6, 11), at = g_rand_int_range(r, 0, len);
+    gboolean zh = i % 4 >= 2;
+    GString *s = g_string_new("");
+    for (int w = 0; w < len; w++) {
+      const char *word = w == at ? (zh ? keywords_zh[cls][g_rand_int_range(r, 0, 2)]
+                                       : keywords[cls][g_rand_int_range(r, 0, 4)])
+                         : zh ? filler_zh[g_rand_int_range(r, 0, G_N_ELEMENTS(filler_zh))]
+                              : filler[g_rand_int_range(r, 0, G_N_ELEMENTS(filler))];
+      g_string_append_printf(s, "%s%s", w && !zh ? " " : "", word);
+    }
+    /* Distinct texts; the number says nothing about the class (both classes share it). */
+    g_string_append_printf(s, zh ? "。%d" : ". %d", i / 2);
+    gint64 id;
+    add_text_item(store, s->str, i, &id);
+    g_string_free(s, TRUE);
+    g_assert_true(fth_store_set_class(store, id, labels[cls], FTH_AUTHOR_HUMAN, 0, 1.0, NULL,
+                                      &error));
+  }
+  g_assert_true(fth_store_commit(store, &error));
+  g_rand_free(r);
+  return g_steal_pointer(&dir);
+}
+
+static const char *const people[] = {"Alice", "Bob", "Carol", "David", "Emma", "Frank", "Grace"};
+static const char *const places[] = {"Paris", "Berlin", "Tokyo", "Madrid", "Oslo", "New York",
+                                     "Buenos Aires"};
+
+/* 200 sentences of filler words with one or two entities (labels PER and LOC, spans in
+ * characters). */
+static char *
+make_ner_project(void)
+{
+  g_autofree char *dir = g_build_filename(tmp_root, "ner", NULL);
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_create(dir, &error);
+  g_assert_no_error(error);
+  gint64 labels[2];
+  g_assert_true(fth_store_add_label(store, "PER", NULL, NULL, FTH_LABEL_SPAN, &labels[0], &error));
+  g_assert_true(fth_store_add_label(store, "LOC", NULL, NULL, FTH_LABEL_SPAN, &labels[1], &error));
+  GRand *r = g_rand_new_with_seed(23);
+  g_assert_true(fth_store_begin(store, &error));
+  for (int i = 0; i < 200; i++) {
+    int len = g_rand_int_range(r, 5, 10), n_ent = 1 + (i % 2);
+    int at[2] = {g_rand_int_range(r, 0, len), g_rand_int_range(r, 0, len)};
+    GString *s = g_string_new("");
+    FthAnnotation spans[2];
+    int n_spans = 0;
+    for (int w = 0; w < len; w++) {
+      if (w)
+        g_string_append_c(s, ' ');
+      int type = w == at[0] ? 0 : (n_ent == 2 && w == at[1]) ? 1 : -1;
+      if (type < 0) {
+        g_string_append(s, filler[g_rand_int_range(r, 0, G_N_ELEMENTS(filler))]);
+        continue;
+      }
+      const char *name = type == 0 ? people[g_rand_int_range(r, 0, G_N_ELEMENTS(people))]
+                                   : places[g_rand_int_range(r, 0, G_N_ELEMENTS(places))];
+      FthAnnotation *a = &spans[n_spans++];
+      memset(a, 0, sizeof *a);
+      a->label_id = labels[type];
+      a->geom = FTH_GEOM_SPAN;
+      a->start = g_utf8_strlen(s->str, -1);
+      a->end = a->start + g_utf8_strlen(name, -1);
+      a->author = FTH_AUTHOR_HUMAN;
+      a->score = 1.0;
+      g_string_append(s, name);
+    }
+    g_string_append_printf(s, " %d", i);
+    gint64 id;
+    add_text_item(store, s->str, i, &id);
+    for (int k = 0; k < n_spans; k++) {
+      spans[k].item_id = id;
+      g_assert_true(fth_store_add_annotation(store, &spans[k], NULL, &error));
+    }
+    g_string_free(s, TRUE);
+  }
+  g_assert_true(fth_store_commit(store, &error));
+  g_rand_free(r);
+  return g_steal_pointer(&dir);
+}
+
+static double
+last_metric(FthStore *store, gint64 run_id, const char *name)
+{
+  g_autoptr(GPtrArray) m = fth_store_list_metrics(store, run_id, name, NULL);
+  g_assert_nonnull(m);
+  g_assert_cmpuint(m->len, >, 0);
+  return ((FthMetric *)g_ptr_array_index(m, m->len - 1))->value;
+}
+
+static void
+test_classifiers(void)
+{
+  g_autofree char *project = make_classification_project();
+  static const struct {
+    const char *recipe;
+    int epochs;
+  } runs[] = {{"text-bow", 10}, {"text-cnn", 6}, {"text-transformer", 8}};
+  for (unsigned k = 0; k < G_N_ELEMENTS(runs); k++) {
+    GError *error = NULL;
+    g_autoptr(FthStore) store = fth_store_open(project, &error);
+    g_assert_no_error(error);
+    g_autofree char *ckpt = g_build_filename(project, runs[k].recipe, NULL);
+    static const char *const vars[] = {"tokens=24", "vocab=400", NULL};
+    FthTrainOptions o;
+    fth_train_options_init(&o);
+    o.recipe = runs[k].recipe;
+    o.vars = vars;
+    o.epochs = runs[k].epochs;
+    o.seed = 3;
+    o.checkpoint_dir = ckpt;
+    FthTrainResult res;
+    gint64 t0 = g_get_monotonic_time();
+    gboolean ok = fth_train(store, &o, &res, &error);
+    g_assert_no_error(error);
+    g_assert_true(ok);
+    g_test_message("%s: test accuracy %.3f in %.1f s", runs[k].recipe, res.test_acc,
+                   (double)(g_get_monotonic_time() - t0) / 1e6);
+    g_assert_cmpfloat(res.test_acc, >, 0.9);
+    g_autofree char *tok_path = g_build_filename(ckpt, "tokenizer.json", NULL);
+    g_autoptr(FthTokenizer) tok = fth_tokenizer_load(tok_path, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(fth_tokenizer_token_id(tok, "goal"), >=, FTH_TOKEN_N_SPECIAL);
+    g_assert_cmpint(fth_tokenizer_token_id(tok, "球"), >=, FTH_TOKEN_N_SPECIAL);
+
+    /* Prediction with the checkpoint's tokenizer: probabilities for every item. */
+    FthPredictOptions po = {.checkpoint_dir = ckpt};
+    gint64 run_id;
+    gsize n_items = 0;
+    g_assert_true(fth_predict(store, &po, &run_id, &n_items, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(n_items, ==, 240);
+    g_autoptr(FthLabel) sport = fth_store_find_label(store, "sport", &error);
+    int right = 0;
+    for (gint64 id = 1; id <= 240; id++) {
+      g_autoptr(FthPrediction) pred = fth_store_get_prediction(store, run_id, id, &error);
+      g_assert_nonnull(pred);
+      g_assert_cmpuint(pred->n_classes, ==, 2);
+      g_assert_cmpfloat(fabs(pred->probs[0] + pred->probs[1] - 1.0), <, 1e-5);
+      right += (pred->top_label_id == sport->id) == ((id - 1) % 2 == 0);
+    }
+    g_assert_cmpint(right, >, 216);
+    fth_train_result_clear(&res);
+  }
+}
+
+static void
+test_ner(void)
+{
+  g_autofree char *project = make_ner_project();
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_assert_no_error(error);
+  static const char *const vars[] = {"tokens=24", "vocab=400", NULL};
+  g_autofree char *ckpt = g_build_filename(project, "ner-ckpt", NULL);
+  FthTrainOptions o;
+  fth_train_options_init(&o);
+  o.recipe = "ner-transformer";
+  o.vars = vars;
+  o.epochs = 8;
+  o.seed = 5;
+  o.checkpoint_dir = ckpt;
+  FthTrainResult res;
+  gint64 t0 = g_get_monotonic_time();
+  g_assert_true(fth_train(store, &o, &res, &error));
+  g_assert_no_error(error);
+  double f1 = last_metric(store, res.run_id, "val_entity_f1");
+  g_test_message("ner-transformer: validation entity F1 %.3f, token accuracy %.3f in %.1f s", f1,
+                 last_metric(store, res.run_id, "val_acc"),
+                 (double)(g_get_monotonic_time() - t0) / 1e6);
+  g_assert_cmpfloat(f1, >, 0.9);
+  /* The classes are O and the BIO tags of each span label. */
+  g_autoptr(FthCheckpointMeta) meta = fth_checkpoint_load_meta(ckpt, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(meta->n_labels, ==, 5);
+  g_assert_cmpstr(meta->labels[0], ==, "O");
+  g_assert_cmpstr(meta->labels[1], ==, "B-PER");
+  g_assert_cmpstr(meta->labels[4], ==, "I-LOC");
+  fth_train_result_clear(&res);
+}
+
+/* Entities counted as seqeval's default mode counts them. */
+static void
+test_entity_counts(void)
+{
+  const int32_t truth[] = {FTH_IGNORE_TARGET, 0, 1, 2, 0, 3, FTH_IGNORE_TARGET};
+  const int32_t pred[] = {3, 0, 1, 2, 4, 3, 1};
+  FthEntityCounts c = {0};
+  fth_entity_counts_add(&c, truth, pred, G_N_ELEMENTS(truth));
+  /* Truth O B-PER I-PER O B-LOC between two padding positions: PER [1,3), LOC [4,5) (among
+   * the counted positions).
+   * Prediction: PER [1,3) right; an I-LOC after I-PER starts LOC [3,4); B-LOC starts [4,5)
+   * right. The padding positions' tags do not count. */
+  g_assert_cmpint(c.n_true, ==, 2);
+  g_assert_cmpint(c.n_pred, ==, 3);
+  g_assert_cmpint(c.n_correct, ==, 2);
+  g_assert_cmpfloat(fabs(fth_entity_f1(&c) - 2 * (2.0 / 3) * 1.0 / (2.0 / 3 + 1.0)), <, 1e-12);
+  /* An I after O starts an entity; a wrong end is wrong. */
+  const int32_t t2[] = {2, 2, 0, 1, 2};
+  const int32_t p2[] = {2, 0, 0, 1, 0};
+  FthEntityCounts c2 = {0};
+  fth_entity_counts_add(&c2, t2, p2, 5);
+  g_assert_cmpint(c2.n_true, ==, 2);
+  g_assert_cmpint(c2.n_pred, ==, 2);
+  g_assert_cmpint(c2.n_correct, ==, 0);
+  g_assert_cmpfloat(fth_entity_f1(&c2), ==, 0.0);
+}
+
+static void
+test_token_augment(void)
+{
+  int32_t ids[40], tags[40], a[40], at[40], b[40], bt[40];
+  for (int i = 0; i < 40; i++) {
+    ids[i] = i == 0 ? FTH_TOKEN_CLS : i == 30 ? FTH_TOKEN_SEP : i > 30 ? FTH_TOKEN_PAD : 100 + i;
+    tags[i] = i;
+  }
+  FthAugment aug = {.token_dropout = 0.2f, .token_swap = 0.2f};
+  fth_augment_tokens(&aug, ids, tags, 40, 7, 99, 3, a, at);
+  fth_augment_tokens(&aug, ids, tags, 40, 7, 99, 3, b, bt);
+  g_assert_cmpmem(a, sizeof a, b, sizeof b);
+  int dropped = 0, moved = 0;
+  for (int i = 0; i < 40; i++) {
+    if (ids[i] < FTH_TOKEN_N_SPECIAL) {
+      g_assert_cmpint(a[i], ==, ids[i]);
+      continue;
+    }
+    dropped += a[i] == FTH_TOKEN_UNK;
+    moved += at[i] != i;
+    /* A token and its tag move together. */
+    if (a[i] != FTH_TOKEN_UNK)
+      g_assert_cmpint(a[i], ==, 100 + at[i]);
+  }
+  g_assert_cmpint(dropped, >, 0);
+  g_assert_cmpint(moved, >, 0);
+  /* Another epoch draws differently; a zero setting changes nothing. */
+  fth_augment_tokens(&aug, ids, tags, 40, 7, 99, 4, b, bt);
+  g_assert_true(memcmp(a, b, sizeof a) != 0);
+  FthAugment none = {0};
+  fth_augment_tokens(&none, ids, tags, 40, 7, 99, 3, b, bt);
+  g_assert_cmpmem(b, sizeof b, ids, sizeof ids);
+}
+
+static void
+expect_train_error(const char *project, const char *recipe, const char *needle)
+{
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_assert_no_error(error);
+  FthTrainOptions o;
+  fth_train_options_init(&o);
+  o.recipe = recipe;
+  o.epochs = 1;
+  FthTrainResult res;
+  g_assert_false(fth_train(store, &o, &res, &error));
+  g_assert_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA);
+  if (strstr(error->message, needle) == NULL)
+    g_error("'%s' does not mention '%s'", error->message, needle);
+  g_error_free(error);
+  fth_train_result_clear(&res);
+}
+
+static void
+test_bad_data(void)
+{
+  GError *error = NULL;
+  g_autofree char *dir = g_build_filename(tmp_root, "bad", NULL);
+  {
+    g_autoptr(FthStore) store = fth_store_create(dir, &error);
+    g_assert_no_error(error);
+  }
+  expect_train_error(dir, "text-bow", "no labeled text items");
+  gint64 cls, span, id_file, id_span;
+  {
+    g_autoptr(FthStore) store = fth_store_open(dir, &error);
+    g_assert_true(fth_store_add_label(store, "a", NULL, NULL, FTH_LABEL_CLASS, &cls, &error));
+    g_assert_true(fth_store_add_label(store, "NAME", NULL, NULL, FTH_LABEL_SPAN, &span, &error));
+    g_autofree char *path = g_build_filename(dir, "latin1.txt", NULL);
+    g_assert_true(g_file_set_contents(path, "caf\xe9 au lait", -1, &error));
+    g_autoptr(FthItemRecord) it = fth_item_record_new();
+    it->kind = FTH_ITEM_TEXT;
+    it->path = g_strdup(path);
+    it->sha256 = g_strdup_printf("%064x", 7);
+    g_assert_true(fth_store_add_item(store, it, &id_file, NULL, &error));
+    g_assert_true(fth_store_set_class(store, id_file, cls, FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
+    add_text_item(store, "short text", 1, &id_span);
+    g_autoptr(FthAnnotation) a = fth_annotation_new();
+    a->item_id = id_span;
+    a->label_id = span;
+    a->geom = FTH_GEOM_SPAN;
+    a->start = 6;
+    a->end = 40;
+    a->author = FTH_AUTHOR_HUMAN;
+    g_assert_true(fth_store_add_annotation(store, a, NULL, &error));
+    g_assert_no_error(error);
+  }
+  g_autofree char *file_item = g_strdup_printf("item %" G_GINT64_FORMAT " (latin1.txt)", id_file);
+  expect_train_error(dir, "text-bow", file_item);
+  expect_train_error(dir, "text-bow", "not valid UTF-8");
+  g_autofree char *span_item = g_strdup_printf("item %" G_GINT64_FORMAT, id_span);
+  expect_train_error(dir, "ner-transformer", span_item);
+  expect_train_error(dir, "ner-transformer", "the span [6, 40) of label 'NAME' does not fit the "
+                                             "text's 10 characters");
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  tmp_root = g_dir_make_tmp("fth-text-XXXXXX", NULL);
+  g_test_add_func("/text/entity-counts", test_entity_counts);
+  g_test_add_func("/text/token-augment", test_token_augment);
+  g_test_add_func("/text/bad-data", test_bad_data);
+  g_test_add_func("/text/classifiers", test_classifiers);
+  g_test_add_func("/text/ner", test_ner);
+  int rc = g_test_run();
+  train_test_rmtree(tmp_root);
+  g_free(tmp_root);
+  return rc;
+}
