@@ -244,7 +244,11 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   /* The other ranks open the dataset once rank 0 has decoded it and stored the splits. */
   if (!lead && !fth_comm_barrier(o->comm, error))
     return FALSE;
-  g_autoptr(FthDataset) ds = fth_dataset_open(store, FTH_DATASET_LABELED, channels, NULL, error);
+  /* Text: a resumed run keeps its checkpoint's tokenizer; a new one trains its own. */
+  g_autoptr(FthDataset) ds =
+    recipe->tokens ? fth_dataset_open_recipe_text(store, recipe, FTH_DATASET_LABELED,
+                                                  resume ? o->checkpoint_dir : NULL, error)
+                   : fth_dataset_open(store, FTH_DATASET_LABELED, channels, NULL, error);
   if (ds == NULL)
     return FALSE;
   int c, h, w;
@@ -252,7 +256,8 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   int64_t sample = (int64_t)c * h * w, want = 1;
   for (int i = 0; i < recipe->in_ndim; i++)
     want *= recipe->in_shape[i];
-  if (sample != want || (recipe->in_ndim == 3 && (recipe->in_shape[1] != h || recipe->in_shape[2] != w))) {
+  if (!recipe->tokens &&
+      (sample != want || (recipe->in_ndim == 3 && (recipe->in_shape[1] != h || recipe->in_shape[2] != w)))) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA,
                 "%s: the recipe expects %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " inputs, the "
                 "project's images are %dx%d with %d channel(s)", recipe->source,
@@ -310,11 +315,13 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     .optim = recipe->train.optim,
     .schedule = recipe->train.schedule,
     .augment = {recipe->train.flip_prob, recipe->train.crop_padding, recipe->train.rotate_deg,
-                recipe->train.brightness, recipe->train.contrast},
+                recipe->train.brightness, recipe->train.contrast, recipe->train.token_dropout,
+                recipe->train.token_swap},
   };
   cfg.use_augment = !o->no_augment && (cfg.augment.flip_prob > 0 || cfg.augment.crop_padding > 0 ||
                                        cfg.augment.rotate_deg > 0 || cfg.augment.brightness > 0 ||
-                                       cfg.augment.contrast > 0);
+                                       cfg.augment.contrast > 0 || cfg.augment.token_dropout > 0 ||
+                                       cfg.augment.token_swap > 0);
   double lr = o->lr > 0 ? o->lr : resume && resume->lr > 0 ? resume->lr : 0;
   if (lr > 0) {
     cfg.optim.lr = (float)lr;
@@ -402,6 +409,10 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
                       : g_strdup_printf("%s/models/train-%" G_GINT64_FORMAT,
                                         fth_store_get_dir(store), result->run_id);
   result->batch = cfg.batch;
+  if (lead && !fth_dataset_save_tokenizer(ds, result->checkpoint_dir, error)) {
+    fth_store_set_run_state(store, result->run_id, FTH_RUN_FAILED, NULL);
+    return FALSE;
+  }
 
   FthSamples samples;
   fth_dataset_samples(ds, &samples);
@@ -431,6 +442,7 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     ips_sum += p.images_per_s;
     ips_n++;
     p.val_loss = p.val_acc = p.val_macro_f1 = NAN;
+    double val_entity_f1 = NAN;
     if (nva > 0) {
       fth_confusion_reset(cm);
       ok = fth_trainer_evaluate(t, &samples, va, nva, cm, &p.val_loss, &err);
@@ -438,6 +450,11 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
         break;
       p.val_acc = fth_confusion_accuracy(cm);
       p.val_macro_f1 = fth_confusion_macro_f1(cm);
+      FthEntityCounts ents = {0};
+      if (recipe->tagging &&
+          !(ok = fth_trainer_evaluate_entities(t, &samples, va, nva, &ents, &err)))
+        break;
+      val_entity_f1 = recipe->tagging ? fth_entity_f1(&ents) : NAN;
     }
     p.epoch_end = TRUE;
     if (o->progress)
@@ -449,6 +466,7 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     add_metric(metrics, step, ep, "val_loss", p.val_loss);
     add_metric(metrics, step, ep, "val_acc", p.val_acc);
     add_metric(metrics, step, ep, "val_macro_f1", p.val_macro_f1);
+    add_metric(metrics, step, ep, "val_entity_f1", val_entity_f1);
     add_metric(metrics, step, ep, "lr", p.lr);
     add_metric(metrics, step, ep, "images_per_s", p.images_per_s);
     if (precision == FTH_PRECISION_FP16) {
