@@ -70,10 +70,10 @@ struct _FthQueuePanel {
   GtkSpinButton *retrain_spin;
   GtkSpinButton *threshold_spin;
   FthLineChart *chart;
-  GtkDropDown *pseudo_class_dropdown;
+  AdwComboRow *pseudo_class_row;
   GtkStringList *pseudo_class_choices;
   GtkSpinButton *pseudo_min_spin;
-  GtkLabel *pseudo_status;
+  AdwActionRow *pseudo_status_row;
   GtkListBox *pseudo_list;
 
   FthStore *store;
@@ -401,7 +401,7 @@ show_pseudo(FthQueuePanel *self, const Snapshot *snap)
     snap->pseudo_run == 0
       ? g_strdup(_("No pseudo-labels yet"))
       : g_strdup_printf(ngettext("%u to review", "%u to review", snap->n_pseudo), snap->n_pseudo);
-  gtk_label_set_text(self->pseudo_status, status);
+  adw_action_row_set_subtitle(self->pseudo_status_row, status);
   gtk_widget_set_visible(GTK_WIDGET(self->pseudo_list), snap->pseudo->len > 0);
 }
 
@@ -409,7 +409,7 @@ show_pseudo(FthQueuePanel *self, const Snapshot *snap)
 static void
 show_class_choices(FthQueuePanel *self)
 {
-  guint selected = gtk_drop_down_get_selected(self->pseudo_class_dropdown);
+  guint selected = adw_combo_row_get_selected(self->pseudo_class_row);
   gint64 keep = selected >= 1 && selected - 1 < self->class_ids->len
                   ? g_array_index(self->class_ids, gint64, selected - 1) : 0;
   guint n_old = g_list_model_get_n_items(G_LIST_MODEL(self->pseudo_class_choices));
@@ -426,7 +426,7 @@ show_class_choices(FthQueuePanel *self)
   }
   g_ptr_array_add(names, NULL);
   gtk_string_list_splice(self->pseudo_class_choices, 0, n_old, (const char *const *)names->pdata);
-  gtk_drop_down_set_selected(self->pseudo_class_dropdown, keep_at);
+  adw_combo_row_set_selected(self->pseudo_class_row, keep_at);
 }
 
 static void update_sensitivity(FthQueuePanel *self);
@@ -495,7 +495,7 @@ fth_queue_panel_reload(FthQueuePanel *self)
 
   Snapshot *snap = g_new0(Snapshot, 1);
   snap->store = g_object_ref(self->store);
-  guint choice = gtk_drop_down_get_selected(self->pseudo_class_dropdown);
+  guint choice = adw_combo_row_get_selected(self->pseudo_class_row);
   snap->pseudo_label_filter = choice >= 1 && choice - 1 < self->class_ids->len
                                 ? g_array_index(self->class_ids, gint64, choice - 1) : 0;
   snap->pseudo_min_score = gtk_spin_button_get_value(self->pseudo_min_spin);
@@ -675,7 +675,7 @@ start_work(FthQueuePanel *self, WorkKind kind, gboolean promote, const char *nam
   work->dir = g_strdup(fth_store_get_dir(self->store));
   work->settings = self->settings;
   work->min_score = gtk_spin_button_get_value(self->pseudo_min_spin);
-  guint choice = gtk_drop_down_get_selected(self->pseudo_class_dropdown);
+  guint choice = adw_combo_row_get_selected(self->pseudo_class_row);
   work->label_id = choice >= 1 && choice - 1 < self->class_ids->len
                      ? g_array_index(self->class_ids, gint64, choice - 1) : 0;
   work->run = self->pseudo_run;
@@ -1036,10 +1036,10 @@ fth_queue_panel_class_init(FthQueuePanelClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, retrain_spin);
   gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, threshold_spin);
   gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, chart);
-  gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, pseudo_class_dropdown);
+  gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, pseudo_class_row);
   gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, pseudo_class_choices);
   gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, pseudo_min_spin);
-  gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, pseudo_status);
+  gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, pseudo_status_row);
   gtk_widget_class_bind_template_child(widget_class, FthQueuePanel, pseudo_list);
   gtk_widget_class_bind_template_callback(widget_class, refill_clicked);
   gtk_widget_class_bind_template_callback(widget_class, prelabel_clicked);
