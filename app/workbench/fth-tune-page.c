@@ -19,7 +19,7 @@
 typedef struct {
   char *name;
   JsonNode *condition; /* the declaration's, kept as is; NULL: none */
-  GtkDropDown *kind;   /* FthParamKind order */
+  GtkToggleButton *kind[3]; /* one per FthParamKind, in a group */
   GtkEntry *low, *high, *step, *choices;
   GtkCheckButton *log;
 } ParamRow;
@@ -128,10 +128,19 @@ choice_label(const char *json)
   return len >= 2 && json[0] == '"' ? g_strndup(json + 1, len - 2) : g_strdup(json);
 }
 
+static FthParamKind
+row_kind(const ParamRow *row)
+{
+  for (guint k = 0; k < G_N_ELEMENTS(row->kind); k++)
+    if (gtk_toggle_button_get_active(row->kind[k]))
+      return (FthParamKind)k;
+  return FTH_PARAM_FLOAT;
+}
+
 static void
 update_row_sensitivity(ParamRow *row)
 {
-  gboolean categorical = gtk_drop_down_get_selected(row->kind) == FTH_PARAM_CATEGORICAL;
+  gboolean categorical = row_kind(row) == FTH_PARAM_CATEGORICAL;
   gtk_widget_set_sensitive(GTK_WIDGET(row->low), !categorical);
   gtk_widget_set_sensitive(GTK_WIDGET(row->high), !categorical);
   gtk_widget_set_sensitive(GTK_WIDGET(row->step), !categorical);
@@ -183,7 +192,7 @@ static gboolean
 add_param(JsonBuilder *b, const ParamRow *row, GError **error)
 {
   static const char *const kinds[] = { "float", "int", "categorical" };
-  FthParamKind kind = (FthParamKind)gtk_drop_down_get_selected(row->kind);
+  FthParamKind kind = row_kind(row);
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "name");
   json_builder_add_string_value(b, row->name);
@@ -319,10 +328,11 @@ fill_form(FthTunePage *self, FthSearchSpace *space)
   JsonNode *params = decl != NULL ? json_object_get_member(decl, "params") : NULL;
   JsonArray *decls = params != NULL && JSON_NODE_HOLDS_ARRAY(params) ? json_node_get_array(params)
                                                                      : NULL;
-  static const char *const kinds[] = { "float", "int", "categorical", NULL };
+  /* TRANSLATORS: the kinds of a search-space parameter, as short as they can be */
+  static const char *const kinds[] = { N_("float"), N_("int"), N_("categorical") };
   for (guint i = 0; i < fth_search_space_get_n_params(space); i++) {
     const FthTuneParam *p = fth_search_space_get_param(space, i);
-    ParamRow row = { g_strdup(p->name), NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+    ParamRow row = { g_strdup(p->name), NULL, { NULL, NULL, NULL }, NULL, NULL, NULL, NULL, NULL };
     if (decls != NULL && i < json_array_get_length(decls)) {
       JsonObject *o = json_array_get_object_element(decls, i);
       JsonNode *condition = o != NULL ? json_object_get_member(o, "condition") : NULL;
@@ -337,9 +347,16 @@ fill_form(FthTunePage *self, FthSearchSpace *space)
       gtk_widget_set_tooltip_text(name, tip);
       gtk_widget_add_css_class(name, "dim-label");
     }
-    row.kind = GTK_DROP_DOWN(gtk_drop_down_new_from_strings(kinds));
-    gtk_drop_down_set_selected(row.kind, p->kind);
-    g_signal_connect_swapped(row.kind, "notify::selected", G_CALLBACK(form_changed), self);
+    GtkWidget *kind_box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 0);
+    gtk_widget_add_css_class(kind_box, "linked");
+    for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+      row.kind[k] = GTK_TOGGLE_BUTTON(gtk_toggle_button_new_with_label(_(kinds[k])));
+      if (k > 0)
+        gtk_toggle_button_set_group(row.kind[k], row.kind[0]);
+      gtk_toggle_button_set_active(row.kind[k], k == (guint)p->kind);
+      g_signal_connect_swapped(row.kind[k], "toggled", G_CALLBACK(form_changed), self);
+      gtk_box_append(GTK_BOX(kind_box), GTK_WIDGET(row.kind[k]));
+    }
     gboolean numeric = p->kind != FTH_PARAM_CATEGORICAL;
     g_autofree char *low = numeric ? format_number(p->low) : NULL;
     g_autofree char *high = numeric ? format_number(p->high) : NULL;
@@ -358,7 +375,7 @@ fill_form(FthTunePage *self, FthSearchSpace *space)
     g_signal_connect_swapped(row.log, "toggled", G_CALLBACK(form_changed), self);
     int y = (int)i + 1;
     gtk_grid_attach(self->space_grid, name, 0, y, 1, 1);
-    gtk_grid_attach(self->space_grid, GTK_WIDGET(row.kind), 1, y, 1, 1);
+    gtk_grid_attach(self->space_grid, kind_box, 1, y, 1, 1);
     gtk_grid_attach(self->space_grid, GTK_WIDGET(row.low), 2, y, 1, 1);
     gtk_grid_attach(self->space_grid, GTK_WIDGET(row.high), 3, y, 1, 1);
     gtk_grid_attach(self->space_grid, GTK_WIDGET(row.step), 4, y, 1, 1);
@@ -396,7 +413,7 @@ fth_tune_page_set_param_field(FthTunePage *self, const char *param, const char *
     static const char *const kinds[] = { "float", "int", "categorical" };
     for (guint k = 0; k < G_N_ELEMENTS(kinds) && g_str_equal(field, "kind"); k++)
       if (g_strcmp0(text, kinds[k]) == 0) {
-        gtk_drop_down_set_selected(row->kind, k);
+        gtk_toggle_button_set_active(row->kind[k], TRUE);
         return TRUE;
       }
     return FALSE;

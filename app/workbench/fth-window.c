@@ -13,6 +13,7 @@
 #include "fth-recent-projects.h"
 #include "fth-text-span-view.h"
 #include "fth-training-page.h"
+#include "fth-tune-page.h"
 #include "fth-thumbnail-loader.h"
 #include "fth-waveform-view.h"
 
@@ -40,6 +41,7 @@ struct _FthWindow {
   AdwViewSwitcherTitle *window_title;
   AdwViewStack *view_stack;
   FthTrainingPage *training_page;
+  FthTunePage *tune_page;
   FthQueuePanel *queue_panel;
   GtkStack *stack;
   AdwPreferencesGroup *recent_group;
@@ -509,6 +511,7 @@ show_project(FthWindow *self, ProjectData *data)
   gtk_widget_set_visible(self->filter_bar, TRUE);
   update_items_page(self);
   fth_training_page_set_project(self->training_page, self->store, self->jobs_panel);
+  fth_tune_page_set_project(self->tune_page, self->store, self->jobs_panel);
   fth_queue_panel_set_project(self->queue_panel, self->store, G_LIST_MODEL(self->items),
                               self->loader, self->jobs_panel);
   adw_view_stack_set_visible_child_name(self->view_stack, "items");
@@ -527,6 +530,7 @@ fth_window_close_project(FthWindow *self)
   fth_label_palette_set_labels(self->label_palette, NULL, NULL);
   fth_item_view_set_project(self->item_view, NULL, NULL, NULL, NULL);
   fth_training_page_set_project(self->training_page, NULL, NULL);
+  fth_tune_page_set_project(self->tune_page, NULL, NULL);
   fth_queue_panel_set_project(self->queue_panel, NULL, NULL, NULL, NULL);
   adw_view_switcher_title_set_view_switcher_enabled(self->window_title, FALSE);
   if (self->history != NULL)
@@ -1660,6 +1664,7 @@ fth_window_class_init(FthWindowClass *klass)
   g_type_ensure(FTH_TYPE_ITEM_VIEW);
   g_type_ensure(FTH_TYPE_JOBS_PANEL);
   g_type_ensure(FTH_TYPE_TRAINING_PAGE);
+  g_type_ensure(FTH_TYPE_TUNE_PAGE);
   g_type_ensure(FTH_TYPE_QUEUE_PANEL);
   gtk_widget_class_set_template_from_resource(widget_class,
                                               "/io/github/fathom/Workbench/fth-window.ui");
@@ -1667,6 +1672,7 @@ fth_window_class_init(FthWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthWindow, window_title);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, view_stack);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, training_page);
+  gtk_widget_class_bind_template_child(widget_class, FthWindow, tune_page);
   gtk_widget_class_bind_template_child(widget_class, FthWindow, queue_panel);
   gtk_widget_class_bind_template_callback(widget_class, queue_item_activated);
   gtk_widget_class_bind_template_callback(widget_class, queue_item_dequeued);

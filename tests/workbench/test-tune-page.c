@@ -1,0 +1,317 @@
+/* test-tune-page.c: the tuning page under Xvfb: a stored study fills the trials table, sorting
+ * orders it, a study started from the page (a test function: nothing trains) runs as a job and
+ * the table grows, starting it again resumes it, an invalid space is refused naming the
+ * parameter; and the parallel-coordinates plot's value-to-y mapping. */
+#include "fth-tune-page.h"
+#include "fth-tune-trial-item.h"
+#include "workbench-test-util.h"
+
+#include <adwaita.h>
+#include <glib/gstdio.h>
+#include <math.h>
+
+#define TIMEOUT_MS 20000
+
+static gboolean
+flag_set(gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+static void
+set_flag(gpointer instance, gpointer data)
+{
+  *(gboolean *)data = TRUE;
+}
+
+static void
+set_flag_bool(gpointer instance, gboolean ok, gpointer data)
+{
+  *(gboolean *)data = TRUE;
+}
+
+static gboolean
+spin_until(gboolean *flag)
+{
+  return fth_test_spin_until(flag_set, flag, TIMEOUT_MS);
+}
+
+typedef struct {
+  char *dir;
+  FthStore *store;
+  GtkWindow *window;
+  FthTunePage *page;
+} Fixture;
+
+static void
+fixture_setup(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  f->dir = g_dir_make_tmp("fathom-tune-page-XXXXXX", &error);
+  g_assert_no_error(error);
+  f->store = fth_store_create(f->dir, &error);
+  g_assert_no_error(error);
+  f->window = GTK_WINDOW(gtk_window_new());
+  gtk_window_set_default_size(f->window, 1200, 800);
+  f->page = g_object_new(FTH_TYPE_TUNE_PAGE, NULL);
+  gtk_window_set_child(f->window, GTK_WIDGET(f->page));
+  gtk_window_present(f->window);
+}
+
+static void
+remove_tree(const char *path)
+{
+  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const char *name;
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+      g_autofree char *child = g_build_filename(path, name, NULL);
+      remove_tree(child);
+    }
+    g_rmdir(path);
+  } else {
+    g_unlink(path);
+  }
+}
+
+static void
+fixture_teardown(Fixture *f, gconstpointer data)
+{
+  gtk_window_destroy(f->window);
+  g_object_unref(f->store);
+  remove_tree(f->dir);
+  g_free(f->dir);
+}
+
+/* Stores a branin study of N trials, as `fathom tune --objective branin DIR` would. */
+static void
+store_branin_study(Fixture *f, guint n)
+{
+  const FthTuneBuiltin *branin = fth_tune_builtin_find("branin");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FthSearchSpace) space =
+    fth_search_space_new_from_json(branin->space_json, -1, "branin", &error);
+  g_assert_no_error(error);
+  g_autoptr(FthSampler) sampler = fth_sampler_new_random(g_test_rand_int());
+  g_autoptr(FthTuneStudy) study = fth_tune_study_new("branin", space, sampler, NULL, FALSE);
+  g_assert_true(fth_tune_study_open_store(study, f->store, 0, &error));
+  guint64 seed = 1;
+  g_assert_true(fth_tune_study_optimize(study, n, 1, branin->objective, &seed, NULL, &error));
+  g_assert_no_error(error);
+}
+
+static void
+load(Fixture *f, const char *objective)
+{
+  gboolean loaded = FALSE;
+  gulong id = g_signal_connect(f->page, "study-loaded", G_CALLBACK(set_flag), &loaded);
+  fth_tune_page_set_project(f->page, f->store, NULL);
+  g_assert_true(fth_tune_page_select_objective(f->page, objective));
+  g_assert_true(spin_until(&loaded));
+  g_signal_handler_disconnect(f->page, id);
+}
+
+static double
+value_at(GListModel *model, guint i)
+{
+  g_autoptr(FthTuneTrialItem) item = g_list_model_get_item(model, i);
+  return fth_tune_trial_item_get_value(item);
+}
+
+static void
+test_stored_study(Fixture *f, gconstpointer data)
+{
+  store_branin_study(f, 12);
+  load(f, "branin");
+  GListModel *trials = fth_tune_page_get_trials(f->page);
+  g_assert_cmpuint(g_list_model_get_n_items(trials), ==, 12);
+  g_assert_cmpuint(fth_parallel_coords_get_n_lines(fth_tune_page_get_parallel_coords(f->page)),
+                   ==, 12);
+  g_assert_cmpuint(fth_tune_page_get_n_best_points(f->page), ==, 12);
+
+  /* The stored values, to compare the sorted table with. */
+  g_autoptr(GPtrArray) studies = fth_store_list_studies(f->store, NULL);
+  const FthStudy *study = studies->pdata[0];
+  g_autoptr(GPtrArray) stored = fth_store_list_trials(f->store, study->id, NULL);
+  double lo = INFINITY, hi = -INFINITY;
+  for (guint i = 0; i < stored->len; i++) {
+    const FthTrial *t = stored->pdata[i];
+    lo = MIN(lo, t->value);
+    hi = MAX(hi, t->value);
+  }
+
+  g_assert_true(fth_tune_page_sort_by(f->page, "value", GTK_SORT_ASCENDING));
+  g_assert_cmpfloat(value_at(trials, 0), ==, lo);
+  for (guint i = 1; i < 12; i++)
+    g_assert_cmpfloat(value_at(trials, i - 1), <=, value_at(trials, i));
+  g_assert_true(fth_tune_page_sort_by(f->page, "value", GTK_SORT_DESCENDING));
+  g_assert_cmpfloat(value_at(trials, 0), ==, hi);
+  for (guint i = 1; i < 12; i++)
+    g_assert_cmpfloat(value_at(trials, i - 1), >=, value_at(trials, i));
+  /* By a parameter, and back by number. */
+  g_assert_true(fth_tune_page_sort_by(f->page, "x1", GTK_SORT_ASCENDING));
+  for (guint i = 1; i < 12; i++) {
+    g_autoptr(FthTuneTrialItem) a = g_list_model_get_item(trials, i - 1);
+    g_autoptr(FthTuneTrialItem) b = g_list_model_get_item(trials, i);
+    g_assert_cmpfloat(fth_tune_trial_item_get_param(a, 1), <=, fth_tune_trial_item_get_param(b, 1));
+  }
+  g_assert_true(fth_tune_page_sort_by(f->page, "number", GTK_SORT_ASCENDING));
+  for (guint i = 0; i < 12; i++) {
+    g_autoptr(FthTuneTrialItem) a = g_list_model_get_item(trials, i);
+    g_assert_cmpint(fth_tune_trial_item_get_number(a), ==, (int)i);
+  }
+  g_assert_false(fth_tune_page_sort_by(f->page, "no-such-column", GTK_SORT_ASCENDING));
+
+  /* Importances of the stored trials: branin's two inputs. */
+  double x0, x1;
+  gboolean shown = fth_tune_page_get_importance(f->page, "x0", &x0);
+  if (!shown) {
+    g_signal_connect(f->page, "importances-shown", G_CALLBACK(set_flag), &shown);
+    g_assert_true(spin_until(&shown));
+  }
+  g_assert_true(fth_tune_page_get_importance(f->page, "x0", &x0));
+  g_assert_true(fth_tune_page_get_importance(f->page, "x1", &x1));
+  g_assert_cmpfloat_with_epsilon(x0 + x1, 1.0, 1e-9);
+}
+
+static void
+test_run_study(Fixture *f, gconstpointer data)
+{
+  load(f, "branin");
+  g_assert_cmpuint(g_list_model_get_n_items(fth_tune_page_get_trials(f->page)), ==, 0);
+  g_assert_true(fth_tune_page_select_sampler(f->page, "random"));
+  fth_tune_page_set_budget(f->page, 8, 2, 1);
+  gboolean finished = FALSE;
+  g_signal_connect(f->page, "study-finished", G_CALLBACK(set_flag_bool), &finished);
+  g_assert_true(fth_tune_page_start(f->page));
+  /* One study at a time. */
+  g_assert_false(fth_tune_page_start(f->page));
+  g_assert_true(spin_until(&finished));
+  GListModel *trials = fth_tune_page_get_trials(f->page);
+  g_assert_cmpuint(g_list_model_get_n_items(trials), ==, 8);
+  g_assert_cmpuint(fth_tune_page_get_n_best_points(f->page), ==, 8);
+  g_assert_cmpuint(fth_parallel_coords_get_n_lines(fth_tune_page_get_parallel_coords(f->page)),
+                   ==, 8);
+
+  /* The study is in the store: starting again with a larger budget resumes it. */
+  g_autoptr(GPtrArray) studies = fth_store_list_studies(f->store, NULL);
+  g_assert_cmpuint(studies->len, ==, 1);
+  fth_tune_page_set_budget(f->page, 12, 2, 1);
+  finished = FALSE;
+  g_assert_true(fth_tune_page_start(f->page));
+  g_assert_true(spin_until(&finished));
+  g_assert_cmpuint(g_list_model_get_n_items(trials), ==, 12);
+  g_autoptr(GPtrArray) stored =
+    fth_store_list_trials(f->store, ((FthStudy *)studies->pdata[0])->id, NULL);
+  g_assert_cmpuint(stored->len, ==, 12);
+}
+
+static void
+test_invalid_space(Fixture *f, gconstpointer data)
+{
+  load(f, "fmnist-cnn");
+  g_assert_cmpstr(fth_tune_page_get_message(f->page), ==, "");
+  /* A log parameter with a non-positive bound: the engine's message names it. */
+  g_assert_true(fth_tune_page_set_param_field(f->page, "lr", "low", "-1"));
+  const char *message = fth_tune_page_get_message(f->page);
+  g_assert_nonnull(strstr(message, "lr"));
+  g_assert_false(fth_tune_page_start(f->page));
+  g_autoptr(GError) error = NULL;
+  g_assert_null(fth_tune_page_get_space(f->page, &error));
+  g_assert_error(error, FTH_TUNE_ERROR, FTH_TUNE_ERROR_SPACE);
+  g_clear_error(&error);
+  /* Not a number. */
+  g_assert_true(fth_tune_page_set_param_field(f->page, "weight_decay", "high", "lots"));
+  g_assert_true(fth_tune_page_set_param_field(f->page, "lr", "low", "1e-4"));
+  g_assert_nonnull(strstr(fth_tune_page_get_message(f->page), "weight_decay"));
+  g_assert_true(fth_tune_page_set_param_field(f->page, "weight_decay", "high", "0.05"));
+  g_assert_cmpstr(fth_tune_page_get_message(f->page), ==, "");
+  /* An empty range. */
+  g_assert_true(fth_tune_page_set_param_field(f->page, "dropout", "high", "-0.5"));
+  g_assert_nonnull(strstr(fth_tune_page_get_message(f->page), "dropout"));
+  g_assert_true(fth_tune_page_set_param_field(f->page, "dropout", "high", "0.5"));
+  /* A kind change: width as a categorical of its choices. */
+  g_assert_true(fth_tune_page_set_param_field(f->page, "width", "choices", "16, 32"));
+  g_assert_true(fth_tune_page_set_param_field(f->page, "width", "kind", "categorical"));
+  g_autoptr(FthSearchSpace) space = fth_tune_page_get_space(f->page, &error);
+  g_assert_no_error(error);
+  const FthTuneParam *width =
+    fth_search_space_get_param(space, (guint)fth_search_space_find(space, "width"));
+  g_assert_cmpint(width->kind, ==, FTH_PARAM_CATEGORICAL);
+  g_assert_cmpuint(width->n_choices, ==, 2);
+  /* The condition survives the form: momentum only for SGD. */
+  const FthTuneParam *momentum =
+    fth_search_space_get_param(space, (guint)fth_search_space_find(space, "momentum"));
+  g_assert_cmpint(momentum->parent, ==, fth_search_space_find(space, "optimizer"));
+  g_assert_false(fth_tune_page_set_param_field(f->page, "no-such-param", "low", "1"));
+}
+
+static const char PC_SPACE[] =
+  "{\"params\": [{\"name\": \"lr\", \"type\": \"float\", \"low\": 1e-4, \"high\": 1, \"log\": true},"
+  "{\"name\": \"width\", \"type\": \"int\", \"low\": 16, \"high\": 64},"
+  "{\"name\": \"opt\", \"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\", \"rms\"]},"
+  "{\"name\": \"momentum\", \"type\": \"float\", \"low\": 0, \"high\": 1,"
+  " \"condition\": {\"parent\": \"opt\", \"values\": [\"sgd\"]}}]}";
+
+static void
+test_parallel_coords_mapping(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FthSearchSpace) space = fth_search_space_new_from_json(PC_SPACE, -1, "pc", &error);
+  g_assert_no_error(error);
+  FthParallelCoords *pc = FTH_PARALLEL_COORDS(g_object_ref_sink(fth_parallel_coords_new()));
+  fth_parallel_coords_set_space(pc, space, "loss", FALSE);
+  g_assert_cmpuint(fth_parallel_coords_get_n_axes(pc), ==, 5);
+  const int h = 400;
+  /* The axis ends: high at the top, low at the bottom (same for every axis). */
+  double top = fth_parallel_coords_value_to_y(pc, 1, 64, h);
+  double bottom = fth_parallel_coords_value_to_y(pc, 1, 16, h);
+  g_assert_cmpfloat(top, <, bottom);
+  g_assert_cmpfloat(top, >=, 0);
+  g_assert_cmpfloat(bottom, <=, h);
+  g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 0, 1, h), top, 1e-9);
+  g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 0, 1e-4, h), bottom, 1e-9);
+  /* Log axis: 1e-2 is half way, 1e-3 a quarter up. Linear axis: 40 is half way. */
+  double mid = (top + bottom) / 2;
+  g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 0, 1e-2, h), mid, 1e-9);
+  g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 0, 1e-3, h),
+                                 bottom - 0.25 * (bottom - top), 1e-9);
+  g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 1, 40, h), mid, 1e-9);
+  /* Categorical: choice i in the middle of the i-th of three bands, from the bottom. */
+  for (int c = 0; c < 3; c++)
+    g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 2, c, h),
+                                   bottom - (c + 0.5) / 3 * (bottom - top), 1e-9);
+  /* Inactive: no position. */
+  g_assert_true(isnan(fth_parallel_coords_value_to_y(pc, 3, NAN, h)));
+  /* The objective axis spans the values added. */
+  double a[4] = { 1e-3, 20, 0, 0.5 }, b[4] = { 1e-1, 60, 1, NAN }, c[4] = { 0.5, 30, 2, NAN };
+  fth_parallel_coords_add_line(pc, a, 1.0);
+  fth_parallel_coords_add_line(pc, b, 3.0);
+  fth_parallel_coords_add_line(pc, c, 2.0);
+  fth_parallel_coords_add_line(pc, c, NAN); /* no value: not drawn */
+  g_assert_cmpuint(fth_parallel_coords_get_n_lines(pc), ==, 3);
+  g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 4, 3.0, h), top, 1e-9);
+  g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 4, 1.0, h), bottom, 1e-9);
+  g_assert_cmpfloat_with_epsilon(fth_parallel_coords_value_to_y(pc, 4, 2.0, h), mid, 1e-9);
+  /* Brushing: lr in [1e-2, 1] keeps two lines; with opt = adam only one; cleared, all. */
+  g_assert_cmpuint(fth_parallel_coords_brush(pc, 0, 1e-2, 1), ==, 2);
+  g_assert_cmpuint(fth_parallel_coords_brush(pc, 2, 1, 1), ==, 1);
+  g_assert_cmpuint(fth_parallel_coords_brush(pc, 0, NAN, NAN), ==, 1);
+  g_assert_cmpuint(fth_parallel_coords_brush(pc, 2, NAN, NAN), ==, 3);
+  g_object_unref(pc);
+}
+
+int
+main(int argc, char **argv)
+{
+  gtk_test_init(&argc, &argv, NULL);
+  adw_init();
+  g_test_add("/tune-page/stored-study", Fixture, NULL, fixture_setup, test_stored_study,
+             fixture_teardown);
+  g_test_add("/tune-page/run-and-resume", Fixture, NULL, fixture_setup, test_run_study,
+             fixture_teardown);
+  g_test_add("/tune-page/invalid-space", Fixture, NULL, fixture_setup, test_invalid_space,
+             fixture_teardown);
+  g_test_add_func("/tune-page/parallel-coords-mapping", test_parallel_coords_mapping);
+  return g_test_run();
+}
