@@ -364,6 +364,33 @@ test_fp16_loss_scaling(void)
   g_assert_cmpint(h.calls, ==, 4);
 }
 
+/* bf16 on the CPU is the graph's bf16 GEMMs, on the plain path and on the device path alike:
+ * losses near fp32's but not equal to them. */
+static void
+test_bf16(void)
+{
+  g_autoptr(FthRecipe) r = recipe("sgd");
+  g_autoptr(FthTrainer) ref = trainer(r);
+  g_autoptr(FthTrainer) plain = trainer(r);
+  g_autoptr(FthTrainer) dev = trainer(r);
+  GError *error = NULL;
+  if (!fth_trainer_set_precision(plain, FTH_PRECISION_BF16, &error)) {
+    g_test_skip(error->message); /* no AVX512_BF16 */
+    g_clear_error(&error);
+    return;
+  }
+  g_assert_true(fth_trainer_set_precision(dev, FTH_PRECISION_BF16, &error));
+  g_assert_true(fth_trainer_use_device(dev, fake_device(FALSE, 0), 0, &error));
+  g_assert_no_error(error);
+  g_assert_true(fth_graph_bf16_matmul(fth_trainer_model(dev)->graph));
+  double l32 = run(ref, 0, 0, 0), lp = run(plain, 0, 0, 0), ld = run(dev, 0, 0, 0);
+  g_assert_cmpfloat(lp, !=, l32);
+  g_assert_cmpfloat(fabs(lp - l32), <=, 2e-2 * l32);
+  g_assert_cmpfloat(fabs(lp - ld), <=, 1e-5 * lp);
+  g_assert_true(fth_trainer_set_precision(plain, FTH_PRECISION_FP32, &error));
+  g_assert_false(fth_graph_bf16_matmul(fth_trainer_model(plain)->graph));
+}
+
 /* ---- fth_train through the device path ---- */
 
 static char *tmp_root, *recipe_path, *project;
@@ -501,6 +528,7 @@ main(int argc, char **argv)
   g_test_add_func("/trainer-device/same-as-cpu", test_same_as_cpu);
   g_test_add_func("/trainer-device/oom-halving", test_oom_halving);
   g_test_add_func("/trainer-device/fp16-loss-scaling", test_fp16_loss_scaling);
+  g_test_add_func("/trainer-device/bf16", test_bf16);
   g_test_add_func("/trainer-device/fth-train-resume", test_fth_train_resume);
   int rc = g_test_run();
   train_test_rmtree(tmp_root);
