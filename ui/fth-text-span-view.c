@@ -6,6 +6,7 @@
 
 #include <fathom/media.h>
 #include <glib/gi18n.h>
+#include <string.h>
 
 #define N_STYLED_LANES 3 /* lanes past this look like the last one */
 
@@ -29,7 +30,8 @@ struct _FthTextSpanView {
   char *name;              /* for messages */
   char *path;              /* the file loaded last, for a re-read in another encoding */
   char *message_text;
-  gint64 length;
+  gint64 length;           /* characters of the document (the buffer has the breaks too) */
+  GArray *breaks;          /* gint64, ascending: document offsets a line break is shown before */
 
   GPtrArray *annotations;  /* FthAnnotation */
   GPtrArray *labels;       /* FthLabel */
@@ -108,26 +110,104 @@ fth_text_span_view_get_text_view(FthTextSpanView *self)
 static void apply_annotations(FthTextSpanView *self);
 static void ensure_encoding_row(FthTextSpanView *self);
 
-/* GtkTextBuffer's cost per tag grows with the length of the line it is on, so a megabyte on
- * one line takes seconds per thousand spans. Lines longer than this are shown broken at a
- * space (the space shown as a line break: one character for one, so every offset stays). */
+/* GtkTextBuffer's cost per tag, and Pango's layout of a paragraph, grow with the length of the
+ * line: a megabyte on one line takes seconds a frame to scroll and seconds per thousand spans.
+ * Lines longer than LONG_LINE_CHARS are shown broken: at a space (the space shown as a line
+ * break: one character for one), else after punctuation, else past HARD_LINE_CHARS anywhere
+ * that does not split a character from its combining marks or an emoji sequence. Those
+ * breaks are characters the document does not have: self->breaks keeps where they are, and
+ * every offset that goes between the document and the buffer goes through it. */
 #define LONG_LINE_CHARS 2000
+#define HARD_LINE_CHARS 4000
 
-static char *
-break_long_lines(const char *text)
+/* Whether a line break may be shown between PREV and C without splitting what is drawn as one
+ * character: a base and its marks, an emoji with its modifiers, variation selectors, ZWJ
+ * sequences, tags and flags. */
+static gboolean
+can_break_between(gunichar prev, gunichar c)
 {
-  char *shown = g_strdup(text);
+  if (g_unichar_ismark(c) || c == 0x200d || prev == 0x200d || c == 0x20e3)
+    return FALSE;
+  if ((c >= 0xfe00 && c <= 0xfe0f) || (c >= 0xe0100 && c <= 0xe01ef)) /* variation selectors */
+    return FALSE;
+  if ((c >= 0x1f3fb && c <= 0x1f3ff) || (c >= 0xe0020 && c <= 0xe007f)) /* skin tones, tags */
+    return FALSE;
+  if (c >= 0x1f1e6 && c <= 0x1f1ff && prev >= 0x1f1e6 && prev <= 0x1f1ff) /* a flag's pair */
+    return FALSE;
+  return TRUE;
+}
+
+/* TEXT as the buffer shows it, and into BREAKS the document offsets of the breaks added. */
+static char *
+break_long_lines(const char *text, GArray *breaks)
+{
+  GString *shown = g_string_sized_new(strlen(text) + 16);
   gsize run = 0;
-  for (char *p = shown; *p != '\0'; p = g_utf8_next_char(p)) {
-    if (*p == '\n')
+  gint64 offset = 0;
+  gunichar prev = 0;
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char(p), offset++) {
+    gunichar c = g_utf8_get_char(p);
+    if (c == '\n' || c == '\r') {
       run = 0;
-    else if (*p == ' ' && run >= LONG_LINE_CHARS) {
-      *p = '\n';
+    } else if (run >= LONG_LINE_CHARS && c == ' ') {
+      g_string_append_c(shown, '\n');
       run = 0;
-    } else
+      prev = c;
+      continue;
+    } else if (run >= LONG_LINE_CHARS && can_break_between(prev, c) &&
+               (g_unichar_ispunct(prev) || run >= HARD_LINE_CHARS)) {
+      g_string_append_c(shown, '\n');
+      g_array_append_val(breaks, offset);
+      run = 1;
+    } else {
       run++;
+    }
+    g_string_append_len(shown, p, g_utf8_next_char(p) - p);
+    prev = c;
   }
-  return shown;
+  return g_string_free(shown, FALSE);
+}
+
+/* How many breaks come before the document offset OFFSET (INCLUSIVE: also one right at it). */
+static guint
+breaks_before(FthTextSpanView *self, gint64 offset, gboolean inclusive)
+{
+  guint lo = 0, hi = self->breaks->len;
+  while (lo < hi) {
+    guint mid = (lo + hi) / 2;
+    gint64 b = g_array_index(self->breaks, gint64, mid);
+    if (b < offset || (inclusive && b == offset))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The buffer iterator at document offset OFFSET: for a start, after a break shown there; for
+ * an END, before it (so a span never takes in a break at its edges). */
+static void
+iter_at(FthTextSpanView *self, GtkTextIter *iter, gint64 offset, gboolean end)
+{
+  gint64 shown = offset + breaks_before(self, offset, !end);
+  gtk_text_buffer_get_iter_at_offset(self->buffer, iter, (int)shown);
+}
+
+/* The document offset of a buffer iterator (a shown break counts as the place it is at). */
+static gint64
+doc_offset(FthTextSpanView *self, const GtkTextIter *iter)
+{
+  gint64 shown = gtk_text_iter_get_offset(iter);
+  /* The k-th break (from 0) sits at buffer offset breaks[k] + k. */
+  guint lo = 0, hi = self->breaks->len;
+  while (lo < hi) {
+    guint mid = (lo + hi) / 2;
+    if (g_array_index(self->breaks, gint64, mid) + mid < shown)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return shown - lo;
 }
 
 void
@@ -139,9 +219,10 @@ fth_text_span_view_set_text(FthTextSpanView *self, const char *text, const char 
   if (self->encoding_row != NULL)
     gtk_widget_set_visible(self->encoding_row, FALSE);
   set_message(self, NULL);
-  g_autofree char *shown = break_long_lines(text != NULL ? text : "");
+  g_array_set_size(self->breaks, 0);
+  g_autofree char *shown = break_long_lines(text != NULL ? text : "", self->breaks);
   gtk_text_buffer_set_text(self->buffer, shown, -1);
-  self->length = gtk_text_buffer_get_char_count(self->buffer);
+  self->length = gtk_text_buffer_get_char_count(self->buffer) - self->breaks->len;
   self->selected = 0;
   apply_annotations(self);
 }
@@ -357,8 +438,8 @@ apply_annotations(FthTextSpanView *self)
   for (guint i = 0; i < self->spans->len; i++) {
     const Span *s = &g_array_index(self->spans, Span, i);
     GtkTextIter a, b;
-    gtk_text_buffer_get_iter_at_offset(self->buffer, &a, (int)s->ann->start);
-    gtk_text_buffer_get_iter_at_offset(self->buffer, &b, (int)s->ann->end);
+    iter_at(self, &a, s->ann->start, FALSE);
+    iter_at(self, &b, s->ann->end, TRUE);
     gtk_text_buffer_apply_tag(self->buffer, span_tag(self, s->ann, s->lane), &a, &b);
     if (s->ann->id == self->selected)
       gtk_text_buffer_apply_tag(self->buffer, self->selected_tag, &a, &b);
@@ -449,8 +530,8 @@ fth_text_span_view_set_selected(FthTextSpanView *self, gint64 annotation_id)
   const FthAnnotation *a = selected_annotation(self);
   if (a != NULL) {
     GtkTextIter s, e;
-    gtk_text_buffer_get_iter_at_offset(self->buffer, &s, (int)a->start);
-    gtk_text_buffer_get_iter_at_offset(self->buffer, &e, (int)a->end);
+    iter_at(self, &s, a->start, FALSE);
+    iter_at(self, &e, a->end, TRUE);
     gtk_text_buffer_apply_tag(self->buffer, self->selected_tag, &s, &e);
   }
 }
@@ -459,8 +540,8 @@ void
 fth_text_span_view_select_range(FthTextSpanView *self, gint64 start, gint64 end)
 {
   GtkTextIter s, e;
-  gtk_text_buffer_get_iter_at_offset(self->buffer, &s, (int)start);
-  gtk_text_buffer_get_iter_at_offset(self->buffer, &e, (int)end);
+  iter_at(self, &s, start, FALSE);
+  iter_at(self, &e, end, TRUE);
   gtk_text_buffer_select_range(self->buffer, &s, &e);
 }
 
@@ -496,7 +577,7 @@ draw_names(GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer us
   gtk_text_view_get_iter_at_location(view, &top, visible.x, visible.y);
   gtk_text_view_get_iter_at_location(view, &bottom, visible.x + visible.width,
                                      visible.y + visible.height);
-  gint64 first = gtk_text_iter_get_offset(&top), last = gtk_text_iter_get_offset(&bottom);
+  gint64 first = doc_offset(self, &top), last = doc_offset(self, &bottom);
   /* Spans are sorted by start: skip to the first that starts in view. */
   guint lo = 0, hi = self->spans->len;
   while (lo < hi) {
@@ -514,7 +595,7 @@ draw_names(GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer us
       break;
     GtkTextIter at;
     GdkRectangle loc;
-    gtk_text_buffer_get_iter_at_offset(self->buffer, &at, (int)s->ann->start);
+    iter_at(self, &at, s->ann->start, FALSE);
     gtk_text_view_get_iter_location(view, &at, &loc);
     int wx, wy;
     gtk_text_view_buffer_to_window_coords(view, GTK_TEXT_WINDOW_WIDGET, loc.x, loc.y, &wx, &wy);
@@ -593,8 +674,8 @@ apply_label_key(FthTextSpanView *self, const FthLabel *label)
     g_autoptr(FthAnnotation) ann = fth_annotation_new();
     ann->geom = FTH_GEOM_SPAN;
     ann->label_id = label->id;
-    ann->start = gtk_text_iter_get_offset(&s);
-    ann->end = gtk_text_iter_get_offset(&e);
+    ann->start = doc_offset(self, &s);
+    ann->end = doc_offset(self, &e);
     ann->author = FTH_AUTHOR_HUMAN;
     gtk_text_buffer_select_range(self->buffer, &e, &e);
     g_signal_emit(self, signals[SIGNAL_ADD_ANNOTATION], 0, ann);
@@ -619,7 +700,7 @@ suggestion_near_cursor(FthTextSpanView *self)
 {
   GtkTextIter cursor;
   gtk_text_buffer_get_iter_at_mark(self->buffer, &cursor, gtk_text_buffer_get_insert(self->buffer));
-  gint64 at = gtk_text_iter_get_offset(&cursor);
+  gint64 at = doc_offset(self, &cursor);
   const FthAnnotation *after = NULL;
   for (guint i = 0; i < self->spans->len; i++) {
     const FthAnnotation *a = g_array_index(self->spans, Span, i).ann;
@@ -649,7 +730,7 @@ key_pressed(GtkEventControllerKey *controller, guint keyval, guint keycode,
     if (s == NULL)
       return TRUE;
     GtkTextIter end;
-    gtk_text_buffer_get_iter_at_offset(self->buffer, &end, (int)s->end);
+    iter_at(self, &end, s->end, TRUE);
     gtk_text_buffer_place_cursor(self->buffer, &end);
     emit_update(self, s, s->label_id);
     return TRUE;
@@ -686,7 +767,7 @@ span_at_point(FthTextSpanView *self, double x, double y)
   GtkTextIter at;
   const FthAnnotation *best = NULL;
   if (gtk_text_view_get_iter_at_location(view, &at, bx, by)) {
-    gint64 offset = gtk_text_iter_get_offset(&at);
+    gint64 offset = doc_offset(self, &at);
     for (guint i = 0; i < self->spans->len; i++) {
       const FthAnnotation *a = g_array_index(self->spans, Span, i).ann;
       if (a->start > offset)
@@ -756,6 +837,7 @@ fth_text_span_view_finalize(GObject *object)
   g_clear_pointer(&self->annotations, g_ptr_array_unref);
   g_clear_pointer(&self->labels, g_ptr_array_unref);
   g_array_unref(self->spans);
+  g_array_unref(self->breaks);
   g_ptr_array_unref(self->tags);
   g_clear_object(&self->buffer);
   g_clear_object(&self->span_menu);
@@ -801,6 +883,7 @@ fth_text_span_view_init(FthTextSpanView *self)
   gtk_orientable_set_orientation(GTK_ORIENTABLE(gtk_widget_get_layout_manager(widget)),
                                  GTK_ORIENTATION_VERTICAL);
   self->spans = g_array_new(FALSE, FALSE, sizeof(Span));
+  self->breaks = g_array_new(FALSE, FALSE, sizeof(gint64));
   self->tags = g_ptr_array_new();
   self->trim = TRUE;
 

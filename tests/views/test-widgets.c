@@ -6,6 +6,7 @@
 #include "../workbench/workbench-test-util.h"
 #include "fth-annotation-history.h"
 #include "fth-application.h"
+#include "fth-image-canvas.h"
 #include "fth-text-span-view.h"
 #include "fth-waveform-view.h"
 
@@ -896,6 +897,173 @@ test_in_window(void)
   remove_tree(dir);
 }
 
+/* ---- text without spaces, shown in chunks -------------------------------------------------- */
+
+static void
+on_chunk_add(FthTextSpanView *view, const FthAnnotation *ann, gpointer data)
+{
+  FthAnnotation *got = data;
+  got->start = ann->start;
+  got->end = ann->end;
+}
+
+/* Whether a line break shown between PREV and NEXT splits what is drawn as one character. */
+static gboolean
+splits_cluster(gunichar prev, gunichar next)
+{
+  return prev == 0x200d || next == 0x200d || g_unichar_ismark(next) ||
+         (next >= 0x1f3fb && next <= 0x1f3ff);
+}
+
+/* A long line without spaces (CJK and emoji) is shown in chunks, but every offset in and out of
+ * the view is the document's: a span that ends at a chunk border, one that starts there (an emoji
+ * ZWJ sequence), one across it and one in a chunk broken at no punctuation, each selected and
+ * labeled through the key, comes back with the offsets it was selected with; no chunk border
+ * splits an emoji sequence or a letter from its accent. */
+static void
+test_text_chunks(void)
+{
+  GString *text = g_string_new(NULL);
+  for (int i = 0; i < 1999; i++)
+    g_string_append(text, "中");
+  g_string_append(text, "，");           /* offset 1999: a break may follow */
+  g_string_append(text, "👩‍💻文字");     /* 2000-2002: one emoji of three code points */
+  for (int i = 0; i < 1500; i++)        /* no punctuation for 6000 characters */
+    g_string_append(text, i % 3 == 0 ? "👍🏽" : i % 3 == 1 ? "👩‍💻" : "e\xcc\x81");
+  g_string_append(text, "。结束");
+  glong n = g_utf8_strlen(text->str, -1);
+
+  FthTextSpanView *view = FTH_TEXT_SPAN_VIEW(fth_text_span_view_new());
+  GtkWidget *window = gtk_window_new();
+  gtk_window_set_default_size(GTK_WINDOW(window), 500, 300);
+  gtk_window_set_child(GTK_WINDOW(window), GTK_WIDGET(view));
+  gtk_window_present(GTK_WINDOW(window));
+  fth_text_span_view_set_text(view, text->str, "long.txt");
+  g_assert_cmpint(fth_text_span_view_get_length(view), ==, n);
+
+  GtkTextView *tv = fth_text_span_view_get_text_view(view);
+  GtkTextBuffer *buffer = gtk_text_view_get_buffer(tv);
+  int n_lines = gtk_text_buffer_get_line_count(buffer);
+  g_assert_cmpint(n_lines, >=, 3); /* after the comma, and at least once in the 6000 */
+  g_assert_cmpint(gtk_text_buffer_get_char_count(buffer), ==, n + n_lines - 1);
+  /* The first chunk ends right after the comma. */
+  GtkTextIter line_end;
+  gtk_text_buffer_get_iter_at_line(buffer, &line_end, 0);
+  gtk_text_iter_forward_to_line_end(&line_end);
+  g_assert_cmpint(gtk_text_iter_get_offset(&line_end), ==, 2000);
+  for (int line = 1; line < n_lines; line++) {
+    GtkTextIter at;
+    gtk_text_buffer_get_iter_at_line(buffer, &at, line);
+    GtkTextIter before = at;
+    gtk_text_iter_backward_chars(&before, 2);
+    g_assert_false(splits_cluster(gtk_text_iter_get_char(&before), gtk_text_iter_get_char(&at)));
+  }
+
+  FthLabel label = { 1, "X", "#f66151", "x", FTH_LABEL_SPAN, 0 };
+  g_autoptr(GPtrArray) labels = g_ptr_array_new();
+  g_ptr_array_add(labels, &label);
+  fth_text_span_view_set_annotations(view, NULL, labels);
+  FthAnnotation got = { 0 };
+  g_signal_connect(view, "add-annotation", G_CALLBACK(on_chunk_add), &got);
+
+  /* The second border is wherever the view put it: find its document offset. */
+  GtkTextIter second;
+  gtk_text_buffer_get_iter_at_line(buffer, &second, 2);
+  gint64 border2 = gtk_text_iter_get_offset(&second) - 2;
+  gint64 cases[][2] = { { 1995, 2000 }, { 2000, 2003 }, { 1998, 2002 },
+                        { border2 - 3, border2 + 4 }, { n - 2, n } };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    got.start = got.end = -1;
+    fth_text_span_view_select_range(view, cases[i][0], cases[i][1]);
+    GtkTextIter s, e;
+    g_assert_true(gtk_text_buffer_get_selection_bounds(buffer, &s, &e));
+    /* What is selected is the document's text, with at most a shown break inside. */
+    g_autofree char *shown = gtk_text_buffer_get_text(buffer, &s, &e, FALSE);
+    g_auto(GStrv) parts = g_strsplit(shown, "\n", -1);
+    g_autofree char *joined = g_strjoinv("", parts);
+    g_autofree char *want = g_utf8_substring(text->str, cases[i][0], cases[i][1]);
+    g_assert_cmpstr(joined, ==, want);
+    g_assert_true(press(GTK_WIDGET(tv), "fth-text-keys", GDK_KEY_x));
+    g_assert_cmpint(got.start, ==, cases[i][0]);
+    g_assert_cmpint(got.end, ==, cases[i][1]);
+  }
+
+  /* Spans given in document offsets are drawn over those characters. */
+  g_autoptr(GPtrArray) anns = g_ptr_array_new_with_free_func(g_free);
+  FthAnnotation *span = g_new0(FthAnnotation, 1);
+  *span = (FthAnnotation){ .id = 7, .label_id = 1, .geom = FTH_GEOM_SPAN, .start = 2000,
+                           .end = 2003, .author = FTH_AUTHOR_HUMAN, .score = 1.0 };
+  g_ptr_array_add(anns, span);
+  fth_text_span_view_set_annotations(view, anns, labels);
+  fth_text_span_view_set_selected(view, 7);
+  GtkTextIter at;
+  gtk_text_buffer_get_iter_at_offset(buffer, &at, 2001); /* past the shown break */
+  GSList *tags = gtk_text_iter_get_tags(&at);
+  g_assert_cmpuint(g_slist_length(tags), >=, 1);
+  g_slist_free(tags);
+  gtk_text_buffer_get_iter_at_offset(buffer, &at, 2000); /* the shown break itself */
+  tags = gtk_text_iter_get_tags(&at);
+  g_assert_null(tags);
+  gtk_window_destroy(GTK_WINDOW(window));
+  g_string_free(text, TRUE);
+}
+
+/* ---- large pictures ------------------------------------------------------------------------ */
+
+/* A 3001x1999 picture of one-pixel black and white stripes, zoomed out to fit 300x200: drawn
+ * from the halved copies it is mid-gray everywhere; resampled from the full picture with a
+ * narrow filter it would alias to stripes of black and white. Panning moves it. */
+static void
+test_image_pyramid(void)
+{
+  cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 3001, 1999);
+  guint8 *data = cairo_image_surface_get_data(surface);
+  int stride = cairo_image_surface_get_stride(surface);
+  for (int y = 0; y < 1999; y++)
+    for (int x = 0; x < 3001; x++)
+      ((guint32 *)(data + (gsize)y * stride))[x] = x % 2 ? 0xffffffff : 0xff000000;
+  cairo_surface_mark_dirty(surface);
+
+  GtkWidget *canvas = fth_image_canvas_new();
+  GtkWidget *window = gtk_window_new();
+  gtk_window_set_default_size(GTK_WINDOW(window), 300, 200);
+  gtk_window_set_child(GTK_WINDOW(window), canvas);
+  gtk_window_present(GTK_WINDOW(window));
+  fth_image_canvas_set_surface(FTH_IMAGE_CANVAS(canvas), surface);
+  cairo_surface_destroy(surface);
+  for (int i = 0; i < 100 && gtk_widget_get_width(canvas) == 0; i++)
+    fth_test_spin_for(20);
+  g_autoptr(GdkTexture) fitted = render(canvas);
+  double zoom = fth_image_canvas_get_zoom(FTH_IMAGE_CANVAS(canvas));
+  g_assert_cmpfloat(zoom, <, 0.11);
+  int w = gtk_widget_get_width(canvas), h = gtk_widget_get_height(canvas);
+  for (int x = w / 2 - 10; x < w / 2 + 10; x++)
+    g_assert_true(near_color(pixel_at(fitted, x, h / 2), 0x808080, 12));
+
+  /* 1:1: the stripes themselves, pixel for pixel (the zoom keeps the centre, so round the
+   * picture onto whole pixels first). */
+  fth_image_canvas_zoom_one_to_one(FTH_IMAGE_CANVAS(canvas));
+  double wx, wy;
+  fth_image_canvas_image_to_widget(FTH_IMAGE_CANVAS(canvas), 0, 0, &wx, &wy);
+  fth_image_canvas_pan(FTH_IMAGE_CANVAS(canvas), round(wx) - wx, round(wy) - wy);
+  fth_image_canvas_image_to_widget(FTH_IMAGE_CANVAS(canvas), 0, 0, &wx, &wy);
+  g_assert_cmpfloat(wx, ==, round(wx));
+  g_autoptr(GdkTexture) actual = render(canvas);
+  double ix, iy;
+  fth_image_canvas_widget_to_image(FTH_IMAGE_CANVAS(canvas), w / 2.0 + 0.5, h / 2.0, &ix, &iy);
+  guint32 want = (int)floor(ix) % 2 ? 0xffffff : 0x000000;
+  g_assert_true(near_color(pixel_at(actual, w / 2, h / 2), want, 8));
+  g_assert_true(near_color(pixel_at(actual, w / 2 + 1, h / 2), want ^ 0xffffff, 8));
+
+  /* Panning by 7 px moves the picture by 7 px. */
+  fth_image_canvas_pan(FTH_IMAGE_CANVAS(canvas), 7, -3);
+  double px, py;
+  fth_image_canvas_image_to_widget(FTH_IMAGE_CANVAS(canvas), 0, 0, &px, &py);
+  g_assert_cmpfloat_with_epsilon(px - wx, 7.0, 1e-9);
+  g_assert_cmpfloat_with_epsilon(py - wy, -3.0, 1e-9);
+  gtk_window_destroy(GTK_WINDOW(window));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -911,6 +1079,8 @@ main(int argc, char **argv)
   g_test_add_func("/views/waveform", test_waveform_view);
   g_test_add_func("/views/text-spans", test_text_span_view);
   g_test_add_func("/views/in-window", test_in_window);
+  g_test_add_func("/views/image-pyramid", test_image_pyramid);
+  g_test_add_func("/views/text-chunks", test_text_chunks);
   int status = g_test_run();
   g_clear_object(&app);
   return status;
