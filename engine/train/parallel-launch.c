@@ -102,12 +102,15 @@ fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError 
   char **logs = g_new0(char *, nproc);
   g_autofree Worker *w = g_new0(Worker, nproc);
   g_autofree char *size = g_strdup_printf("%d", nproc);
+  /* As torchrun's OMP_NUM_THREADS: the workers share the cores rather than each taking all. */
+  g_autofree char *threads = g_strdup_printf("%d", MAX(1, (int)g_get_num_processors() / nproc));
   for (int r = 0; r < nproc; r++) {
     g_autofree char *rank = g_strdup_printf("%d", r);
     envs[r] = g_get_environ();
     envs[r] = g_environ_setenv(envs[r], FTH_ENV_RANK, rank, TRUE);
     envs[r] = g_environ_setenv(envs[r], FTH_ENV_WORLD_SIZE, size, TRUE);
     envs[r] = g_environ_setenv(envs[r], FTH_ENV_DIST_DIR, dir, TRUE);
+    envs[r] = g_environ_setenv(envs[r], "FTH_NUM_THREADS", threads, FALSE);
     logs[r] = g_strdup_printf("%s/rank-%d.log", dir, r);
     w[r].order = -1;
   }

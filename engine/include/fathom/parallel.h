@@ -96,7 +96,8 @@ gboolean fth_comm_broadcast_params(FthComm *comm, const FthParam *params, size_t
 
 /* ---- The launcher ---------------------------------------------------------------------------
  * Runs argv (argv[0] a path, or found in PATH) as nproc worker processes with FATHOM_RANK,
- * FATHOM_WORLD_SIZE and FATHOM_DIST_DIR (a fresh temporary directory, removed afterwards) set.
+ * FATHOM_WORLD_SIZE and FATHOM_DIST_DIR (a fresh temporary directory, removed afterwards) set,
+ * and FTH_NUM_THREADS (unless set) to the processors divided among the workers.
  * Rank 0 keeps this process's stdout and stderr; the others' output goes to DIR/rank-R.log.
  * When a worker fails the others are stopped (SIGTERM, then SIGKILL after a grace period) and
  * the error names the rank, how it ended and the end of its output. *failed_rank (may be NULL)
