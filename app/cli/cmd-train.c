@@ -83,8 +83,11 @@ state_to_exit(FthJobState state)
 }
 
 static const char train_description[] =
-  "RECIPE is a model of the zoo (mlp, fmnist-cnn, resnet, mobilenetv2: data/recipes) or a\n"
-  "recipe file; --set NAME=VALUE overrides its variables (resnet: --set blocks=5).\n"
+  "RECIPE is a model of the zoo (mlp, fmnist-cnn, resnet, mobilenetv2; for text items\n"
+  "text-bow, text-cnn, text-transformer, and ner-transformer over span labels: data/recipes)\n"
+  "or a recipe file; --set NAME=VALUE overrides its variables (resnet: --set blocks=5; text:\n"
+  "--set tokens=128). A text recipe trains a tokenizer on the project's texts and saves it\n"
+  "with the checkpoint as tokenizer.json.\n"
   "Items keep their split when the project has one; otherwise a stratified split by --seed\n"
   "is made and stored. Metrics per epoch go into the project's runs; the checkpoint\n"
   "(safetensors + checkpoint.json) into DIR/models/train-RUN or --checkpoint.";
@@ -151,8 +154,8 @@ fth_cli_train(int argc, char **argv)
     {NULL},
   };
   gboolean parsed = fth_cli_parse_options("train", "DIR", "Trains a model on the labeled images "
-                                          "of the project in DIR.", train_description, entries,
-                                          &argc, &argv);
+                                          "or texts of the project in DIR.", train_description,
+                                          entries, &argc, &argv);
   g_autofree char *o1 = recipe, *o2 = checkpoint, *o4 = init, *o5 = device, *o6 = precision;
   g_auto(GStrv) o3 = vars;
   if (!parsed)
