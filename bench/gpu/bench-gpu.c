@@ -7,12 +7,20 @@
  *   train_<model>_<math>_mib  device memory the training state holds (arena, parameters,
  *                       gradients, momenta), against train_<model>_f32_plan_mib, the plan's
  *                       f32 bytes: storage stays f32 in every math mode, so the two agree
- * Usage: bench-gpu [--quick] */
+ *   trainer_<model>_<precision>_sps  the same models through the product's path, the trainer on
+ *                       the device (fth_trainer_use_device, fth_trainer_run_epoch): uint8 samples
+ *                       converted and uploaded each step, the loss and logits read back, the
+ *                       fused device optimizer; fp16 with dynamic loss scaling
+ *   trainer_<model>_<precision>_bytes_per_sample  the planner's activation bytes per sample
+ * Usage: bench-gpu [--quick]
+ *        bench-gpu --trainer-cpu   the trainer benchmark's logic on the CPU backend used as a
+ *                                  device, a few small steps (runs without a GPU) */
 #include "backend-cuda.h"
 #include "graph-device.h"
 
 #include <fathom/graph.h>
 #include <fathom/recipe.h>
+#include <fathom/train.h>
 #include <fth-cuda.h>
 
 #include <glib.h>
@@ -180,8 +188,76 @@ static void bench_train(const FthBackend *be, const char *label, const char *rec
   g_free(path);
 }
 
+static void bench_trainer(const FthBackend *be, const char *label, const char *recipe_name,
+                          const char *const *vars, int batch, FthPrecision precision, int steps) {
+  const char *pname = fth_precision_name(precision);
+  GError *error = NULL;
+  char *path = fth_recipe_find(recipe_name);
+  FthRecipe *recipe = path ? fth_recipe_load(path, vars, &error) : NULL;
+  g_free(path);
+  if (!recipe) {
+    printf("trainer_%s_%s_error %s\n", label, pname, error ? error->message : "recipe not found");
+    g_clear_error(&error);
+    return;
+  }
+  const int warm = 3, classes = 10;
+  size_t n = (size_t)batch * (size_t)(warm + steps);
+  int c = recipe->in_ndim == 3 ? (int)recipe->in_shape[0] : 1;
+  int h = recipe->in_ndim == 3 ? (int)recipe->in_shape[1] : 1;
+  int w = recipe->in_ndim == 3 ? (int)recipe->in_shape[2] : (int)recipe->in_shape[0];
+  uint8_t *pixels = g_malloc(n * (size_t)(c * h * w));
+  int32_t *labels = g_new(int32_t, n);
+  uint32_t *idx = g_new(uint32_t, n);
+  FthRng rng;
+  fth_rng_init(&rng, 5, 0);
+  for (size_t i = 0; i < n * (size_t)(c * h * w); i++)
+    pixels[i] = (uint8_t)(fth_rng_u32(&rng) >> 24);
+  for (size_t i = 0; i < n; i++) {
+    labels[i] = (int32_t)(fth_rng_u32(&rng) % classes);
+    idx[i] = (uint32_t)i;
+  }
+  FthSamples samples = {pixels, labels, NULL, n, c, h, w};
+  FthTrainerConfig cfg = {.seed = 7, .batch = batch, .epochs = 1, .n_train = n, .optim = recipe->train.optim,
+                          .schedule = recipe->train.schedule};
+  cfg.schedule.total_steps = warm + steps;
+  FthTrainer *t = fth_trainer_new(recipe, classes, &cfg, &error);
+  FthPlanStats ps = {0};
+  FthTrainProgress p = {0};
+  gboolean stopped = FALSE;
+  double t0 = 0, dt = 0;
+  if (t && fth_trainer_set_precision(t, precision, &error) && fth_trainer_use_device(t, be, 0, &error) &&
+      fth_graph_plan_stats(fth_trainer_model(t)->graph, &ps) == FTH_STATUS_OK &&
+      fth_trainer_run_epoch(t, &samples, idx, n, 0, 0, warm, &p, NULL, NULL, NULL, &stopped, &error)) {
+    /* each step reads its loss back, so the device is idle when the clock starts and stops */
+    t0 = now_s();
+    if (fth_trainer_run_epoch(t, &samples, idx, n, 0, warm, 0, &p, NULL, NULL, NULL, &stopped, &error))
+      dt = now_s() - t0;
+  }
+  if (dt > 0) {
+    printf("trainer_%s_%s_sps %.0f\n", label, pname, (double)steps * (double)fth_trainer_config(t)->batch / dt);
+    printf("trainer_%s_%s_loss %.4f\n", label, pname, p.loss);
+    printf("trainer_%s_%s_bytes_per_sample %zu\n", label, pname, ps.per_sample_bytes);
+    if (precision == FTH_PRECISION_FP16)
+      printf("trainer_%s_%s_loss_scale %g skipped %lld\n", label, pname, (double)fth_trainer_loss_scale(t),
+             (long long)fth_trainer_skipped_steps(t));
+  } else {
+    printf("trainer_%s_%s_error %s\n", label, pname, error ? error->message : "?");
+    fprintf(stderr, "bench-gpu: trainer %s %s: %s\n", label, pname, error ? error->message : "?");
+  }
+  g_clear_error(&error);
+  fth_trainer_free(t);
+  fth_recipe_free(recipe);
+  g_free(pixels), g_free(labels), g_free(idx);
+}
+
 int main(int argc, char **argv) {
   int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+  const char *resnet_vars[] = {"channels=3", "size=32", NULL};
+  if (argc > 1 && strcmp(argv[1], "--trainer-cpu") == 0) {
+    bench_trainer(fth_backend_cpu(), "fmnist_cnn", "fmnist-cnn", NULL, 16, FTH_PRECISION_FP32, 2);
+    bench_trainer(fth_backend_cpu(), "resnet20", "resnet", resnet_vars, 4, FTH_PRECISION_FP16, 2);
+    return 0;
+  }
   const FthBackend *be = NULL;
   if (fth_backend_select("cuda", &be) != FTH_STATUS_OK) {
     fprintf(stderr, "bench-gpu: no CUDA device: %s\n", fth_last_error());
@@ -194,7 +270,6 @@ int main(int argc, char **argv) {
   printf("device %s\n", name);
   bench_gemm(ctx, quick);
   const int steps = quick ? 10 : 50;
-  const char *resnet_vars[] = {"channels=3", "size=32", NULL};
   static const struct {
     FthCudaMath math;
     const char *name;
@@ -202,6 +277,11 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 2; i++) {
     bench_train(be, "fmnist_cnn", "fmnist-cnn", NULL, 256, modes[i].math, modes[i].name, steps);
     bench_train(be, "resnet20", "resnet", resnet_vars, 256, modes[i].math, modes[i].name, steps);
+  }
+  const FthPrecision precisions[] = {FTH_PRECISION_BF16, FTH_PRECISION_FP16};
+  for (int i = 0; i < 2; i++) {
+    bench_trainer(be, "fmnist_cnn", "fmnist-cnn", NULL, 256, precisions[i], steps);
+    bench_trainer(be, "resnet20", "resnet", resnet_vars, 256, precisions[i], steps);
   }
   return 0;
 }

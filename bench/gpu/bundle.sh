@@ -11,7 +11,7 @@ dest=build-gpu-bundle
 rm -rf "$dest"
 mkdir -p "$dest/lib"
 for f in tests/cuda/test-cuda-ops tests/cuda/test-cuda-kernels tests/cuda/test-cuda-train tests/cuda/test-graph-device \
-         bench/gpu/bench-gpu; do
+         tests/cuda/test-train-device bench/gpu/bench-gpu; do
   cp "$build/$f" "$dest/"
   strip --strip-debug "$dest/$(basename "$f")"
   ldd "$build/$f" | awk '/=> \//{print $3}' | while read -r so; do

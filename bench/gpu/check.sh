@@ -68,7 +68,8 @@ setup_args=(-Dcuda=enabled -Dworkbench=disabled -Dbuildtype=release)
 [ -f build-gpu-check/build.ninja ] && setup_args+=(--reconfigure)
 if timeout "$(slice 60 250)" meson setup build-gpu-check "${setup_args[@]}" >"$out/setup.log" 2>&1 &&
    timeout "$(slice 150 250)" meson compile -C build-gpu-check tests/cuda/test-cuda-ops tests/cuda/test-cuda-kernels \
-     tests/cuda/test-cuda-train tests/cuda/test-graph-device bench/gpu/bench-gpu >"$out/build.log" 2>&1; then
+     tests/cuda/test-cuda-train tests/cuda/test-graph-device tests/cuda/test-train-device bench/gpu/bench-gpu \
+     >"$out/build.log" 2>&1; then
   bin=build-gpu-check
   tests="$bin/tests/cuda"
   bench="$bin/bench/gpu/bench-gpu"
@@ -86,7 +87,8 @@ fi
 export FTH_SOURCE_DIR="$PWD"
 
 step "CUDA tests"
-tests_list=(test-cuda-ops test-cuda-kernels test-cuda-train test-graph-device)
+# test-train-device: fth_train with --device auto (the GPU here), cpu and bad devices, end to end
+tests_list=(test-cuda-ops test-cuda-kernels test-cuda-train test-graph-device test-train-device)
 declare -A result
 for t in "${tests_list[@]}"; do
   if [ ! -x "$tests/$t" ]; then
@@ -136,21 +138,31 @@ def load(p):
     return d
 f, t = load(sys.argv[1]), load(sys.argv[2])
 print(f"device: {' '.join(f.get('device', ['?']))}")
-print(f"{'benchmark':34} {'fathom':>10} {'pytorch':>10} {'ratio':>7}  target")
+print(f"{'benchmark':40} {'fathom':>10} {'pytorch':>10} {'ratio':>7}  target")
 rows = [("gemm_bf16_tflops", "GEMM bf16 8192^3 (TFLOP/s)", 0.9)]
 for m in ("fmnist_cnn", "resnet20"):
     for math in ("bf16", "tf32"):
         rows.append((f"train_{m}_{math}_sps", f"{m} b256 {math} (samples/s)", 1.0))
-for key, name, target in rows:
+    # the trainer's device path (data conversion, upload, read-back included) against AMP bf16
+    for prec in ("bf16", "fp16"):
+        rows.append((f"trainer_{m}_{prec}_sps", f"{m} b256 trainer {prec} (samples/s)", 1.0,
+                     f"train_{m}_bf16_sps"))
+for key, name, target, *peer in rows:
     a = float(f[key][0]) if key in f else None
-    b = float(t[key][0]) if key in t else None
+    tk = peer[0] if peer else key
+    b = float(t[tk][0]) if tk in t else None
     r = f"{a / b:.2f}" if a and b else "-"
     ok = "" if not (a and b) else ("ok" if a / b >= target else "MISSED")
-    print(f"{name:34} {a if a is not None else '-':>10} {b if b is not None else '-':>10} {r:>7}  >= {target:g} {ok}")
+    print(f"{name:40} {a if a is not None else '-':>10} {b if b is not None else '-':>10} {r:>7}  >= {target:g} {ok}")
 for k, v in f.items():
     if k.endswith("_error"):
         print(f"{k[:-6]}: not run: {' '.join(v)}")
 for m in ("fmnist_cnn", "resnet20"):
+    if f"trainer_{m}_fp16_loss_scale" in f:
+        print(f"{m} trainer fp16: loss scale {' '.join(f[f'trainer_{m}_fp16_loss_scale'])}")
+    if f"trainer_{m}_bf16_bytes_per_sample" in f:
+        print(f"{m} planner bytes per sample: {f[f'trainer_{m}_bf16_bytes_per_sample'][0]} (bf16 run), "
+              f"{f.get(f'trainer_{m}_fp16_bytes_per_sample', ['?'])[0]} (fp16 run); activations are stored in fp32")
     if f"train_{m}_bf16_mib" in f:
         print(f"{m} device memory: {f[f'train_{m}_bf16_mib'][0]} MiB held (bf16 math), "
               f"{f.get(f'train_{m}_f32_plan_mib', ['?'])[0]} MiB planned in f32")

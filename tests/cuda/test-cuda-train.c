@@ -6,13 +6,16 @@
  * graph-device executor with the fused device update. The loss curves must agree step by step
  * (f32: 1e-3 relative; bf16 and f16 math: 3e-2, with f16 behind a static loss scale that the
  * device scaler unscales and checks), training must lower the loss, and the final weights must
- * agree (f32: 1e-3, reduced: 5e-2 of the largest weight). */
+ * agree (f32: 1e-3, reduced: 5e-2 of the largest weight). The trainer of engine/train on its device
+ * path (fth_trainer_use_device on CUDA, each precision) against the CPU trainer: per-epoch
+ * losses within 1e-3 (f32) and 3e-2 (bf16, f16 with dynamic loss scaling). */
 #include "cuda-harness.h"
 
 #include "backend-cuda.h"
 #include "graph-device.h"
 
 #include <fathom/optim.h>
+#include <fathom/train.h>
 
 #include <math.h>
 #include <string.h>
@@ -270,6 +273,84 @@ static void test_data_parallel(void) {
   g_free(x), g_free(t);
 }
 
+/* ---- the trainer (engine/train) on the GPU against the CPU trainer ---------------------------- */
+
+#define TRAINER_RECIPE \
+  "{\"name\": \"gpu-trainer\", \"input\": {\"shape\": [1, 12, 12]}," \
+  " \"layers\": [{\"type\": \"conv2d\", \"out_channels\": 8, \"kernel\": 3, \"padding\": 1}," \
+  "  {\"type\": \"batch_norm\"}, {\"type\": \"relu\"}, {\"type\": \"max_pool2d\", \"kernel\": 2}," \
+  "  {\"type\": \"flatten\"}, {\"type\": \"dropout\", \"p\": 0.1}," \
+  "  {\"type\": \"linear\", \"out_features\": \"classes\"}]," \
+  " \"train\": {\"optimizer\": \"adamw\", \"lr\": 0.003, \"batch\": 32, \"epochs\": 4}}"
+
+enum { TR_N = 256, TR_EPOCHS = 4 };
+
+static FthTrainer *trainer_for(const FthRecipe *r) {
+  FthTrainerConfig cfg = {.seed = 3, .batch = 32, .epochs = TR_EPOCHS, .n_train = TR_N, .optim = r->train.optim,
+                          .schedule = r->train.schedule};
+  GError *error = NULL;
+  FthTrainer *t = fth_trainer_new(r, CLASSES, &cfg, &error);
+  g_assert_no_error(error);
+  return t;
+}
+
+/* Per-epoch training losses of fth_trainer_run_epoch on the CPU and on CUDA (the device path of
+ * fth_train: graph-device, the fused AdamW update, loss scaling for fp16) over the same data. */
+static void trainer_run(FthPrecision precision, double tol) {
+  static uint8_t pixels[TR_N * H * H];
+  static int32_t labels[TR_N];
+  static uint32_t idx[TR_N];
+  uint64_t seed = harness_seed();
+  for (int i = 0; i < TR_N; i++) {
+    labels[i] = i % CLASSES;
+    idx[i] = (uint32_t)i;
+    for (int p = 0; p < H * H; p++) {
+      int row = p / H;
+      uint64_t h = (seed + (uint64_t)i * 7919u + (uint64_t)p * 104729u) * 0x9E3779B97F4A7C15ull;
+      pixels[i * H * H + p] = (uint8_t)((row / 2 == labels[i] ? 160 : 20) + (h >> 58));
+    }
+  }
+  FthSamples s = {pixels, labels, NULL, TR_N, 1, H, H};
+  GError *error = NULL;
+  FthRecipe *r = fth_recipe_parse(TRAINER_RECIPE, -1, "gpu-trainer", NULL, &error);
+  g_assert_no_error(error);
+  FthTrainer *cpu = trainer_for(r), *gpu = trainer_for(r);
+  g_assert_true(fth_trainer_set_precision(gpu, precision, &error));
+  g_assert_true(fth_trainer_use_device(gpu, harness_cuda_or_skip(), 0, &error));
+  g_assert_no_error(error);
+  double first = 0, last = 0;
+  for (int e = 0; e < TR_EPOCHS; e++) {
+    FthTrainProgress pc = {0}, pg = {0};
+    gboolean stopped;
+    g_assert_true(fth_trainer_run_epoch(cpu, &s, idx, TR_N, e, 0, 0, &pc, NULL, NULL, NULL, &stopped, &error));
+    g_assert_true(fth_trainer_run_epoch(gpu, &s, idx, TR_N, e, 0, 0, &pg, NULL, NULL, NULL, &stopped, &error));
+    g_assert_no_error(error);
+    g_test_message("%s epoch %d: cpu %.6f gpu %.6f", fth_precision_name(precision), e + 1, pc.train_loss,
+                   pg.train_loss);
+    g_assert_cmpfloat(fabs(pc.train_loss - pg.train_loss), <=, tol * pc.train_loss);
+    if (e == 0)
+      first = pg.train_loss;
+    last = pg.train_loss;
+  }
+  g_assert_cmpfloat(last, <, 0.8 * first);
+  g_assert_cmpint(fth_trainer_skipped_steps(gpu), <=, 2);
+  fth_trainer_free(cpu);
+  fth_trainer_free(gpu);
+  fth_recipe_free(r);
+}
+
+static void test_trainer_f32(void) {
+  trainer_run(FTH_PRECISION_FP32, 1e-3);
+}
+
+static void test_trainer_bf16(void) {
+  trainer_run(FTH_PRECISION_BF16, 3e-2);
+}
+
+static void test_trainer_f16(void) {
+  trainer_run(FTH_PRECISION_FP16, 3e-2);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   harness_cuda_or_skip();
@@ -278,5 +359,8 @@ int main(int argc, char **argv) {
   g_test_add_func("/cuda/train/bf16", test_bf16);
   g_test_add_func("/cuda/train/f16-loss-scaled", test_f16_scaled);
   g_test_add_func("/cuda/train/data-parallel", test_data_parallel);
+  g_test_add_func("/cuda/train/trainer-f32", test_trainer_f32);
+  g_test_add_func("/cuda/train/trainer-bf16", test_trainer_bf16);
+  g_test_add_func("/cuda/train/trainer-f16", test_trainer_f16);
   return g_test_run();
 }
