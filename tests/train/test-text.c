@@ -37,9 +37,9 @@ add_text_item(FthStore *store, const char *text, int row, gint64 *id)
 
 /* 240 items, classes "sport" and "tech"; every fourth is Chinese. */
 static char *
-make_classification_project(void)
+make_classification_project(const char *name)
 {
-  g_autofree char *dir = g_build_filename(tmp_root, "cls", NULL);
+  g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
   GError *error = NULL;
   g_autoptr(FthStore) store = fth_store_create(dir, &error);
   g_assert_no_error(error);
@@ -142,7 +142,7 @@ last_metric(FthStore *store, gint64 run_id, const char *name)
 static void
 test_classifiers(void)
 {
-  g_autofree char *project = make_classification_project();
+  g_autofree char *project = make_classification_project("cls");
   static const struct {
     const char *recipe;
     int epochs;
@@ -193,6 +193,77 @@ test_classifiers(void)
     g_assert_cmpint(right, >, 216);
     fth_train_result_clear(&res);
   }
+}
+
+/* A BPE recipe with token dropout, swaps and dropout. */
+static const char *bpe_recipe =
+  "{\"name\": \"bpe-cnn\", \"input\": {\"tokens\": 24, \"vocab\": 300, \"tokenizer\": \"bpe\"},"
+  " \"layers\": [{\"type\": \"embedding\", \"dim\": 16, \"positions\": false},"
+  "  {\"type\": \"text_cnn\", \"kernels\": [2, 3], \"channels\": 8}, {\"type\": \"dropout\", \"p\": 0.3},"
+  "  {\"type\": \"linear\", \"out_features\": \"classes\"}],"
+  " \"train\": {\"optimizer\": \"adamw\", \"lr\": 0.003, \"batch\": 32, \"epochs\": 3,"
+  "  \"augment\": {\"token_dropout\": 0.1, \"token_swap\": 0.1}}}";
+
+static gboolean
+train_bpe(const char *project, const char *recipe, const char *ckpt, int64_t stop,
+          gboolean resume, GError **error)
+{
+  g_autoptr(FthStore) store = fth_store_open(project, error);
+  g_assert_nonnull(store);
+  FthTrainOptions o;
+  fth_train_options_init(&o);
+  o.recipe = recipe;
+  o.seed = 9;
+  o.checkpoint_dir = ckpt;
+  o.stop_after_steps = stop;
+  o.resume = resume;
+  FthTrainResult res;
+  gboolean ok = fth_train(store, &o, &res, error);
+  fth_train_result_clear(&res);
+  return ok;
+}
+
+static GBytes *
+file_bytes(const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  char *data;
+  gsize len;
+  g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+  return g_bytes_new_take(data, len);
+}
+
+/* A text run stopped mid-epoch and resumed (with the tokenizer saved by its first part) ends
+ * with the weights of one that never stopped: augmentation and dropout depend only on the seed,
+ * the item and the epoch or step. */
+static void
+test_resume(void)
+{
+  g_autofree char *project = make_classification_project("resume");
+  g_autofree char *recipe = g_build_filename(tmp_root, "bpe-cnn.json", NULL);
+  g_assert_true(g_file_set_contents(recipe, bpe_recipe, -1, NULL));
+  g_autofree char *a = g_build_filename(project, "a", NULL);
+  g_autofree char *b = g_build_filename(project, "b", NULL);
+  GError *error = NULL;
+  g_assert_true(train_bpe(project, recipe, a, 0, FALSE, &error));
+  g_assert_true(train_bpe(project, recipe, b, 8, FALSE, &error));
+  g_assert_no_error(error);
+  g_autoptr(FthCheckpointMeta) mid = fth_checkpoint_load_meta(b, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(mid->step, ==, 8);
+  g_assert_true(train_bpe(project, recipe, b, 0, TRUE, &error));
+  g_assert_no_error(error);
+  g_autoptr(FthCheckpointMeta) ma = fth_checkpoint_load_meta(a, &error);
+  g_autoptr(FthCheckpointMeta) mb = fth_checkpoint_load_meta(b, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(ma->step, ==, mb->step);
+  g_autoptr(GBytes) wa = file_bytes(a, ma->weights_file);
+  g_autoptr(GBytes) wb = file_bytes(b, mb->weights_file);
+  g_assert_true(g_bytes_equal(wa, wb));
+  g_autoptr(GBytes) ta = file_bytes(a, "tokenizer.json");
+  g_autoptr(GBytes) tb = file_bytes(b, "tokenizer.json");
+  g_assert_true(g_bytes_equal(ta, tb));
+  g_assert_true(strstr(g_bytes_get_data(ta, NULL), "\"bpe\"") != NULL);
 }
 
 static void
@@ -362,6 +433,7 @@ main(int argc, char **argv)
   g_test_add_func("/text/token-augment", test_token_augment);
   g_test_add_func("/text/bad-data", test_bad_data);
   g_test_add_func("/text/classifiers", test_classifiers);
+  g_test_add_func("/text/resume", test_resume);
   g_test_add_func("/text/ner", test_ner);
   int rc = g_test_run();
   train_test_rmtree(tmp_root);
