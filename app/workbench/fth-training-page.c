@@ -7,6 +7,7 @@
 #include "fth-line-chart.h"
 
 #include <adwaita.h>
+#include <fathom/backend.h>
 #include <fathom/recipe.h>
 #include <fathom/train.h>
 #include <glib/gi18n.h>
@@ -29,6 +30,9 @@ struct _FthTrainingPage {
   GtkSpinButton *batch_spin;
   AdwComboRow *optimizer_row; /* rows in FthOptimKind order */
   GtkSpinButton *lr_spin;
+  AdwComboRow *device_row;
+  GtkStringList *devices;
+  GPtrArray *device_specs;  /* char *, parallel to devices: "cpu", "cuda:N" */
   GArray *recipe_defaults; /* RecipeDefaults, parallel to recipes */
   gboolean listing;        /* the recipe list is being replaced: keep the user's values */
   GtkButton *start_button;
@@ -66,6 +70,7 @@ typedef struct {
   char *recipe;
   int epochs, batch;
   double lr;
+  char *device;             /* FthTrainOptions.device */
   gboolean other_optimizer; /* train with `optimizer` rather than the recipe's */
   FthOptimKind optimizer;
   FthJob *job; /* not owned: the job owns this */
@@ -78,6 +83,7 @@ train_work_free(TrainWork *work)
 {
   g_object_unref(work->store);
   g_free(work->recipe);
+  g_free(work->device);
   if (work->has_result)
     fth_train_result_clear(&work->result);
   g_free(work);
@@ -189,6 +195,7 @@ train_job(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **e
   options.epochs = work->epochs;
   options.batch = work->batch;
   options.lr = work->lr;
+  options.device = work->device;
   options.progress = train_progress;
   options.progress_data = work;
   options.cancellable = cancellable;
@@ -513,6 +520,7 @@ fth_training_page_start(FthTrainingPage *self)
   work->epochs = gtk_spin_button_get_value_as_int(self->epochs_spin);
   work->batch = gtk_spin_button_get_value_as_int(self->batch_spin);
   work->lr = gtk_spin_button_get_value(self->lr_spin);
+  work->device = g_strdup(fth_training_page_get_device(self));
   work->optimizer = (FthOptimKind)adw_combo_row_get_selected(self->optimizer_row);
   work->other_optimizer =
     self->recipe_defaults != NULL && selected < self->recipe_defaults->len &&
@@ -641,6 +649,45 @@ fth_training_page_get_n_accuracy_points(FthTrainingPage *self)
   return fth_line_chart_get_n_points(self->accuracy_chart, self->val_acc_series);
 }
 
+/* ---- devices ------------------------------------------------------------------------------ */
+
+#define MAX_CUDA_DEVICES 16
+
+/* The CUDA devices that answer, numbered from 0 with no gaps (a device that does not answer
+ * ends the list): creating a backend can take a while, so this runs on a worker thread. */
+static void
+probe_devices_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  GArray *found = g_array_new(FALSE, FALSE, sizeof(int));
+  for (int i = 0; i < MAX_CUDA_DEVICES && fth_backend_cuda(i) != NULL; i++)
+    g_array_append_val(found, i);
+  g_task_return_pointer(task, found, (GDestroyNotify)g_array_unref);
+}
+
+static void
+devices_probed(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FthTrainingPage *self = FTH_TRAINING_PAGE(source);
+  g_autoptr(GArray) found = g_task_propagate_pointer(G_TASK(result), NULL);
+  if (self->devices == NULL || self->device_specs == NULL)
+    return; /* disposed meanwhile */
+  for (guint i = 0; i < found->len; i++) {
+    int n = g_array_index(found, int, i);
+    g_autofree char *name = g_strdup_printf(_("GPU %d (CUDA)"), n);
+    gtk_string_list_append(self->devices, name);
+    g_ptr_array_add(self->device_specs, g_strdup_printf("cuda:%d", n));
+  }
+}
+
+const char *
+fth_training_page_get_device(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), NULL);
+  guint selected = adw_combo_row_get_selected(self->device_row);
+  return selected < self->device_specs->len ? g_ptr_array_index(self->device_specs, selected)
+                                            : "cpu";
+}
+
 /* ---- the class ---------------------------------------------------------------------------- */
 
 static void
@@ -654,6 +701,7 @@ fth_training_page_dispose(GObject *object)
   g_clear_object(&self->store);
   g_clear_object(&self->jobs_panel);
   g_clear_pointer(&self->recipe_defaults, g_array_unref);
+  g_clear_pointer(&self->device_specs, g_ptr_array_unref);
   gtk_widget_dispose_template(GTK_WIDGET(object), FTH_TYPE_TRAINING_PAGE);
   GtkWidget *child;
   while ((child = gtk_widget_get_first_child(GTK_WIDGET(object))) != NULL)
@@ -691,6 +739,8 @@ fth_training_page_class_init(FthTrainingPageClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, batch_spin);
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, optimizer_row);
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, lr_spin);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, device_row);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, devices);
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, start_button);
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, status_label);
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, loss_chart);
@@ -719,4 +769,10 @@ fth_training_page_init(FthTrainingPage *self)
   g_signal_connect(self->recipe_row, "notify::selected", G_CALLBACK(recipe_selected), self);
   g_signal_connect(self->optimizer_row, "notify::selected", G_CALLBACK(optimizer_selected),
                    self);
+
+  /* The CPU is always there (the list's first row); GPUs join when the probe answers. */
+  self->device_specs = g_ptr_array_new_with_free_func(g_free);
+  g_ptr_array_add(self->device_specs, g_strdup("cpu"));
+  g_autoptr(GTask) probe = g_task_new(self, NULL, devices_probed, NULL);
+  g_task_run_in_thread(probe, probe_devices_thread);
 }

@@ -31,6 +31,10 @@ void fth_training_page_set_hyperparameters(FthTrainingPage *self, FthOptimKind o
                                            double lr, int batch);
 void fth_training_page_get_hyperparameters(FthTrainingPage *self, FthOptimKind *optimizer,
                                            double *lr, int *batch, int *epochs);
+/* The device the next run trains on, as FthTrainOptions.device takes it: "cpu" or "cuda:N".
+ * The device row lists the CPU and every CUDA device that answers (probed on a worker thread
+ * when the page is made). */
+const char *fth_training_page_get_device(FthTrainingPage *self);
 guint fth_training_page_get_n_runs(FthTrainingPage *self);
 /* The newest run's test confusion matrix; clicking a cell emits "show-items" with the true
  * and the predicted class names. */

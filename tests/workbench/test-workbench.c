@@ -1385,7 +1385,9 @@ test_training_page(void)
   g_assert_cmpfloat_with_epsilon(lr, 0.05, 1e-9);
   g_assert_cmpint(batch, ==, 64);
   g_assert_cmpint(epochs, ==, 5);
-  /* Picking AdamW in its row brings AdamW's default learning rate; the only device is the CPU. */
+  /* Picking AdamW in its row brings AdamW's default learning rate. The device row lists the CPU
+   * first, then any CUDA device that answers (none in a build without CUDA); the run gets
+   * "cpu". */
   g_autoptr(GPtrArray) combos = fth_test_find_widgets(GTK_WIDGET(page), ADW_TYPE_COMBO_ROW);
   AdwComboRow *optimizer_row = NULL, *device_row = NULL;
   for (guint i = 0; i < combos->len; i++) {
@@ -1397,7 +1399,11 @@ test_training_page(void)
   }
   g_assert_nonnull(optimizer_row);
   g_assert_nonnull(device_row);
-  g_assert_cmpuint(g_list_model_get_n_items(adw_combo_row_get_model(device_row)), ==, 1);
+  GListModel *devices = adw_combo_row_get_model(device_row);
+  g_assert_cmpuint(g_list_model_get_n_items(devices), >=, 1);
+  g_assert_cmpstr(gtk_string_list_get_string(GTK_STRING_LIST(devices), 0), ==, "CPU");
+  g_assert_cmpuint(adw_combo_row_get_selected(device_row), ==, 0);
+  g_assert_cmpstr(fth_training_page_get_device(page), ==, "cpu");
   adw_combo_row_set_selected(optimizer_row, FTH_OPTIM_ADAMW);
   fth_training_page_get_hyperparameters(page, &optimizer, &lr, &batch, &epochs);
   g_assert_cmpint(optimizer, ==, FTH_OPTIM_ADAMW);
@@ -1434,6 +1440,7 @@ test_training_page(void)
     g_assert_cmpfloat_with_epsilon(json_object_get_double_member(o, "lr"), 0.002, 1e-6);
     g_assert_cmpint(json_object_get_int_member(o, "batch"), ==, 8);
     g_assert_cmpint(json_object_get_int_member(o, "epochs"), ==, 1);
+    g_assert_cmpstr(json_object_get_string_member(o, "device"), ==, "cpu");
   }
 
   /* The run's test confusion matrix: two classes, one count per test item. */
