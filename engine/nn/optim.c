@@ -1,5 +1,6 @@
 /* Optimizers as one fused loop per parameter buffer; see fathom/optim.h for the rules. */
 #include "fathom/optim.h"
+#include "fathom/core.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -146,6 +147,34 @@ adamw_update(float *restrict w, const float *restrict grad, float *restrict m, f
   }
 }
 
+/* Floats of one parameter per pool chunk: ~10 us of this memory-bound update. The update is
+ * elementwise, so the result does not depend on how a parameter is split. */
+#define UPDATE_GRAIN 16384
+
+typedef struct {
+  const FthOptimizer *opt;
+  size_t p;
+  float lr;
+} UpdateJob;
+
+static void
+update_range(void *ctx, size_t begin, size_t end, int worker)
+{
+  (void)worker;
+  const UpdateJob *j = ctx;
+  const FthOptimConfig *c = &j->opt->config;
+  const FthParam *pa = &j->opt->params[j->p];
+  float wd = pa->decay ? c->weight_decay : 0.0f;
+  size_t n = end - begin;
+  if (c->kind == FTH_OPTIM_SGD)
+    sgd_update(pa->value + begin, pa->grad + begin, j->opt->state[j->p] + begin, n, j->lr, wd,
+               c->momentum, c->nesterov);
+  else
+    adamw_update(pa->value + begin, pa->grad + begin, j->opt->state[2 * j->p] + begin,
+                 j->opt->state[2 * j->p + 1] + begin, n, j->lr, wd, c->beta1, c->beta2, c->eps,
+                 j->opt->steps);
+}
+
 double
 fth_optimizer_step(FthOptimizer *opt, float lr)
 {
@@ -154,14 +183,11 @@ fth_optimizer_step(FthOptimizer *opt, float lr)
   double norm = c->clip_norm > 0 ? fth_clip_grad_norm(opt->params, opt->n_params, c->clip_norm)
                                  : 0.0;
   opt->steps++;
+  /* Large parameters (a linear layer's weights) are split over the thread pool: a serial update
+   * of an MLP's 200k weights is about a tenth of its training step at two threads. */
   for (size_t p = 0; p < opt->n_params; p++) {
-    const FthParam *pa = &opt->params[p];
-    float wd = pa->decay ? c->weight_decay : 0.0f;
-    if (c->kind == FTH_OPTIM_SGD)
-      sgd_update(pa->value, pa->grad, opt->state[p], pa->n, lr, wd, c->momentum, c->nesterov);
-    else
-      adamw_update(pa->value, pa->grad, opt->state[2 * p], opt->state[2 * p + 1], pa->n, lr, wd,
-                   c->beta1, c->beta2, c->eps, opt->steps);
+    UpdateJob j = {opt, p, lr};
+    fth_parallel_for(opt->params[p].n, UPDATE_GRAIN, update_range, &j);
   }
   return norm;
 }

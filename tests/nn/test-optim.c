@@ -1,9 +1,11 @@
 /* Optimizers against float64 re-derivations of PyTorch's update rules on fresh random inputs. */
+#include <fathom/core.h>
 #include <fathom/optim.h>
 #include <glib.h>
 #include <math.h>
 
 #define N 37
+#define BIG_N 100003 /* above several of the optimizer's pool chunks */
 #define STEPS 5
 
 static void
@@ -47,19 +49,25 @@ ref_adamw(const FthOptimConfig *c, double *w, const double *g, double *m, double
 }
 
 static void
-check_optimizer(const FthOptimConfig *config, RefStep ref)
+check_optimizer_n(const FthOptimConfig *config, RefStep ref, size_t n)
 {
   g_autoptr(GRand) r = g_rand_new();
-  float w[2][N], g[2][N];
-  double rw[2][N], rs0[2][N] = {{0}}, rs1[2][N] = {{0}}, rg[2][N];
+  float *w[2], *g[2];
+  double *rw[2], *rs0[2], *rs1[2], *rg[2];
   for (int p = 0; p < 2; p++) {
-    fill(r, w[p], N, 1.0);
-    for (int i = 0; i < N; i++)
+    w[p] = g_new(float, n);
+    g[p] = g_new(float, n);
+    rw[p] = g_new(double, n);
+    rs0[p] = g_new0(double, n);
+    rs1[p] = g_new0(double, n);
+    rg[p] = g_new(double, n);
+    fill(r, w[p], n, 1.0);
+    for (size_t i = 0; i < n; i++)
       rw[p][i] = w[p][i];
   }
   FthParam params[2] = {
-    {.name = "w", .value = w[0], .grad = g[0], .n = N, .decay = true},
-    {.name = "b", .value = w[1], .grad = g[1], .n = N, .decay = false},
+    {.name = "w", .value = w[0], .grad = g[0], .n = n, .decay = true},
+    {.name = "b", .value = w[1], .grad = g[1], .n = n, .decay = false},
   };
   FthOptimizer *opt = fth_optimizer_new(config, params, 2);
   g_assert_nonnull(opt);
@@ -67,8 +75,8 @@ check_optimizer(const FthOptimConfig *config, RefStep ref)
     double lr = config->lr * (1.0 + 0.1 * (double)t); /* a schedule changes lr per step */
     double sq = 0;
     for (int p = 0; p < 2; p++) {
-      fill(r, g[p], N, 3.0);
-      for (int i = 0; i < N; i++) {
+      fill(r, g[p], n, 3.0);
+      for (size_t i = 0; i < n; i++) {
         rg[p][i] = g[p][i];
         sq += rg[p][i] * rg[p][i];
       }
@@ -76,7 +84,7 @@ check_optimizer(const FthOptimConfig *config, RefStep ref)
     double norm = sqrt(sq);
     if (config->clip_norm > 0 && norm > config->clip_norm)
       for (int p = 0; p < 2; p++)
-        for (int i = 0; i < N; i++)
+        for (size_t i = 0; i < n; i++)
           rg[p][i] *= config->clip_norm / (norm + 1e-6);
     double got_norm = fth_optimizer_step(opt, (float)lr);
     if (config->clip_norm > 0)
@@ -84,18 +92,35 @@ check_optimizer(const FthOptimConfig *config, RefStep ref)
     else
       g_assert_cmpfloat(got_norm, ==, 0.0);
     for (int p = 0; p < 2; p++) {
-      ref(config, rw[p], rg[p], rs0[p], rs1[p], N, (float)lr, p == 0 ? config->weight_decay : 0,
+      ref(config, rw[p], rg[p], rs0[p], rs1[p], n, (float)lr, p == 0 ? config->weight_decay : 0,
           t);
-      for (int i = 0; i < N; i++)
+      for (size_t i = 0; i < n; i++)
         g_assert_cmpfloat_with_epsilon(w[p][i], rw[p][i], 2e-5 * (1 + fabs(rw[p][i])));
     }
   }
   g_assert_cmpint(fth_optimizer_steps(opt), ==, STEPS);
   /* The state handed to checkpoints is the reference's moment buffer. */
-  for (int i = 0; i < N; i++)
+  for (size_t i = 0; i < n; i++)
     g_assert_cmpfloat_with_epsilon(fth_optimizer_state(opt, 0, 0)[i], rs0[0][i],
                                    2e-5 * (1 + fabs(rs0[0][i])));
   fth_optimizer_free(opt);
+  for (int p = 0; p < 2; p++) {
+    g_free(w[p]);
+    g_free(g[p]);
+    g_free(rw[p]);
+    g_free(rs0[p]);
+    g_free(rs1[p]);
+    g_free(rg[p]);
+  }
+}
+
+/* A small size and one the optimizer splits over the thread pool (several chunks, a short
+ * last one). */
+static void
+check_optimizer(const FthOptimConfig *config, RefStep ref)
+{
+  check_optimizer_n(config, ref, N);
+  check_optimizer_n(config, ref, BIG_N);
 }
 
 static void
@@ -172,6 +197,9 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
+  /* a pool of several threads even on a one-core machine, so BIG_N is split */
+  if (fth_set_thread_count(3) != FTH_STATUS_OK)
+    return 1;
   g_test_add_func("/optim/sgd/by-hand", test_sgd_by_hand);
   g_test_add_func("/optim/sgd/plain", test_sgd_plain);
   g_test_add_func("/optim/sgd/momentum", test_sgd_momentum);
