@@ -9,7 +9,8 @@
  *                [--min-steps 100] [--first-seed 1] [--png curves.png] [--csv rounds.csv]
  *   bench-active --from-csv a.csv,b.csv [--target 0.85] [--png curves.png]
  * The second form runs nothing: it summarises and plots the rows of earlier runs, so long runs
- * can be split (by strategy or seed) and merged.
+ * can be split (by strategy or seed) and merged; a strategy and seed that a later file has again
+ * (a longer run) take that file's rows.
  */
 #include <fathom/active.h>
 #include <cairo.h>
@@ -74,6 +75,7 @@ labels_to_reach(const double *labels, const double *acc, int n, double target)
 typedef struct {
   char *strategy;
   int seed;
+  int file; /* --from-csv: the file the rows came from */
   GArray *labels, *acc, *fit_s, *score_s, *round_s, *cpu_s; /* doubles; the last two may stay
                                                               * empty (older CSVs) */
 } Curve;
@@ -92,17 +94,27 @@ curve_free(gpointer data)
   g_free(c);
 }
 
+/* FILE: with --from-csv, the file's index; a curve a later file has again (a longer run of
+ * the same strategy and seed) is replaced by the later one. */
 static Curve *
-find_curve(GPtrArray *curves, const char *strategy, int seed)
+find_curve(GPtrArray *curves, const char *strategy, int seed, int file)
 {
   for (guint i = 0; i < curves->len; i++) {
     Curve *c = curves->pdata[i];
-    if (c->seed == seed && strcmp(c->strategy, strategy) == 0)
-      return c;
+    if (c->seed != seed || strcmp(c->strategy, strategy) != 0)
+      continue;
+    if (c->file != file) {
+      GArray *arrays[] = {c->labels, c->acc, c->fit_s, c->score_s, c->round_s, c->cpu_s};
+      for (guint k = 0; k < G_N_ELEMENTS(arrays); k++)
+        g_array_set_size(arrays[k], 0);
+      c->file = file;
+    }
+    return c;
   }
   Curve *c = g_new0(Curve, 1);
   c->strategy = g_strdup(strategy);
   c->seed = seed;
+  c->file = file;
   c->labels = g_array_new(FALSE, FALSE, sizeof(double));
   c->acc = g_array_new(FALSE, FALSE, sizeof(double));
   c->fit_s = g_array_new(FALSE, FALSE, sizeof(double));
@@ -130,7 +142,7 @@ curve_add(Curve *c, double labels, double acc, double fit_s, double score_s)
 }
 
 static gboolean
-read_csv(const char *path, GPtrArray *curves, GError **error)
+read_csv(const char *path, int file, GPtrArray *curves, GError **error)
 {
   g_autofree char *text = NULL;
   if (!g_file_get_contents(path, &text, NULL, error))
@@ -146,7 +158,7 @@ read_csv(const char *path, GPtrArray *curves, GError **error)
                   path, i + 1);
       return FALSE;
     }
-    Curve *c = find_curve(curves, f[0], atoi(f[1]));
+    Curve *c = find_curve(curves, f[0], atoi(f[1]), file);
     curve_add(c, g_ascii_strtod(f[3], NULL), g_ascii_strtod(f[4], NULL),
               g_ascii_strtod(f[5], NULL), g_ascii_strtod(f[6], NULL));
     if (f[7] != NULL)
@@ -326,7 +338,7 @@ run_all(char **names, int first_seed, int seeds, int rounds, int start, int batc
       if (at == NULL)
         return FALSE;
       FthAlModel model = fth_active_trainer_model(at);
-      RunKey key = {names[si], (guint)seed, find_curve(curves, names[si], seed), csv,
+      RunKey key = {names[si], (guint)seed, find_curve(curves, names[si], seed, 0), csv,
                     g_get_monotonic_time(), process_cpu_s()};
       FthAlOptions opt;
       fth_al_options_init(&opt);
@@ -532,7 +544,7 @@ main(int argc, char **argv)
   if (from_csv != NULL) {
     g_auto(GStrv) files = g_strsplit(from_csv, ",", -1);
     for (int i = 0; files[i] != NULL; i++)
-      if (!read_csv(files[i], curves, &error)) {
+      if (!read_csv(files[i], i, curves, &error)) {
         fprintf(stderr, "bench-active: %s\n", error->message);
         return 1;
       }
