@@ -11,6 +11,7 @@
 #include "fth-waveform-view.h"
 
 #include <glib/gstdio.h>
+#include <gst/gst.h>
 #include <math.h>
 #include <string.h>
 
@@ -897,6 +898,64 @@ test_in_window(void)
   remove_tree(dir);
 }
 
+/* ---- playback speed ------------------------------------------------------------------------ */
+
+static gboolean
+started_playing(gpointer data)
+{
+  return fth_waveform_view_get_position(data) > 0.05;
+}
+
+/* At speed 0.5, 1 and 2 the playhead advances 0.5, 1 and 2 seconds of audio per second of wall
+ * time (through the rate of playbin's seek, with scaletempo keeping the pitch). With no sound
+ * card GStreamer's automatic sink falls back to a fake one that still keeps time. */
+static void
+test_playback_speed(void)
+{
+  gst_init(NULL, NULL);
+  const char *needed[] = { "playbin", "scaletempo", "wavparse", "autoaudiosink" };
+  for (guint i = 0; i < G_N_ELEMENTS(needed); i++) {
+    g_autoptr(GstElementFactory) factory = gst_element_factory_find(needed[i]);
+    if (factory == NULL) {
+      g_test_skip_printf("GStreamer has no %s", needed[i]);
+      return;
+    }
+  }
+  g_autofree char *dir = g_dir_make_tmp("fth-views-speed-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename(dir, "tone.wav", NULL);
+  write_wav(path, 16000, 8.0, FALSE);
+  GtkWidget *view = fth_waveform_view_new();
+  GtkWidget *window = gtk_window_new();
+  gtk_window_set_default_size(GTK_WINDOW(window), 600, 300);
+  gtk_window_set_child(GTK_WINDOW(window), view);
+  gtk_window_present(GTK_WINDOW(window));
+  FthWaveformView *wv = FTH_WAVEFORM_VIEW(view);
+  fth_waveform_view_load(wv, path, NULL, NULL);
+  g_assert_true(fth_test_spin_until(waveform_loaded, wv, 10000));
+
+  const double speeds[] = { 0.5, 1.0, 2.0 };
+  for (guint i = 0; i < G_N_ELEMENTS(speeds); i++) {
+    fth_waveform_view_set_speed(wv, speeds[i]);
+    fth_waveform_view_seek(wv, 0.0);
+    fth_waveform_view_set_playing(wv, TRUE);
+    g_assert_true(fth_waveform_view_is_playing(wv));
+    g_assert_true(fth_test_spin_until(started_playing, wv, 5000));
+    double p0 = fth_waveform_view_get_position(wv);
+    gint64 t0 = g_get_monotonic_time();
+    fth_test_spin_for(1500);
+    double p1 = fth_waveform_view_get_position(wv);
+    double wall = (g_get_monotonic_time() - t0) / 1e6;
+    fth_waveform_view_set_playing(wv, FALSE);
+    double rate = (p1 - p0) / wall;
+    g_test_message("speed %.2f: %.3f s of audio in %.3f s", speeds[i], p1 - p0, wall);
+    g_assert_cmpfloat(rate, >, speeds[i] * 0.75);
+    g_assert_cmpfloat(rate, <, speeds[i] * 1.25);
+  }
+  gtk_window_destroy(GTK_WINDOW(window));
+  fth_test_spin_for(100);
+  remove_tree(dir);
+}
+
 /* ---- text without spaces, shown in chunks -------------------------------------------------- */
 
 static void
@@ -1081,6 +1140,7 @@ main(int argc, char **argv)
   g_test_add_func("/views/in-window", test_in_window);
   g_test_add_func("/views/image-pyramid", test_image_pyramid);
   g_test_add_func("/views/text-chunks", test_text_chunks);
+  g_test_add_func("/views/playback-speed", test_playback_speed);
   int status = g_test_run();
   g_clear_object(&app);
   return status;
