@@ -239,6 +239,45 @@ fth_simd_sum (const float *x, size_t n)
 }
 
 FTH_AVX512 static float
+masked_sum_avx512 (const float *x, const float *y, size_t n)
+{
+  const __m512 zero = _mm512_setzero_ps ();
+  __m512 a0 = zero, a1 = zero;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    {
+      a0 = _mm512_mask_add_ps (a0, _mm512_cmp_ps_mask (_mm512_loadu_ps (y + i), zero, _CMP_GT_OQ),
+                               a0, _mm512_loadu_ps (x + i));
+      a1 = _mm512_mask_add_ps (a1, _mm512_cmp_ps_mask (_mm512_loadu_ps (y + i + 16), zero, _CMP_GT_OQ),
+                               a1, _mm512_loadu_ps (x + i + 16));
+    }
+  for (; i < n; i += 16)
+    {
+      const __mmask16 m = n - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+      const __mmask16 pos = _mm512_mask_cmp_ps_mask (m, _mm512_maskz_loadu_ps (m, y + i), zero, _CMP_GT_OQ);
+      a0 = _mm512_mask_add_ps (a0, pos, a0, _mm512_maskz_loadu_ps (m, x + i));
+    }
+  return _mm512_reduce_add_ps (_mm512_add_ps (a0, a1));
+}
+
+float
+fth_simd_masked_sum (const float *x, const float *y, size_t n)
+{
+  if (y == NULL)
+    return fth_simd_sum (x, n);
+  if (have_avx512 ())
+    return masked_sum_avx512 (x, y, n);
+  float acc[4] = { 0 };
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int l = 0; l < 4; l++)
+      acc[l] += y[i + l] > 0.0f ? x[i + l] : 0.0f;
+  for (; i < n; i++)
+    acc[0] += y[i] > 0.0f ? x[i] : 0.0f;
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+FTH_AVX512 static float
 dot_avx512 (const float *x, const float *y, size_t n)
 {
   __m512 a0 = _mm512_setzero_ps (), a1 = _mm512_setzero_ps ();

@@ -14,6 +14,10 @@ void fth_simd_bias_act(float *y, float b, int relu, size_t n);
 /* Sum of x[i] for i < n (float accumulators in several lanes). */
 float fth_simd_sum(const float *x, size_t n);
 
+/* Sum of x[i] over i < n where y[i] > 0 (every i when y is NULL): a bias gradient through a
+ * ReLU (and 2x2 max pool) read from the output side, without expanding it. */
+float fth_simd_masked_sum(const float *x, const float *y, size_t n);
+
 /* Sum of x[i] * y[i] for i < n. */
 float fth_simd_dot(const float *x, const float *y, size_t n);
 

@@ -408,6 +408,20 @@ fth_conv2d_backward (const FthConvShape *s, const FthConvEpilogue *ep, const flo
   float *col = scratch;
   float *dz_buf = scratch + (direct ? 0 : K * HW);
 
+  if (db && !dw && !dx && expand)
+    {
+      /* The bias alone: each output value passes its gradient to one pre-activation (its
+       * window's maximum) or to none (ReLU), so db sums dy where the output is positive. */
+      const size_t plane = ep->pool2 ? (size_t) (s->out_h / 2) * (s->out_w / 2) : HW;
+      for (int n = n0; n < n1; n++)
+        for (int c = 0; c < s->out_c; c++)
+          {
+            const size_t at = ((size_t) n * s->out_c + c) * plane;
+            db[c] += fth_simd_masked_sum (dy + at, ep->relu ? y + at : NULL, plane);
+          }
+      return;
+    }
+
   for (int n = n0; n < n1; n++)
     {
       const float *dz;
