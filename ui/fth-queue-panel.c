@@ -741,12 +741,24 @@ pseudo_filter_changed(FthQueuePanel *self)
 
 /* ---- settings ---------------------------------------------------------------------------- */
 
+typedef struct {
+  FthStore *store;
+  FthActiveSettings settings;
+} SettingsSave;
+
+static void
+settings_save_free(SettingsSave *save)
+{
+  g_object_unref(save->store);
+  g_free(save);
+}
+
 static void
 save_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  FthQueuePanel *self = source;
+  SettingsSave *save = task_data;
   GError *error = NULL;
-  if (fth_active_settings_save(self->store, task_data, &error))
+  if (fth_active_settings_save(save->store, &save->settings, &error))
     g_task_return_boolean(task, TRUE);
   else
     g_task_return_error(task, error);
@@ -768,8 +780,10 @@ settings_changed(FthQueuePanel *self)
 {
   if (self->applying || self->store == NULL)
     return;
-  FthActiveSettings *settings = g_new(FthActiveSettings, 1);
-  *settings = self->settings;
+  SettingsSave *save = g_new0(SettingsSave, 1);
+  save->store = g_object_ref(self->store);
+  save->settings = self->settings;
+  FthActiveSettings *settings = &save->settings;
   settings->strategy = (FthAcquisition)adw_combo_row_get_selected(self->strategy_row);
   settings->batch = (guint)gtk_spin_button_get_value_as_int(self->batch_spin);
   settings->retrain_every = (guint)gtk_spin_button_get_value_as_int(self->retrain_spin);
@@ -778,13 +792,14 @@ settings_changed(FthQueuePanel *self)
   self->settings = *settings;
 
   g_autoptr(GTask) task = g_task_new(self, NULL, settings_saved, GINT_TO_POINTER(other_queue));
-  g_task_set_task_data(task, settings, g_free);
+  g_task_set_task_data(task, save, (GDestroyNotify)settings_save_free);
   g_task_run_in_thread(task, save_in_thread);
 }
 
 /* ---- the labeling loop ------------------------------------------------------------------- */
 
 typedef struct {
+  FthStore *store;
   gint64 item_id;
   char *strategy;
   FthActiveSettings settings;
@@ -796,6 +811,7 @@ typedef struct {
 static void
 label_check_free(LabelCheck *check)
 {
+  g_object_unref(check->store);
   g_free(check->strategy);
   g_free(check);
 }
@@ -803,23 +819,22 @@ label_check_free(LabelCheck *check)
 static void
 check_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  FthQueuePanel *self = source;
   LabelCheck *check = task_data;
   GError *error = NULL;
   gint64 model_label;
   double model_score;
 
-  if (!read_item_labels(self->store, check->item_id, &check->labeled, &model_label, &model_score,
-                        &error) ||
+  if (!read_item_labels(check->store, check->item_id, &check->labeled, &model_label,
+                        &model_score, &error) ||
       (check->labeled &&
-       !fth_store_dequeue_item(self->store, check->strategy, check->item_id, &error)) ||
+       !fth_store_dequeue_item(check->store, check->strategy, check->item_id, &error)) ||
       (check->check_due &&
-       !fth_active_round_due(self->store, &check->settings, &check->due, NULL, &error))) {
+       !fth_active_round_due(check->store, &check->settings, &check->due, NULL, &error))) {
     g_task_return_error(task, error);
     return;
   }
   if (check->due) {
-    g_autofree char *checkpoint = fth_active_latest_checkpoint(self->store, &error);
+    g_autofree char *checkpoint = fth_active_latest_checkpoint(check->store, &error);
     check->due = checkpoint != NULL;
     if (g_error_matches(error, FTH_ACTIVE_ERROR, FTH_ACTIVE_ERROR_NO_MODEL))
       g_clear_error(&error);
@@ -870,6 +885,7 @@ fth_queue_panel_item_annotated(FthQueuePanel *self, gint64 item_id)
     return;
 
   LabelCheck *check = g_new0(LabelCheck, 1);
+  check->store = g_object_ref(self->store);
   check->item_id = item_id;
   check->strategy = g_strdup(fth_acquisition_name(self->settings.strategy));
   check->settings = self->settings;
