@@ -253,13 +253,15 @@ run_predict(FthJob *job, GCancellable *cancellable, gpointer data, GError **erro
 int
 fth_cli_predict(int argc, char **argv)
 {
-  char *checkpoint = NULL;
+  char *checkpoint = NULL, *device = NULL;
   int batch = 0;
   gboolean no_embeddings = FALSE, json = FALSE, quiet = FALSE;
   const GOptionEntry entries[] = {
     {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint,
      "Checkpoint directory (default: the newest finished training run's)", "DIR"},
     {"batch", 'b', 0, G_OPTION_ARG_INT, &batch, "Batch size (256)", "N"},
+    {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to run: auto, cpu or cuda[:N] "
+     "(default: auto)", "DEV"},
     {"no-embeddings", 0, 0, G_OPTION_ARG_NONE, &no_embeddings, "Store only probabilities", NULL},
     {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Progress and the report as JSON lines on stdout",
      NULL},
@@ -269,7 +271,7 @@ fth_cli_predict(int argc, char **argv)
   gboolean parsed = fth_cli_parse_options("predict", "DIR", "Stores class probabilities and "
                                           "embeddings of every image item of the project in DIR.",
                                           NULL, entries, &argc, &argv);
-  g_autofree char *o1 = checkpoint;
+  g_autofree char *o1 = checkpoint, *o2 = device;
   if (!parsed)
     return FTH_EXIT_USAGE;
   if (argc != 2)
@@ -291,6 +293,7 @@ fth_cli_predict(int argc, char **argv)
   pj->store = store;
   pj->options.checkpoint_dir = ckpt;
   pj->options.batch = batch;
+  pj->options.device = device;
   pj->options.no_embeddings = no_embeddings;
   g_autoptr(FthJob) job = fth_job_new("predict", run_predict, pj, NULL);
   FthJobState state = fth_cli_run_job(job, json ? FTH_CLI_PROGRESS_JSON

@@ -2,6 +2,9 @@
  * store. */
 #include "fathom/train.h"
 
+#include "../graph/graph-device.h" /* private to the engine: --device */
+#include "train-private.h"
+
 #include <gio/gio.h>
 #include <math.h>
 #include <string.h>
@@ -47,6 +50,19 @@ is_identity_norm(const FthCheckpointMeta *m)
   return TRUE;
 }
 
+typedef FthGraphDevice FthGraphDeviceHandle;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthGraphDeviceHandle, fth_graph_device_free)
+
+/* A device node's value copied into *host (grown to the tensor's size), and t pointed at it. */
+static gboolean
+read_back(FthGraphDevice *dev, const FthNode *node, FthTensor *t, float **host)
+{
+  size_t bytes = fth_tensor_nbytes(t);
+  *host = g_realloc(*host, bytes);
+  t->data = *host;
+  return fth_graph_device_read(dev, node, FALSE, *host, bytes) == FTH_STATUS_OK;
+}
+
 gboolean
 fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *n_items,
             GError **error)
@@ -66,6 +82,10 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
     return FALSE;
   }
   int batch = o->batch > 0 ? o->batch : 256;
+  const FthBackend *be = NULL;
+  g_autofree char *device = NULL;
+  if (!fth_train_select_device(o->device, &be, &device, error))
+    return FALSE;
   g_autoptr(FthModel) m = fth_model_build(recipe, meta->n_labels, 1, FTH_MODEL_INFERENCE, error);
   if (m == NULL)
     return FALSE;
@@ -74,6 +94,15 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
     return FALSE;
   if (fth_graph_plan(m->graph, FTH_MODE_INFERENCE, batch) != FTH_STATUS_OK)
     return engine_error(error, "planning the inference graph");
+  /* On a device the batch halves until the model fits. */
+  g_autoptr(FthGraphDeviceHandle) dev = NULL;
+  if (be != NULL) {
+    int64_t fitted;
+    if (fth_graph_device_fit(m->graph, be, FTH_MODE_INFERENCE, batch, 0, &dev, &fitted) !=
+        FTH_STATUS_OK)
+      return engine_error(error, "placing the model on the device");
+    batch = (int)fitted;
+  }
 
   int channels = recipe->in_ndim == 3 ? (int)recipe->in_shape[0] : 1;
   /* Text: the items tokenized by the checkpoint's own tokenizer. */
@@ -103,13 +132,15 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
     g_autoptr(FthLabel) l = fth_store_find_label(store, meta->labels[k], NULL);
     label_id[k] = l ? l->id : 0;
   }
-  g_autofree char *config = g_strdup_printf("{\"checkpoint\": \"%s\", \"recipe\": \"%s\"}",
-                                            o->checkpoint_dir, recipe->name);
+  g_autofree char *config = g_strdup_printf("{\"checkpoint\": \"%s\", \"recipe\": \"%s\", "
+                                            "\"device\": \"%s\"}",
+                                            o->checkpoint_dir, recipe->name, device);
   if (!fth_store_create_run(store, "predict", recipe->name, config, run_id, error) ||
       !fth_store_set_run_state(store, *run_id, FTH_RUN_RUNNING, error))
     return FALSE;
 
   gboolean plain = is_identity_norm(meta);
+  g_autofree float *logits_host = NULL, *emb_host = NULL;
   g_autofree float *x = g_new(float, sample * (size_t)batch);
   g_autofree uint32_t *idx = g_new(uint32_t, (size_t)batch);
   g_autofree FthPrediction *preds = g_new0(FthPrediction, (size_t)batch);
@@ -128,11 +159,14 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
     FthTensor logits, emb;
     if ((fth_graph_batch(m->graph) != (int64_t)count &&
          fth_graph_set_batch(m->graph, (int64_t)count) != FTH_STATUS_OK) ||
-        fth_graph_set_input(m->graph, m->input, x, count * sample * sizeof(float)) !=
+        (dev ? fth_graph_device_set_input(dev, m->input, x, count * sample * sizeof(float))
+             : fth_graph_set_input(m->graph, m->input, x, count * sample * sizeof(float))) !=
           FTH_STATUS_OK ||
-        fth_graph_run(m->graph) != FTH_STATUS_OK ||
+        (dev ? fth_graph_device_run(dev) : fth_graph_run(m->graph)) != FTH_STATUS_OK ||
         fth_graph_tensor(m->graph, m->logits, &logits) != FTH_STATUS_OK ||
-        fth_graph_tensor(m->graph, m->embedding, &emb) != FTH_STATUS_OK) {
+        fth_graph_tensor(m->graph, m->embedding, &emb) != FTH_STATUS_OK ||
+        (dev && !read_back(dev, m->logits, &logits, &logits_host)) ||
+        (dev && !read_back(dev, m->embedding, &emb, &emb_host))) {
       ok = engine_error(error, "running the model");
       break;
     }

@@ -16,4 +16,10 @@ void fth_file_inject_fault(int errnum, gint64 after_bytes, int fsync_errnum);
 struct FthBackend;
 void fth_train_force_device(const struct FthBackend *be);
 
+/* --device for training and prediction: *be is the backend to run the graph on through
+ * graph-device, or NULL for the plain CPU path (unless a test forces the device path); *name is
+ * the device as recorded in the run's config ("cpu", "cuda:N"). */
+gboolean fth_train_select_device(const char *spec, const struct FthBackend **be, char **name,
+                                 GError **error);
+
 G_END_DECLS

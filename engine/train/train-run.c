@@ -181,17 +181,25 @@ check_device(const FthTrainOptions *o, const FthBackend **be, char **name, FthPr
                 "--precision %s: expected fp32, bf16 or fp16", o->precision);
     return FALSE;
   }
+  if (!fth_train_select_device(spec, be, name, error))
+    return FALSE;
+  if (*precision == FTH_PRECISION_FP16 && *be == NULL) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "--precision fp16 needs a CUDA device (the CPU has no fp16 arithmetic; use bf16)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+fth_train_select_device(const char *spec, const FthBackend **be, char **name, GError **error)
+{
   if (fth_backend_select(spec, be) != FTH_STATUS_OK) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "--device %s: %s", spec,
                 fth_last_error());
     return FALSE;
   }
   if (*be == fth_backend_cpu()) {
-    if (*precision == FTH_PRECISION_FP16 && forced_device == NULL) {
-      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
-                  "--precision fp16 needs a CUDA device (the CPU has no fp16 arithmetic; use bf16)");
-      return FALSE;
-    }
     *name = g_strdup("cpu");
     *be = forced_device;
   } else {

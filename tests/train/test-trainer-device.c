@@ -474,8 +474,28 @@ train(const char *ckpt, int64_t stop, gboolean resume, FthTrainResult *res, GErr
   return ok;
 }
 
+/* fth_predict of checkpoint `ckpt` (batch 40: a short last batch) on the forced device path or
+ * the plain one; its run id. */
+static gint64
+predict(const char *ckpt, const FthBackend *be)
+{
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_assert_no_error(error);
+  fth_train_force_device(be);
+  FthPredictOptions o = {.checkpoint_dir = ckpt, .batch = 40, .device = "cpu"};
+  gint64 run;
+  gsize n;
+  g_assert_true(fth_predict(store, &o, &run, &n, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(n, ==, N);
+  fth_train_force_device(NULL);
+  return run;
+}
+
 /* A run through the device path stopped mid-epoch and resumed ends with the weights of one that
- * never stopped, and both match the plain CPU path's. */
+ * never stopped, and both match the plain CPU path's; prediction through the device path gives
+ * the plain path's probabilities. */
 static void
 test_fth_train_resume(void)
 {
@@ -511,6 +531,23 @@ test_fth_train_resume(void)
   for (guint i = 0; i < wa->len / sizeof(float); i++)
     g_assert_cmpfloat(fabs(fa[i] - fc[i]), <=, 1e-5 * (1 + fabs(fc[i])));
   g_assert_cmpuint(live_bytes, ==, 0);
+
+  gint64 on_dev = predict(a, fake_device(FALSE, 0));
+  g_assert_cmpuint(peak_bytes, >, 0); /* it ran on the device's memory */
+  g_assert_cmpuint(live_bytes, ==, 0);
+  gint64 plain = predict(a, NULL);
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_autoptr(FthDataset) ds = fth_dataset_open(store, FTH_DATASET_ALL, 1, NULL, &error);
+  g_assert_no_error(error);
+  for (size_t i = 0; i < fth_dataset_size(ds); i++) {
+    gint64 item = fth_dataset_item_id(ds, i);
+    g_autoptr(FthPrediction) pd = fth_store_get_prediction(store, on_dev, item, &error);
+    g_autoptr(FthPrediction) pp = fth_store_get_prediction(store, plain, item, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(pd->n_classes, ==, N_CLASSES);
+    for (int k = 0; k < N_CLASSES; k++)
+      g_assert_cmpfloat(fabs(pd->probs[k] - pp->probs[k]), <=, 1e-5);
+  }
 }
 
 int

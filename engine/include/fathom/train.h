@@ -389,7 +389,8 @@ typedef void (*FthPredictProgressFunc)(gsize done, gsize total, gpointer user_da
 
 typedef struct {
   const char *checkpoint_dir;
-  int batch;                       /* 0: 256 */
+  int batch;                       /* 0: 256 (smaller when a device runs out of memory) */
+  const char *device;              /* auto | cpu | cuda[:N], as for training; NULL: auto */
   gboolean no_embeddings;
   FthPredictProgressFunc progress;
   gpointer progress_data;
