@@ -106,6 +106,8 @@ struct FthGraph {
   size_t fixed_bytes, per_sample_bytes;
   unsigned char *arena;
   const FthBackend *backend;
+  FthGradReadyFunc grad_ready;  /* fth_graph_set_grad_ready_func */
+  void *grad_ready_data;
 };
 
 /* Creates an op node: copies params, runs the op's infer. NULL inputs or an earlier graph error

@@ -391,6 +391,19 @@ int64_t fth_graph_batch(const FthGraph *g) {
   return g && g->planned ? g->batch : 0;
 }
 
+void fth_graph_set_grad_ready_func(FthGraph *g, FthGradReadyFunc func, void *user_data) {
+  if (g) {
+    g->grad_ready = func;
+    g->grad_ready_data = user_data;
+  }
+}
+
+/* A gradient written straight into the parameter's storage by its gradient node; the others
+ * (copied from a view, or none) are final only at the end of the run. */
+static bool grad_in_place(const FthGraph *g, const FthNode *p) {
+  return p->grad_node != NULL && g->plan[p->grad_node->id].external == p->grad;
+}
+
 void fth_graph_set_step(FthGraph *g, uint64_t step) {
   if (g)
     g->step = step;
@@ -512,12 +525,19 @@ FthStatus fth_graph_run(FthGraph *g) {
     FthStatus st = g->backend->run_node(g->backend, n->op, &args);
     if (st != FTH_STATUS_OK)
       return fth_error(st, "run: node %d (%s): %s", n->id, fth_op_name(n->op), fth_last_error());
+    for (int k = 0; g->grad_ready && ctx.training && k < g->n_params; k++)
+      if (g->params[k]->kind == FTH_NODE_PARAM && g->params[k]->grad_node == n &&
+          grad_in_place(g, g->params[k]))
+        g->grad_ready(g->params[k], g->grad_ready_data);
   }
   for (int k = 0; k < g->n_grad_copies; k++) {
     const FthGradCopy *c = &g->grad_copies[k];
     memcpy(c->param->grad, g->plan[c->grad_node->id].out_t.data,
            fth_desc_bytes(&c->param->out, 1));
   }
+  for (int k = 0; g->grad_ready && ctx.training && k < g->n_params; k++)
+    if (g->params[k]->kind == FTH_NODE_PARAM && !grad_in_place(g, g->params[k]))
+      g->grad_ready(g->params[k], g->grad_ready_data);
   g->step++;
   return g->backend->synchronize(g->backend);
 }

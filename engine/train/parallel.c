@@ -447,9 +447,75 @@ struct FthGradReducer {
   size_t n_params;
   size_t *order;        /* parameter indices, last first */
   size_t *first;        /* bucket b holds order[first[b] .. first[b + 1]) */
+  int *bucket_of;       /* parameter index -> bucket */
   int n_buckets;
   float *pack;          /* the largest bucket of more than one gradient */
+  /* A step (begin .. finish): the thread sums bucket b, in bucket order on every rank, once its
+   * gradients are ready; the lock guards everything below. */
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  int *pending;         /* per bucket: gradients not ready yet */
+  int done;             /* buckets summed this step */
+  int early;            /* of those, summed before finish */
+  float scale;
+  gboolean active, finishing, quit;
+  GError *error;
 };
+
+static gboolean
+reduce_bucket(FthGradReducer *r, int b, float scale, GError **error)
+{
+  size_t lo = r->first[b], hi = r->first[b + 1];
+  if (hi - lo == 1) {
+    const FthParam *p = &r->params[r->order[lo]];
+    return fth_comm_all_reduce_scaled(r->comm, p->grad, p->n, scale, error);
+  }
+  size_t off = 0;
+  for (size_t k = lo; k < hi; k++) {
+    const FthParam *p = &r->params[r->order[k]];
+    for (size_t i = 0; i < p->n; i++)
+      r->pack[off + i] = scale == 0.0f ? 0.0f : p->grad[i] * scale;
+    off += p->n;
+  }
+  if (!fth_comm_all_reduce_sum(r->comm, r->pack, off, error))
+    return FALSE;
+  off = 0;
+  for (size_t k = lo; k < hi; k++) {
+    const FthParam *p = &r->params[r->order[k]];
+    memcpy(p->grad, r->pack + off, p->n * sizeof(float));
+    off += p->n;
+  }
+  return TRUE;
+}
+
+static gpointer
+reducer_thread(gpointer data)
+{
+  FthGradReducer *r = data;
+  g_mutex_lock(&r->lock);
+  for (;;) {
+    while (!r->quit && !(r->active && r->done < r->n_buckets && r->pending[r->done] == 0))
+      g_cond_wait(&r->cond, &r->lock);
+    if (r->quit)
+      break;
+    int b = r->done;
+    float scale = r->scale;
+    gboolean failed = r->error != NULL;
+    g_mutex_unlock(&r->lock);
+    GError *err = NULL;
+    /* After a failure the connection is gone: the rest of the step is only counted. */
+    gboolean ok = failed || reduce_bucket(r, b, scale, &err);
+    g_mutex_lock(&r->lock);
+    if (!ok)
+      r->error = err;
+    r->early += !r->finishing;
+    r->done++;
+    g_cond_broadcast(&r->cond);
+  }
+  g_mutex_unlock(&r->lock);
+  return NULL;
+}
 
 FthGradReducer *
 fth_grad_reducer_new(FthComm *comm, const FthParam *params, size_t n_params, size_t bucket_bytes)
@@ -460,6 +526,7 @@ fth_grad_reducer_new(FthComm *comm, const FthParam *params, size_t n_params, siz
   r->n_params = n_params;
   r->order = g_new(size_t, n_params + 1);
   r->first = g_new(size_t, n_params + 1);
+  r->bucket_of = g_new(int, n_params + 1);
   size_t cap = MAX(bucket_bytes / sizeof(float), 1), used = 0, pack = 0;
   for (size_t k = 0; k < n_params; k++) {
     r->order[k] = n_params - 1 - k;
@@ -468,12 +535,16 @@ fth_grad_reducer_new(FthComm *comm, const FthParam *params, size_t n_params, siz
       r->first[r->n_buckets++] = k;
       used = 0;
     }
+    r->bucket_of[r->order[k]] = r->n_buckets - 1;
     used += count;
     if (k > r->first[r->n_buckets - 1])
       pack = MAX(pack, used);
   }
   r->first[r->n_buckets] = n_params;
   r->pack = g_new(float, pack ? pack : 1);
+  r->pending = g_new0(int, r->n_buckets + 1);
+  g_mutex_init(&r->lock);
+  g_cond_init(&r->cond);
   return r;
 }
 
@@ -482,10 +553,22 @@ fth_grad_reducer_free(FthGradReducer *r)
 {
   if (r == NULL)
     return;
+  if (r->thread != NULL) {
+    g_mutex_lock(&r->lock);
+    r->quit = TRUE;
+    g_cond_broadcast(&r->cond);
+    g_mutex_unlock(&r->lock);
+    g_thread_join(r->thread);
+  }
+  g_mutex_clear(&r->lock);
+  g_cond_clear(&r->cond);
+  g_clear_error(&r->error);
   g_free(r->params);
   g_free(r->order);
   g_free(r->first);
+  g_free(r->bucket_of);
   g_free(r->pack);
+  g_free(r->pending);
   g_free(r);
 }
 
@@ -495,34 +578,60 @@ fth_grad_reducer_n_buckets(const FthGradReducer *r)
   return r->n_buckets;
 }
 
+void
+fth_grad_reducer_begin(FthGradReducer *r, float scale)
+{
+  if (r->thread == NULL)
+    r->thread = g_thread_new("fth-grad-reduce", reducer_thread, r);
+  g_mutex_lock(&r->lock);
+  for (int b = 0; b < r->n_buckets; b++)
+    r->pending[b] = (int)(r->first[b + 1] - r->first[b]);
+  r->done = r->early = 0;
+  r->scale = scale;
+  r->finishing = FALSE;
+  g_clear_error(&r->error);
+  r->active = TRUE;
+  g_mutex_unlock(&r->lock);
+}
+
+void
+fth_grad_reducer_ready(FthGradReducer *r, size_t param)
+{
+  g_mutex_lock(&r->lock);
+  int b = r->bucket_of[param];
+  if (r->active && r->pending[b] > 0 && --r->pending[b] == 0)
+    g_cond_broadcast(&r->cond);
+  g_mutex_unlock(&r->lock);
+}
+
+gboolean
+fth_grad_reducer_finish(FthGradReducer *r, int *early, GError **error)
+{
+  g_mutex_lock(&r->lock);
+  /* Whatever was not announced (no samples on this rank, or no hook) is final now. */
+  r->finishing = TRUE;
+  for (int b = 0; b < r->n_buckets; b++)
+    r->pending[b] = 0;
+  g_cond_broadcast(&r->cond);
+  while (r->done < r->n_buckets)
+    g_cond_wait(&r->cond, &r->lock);
+  r->active = FALSE;
+  if (early != NULL)
+    *early = r->early;
+  GError *err = g_steal_pointer(&r->error);
+  g_mutex_unlock(&r->lock);
+  if (err != NULL) {
+    g_propagate_error(error, err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 fth_grad_reducer_run(FthGradReducer *r, float scale, GError **error)
 {
-  for (int b = 0; b < r->n_buckets; b++) {
-    size_t lo = r->first[b], hi = r->first[b + 1];
-    if (hi - lo == 1) {
-      const FthParam *p = &r->params[r->order[lo]];
-      if (!fth_comm_all_reduce_scaled(r->comm, p->grad, p->n, scale, error))
-        return FALSE;
-      continue;
-    }
-    size_t off = 0;
-    for (size_t k = lo; k < hi; k++) {
-      const FthParam *p = &r->params[r->order[k]];
-      for (size_t i = 0; i < p->n; i++)
-        r->pack[off + i] = scale == 0.0f ? 0.0f : p->grad[i] * scale;
-      off += p->n;
-    }
-    if (!fth_comm_all_reduce_sum(r->comm, r->pack, off, error))
-      return FALSE;
-    off = 0;
-    for (size_t k = lo; k < hi; k++) {
-      const FthParam *p = &r->params[r->order[k]];
-      memcpy(p->grad, r->pack + off, p->n * sizeof(float));
-      off += p->n;
-    }
-  }
-  return TRUE;
+  fth_grad_reducer_begin(r, scale);
+  return fth_grad_reducer_finish(r, NULL, error);
 }
 
 gboolean

@@ -386,7 +386,7 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   }
 
   /* Rank 0's weights to every rank, before a device uploads them. */
-  if (o->comm != NULL && !fth_trainer_set_comm(t, o->comm, error))
+  if (o->comm != NULL && !fth_trainer_set_comm(t, o->comm, 0, error))
     return FALSE;
   /* On a device after the weights are in place: they are uploaded from the graph. The batch may
    * shrink to what fits the device. */
@@ -398,7 +398,7 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   g_autoptr(FthComm) nccl = NULL;
   if (o->comm != NULL && fth_backend_cuda_context(be) != NULL) {
     nccl = fth_comm_new_nccl(o->comm, fth_backend_cuda_context(be), error);
-    if (nccl == NULL || !fth_trainer_set_comm(t, nccl, error))
+    if (nccl == NULL || !fth_trainer_set_comm(t, nccl, 0, error))
       return FALSE;
   }
 #endif

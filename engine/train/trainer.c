@@ -30,8 +30,10 @@ struct FthTrainer {
   /* Data parallel (fth_trainer_set_comm): this rank's share of the current global batch. */
   FthComm *comm;
   FthGradReducer *reducer;
+  GHashTable *param_index;  /* parameter node -> index in params, for the reducer */
   float share;
   size_t local_samples;
+  int early_buckets;
   /* On a device backend (fth_trainer_use_device): the graph runs there, the loss and logits
    * are read back into readback[], and the optimizer updates the device parameters through the
    * backend's optim_update (device_optim) or on host copies. */
@@ -70,6 +72,8 @@ fth_trainer_free(FthTrainer *t)
   g_free(t->readback[0]);
   g_free(t->readback[1]);
   fth_grad_reducer_free(t->reducer);
+  if (t->param_index != NULL)
+    g_hash_table_unref(t->param_index);
   fth_optimizer_free(t->opt);
   fth_model_free(t->model);
   g_free(t->x);
@@ -535,35 +539,61 @@ optimizer_step(FthTrainer *t, float lr, GError **error)
   return TRUE;
 }
 
-/* The grad hook of a data-parallel trainer: this rank's gradients, scaled by its share of the
- * global batch, summed over the ranks in buckets (host memory, or device buffers with NCCL). */
+/* The grad hook of a data-parallel trainer on a device: this rank's gradients, scaled by its
+ * share of the global batch, summed over the ranks by NCCL in buckets. On the CPU they are summed
+ * already, during the backward pass (run_slice). */
 static gboolean
 reduce_grads(const FthParam *params, size_t n_params, gboolean on_device, gpointer data,
              GError **error)
 {
   FthTrainer *t = data;
-  if (on_device != fth_comm_on_device(t->comm)) {
+  if (!on_device)
+    return TRUE;
+  if (!fth_comm_on_device(t->comm)) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
                 "data parallel: the gradients are in %s memory, the %s communicator reduces %s "
                 "memory", on_device ? "device" : "host", fth_comm_name(t->comm),
                 on_device ? "host" : "device");
     return FALSE;
   }
-  if (!on_device)
-    return fth_grad_reducer_run(t->reducer, t->share, error);
   return fth_comm_reduce_device_grads(t->comm, params, n_params, t->share, FTH_GRAD_BUCKET_BYTES,
                                       error);
 }
 
+/* The graph says a parameter's gradient is final: its bucket may be summed while the backward
+ * pass goes on. */
+static void
+grad_ready(const FthNode *param, void *data)
+{
+  FthTrainer *t = data;
+  gpointer index;
+  if (g_hash_table_lookup_extended(t->param_index, param, NULL, &index))
+    fth_grad_reducer_ready(t->reducer, GPOINTER_TO_SIZE(index));
+}
+
 gboolean
-fth_trainer_set_comm(FthTrainer *t, FthComm *comm, GError **error)
+fth_trainer_set_comm(FthTrainer *t, FthComm *comm, size_t bucket_bytes, GError **error)
 {
   fth_grad_reducer_free(t->reducer);
   t->reducer = fth_grad_reducer_new(fth_comm_host(comm), t->params, t->n_params,
-                                    FTH_GRAD_BUCKET_BYTES);
+                                    bucket_bytes > 0 ? bucket_bytes : FTH_GRAD_BUCKET_BYTES);
+  if (t->param_index == NULL) {
+    t->param_index = g_hash_table_new(NULL, NULL);
+    for (size_t i = 0; i < t->n_params; i++)
+      g_hash_table_insert(t->param_index,
+                          fth_graph_find_param(t->model->graph, t->params[i].name),
+                          GSIZE_TO_POINTER(i));
+  }
+  fth_graph_set_grad_ready_func(t->model->graph, grad_ready, t);
   t->comm = comm;
   fth_trainer_set_grad_hook(t, reduce_grads, t);
   return fth_comm_broadcast_params(fth_comm_host(comm), t->params, t->n_params, error);
+}
+
+int
+fth_trainer_early_buckets(FthTrainer *t)
+{
+  return t->early_buckets;
 }
 
 size_t
@@ -572,8 +602,9 @@ fth_trainer_local_samples(FthTrainer *t)
   return t->local_samples;
 }
 
-/* Data parallel: this rank's contiguous part [lo, hi) of the global batch idx[0..count), then
- * the batch's loss and correct count summed over the ranks (every rank sees the same). */
+/* Data parallel: this rank's contiguous part [lo, hi) of the global batch idx[0..count), its
+ * gradients summed over the ranks (CPU), then the batch's loss and correct count (every rank
+ * sees the same). */
 static gboolean
 run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
           const FthAugment *aug, uint64_t epoch, int64_t step, double *loss, int64_t *correct,
@@ -582,8 +613,13 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   size_t rank = (size_t)fth_comm_rank(t->comm), size = (size_t)fth_comm_size(t->comm);
   size_t lo = count * rank / size, hi = count * (rank + 1) / size;
   float sums[2] = {0, 0};
-  /* A batch smaller than the ranks leaves some without samples: their share is 0 and the
-   * reduction adds zeros for them. */
+  t->share = (float)(hi - lo) / (float)count;
+  /* On the CPU the buckets are summed as the backward pass finishes their gradients (grad_ready);
+   * on a device after it, in the grad hook. A batch smaller than the ranks leaves some without
+   * samples: their share is 0 and they add zeros. */
+  gboolean host = t->dev == NULL;
+  if (host)
+    fth_grad_reducer_begin(t->reducer, t->share);
   if (hi > lo) {
     double l;
     int64_t right = 0;
@@ -592,7 +628,10 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
     sums[0] = (float)(l * (double)(hi - lo));
     sums[1] = (float)right;
   }
-  t->share = (float)(hi - lo) / (float)count;
+  int early = 0;
+  if (host && !fth_grad_reducer_finish(t->reducer, &early, error))
+    return FALSE;
+  t->early_buckets += early;
   t->local_samples += hi - lo;
   if (!fth_comm_all_reduce_sum(fth_comm_host(t->comm), sums, 2, error))
     return FALSE;

@@ -132,6 +132,33 @@ worker_collectives(void)
       else if (params[p].value[i] != value_at(200 + p, 0, i))
         status = fail(rank, "broadcast", i, params[p].value[i], value_at(200 + p, 0, i));
     }
+  /* Overlapped: bucket 0 ({40, 5}: parameters 8 and 7) is announced, then the others only after
+   * a pause in which it is summed, as a backward pass would go on computing. */
+  for (int p = 0; p < NP && ok; p++)
+    for (size_t i = 0; i < counts[p]; i++)
+      params[p].grad[i] = value_at(300 + p, rank, i);
+  int early = -1;
+  if (ok && status == 0) {
+    fth_grad_reducer_begin(red, 1.0f);
+    fth_grad_reducer_ready(red, 8);
+    fth_grad_reducer_ready(red, 7);
+    g_usleep(G_USEC_PER_SEC / 2);
+    for (int p = 6; p >= 0; p--)
+      fth_grad_reducer_ready(red, (size_t)p);
+    ok = fth_grad_reducer_finish(red, &early, &error);
+  }
+  if (ok && status == 0 && early < 1)
+    status = fail(rank, "buckets summed during the pause", 0, early, 1);
+  for (int p = 0; p < NP && ok; p++)
+    for (size_t i = 0; i < counts[p] && status == 0; i++) {
+      double want = 0, mag = 0;
+      for (int r = 0; r < size; r++) {
+        want += value_at(300 + p, r, i);
+        mag += fabs(value_at(300 + p, r, i));
+      }
+      if (fabs(params[p].grad[i] - want) > 6e-8 * mag)
+        status = fail(rank, "overlapped gradient", i, params[p].grad[i], want);
+    }
   fth_grad_reducer_free(red);
   for (int p = 0; p < NP; p++) {
     g_free(params[p].value);
@@ -189,7 +216,9 @@ train(const char *recipe_json, FthComm *comm, const char *weights_path, const ch
                           .optim = recipe->train.optim, .schedule = recipe->train.schedule};
   cfg.schedule.total_steps = EPOCHS * ((N_SAMPLES + BATCH - 1) / BATCH);
   g_autoptr(FthTrainer) t = fth_trainer_new(recipe, N_CLASSES, &cfg, error);
-  if (t == NULL || (comm != NULL && !fth_trainer_set_comm(t, comm, error)))
+  /* Buckets of 64 floats: the MLP's gradients in three ({b2, W2} {b1} {W1}), the first summed
+   * while W1's gradient is computed. */
+  if (t == NULL || (comm != NULL && !fth_trainer_set_comm(t, comm, 64 * sizeof(float), error)))
     return FALSE;
   double first = NAN, last = NAN;
   for (int e = 0; e < EPOCHS; e++) {
@@ -216,8 +245,8 @@ train(const char *recipe_json, FthComm *comm, const char *weights_path, const ch
     if (!g_file_set_contents(weights_path, (const char *)bytes->data, bytes->len, error))
       return FALSE;
   }
-  g_autofree char *info = g_strdup_printf("%zu %.9g %.9g", fth_trainer_local_samples(t), first,
-                                          last);
+  g_autofree char *info = g_strdup_printf("%zu %.9g %.9g %d", fth_trainer_local_samples(t), first,
+                                          last, fth_trainer_early_buckets(t));
   return g_file_set_contents(info_path, info, -1, error);
 }
 
@@ -306,8 +335,11 @@ read_info(const char *dir, int nproc, int rank, size_t *samples, double *first, 
 {
   g_autofree char *path = g_strdup_printf("%s/info-%d-%d.txt", dir, nproc, rank);
   g_autofree char *text = NULL;
+  int early = 0;
   g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-  g_assert_cmpint(sscanf(text, "%zu %lf %lf", samples, first, last), ==, 3);
+  g_assert_cmpint(sscanf(text, "%zu %lf %lf %d", samples, first, last, &early), ==, 4);
+  g_test_message("%d processes, rank %d: %d gradient buckets summed during the backward pass",
+                 nproc, rank, early);
 }
 
 static void

@@ -83,7 +83,17 @@ FthGradReducer *fth_grad_reducer_new(FthComm *comm, const FthParam *params, size
 void fth_grad_reducer_free(FthGradReducer *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthGradReducer, fth_grad_reducer_free)
 int fth_grad_reducer_n_buckets(const FthGradReducer *r);
+/* All at once, after the backward pass: fth_grad_reducer_begin + fth_grad_reducer_finish. */
 gboolean fth_grad_reducer_run(FthGradReducer *r, float scale, GError **error);
+/* Overlapped with the backward pass: begin before it, announce each gradient as it becomes final
+ * (params index; fth_graph_set_grad_ready_func), finish after it. A thread sums each bucket once
+ * all its gradients are announced, in bucket order (the same on every rank), while the backward
+ * pass goes on; finish takes the rest as final, waits for the last bucket and says how many were
+ * summed before it was called (*early, may be NULL). No other collective on the communicator
+ * between begin and finish. */
+void fth_grad_reducer_begin(FthGradReducer *r, float scale);
+void fth_grad_reducer_ready(FthGradReducer *r, size_t param);
+gboolean fth_grad_reducer_finish(FthGradReducer *r, int *early, GError **error);
 
 /* Device gradients (an NCCL communicator): each rank's scaled by its `scale`, then summed over
  * the ranks in buckets of bucket_bytes in reverse parameter order, on the device's stream. */

@@ -324,16 +324,21 @@ void fth_trainer_set_grad_hook(FthTrainer *t, FthTrainerGradHook hook, gpointer 
 /* Data parallel (fathom/parallel.h): the trainer becomes rank fth_comm_rank(comm) of
  * fth_comm_size(comm). Rank 0's parameter values are broadcast now. Each training step runs this
  * rank's contiguous part of the global batch (the seeded order is the same on every rank); the
- * gradients, scaled by the part's share of the batch, are summed over the ranks in the grad hook
- * (which this replaces), so a step is the step of one process with the whole batch up to float
- * rounding. Not shared: batch-norm batch statistics (each rank normalizes over its part, as
+ * gradients, scaled by the part's share of the batch, are summed over the ranks in buckets of
+ * bucket_bytes (0: FTH_GRAD_BUCKET_BYTES), so a step is the step of one process with the whole
+ * batch up to float rounding. On the CPU a bucket is summed as soon as the backward pass has
+ * finished its gradients, while the pass goes on; on a device (NCCL) after the pass, in the grad
+ * hook (which this replaces). Not shared: batch-norm batch statistics (each rank normalizes over its part, as
  * PyTorch DDP without SyncBatchNorm; running statistics stay per rank, rank 0's are the ones
  * saved) and dropout masks. The loss and accuracy reported are the global batch's; evaluation is
  * split over the ranks and its loss and confusion counts summed (cm starts from zero). comm stays
  * the caller's and must outlive the trainer. */
-gboolean fth_trainer_set_comm(FthTrainer *t, FthComm *comm, GError **error);
+gboolean fth_trainer_set_comm(FthTrainer *t, FthComm *comm, size_t bucket_bytes,
+                              GError **error);
 /* Samples this rank has run in training steps so far. */
 size_t fth_trainer_local_samples(FthTrainer *t);
+/* Gradient buckets summed while their step's backward pass was still running (CPU), so far. */
+int fth_trainer_early_buckets(FthTrainer *t);
 
 /* Runs the trainer's steps and evaluations on `be` (any backend; the CPU's works on its own
  * copies as a device would): the planned graph is mirrored there (graph-device), each batch is
