@@ -57,9 +57,11 @@ print_result(const FthTrainResult *r, gboolean json)
                                                      : g_strdup("null");
     printf("{\"type\":\"report\",\"run\":%" G_GINT64_FORMAT ",\"epochs\":%d,\"steps\":%"
            G_GINT64_FORMAT ",\"batch\":%d,\"stopped\":%s,\"early_stopped\":%s,"
-           "\"train_loss\":%.6g,\"test_acc\":%s,\"test_macro_f1\":%s,\"checkpoint\":\"%s\"}\n",
+           "\"train_loss\":%.6g,\"test_acc\":%s,\"test_macro_f1\":%s,\"checkpoint\":\"%s\","
+           "\"bytes_per_sample\":%zu,\"bytes_per_sample_fp32\":%zu}\n",
            r->run_id, r->epochs_run, (gint64)r->steps, r->batch, r->stopped ? "true" : "false",
-           r->early_stopped ? "true" : "false", r->train_loss, acc, f1, r->checkpoint_dir);
+           r->early_stopped ? "true" : "false", r->train_loss, acc, f1, r->checkpoint_dir,
+           r->bytes_per_sample, r->bytes_per_sample_fp32);
     return;
   }
   if (r->stopped) {
@@ -71,6 +73,8 @@ print_result(const FthTrainResult *r, gboolean json)
          r->epochs_run, r->early_stopped ? " (early stop)" : "", r->batch, r->train_loss);
   if (isfinite(r->test_acc))
     printf("Test accuracy %.2f%%, macro-F1 %.4f\n", 100 * r->test_acc, r->test_macro_f1);
+  printf("Memory: %.1f KiB per sample (fp32: %.1f KiB)\n", r->bytes_per_sample / 1024.0,
+         r->bytes_per_sample_fp32 / 1024.0);
   printf("Checkpoint: %s\n", r->checkpoint_dir);
 }
 

@@ -126,7 +126,7 @@ save_checkpoint(const char *dir, FthTrainer *t, const FthRecipe *recipe, const c
 
 static char *
 config_json(const FthRecipe *r, const FthTrainerConfig *c, const FthTrainOptions *o,
-            const char *device, FthPrecision precision)
+            const char *device, FthPrecision precision, const FthTrainResult *res)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
@@ -155,6 +155,10 @@ config_json(const FthRecipe *r, const FthTrainerConfig *c, const FthTrainOptions
   json_builder_add_string_value(b, device);
   json_builder_set_member_name(b, "precision");
   json_builder_add_string_value(b, fth_precision_name(precision));
+  json_builder_set_member_name(b, "bytes_per_sample");
+  json_builder_add_int_value(b, (gint64)res->bytes_per_sample);
+  json_builder_set_member_name(b, "bytes_per_sample_fp32");
+  json_builder_add_int_value(b, (gint64)res->bytes_per_sample_fp32);
   json_builder_end_object(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
   return json_to_string(root, FALSE);
@@ -205,6 +209,28 @@ fth_train_select_device(const char *spec, const FthBackend **be, char **name, GE
   } else {
     *name = spec != NULL && strchr(spec, ':') != NULL ? g_strdup(spec) : g_strdup("cuda:0");
   }
+  return TRUE;
+}
+
+/* The planner's training bytes per sample (activations, their gradients, saved state and
+ * scratch) of a fresh model, with the graph's bf16 GEMMs or without. Parameters and activations
+ * stay fp32 in every precision, so only the bf16 GEMMs' packing scratch tells the two apart. */
+static gboolean
+bytes_per_sample(const FthRecipe *r, int n_classes, gboolean graph_bf16, size_t *out,
+                 GError **error)
+{
+  g_autoptr(FthModel) m = fth_model_build(r, n_classes, 1, FTH_MODEL_TRAINING, error);
+  if (m == NULL)
+    return FALSE;
+  FthPlanStats st;
+  if ((graph_bf16 && fth_graph_set_bf16_matmul(m->graph, true) != FTH_STATUS_OK) ||
+      fth_graph_plan(m->graph, FTH_MODE_TRAIN, 1) != FTH_STATUS_OK ||
+      fth_graph_plan_stats(m->graph, &st) != FTH_STATUS_OK) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_ENGINE,
+                "%s: planning for the memory report: %s", r->source, fth_last_error());
+    return FALSE;
+  }
+  *out = st.per_sample_bytes;
   return TRUE;
 }
 
@@ -407,7 +433,11 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     cfg.schedule.total_steps = fth_trainer_config(t)->schedule.total_steps;
     spe = ((int64_t)ntr + cfg.batch - 1) / cfg.batch;
   }
-  g_autofree char *cfg_json = config_json(recipe, &cfg, o, device, precision);
+  if (!bytes_per_sample(recipe, n_classes, fth_graph_bf16_matmul(fth_trainer_model(t)->graph),
+                        &result->bytes_per_sample, error) ||
+      !bytes_per_sample(recipe, n_classes, FALSE, &result->bytes_per_sample_fp32, error))
+    return FALSE;
+  g_autofree char *cfg_json = config_json(recipe, &cfg, o, device, precision, result);
   if (lead && (!fth_store_create_run(store, "train", recipe->name, cfg_json, &result->run_id,
                                      error) ||
                !fth_store_set_run_state(store, result->run_id, FTH_RUN_RUNNING, error)))

@@ -470,6 +470,10 @@ train(const char *ckpt, int64_t stop, gboolean resume, FthTrainResult *res, GErr
     g_autoptr(FthRun) run = fth_store_get_run(store, res->run_id, error);
     g_assert_nonnull(strstr(run->config_json, "\"device\":\"cpu\""));
     g_assert_nonnull(strstr(run->config_json, "\"precision\":\"fp32\""));
+    g_autofree char *bytes = g_strdup_printf("\"bytes_per_sample_fp32\":%zu", res->bytes_per_sample);
+    g_assert_nonnull(strstr(run->config_json, bytes));
+    g_assert_cmpuint(res->bytes_per_sample, >, 0);
+    g_assert_cmpuint(res->bytes_per_sample, ==, res->bytes_per_sample_fp32);
   }
   return ok;
 }

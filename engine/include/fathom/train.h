@@ -279,6 +279,9 @@ typedef struct {
   gboolean early_stopped, stopped;   /* stopped: by stop_after_steps */
   double train_loss, val_acc, test_acc, test_macro_f1, images_per_s;
   char *checkpoint_dir;
+  /* The planner's training bytes per sample in the run's precision and in fp32 (also in the
+   * run's config): storage stays fp32, so they differ only by the CPU bf16 GEMMs' scratch. */
+  size_t bytes_per_sample, bytes_per_sample_fp32;
 } FthTrainResult;
 
 void fth_train_result_clear(FthTrainResult *result);
