@@ -2,7 +2,10 @@
  * DISPLAY_RATE (drawing needs no more; times are still snapped to the file's own rate), into a
  * shared, reference-counted block that the worker threads and the drawing read. Drawing costs
  * at most a few reads per pixel column at any zoom: the pyramid level is chosen so that a
- * column spans only a few of its blocks. */
+ * column spans only a few of its blocks. The spectrogram is computed in blocks of SPEC_BLOCK
+ * frames, the block at the start of the view first and on from there, and drawn as its blocks
+ * come: an hour shows its waveform as soon as it is decoded and the spectrogram of what is in
+ * view a moment later, while the rest is computed. */
 #include "fth-waveform-view.h"
 #include "fth-label-color.h"
 
@@ -11,6 +14,7 @@
 #include <glib/gi18n.h>
 #include <gst/gst.h>
 #include <math.h>
+#include <string.h>
 
 #define DISPLAY_RATE 16000
 #define N_LEVELS 6
@@ -19,6 +23,8 @@
 #define LANE_H 22.0
 #define EDGE_GRAB_PX 6.0
 #define MIN_DRAG_PX 3.0
+#define SPEC_BLOCK 1000 /* spectrogram frames computed at a time: 10 s at the default hop */
+#define SPEC_REDRAW_US 100000 /* the view redraws at most this often as blocks come */
 
 typedef struct {
   float *samples; /* mono at rate */
@@ -28,7 +34,15 @@ typedef struct {
   double duration;
   float *mins[N_LEVELS], *maxs[N_LEVELS];
   gint64 level_len[N_LEVELS];
-  FthMelSpectrogram spec; /* n_frames 0 until computed */
+  /* Made on the main thread when the audio is decoded (data NULL before): the worker fills a
+   * block's frames, then sets its flag; the drawing reads only blocks whose flag is set. */
+  FthMelSpectrogram spec;
+  gint *spec_done;     /* per block, atomic */
+  int n_spec_blocks;
+  gint n_spec_done;    /* atomic */
+  gint wanted_block;   /* atomic: the block at the start of the view, computed next */
+  gint redraw_queued;  /* atomic: a redraw for new blocks is on its way to the main loop */
+  GMutex range_lock;   /* spec.min_value and max_value, over the blocks so far */
 } AudioData;
 
 static void
@@ -40,6 +54,8 @@ audio_data_clear(AudioData *data)
     g_free(data->maxs[i]);
   }
   fth_mel_spectrogram_clear(&data->spec);
+  g_free(data->spec_done);
+  g_mutex_clear(&data->range_lock);
 }
 
 static void
@@ -327,6 +343,7 @@ decode_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *ca
     return;
   }
   AudioData *d = g_atomic_rc_box_new0(AudioData);
+  g_mutex_init(&d->range_lock);
   d->samples = g_steal_pointer(&audio.samples);
   d->n = audio.frames;
   d->rate = audio.sample_rate;
@@ -336,39 +353,140 @@ decode_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *ca
   g_task_return_pointer(task, d, (GDestroyNotify)audio_data_unref);
 }
 
+/* The spectrogram's frame count and layout for D, its memory and its block flags. */
+static void
+spectrogram_prepare(AudioData *d)
+{
+  FthMelParams params;
+  fth_mel_params_init(&params, d->rate);
+  d->spec.n_frames = (int)fth_mel_frame_count(&params, d->n);
+  d->spec.n_mels = params.n_mels;
+  d->spec.hop_s = (double)params.hop / params.sample_rate;
+  d->spec.data = g_new(float, MAX(1, (gsize)d->spec.n_frames * params.n_mels));
+  d->spec.min_value = G_MAXFLOAT;
+  d->spec.max_value = -G_MAXFLOAT;
+  d->n_spec_blocks = (d->spec.n_frames + SPEC_BLOCK - 1) / SPEC_BLOCK;
+  d->spec_done = g_new0(gint, MAX(1, d->n_spec_blocks));
+}
+
+/* The first block not computed yet, from the one in view on (then from the start). */
+static int
+next_block(AudioData *d)
+{
+  int from = CLAMP(g_atomic_int_get(&d->wanted_block), 0, MAX(0, d->n_spec_blocks - 1));
+  for (int i = 0; i < d->n_spec_blocks; i++) {
+    int b = (from + i) % d->n_spec_blocks;
+    if (!g_atomic_int_get(&d->spec_done[b]))
+      return b;
+  }
+  return -1;
+}
+
+static gboolean
+spectrogram_progress(gpointer data)
+{
+  FthWaveformView *self = data;
+  if (self->audio != NULL)
+    g_atomic_int_set(&self->audio->redraw_queued, 0);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
+  return G_SOURCE_REMOVE;
+}
+
+/* Frames [F0, F1) into D's spectrogram, exactly as a computation over the whole audio gives
+ * them: the samples passed reach half an FFT beyond each end (the zero padding of the whole
+ * computation only at the ends of the audio), and the frames of that margin are dropped. */
+static gboolean
+compute_block(AudioData *d, const FthMelParams *params, gint64 f0, gint64 f1,
+              GCancellable *cancellable, GError **error)
+{
+  gint64 margin = (params->n_fft / 2 + params->hop - 1) / params->hop; /* frames */
+  gint64 lead = MIN(f0, margin);
+  gint64 s0 = (f0 - lead) * params->hop;
+  gint64 s1 = MIN(d->n, (f1 - 1) * params->hop + params->n_fft / 2);
+  FthMelSpectrogram part = { 0 };
+  if (!fth_log_mel_compute(d->samples + s0, MAX(0, s1 - s0), params, &part, cancellable, error))
+    return FALSE;
+  float lo = G_MAXFLOAT, hi = -G_MAXFLOAT;
+  for (gint64 f = f0; f < f1; f++) {
+    const float *src = part.data + (gsize)(f - f0 + lead) * params->n_mels;
+    memcpy(d->spec.data + (gsize)f * params->n_mels, src, sizeof(float) * params->n_mels);
+    for (int m = 0; m < params->n_mels; m++) {
+      lo = MIN(lo, src[m]);
+      hi = MAX(hi, src[m]);
+    }
+  }
+  fth_mel_spectrogram_clear(&part);
+  g_mutex_lock(&d->range_lock);
+  d->spec.min_value = MIN(d->spec.min_value, lo);
+  d->spec.max_value = MAX(d->spec.max_value, hi);
+  g_mutex_unlock(&d->range_lock);
+  return TRUE;
+}
+
+static void
+mark_all_done(AudioData *d)
+{
+  for (int b = 0; b < d->n_spec_blocks; b++)
+    g_atomic_int_set(&d->spec_done[b], 1);
+  g_atomic_int_set(&d->n_spec_done, d->n_spec_blocks);
+}
+
 static void
 spectrogram_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   LoadJob *job = task_data;
+  AudioData *d = job->audio;
   FthMelParams params;
-  fth_mel_params_init(&params, job->audio->rate);
-  FthMelSpectrogram *spec = g_new0(FthMelSpectrogram, 1);
+  fth_mel_params_init(&params, d->rate);
   g_autofree char *cache = job->cache_dir != NULL && job->sha256 != NULL
                              ? fth_mel_cache_path(job->cache_dir, job->sha256, &params)
                              : NULL;
-  GError *error = NULL;
-  if (cache != NULL && fth_mel_spectrogram_load(cache, spec, NULL)) {
-    g_task_return_pointer(task, spec, g_free);
-    return;
+  FthMelSpectrogram cached = { 0 };
+  if (cache != NULL && fth_mel_spectrogram_load(cache, &cached, NULL)) {
+    gboolean fits = cached.n_frames == d->spec.n_frames && cached.n_mels == d->spec.n_mels;
+    if (fits) {
+      memcpy(d->spec.data, cached.data, sizeof(float) * (gsize)cached.n_frames * cached.n_mels);
+      g_mutex_lock(&d->range_lock);
+      d->spec.min_value = cached.min_value;
+      d->spec.max_value = cached.max_value;
+      g_mutex_unlock(&d->range_lock);
+      mark_all_done(d);
+    }
+    fth_mel_spectrogram_clear(&cached);
+    if (fits) {
+      g_task_return_boolean(task, TRUE);
+      return;
+    }
   }
-  if (!fth_log_mel_compute(job->audio->samples, job->audio->n, &params, spec, cancellable,
-                           &error)) {
-    g_free(spec);
-    g_task_return_error(task, error);
-    return;
+  gint64 last_redraw = 0;
+  for (int b; (b = next_block(d)) >= 0;) {
+    GError *error = NULL;
+    gint64 f0 = (gint64)b * SPEC_BLOCK, f1 = MIN(d->spec.n_frames, f0 + SPEC_BLOCK);
+    if (!compute_block(d, &params, f0, f1, cancellable, &error)) {
+      g_task_return_error(task, error);
+      return;
+    }
+    g_atomic_int_set(&d->spec_done[b], 1);
+    g_atomic_int_inc(&d->n_spec_done);
+    gint64 now = g_get_monotonic_time();
+    if (now - last_redraw >= SPEC_REDRAW_US &&
+        g_atomic_int_compare_and_exchange(&d->redraw_queued, 0, 1)) {
+      last_redraw = now;
+      g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, spectrogram_progress, g_object_ref(source),
+                      g_object_unref);
+    }
   }
   /* A cache that cannot be written costs time next time, nothing else. */
   if (cache != NULL)
-    fth_mel_spectrogram_save(spec, cache, NULL);
-  g_task_return_pointer(task, spec, g_free);
+    fth_mel_spectrogram_save(&d->spec, cache, NULL);
+  g_task_return_boolean(task, TRUE);
 }
 
 static void
 spectrogram_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
-  FthMelSpectrogram *spec = g_task_propagate_pointer(G_TASK(result), &error);
-  if (spec == NULL) {
+  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
     if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
       /* The waveform stays; the view says why there is no spectrogram. */
       FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
@@ -381,9 +499,6 @@ spectrogram_done(GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   }
   FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
-  LoadJob *job = g_task_get_task_data(G_TASK(result));
-  job->audio->spec = *spec;
-  g_free(spec);
   self->loading = FALSE;
   gtk_widget_queue_draw(GTK_WIDGET(self));
   g_signal_emit(self, signals[SIGNAL_LOADED], 0);
@@ -405,6 +520,7 @@ decode_done(GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   }
   self->audio = audio;
+  spectrogram_prepare(audio);
   self->view_start = 0.0;
   self->view_seconds = audio->duration > 0 ? audio->duration : 1.0;
   place_segments(self);
@@ -462,7 +578,8 @@ fth_waveform_view_is_loading(FthWaveformView *self)
 gboolean
 fth_waveform_view_has_spectrogram(FthWaveformView *self)
 {
-  return self->audio != NULL && self->audio->spec.data != NULL;
+  return self->audio != NULL &&
+         g_atomic_int_get(&self->audio->n_spec_done) == self->audio->n_spec_blocks;
 }
 
 const char *
@@ -854,22 +971,26 @@ draw_waveform(FthWaveformView *self, cairo_t *cr, int width, double y0, double h
 static void
 draw_spectrogram(FthWaveformView *self, cairo_t *cr, int width, double y0, double h)
 {
-  const FthMelSpectrogram *spec = &self->audio->spec;
-  if (spec->data == NULL) {
-    cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
-    cairo_move_to(cr, 8, y0 + h / 2);
-    cairo_show_text(cr, _("Computing the spectrogram…"));
-    return;
-  }
+  AudioData *d = self->audio;
+  const FthMelSpectrogram *spec = &d->spec;
   if (spec->n_frames == 0)
     return; /* no samples */
-  /* One column per pixel (the loudest frame it covers), one row per mel band, scaled up. */
+  /* The worker computes the block at the start of the view next. */
+  gint64 first = CLAMP((gint64)floor(self->view_start / spec->hop_s), 0, spec->n_frames - 1);
+  g_atomic_int_set(&d->wanted_block, (int)(first / SPEC_BLOCK));
+  g_mutex_lock(&d->range_lock);
+  float min_value = spec->min_value, max_value = spec->max_value;
+  g_mutex_unlock(&d->range_lock);
+
+  /* One column per pixel (the loudest frame it covers), one row per mel band, scaled up;
+   * columns whose blocks are not computed yet stay dark gray. */
   cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, spec->n_mels);
   guint8 *pixels = cairo_image_surface_get_data(img);
   int stride = cairo_image_surface_get_stride(img);
-  double range = MAX(1e-6, spec->max_value - spec->min_value);
+  double range = MAX(1e-6, max_value - min_value);
   /* The bottom 20% of the log range is noise floor; start the ramp above it. */
-  double lo = spec->min_value + 0.2 * range, span = 0.8 * range;
+  double lo = min_value + 0.2 * range, span = 0.8 * range;
+  float *column = g_new(float, spec->n_mels);
   for (int x = 0; x < width; x++) {
     double t0 = self->view_start + (double)x / width * self->view_seconds;
     double t1 = self->view_start + (double)(x + 1) / width * self->view_seconds;
@@ -877,14 +998,23 @@ draw_spectrogram(FthWaveformView *self, cairo_t *cr, int width, double y0, doubl
     gint64 f1 = CLAMP((gint64)floor(t1 / spec->hop_s), f0, spec->n_frames - 1);
     /* At a far zoom-out, a stride keeps a column to a few dozen frames. */
     gint64 step = MAX(1, (f1 - f0 + 1) / 32);
+    gboolean any = FALSE;
+    for (int m = 0; m < spec->n_mels; m++)
+      column[m] = -G_MAXFLOAT;
+    for (gint64 f = f0; f <= f1; f += step) {
+      if (!g_atomic_int_get(&d->spec_done[f / SPEC_BLOCK]))
+        continue;
+      any = TRUE;
+      const float *frame = spec->data + (gsize)f * spec->n_mels;
+      for (int m = 0; m < spec->n_mels; m++)
+        column[m] = MAX(column[m], frame[m]);
+    }
     for (int m = 0; m < spec->n_mels; m++) {
-      float v = -G_MAXFLOAT;
-      for (gint64 f = f0; f <= f1; f += step)
-        v = MAX(v, spec->data[f * spec->n_mels + m]);
       guint32 *row = (guint32 *)(pixels + (gsize)(spec->n_mels - 1 - m) * stride);
-      row[x] = ramp((v - lo) / span);
+      row[x] = any ? ramp((column[m] - lo) / span) : 0x303036;
     }
   }
+  g_free(column);
   cairo_surface_mark_dirty(img);
   cairo_save(cr);
   cairo_translate(cr, 0, y0);
@@ -894,6 +1024,15 @@ draw_spectrogram(FthWaveformView *self, cairo_t *cr, int width, double y0, doubl
   cairo_paint(cr);
   cairo_restore(cr);
   cairo_surface_destroy(img);
+
+  int done = g_atomic_int_get(&d->n_spec_done);
+  if (done < d->n_spec_blocks) {
+    g_autofree char *text = g_strdup_printf(_("Computing the spectrogram… %d %%"),
+                                            100 * done / d->n_spec_blocks);
+    cairo_set_source_rgb(cr, 0.75, 0.75, 0.75);
+    cairo_move_to(cr, 8, y0 + 14);
+    cairo_show_text(cr, text);
+  }
 }
 
 static void

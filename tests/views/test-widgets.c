@@ -10,6 +10,8 @@
 #include "fth-text-span-view.h"
 #include "fth-waveform-view.h"
 
+#include <fathom/features.h>
+#include <fathom/media.h>
 #include <glib/gstdio.h>
 #include <gst/gst.h>
 #include <math.h>
@@ -898,6 +900,68 @@ test_in_window(void)
   remove_tree(dir);
 }
 
+/* ---- the spectrogram in blocks ------------------------------------------------------------- */
+
+/* The view computes the spectrogram block by block (the one in view first): 25 s is three
+ * blocks, and the result it caches equals one computation over the whole audio, frame for
+ * frame, across the block borders. */
+static void
+test_spectrogram_blocks(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("fth-views-spec-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename(dir, "tone.wav", NULL);
+  g_autofree char *cache = g_build_filename(dir, "cache", NULL);
+  g_assert_cmpint(g_mkdir(cache, 0700), ==, 0);
+  write_wav(path, 16000, 25.0, FALSE);
+  /* Noise throughout, so that every frame at a block border sees samples on both sides. */
+  g_autofree char *bytes = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(path, &bytes, &len, NULL));
+  guint32 r = 1;
+  for (gsize i = 44; i < len; i++) {
+    r = r * 1664525u + 1013904223u;
+    bytes[i] = (char)(r >> 24);
+  }
+  g_assert_true(g_file_set_contents(path, bytes, (gssize)len, NULL));
+  GtkWidget *view = fth_waveform_view_new();
+  GtkWidget *window = gtk_window_new();
+  gtk_window_set_default_size(GTK_WINDOW(window), 600, 300);
+  gtk_window_set_child(GTK_WINDOW(window), view);
+  gtk_window_present(GTK_WINDOW(window));
+  FthWaveformView *wv = FTH_WAVEFORM_VIEW(view);
+  fth_waveform_view_load(wv, path, cache, "0123abcd");
+  /* The view starts in the middle: that block comes first, the others after it. */
+  fth_waveform_view_set_visible_range(wv, 12.0, 2.0);
+  g_assert_true(fth_test_spin_until(waveform_loaded, wv, 20000));
+  g_assert_true(fth_waveform_view_has_spectrogram(wv));
+  g_assert_null(fth_waveform_view_get_message(wv));
+
+  g_autoptr(GError) error = NULL;
+  FthAudio audio = { 0 };
+  g_assert_true(fth_audio_decode_file(path, 16000, TRUE, &audio, &error));
+  FthMelParams params;
+  fth_mel_params_init(&params, 16000);
+  FthMelSpectrogram whole = { 0 }, cached = { 0 };
+  g_assert_true(fth_log_mel_compute(audio.samples, audio.frames, &params, &whole, NULL, &error));
+  g_autofree char *file = fth_mel_cache_path(cache, "0123abcd", &params);
+  g_assert_true(fth_mel_spectrogram_load(file, &cached, &error));
+  g_assert_cmpint(cached.n_frames, ==, whole.n_frames);
+  g_assert_cmpint(cached.n_frames, >, 2000);
+  g_assert_cmpint(cached.n_mels, ==, whole.n_mels);
+  for (gsize i = 0; i < (gsize)whole.n_frames * whole.n_mels; i++)
+    if (cached.data[i] != whole.data[i])
+      g_error("frame %zu, mel %zu: %g in blocks, %g whole", i / whole.n_mels, i % whole.n_mels,
+              cached.data[i], whole.data[i]);
+  g_assert_cmpfloat(cached.min_value, ==, whole.min_value);
+  g_assert_cmpfloat(cached.max_value, ==, whole.max_value);
+  fth_mel_spectrogram_clear(&whole);
+  fth_mel_spectrogram_clear(&cached);
+  fth_audio_clear(&audio);
+  gtk_window_destroy(GTK_WINDOW(window));
+  fth_test_spin_for(100);
+  remove_tree(dir);
+}
+
 /* ---- playback speed ------------------------------------------------------------------------ */
 
 static gboolean
@@ -1141,6 +1205,7 @@ main(int argc, char **argv)
   g_test_add_func("/views/image-pyramid", test_image_pyramid);
   g_test_add_func("/views/text-chunks", test_text_chunks);
   g_test_add_func("/views/playback-speed", test_playback_speed);
+  g_test_add_func("/views/spectrogram-blocks", test_spectrogram_blocks);
   int status = g_test_run();
   g_clear_object(&app);
   return status;
