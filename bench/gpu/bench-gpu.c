@@ -225,7 +225,7 @@ static void bench_trainer(const FthBackend *be, const char *label, const char *r
   FthTrainProgress p = {0};
   gboolean stopped = FALSE;
   double t0 = 0, dt = 0;
-  if (t && fth_trainer_set_precision(t, precision, &error) && fth_trainer_use_device(t, be, 0, &error) &&
+  if (t && fth_trainer_use_device(t, be, 0, &error) && fth_trainer_set_precision(t, precision, &error) &&
       fth_graph_plan_stats(fth_trainer_model(t)->graph, &ps) == FTH_STATUS_OK &&
       fth_trainer_run_epoch(t, &samples, idx, n, 0, 0, warm, &p, NULL, NULL, NULL, &stopped, &error)) {
     /* each step reads its loss back, so the device is idle when the clock starts and stops */

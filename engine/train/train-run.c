@@ -416,8 +416,8 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     return FALSE;
   /* On a device after the weights are in place: they are uploaded from the graph. The batch may
    * shrink to what fits the device. */
-  if (!fth_trainer_set_precision(t, precision, error) ||
-      (be != NULL && !fth_trainer_use_device(t, be, device_budget, error)))
+  if ((be != NULL && !fth_trainer_use_device(t, be, device_budget, error)) ||
+      !fth_trainer_set_precision(t, precision, error))
     return FALSE;
 #if FTH_HAVE_CUDA
   /* Data parallel on CUDA devices: the gradients are summed there, by NCCL. */

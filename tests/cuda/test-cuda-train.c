@@ -315,8 +315,8 @@ static void trainer_run(FthPrecision precision, double tol) {
   FthRecipe *r = fth_recipe_parse(TRAINER_RECIPE, -1, "gpu-trainer", NULL, &error);
   g_assert_no_error(error);
   FthTrainer *cpu = trainer_for(r), *gpu = trainer_for(r);
-  g_assert_true(fth_trainer_set_precision(gpu, precision, &error));
   g_assert_true(fth_trainer_use_device(gpu, harness_cuda_or_skip(), 0, &error));
+  g_assert_true(fth_trainer_set_precision(gpu, precision, &error));
   g_assert_no_error(error);
   double first = 0, last = 0;
   for (int e = 0; e < TR_EPOCHS; e++) {

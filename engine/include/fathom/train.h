@@ -359,8 +359,9 @@ const FthBackend *fth_trainer_backend(FthTrainer *t); /* NULL: the CPU path (fth
 gboolean fth_trainer_sync_host(FthTrainer *t, GError **error);
 
 /* Mixed precision (FthPrecision): on a backend with its own setting (CUDA) its GEMM and
- * convolution inputs; elsewhere bf16 is the graph's bf16 GEMMs (fth_graph_set_bf16_matmul) and
- * fp16 keeps fp32 arithmetic. fp16 scales the loss dynamically: gradients are unscaled before the
+ * convolution inputs; elsewhere bf16 is the graph's bf16 GEMMs (fth_graph_set_bf16_matmul, which
+ * needs AVX512_BF16: on a device, set the precision after fth_trainer_use_device) and fp16
+ * keeps fp32 arithmetic. fp16 scales the loss dynamically: gradients are unscaled before the
  * step, a step with Inf/NaN gradients is skipped and halves the scale, and the scale doubles
  * after growth_interval clean steps (default 65536 and 2000, GradScaler's). */
 gboolean fth_trainer_set_precision(FthTrainer *t, FthPrecision precision, GError **error);
