@@ -18,6 +18,7 @@ int fth_cli_autolabel(int argc, char **argv); /* cmd-active.c */
 int fth_cli_queue(int argc, char **argv);
 int fth_cli_simulate_al(int argc, char **argv);
 int fth_cli_import_annotations(int argc, char **argv); /* cmd-formats.c */
+int fth_cli_runs(int argc, char **argv); /* cmd-runs.c */
 
 static const Command commands[] = {
   { "new", fth_cli_new, "create a project in a folder" },
@@ -34,6 +35,7 @@ static const Command commands[] = {
   { "train", fth_cli_train, "train a model on a project" },
   { "predict", fth_cli_predict, "predict items with a trained model" },
 #endif
+  { "runs", fth_cli_runs, "list runs, or one run's metrics per epoch and confusion matrices" },
   { "autolabel", fth_cli_autolabel, "pre-label items with a trained model" },
   { "queue", fth_cli_queue, "show or refill the active-learning queue" },
   { "simulate-al", fth_cli_simulate_al, "simulate active learning with the labels as oracle" },

@@ -172,6 +172,41 @@ add_metric(GArray *metrics, gint64 step, double epoch, const char *name, double 
     g_array_append_val(metrics, m);
 }
 
+/* A confusion matrix as stored per epoch and for the test split: an artifact of kind
+ * "confusion" whose metadata holds the split, epoch and step, the counts, and each class's
+ * precision, recall and F1. */
+static gboolean
+store_confusion(FthStore *store, gint64 run_id, const char *checkpoint_dir,
+                const FthConfusion *cm, const FthDataset *ds, const char *split, int epoch,
+                int64_t step, GError **error)
+{
+  int nc = cm->n_classes;
+  g_autofree const char **names = g_new0(const char *, nc + 1);
+  for (int k = 0; k < nc; k++)
+    names[k] = fth_dataset_class_name(ds, k);
+  g_autofree char *counts = fth_confusion_to_json(cm, names);
+  g_autoptr(JsonNode) root = json_from_string(counts, error);
+  if (root == NULL)
+    return FALSE;
+  JsonObject *o = json_node_get_object(root);
+  json_object_set_string_member(o, "split", split);
+  json_object_set_int_member(o, "epoch", epoch);
+  json_object_set_int_member(o, "step", step);
+  static const char *const per_class[] = {"precision", "recall", "f1"};
+  for (int m = 0; m < 3; m++) {
+    JsonArray *a = json_array_sized_new((guint)nc);
+    for (int k = 0; k < nc; k++)
+      json_array_add_double_element(a, m == 0   ? fth_confusion_precision(cm, k)
+                                       : m == 1 ? fth_confusion_recall(cm, k)
+                                                : fth_confusion_f1(cm, k));
+    json_object_set_array_member(o, per_class[m], a);
+  }
+  g_autofree char *meta = json_to_string(root, FALSE);
+  FthArtifact art = {.run_id = run_id, .kind = "confusion", .path = (char *)checkpoint_dir,
+                     .meta_json = meta};
+  return fth_store_add_artifact(store, &art, NULL, error);
+}
+
 /* --device and --precision, checked before any work. *name receives the device as recorded in
  * the run's config ("cpu", "cuda:N"); *be is NULL for the CPU path (fth_graph_run on the host)
  * unless a test forces the device path. */
@@ -195,23 +230,6 @@ check_device(const FthTrainOptions *o, const FthBackend **be, char **name, FthPr
   return TRUE;
 }
 
-gboolean
-fth_train_select_device(const char *spec, const FthBackend **be, char **name, GError **error)
-{
-  if (fth_backend_select(spec, be) != FTH_STATUS_OK) {
-    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "--device %s: %s", spec,
-                fth_last_error());
-    return FALSE;
-  }
-  if (*be == fth_backend_cpu()) {
-    *name = g_strdup("cpu");
-    *be = forced_device;
-  } else {
-    *name = spec != NULL && strchr(spec, ':') != NULL ? g_strdup(spec) : g_strdup("cuda:0");
-  }
-  return TRUE;
-}
-
 /* The planner's training bytes per sample (activations, their gradients, saved state and
  * scratch) of a fresh model, with the graph's bf16 GEMMs or without. Parameters and activations
  * stay fp32 in every precision, so only the bf16 GEMMs' packing scratch tells the two apart. */
@@ -231,6 +249,23 @@ bytes_per_sample(const FthRecipe *r, int n_classes, gboolean graph_bf16, size_t 
     return FALSE;
   }
   *out = st.per_sample_bytes;
+  return TRUE;
+}
+
+gboolean
+fth_train_select_device(const char *spec, const FthBackend **be, char **name, GError **error)
+{
+  if (fth_backend_select(spec, be) != FTH_STATUS_OK) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "--device %s: %s", spec,
+                fth_last_error());
+    return FALSE;
+  }
+  if (*be == fth_backend_cpu()) {
+    *name = g_strdup("cpu");
+    *be = forced_device;
+  } else {
+    *name = spec != NULL && strchr(spec, ':') != NULL ? g_strdup(spec) : g_strdup("cuda:0");
+  }
   return TRUE;
 }
 
@@ -511,9 +546,11 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
       add_metric(metrics, step, ep, "loss_scale", fth_trainer_loss_scale(t));
       add_metric(metrics, step, ep, "skipped_steps", (double)fth_trainer_skipped_steps(t));
     }
-    ok = !lead || fth_store_add_metrics(store, result->run_id,
-                                        (const FthMetric *)(void *)metrics->data, metrics->len,
-                                        &err);
+    ok = !lead || (fth_store_add_metrics(store, result->run_id,
+                                         (const FthMetric *)(void *)metrics->data, metrics->len,
+                                         &err) &&
+                   (nva == 0 || store_confusion(store, result->run_id, result->checkpoint_dir,
+                                                cm, ds, "val", epoch + 1, step, &err)));
     if (!ok)
       break;
     /* Early stopping on the validation loss (the training loss without a validation set). */
@@ -589,7 +626,9 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     cm_json = fth_confusion_to_json(cm, (const char *const *)names);
     FthMetric tm[2] = {{0, step, epoch, "test_acc", result->test_acc},
                        {0, step, epoch, "test_macro_f1", result->test_macro_f1}};
-    if (lead && !fth_store_add_metrics(store, result->run_id, tm, 2, error))
+    if (lead && (!fth_store_add_metrics(store, result->run_id, tm, 2, error) ||
+                 !store_confusion(store, result->run_id, result->checkpoint_dir, cm, ds, "test",
+                                  epoch, step, error)))
       return FALSE;
   }
   g_autofree char *acc = isfinite(result->test_acc) ? g_strdup_printf("%.6f", result->test_acc)
