@@ -582,6 +582,16 @@ fth_waveform_view_has_spectrogram(FthWaveformView *self)
          g_atomic_int_get(&self->audio->n_spec_done) == self->audio->n_spec_blocks;
 }
 
+double
+fth_waveform_view_get_spectrogram_progress(FthWaveformView *self)
+{
+  if (self->audio == NULL)
+    return 0.0;
+  if (self->audio->n_spec_blocks == 0)
+    return 1.0;
+  return (double)g_atomic_int_get(&self->audio->n_spec_done) / self->audio->n_spec_blocks;
+}
+
 const char *
 fth_waveform_view_get_message(FthWaveformView *self)
 {

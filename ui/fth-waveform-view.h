@@ -42,6 +42,8 @@ void fth_waveform_view_load(FthWaveformView *self, const char *path, const char 
 gboolean fth_waveform_view_is_loading(FthWaveformView *self);
 /* TRUE once the spectrogram is there too. */
 gboolean fth_waveform_view_has_spectrogram(FthWaveformView *self);
+/* How much of the spectrogram is computed, 0 to 1 (0 before the audio is decoded). */
+double fth_waveform_view_get_spectrogram_progress(FthWaveformView *self);
 /* The error shown in the view, or a problem with the annotations (a segment past the end of
  * the audio); NULL when there is none. */
 const char *fth_waveform_view_get_message(FthWaveformView *self);
