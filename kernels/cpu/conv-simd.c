@@ -765,3 +765,71 @@ fth_simd_pool2_index (int32_t *idx, const uint8_t *pos, int32_t base, int32_t in
   for (size_t j = 0; j < n; j++)
     idx[j] = base + (pos[j] >> 1) * in_w + 2 * (int32_t) j + (pos[j] & 1);
 }
+
+/* The accumulators of one output channel (9 taps x cb / 16 registers) stay in registers over
+ * all its pooled values; each value costs 9 * halves loads and FMAs. */
+FTH_AVX512 static inline __attribute__ ((always_inline)) void
+pool_wgrad3x3_channel (float *d, size_t t_stride, const float *xp, int xp_w, const int halves,
+                       const int cb, const float *dy, const float *y, const uint8_t *arg, int relu,
+                       int ph, int pw)
+{
+  __m512 acc[18];
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; t++)
+#pragma GCC unroll 2
+    for (int h = 0; h < halves; h++)
+      acc[t * 2 + h] = _mm512_loadu_ps (d + (size_t) t * t_stride + (size_t) h * 16);
+  for (int i = 0; i < ph; i++)
+    for (int j = 0; j < pw; j++)
+      {
+        const size_t q = (size_t) i * pw + j;
+        const float g = dy[q];
+        if (g == 0.0f || (relu && !(y[q] > 0.0f)))
+          continue;
+        const int a = arg[q] & 3;
+        const float *base = xp + ((size_t) (2 * i + (a >> 1)) * xp_w + (size_t) (2 * j + (a & 1))) * cb;
+        const __m512 vg = _mm512_set1_ps (g);
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; t++)
+          {
+            const float *src = base + ((size_t) (t / 3) * xp_w + (size_t) (t % 3)) * cb;
+#pragma GCC unroll 2
+            for (int h = 0; h < halves; h++)
+              acc[t * 2 + h] = _mm512_fmadd_ps (vg, _mm512_loadu_ps (src + h * 16), acc[t * 2 + h]);
+          }
+      }
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; t++)
+#pragma GCC unroll 2
+    for (int h = 0; h < halves; h++)
+      _mm512_storeu_ps (d + (size_t) t * t_stride + (size_t) h * 16, acc[t * 2 + h]);
+}
+
+FTH_AVX512 static void
+pool_wgrad3x3_avx512 (float *dwt, size_t o_stride, size_t t_stride, const float *xp, int xp_w,
+                      int cb, const float *dy, const float *y, const uint8_t *arg, int relu,
+                      int out_c, int ph, int pw)
+{
+  const size_t plane = (size_t) ph * pw;
+  for (int o = 0; o < out_c; o++)
+    {
+      const size_t at = (size_t) o * plane;
+      if (cb == 32)
+        pool_wgrad3x3_channel (dwt + (size_t) o * o_stride, t_stride, xp, xp_w, 2, 32, dy + at,
+                               y + at, arg + at, relu, ph, pw);
+      else
+        pool_wgrad3x3_channel (dwt + (size_t) o * o_stride, t_stride, xp, xp_w, 1, 16, dy + at,
+                               y + at, arg + at, relu, ph, pw);
+    }
+}
+
+int
+fth_simd_pool_wgrad3x3 (float *dwt, size_t o_stride, size_t t_stride, const float *xp, int xp_w,
+                        int cb, const float *dy, const float *y, const uint8_t *arg, int relu,
+                        int out_c, int ph, int pw)
+{
+  if (!have_avx512 () || (cb != 16 && cb != 32))
+    return 0;
+  pool_wgrad3x3_avx512 (dwt, o_stride, t_stride, xp, xp_w, cb, dy, y, arg, relu, out_c, ph, pw);
+  return 1;
+}

@@ -64,3 +64,13 @@ void fth_simd_dw3x3_wgrad(float g[9], const float *dz, const float *x, int in_h,
 /* Flat input indices of 2x2 window maxima: idx[j] = base + (pos[j] >> 1) * in_w + 2 j +
  * (pos[j] & 1), where base is the index of the first window's top-left element. */
 void fth_simd_pool2_index(int32_t *idx, const uint8_t *pos, int32_t base, int32_t in_w, size_t n);
+
+/* Weight gradient of a 3x3 stride-1 convolution whose output went through a fused 2x2 max pool,
+ * for one image and a block of cb (16 or 32) input channels, from the pooled side: every pooled
+ * value (o, i, j) that passed a gradient (with relu, only where y > 0) sends dy to one conv
+ * output, (2i + arg / 2, 2j + arg % 2), whose 3x3 input patch is read from xp (the image's
+ * channel block, zero-padded, channels last: xp[(row * xp_w + col) * cb + c]). Adds into
+ * dwt[o * o_stride + t * t_stride + c] (t = ki * 3 + kj). AVX-512 only: returns 0 without it. */
+int fth_simd_pool_wgrad3x3(float *dwt, size_t o_stride, size_t t_stride, const float *xp, int xp_w,
+                           int cb, const float *dy, const float *y, const uint8_t *arg, int relu,
+                           int out_c, int ph, int pw);

@@ -4,6 +4,7 @@
  * max pool run as an epilogue on data that is still in cache. */
 #include "conv.h"
 #include "conv-simd.h"
+#include "fth-kernels-cpu.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -284,6 +285,27 @@ fth_conv2d_forward_rows (const FthConvShape *s, const FthConvEpilogue *ep, const
     pool_epilogue (s, ep, z, y, n, r0, r1);
 }
 
+/* The input-channel block (32 or 16, else 0) of the weight gradient read from the pooled side
+ * (fth_simd_pool_wgrad3x3): 3x3, stride 1, no dilation, one group, a fused 2x2 max pool. Four in
+ * five conv outputs get no gradient through the pool, so this skips the unpooled dz, the im2col
+ * and three quarters of the multiply-adds of the GEMM form. */
+static int
+pool_wgrad_block (const FthConvShape *s, const FthConvEpilogue *ep)
+{
+  if (!ep || !ep->pool2 || s->groups != 1 || s->k_h != 3 || s->k_w != 3 || s->stride_h != 1
+      || s->stride_w != 1 || s->dil_h != 1 || s->dil_w != 1)
+    return 0;
+  return s->in_c % 32 == 0 ? 32 : s->in_c % 16 == 0 ? 16 : 0;
+}
+
+/* One zero-padded channels-last block of the input image, then the [o][tap][c] sums. */
+static size_t
+pool_wgrad_scratch (const FthConvShape *s, int cb)
+{
+  return (size_t) (s->in_h + 2 * s->pad_h) * (s->in_w + 2 * s->pad_w) * cb
+         + (size_t) s->out_c * 9 * s->in_c;
+}
+
 size_t
 fth_conv2d_backward_scratch_floats (const FthConvShape *s, const FthConvEpilogue *ep)
 {
@@ -292,7 +314,48 @@ fth_conv2d_backward_scratch_floats (const FthConvShape *s, const FthConvEpilogue
     n += col_rows (s) * HW;
   if (ep && (ep->relu || ep->pool2))
     n += (size_t) s->out_c * HW;
+  /* by shape alone, so the plan fits whichever ISA runs it */
+  const int cb = pool_wgrad_block (s, ep);
+  if (cb && pool_wgrad_scratch (s, cb) > n)
+    n = pool_wgrad_scratch (s, cb);
   return n;
+}
+
+/* dw += the weight gradient of images [n0, n1) from the pooled side (pool_wgrad_block). */
+static void
+pool_wgrad (const FthConvShape *s, const FthConvEpilogue *ep, const float *x, const float *y,
+            const float *dy, float *dw, float *scratch, int cb, int n0, int n1)
+{
+  const int xp_h = s->in_h + 2 * s->pad_h, xp_w = s->in_w + 2 * s->pad_w;
+  const int ph = s->out_h / 2, pw = s->out_w / 2;
+  const size_t in_plane = (size_t) s->in_h * s->in_w, yplane = (size_t) ph * pw;
+  const size_t K = (size_t) s->in_c * 9;
+  float *xp = scratch, *dwt = scratch + (size_t) xp_h * xp_w * cb;
+  memset (xp, 0, sizeof (float) * (size_t) xp_h * xp_w * cb); /* the border stays zero */
+  memset (dwt, 0, sizeof (float) * (size_t) s->out_c * K);
+  for (int n = n0; n < n1; n++)
+    {
+      const size_t yo = (size_t) n * s->out_c * yplane;
+      for (int c0 = 0; c0 < s->in_c; c0 += cb)
+        {
+          for (int c = 0; c < cb; c++)
+            {
+              const float *xc = x + ((size_t) n * s->in_c + c0 + c) * in_plane;
+              for (int h = 0; h < s->in_h; h++)
+                {
+                  float *dst = xp + ((size_t) (h + s->pad_h) * xp_w + s->pad_w) * cb + c;
+                  for (int w = 0; w < s->in_w; w++)
+                    dst[(size_t) w * cb] = xc[(size_t) h * s->in_w + w];
+                }
+            }
+          fth_simd_pool_wgrad3x3 (dwt + c0, K, (size_t) s->in_c, xp, xp_w, cb, dy + yo, y + yo,
+                                  ep->pool_argmax + yo, ep->relu, s->out_c, ph, pw);
+        }
+    }
+  for (int o = 0; o < s->out_c; o++)
+    for (int c = 0; c < s->in_c; c++)
+      for (int t = 0; t < 9; t++)
+        dw[(size_t) o * K + (size_t) c * 9 + t] += dwt[(size_t) o * K + (size_t) t * s->in_c + c];
 }
 
 /* Gradient of the pre-activation for image n into dz (out_c x HW). */
@@ -420,6 +483,15 @@ fth_conv2d_backward (const FthConvShape *s, const FthConvEpilogue *ep, const flo
             db[c] += fth_simd_masked_sum (dy + at, ep->relu ? y + at : NULL, plane);
           }
       return;
+    }
+  if (dw && !dx && !db && x)
+    {
+      const int cb = pool_wgrad_block (s, ep);
+      if (cb && fth_cpu_isa () >= FTH_ISA_AVX512)
+        {
+          pool_wgrad (s, ep, x, y, dy, dw, scratch, cb, n0, n1);
+          return;
+        }
     }
 
   for (int n = n0; n < n1; n++)

@@ -160,6 +160,10 @@ static const ConvCase conv2d_cases[] = {
     {"fused max pool, odd 5x37, no ReLU", 2, 1, 2, 5, 37, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, false, true},
     {"fused ReLU + pool, batch 1 rows 14", 2, 1, 2, 14, 14, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true, true},
     {"fused ReLU + pool, depthwise", 2, 2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4, true, true, true},
+    /* input channels in blocks of 16 / 32: the weight gradient from the pooled side */
+    {"fused ReLU + pool, 16 channels, odd 7x9", 2, 2, 16, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true, true},
+    {"fused pool, 32 channels, no pad, no ReLU", 2, 2, 32, 6, 8, 2, 3, 3, 1, 1, 0, 0, 1, 1, 1, true, false, true},
+    {"fused ReLU + pool, 48 channels (3 blocks), 4x4", 2, 2, 48, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true, true},
 };
 
 static const ConvCase conv1d_cases[] = {
