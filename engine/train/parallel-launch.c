@@ -15,7 +15,8 @@ typedef struct {
   pid_t pid;          /* 0 once reaped */
   int status;
   int order;          /* when it ended: 0 first; -1 still running */
-  gboolean stopped;   /* signalled by us after another rank failed */
+  gboolean stopped;   /* sent SIGTERM by us after another rank failed */
+  gboolean killed;    /* sent SIGKILL by us after the grace period */
 } Worker;
 
 static gboolean
@@ -25,7 +26,8 @@ failed(const Worker *w)
 }
 
 /* The workers that fail by themselves come before those that fail because another one went
- * away (FTH_EXIT_PEER_LOST) or that we stopped. */
+ * away (FTH_EXIT_PEER_LOST) and those we stopped. A worker killed by a signal we did not send
+ * failed by itself, even when we had already tried to stop it (it may have been slow to die). */
 static int
 blame(const Worker *w, int n)
 {
@@ -33,7 +35,9 @@ blame(const Worker *w, int n)
   for (int r = 0; r < n; r++) {
     if (w[r].order < 0 || !failed(&w[r]))
       continue;
-    int rank = w[r].stopped ? 2
+    gboolean ours = w[r].killed || (WIFSIGNALED(w[r].status) && WTERMSIG(w[r].status) == SIGTERM);
+    int rank = WIFSIGNALED(w[r].status) && !ours ? 0
+               : w[r].stopped ? 2
                : WIFEXITED(w[r].status) && WEXITSTATUS(w[r].status) == FTH_EXIT_PEER_LOST ? 1 : 0;
     if (rank < best_rank || (rank == best_rank && w[r].order < w[best].order)) {
       best = r;
@@ -166,8 +170,10 @@ fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError 
     }
     if (running > 0 && kill_at >= 0 && g_get_monotonic_time() > kill_at)
       for (int r = 0; r < started; r++)
-        if (w[r].pid != 0)
+        if (w[r].pid != 0) {
+          w[r].killed = TRUE;
           kill(w[r].pid, SIGKILL);
+        }
     if (running > 0)
       g_usleep(POLL_MS * 1000);
   }
