@@ -15,6 +15,13 @@ typedef struct {
   guint lane;
 } Span;
 
+/* A span's tag as it is on the buffer, so the next set of annotations touches only what
+ * changed: a new span among thousands costs one tag, not thousands. */
+typedef struct {
+  gint64 id, start, end;
+  GtkTextTag *tag;
+} Applied;
+
 struct _FthTextSpanView {
   GtkWidget parent_instance;
 
@@ -36,6 +43,7 @@ struct _FthTextSpanView {
   GPtrArray *annotations;  /* FthAnnotation */
   GPtrArray *labels;       /* FthLabel */
   GArray *spans;           /* Span, shown ones, by start */
+  GArray *applied;         /* Applied, one per span tag on the buffer */
   GPtrArray *tags;         /* GtkTextTag of spans, to clear them */
   GtkTextTag *selected_tag;
   GMenu *span_menu;        /* the text view's context menu: relabel or delete the span */
@@ -222,6 +230,7 @@ fth_text_span_view_set_text(FthTextSpanView *self, const char *text, const char 
   g_array_set_size(self->breaks, 0);
   g_autofree char *shown = break_long_lines(text != NULL ? text : "", self->breaks);
   gtk_text_buffer_set_text(self->buffer, shown, -1);
+  g_array_set_size(self->applied, 0); /* the new text has no tags */
   self->length = gtk_text_buffer_get_char_count(self->buffer) - self->breaks->len;
   self->selected = 0;
   apply_annotations(self);
@@ -392,8 +401,6 @@ apply_annotations(FthTextSpanView *self)
 {
   GtkTextIter begin, end;
   gtk_text_buffer_get_bounds(self->buffer, &begin, &end);
-  for (guint i = 0; i < self->tags->len; i++)
-    gtk_text_buffer_remove_tag(self->buffer, g_ptr_array_index(self->tags, i), &begin, &end);
   gtk_text_buffer_remove_tag(self->buffer, self->selected_tag, &begin, &end);
   g_array_set_size(self->spans, 0);
 
@@ -435,15 +442,44 @@ apply_annotations(FthTextSpanView *self)
       s->lane = lane;
     }
   }
+  /* Tags that stay (same span, same place, same tag) are left alone; the others are removed
+   * first, then the new ones applied (a removal may share a tag with an addition). */
+  g_autoptr(GArray) applied = g_array_sized_new(FALSE, FALSE, sizeof(Applied), self->spans->len);
+  g_autoptr(GHashTable) wanted = g_hash_table_new(g_int64_hash, g_int64_equal);
   for (guint i = 0; i < self->spans->len; i++) {
     const Span *s = &g_array_index(self->spans, Span, i);
+    Applied a = { s->ann->id, s->ann->start, s->ann->end, span_tag(self, s->ann, s->lane) };
+    g_array_append_val(applied, a);
+  }
+  for (guint i = 0; i < applied->len; i++) {
+    Applied *a = &g_array_index(applied, Applied, i);
+    g_hash_table_insert(wanted, &a->id, a);
+  }
+  g_autoptr(GHashTable) kept = g_hash_table_new(g_int64_hash, g_int64_equal);
+  for (guint i = 0; i < self->applied->len; i++) {
+    Applied *old = &g_array_index(self->applied, Applied, i);
+    const Applied *now = g_hash_table_lookup(wanted, &old->id);
+    if (now != NULL && now->start == old->start && now->end == old->end && now->tag == old->tag) {
+      g_hash_table_add(kept, &old->id);
+      continue;
+    }
     GtkTextIter a, b;
-    iter_at(self, &a, s->ann->start, FALSE);
-    iter_at(self, &b, s->ann->end, TRUE);
-    gtk_text_buffer_apply_tag(self->buffer, span_tag(self, s->ann, s->lane), &a, &b);
-    if (s->ann->id == self->selected)
+    iter_at(self, &a, old->start, FALSE);
+    iter_at(self, &b, old->end, TRUE);
+    gtk_text_buffer_remove_tag(self->buffer, old->tag, &a, &b);
+  }
+  for (guint i = 0; i < applied->len; i++) {
+    const Applied *now = &g_array_index(applied, Applied, i);
+    GtkTextIter a, b;
+    iter_at(self, &a, now->start, FALSE);
+    iter_at(self, &b, now->end, TRUE);
+    if (!g_hash_table_contains(kept, &now->id))
+      gtk_text_buffer_apply_tag(self->buffer, now->tag, &a, &b);
+    if (now->id == self->selected)
       gtk_text_buffer_apply_tag(self->buffer, self->selected_tag, &a, &b);
   }
+  g_array_set_size(self->applied, 0);
+  g_array_append_vals(self->applied, applied->data, applied->len);
   if (n_bad > 1) {
     g_autofree char *more = g_strdup_printf(_("%s (and %u more)"), problem, n_bad - 1);
     g_free(problem);
@@ -453,6 +489,21 @@ apply_annotations(FthTextSpanView *self)
     set_message(self, problem);
   update_header(self);
   gtk_widget_queue_draw(self->overlay_area);
+}
+
+/* Whether two label lists would make the same tags (ids, colours and kinds). */
+static gboolean
+same_labels(GPtrArray *a, GPtrArray *b)
+{
+  guint na = a != NULL ? a->len : 0, nb = b != NULL ? b->len : 0;
+  if (na != nb)
+    return FALSE;
+  for (guint i = 0; i < na; i++) {
+    const FthLabel *x = g_ptr_array_index(a, i), *y = g_ptr_array_index(b, i);
+    if (x->id != y->id || x->kind != y->kind || g_strcmp0(x->color, y->color) != 0)
+      return FALSE;
+  }
+  return TRUE;
 }
 
 void
@@ -466,15 +517,15 @@ fth_text_span_view_set_annotations(FthTextSpanView *self, GPtrArray *annotations
     self->annotations = g_ptr_array_copy(annotations, annotation_copy_func, NULL);
     g_ptr_array_set_free_func(self->annotations, (GDestroyNotify)fth_annotation_free);
   }
-  /* Label colours live in the tags: new labels mean new tags. */
-  GtkTextTagTable *table = gtk_text_buffer_get_tag_table(self->buffer);
-  GtkTextIter begin, end;
-  gtk_text_buffer_get_bounds(self->buffer, &begin, &end);
-  for (guint i = 0; i < self->tags->len; i++) {
-    gtk_text_buffer_remove_tag(self->buffer, g_ptr_array_index(self->tags, i), &begin, &end);
-    gtk_text_tag_table_remove(table, g_ptr_array_index(self->tags, i));
+  /* Label colours live in the tags: new labels mean new tags (the same labels again, as after
+   * each edit, keep them). */
+  if (!same_labels(self->labels, labels)) {
+    GtkTextTagTable *table = gtk_text_buffer_get_tag_table(self->buffer);
+    for (guint i = 0; i < self->tags->len; i++)
+      gtk_text_tag_table_remove(table, g_ptr_array_index(self->tags, i)); /* and its ranges */
+    g_ptr_array_set_size(self->tags, 0);
+    g_array_set_size(self->applied, 0);
   }
-  g_ptr_array_set_size(self->tags, 0);
   g_clear_pointer(&self->labels, g_ptr_array_unref);
   if (labels != NULL) {
     self->labels = g_ptr_array_copy(labels, label_copy_func, NULL);
@@ -838,6 +889,7 @@ fth_text_span_view_finalize(GObject *object)
   g_clear_pointer(&self->labels, g_ptr_array_unref);
   g_array_unref(self->spans);
   g_array_unref(self->breaks);
+  g_array_unref(self->applied);
   g_ptr_array_unref(self->tags);
   g_clear_object(&self->buffer);
   g_clear_object(&self->span_menu);
@@ -884,6 +936,7 @@ fth_text_span_view_init(FthTextSpanView *self)
                                  GTK_ORIENTATION_VERTICAL);
   self->spans = g_array_new(FALSE, FALSE, sizeof(Span));
   self->breaks = g_array_new(FALSE, FALSE, sizeof(gint64));
+  self->applied = g_array_new(FALSE, FALSE, sizeof(Applied));
   self->tags = g_ptr_array_new();
   self->trim = TRUE;
 
