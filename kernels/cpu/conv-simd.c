@@ -833,3 +833,67 @@ fth_simd_pool_wgrad3x3 (float *dwt, size_t o_stride, size_t t_stride, const floa
   pool_wgrad3x3_avx512 (dwt, o_stride, t_stride, xp, xp_w, cb, dy, y, arg, relu, out_c, ph, pw);
   return 1;
 }
+
+/* One output channel's 3x3 weights (9 x cb / 16 registers) stay in registers over all its
+ * pooled values; each value costs 9 * halves loads, FMAs and stores into the padded patch. */
+FTH_AVX512 static inline __attribute__ ((always_inline)) void
+pool_dgrad3x3_channel (float *dxp, int xp_w, const int halves, const int cb, const float *wo,
+                       size_t t_stride, const float *dy, const float *y, const uint8_t *arg,
+                       int relu, int ph, int pw)
+{
+  __m512 wv[18];
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; t++)
+#pragma GCC unroll 2
+    for (int h = 0; h < halves; h++)
+      wv[t * 2 + h] = _mm512_loadu_ps (wo + (size_t) t * t_stride + (size_t) h * 16);
+  for (int i = 0; i < ph; i++)
+    for (int j = 0; j < pw; j++)
+      {
+        const size_t q = (size_t) i * pw + j;
+        const float g = dy[q];
+        if (g == 0.0f || (relu && !(y[q] > 0.0f)))
+          continue;
+        const int a = arg[q] & 3;
+        float *base = dxp + ((size_t) (2 * i + (a >> 1)) * xp_w + (size_t) (2 * j + (a & 1))) * cb;
+        const __m512 vg = _mm512_set1_ps (g);
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; t++)
+          {
+            float *dst = base + ((size_t) (t / 3) * xp_w + (size_t) (t % 3)) * cb;
+#pragma GCC unroll 2
+            for (int h = 0; h < halves; h++)
+              _mm512_storeu_ps (dst + h * 16, _mm512_fmadd_ps (vg, wv[t * 2 + h],
+                                                               _mm512_loadu_ps (dst + h * 16)));
+          }
+      }
+}
+
+FTH_AVX512 static void
+pool_dgrad3x3_avx512 (float *dxp, int xp_w, int cb, const float *wt, size_t o_stride,
+                      size_t t_stride, const float *dy, const float *y, const uint8_t *arg,
+                      int relu, int out_c, int ph, int pw)
+{
+  const size_t plane = (size_t) ph * pw;
+  for (int o = 0; o < out_c; o++)
+    {
+      const size_t at = (size_t) o * plane;
+      if (cb == 32)
+        pool_dgrad3x3_channel (dxp, xp_w, 2, 32, wt + (size_t) o * o_stride, t_stride, dy + at,
+                               y + at, arg + at, relu, ph, pw);
+      else
+        pool_dgrad3x3_channel (dxp, xp_w, 1, 16, wt + (size_t) o * o_stride, t_stride, dy + at,
+                               y + at, arg + at, relu, ph, pw);
+    }
+}
+
+int
+fth_simd_pool_dgrad3x3 (float *dxp, int xp_w, int cb, const float *wt, size_t o_stride,
+                        size_t t_stride, const float *dy, const float *y, const uint8_t *arg,
+                        int relu, int out_c, int ph, int pw)
+{
+  if (!have_avx512 () || (cb != 16 && cb != 32))
+    return 0;
+  pool_dgrad3x3_avx512 (dxp, xp_w, cb, wt, o_stride, t_stride, dy, y, arg, relu, out_c, ph, pw);
+  return 1;
+}

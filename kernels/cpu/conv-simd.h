@@ -74,3 +74,12 @@ void fth_simd_pool2_index(int32_t *idx, const uint8_t *pos, int32_t base, int32_
 int fth_simd_pool_wgrad3x3(float *dwt, size_t o_stride, size_t t_stride, const float *xp, int xp_w,
                            int cb, const float *dy, const float *y, const uint8_t *arg, int relu,
                            int out_c, int ph, int pw);
+
+/* The input gradient of the same convolution (see fth_simd_pool_wgrad3x3), for one image and a
+ * block of cb input channels: every pooled value that passed a gradient adds dy times the 3x3
+ * weights of its output channel, wt[o * o_stride + t * cb_stride + c] (taps first, channels
+ * last), into its input patch in dxp (zero-padded, channels last, as xp). AVX-512 only: returns
+ * 0 without it. */
+int fth_simd_pool_dgrad3x3(float *dxp, int xp_w, int cb, const float *wt, size_t o_stride,
+                           size_t t_stride, const float *dy, const float *y, const uint8_t *arg,
+                           int relu, int out_c, int ph, int pw);

@@ -298,7 +298,8 @@ pool_wgrad_block (const FthConvShape *s, const FthConvEpilogue *ep)
   return s->in_c % 32 == 0 ? 32 : s->in_c % 16 == 0 ? 16 : 0;
 }
 
-/* One zero-padded channels-last block of the input image, then the [o][tap][c] sums. */
+/* One zero-padded channels-last block of the input image (or its gradient), then the weights
+ * or their gradient as [o][tap][c]. */
 static size_t
 pool_wgrad_scratch (const FthConvShape *s, int cb)
 {
@@ -458,6 +459,44 @@ depthwise_backward_image (const FthConvShape *s, const float *xn, const float *w
     }
 }
 
+/* dx of images [n0, n1) from the pooled side (pool_wgrad_block), through the transposed weights:
+ * the pooled gradient reaches a quarter of the conv outputs, so this skips the unpooled dz, three
+ * quarters of the GEMM form's multiply-adds and its col2im. */
+static void
+pool_dgrad (const FthConvShape *s, const FthConvEpilogue *ep, const float *w, const float *y,
+            const float *dy, float *dx, float *scratch, int cb, int n0, int n1)
+{
+  const int xp_h = s->in_h + 2 * s->pad_h, xp_w = s->in_w + 2 * s->pad_w;
+  const int ph = s->out_h / 2, pw = s->out_w / 2;
+  const size_t in_plane = (size_t) s->in_h * s->in_w, yplane = (size_t) ph * pw;
+  const size_t K = (size_t) s->in_c * 9;
+  float *dxp = scratch, *wt = scratch + (size_t) xp_h * xp_w * cb;
+  for (int o = 0; o < s->out_c; o++)
+    for (int c = 0; c < s->in_c; c++)
+      for (int t = 0; t < 9; t++)
+        wt[(size_t) o * K + (size_t) t * s->in_c + c] = w[(size_t) o * K + (size_t) c * 9 + t];
+  for (int n = n0; n < n1; n++)
+    {
+      const size_t yo = (size_t) n * s->out_c * yplane;
+      for (int c0 = 0; c0 < s->in_c; c0 += cb)
+        {
+          memset (dxp, 0, sizeof (float) * (size_t) xp_h * xp_w * cb);
+          fth_simd_pool_dgrad3x3 (dxp, xp_w, cb, wt + c0, K, (size_t) s->in_c, dy + yo, y + yo,
+                                  ep->pool_argmax + yo, ep->relu, s->out_c, ph, pw);
+          for (int c = 0; c < cb; c++)
+            {
+              float *dxc = dx + ((size_t) n * s->in_c + c0 + c) * in_plane;
+              for (int h = 0; h < s->in_h; h++)
+                {
+                  const float *src = dxp + ((size_t) (h + s->pad_h) * xp_w + s->pad_w) * cb + c;
+                  for (int x = 0; x < s->in_w; x++)
+                    dxc[(size_t) h * s->in_w + x] = src[(size_t) x * cb];
+                }
+            }
+        }
+    }
+}
+
 void
 fth_conv2d_backward (const FthConvShape *s, const FthConvEpilogue *ep, const float *x,
                      const float *w, const float *y, const float *dy, float *dx, float *dw,
@@ -483,6 +522,15 @@ fth_conv2d_backward (const FthConvShape *s, const FthConvEpilogue *ep, const flo
             db[c] += fth_simd_masked_sum (dy + at, ep->relu ? y + at : NULL, plane);
           }
       return;
+    }
+  if (dx && !dw && !db && w)
+    {
+      const int cb = pool_wgrad_block (s, ep);
+      if (cb && fth_cpu_isa () >= FTH_ISA_AVX512)
+        {
+          pool_dgrad (s, ep, w, y, dy, dx, scratch, cb, n0, n1);
+          return;
+        }
     }
   if (dw && !dx && !db && x)
     {
