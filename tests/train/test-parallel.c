@@ -6,6 +6,7 @@
  * The workers are this program run again by the launcher ("worker" as the first argument), so
  * each starts fresh (no thread pool inherited through fork). */
 #include <fathom/parallel.h>
+#include <fathom/safetensors.h>
 #include <fathom/train.h>
 #include <math.h>
 #include <signal.h>
@@ -267,6 +268,83 @@ worker_train(char **argv)
   return ok ? 0 : report_error(error);
 }
 
+/* A project with N_SAMPLES IDX records (the bar images) and their classes. */
+static char *
+make_project(void)
+{
+  g_autofree char *dir = g_build_filename(tmp_root, "project", NULL);
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_create(dir, &error);
+  g_assert_no_error(error);
+  g_autofree guint8 *pixels = g_new(guint8, N_SAMPLES * S * S);
+  g_autofree int32_t *classes = g_new(int32_t, N_SAMPLES);
+  make_samples(pixels, classes);
+  gsize len = 16 + (gsize)N_SAMPLES * S * S;
+  g_autofree guint8 *idx = g_malloc(len);
+  const guint32 header[4] = {0x803, N_SAMPLES, S, S};
+  for (int k = 0; k < 4; k++)
+    for (int b = 0; b < 4; b++)
+      idx[4 * k + b] = (guint8)(header[k] >> (24 - 8 * b));
+  memcpy(idx + 16, pixels, (gsize)N_SAMPLES * S * S);
+  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
+  g_assert_true(g_file_set_contents(idx_path, (const char *)idx, (gssize)len, &error));
+  gint64 labels[N_CLASSES];
+  const char *names[N_CLASSES] = {"top", "middle", "bottom"};
+  for (int k = 0; k < N_CLASSES; k++)
+    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &labels[k],
+                                      &error));
+  g_assert_true(fth_store_begin(store, &error));
+  for (int i = 0; i < N_SAMPLES; i++) {
+    g_autoptr(FthItemRecord) it = fth_item_record_new();
+    it->kind = FTH_ITEM_IMAGE;
+    it->path = g_strdup(idx_path);
+    it->member = i;
+    it->sha256 = g_strdup_printf("%064x", i + 1);
+    it->width = it->height = S;
+    gint64 id;
+    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
+    g_assert_true(fth_store_set_class(store, id, labels[classes[i]], FTH_AUTHOR_HUMAN, 0, 1.0,
+                                      NULL, &error));
+  }
+  g_assert_true(fth_store_commit(store, &error));
+  g_assert_no_error(error);
+  return g_steal_pointer(&dir);
+}
+
+/* fth_train of the recipe file on PROJECT into the checkpoint directory CKPT, as this
+ * process's rank (if any). */
+static gboolean
+run_fth_train(const char *project, const char *ckpt, const char *recipe, FthComm *comm,
+              GError **error)
+{
+  g_autoptr(FthStore) store = fth_store_open(project, error);
+  if (store == NULL)
+    return FALSE;
+  FthTrainOptions o;
+  fth_train_options_init(&o);
+  o.recipe = recipe;
+  o.checkpoint_dir = ckpt;
+  o.device = "cpu";
+  o.comm = comm;
+  FthTrainResult res;
+  gboolean ok = fth_train(store, &o, &res, error);
+  fth_train_result_clear(&res);
+  return ok;
+}
+
+/* worker fth-train PROJECT CKPT RECIPE */
+static int
+worker_fth_train(char **argv)
+{
+  GError *error = NULL;
+  FthComm *comm = NULL;
+  if (!fth_comm_from_env(&comm, &error))
+    return report_error(error);
+  gboolean ok = run_fth_train(argv[2], argv[3], argv[4], comm, &error);
+  fth_comm_free(comm);
+  return ok ? 0 : report_error(error);
+}
+
 /* ---- Tests ---------------------------------------------------------------------------------- */
 
 static gboolean
@@ -398,6 +476,59 @@ test_same_as_one_process(void)
   }
 }
 
+static GByteArray *
+checkpoint_weights(const char *ckpt_dir)
+{
+  GError *error = NULL;
+  g_autoptr(FthCheckpointMeta) m = fth_checkpoint_load_meta(ckpt_dir, &error);
+  g_assert_no_error(error);
+  g_autofree char *path = g_build_filename(ckpt_dir, m->weights_file, NULL);
+  FthSafetensors *st = fth_safetensors_open(path, &error);
+  g_assert_no_error(error);
+  GByteArray *all = g_byte_array_new();
+  for (size_t i = 0; i < fth_safetensors_n_tensors(st); i++) {
+    const FthStTensor *t = fth_safetensors_nth(st, i);
+    g_byte_array_append(all, t->data, (guint)t->nbytes);
+  }
+  fth_safetensors_free(st);
+  return all;
+}
+
+static void
+test_fth_train(void)
+{
+  /* Two workers first, on a project without splits: rank 0 makes and stores them, rank 1 opens
+   * the dataset after it. Then one process on the stored splits. */
+  g_autofree char *project = make_project();
+  g_autofree char *ck2 = g_build_filename(tmp_root, "ck-2", NULL);
+  g_autofree char *ck1 = g_build_filename(tmp_root, "ck-1", NULL);
+  g_autofree char *recipe = g_build_filename(tmp_root, "mlp.json", NULL);
+  GError *error = NULL;
+  g_assert_true(g_file_set_contents(recipe, mlp_recipe, -1, &error));
+  int failed = -2;
+  gboolean ok = launch(2, &failed, &error, "fth-train", project, ck2, recipe, NULL);
+  g_assert_no_error(error);
+  g_assert_true(ok);
+  g_assert_true(run_fth_train(project, ck1, recipe, NULL, &error));
+  g_assert_no_error(error);
+  g_autoptr(GByteArray) w1 = checkpoint_weights(ck1);
+  g_autoptr(GByteArray) w2 = checkpoint_weights(ck2);
+  g_assert_cmpuint(w1->len, ==, w2->len);
+  const float *a = (const float *)(void *)w1->data, *b = (const float *)(void *)w2->data;
+  double diff = 0;
+  for (guint i = 0; i < w1->len / sizeof(float); i++)
+    diff = fmax(diff, fabs(a[i] - b[i]));
+  g_test_message("fth_train, 2 processes against 1: max |w - w_ref| = %.3g", diff);
+  g_assert_cmpfloat(diff, <, 1e-6);
+  /* Rank 0 alone wrote the store: one run per training, both done. */
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_autoptr(GPtrArray) runs = fth_store_list_runs(store, "train", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(runs->len, ==, 2);
+  for (guint i = 0; i < runs->len; i++)
+    g_assert_cmpint(((FthRun *)runs->pdata[i])->state, ==, FTH_RUN_DONE);
+}
+
 static void
 test_batch_norm_trains(void)
 {
@@ -521,6 +652,8 @@ main(int argc, char **argv)
       return worker_collectives();
     if (argc >= 6 && strcmp(argv[2], "train") == 0)
       return worker_train(argv + 1);
+    if (argc >= 6 && strcmp(argv[2], "fth-train") == 0)
+      return worker_fth_train(argv + 1);
     fprintf(stderr, "worker: unknown arguments\n");
     return 2;
   }
@@ -532,6 +665,7 @@ main(int argc, char **argv)
   g_test_add_func("/parallel/collectives", test_collectives);
   g_test_add_func("/parallel/mpirun-environment", test_mpirun_environment);
   g_test_add_func("/parallel/same-as-one-process", test_same_as_one_process);
+  g_test_add_func("/parallel/fth-train", test_fth_train);
   g_test_add_func("/parallel/batch-norm", test_batch_norm_trains);
   g_test_add_func("/parallel/killed-worker", test_killed_worker);
   int status = g_test_run();
