@@ -463,6 +463,18 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
       return FALSE;
   }
 #endif
+  /* The ranks split one global batch: a device that could only fit a smaller one is refused. */
+  if (o->comm != NULL) {
+    gint32 lead_batch = fth_trainer_config(t)->batch;
+    if (!fth_comm_broadcast(o->comm, &lead_batch, sizeof lead_batch, 0, error))
+      return FALSE;
+    if (lead_batch != fth_trainer_config(t)->batch) {
+      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                  "rank %d fits a batch of %d on its device, rank 0 one of %d: give --batch",
+                  fth_comm_rank(o->comm), fth_trainer_config(t)->batch, (int)lead_batch);
+      return FALSE;
+    }
+  }
   if (fth_trainer_config(t)->batch != cfg.batch) {
     cfg.batch = fth_trainer_config(t)->batch;
     cfg.schedule.total_steps = fth_trainer_config(t)->schedule.total_steps;
