@@ -41,6 +41,7 @@ struct _FthTunePage {
   GtkButton *stop_button;
   GtkButton *promote_button;
   GtkLabel *status_label;
+  GtkStack *views;
   GtkColumnView *trials_view;
   FthLineChart *best_chart;
   FthParallelCoords *parallel;
@@ -1061,6 +1062,7 @@ fth_tune_page_start(FthTunePage *self)
     fth_jobs_panel_add(self->jobs_panel, self->job, title);
   }
   gtk_label_set_text(self->status_label, _("Starting…"));
+  gtk_stack_set_visible_child_name(self->views, "trials");
   set_running(self, TRUE);
   fth_job_start(self->job);
   return TRUE;
@@ -1375,6 +1377,7 @@ fth_tune_page_class_init(FthTunePageClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, stop_button);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, promote_button);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, status_label);
+  gtk_widget_class_bind_template_child(widget_class, FthTunePage, views);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, trials_view);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, best_chart);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, parallel);

@@ -1,12 +1,15 @@
 /* take-screenshot: opens a project in the workbench and saves the window as a PNG.
  *   tests/run-with-xvfb.sh take-screenshot [--size WxH] [--item N]
- *       [--train RECIPE [--epochs N]] [--training [--scroll-end]] PROJECT_DIR OUT.png
+ *       [--train RECIPE [--epochs N]] [--training [--scroll-end]]
+ *       [--tune OBJECTIVE [--trials N] [--tune-view NAME]] PROJECT_DIR OUT.png
  * --item opens the N-th item (from 0) in the item view first; --train runs RECIPE on the
  * training page and shoots it when the run ends; --training shows the training page as it is,
- * --scroll-end scrolled to its end (the confusion matrix and the runs). For docs/screenshots; exits non-zero (saying
+ * --scroll-end scrolled to its end (the confusion matrix and the runs); --tune runs a study of
+ * OBJECTIVE on the tuning page and shoots its view NAME (trials, best, parallel, importances). For docs/screenshots; exits non-zero (saying
  * why) if the project does not open or the run fails. */
 #include "fth-item-view.h"
 #include "fth-training-page.h"
+#include "fth-tune-page.h"
 #include "workbench-test-util.h"
 
 #include <stdio.h>
@@ -23,6 +26,12 @@ run_finished(FthTrainingPage *page, gboolean succeeded, gpointer user_data)
   *(int *)user_data = succeeded ? 1 : 2;
 }
 
+static void
+study_finished(FthTunePage *page, gboolean succeeded, gpointer user_data)
+{
+  *(int *)user_data = succeeded ? 1 : 2;
+}
+
 static gboolean
 int_set(gpointer data)
 {
@@ -35,7 +44,8 @@ main(int argc, char **argv)
   g_autofree char *size = NULL;
   int item = -1, epochs = 1;
   gboolean training = FALSE, scroll_end = FALSE;
-  g_autofree char *recipe = NULL;
+  g_autofree char *recipe = NULL, *tune = NULL, *tune_view = NULL;
+  int trials = 40;
   GOptionEntry entries[] = {
     { "train", 0, 0, G_OPTION_ARG_STRING, &recipe, "Train RECIPE on the training page", "RECIPE" },
     { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "Epochs for --train (default 1)", "N" },
@@ -43,6 +53,12 @@ main(int argc, char **argv)
     { "scroll-end", 0, 0, G_OPTION_ARG_NONE, &scroll_end, "Scroll the page to its end", NULL },
     { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Window size (default 1100x720)", "WxH" },
     { "item", 0, 0, G_OPTION_ARG_INT, &item, "Open item N in the item view", "N" },
+    { "tune", 0, 0, G_OPTION_ARG_STRING, &tune, "Run a study of OBJECTIVE on the tuning page",
+      "OBJECTIVE" },
+    { "trials", 0, 0, G_OPTION_ARG_INT, &trials,
+      "Trials for --tune (default 40; 0: only show the page)", "N" },
+    { "tune-view", 0, 0, G_OPTION_ARG_STRING, &tune_view, "The tuning page's view to show",
+      "NAME" },
     { NULL },
   };
   g_autoptr(GOptionContext) context = g_option_context_new("PROJECT_DIR OUT.png");
@@ -123,6 +139,28 @@ main(int argc, char **argv)
       gtk_scrolled_window_get_vadjustment(g_ptr_array_index(scrolled, 0));
     gtk_adjustment_set_value(adjustment, gtk_adjustment_get_upper(adjustment));
     fth_test_spin_for(300);
+  }
+
+  if (tune != NULL) {
+    g_autoptr(GPtrArray) stacks = fth_test_find_widgets(GTK_WIDGET(window), ADW_TYPE_VIEW_STACK);
+    g_autoptr(GPtrArray) pages = fth_test_find_widgets(GTK_WIDGET(window), FTH_TYPE_TUNE_PAGE);
+    FthTunePage *page = g_ptr_array_index(pages, 0);
+    adw_view_stack_set_visible_child_name(g_ptr_array_index(stacks, 0), "tuning");
+    fth_tune_page_select_objective(page, tune);
+    fth_test_spin_for(300); /* its stored study is read */
+    fth_tune_page_set_budget(page, (guint)MAX(trials, 1), 1, 1);
+    int finished = 0;
+    g_signal_connect(page, "study-finished", G_CALLBACK(study_finished), &finished);
+    if (trials > 0 && (!fth_tune_page_start(page) ||
+                       !fth_test_spin_until(int_set, &finished, 3600 * 1000) || finished != 1)) {
+      g_printerr("take-screenshot: the study of %s did not succeed\n", tune);
+      return 1;
+    }
+    g_autoptr(GPtrArray) stacks_in_page = fth_test_find_widgets(GTK_WIDGET(page), GTK_TYPE_STACK);
+    for (guint i = 0; tune_view != NULL && i < stacks_in_page->len; i++)
+      if (gtk_stack_get_child_by_name(g_ptr_array_index(stacks_in_page, i), tune_view) != NULL)
+        gtk_stack_set_visible_child_name(g_ptr_array_index(stacks_in_page, i), tune_view);
+    fth_test_spin_for(800); /* the importances and the last frame */
   }
 
   g_autoptr(GdkTexture) texture = fth_test_render_widget(GTK_WIDGET(window));
