@@ -6,7 +6,9 @@
  *
  *   bench-fmnist [--recipe NAME|PATH] [--epochs N] [--batch N] [--lr X] [--threads N]
  *                [--data-dir DIR] [--seed N] [--no-augment] [--limit-train N]
+ *                [--precision fp32|bf16]   (bf16: the graph's bf16 GEMMs, AVX512_BF16 CPUs)
  */
+#include <fathom/backend.h>
 #include <fathom/media.h>
 #include <fathom/train.h>
 #include <math.h>
@@ -117,6 +119,7 @@ main(int argc, char **argv)
 {
   const char *recipe_name = "fmnist-cnn", *data_dir = "/usr/share/datasets/fashion-mnist";
   int epochs = 0, batch = 0, threads = 0, seed = 1234, limit = 0;
+  FthPrecision precision = FTH_PRECISION_FP32;
   double lr = 0;
   gboolean no_augment = FALSE;
   for (int i = 1; i < argc; i++) {
@@ -136,11 +139,15 @@ main(int argc, char **argv)
       data_dir = argv[++i];
     else if (strcmp(argv[i], "--limit-train") == 0 && i + 1 < argc)
       limit = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--precision") == 0 && i + 1 < argc &&
+             fth_precision_from_name(argv[i + 1], &precision) && precision != FTH_PRECISION_FP16)
+      i++;
     else if (strcmp(argv[i], "--no-augment") == 0)
       no_augment = TRUE;
     else {
       fprintf(stderr, "usage: %s [--recipe R] [--epochs N] [--batch N] [--lr X] [--threads N] "
-                      "[--seed N] [--data-dir DIR] [--no-augment] [--limit-train N]\n", argv[0]);
+                      "[--seed N] [--data-dir DIR] [--no-augment] [--limit-train N] "
+                      "[--precision fp32|bf16]\n", argv[0]);
       return 2;
     }
   }
@@ -188,15 +195,16 @@ main(int argc, char **argv)
   int64_t spe = ((int64_t)ntr + cfg.batch - 1) / cfg.batch;
   cfg.schedule.total_steps = spe * cfg.epochs;
   g_autoptr(FthTrainer) t = fth_trainer_new(recipe, 10, &cfg, &error);
-  if (t == NULL) {
+  if (t == NULL || !fth_trainer_set_precision(t, precision, &error)) {
     fprintf(stderr, "bench-fmnist: %s\n", error->message);
     return 1;
   }
   FthModel *m = fth_trainer_model(t);
   printf("recipe %s: batch %d, epochs %d, threads %d, optimizer %s lr %g momentum %g, "
-         "augment %s, data load %.2f s\n", recipe->name, cfg.batch, cfg.epochs,
+         "augment %s, precision %s, data load %.2f s\n", recipe->name, cfg.batch, cfg.epochs,
          fth_thread_count(), cfg.optim.kind == FTH_OPTIM_SGD ? "sgd" : "adamw", cfg.optim.lr,
-         cfg.optim.momentum, cfg.use_augment ? "on" : "off", t_load);
+         cfg.optim.momentum, cfg.use_augment ? "on" : "off", fth_precision_name(precision),
+         t_load);
 
   g_autofree uint32_t *tr_idx = g_new(uint32_t, ntr), *te_idx = g_new(uint32_t, nte);
   for (size_t i = 0; i < ntr; i++)
@@ -265,11 +273,13 @@ main(int argc, char **argv)
   printf("train steady over all epochs: %.0f img/s | inference batch1 %.0f img/s (best %.0f), "
          "batch256 %.0f img/s (best %.0f) | peak RSS %.0f MiB | total %.1f s\n", steady_all,
          b1_med, b1_best, b256_med, b256_best, maxrss_mib(), now_s() - t_start);
-  printf("RESULT_JSON {\"engine\": \"fathom\", \"recipe\": \"%s\", \"threads\": %d, \"batch\": %d, "
+  printf("RESULT_JSON {\"engine\": \"fathom\", \"recipe\": \"%s\", \"precision\": \"%s\", "
+         "\"threads\": %d, \"batch\": %d, "
          "\"epochs\": %s, \"train_ips_steady_all_epochs\": %.1f, \"train_wall_s\": %.2f, "
          "\"final_test_acc\": %.5f, \"b1_ips_median\": %.1f, \"b1_ips_best\": %.1f, "
          "\"b256_ips_median\": %.1f, \"b256_ips_best\": %.1f, \"peak_rss_mib\": %.1f, "
-         "\"total_wall_s\": %.1f}\n", recipe->name, fth_thread_count(), cfg.batch,
+         "\"total_wall_s\": %.1f}\n", recipe->name, fth_precision_name(precision),
+         fth_thread_count(), cfg.batch,
          epochs_json->str, steady_all, train_wall, acc, b1_med, b1_best, b256_med, b256_best,
          maxrss_mib(), now_s() - t_start);
   fth_idx_free(tr_img);
