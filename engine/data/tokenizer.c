@@ -44,6 +44,15 @@ fth_tokenizer_free(FthTokenizer *tok)
   g_free(tok);
 }
 
+/* GLib's int64 hash folds the halves together (a ^ b for a pair): every (b, a) and many other
+ * pairs would collide. */
+static guint
+pair_hash(gconstpointer v)
+{
+  guint64 x = (guint64)*(const gint64 *)v * 0x9E3779B97F4A7C15u;
+  return (guint)(x >> 32);
+}
+
 static FthTokenizer *
 tokenizer_new(FthTokenizerKind kind, gboolean lowercase)
 {
@@ -53,7 +62,7 @@ tokenizer_new(FthTokenizerKind kind, gboolean lowercase)
   tok->vocab = g_ptr_array_new_with_free_func(g_free);
   tok->ids = g_hash_table_new(g_str_hash, g_str_equal);
   tok->merges = g_array_new(FALSE, FALSE, sizeof(Merge));
-  tok->rank = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  tok->rank = g_hash_table_new_full(pair_hash, g_int64_equal, g_free, NULL);
   return tok;
 }
 
@@ -260,6 +269,74 @@ merged_string(const FthTokenizer *tok, int32_t a, int32_t b)
                      g_str_has_prefix(sb, "##") ? sb + 2 : sb, NULL);
 }
 
+typedef struct {
+  gint64 key;     /* a << 32 | b */
+  int32_t a, b;
+  gint64 count;   /* occurrences weighted by word frequency */
+  GArray *words;  /* guint word indices where the pair was seen */
+} PairStat;
+
+static void
+pair_stat_free(gpointer p)
+{
+  PairStat *ps = p;
+  g_array_unref(ps->words);
+  g_free(ps);
+}
+
+/* Adds (sign +1) or removes (-1) the adjacent pairs of word w to the counts; an added pair
+ * records the word. */
+static void
+word_pairs(GHashTable *pairs, GPtrArray *list, const TrainWord *tw, guint w, int sign)
+{
+  const int32_t *sy = (const int32_t *)(void *)tw->syms->data;
+  for (guint i = 0; i + 1 < tw->syms->len; i++) {
+    gint64 key = ((gint64)sy[i] << 32) | (guint32)sy[i + 1];
+    PairStat *ps = g_hash_table_lookup(pairs, &key);
+    if (ps == NULL) {
+      ps = g_new0(PairStat, 1);
+      *ps = (PairStat){key, sy[i], sy[i + 1], 0, g_array_new(FALSE, FALSE, sizeof(guint))};
+      g_hash_table_insert(pairs, &ps->key, ps);
+      g_ptr_array_add(list, ps);
+    }
+    ps->count += sign * tw->count;
+    if (sign > 0)
+      g_array_append_val(ps->words, w);
+  }
+}
+
+/* strcmp of the merged tokens of (a1, b1) and (a2, b2), without building them. */
+static int
+merged_cmp(const FthTokenizer *tok, int32_t a1, int32_t b1, int32_t a2, int32_t b2)
+{
+  const char *s[2][2] = {{g_ptr_array_index(tok->vocab, (guint)a1),
+                          g_ptr_array_index(tok->vocab, (guint)b1)},
+                         {g_ptr_array_index(tok->vocab, (guint)a2),
+                          g_ptr_array_index(tok->vocab, (guint)b2)}};
+  for (int k = 0; k < 2; k++)
+    if (g_str_has_prefix(s[k][1], "##"))
+      s[k][1] += 2;
+  /* Walk both concatenations byte by byte. */
+  const char *p = s[0][0], *q = s[1][0];
+  int ip = 0, iq = 0;
+  for (;;) {
+    if (*p == '\0' && ip == 0) {
+      p = s[0][1];
+      ip = 1;
+      continue;
+    }
+    if (*q == '\0' && iq == 0) {
+      q = s[1][1];
+      iq = 1;
+      continue;
+    }
+    if (*p != *q || *p == '\0')
+      return (unsigned char)*p - (unsigned char)*q;
+    p++;
+    q++;
+  }
+}
+
 FthTokenizer *
 fth_tokenizer_train(const char *const *texts, gsize n, const char *const *names,
                     const FthTokenizerConfig *cfg, GError **error)
@@ -317,68 +394,67 @@ fth_tokenizer_train(const char *const *texts, gsize n, const char *const *names,
     g_array_append_val(words, tw);
   }
 
-  g_autoptr(GHashTable) pairs = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  /* Pair counts are kept up to date as merges change the words: a merge revisits only the words
+   * that hold its pair (found through the pair's word list), so training costs about the
+   * corpus' size plus a scan of the pairs per merge. */
+  g_autoptr(GHashTable) pairs = g_hash_table_new(pair_hash, g_int64_equal);
+  g_autoptr(GPtrArray) pair_list = g_ptr_array_new_with_free_func(pair_stat_free);
   g_autoptr(GArray) sym_count = g_array_new(FALSE, TRUE, sizeof(gint64));
+  g_array_set_size(sym_count, tok->vocab->len);
+  for (guint w = 0; w < words->len; w++) {
+    TrainWord *tw = &g_array_index(words, TrainWord, w);
+    for (guint i = 0; i < tw->syms->len; i++)
+      g_array_index(sym_count, gint64, (guint)g_array_index(tw->syms, int32_t, i)) += tw->count;
+    word_pairs(pairs, pair_list, tw, w, +1);
+  }
+  g_autofree guint *visited = g_new0(guint, words->len + 1);
+  guint merge_no = 0;
   while ((int)tok->vocab->len < cfg->vocab_size) {
-    g_hash_table_remove_all(pairs);
-    g_array_set_size(sym_count, 0);
-    g_array_set_size(sym_count, tok->vocab->len);
-    for (guint w = 0; w < words->len; w++) {
-      TrainWord *tw = &g_array_index(words, TrainWord, w);
-      const int32_t *sy = (const int32_t *)(void *)tw->syms->data;
-      for (guint i = 0; i < tw->syms->len; i++) {
-        g_array_index(sym_count, gint64, (guint)sy[i]) += tw->count;
-        if (i + 1 == tw->syms->len)
-          continue;
-        gint64 key = ((gint64)sy[i] << 32) | (guint32)sy[i + 1];
-        gpointer old;
-        if (g_hash_table_lookup_extended(pairs, &key, NULL, &old))
-          g_hash_table_insert(pairs, pair_key(sy[i], sy[i + 1]),
-                              GSIZE_TO_POINTER(GPOINTER_TO_SIZE(old) + (gsize)tw->count));
-        else
-          g_hash_table_insert(pairs, pair_key(sy[i], sy[i + 1]), GSIZE_TO_POINTER((gsize)tw->count));
-      }
-    }
-    GHashTableIter it;
-    gpointer k, v;
     double best_score = -1;
-    int32_t ba = -1, bb = -1;
-    g_autofree char *best_str = NULL;
-    g_hash_table_iter_init(&it, pairs);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-      gint64 key = *(gint64 *)k, count = (gint64)GPOINTER_TO_SIZE(v);
-      if (count < cfg->min_frequency)
+    const PairStat *best = NULL;
+    for (guint i = 0; i < pair_list->len; i++) {
+      const PairStat *ps = g_ptr_array_index(pair_list, i);
+      if (ps->count < cfg->min_frequency)
         continue;
-      int32_t a = (int32_t)(key >> 32), b = (int32_t)(guint32)key;
-      double score = (double)count;
+      double score = (double)ps->count;
       if (cfg->kind == FTH_TOKENIZER_WORDPIECE)
-        score /= (double)g_array_index(sym_count, gint64, (guint)a) *
-                 (double)g_array_index(sym_count, gint64, (guint)b);
-      if (score < best_score)
-        continue;
-      char *str = merged_string(tok, a, b);
-      if (score > best_score || strcmp(str, best_str) < 0) {
+        score /= (double)g_array_index(sym_count, gint64, (guint)ps->a) *
+                 (double)g_array_index(sym_count, gint64, (guint)ps->b);
+      if (score > best_score ||
+          (score == best_score && merged_cmp(tok, ps->a, ps->b, best->a, best->b) < 0)) {
         best_score = score;
-        ba = a;
-        bb = b;
-        g_free(best_str);
-        best_str = str;
-      } else {
-        g_free(str);
+        best = ps;
       }
     }
-    if (ba < 0)
+    if (best == NULL)
       break;
+    int32_t ba = best->a, bb = best->b;
+    g_autofree char *merged_str = merged_string(tok, ba, bb);
     /* The merged string may already be a token (from another pair): then no new entry. */
-    int32_t merged = vocab_add(tok, best_str);
+    int32_t merged = vocab_add(tok, merged_str);
+    if ((guint)merged >= sym_count->len)
+      g_array_set_size(sym_count, (guint)merged + 1);
     merge_add(tok, ba, bb, merged);
-    for (guint w = 0; w < words->len; w++) {
-      GArray *sy = g_array_index(words, TrainWord, w).syms;
+    merge_no++;
+    /* The word list may hold a word twice, or words the pair has since left. */
+    g_autoptr(GArray) in_words = g_array_copy(best->words);
+    for (guint k = 0; k < in_words->len; k++) {
+      guint w = g_array_index(in_words, guint, k);
+      if (visited[w] == merge_no)
+        continue;
+      visited[w] = merge_no;
+      TrainWord *tw = &g_array_index(words, TrainWord, w);
+      GArray *sy = tw->syms;
+      word_pairs(pairs, pair_list, tw, w, -1);
       for (guint i = 0; i + 1 < sy->len; i++)
         if (g_array_index(sy, int32_t, i) == ba && g_array_index(sy, int32_t, i + 1) == bb) {
           g_array_index(sy, int32_t, i) = merged;
           g_array_remove_index(sy, i + 1);
+          g_array_index(sym_count, gint64, (guint)ba) -= tw->count;
+          g_array_index(sym_count, gint64, (guint)bb) -= tw->count;
+          g_array_index(sym_count, gint64, (guint)merged) += tw->count;
         }
+      word_pairs(pairs, pair_list, tw, w, +1);
     }
   }
   return g_steal_pointer(&tok);
