@@ -523,6 +523,45 @@ parse_shape_input(Ctx *ctx, JsonObject *io, FthRecipe *r)
   return TRUE;
 }
 
+/* "input": {"shape": [1, n_mels, frames], "audio": {...}}: log-mel features of audio items; the
+ * shape must be the one the settings give. */
+static gboolean
+parse_audio_input(Ctx *ctx, JsonObject *io, FthRecipe *r)
+{
+  JsonNode *an = json_object_get_member(io, "audio");
+  if (!JSON_NODE_HOLDS_OBJECT(an))
+    return fail(ctx, "input", "'audio' must be an object");
+  JsonObject *ao = json_node_get_object(an);
+  static const char *const fields[] = {"sample_rate", "duration", "n_mels", "win_ms", "hop_ms",
+                                       "f_min", "f_max", NULL};
+  FthRecipeAudio *a = &r->audio_params;
+  float duration, f_min, f_max;
+  if (!check_fields(ctx, ao, "input.audio", fields) ||
+      !get_int(ctx, ao, "input.audio", "sample_rate", 16000, FALSE, FALSE, 1000, &a->sample_rate) ||
+      !get_float(ctx, ao, "input.audio", "duration", 1.0, 0.05, 600, &duration) ||
+      !get_int(ctx, ao, "input.audio", "n_mels", 40, FALSE, FALSE, 1, &a->n_mels) ||
+      !get_int(ctx, ao, "input.audio", "win_ms", 25, FALSE, FALSE, 1, &a->win_ms) ||
+      !get_int(ctx, ao, "input.audio", "hop_ms", 10, FALSE, FALSE, 1, &a->hop_ms) ||
+      !get_float(ctx, ao, "input.audio", "f_min", 0, 0, a->sample_rate / 2.0, &f_min) ||
+      !get_float(ctx, ao, "input.audio", "f_max", a->sample_rate / 2.0, 0, a->sample_rate / 2.0,
+                 &f_max))
+    return FALSE;
+  if (!(f_max > f_min))
+    return fail(ctx, "input.audio", "'f_max' must be above 'f_min'");
+  a->duration = duration;
+  a->f_min = f_min;
+  a->f_max = f_max;
+  int64_t samples = (int64_t)(a->duration * a->sample_rate + 0.5);
+  int64_t hop = MAX(1, (int64_t)a->hop_ms * a->sample_rate / 1000);
+  int64_t frames = 1 + samples / hop;
+  if (r->in_ndim != 3 || r->in_shape[0] != 1 || r->in_shape[1] != a->n_mels ||
+      r->in_shape[2] != frames)
+    return fail(ctx, "input", "an audio input's 'shape' must be [1, n_mels, frames] = [1, %d, %"
+                G_GINT64_FORMAT "] for these settings", a->n_mels, (gint64)frames);
+  r->audio = true;
+  return TRUE;
+}
+
 /* "input": {"tokens": T, "vocab": V, ...}: T token ids per item. */
 static gboolean
 parse_token_input(Ctx *ctx, JsonObject *io, FthRecipe *r)
@@ -610,7 +649,9 @@ parse_train(Ctx *ctx, JsonObject *o, FthRecipeTrain *t)
   JsonNode *aug = json_object_get_member(o, "augment");
   if (aug != NULL) {
     static const char *const aug_fields[] = {"flip", "crop_padding", "rotate_deg", "brightness",
-                                             "contrast", "token_dropout", "token_swap", NULL};
+                                             "contrast", "token_dropout", "token_swap",
+                                             "time_shift", "noise", "freq_mask", "time_mask",
+                                             NULL};
     if (!JSON_NODE_HOLDS_OBJECT(aug))
       return fail(ctx, w, "'augment' must be an object");
     JsonObject *ao = json_node_get_object(aug);
@@ -621,7 +662,11 @@ parse_train(Ctx *ctx, JsonObject *o, FthRecipeTrain *t)
         !get_float(ctx, ao, "train.augment", "brightness", 0, 0, 1, &t->brightness) ||
         !get_float(ctx, ao, "train.augment", "contrast", 0, 0, 1, &t->contrast) ||
         !get_float(ctx, ao, "train.augment", "token_dropout", 0, 0, 0.5, &t->token_dropout) ||
-        !get_float(ctx, ao, "train.augment", "token_swap", 0, 0, 0.5, &t->token_swap))
+        !get_float(ctx, ao, "train.augment", "token_swap", 0, 0, 0.5, &t->token_swap) ||
+        !get_int(ctx, ao, "train.augment", "time_shift", 0, FALSE, FALSE, 0, &t->time_shift) ||
+        !get_float(ctx, ao, "train.augment", "noise", 0, 0, 10, &t->noise) ||
+        !get_int(ctx, ao, "train.augment", "freq_mask", 0, FALSE, FALSE, 0, &t->freq_mask) ||
+        !get_int(ctx, ao, "train.augment", "time_mask", 0, FALSE, FALSE, 0, &t->time_mask))
       return FALSE;
   }
   return TRUE;
@@ -711,13 +756,14 @@ fth_recipe_parse(const char *json, gssize len, const char *source,
   }
   JsonObject *io = json_node_get_object(in);
   static const char *const in_fields[] = {"shape", "mean", "std", "tokens", "vocab", "task",
-                                          "tokenizer", "lowercase", NULL};
+                                          "tokenizer", "lowercase", "audio", NULL};
   if (!check_fields(&ctx, io, "input", in_fields))
     return NULL;
   if (json_object_get_member(io, "tokens") != NULL) {
     if (!parse_token_input(&ctx, io, r))
       return NULL;
-  } else if (!parse_shape_input(&ctx, io, r)) {
+  } else if (!parse_shape_input(&ctx, io, r) ||
+             (json_object_get_member(io, "audio") != NULL && !parse_audio_input(&ctx, io, r))) {
     return NULL;
   }
 

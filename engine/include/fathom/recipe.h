@@ -46,6 +46,13 @@
  * D]. The token-id inputs are i32; the padding id is 0 ([PAD]). Text augmentation in "train":
  * "augment": {"token_dropout": P (a token becomes [UNK] with probability P), "token_swap": P
  * (a token changes place with its right neighbour)}.
+ * Audio models take log-mel spectrograms: "input": {"shape": [1, n_mels, frames], "audio":
+ * {"sample_rate": 16000, "duration": 1.0 (seconds: longer items are cropped, shorter ones
+ * zero-padded), "n_mels": 40, "win_ms": 25, "hop_ms": 10, "f_min": 0, "f_max": sample_rate / 2}}
+ * (defaults shown); frames = 1 + duration samples / hop samples. Audio augmentation in "train":
+ * "augment": {"time_shift": F (frames), "noise": S (std of Gaussian noise on the per-item
+ * standardized features), "freq_mask": F (mel bins), "time_mask": T (frames)} (SpecAugment: one
+ * band and one run of frames, each of random width up to the value, set to 0).
  * Every layer may carry "repeat": N (N copies) and "name" (the parameter prefix; the default
  * is the layer's index, PyTorch Sequential style: "0.weight", "3.bias", "4.body.0.weight").
  * Integer fields take a number, "$var" or "$var*K"; out sizes may be "classes". A layer
@@ -135,7 +142,16 @@ typedef struct {
   float flip_prob, rotate_deg, brightness, contrast;
   int crop_padding;
   float token_dropout, token_swap;
+  int time_shift, freq_mask, time_mask;
+  float noise;
 } FthRecipeTrain;
+
+typedef struct {
+  int sample_rate;
+  double duration;      /* seconds */
+  int n_mels, win_ms, hop_ms;
+  double f_min, f_max;  /* Hz */
+} FthRecipeAudio;
 
 typedef struct {
   char *source;         /* file name (or "recipe") used in messages */
@@ -146,6 +162,8 @@ typedef struct {
   int vocab;            /* tokens: the vocabulary size */
   bool tagging;         /* tokens: one class per token */
   bool bpe, lowercase;  /* tokens: the tokenizer to train */
+  bool audio;           /* the input is a log-mel spectrogram of audio items (audio_params) */
+  FthRecipeAudio audio_params;
   int64_t in_shape[3];
   float *mean, *std;    /* per channel (in_shape[0] entries for images, 1 for vectors) */
   int n_norm;
