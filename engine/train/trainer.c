@@ -69,6 +69,9 @@ fth_trainer_free(FthTrainer *t)
   g_free(t->dstate);
   g_free(t->dparams);
   fth_graph_device_free(t->dev);
+  /* The backend outlives the trainer: later users (prediction) start from fp32 again. */
+  if (t->be != NULL && t->be->set_precision != NULL && t->precision != FTH_PRECISION_FP32)
+    t->be->set_precision(t->be, FTH_PRECISION_FP32);
   g_free(t->readback[0]);
   g_free(t->readback[1]);
   fth_grad_reducer_free(t->reducer);
