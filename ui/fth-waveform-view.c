@@ -99,6 +99,7 @@ struct _FthWaveformView {
   double pointer_x;
 
   GstElement *playbin;
+  gboolean prerolled;     /* the playbin reached PAUSED: seeks work from now on */
   guint bus_watch;
   guint tick_id;
   gboolean playing, loop, playing_selection;
@@ -732,7 +733,8 @@ selected_annotation(FthWaveformView *self)
 static void
 apply_seek(FthWaveformView *self)
 {
-  if (self->playbin == NULL)
+  /* Before the preroll, the position and speed wait for it (bus_message). */
+  if (self->playbin == NULL || !self->prerolled)
     return;
   gint64 start = (gint64)(self->position * GST_SECOND);
   gint64 stop = self->playing_selection ? (gint64)(self->sel_t1 * GST_SECOND) : -1;
@@ -770,7 +772,15 @@ static gboolean
 bus_message(GstBus *bus, GstMessage *message, gpointer user_data)
 {
   FthWaveformView *self = FTH_WAVEFORM_VIEW(user_data);
-  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS) {
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ASYNC_DONE && !self->prerolled &&
+      GST_MESSAGE_SRC(message) == GST_OBJECT(self->playbin)) {
+    /* Prerolled: now the playhead and the speed can be applied, and play can start. */
+    self->prerolled = TRUE;
+    if (self->playing) {
+      apply_seek(self);
+      gst_element_set_state(self->playbin, GST_STATE_PLAYING);
+    }
+  } else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS) {
     if (self->loop) {
       self->position = self->playing_selection ? self->sel_t0 : 0.0;
       apply_seek(self);
@@ -811,9 +821,10 @@ ensure_playbin(FthWaveformView *self)
     g_object_set(self->playbin, "audio-filter", tempo, NULL);
   g_autoptr(GstBus) bus = gst_element_get_bus(self->playbin);
   self->bus_watch = gst_bus_add_watch(bus, bus_message, self);
-  /* Paused first: seeks (to the playhead, with the speed) need a prerolled pipeline. */
+  /* Paused first: seeks (to the playhead, with the speed) need a prerolled pipeline. The
+   * preroll ends on the bus (ASYNC_DONE); the main loop does not wait for it. */
+  self->prerolled = FALSE;
   gst_element_set_state(self->playbin, GST_STATE_PAUSED);
-  gst_element_get_state(self->playbin, NULL, NULL, 2 * GST_SECOND);
   return TRUE;
 }
 
@@ -823,6 +834,7 @@ stop_playback(FthWaveformView *self)
   set_ticking(self, FALSE);
   self->playing = FALSE;
   self->playing_selection = FALSE;
+  self->prerolled = FALSE;
   if (self->playbin != NULL) {
     gst_element_set_state(self->playbin, GST_STATE_NULL);
     g_clear_handle_id(&self->bus_watch, g_source_remove);
@@ -868,10 +880,12 @@ fth_waveform_view_set_playing(FthWaveformView *self, gboolean playing)
     return;
   if (self->position >= duration(self))
     self->position = 0.0;
-  apply_seek(self);
-  gst_element_set_state(self->playbin, GST_STATE_PLAYING);
   self->playing = TRUE;
   set_ticking(self, TRUE);
+  if (self->prerolled) { /* else it starts when the preroll is done */
+    apply_seek(self);
+    gst_element_set_state(self->playbin, GST_STATE_PLAYING);
+  }
 }
 
 void
