@@ -153,11 +153,13 @@ write_recipe_with_optimizer(const char *name, FthOptimKind optimizer, char **rec
   return dir;
 }
 
-/* Training keeps every core busy. At nice 10 its thread, and the compute threads it starts,
- * give way to the main loop, whose frames would otherwise wait behind them (measured with
- * bench/workbench/run.sh). Linux niceness is per thread; the job pool's thread keeps it after
- * the run (raising it back needs privileges), which suits a pool of background work. */
-#define TRAINING_NICE 10
+/* Training keeps every core busy. Ten steps of niceness below the workbench's own, its thread
+ * and the compute threads it starts give way to the main loop, whose frames would otherwise
+ * wait behind them (measured with bench/workbench/run.sh): relative, because a workbench that
+ * itself runs at nice 10 would otherwise train at its own priority. Linux niceness is per
+ * thread; the job pool's thread keeps it after the run (raising it back needs privileges),
+ * which suits a pool of background work. */
+#define TRAINING_NICE_STEPS 10
 
 static void
 lower_thread_priority(void)
@@ -165,9 +167,13 @@ lower_thread_priority(void)
 #ifdef __linux__
   id_t thread = (id_t)syscall(SYS_gettid);
   errno = 0;
+  int process_nice = getpriority(PRIO_PROCESS, (id_t)getpid()); /* the main thread's */
+  if (errno != 0)
+    return;
   int nice = getpriority(PRIO_PROCESS, thread);
-  if (errno == 0 && nice < TRAINING_NICE)
-    setpriority(PRIO_PROCESS, thread, TRAINING_NICE);
+  int target = MIN(19, process_nice + TRAINING_NICE_STEPS);
+  if (errno == 0 && nice < target)
+    setpriority(PRIO_PROCESS, thread, target);
 #endif
 }
 
