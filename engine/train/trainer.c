@@ -247,6 +247,29 @@ fth_trainer_skipped_steps(FthTrainer *t)
   return t->skipped_steps;
 }
 
+/* One training step on zero inputs at `batch`; the parameter values and batch-norm statistics
+ * are uploaded again after it, so it leaves no trace but the memory it needed. */
+static FthStatus
+probe_step(FthTrainer *t, int64_t batch)
+{
+  FthGraph *g = t->model->graph;
+  size_t n = (size_t)batch;
+  memset(t->x, 0, n * t->sample_floats * sizeof(float));
+  memset(t->y, 0, n * t->targets_per_sample * sizeof(int32_t));
+  FthStatus st = fth_graph_set_batch(g, batch);
+  if (st == FTH_STATUS_OK)
+    st = fth_graph_device_set_input(t->dev, t->model->input, t->x,
+                                    n * t->sample_floats * sizeof(float));
+  if (st == FTH_STATUS_OK)
+    st = fth_graph_device_set_input(t->dev, t->model->targets, t->y,
+                                    n * t->targets_per_sample * sizeof(int32_t));
+  if (st == FTH_STATUS_OK)
+    st = fth_graph_device_run(t->dev);
+  if (st == FTH_STATUS_OK)
+    st = fth_graph_device_upload_params(t->dev);
+  return st;
+}
+
 gboolean
 fth_trainer_use_device(FthTrainer *t, const FthBackend *be, size_t memory_budget, GError **error)
 {
@@ -261,11 +284,21 @@ fth_trainer_use_device(FthTrainer *t, const FthBackend *be, size_t memory_budget
     t->be = NULL;
     return FALSE;
   }
-  int64_t batch = 0;
-  FthStatus st = fth_graph_device_fit(g, be, FTH_MODE_TRAIN, t->cfg.batch, memory_budget, &t->dev,
-                                      &batch);
+  int64_t batch = t->cfg.batch;
+  FthStatus st;
+  /* The kernels' own memory (library workspaces, scratch outside the plan) shows only in a
+   * step: a probe step on zeros halves the batch too when it runs out of memory. */
+  do {
+    fth_graph_device_free(t->dev);
+    t->dev = NULL;
+    st = fth_graph_device_fit(g, be, FTH_MODE_TRAIN, batch, memory_budget, &t->dev, &batch);
+    if (st == FTH_STATUS_OK)
+      st = probe_step(t, batch);
+  } while (st == FTH_STATUS_NO_MEMORY && (batch /= 2) >= 1);
   t->planned_mode = st == FTH_STATUS_OK ? FTH_MODE_TRAIN : (FthGraphMode)-1;
   if (st != FTH_STATUS_OK) {
+    fth_graph_device_free(t->dev);
+    t->dev = NULL;
     t->be = NULL;
     return engine_error(error, "placing the graph on the device");
   }
