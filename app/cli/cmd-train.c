@@ -94,7 +94,10 @@ static const char train_description[] =
   "with the checkpoint as tokenizer.json.\n"
   "Items keep their split when the project has one; otherwise a stratified split by --seed\n"
   "is made and stored. Metrics per epoch go into the project's runs; the checkpoint\n"
-  "(safetensors + checkpoint.json) into DIR/models/train-RUN or --checkpoint.";
+  "(safetensors + checkpoint.json) into DIR/models/train-RUN or --checkpoint.\n"
+  "Data parallel: --nproc N (or mpirun -np N on one machine) runs N processes, each on its\n"
+  "part of every batch of --batch, their gradients summed, so the run equals one process\n"
+  "up to float rounding (batch norm normalizes over each process's part; dropout differs).";
 
 /* --nproc N: this command again as N worker processes (fathom/parallel.h); rank 0 prints here,
  * and a worker that fails stops the others. */
