@@ -148,7 +148,8 @@ main(int argc, char **argv)
     adw_view_stack_set_visible_child_name(g_ptr_array_index(stacks, 0), "tuning");
     fth_tune_page_select_objective(page, tune);
     fth_test_spin_for(300); /* its stored study is read */
-    fth_tune_page_set_budget(page, (guint)MAX(trials, 1), 1, 1);
+    if (trials > 0)
+      fth_tune_page_set_budget(page, (guint)trials, 1, 1);
     int finished = 0;
     g_signal_connect(page, "study-finished", G_CALLBACK(study_finished), &finished);
     if (trials > 0 && (!fth_tune_page_start(page) ||

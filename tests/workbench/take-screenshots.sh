@@ -26,4 +26,8 @@ mkdir -p "$out"
 "${shoot[@]}" --item 7 "$project" "$out/item-view.png"
 "${shoot[@]}" --train mlp --epochs 2 "$project" "$out/training.png"
 "${shoot[@]}" --training --scroll-end "$project" "$out/confusion-matrix.png"
-echo "take-screenshots: wrote $out/{workbench,item-view,training,confusion-matrix}.png"
+# The tuning page: a recipe's default search space, then a study of a test function (no
+# training: seconds) in the parallel-coordinates plot.
+"${shoot[@]}" --size 1100x1000 --tune fmnist-cnn --trials 0 --tune-view study "$project" "$out/tuning-space.png"
+"${shoot[@]}" --tune hartmann6 --trials 60 --tune-view parallel "$project" "$out/tuning.png"
+echo "take-screenshots: wrote $out/{workbench,item-view,training,confusion-matrix,tuning-space,tuning}.png"
