@@ -59,6 +59,8 @@ struct _FthTunePage {
   double best;
   double *importances;  /* n_params of space; NULL: none shown */
   guint importance_source;
+  gboolean importance_busy;  /* a computation is running */
+  gboolean importance_dirty; /* trials came in meanwhile: compute again when it ends */
 
   FthStore *store;
   FthJobsPanel *jobs_panel;
@@ -658,14 +660,31 @@ show_importances(FthTunePage *self, double *importances)
   }
 }
 
+static gboolean compute_importances(gpointer user_data);
+
+/* Trials may finish many a second: importances are computed once things calm down, one
+ * computation at a time. */
+static void
+queue_importances(FthTunePage *self)
+{
+  if (self->importance_source == 0)
+    self->importance_source = g_timeout_add(300, compute_importances, self);
+}
+
 static void
 importances_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   double *importances = g_task_propagate_pointer(G_TASK(result), &error);
+  FthTunePage *self = FTH_TUNE_PAGE(source);
+  self->importance_busy = FALSE;
+  /* Disposed pages have no cancellable left: nothing more to do for them. */
+  if (self->importance_dirty && self->cancellable != NULL) {
+    self->importance_dirty = FALSE;
+    queue_importances(self);
+  }
   if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
-  FthTunePage *self = FTH_TUNE_PAGE(source);
   ImportanceData *data = g_task_get_task_data(G_TASK(result));
   /* Another study took the views meanwhile, or too few trials completed yet. */
   if (importances == NULL || data->space != self->space) {
@@ -683,6 +702,11 @@ compute_importances(gpointer user_data)
   self->importance_source = 0;
   if (self->space == NULL)
     return G_SOURCE_REMOVE;
+  if (self->importance_busy) {
+    self->importance_dirty = TRUE;
+    return G_SOURCE_REMOVE;
+  }
+  self->importance_busy = TRUE;
   ImportanceData *data = g_new0(ImportanceData, 1);
   data->space = fth_search_space_ref(self->space);
   data->trials = g_ptr_array_new_with_free_func(trial_copy_free);
@@ -702,13 +726,6 @@ compute_importances(gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Trials may finish many a second: importances are computed once things calm down. */
-static void
-queue_importances(FthTunePage *self)
-{
-  if (self->importance_source == 0)
-    self->importance_source = g_timeout_add(300, compute_importances, self);
-}
 
 static void
 add_trial(FthTunePage *self, FthTuneTrialItem *item)
