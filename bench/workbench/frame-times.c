@@ -57,6 +57,19 @@ thread_cpu_ms(void)
          (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e3;
 }
 
+/* How long the calling thread has waited for a core so far, in ms (Linux schedstat; -1 when
+ * unknown): the part of a long frame that is the machine's load, not the workbench's work. */
+static double
+thread_wait_ms(void)
+{
+  g_autofree char *stat = NULL;
+  guint64 run_ns = 0, wait_ns = 0;
+  if (!g_file_get_contents("/proc/thread-self/schedstat", &stat, NULL, NULL) ||
+      sscanf(stat, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, &run_ns, &wait_ns) != 2)
+    return -1;
+  return wait_ns / 1e6;
+}
+
 static int
 compare_int64(gconstpointer a, gconstpointer b)
 {
@@ -125,11 +138,11 @@ main(int argc, char **argv)
     watched = GTK_WIDGET(page);
     rec.scroll = NULL;
   }
-  double cpu0 = thread_cpu_ms();
+  double cpu0 = thread_cpu_ms(), wait0 = thread_wait_ms();
   guint id = gtk_widget_add_tick_callback(watched, tick, &rec, NULL);
   fth_test_spin_for((guint)seconds * 1000);
   gtk_widget_remove_tick_callback(watched, id);
-  double cpu = thread_cpu_ms() - cpu0;
+  double cpu = thread_cpu_ms() - cpu0, wait = thread_wait_ms() - wait0;
   if (recipe != NULL)
     fth_training_page_cancel(page);
 
@@ -147,12 +160,13 @@ main(int argc, char **argv)
   }
 #define PCT(p) (g_array_index(v, gint64, MIN(v->len - 1, (guint)((p) * v->len))) / 1000.0)
   printf("frames %u in %d s%s%s: interval mean %.1f ms, p50 %.1f, p95 %.1f, p99 %.1f, "
-         "max %.1f ms; %u over 50 ms; main thread CPU %.1f ms a frame (%.0f %% of one core)\n",
+         "max %.1f ms; %u over 50 ms; main thread CPU %.1f ms a frame (%.0f %% of one core), "
+         "waiting for a core %.1f ms a frame\n",
          v->len, seconds, recipe != NULL ? " while training" : "",
          charts && recipe != NULL ? " (training page shown)" : " (scrolling the grid)",
          sum / v->len / 1000.0,
          PCT(0.50), PCT(0.95), PCT(0.99), g_array_index(v, gint64, v->len - 1) / 1000.0, over_50,
-         cpu / v->len, cpu / (seconds * 10.0));
+         cpu / v->len, cpu / (seconds * 10.0), wait0 >= 0 ? wait / v->len : -1.0);
   /* When the long frames came, to line them up with what the job was doing. */
   if (rec.long_at_us->len > 0) {
     printf("  frames over 50 ms ended at");
