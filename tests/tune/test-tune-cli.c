@@ -1,5 +1,5 @@
 /* `fathom tune` end to end (the built binary from FTH_BUILD_DIR): usage errors exit 2, a study
- * prints JSON events that parse, a study in a project resumes from its store, Ctrl-C cancels
+ * prints JSON events that parse, --importances prints the parameters' shares, a study in a project resumes from its store, Ctrl-C cancels
  * with exit 130. */
 #include <fathom/store.h>
 #include <glib/gstdio.h>
@@ -106,6 +106,40 @@ test_json_events(void)
   g_assert_cmpfloat(json_object_get_double_member(event_trial(events, 13), "value"), ==, best);
 }
 
+/* --importances: one JSON line before "succeeded" with every parameter's share, summing to 1;
+ * in text, a line per parameter. */
+static void
+test_importances(void)
+{
+  const char *const args[] = { "tune", "--objective", "hartmann6", "--sampler", "random",
+                               "--trials", "60", "--importances", "--json", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_assert_cmpint(run_fathom(args, &out, &err), ==, 0);
+  g_autoptr(GPtrArray) events = parse_events(out);
+  g_assert_cmpuint(events->len, ==, 63);
+  g_assert_cmpstr(event_type(events, 61), ==, "importances");
+  g_assert_cmpstr(event_type(events, 62), ==, "succeeded");
+  JsonObject *imp = json_object_get_object_member(
+    json_node_get_object(g_ptr_array_index(events, 61)), "importances");
+  g_assert_cmpuint(json_object_get_size(imp), ==, 6);
+  double sum = 0;
+  for (int i = 0; i < 6; i++) {
+    g_autofree char *name = g_strdup_printf("x%d", i);
+    double v = json_object_get_double_member(imp, name);
+    g_assert_cmpfloat(v, >=, 0);
+    sum += v;
+  }
+  g_assert_cmpfloat_with_epsilon(sum, 1.0, 1e-9);
+
+  const char *const text[] = { "tune", "--objective", "branin", "--trials", "20",
+                               "--importances", NULL };
+  g_autofree char *out2 = NULL, *err2 = NULL;
+  g_assert_cmpint(run_fathom(text, &out2, &err2), ==, 0);
+  g_assert_nonnull(strstr(out2, "importances (fANOVA):\n"));
+  g_assert_nonnull(strstr(out2, "  x0 "));
+  g_assert_nonnull(strstr(out2, "  x1 "));
+}
+
 static void
 test_store_resume(void)
 {
@@ -204,6 +238,7 @@ main(int argc, char **argv)
   tmp_root = g_dir_make_tmp("fth-tune-cli-XXXXXX", NULL);
   g_test_add_func("/tune/cli/usage", test_usage_errors);
   g_test_add_func("/tune/cli/json", test_json_events);
+  g_test_add_func("/tune/cli/importances", test_importances);
   g_test_add_func("/tune/cli/store-resume", test_store_resume);
   g_test_add_func("/tune/cli/interrupt", test_interrupt);
   int rc = g_test_run();

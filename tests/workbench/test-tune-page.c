@@ -192,6 +192,8 @@ test_run_study(Fixture *f, gconstpointer data)
   g_assert_cmpuint(fth_tune_page_get_n_best_points(f->page), ==, 8);
   g_assert_cmpuint(fth_parallel_coords_get_n_lines(fth_tune_page_get_parallel_coords(f->page)),
                    ==, 8);
+  /* A test function trains no model: nothing to promote. */
+  g_assert_false(fth_tune_page_promote_best(f->page));
 
   /* The study is in the store: starting again with a larger budget resumes it. */
   g_autoptr(GPtrArray) studies = fth_store_list_studies(f->store, NULL);
