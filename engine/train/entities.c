@@ -1,17 +1,11 @@
 /* Entity-level counts over BIO tag sequences, as seqeval's default (non-strict) mode. */
-#include "fathom/train.h"
+#include "text-private.h"
 
-typedef struct {
-  int type;
-  size_t start, end;
-} Entity;
-
-/* The entities of tags at the positions where truth >= 0, numbered among those positions. */
-static GArray *
-entities(const int32_t *tags, const int32_t *truth, size_t n)
+GArray *
+fth_bio_entities(const int32_t *tags, const int32_t *truth, size_t n)
 {
-  GArray *out = g_array_new(FALSE, FALSE, sizeof(Entity));
-  Entity cur = {-1, 0, 0};
+  GArray *out = g_array_new(FALSE, FALSE, sizeof(FthEntity));
+  FthEntity cur = {-1, 0, 0};
   size_t j = 0;
   for (size_t i = 0; i < n; i++) {
     if (truth[i] < 0)
@@ -25,7 +19,7 @@ entities(const int32_t *tags, const int32_t *truth, size_t n)
       cur.type = -1;
     }
     if (type >= 0 && cur.type < 0)
-      cur = (Entity){type, j, 0};
+      cur = (FthEntity){type, j, 0};
     j++;
   }
   if (cur.type >= 0) {
@@ -38,13 +32,13 @@ entities(const int32_t *tags, const int32_t *truth, size_t n)
 void
 fth_entity_counts_add(FthEntityCounts *c, const int32_t *truth, const int32_t *pred, size_t n)
 {
-  g_autoptr(GArray) t = entities(truth, truth, n);
-  g_autoptr(GArray) p = entities(pred, truth, n);
+  g_autoptr(GArray) t = fth_bio_entities(truth, truth, n);
+  g_autoptr(GArray) p = fth_bio_entities(pred, truth, n);
   c->n_true += t->len;
   c->n_pred += p->len;
   /* Both lists are ordered by start and do not overlap within themselves. */
   for (guint a = 0, b = 0; a < t->len && b < p->len;) {
-    const Entity *x = &g_array_index(t, Entity, a), *y = &g_array_index(p, Entity, b);
+    const FthEntity *x = &g_array_index(t, FthEntity, a), *y = &g_array_index(p, FthEntity, b);
     if (x->start == y->start) {
       c->n_correct += x->end == y->end && x->type == y->type;
       a++;

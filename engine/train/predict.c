@@ -1,6 +1,6 @@
 /* fth_predict: a checkpoint over the project's items, probabilities and embeddings into the
  * store. */
-#include "fathom/train.h"
+#include "text-private.h"
 
 #include "../graph/graph-device.h" /* private to the engine: --device */
 #include "train-private.h"
@@ -75,12 +75,9 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
     fth_recipe_parse(meta->recipe_json, -1, src, (const char *const *)meta->vars, error);
   if (recipe == NULL)
     return FALSE;
-  if (recipe->tagging) {
-    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
-                "%s: a tagging model; fathom predict stores class probabilities of classifiers "
-                "only", src);
-    return FALSE;
-  }
+  /* A tagger stores entities (predict-spans.c). */
+  if (recipe->tagging)
+    return fth_predict_spans(store, o, meta, recipe, run_id, n_items, error);
   int batch = o->batch > 0 ? o->batch : 256;
   const FthBackend *be = NULL;
   g_autofree char *device = NULL;
