@@ -1,12 +1,14 @@
 /* test-tune-page.c: the tuning page under Xvfb: a stored study fills the trials table, sorting
  * orders it, a study started from the page (a test function: nothing trains) runs as a job and
- * the table grows, starting it again resumes it, an invalid space is refused naming the
+ * the table grows, starting it again resumes it, a recipe's study trains and its best trial is
+ * promoted to the current model (with Debian's Fashion-MNIST), an invalid space is refused naming the
  * parameter; and the parallel-coordinates plot's value-to-y mapping. */
 #include "fth-tune-page.h"
 #include "fth-tune-trial-item.h"
 #include "workbench-test-util.h"
 
 #include <adwaita.h>
+#include <fathom/media.h>
 #include <glib/gstdio.h>
 #include <math.h>
 
@@ -208,6 +210,80 @@ test_run_study(Fixture *f, gconstpointer data)
   g_assert_cmpuint(stored->len, ==, 12);
 }
 
+#define FMNIST "/usr/share/datasets/fashion-mnist"
+
+/* N Fashion-MNIST images with their classes, in the fixture's project. */
+static void
+add_fmnist_items(Fixture *f, int n)
+{
+  g_autoptr(GError) error = NULL;
+  const char *images = FMNIST "/train-images-idx3-ubyte.gz";
+  g_autoptr(FthIdx) img = fth_idx_open(images, &error);
+  g_assert_no_error(error);
+  g_autoptr(FthIdx) lab = fth_idx_open(FMNIST "/train-labels-idx1-ubyte.gz", &error);
+  g_assert_no_error(error);
+  gint64 label_ids[10];
+  for (int k = 0; k < 10; k++) {
+    g_autofree char *name = g_strdup_printf("class-%d", k);
+    g_assert_true(
+      fth_store_add_label(f->store, name, NULL, NULL, FTH_LABEL_CLASS, &label_ids[k], &error));
+  }
+  g_assert_true(fth_store_begin(f->store, &error));
+  for (int i = 0; i < n; i++) {
+    g_autoptr(FthItemRecord) it = fth_item_record_new();
+    it->kind = FTH_ITEM_IMAGE;
+    it->path = g_strdup(images);
+    it->member = i;
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_checksum_update(sum, fth_idx_get_record(img, (gsize)i), 784);
+    g_checksum_update(sum, (const guchar *)&i, sizeof i);
+    it->sha256 = g_strdup(g_checksum_get_string(sum));
+    it->width = it->height = 28;
+    gint64 id;
+    g_assert_true(fth_store_add_item(f->store, it, &id, NULL, &error));
+    g_assert_true(fth_store_set_class(f->store, id, label_ids[fth_idx_get_record(lab, (gsize)i)[0]],
+                                      FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
+  }
+  g_assert_true(fth_store_commit(f->store, &error));
+}
+
+/* A recipe's study trains (the MLP, one epoch, on 200 images) and its best trial becomes the
+ * project's current model. */
+static void
+test_recipe_promote(Fixture *f, gconstpointer data)
+{
+  if (!g_file_test(FMNIST "/train-images-idx3-ubyte.gz", G_FILE_TEST_EXISTS)) {
+    g_test_skip("Debian's dataset-fashion-mnist is not installed");
+    return;
+  }
+  add_fmnist_items(f, 200);
+  load(f, "mlp");
+  g_assert_true(fth_tune_page_select_sampler(f->page, "random"));
+  fth_tune_page_set_budget(f->page, 2, 1, 1);
+  gboolean finished = FALSE;
+  g_signal_connect(f->page, "study-finished", G_CALLBACK(set_flag_bool), &finished);
+  g_assert_true(fth_tune_page_start(f->page));
+  g_assert_true(spin_until(&finished));
+  GListModel *trials = fth_tune_page_get_trials(f->page);
+  g_assert_cmpuint(g_list_model_get_n_items(trials), ==, 2);
+  g_assert_true(fth_tune_page_sort_by(f->page, "value", GTK_SORT_DESCENDING));
+  double best = value_at(trials, 0);
+  g_assert_cmpfloat(best, >=, 0);
+  g_assert_cmpfloat(best, <=, 1);
+
+  gboolean promoted = FALSE;
+  g_signal_connect(f->page, "promoted", G_CALLBACK(set_flag_bool), &promoted);
+  g_assert_true(fth_tune_page_promote_best(f->page));
+  g_assert_true(spin_until(&promoted));
+  /* The newest finished training run is the study's best, holding its checkpoint. */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) runs = fth_store_list_runs(f->store, "train", &error);
+  g_assert_no_error(error);
+  const FthRun *newest = runs->pdata[0];
+  g_assert_cmpstr(newest->name, ==, "tune-mlp-best");
+  g_assert_cmpint(newest->state, ==, FTH_RUN_DONE);
+}
+
 static void
 test_invalid_space(Fixture *f, gconstpointer data)
 {
@@ -311,6 +387,8 @@ main(int argc, char **argv)
   g_test_add("/tune-page/stored-study", Fixture, NULL, fixture_setup, test_stored_study,
              fixture_teardown);
   g_test_add("/tune-page/run-and-resume", Fixture, NULL, fixture_setup, test_run_study,
+             fixture_teardown);
+  g_test_add("/tune-page/recipe-promote", Fixture, NULL, fixture_setup, test_recipe_promote,
              fixture_teardown);
   g_test_add("/tune-page/invalid-space", Fixture, NULL, fixture_setup, test_invalid_space,
              fixture_teardown);
