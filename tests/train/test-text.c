@@ -299,6 +299,43 @@ test_ner(void)
   g_assert_cmpstr(meta->labels[1], ==, "B-PER");
   g_assert_cmpstr(meta->labels[4], ==, "I-LOC");
   fth_train_result_clear(&res);
+
+  /* Prediction: the model's spans match the human ones on nearly every item. */
+  FthPredictOptions po = {.checkpoint_dir = ckpt};
+  gint64 run_id;
+  gsize n_items = 0;
+  g_assert_true(fth_predict(store, &po, &run_id, &n_items, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(n_items, ==, 200);
+  int items_right = 0;
+  for (gint64 id = 1; id <= 200; id++) {
+    g_autoptr(GPtrArray) anns = fth_store_list_annotations(store, id, &error);
+    g_assert_nonnull(anns);
+    int human = 0, model = 0, matched = 0;
+    for (guint i = 0; i < anns->len; i++) {
+      FthAnnotation *a = g_ptr_array_index(anns, i);
+      g_assert_cmpint(a->geom, ==, FTH_GEOM_SPAN);
+      if (a->author == FTH_AUTHOR_HUMAN) {
+        human++;
+        continue;
+      }
+      g_assert_cmpint(a->run_id, ==, run_id);
+      g_assert_cmpfloat(a->score, >, 0.0);
+      g_assert_cmpfloat(a->score, <=, 1.0);
+      model++;
+      for (guint k = 0; k < anns->len; k++) {
+        FthAnnotation *h = g_ptr_array_index(anns, k);
+        matched += h->author == FTH_AUTHOR_HUMAN && h->start == a->start && h->end == a->end &&
+                   h->label_id == a->label_id;
+      }
+    }
+    items_right += human == model && matched == human;
+    g_autoptr(FthEmbedding) emb = fth_store_get_embedding(store, run_id, id, &error);
+    g_assert_nonnull(emb);
+    g_assert_cmpuint(emb->dim, ==, 64);
+  }
+  g_test_message("ner-transformer: predicted spans exact on %d of 200 items", items_right);
+  g_assert_cmpint(items_right, >=, 190);
 }
 
 /* Entities counted as seqeval's default mode counts them. */
