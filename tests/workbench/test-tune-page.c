@@ -103,14 +103,20 @@ store_branin_study(Fixture *f, guint n)
 }
 
 static void
-load(Fixture *f, const char *objective)
+load_with_jobs(Fixture *f, const char *objective, FthJobsPanel *jobs)
 {
   gboolean loaded = FALSE;
   gulong id = g_signal_connect(f->page, "study-loaded", G_CALLBACK(set_flag), &loaded);
-  fth_tune_page_set_project(f->page, f->store, NULL);
+  fth_tune_page_set_project(f->page, f->store, jobs);
   g_assert_true(fth_tune_page_select_objective(f->page, objective));
   g_assert_true(spin_until(&loaded));
   g_signal_handler_disconnect(f->page, id);
+}
+
+static void
+load(Fixture *f, const char *objective)
+{
+  load_with_jobs(f, objective, NULL);
 }
 
 static double
@@ -179,15 +185,17 @@ test_stored_study(Fixture *f, gconstpointer data)
 static void
 test_run_study(Fixture *f, gconstpointer data)
 {
-  load(f, "branin");
+  FthJobsPanel *jobs = FTH_JOBS_PANEL(g_object_ref_sink(fth_jobs_panel_new()));
+  load_with_jobs(f, "branin", jobs);
   g_assert_cmpuint(g_list_model_get_n_items(fth_tune_page_get_trials(f->page)), ==, 0);
   g_assert_true(fth_tune_page_select_sampler(f->page, "random"));
   fth_tune_page_set_budget(f->page, 8, 2, 1);
   gboolean finished = FALSE;
   g_signal_connect(f->page, "study-finished", G_CALLBACK(set_flag_bool), &finished);
   g_assert_true(fth_tune_page_start(f->page));
-  /* One study at a time. */
+  /* One study at a time, shown in the jobs panel. */
   g_assert_false(fth_tune_page_start(f->page));
+  g_assert_cmpuint(fth_jobs_panel_get_n_jobs(jobs), ==, 1);
   g_assert_true(spin_until(&finished));
   GListModel *trials = fth_tune_page_get_trials(f->page);
   g_assert_cmpuint(g_list_model_get_n_items(trials), ==, 8);
@@ -208,6 +216,9 @@ test_run_study(Fixture *f, gconstpointer data)
   g_autoptr(GPtrArray) stored =
     fth_store_list_trials(f->store, ((FthStudy *)studies->pdata[0])->id, NULL);
   g_assert_cmpuint(stored->len, ==, 12);
+  g_assert_cmpuint(fth_jobs_panel_get_n_jobs(jobs), ==, 2);
+  g_assert_cmpuint(fth_jobs_panel_get_n_running(jobs), ==, 0);
+  g_object_unref(jobs);
 }
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
