@@ -234,6 +234,8 @@ typedef struct {
   double loss;           /* of the last batch */
   double lr;
   gboolean epoch_end;    /* the fields below are set */
+  /* A tagger's train_acc is the share of items with every token right, its val_acc the share
+   * of tokens (padding aside); its entity F1 goes into the store as val_entity_f1. */
   double train_loss, train_acc, val_loss, val_acc, val_macro_f1, images_per_s, epoch_s;
 } FthTrainProgress;
 
@@ -393,7 +395,9 @@ gboolean fth_trainer_batch_for_memory(const FthRecipe *recipe, int n_classes, do
 /* ---- Prediction -------------------------------------------------------------------------------
  * Runs a checkpoint over every image item of the project and stores, under a new "predict" run,
  * each item's class probabilities (labels matched to the project's by name) and its embedding
- * (the input of the model's last linear layer). */
+ * (the input of the model's last linear layer). A text checkpoint runs over the text items with
+ * its own tokenizer; a tagger stores each item's entities instead of probabilities, as model
+ * span annotations of the run (labels by name), and the mean of its tokens' features. */
 typedef void (*FthPredictProgressFunc)(gsize done, gsize total, gpointer user_data);
 
 typedef struct {
