@@ -397,8 +397,12 @@ test_follow_queue_and_loop(void)
     g_assert_false(has_human_label(store, e->item_id));
   }
 
-  /* The state is saved with the window state. */
-  g_autoptr(GSettings) settings = g_settings_new(FTH_APPLICATION_ID);
+  /* The state is saved with the window state (the build compiles the schema for the tests). */
+  g_autoptr(GSettingsSchema) schema =
+    g_settings_schema_source_lookup(g_settings_schema_source_get_default(), FTH_APPLICATION_ID,
+                                    TRUE);
+  g_assert_nonnull(schema);
+  g_autoptr(GSettings) settings = g_settings_new_full(schema, NULL, NULL);
   g_assert_true(g_settings_get_boolean(settings, "follow-queue"));
   g_action_group_change_action_state(actions, "follow-queue", g_variant_new_boolean(FALSE));
   g_assert_false(g_settings_get_boolean(settings, "follow-queue"));
