@@ -15,6 +15,13 @@
 #include <unistd.h>
 
 #include "fixtures.h"
+#include "fth-config.h"
+#if FTH_HAVE_CUDA
+#include <fathom/backend.h>
+
+#include "../../engine/graph/backend-cuda.h"
+#include "../../engine/train/parallel-private.h"
+#endif
 
 enum { N_SAMPLES = 98, S = 8, N_CLASSES = 3, BATCH = 24, EPOCHS = 3 };
 
@@ -644,6 +651,59 @@ test_environment(void)
   g_clear_error(&error);
 }
 
+#if FTH_HAVE_CUDA
+/* The NCCL communicator of one rank on cuda:0 (one GPU holds one rank): the scaled all-reduce
+ * and the bucketed gradient reduction on device buffers. A machine with several GPUs checks the
+ * sums through fathom train --nproc N --device cuda. */
+static void
+test_nccl_one_rank(void)
+{
+  const FthBackend *be = NULL;
+  if (fth_backend_select("cuda:0", &be) != FTH_STATUS_OK || fth_backend_cuda_context(be) == NULL) {
+    g_test_skip("no CUDA device answers");
+    return;
+  }
+  GError *error = NULL;
+  g_autoptr(FthComm) host = fth_comm_new_local(tmp_root, 0, 1, 1, &error);
+  g_assert_no_error(error);
+  g_autoptr(FthComm) nccl = fth_comm_new_nccl(host, fth_backend_cuda_context(be), &error);
+  if (nccl == NULL && strstr(error->message, "without NCCL") != NULL) {
+    g_test_skip(error->message);
+    g_error_free(error);
+    return;
+  }
+  g_assert_no_error(error);
+  g_assert_true(fth_comm_on_device(nccl));
+  const size_t counts[] = {3, 70, 1, 5000};
+  enum { NP = G_N_ELEMENTS(counts) };
+  FthParam params[NP];
+  float *host_grads[NP];
+  for (int p = 0; p < NP; p++) {
+    host_grads[p] = g_new(float, counts[p]);
+    for (size_t i = 0; i < counts[p]; i++)
+      host_grads[p][i] = value_at(400 + p, 0, i);
+    params[p] = (FthParam){"p", NULL, be->alloc(be, counts[p] * sizeof(float)), counts[p], false};
+    g_assert_nonnull(params[p].grad);
+    g_assert_cmpint(be->copy_in(be, params[p].grad, host_grads[p], counts[p] * sizeof(float)), ==,
+                    FTH_STATUS_OK);
+  }
+  g_assert_true(fth_comm_all_reduce_scaled(nccl, params[0].grad, counts[0], 2.0f, &error));
+  g_assert_true(fth_comm_reduce_device_grads(nccl, params, NP, 0.25f, 64 * sizeof(float), &error));
+  g_assert_no_error(error);
+  for (int p = 0; p < NP; p++) {
+    g_autofree float *got = g_new(float, counts[p]);
+    g_assert_cmpint(be->copy_out(be, got, params[p].grad, counts[p] * sizeof(float)), ==,
+                    FTH_STATUS_OK);
+    for (size_t i = 0; i < counts[p]; i++) {
+      double want = (p == 0 ? 0.5 : 0.25) * host_grads[p][i];
+      g_assert_cmpfloat(fabs(got[i] - want), <=, 1e-6 * fabs(want));
+    }
+    be->free(be, params[p].grad);
+    g_free(host_grads[p]);
+  }
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -668,6 +728,9 @@ main(int argc, char **argv)
   g_test_add_func("/parallel/fth-train", test_fth_train);
   g_test_add_func("/parallel/batch-norm", test_batch_norm_trains);
   g_test_add_func("/parallel/killed-worker", test_killed_worker);
+#if FTH_HAVE_CUDA
+  g_test_add_func("/parallel/nccl-one-rank", test_nccl_one_rank);
+#endif
   int status = g_test_run();
   train_test_rmtree(tmp_root);
   g_free(tmp_root);
