@@ -250,15 +250,10 @@ fth_conv2d_forward_rows (const FthConvShape *s, const FthConvEpilogue *ep, const
       ldz = HW;
     }
 
-  /* One input channel (a first layer on grey images): every output channel is the depthwise
-   * row kernel on the same plane, where the GEMM would have K = 9. */
-  const int one_in = s->groups == 1 && s->in_c == 1 && s->k_h == 3 && s->k_w == 3 && s->dil_h == 1
-                     && s->dil_w == 1 && s->stride_w <= 2;
-  const int rowwise = fth_conv2d_is_depthwise (s) || one_in;
-  if (rowwise)
+  if (fth_conv2d_is_depthwise (s))
     for (int c = 0; c < s->out_c; c++)
-      depthwise_rows (s, one_in ? xn : xn + c * in_plane, w + (size_t) c * s->k_h * s->k_w,
-                      bias ? bias[c] : 0.0f, z + c * ldz, r0, r1);
+      depthwise_rows (s, xn + c * in_plane, w + (size_t) c * s->k_h * s->k_w, bias ? bias[c] : 0.0f,
+                      z + c * ldz, r0, r1);
   else
     for (int g = 0; g < s->groups; g++)
       {
@@ -281,10 +276,11 @@ fth_conv2d_forward_rows (const FthConvShape *s, const FthConvEpilogue *ep, const
                      z + (size_t) g * ocg * ldz, (int) ldz);
       }
 
-  /* The row kernel already started from the bias. */
-  if (relu || (bias && !rowwise))
+  /* The depthwise kernel already started from the bias. */
+  if (relu || (bias && !fth_conv2d_is_depthwise (s)))
     for (int c = 0; c < s->out_c; c++)
-      fth_simd_bias_act (z + c * ldz, bias && !rowwise ? bias[c] : 0.0f, relu, ncols);
+      fth_simd_bias_act (z + c * ldz, bias && !fth_conv2d_is_depthwise (s) ? bias[c] : 0.0f, relu,
+                         ncols);
   if (pool)
     pool_epilogue (s, ep, z, y, n, r0, r1);
 }

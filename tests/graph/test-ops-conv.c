@@ -151,7 +151,6 @@ static const ConvCase conv2d_cases[] = {
     {"depthwise 3x3 pad (2,1), stride (2,1)", 2, 1, 2, 7, 18, 2, 3, 3, 2, 1, 2, 1, 1, 1, 2, false, true},
     {"depthwise 5x3 dilation 2", 2, 1, 3, 9, 8, 3, 5, 3, 1, 1, 4, 2, 2, 2, 3, false, false},
     {"one input channel 3x3, fused pool", 2, 2, 1, 9, 21, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true, true},
-    {"one input channel, stride 2, width 37", 2, 2, 1, 7, 37, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, true, true},
     {"one input channel per group, stride 2", 2, 1, 2, 8, 35, 4, 3, 3, 2, 2, 1, 1, 1, 1, 2, true, false},
     {"pointwise 1x1", 2, 2, 5, 4, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1, true, false},
     {"odd width 37 (SIMD tails)", 2, 1, 2, 3, 37, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, true, true},
