@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -119,9 +120,13 @@ fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError 
     w[r].order = -1;
   }
   int started = 0, spawn_errno = 0;
+  pid_t launcher = getpid();
   for (; started < nproc; started++) {
     pid_t pid = fork();
     if (pid == 0) {
+      /* A launcher killed (Ctrl-C, SIGTERM, SIGKILL) takes its workers with it. */
+      if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != launcher)
+        _exit(127);
       if (started > 0) {
         int fd = open(logs[started], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)

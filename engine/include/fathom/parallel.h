@@ -111,7 +111,7 @@ gboolean fth_comm_broadcast_params(FthComm *comm, const FthParam *params, size_t
  * Rank 0 keeps this process's stdout and stderr; the others' output goes to DIR/rank-R.log.
  * When a worker fails the others are stopped (SIGTERM, then SIGKILL after a grace period) and
  * the error names the rank, how it ended and the end of its output. *failed_rank (may be NULL)
- * is that rank, -1 when all succeeded. */
+ * is that rank, -1 when all succeeded. Workers get SIGTERM when the launcher dies. */
 gboolean fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError **error);
 
 G_END_DECLS
