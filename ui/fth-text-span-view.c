@@ -720,13 +720,14 @@ apply_label_key(FthTextSpanView *self, const FthLabel *label)
         e = prev;
       }
     }
-    if (gtk_text_iter_compare(&s, &e) >= 0)
-      return TRUE; /* only whitespace: nothing to label */
+    gint64 start = doc_offset(self, &s), end = doc_offset(self, &e);
+    if (start >= end)
+      return TRUE; /* only whitespace, or only a shown break: nothing to label */
     g_autoptr(FthAnnotation) ann = fth_annotation_new();
     ann->geom = FTH_GEOM_SPAN;
     ann->label_id = label->id;
-    ann->start = doc_offset(self, &s);
-    ann->end = doc_offset(self, &e);
+    ann->start = start;
+    ann->end = end;
     ann->author = FTH_AUTHOR_HUMAN;
     gtk_text_buffer_select_range(self->buffer, &e, &e);
     g_signal_emit(self, signals[SIGNAL_ADD_ANNOTATION], 0, ann);

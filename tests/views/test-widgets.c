@@ -1111,6 +1111,19 @@ test_text_chunks(void)
     g_assert_cmpint(got.end, ==, cases[i][1]);
   }
 
+  /* The shown break alone is no text: selecting only it labels nothing, trimmed or not. */
+  for (int trim = 0; trim < 2; trim++) {
+    fth_text_span_view_set_trim_whitespace(view, trim);
+    GtkTextIter s, e;
+    gtk_text_buffer_get_iter_at_offset(buffer, &s, 2000);
+    gtk_text_buffer_get_iter_at_offset(buffer, &e, 2001);
+    g_assert_cmpint(gtk_text_iter_get_char(&s), ==, '\n');
+    gtk_text_buffer_select_range(buffer, &s, &e);
+    got.start = got.end = -1;
+    g_assert_true(press(GTK_WIDGET(tv), "fth-text-keys", GDK_KEY_x));
+    g_assert_cmpint(got.start, ==, -1);
+  }
+
   /* Spans given in document offsets are drawn over those characters. */
   g_autoptr(GPtrArray) anns = g_ptr_array_new_with_free_func(g_free);
   FthAnnotation *span = g_new0(FthAnnotation, 1);
