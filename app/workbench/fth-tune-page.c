@@ -489,7 +489,9 @@ cell_text(FthTunePage *self, FthTuneTrialItem *item, int key)
   case COLUMN_STATE:
     return g_strdup(state_label(fth_tune_trial_item_get_state(item)));
   case COLUMN_DURATION:
-    return isfinite(v) ? g_strdup_printf(_("%.1f s"), v) : g_strdup("—");
+    if (!isfinite(v))
+      return g_strdup("—");
+    return v < 1 ? g_strdup_printf(_("%.1f ms"), v * 1000) : g_strdup_printf(_("%.1f s"), v);
   case COLUMN_VALUE:
     return isfinite(v) ? g_strdup_printf("%.5g", v) : g_strdup("—");
   default:
