@@ -412,6 +412,10 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
       return FALSE;
     cfg.batch = (int)MIN((size_t)b, ntr);
   }
+  /* Data parallel: the memory each process measured may differ; rank 0's batch is the run's. */
+  if (o->comm != NULL && o->max_memory > 0 && resume == NULL &&
+      !fth_comm_broadcast(o->comm, &cfg.batch, sizeof cfg.batch, 0, error))
+    return FALSE;
   int64_t spe = ((int64_t)ntr + cfg.batch - 1) / cfg.batch;
   cfg.schedule.total_steps = spe * cfg.epochs;
 
@@ -470,7 +474,8 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
       return FALSE;
     if (lead_batch != fth_trainer_config(t)->batch) {
       g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
-                  "rank %d fits a batch of %d on its device, rank 0 one of %d: give --batch",
+                  "rank %d would split batches of %d, rank 0 batches of %d (its device fit "
+                  "less): give --batch",
                   fth_comm_rank(o->comm), fth_trainer_config(t)->batch, (int)lead_batch);
       return FALSE;
     }
