@@ -139,7 +139,8 @@ fth_cli_train(int argc, char **argv)
     {"patience", 0, 0, G_OPTION_ARG_INT, &patience, "Stop after N epochs without a better "
      "validation loss (0: off)", "N"},
     {"max-memory", 0, 0, G_OPTION_ARG_DOUBLE, &max_memory, "Largest batch that fits this "
-     "fraction of the available memory", "F"},
+     "fraction of the available memory (of the GPU's free memory on CUDA; an out-of-memory "
+     "failure there halves the batch)", "F"},
     {"device", 0, 0, G_OPTION_ARG_STRING, &device, "Where to train: auto, cpu or cuda[:N] "
      "(default: auto)", "DEV"},
     {"precision", 0, 0, G_OPTION_ARG_STRING, &precision, "fp32, bf16 or fp16 (CUDA only): GEMM and "
