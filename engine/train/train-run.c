@@ -647,6 +647,16 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
                  !store_confusion(store, result->run_id, result->checkpoint_dir, cm, ds, "test",
                                   epoch, step, error)))
       return FALSE;
+    FthEntityCounts ents = {0};
+    if (recipe->tagging) {
+      if (!fth_trainer_evaluate_entities(t, &samples, te, nte, &ents, error)) {
+        fth_store_set_run_state(store, result->run_id, FTH_RUN_FAILED, NULL);
+        return FALSE;
+      }
+      FthMetric em = {0, step, epoch, "test_entity_f1", fth_entity_f1(&ents)};
+      if (lead && !fth_store_add_metrics(store, result->run_id, &em, 1, error))
+        return FALSE;
+    }
   }
   g_autofree char *acc = isfinite(result->test_acc) ? g_strdup_printf("%.6f", result->test_acc)
                                                      : g_strdup("null");
