@@ -291,6 +291,7 @@ test_ner(void)
                  last_metric(store, res.run_id, "val_acc"),
                  (double)(g_get_monotonic_time() - t0) / 1e6);
   g_assert_cmpfloat(f1, >, 0.9);
+  g_assert_cmpfloat(last_metric(store, res.run_id, "test_entity_f1"), >, 0.9);
   /* The classes are O and the BIO tags of each span label. */
   g_autoptr(FthCheckpointMeta) meta = fth_checkpoint_load_meta(ckpt, &error);
   g_assert_no_error(error);
