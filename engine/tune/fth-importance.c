@@ -42,11 +42,11 @@ typedef struct {
 } Forest;
 
 static double
-mean_of(const Forest *f, const guint *idx, guint n)
+mean_of(const Forest *f, const guint *rows, guint n)
 {
   double s = 0;
   for (guint i = 0; i < n; i++)
-    s += f->y[idx[i]];
+    s += f->y[rows[i]];
   return s / n;
 }
 
@@ -64,15 +64,18 @@ cmp_by_feature(const void *a, const void *b, void *data)
   return (va > vb) - (va < vb);
 }
 
-/* The best split of IDX (the one that lowers the sum of squared errors most); FALSE when no
- * split separates anything. */
+/* The best split of a node (the one that lowers the sum of squared errors most); FALSE when no
+ * split separates anything. ORDER[k] holds the node's rows sorted by feature k (any order for
+ * categorical features). */
 static gboolean
-best_split(const Forest *f, guint *idx, guint n, int *out_feature, double *out_threshold)
+best_split(const Forest *f, guint *const *order, guint n, int *out_feature,
+           double *out_threshold)
 {
   double best_gain = 1e-12, total = 0, total2 = 0;
+  const guint *rows = order[0];
   for (guint i = 0; i < n; i++) {
-    total += f->y[idx[i]];
-    total2 += f->y[idx[i]] * f->y[idx[i]];
+    total += f->y[rows[i]];
+    total2 += f->y[rows[i]] * f->y[rows[i]];
   }
   double sse = total2 - total * total / n;
   gboolean found = FALSE;
@@ -83,9 +86,9 @@ best_split(const Forest *f, guint *idx, guint n, int *out_feature, double *out_t
         double s = 0, s2 = 0;
         guint m = 0;
         for (guint i = 0; i < n; i++)
-          if (f->x[idx[i] * f->d + k] == c) {
-            s += f->y[idx[i]];
-            s2 += f->y[idx[i]] * f->y[idx[i]];
+          if (f->x[rows[i] * f->d + k] == c) {
+            s += f->y[rows[i]];
+            s2 += f->y[rows[i]] * f->y[rows[i]];
             m++;
           }
         if (m == 0 || m == n)
@@ -101,14 +104,13 @@ best_split(const Forest *f, guint *idx, guint n, int *out_feature, double *out_t
       }
       continue;
     }
-    SortCtx ctx = { f, k };
-    qsort_r(idx, n, sizeof *idx, cmp_by_feature, &ctx);
+    const guint *sorted = order[k];
     double s = 0, s2 = 0;
     for (guint i = 0; i + 1 < n; i++) {
-      double v = f->y[idx[i]];
+      double v = f->y[sorted[i]];
       s += v;
       s2 += v * v;
-      double a = f->x[idx[i] * f->d + k], b = f->x[idx[i + 1] * f->d + k];
+      double a = f->x[sorted[i] * f->d + k], b = f->x[sorted[i + 1] * f->d + k];
       if (a == b)
         continue;
       guint m = i + 1;
@@ -125,29 +127,43 @@ best_split(const Forest *f, guint *idx, guint n, int *out_feature, double *out_t
   return found;
 }
 
-static int
-grow(Forest *f, guint *idx, guint n, guint depth)
+static gboolean
+goes_left(const Forest *f, guint row, int feature, double threshold)
 {
-  Node node = { -1, 0, -1, -1, mean_of(f, idx, n) };
+  double v = f->x[row * f->d + (guint) feature];
+  return f->categorical[feature] ? v == threshold : v < threshold;
+}
+
+/* Grows the subtree of a node whose N rows ORDER holds (per feature, sorted once at the root,
+ * kept sorted by stable partitions); TMP has room for N rows. */
+static int
+grow(Forest *f, guint *const *order, guint n, guint depth, guint *tmp)
+{
+  Node node = { -1, 0, -1, -1, mean_of(f, order[0], n) };
   int at = (int) f->nodes->len;
   g_array_append_val(f->nodes, node);
   int feature;
   double threshold;
-  if (depth >= f->max_depth || n < f->min_split || !best_split(f, idx, n, &feature, &threshold))
+  if (depth >= f->max_depth || n < f->min_split ||
+      !best_split(f, order, n, &feature, &threshold))
     return at;
-  /* Partition: left first. */
+  /* Stable partition of every order: left rows first. */
   guint m = 0;
-  for (guint i = 0; i < n; i++) {
-    double v = f->x[idx[i] * f->d + feature];
-    gboolean left = f->categorical[feature] ? v == threshold : v < threshold;
-    if (left) {
-      guint t = idx[m];
-      idx[m++] = idx[i];
-      idx[i] = t;
-    }
+  for (guint k = 0; k < f->d; k++) {
+    guint *rows = order[k], l = 0, r = 0;
+    for (guint i = 0; i < n; i++)
+      if (goes_left(f, rows[i], feature, threshold))
+        rows[l++] = rows[i];
+      else
+        tmp[r++] = rows[i];
+    memcpy(rows + l, tmp, r * sizeof *rows);
+    m = l;
   }
-  int l = grow(f, idx, m, depth + 1);
-  int r = grow(f, idx + m, n - m, depth + 1);
+  g_autofree guint **right = g_new(guint *, f->d);
+  for (guint k = 0; k < f->d; k++)
+    right[k] = order[k] + m;
+  int l = grow(f, order, m, depth + 1, tmp);
+  int r = grow(f, right, n - m, depth + 1, tmp);
   Node *self = &g_array_index(f->nodes, Node, at);
   self->feature = feature;
   self->threshold = threshold;
@@ -370,15 +386,28 @@ fth_tune_importances(const FthSearchSpace *space, const FthTuneTrial *const *tri
   }
   Forest f = { d, x, y, categorical, lo, hi, g_array_new(FALSE, FALSE, sizeof(Node)),
                MAX(options->max_depth, 1), MAX(options->min_samples_split, 2) };
-  g_autofree guint *idx = g_new(guint, n);
+  g_autofree guint *sample = g_new(guint, (gsize) n * d);
+  g_autofree guint **order = g_new(guint *, d);
+  g_autofree guint *tmp = g_new(guint, n);
   g_autofree double *share = g_new0(double, d);
   g_autoptr(GRand) rng = fth_tune_rng_new(options->seed, 0, 7);
   guint n_used = 0;
   for (guint t = 0; t < MAX(options->n_trees, 1); t++) {
+    /* A bootstrap sample, sorted once per feature. */
     for (guint i = 0; i < n; i++)
-      idx[i] = (guint) g_rand_int_range(rng, 0, (gint32) n);
+      sample[i] = (guint) g_rand_int_range(rng, 0, (gint32) n);
+    for (guint k = 0; k < d; k++) {
+      order[k] = sample + (gsize) k * n;
+      if (k > 0)
+        memcpy(order[k], sample, n * sizeof *sample);
+    }
+    for (guint k = 0; k < d; k++) {
+      SortCtx ctx = { &f, k };
+      if (!categorical[k])
+        qsort_r(order[k], n, sizeof *sample, cmp_by_feature, &ctx);
+    }
     g_array_set_size(f.nodes, 0);
-    grow(&f, idx, n, 0);
+    grow(&f, order, n, 0, tmp);
     n_used += tree_shares(&f, share);
   }
   g_array_free(f.nodes, TRUE);
