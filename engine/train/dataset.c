@@ -2,6 +2,7 @@
 #include "fathom/media.h"
 #include "fathom/safetensors.h"
 #include "fathom/train.h"
+#include "dataset-private.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,43 +15,8 @@
 #define CACHE_MAGIC "FTHIMGC1"
 #define CACHE_HEADER 32 /* magic, n (u64), channels, height, width (u32 each), pad */
 
-typedef struct {
-  int64_t start, end;  /* Unicode characters */
-  int type;            /* the span label's index: tags 2 type + 1 (B) and 2 type + 2 (I) */
-} Span;
-
-typedef struct {
-  gint64 item_id;
-  int32_t label;
-  FthSplit split;
-  char *path;
-  gint64 member;
-  char *sha256;
-  char *text;          /* text items: the item's text */
-  GArray *spans;       /* tagging: Span, NULL otherwise */
-} Entry;
-
-struct FthDataset {
-  GArray *entries;        /* Entry, in item id order */
-  GPtrArray *class_names;
-  GArray *class_ids;      /* gint64 */
-  int channels, height, width;
-  size_t sample_bytes;
-  char *cache_path;
-  void *map;
-  size_t map_len;
-  const uint8_t *pixels;
-  size_t n_decoded;
-  int32_t *labels;        /* per entry, for fth_dataset_samples */
-  gint64 *keys;
-  gboolean text, tagging;
-  int32_t *tokens, *tags; /* text: n * seq_len, after fth_dataset_tokenize */
-  int seq_len;
-  FthTokenizer *tokenizer; /* fth_dataset_open_recipe_text */
-};
-
-static void
-entry_clear(gpointer p)
+void
+fth_dataset_entry_clear(gpointer p)
 {
   Entry *e = p;
   g_free(e->path);
@@ -86,9 +52,9 @@ fth_dataset_free(FthDataset *ds)
  * of items, then each item's annotations by the (item_id, author) index. (A label filter per
  * class would be simpler, but the store answers it with a scan of the label's annotations per
  * item: quadratic in the project size.) */
-static gboolean
-collect_items(FthDataset *ds, FthStore *store, FthDatasetScope scope, FthItemKind kind,
-              GError **error)
+gboolean
+fth_dataset_collect_items(FthDataset *ds, FthStore *store, FthDatasetScope scope,
+                          FthItemKind kind, GError **error)
 {
   g_autoptr(GPtrArray) labels = fth_store_list_labels(store, error);
   if (labels == NULL)
@@ -328,10 +294,10 @@ fth_dataset_open(FthStore *store, FthDatasetScope scope, int channels, const cha
   g_autoptr(FthDataset) ds = g_new0(FthDataset, 1);
   ds->channels = channels;
   ds->entries = g_array_new(FALSE, TRUE, sizeof(Entry));
-  g_array_set_clear_func(ds->entries, entry_clear);
+  g_array_set_clear_func(ds->entries, fth_dataset_entry_clear);
   ds->class_names = g_ptr_array_new_with_free_func(g_free);
   ds->class_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
-  if (!collect_items(ds, store, scope, FTH_ITEM_IMAGE, error))
+  if (!fth_dataset_collect_items(ds, store, scope, FTH_ITEM_IMAGE, error))
     return NULL;
   if (ds->entries->len == 0) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA,
@@ -409,10 +375,10 @@ fth_dataset_open_text(FthStore *store, FthDatasetScope scope, gboolean tagging, 
   ds->text = TRUE;
   ds->tagging = tagging;
   ds->entries = g_array_new(FALSE, TRUE, sizeof(Entry));
-  g_array_set_clear_func(ds->entries, entry_clear);
+  g_array_set_clear_func(ds->entries, fth_dataset_entry_clear);
   ds->class_names = g_ptr_array_new_with_free_func(g_free);
   ds->class_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
-  if (!collect_items(ds, store, scope, FTH_ITEM_TEXT, error))
+  if (!fth_dataset_collect_items(ds, store, scope, FTH_ITEM_TEXT, error))
     return NULL;
   if (ds->entries->len == 0) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA, "%s: no %stext items to %s",
@@ -656,7 +622,7 @@ fth_dataset_samples(const FthDataset *ds, FthSamples *out)
     }
   }
   *out = (FthSamples){ds->pixels, ds->labels, ds->keys, n, ds->channels, ds->height, ds->width,
-                      ds->tokens, ds->tags, ds->seq_len};
+                      ds->tokens, ds->tags, ds->seq_len, ds->features};
 }
 
 /* x / 255 for a whole sample, vectorized as the optimizer loops are (see optim.c). */
@@ -699,6 +665,10 @@ fth_samples_fill_batch(const FthSamples *s, const uint32_t *indices, size_t n,
   static const FthAugment none = {0};
   if (s->tokens != NULL) {
     fill_tokens(s, indices, n, aug, seed, epoch, xv, y);
+    return;
+  }
+  if (s->features != NULL) {
+    fth_samples_fill_features(s, indices, n, aug, seed, epoch, xv, y);
     return;
   }
   float *x = xv;

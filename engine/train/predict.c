@@ -106,6 +106,7 @@ fth_predict(FthStore *store, const FthPredictOptions *o, gint64 *run_id, gsize *
   g_autoptr(FthDataset) ds =
     recipe->tokens ? fth_dataset_open_recipe_text(store, recipe, FTH_DATASET_ALL,
                                                   o->checkpoint_dir, error)
+    : recipe->audio ? fth_dataset_open_recipe_audio(store, recipe, FTH_DATASET_ALL, error)
                    : fth_dataset_open(store, FTH_DATASET_ALL, channels, NULL, error);
   if (ds == NULL)
     return FALSE;

@@ -317,6 +317,7 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   g_autoptr(FthDataset) ds =
     recipe->tokens ? fth_dataset_open_recipe_text(store, recipe, FTH_DATASET_LABELED,
                                                   resume ? o->checkpoint_dir : NULL, error)
+    : recipe->audio ? fth_dataset_open_recipe_audio(store, recipe, FTH_DATASET_LABELED, error)
                    : fth_dataset_open(store, FTH_DATASET_LABELED, channels, NULL, error);
   if (ds == NULL)
     return FALSE;
@@ -385,12 +386,15 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     .schedule = recipe->train.schedule,
     .augment = {recipe->train.flip_prob, recipe->train.crop_padding, recipe->train.rotate_deg,
                 recipe->train.brightness, recipe->train.contrast, recipe->train.token_dropout,
-                recipe->train.token_swap},
+                recipe->train.token_swap, recipe->train.time_shift, recipe->train.noise,
+                recipe->train.freq_mask, recipe->train.time_mask},
   };
   cfg.use_augment = !o->no_augment && (cfg.augment.flip_prob > 0 || cfg.augment.crop_padding > 0 ||
                                        cfg.augment.rotate_deg > 0 || cfg.augment.brightness > 0 ||
                                        cfg.augment.contrast > 0 || cfg.augment.token_dropout > 0 ||
-                                       cfg.augment.token_swap > 0);
+                                       cfg.augment.token_swap > 0 || cfg.augment.time_shift > 0 ||
+                                       cfg.augment.noise > 0 || cfg.augment.freq_mask > 0 ||
+                                       cfg.augment.time_mask > 0);
   double lr = o->lr > 0 ? o->lr : resume && resume->lr > 0 ? resume->lr : 0;
   if (lr > 0) {
     cfg.optim.lr = (float)lr;

@@ -89,6 +89,10 @@ typedef struct {
   float contrast;    /* scales around the image mean by U(1 - c, 1 + c) */
   float token_dropout; /* text: a token becomes [UNK] with this probability */
   float token_swap;    /* text: a token changes place with its right neighbour (and its tag) */
+  int time_shift;      /* audio: the frames move by up to +-time_shift (vacated ones are 0) */
+  float noise;         /* audio: adds N(0, noise^2) to every standardized feature */
+  int freq_mask;       /* audio, SpecAugment: one band of up to freq_mask mel bins set to 0 */
+  int time_mask;       /* audio, SpecAugment: one run of up to time_mask frames set to 0 */
 } FthAugment;
 
 /* Token dropout and adjacent swaps of n ids (special tokens stay in place), with the per-token
@@ -158,6 +162,15 @@ const FthTokenizer *fth_dataset_tokenizer(const FthDataset *ds);
 gboolean fth_dataset_save_tokenizer(const FthDataset *ds, const char *dir, GError **error);
 
 
+/* Audio items for a recipe with "input.audio": each item decoded to mono at the recipe's sample
+ * rate (fathom/media.h), cropped or zero-padded to its duration, and turned into a log-mel
+ * spectrogram [1, n_mels, frames] (fathom/features.h) once: the features of all items are kept
+ * in one float cache file in <project>/cache, keyed by the items' content hashes and the
+ * feature settings, and memory-mapped; later opens decode nothing. An item that cannot be
+ * decoded fails the open, naming its file. */
+FthDataset *fth_dataset_open_recipe_audio(FthStore *store, const FthRecipe *recipe,
+                                          FthDatasetScope scope, GError **error);
+
 /* ---- Samples: uint8 images or token ids with labels in memory, what the trainer consumes ----- */
 typedef struct {
   const uint8_t *pixels;   /* n * channels * height * width, CHW per sample */
@@ -169,6 +182,8 @@ typedef struct {
   const int32_t *tags;     /* tagging: n * seq_len per-token classes, FTH_IGNORE_TARGET at
                             * special and padding tokens; NULL: one label per sample */
   int seq_len;
+  const float *features;   /* audio: n * channels * height * width log-mel values (pixels
+                            * unused), standardized per sample when a batch is filled */
 } FthSamples;
 
 /* A view of the dataset (valid while it lives). */
