@@ -676,6 +676,17 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   return TRUE;
 }
 
+/* The largest batch a training step runs: this rank's part of the global batch when data
+ * parallel on the CPU, so its arena is the part's (a device keeps the arena it was fit for). */
+static int64_t
+step_batch(FthTrainer *t)
+{
+  if (t->comm == NULL || t->dev != NULL)
+    return t->cfg.batch;
+  int64_t ranks = fth_comm_size(t->comm);
+  return (t->cfg.batch + ranks - 1) / ranks;
+}
+
 gboolean
 fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train, size_t n,
                       int epoch, int64_t first_batch, int64_t stop_step,
@@ -683,7 +694,7 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
                       GCancellable *cancellable, gboolean *interrupted, GError **error)
 {
   *interrupted = FALSE;
-  if (!plan(t, FTH_MODE_TRAIN, t->cfg.batch, error))
+  if (!plan(t, FTH_MODE_TRAIN, step_batch(t), error))
     return FALSE;
   if (t->perm_len != n) {
     g_free(t->perm);
