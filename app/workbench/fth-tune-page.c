@@ -37,9 +37,6 @@ struct _FthTunePage {
   AdwActionRow *epochs_row;
   GtkGrid *space_grid;
   GtkLabel *message_label;
-  GtkButton *start_button;
-  GtkButton *stop_button;
-  GtkButton *promote_button;
   GtkLabel *status_label;
   GtkStack *views;
   GtkColumnView *trials_view;
@@ -274,7 +271,7 @@ check_form(FthTunePage *self)
   g_autoptr(FthSearchSpace) space = fth_tune_page_get_space(self, &error);
   gtk_label_set_text(self->message_label, space == NULL ? error->message : "");
   gtk_widget_set_visible(GTK_WIDGET(self->message_label), space == NULL);
-  gtk_widget_set_sensitive(GTK_WIDGET(self->start_button), space != NULL && can_start(self));
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.start", space != NULL && can_start(self));
 }
 
 static void
@@ -858,7 +855,7 @@ load_objective(FthTunePage *self)
   fill_form(self, space);
   reset_views(self, space, builtin == NULL);
   gtk_label_set_text(self->status_label, "");
-  gtk_widget_set_sensitive(GTK_WIDGET(self->promote_button), FALSE);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.promote", FALSE);
   if (self->store == NULL)
     return;
   g_autoptr(GTask) task = g_task_new(self, self->cancellable, load_done, NULL);
@@ -992,11 +989,11 @@ stop_following(FthTunePage *self)
 static void
 set_running(FthTunePage *self, gboolean running)
 {
-  gtk_widget_set_sensitive(GTK_WIDGET(self->stop_button), running);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.stop", running);
   gtk_widget_set_sensitive(GTK_WIDGET(self->objective_row), !running);
   gtk_widget_set_sensitive(GTK_WIDGET(self->space_grid), !running);
-  gtk_widget_set_sensitive(GTK_WIDGET(self->promote_button),
-                           !running && !isnan(self->best) && chosen_builtin(self) == NULL);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.promote",
+                                !running && !isnan(self->best) && chosen_builtin(self) == NULL);
   check_form(self);
 }
 
@@ -1149,7 +1146,7 @@ promote_event(FthJob *job, const FthJobEvent *event, gpointer user_data)
     status = g_strdup_printf(_("Promoting failed: %s"),
                              event->error != NULL ? event->error->message : _("cancelled"));
   gtk_label_set_text(self->status_label, status);
-  gtk_widget_set_sensitive(GTK_WIDGET(self->promote_button), TRUE);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.promote", TRUE);
   g_signal_emit(self, signals[SIGNAL_PROMOTED], 0, event->type == FTH_JOB_EVENT_SUCCEEDED);
 }
 
@@ -1169,7 +1166,7 @@ fth_tune_page_promote_best(FthTunePage *self)
   w->epochs = gtk_spin_button_get_value_as_int(self->epochs_spin);
   g_autoptr(FthJob) job = fth_job_new("promote", promote_job, w, (GDestroyNotify)promote_work_free);
   fth_job_subscribe(job, NULL, promote_event, g_object_ref(self), g_object_unref);
-  gtk_widget_set_sensitive(GTK_WIDGET(self->promote_button), FALSE);
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.promote", FALSE);
   gtk_label_set_text(self->status_label, _("Promoting the best trial…"));
   fth_job_start(job);
   return TRUE;
@@ -1304,21 +1301,21 @@ fth_tune_page_get_importance(FthTunePage *self, const char *param, double *impor
 }
 
 static void
-start_clicked(GtkButton *button, gpointer user_data)
+start_action(GtkWidget *widget, const char *name, GVariant *parameter)
 {
-  fth_tune_page_start(FTH_TUNE_PAGE(user_data));
+  fth_tune_page_start(FTH_TUNE_PAGE(widget));
 }
 
 static void
-stop_clicked(GtkButton *button, gpointer user_data)
+stop_action(GtkWidget *widget, const char *name, GVariant *parameter)
 {
-  fth_tune_page_stop(FTH_TUNE_PAGE(user_data));
+  fth_tune_page_stop(FTH_TUNE_PAGE(widget));
 }
 
 static void
-promote_clicked(GtkButton *button, gpointer user_data)
+promote_action(GtkWidget *widget, const char *name, GVariant *parameter)
 {
-  fth_tune_page_promote_best(FTH_TUNE_PAGE(user_data));
+  fth_tune_page_promote_best(FTH_TUNE_PAGE(widget));
 }
 
 /* ---- the class ---------------------------------------------------------------------------- */
@@ -1392,18 +1389,20 @@ fth_tune_page_class_init(FthTunePageClass *klass)
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, epochs_row);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, space_grid);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, message_label);
-  gtk_widget_class_bind_template_child(widget_class, FthTunePage, start_button);
-  gtk_widget_class_bind_template_child(widget_class, FthTunePage, stop_button);
-  gtk_widget_class_bind_template_child(widget_class, FthTunePage, promote_button);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, status_label);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, views);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, trials_view);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, best_chart);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, parallel);
   gtk_widget_class_bind_template_child(widget_class, FthTunePage, importances_list);
-  gtk_widget_class_bind_template_callback(widget_class, start_clicked);
-  gtk_widget_class_bind_template_callback(widget_class, stop_clicked);
-  gtk_widget_class_bind_template_callback(widget_class, promote_clicked);
+  /* Ctrl+Return starts (or resumes) the study, Ctrl+Shift+Return stops it (help-overlay.ui). */
+  gtk_widget_class_install_action(widget_class, "tune.start", NULL, start_action);
+  gtk_widget_class_install_action(widget_class, "tune.stop", NULL, stop_action);
+  gtk_widget_class_install_action(widget_class, "tune.promote", NULL, promote_action);
+  gtk_widget_class_add_binding_action(widget_class, GDK_KEY_Return, GDK_CONTROL_MASK,
+                                      "tune.start", NULL);
+  gtk_widget_class_add_binding_action(widget_class, GDK_KEY_Return,
+                                      GDK_CONTROL_MASK | GDK_SHIFT_MASK, "tune.stop", NULL);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 
