@@ -72,18 +72,31 @@ thread_cpu_ms(void)
          (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e3;
 }
 
+/* How long the calling thread has waited for a core so far, in ms (Linux schedstat; 0 when
+ * unknown): the part of a long frame that is the machine's load. */
+static double
+thread_wait_ms(void)
+{
+  g_autofree char *stat = NULL;
+  guint64 run_ns = 0, wait_ns = 0;
+  if (!g_file_get_contents("/proc/thread-self/schedstat", &stat, NULL, NULL) ||
+      sscanf(stat, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, &run_ns, &wait_ns) != 2)
+    return 0;
+  return wait_ns / 1e6;
+}
+
 /* Runs STEP once a frame until it returns FALSE, then prints the frame intervals and the main
  * thread's CPU time per frame. */
 static void
 run_phase(GtkWidget *widget, const char *name, StepFunc step, gpointer data)
 {
   Phase phase = { g_array_new(FALSE, FALSE, sizeof(gint64)), 0, 0, step, data, FALSE };
-  double cpu0 = thread_cpu_ms();
+  double cpu0 = thread_cpu_ms(), wait0 = thread_wait_ms();
   guint id = gtk_widget_add_tick_callback(widget, tick, &phase, NULL);
   fth_test_spin_until(phase_done, &phase, 120000);
   fth_test_spin_for(100); /* the last step's frame */
   gtk_widget_remove_tick_callback(widget, id);
-  double cpu = thread_cpu_ms() - cpu0;
+  double cpu = thread_cpu_ms() - cpu0, wait = thread_wait_ms() - wait0;
 
   GArray *v = phase.intervals_us;
   if (v->len == 0) {
@@ -99,10 +112,10 @@ run_phase(GtkWidget *widget, const char *name, StepFunc step, gpointer data)
     over_50 += g_array_index(v, gint64, i) > 50000;
   }
   printf("  %-34s %4u frames: mean %6.1f ms, p95 %6.1f, max %6.1f; %u over 50 ms; "
-         "main thread CPU %.1f ms a frame\n",
+         "main thread CPU %.1f ms a frame, waiting for a core %.1f ms\n",
          name, v->len, sum / v->len / 1000.0,
          g_array_index(v, gint64, MIN(v->len - 1, (guint)(0.95 * v->len))) / 1000.0,
-         g_array_index(v, gint64, v->len - 1) / 1000.0, over_50, cpu / v->len);
+         g_array_index(v, gint64, v->len - 1) / 1000.0, over_50, cpu / v->len, wait / v->len);
   fflush(stdout);
   g_array_unref(v);
 }
