@@ -202,17 +202,25 @@ normalize(const char *text, gsize len, gboolean lowercase, Normalized *nt)
       in_word = FALSE;
       continue;
     }
-    g_autofree char *nfkc = g_utf8_normalize(u0, p - u0, G_NORMALIZE_NFKC);
-    g_autofree char *low = lowercase && nfkc ? g_utf8_strdown(nfkc, -1) : NULL;
-    const char *norm = low ? low : nfkc;
-    if (norm == NULL || norm[0] == '\0')
-      continue;
     guint first = nt->chars->len;
-    for (const char *q = norm; *q; q = g_utf8_next_char(q)) {
-      gunichar c = g_utf8_get_char(q);
+    if (base < 0x80 && p - u0 == 1) {
+      /* ASCII alone: NFKC leaves it, lowercasing is ASCII's (most text; no allocation). */
+      gunichar c = lowercase ? (gunichar)g_ascii_tolower((gchar)base) : base;
       g_array_append_val(nt->chars, c);
       g_array_append_val(nt->start, s);
       g_array_append_val(nt->end, ci);
+    } else {
+      g_autofree char *nfkc = g_utf8_normalize(u0, p - u0, G_NORMALIZE_NFKC);
+      g_autofree char *low = lowercase && nfkc ? g_utf8_strdown(nfkc, -1) : NULL;
+      const char *norm = low ? low : nfkc;
+      if (norm == NULL || norm[0] == '\0')
+        continue;
+      for (const char *q = norm; *q; q = g_utf8_next_char(q)) {
+        gunichar c = g_utf8_get_char(q);
+        g_array_append_val(nt->chars, c);
+        g_array_append_val(nt->start, s);
+        g_array_append_val(nt->end, ci);
+      }
     }
     guint n = nt->chars->len - first;
     if (cls == UNIT_ALONE || !in_word) {
@@ -510,14 +518,25 @@ encode_bpe(const FthTokenizer *tok, const Normalized *nt, const Word *w, GArray 
 static void
 encode_wordpiece(const FthTokenizer *tok, const Normalized *nt, const Word *w, GArray *out)
 {
+  /* The word in UTF-8 with each character's byte offset: every candidate is a slice copied
+   * into one reused buffer. */
+  g_autoptr(GString) word = g_string_new("");
+  guint off[MAX_WORD_CHARS + 1];
+  for (guint i = 0; i < w->n; i++) {
+    off[i] = (guint)word->len;
+    g_string_append_unichar(word, g_array_index(nt->chars, gunichar, w->first + i));
+  }
+  off[w->n] = (guint)word->len;
+  g_autoptr(GString) cand = g_string_sized_new(word->len + 2);
   guint mark = out->len;
   guint pos = 0;
   while (pos < w->n) {
     int32_t id = -1;
     guint end = w->n;
     for (; end > pos; end--) {
-      g_autofree char *s = symbol_string(nt, w->first + pos, w->first + end, pos > 0);
-      id = fth_tokenizer_token_id(tok, s);
+      g_string_assign(cand, pos > 0 ? "##" : "");
+      g_string_append_len(cand, word->str + off[pos], (gssize)(off[end] - off[pos]));
+      id = fth_tokenizer_token_id(tok, cand->str);
       if (id >= 0)
         break;
     }
