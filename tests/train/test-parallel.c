@@ -83,7 +83,7 @@ worker_collectives(void)
     return report_error(error);
   int rank = fth_comm_rank(comm), size = fth_comm_size(comm);
   /* Around the 2^18-value chunks rank 0 sums at a time. */
-  const size_t sizes[] = {1, 7, 1000, (1u << 18) - 1, 1u << 18, (1u << 18) + 1, 3u * (1u << 18) + 5};
+  const size_t sizes[] = {1, 7, 1000, (1u << 18) - 1, 1u << 18, (1u << 18) + 1, 2u * (1u << 18) + 5};
   int status = 0;
   for (int k = 0; k < (int)G_N_ELEMENTS(sizes) && status == 0; k++) {
     size_t n = sizes[k];
