@@ -336,6 +336,18 @@ test_invalid_space(Fixture *f, gconstpointer data)
   g_assert_false(fth_tune_page_set_param_field(f->page, "no-such-param", "low", "1"));
 }
 
+/* The page fits a small window (the workbench's stack takes its widest page's minimum). */
+static void
+test_minimum_width(Fixture *f, gconstpointer data)
+{
+  load(f, "fmnist-cnn");
+  int minimum = 0, natural = 0;
+  gtk_widget_measure(GTK_WIDGET(f->page), GTK_ORIENTATION_HORIZONTAL, -1, &minimum, &natural,
+                     NULL, NULL);
+  g_test_message("tuning page: minimum width %d, natural %d", minimum, natural);
+  g_assert_cmpint(minimum, <=, 600);
+}
+
 static const char PC_SPACE[] =
   "{\"params\": [{\"name\": \"lr\", \"type\": \"float\", \"low\": 1e-4, \"high\": 1, \"log\": true},"
   "{\"name\": \"width\", \"type\": \"int\", \"low\": 16, \"high\": 64},"
@@ -403,6 +415,8 @@ main(int argc, char **argv)
   g_test_add("/tune-page/recipe-promote", Fixture, NULL, fixture_setup, test_recipe_promote,
              fixture_teardown);
   g_test_add("/tune-page/invalid-space", Fixture, NULL, fixture_setup, test_invalid_space,
+             fixture_teardown);
+  g_test_add("/tune-page/minimum-width", Fixture, NULL, fixture_setup, test_minimum_width,
              fixture_teardown);
   g_test_add_func("/tune-page/parallel-coords-mapping", test_parallel_coords_mapping);
   return g_test_run();
