@@ -7,6 +7,7 @@
  * come: an hour shows its waveform as soon as it is decoded and the spectrogram of what is in
  * view a moment later, while the rest is computed. */
 #include "fth-waveform-view.h"
+#include "fth-background-thread.h"
 #include "fth-label-color.h"
 
 #include <fathom/features.h>
@@ -534,7 +535,7 @@ decode_done(GObject *source, GAsyncResult *result, gpointer user_data)
   job->audio = g_atomic_rc_box_acquire(audio);
   g_autoptr(GTask) task = g_task_new(self, self->cancellable, spectrogram_done, NULL);
   g_task_set_task_data(task, job, (GDestroyNotify)load_job_free);
-  g_task_run_in_thread(task, spectrogram_thread);
+  fth_background_thread_run(task, spectrogram_thread);
 }
 
 static void stop_playback(FthWaveformView *self);
@@ -566,7 +567,7 @@ fth_waveform_view_load(FthWaveformView *self, const char *path, const char *cach
   job->path = g_strdup(path);
   g_autoptr(GTask) task = g_task_new(self, self->cancellable, decode_done, NULL);
   g_task_set_task_data(task, job, (GDestroyNotify)load_job_free);
-  g_task_run_in_thread(task, decode_thread);
+  fth_background_thread_run(task, decode_thread);
   gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 

@@ -3,6 +3,7 @@
  * arrive on the main loop. */
 #include "fth-training-page.h"
 
+#include "fth-background-thread.h"
 #include "fth-confusion-matrix.h"
 #include "fth-line-chart.h"
 
@@ -13,13 +14,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <errno.h>
 #include <math.h>
-#ifdef __linux__
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 struct _FthTrainingPage {
   GtkWidget parent_instance;
@@ -156,26 +151,9 @@ write_recipe_with_optimizer(const char *name, FthOptimKind optimizer, char **rec
 /* Training keeps every core busy. Ten steps of niceness below the workbench's own, its thread
  * and the compute threads it starts give way to the main loop, whose frames would otherwise
  * wait behind them (measured with bench/workbench/run.sh): relative, because a workbench that
- * itself runs at nice 10 would otherwise train at its own priority. Linux niceness is per
- * thread; the job pool's thread keeps it after the run (raising it back needs privileges),
- * which suits a pool of background work. */
+ * itself runs at nice 10 would otherwise train at its own priority. The job pool's thread keeps
+ * it after the run, which suits a pool of background work. */
 #define TRAINING_NICE_STEPS 10
-
-static void
-lower_thread_priority(void)
-{
-#ifdef __linux__
-  id_t thread = (id_t)syscall(SYS_gettid);
-  errno = 0;
-  int process_nice = getpriority(PRIO_PROCESS, (id_t)getpid()); /* the main thread's */
-  if (errno != 0)
-    return;
-  int nice = getpriority(PRIO_PROCESS, thread);
-  int target = MIN(19, process_nice + TRAINING_NICE_STEPS);
-  if (errno == 0 && nice < target)
-    setpriority(PRIO_PROCESS, thread, target);
-#endif
-}
 
 static gboolean
 train_job(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **error)
@@ -185,7 +163,7 @@ train_job(FthJob *job, GCancellable *cancellable, gpointer user_data, GError **e
   g_autofree char *recipe_dir = NULL, *recipe_path = NULL;
 
   work->job = job;
-  lower_thread_priority();
+  fth_background_thread_lower_priority(TRAINING_NICE_STEPS);
   /* Connections of its own: on the window's store the trainer's long reads (the whole
    * dataset) would hold the read connection's lock while the item grid waits to page in. */
   g_autoptr(FthStore) store = fth_store_open(fth_store_get_dir(work->store), error);
