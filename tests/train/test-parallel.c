@@ -277,9 +277,9 @@ worker_train(char **argv)
 
 /* A project with N_SAMPLES IDX records (the bar images) and their classes. */
 static char *
-make_project(void)
+make_project(const char *name)
 {
-  g_autofree char *dir = g_build_filename(tmp_root, "project", NULL);
+  g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
   GError *error = NULL;
   g_autoptr(FthStore) store = fth_store_create(dir, &error);
   g_assert_no_error(error);
@@ -506,7 +506,7 @@ test_fth_train(void)
 {
   /* Two workers first, on a project without splits: rank 0 makes and stores them, rank 1 opens
    * the dataset after it. Then one process on the stored splits. */
-  g_autofree char *project = make_project();
+  g_autofree char *project = make_project("project");
   g_autofree char *ck2 = g_build_filename(tmp_root, "ck-2", NULL);
   g_autofree char *ck1 = g_build_filename(tmp_root, "ck-1", NULL);
   g_autofree char *recipe = g_build_filename(tmp_root, "mlp.json", NULL);
@@ -534,6 +534,50 @@ test_fth_train(void)
   g_assert_cmpuint(runs->len, ==, 2);
   for (guint i = 0; i < runs->len; i++)
     g_assert_cmpint(((FthRun *)runs->pdata[i])->state, ==, FTH_RUN_DONE);
+}
+
+static void
+test_cli(void)
+{
+  g_autofree char *fathom = g_build_filename(FTH_BUILD_DIR, "app", "cli", "fathom", NULL);
+  if (!g_file_test(fathom, G_FILE_TEST_IS_EXECUTABLE)) {
+    g_test_skip("the fathom command is not built");
+    return;
+  }
+  g_autofree char *project = make_project("cli-project");
+  g_autofree char *recipe = g_build_filename(tmp_root, "cli-mlp.json", NULL);
+  g_autofree char *ckpt = g_build_filename(tmp_root, "cli-ck", NULL);
+  GError *error = NULL;
+  g_assert_true(g_file_set_contents(recipe, mlp_recipe, -1, &error));
+  const char *argv[] = {fathom, "train", project, "--recipe", recipe, "--checkpoint", ckpt,
+                        "--device", "cpu", "--nproc", "2", "--json", NULL};
+  g_autofree char *out = NULL, *err = NULL;
+  int status;
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                             &status, &error));
+  g_assert_no_error(error);
+  if (!g_spawn_check_wait_status(status, NULL))
+    g_test_message("%s", err);
+  g_assert_true(g_spawn_check_wait_status(status, NULL));
+  /* Rank 0's report alone (the others' output goes to their logs), and one run. */
+  g_assert_nonnull(strstr(out, "\"type\":\"report\""));
+  g_assert_null(strstr(strstr(out, "\"type\":\"report\"") + 1, "\"type\":\"report\""));
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_autoptr(GPtrArray) runs = fth_store_list_runs(store, "train", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(runs->len, ==, 1);
+
+  /* A worker that fails: every rank refuses the recipe variable; the launcher names a rank. */
+  const char *bad[] = {fathom, "train", project, "--recipe", recipe, "--set", "nosuch=1",
+                       "--nproc", "2", "-q", NULL};
+  g_clear_pointer(&out, g_free);
+  g_clear_pointer(&err, g_free);
+  g_assert_true(g_spawn_sync(NULL, (char **)bad, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                             &status, &error));
+  g_assert_false(g_spawn_check_wait_status(status, NULL));
+  g_test_message("%s", err);
+  g_assert_nonnull(strstr(err, " of 2 "));
+  g_assert_nonnull(strstr(err, "failed: exited with status 1"));
 }
 
 static void
@@ -726,6 +770,7 @@ main(int argc, char **argv)
   g_test_add_func("/parallel/mpirun-environment", test_mpirun_environment);
   g_test_add_func("/parallel/same-as-one-process", test_same_as_one_process);
   g_test_add_func("/parallel/fth-train", test_fth_train);
+  g_test_add_func("/parallel/cli", test_cli);
   g_test_add_func("/parallel/batch-norm", test_batch_norm_trains);
   g_test_add_func("/parallel/killed-worker", test_killed_worker);
 #if FTH_HAVE_CUDA
