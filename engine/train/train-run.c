@@ -313,10 +313,17 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   /* The other ranks open the dataset once rank 0 has decoded it and stored the splits. */
   if (!lead && !fth_comm_barrier(o->comm, error))
     return FALSE;
-  /* Text: a resumed run keeps its checkpoint's tokenizer; a new one trains its own. */
+  /* Text: a resumed run keeps its checkpoint's tokenizer, and one that starts from another
+   * run's weights that run's tokenizer (its embedding rows mean those tokens); a new one trains
+   * its own. */
+  g_autofree char *init_dir = o->init_weights ? g_path_get_dirname(o->init_weights) : NULL;
+  g_autofree char *init_tok = init_dir ? g_build_filename(init_dir, "tokenizer.json", NULL) : NULL;
+  const char *tok_dir = resume ? o->checkpoint_dir
+                        : init_tok && g_file_test(init_tok, G_FILE_TEST_IS_REGULAR) ? init_dir
+                                                                                     : NULL;
   g_autoptr(FthDataset) ds =
-    recipe->tokens ? fth_dataset_open_recipe_text(store, recipe, FTH_DATASET_LABELED,
-                                                  resume ? o->checkpoint_dir : NULL, error)
+    recipe->tokens ? fth_dataset_open_recipe_text(store, recipe, FTH_DATASET_LABELED, tok_dir,
+                                                  error)
     : recipe->audio ? fth_dataset_open_recipe_audio(store, recipe, FTH_DATASET_LABELED, error)
                    : fth_dataset_open(store, FTH_DATASET_LABELED, channels, NULL, error);
   if (ds == NULL)

@@ -35,9 +35,9 @@ add_text_item(FthStore *store, const char *text, int row, gint64 *id)
   g_assert_no_error(error);
 }
 
-/* 240 items, classes "sport" and "tech"; every fourth is Chinese. */
+/* n items, classes "sport" and "tech"; every fourth is Chinese. */
 static char *
-make_classification_project(const char *name)
+make_classification_project(const char *name, int n)
 {
   g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
   GError *error = NULL;
@@ -48,7 +48,7 @@ make_classification_project(const char *name)
   g_assert_true(fth_store_add_label(store, "tech", NULL, NULL, FTH_LABEL_CLASS, &labels[1], &error));
   GRand *r = g_rand_new_with_seed(11);
   g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < 240; i++) {
+  for (int i = 0; i < n; i++) {
     int cls = i % 2, len = g_rand_int_range(r, 6, 11), at = g_rand_int_range(r, 0, len);
     gboolean zh = i % 4 >= 2;
     GString *s = g_string_new("");
@@ -142,7 +142,7 @@ last_metric(FthStore *store, gint64 run_id, const char *name)
 static void
 test_classifiers(void)
 {
-  g_autofree char *project = make_classification_project("cls");
+  g_autofree char *project = make_classification_project("cls", 240);
   static const struct {
     const char *recipe;
     int epochs;
@@ -239,7 +239,7 @@ file_bytes(const char *dir, const char *name)
 static void
 test_resume(void)
 {
-  g_autofree char *project = make_classification_project("resume");
+  g_autofree char *project = make_classification_project("resume", 240);
   g_autofree char *recipe = g_build_filename(tmp_root, "bpe-cnn.json", NULL);
   g_assert_true(g_file_set_contents(recipe, bpe_recipe, -1, NULL));
   g_autofree char *a = g_build_filename(project, "a", NULL);
@@ -264,6 +264,50 @@ test_resume(void)
   g_autoptr(GBytes) tb = file_bytes(b, "tokenizer.json");
   g_assert_true(g_bytes_equal(ta, tb));
   g_assert_true(strstr(g_bytes_get_data(ta, NULL), "\"bpe\"") != NULL);
+}
+
+static gboolean
+train_bow(const char *project, const char *ckpt, const char *init, GError **error)
+{
+  g_autoptr(FthStore) store = fth_store_open(project, error);
+  g_assert_nonnull(store);
+  static const char *const vars[] = {"tokens=24", "vocab=400", NULL};
+  FthTrainOptions o;
+  fth_train_options_init(&o);
+  o.recipe = "text-bow";
+  o.vars = vars;
+  o.epochs = 1;
+  o.checkpoint_dir = ckpt;
+  o.init_weights = init;
+  FthTrainResult res;
+  gboolean ok = fth_train(store, &o, &res, error);
+  fth_train_result_clear(&res);
+  return ok;
+}
+
+/* Fine-tuning from another run's weights keeps that run's tokenizer: the embedding rows belong
+ * to its tokens. A run on the smaller project alone trains a different one. */
+static void
+test_init_weights_tokenizer(void)
+{
+  g_autofree char *big = make_classification_project("fine-a", 240);
+  g_autofree char *small = make_classification_project("fine-b", 60);
+  g_autofree char *a = g_build_filename(big, "a", NULL);
+  g_autofree char *b = g_build_filename(small, "b", NULL);
+  g_autofree char *c = g_build_filename(small, "c", NULL);
+  GError *error = NULL;
+  g_assert_true(train_bow(big, a, NULL, &error));
+  g_autoptr(FthCheckpointMeta) ma = fth_checkpoint_load_meta(a, &error);
+  g_assert_no_error(error);
+  g_autofree char *wa = g_build_filename(a, ma->weights_file, NULL);
+  g_assert_true(train_bow(small, b, wa, &error));
+  g_assert_true(train_bow(small, c, NULL, &error));
+  g_assert_no_error(error);
+  g_autoptr(GBytes) ta = file_bytes(a, "tokenizer.json");
+  g_autoptr(GBytes) tb = file_bytes(b, "tokenizer.json");
+  g_autoptr(GBytes) tc = file_bytes(c, "tokenizer.json");
+  g_assert_true(g_bytes_equal(ta, tb));
+  g_assert_false(g_bytes_equal(ta, tc));
 }
 
 static void
@@ -472,6 +516,7 @@ main(int argc, char **argv)
   g_test_add_func("/text/bad-data", test_bad_data);
   g_test_add_func("/text/classifiers", test_classifiers);
   g_test_add_func("/text/resume", test_resume);
+  g_test_add_func("/text/init-weights-tokenizer", test_init_weights_tokenizer);
   g_test_add_func("/text/ner", test_ner);
   int rc = g_test_run();
   train_test_rmtree(tmp_root);

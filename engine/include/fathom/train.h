@@ -274,7 +274,8 @@ typedef struct {
   const char *checkpoint_dir;    /* NULL: <project>/models/train-RUNID */
   gboolean resume;               /* continue from checkpoint_dir */
   const char *init_weights;      /* a .safetensors file: parameters with the same name and shape
-                                  * start from it (fine-tuning); others keep their initialization */
+                                  * start from it (fine-tuning); others keep their initialization.
+                                  * A text run uses the tokenizer.json beside it, if any */
   gboolean no_augment;           /* ignore the recipe's augmentation */
   int64_t stop_after_steps;      /* > 0: checkpoint and stop after that many steps in all */
   FthComm *comm;                 /* data parallel: this process's rank (fth_comm_from_env);
