@@ -641,6 +641,21 @@ fth_tokenizer_to_json(const FthTokenizer *tok)
   return json_to_string(root, TRUE);
 }
 
+/* Members of the wrong JSON type read as absent (json-glib's getters would warn). */
+static JsonArray *
+array_member(JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member(o, name);
+  return n != NULL && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+static const char *
+string_node(JsonNode *n)
+{
+  return n != NULL && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+           ? json_node_get_string(n) : NULL;
+}
+
 static FthTokenizer *
 parse_fail(const char *source, const char *what, GError **error)
 {
@@ -663,7 +678,8 @@ fth_tokenizer_from_json(const char *json, gssize len, const char *source, GError
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
     return parse_fail(source, "a tokenizer must be a JSON object", error);
   JsonObject *o = json_node_get_object(root);
-  const char *type = json_object_get_string_member_with_default(o, "type", "");
+  const char *type = string_node(json_object_get_member(o, "type"));
+  type = type ? type : "";
   FthTokenizerKind kind;
   if (strcmp(type, "wordpiece") == 0)
     kind = FTH_TOKENIZER_WORDPIECE;
@@ -673,28 +689,26 @@ fth_tokenizer_from_json(const char *json, gssize len, const char *source, GError
     return parse_fail(source, "'type' must be \"wordpiece\" or \"bpe\"", error);
   g_autoptr(FthTokenizer) tok =
     tokenizer_new(kind, json_object_get_boolean_member_with_default(o, "lowercase", FALSE));
-  JsonArray *vocab = json_object_get_array_member(o, "vocab");
+  JsonArray *vocab = array_member(o, "vocab");
   guint nv = vocab ? json_array_get_length(vocab) : 0;
   if (nv < FTH_TOKEN_N_SPECIAL)
     return parse_fail(source, "'vocab' is missing or shorter than the special tokens", error);
   for (guint i = 0; i < nv; i++) {
     JsonNode *e = json_array_get_element(vocab, i);
-    const char *s = JSON_NODE_HOLDS_VALUE(e) ? json_node_get_string(e) : NULL;
+    const char *s = string_node(e);
     if (s == NULL || (i < FTH_TOKEN_N_SPECIAL && strcmp(s, special_tokens[i]) != 0) ||
         fth_tokenizer_token_id(tok, s) >= 0)
       return parse_fail(source, "'vocab' must hold distinct strings, starting with [PAD] [UNK] "
                         "[CLS] [SEP] [MASK]", error);
     vocab_add(tok, s);
   }
-  JsonArray *merges = json_object_has_member(o, "merges")
-                        ? json_object_get_array_member(o, "merges") : NULL;
+  JsonArray *merges = array_member(o, "merges");
   for (guint i = 0; merges && i < json_array_get_length(merges); i++) {
     JsonNode *e = json_array_get_element(merges, i);
     JsonArray *pair = JSON_NODE_HOLDS_ARRAY(e) ? json_node_get_array(e) : NULL;
-    const char *a = pair && json_array_get_length(pair) == 2
-                      ? json_array_get_string_element(pair, 0) : NULL;
-    const char *b = pair && json_array_get_length(pair) == 2
-                      ? json_array_get_string_element(pair, 1) : NULL;
+    gboolean two = pair != NULL && json_array_get_length(pair) == 2;
+    const char *a = two ? string_node(json_array_get_element(pair, 0)) : NULL;
+    const char *b = two ? string_node(json_array_get_element(pair, 1)) : NULL;
     int32_t ia = a ? fth_tokenizer_token_id(tok, a) : -1;
     int32_t ib = b ? fth_tokenizer_token_id(tok, b) : -1;
     g_autofree char *m = ia >= 0 && ib >= 0 ? merged_string(tok, ia, ib) : NULL;

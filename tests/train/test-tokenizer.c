@@ -247,7 +247,11 @@ test_errors(void)
     "[]", "{\"type\": \"sentencepiece\", \"vocab\": []}",
     "{\"type\": \"bpe\", \"vocab\": [\"[UNK]\", \"[PAD]\", \"[CLS]\", \"[SEP]\", \"[MASK]\"]}",
     "{\"type\": \"bpe\", \"vocab\": [\"[PAD]\", \"[UNK]\", \"[CLS]\", \"[SEP]\", \"[MASK]\", \"a\","
-    " \"##b\"], \"merges\": [[\"a\", \"##b\"]]}", NULL};
+    " \"##b\"], \"merges\": [[\"a\", \"##b\"]]}",
+    "{\"type\": 7, \"vocab\": []}", "{\"type\": \"bpe\", \"vocab\": {\"a\": 1}}",
+    "{\"type\": \"bpe\", \"vocab\": [\"[PAD]\", \"[UNK]\", \"[CLS]\", \"[SEP]\", \"[MASK]\", 5]}",
+    "{\"type\": \"bpe\", \"vocab\": [\"[PAD]\", \"[UNK]\", \"[CLS]\", \"[SEP]\", \"[MASK]\", \"a\","
+    " \"##b\", \"ab\"], \"merges\": [[\"a\", [1]], {\"a\": 1}]}", NULL};
   for (int i = 0; bad_json[i]; i++) {
     g_assert_null(fth_tokenizer_from_json(bad_json[i], -1, "bad.json", &error));
     g_assert_error(error, FTH_TOKENIZER_ERROR, FTH_TOKENIZER_ERROR_PARSE);
