@@ -421,7 +421,13 @@ fth_tokenizer_train(const char *const *texts, gsize n, const char *const *names,
     double best_score = -1;
     const PairStat *best = NULL;
     for (guint i = 0; i < pair_list->len; i++) {
-      const PairStat *ps = g_ptr_array_index(pair_list, i);
+      PairStat *ps = g_ptr_array_index(pair_list, i);
+      if (ps->count == 0) {
+        /* In no word any more: dropped (ties do not depend on the list's order). */
+        g_hash_table_remove(pairs, &ps->key);
+        g_ptr_array_remove_index_fast(pair_list, i--);
+        continue;
+      }
       if (ps->count < cfg->min_frequency)
         continue;
       double score = (double)ps->count;
