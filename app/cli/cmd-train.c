@@ -91,7 +91,8 @@ static const char train_description[] =
   "text-bow, text-cnn, text-transformer, and ner-transformer over span labels: data/recipes)\n"
   "or a recipe file; --set NAME=VALUE overrides its variables (resnet: --set blocks=5; text:\n"
   "--set tokens=128). A text recipe trains a tokenizer on the project's texts and saves it\n"
-  "with the checkpoint as tokenizer.json.\n"
+  "with the checkpoint as tokenizer.json. audio-cnn trains on audio items: their log-mel\n"
+  "features are computed once into DIR/cache.\n"
   "Items keep their split when the project has one; otherwise a stratified split by --seed\n"
   "is made and stored. Metrics per epoch go into the project's runs; the checkpoint\n"
   "(safetensors + checkpoint.json) into DIR/models/train-RUN or --checkpoint.\n"
@@ -161,8 +162,8 @@ fth_cli_train(int argc, char **argv)
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress bar", NULL},
     {NULL},
   };
-  gboolean parsed = fth_cli_parse_options("train", "DIR", "Trains a model on the labeled images "
-                                          "or texts of the project in DIR.", train_description,
+  gboolean parsed = fth_cli_parse_options("train", "DIR", "Trains a model on the labeled images, "
+                                          "texts or audio of the project in DIR.", train_description,
                                           entries, &argc, &argv);
   g_autofree char *o1 = recipe, *o2 = checkpoint, *o4 = init, *o5 = device, *o6 = precision;
   g_auto(GStrv) o3 = vars;
