@@ -641,6 +641,20 @@ fth_trainer_local_samples(FthTrainer *t)
 /* Data parallel: this rank's contiguous part [lo, hi) of the global batch idx[0..count), its
  * gradients summed over the ranks (CPU), then the batch's loss and correct count (every rank
  * sees the same). */
+/* What samples idx[0..n) weigh in the loss's mean: one each, or for a tagger its tokens that are
+ * not ignored (from the stored tags). */
+static double
+loss_weight(const FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n)
+{
+  if (t->targets_per_sample == 1 || s->tags == NULL)
+    return (double)n;
+  size_t len = (size_t)s->seq_len, w = 0;
+  for (size_t k = 0; k < n; k++)
+    for (size_t j = 0; j < len; j++)
+      w += s->tags[idx[k] * len + j] != FTH_IGNORE_TARGET;
+  return (double)w;
+}
+
 static gboolean
 run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
           const FthAugment *aug, uint64_t epoch, int64_t step, double *loss, int64_t *correct,
@@ -649,7 +663,9 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   size_t rank = (size_t)fth_comm_rank(t->comm), size = (size_t)fth_comm_size(t->comm);
   size_t lo = count * rank / size, hi = count * (rank + 1) / size;
   float sums[2] = {0, 0};
-  t->share = (float)(hi - lo) / (float)count;
+  /* The loss is a mean over the global batch: each rank's gradient counts by its weight in it. */
+  double total = loss_weight(t, s, idx, count), mine = loss_weight(t, s, idx + lo, hi - lo);
+  t->share = total > 0 ? (float)(mine / total) : 0.0f;
   /* On the CPU the buckets are summed as the backward pass finishes their gradients (grad_ready);
    * on a device after it, in the grad hook. A batch smaller than the ranks leaves some without
    * samples: their share is 0 and they add zeros. */
@@ -661,7 +677,7 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
     int64_t right = 0;
     if (!run_batch(t, s, idx + lo, hi - lo, aug, epoch, step, &l, &right, error))
       return FALSE;
-    sums[0] = (float)(l * (double)(hi - lo));
+    sums[0] = (float)(l * mine);
     sums[1] = (float)right;
   }
   int early = 0;
@@ -671,7 +687,7 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   t->local_samples += hi - lo;
   if (!fth_comm_all_reduce_sum(fth_comm_host(t->comm), sums, 2, error))
     return FALSE;
-  *loss = sums[0] / (double)count;
+  *loss = total > 0 ? sums[0] / total : 0;
   *correct += (int64_t)sums[1];
   return TRUE;
 }

@@ -40,6 +40,15 @@ static const char *bn_recipe =
   "  {\"type\": \"linear\", \"out_features\": \"classes\"}],"
   " \"train\": {\"optimizer\": \"adamw\", \"lr\": 0.01, \"batch\": 24, \"epochs\": 3}}";
 
+/* A token tagger: its loss is a mean over the tokens that are not padding, so a rank's share of a
+ * batch is its count of such tokens, not of samples. */
+enum { TOKENS = 8, VOCAB = 40 };
+static const char *tagger_recipe =
+  "{\"name\": \"dp-tagger\", \"input\": {\"tokens\": 8, \"vocab\": 40, \"task\": \"tagging\"},"
+  " \"layers\": [{\"type\": \"embedding\", \"dim\": 8}, {\"type\": \"relu\"},"
+  "  {\"type\": \"linear\", \"out_features\": \"classes\"}],"
+  " \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.5, \"batch\": 24, \"epochs\": 3}}";
+
 static char *self_exe;
 static char *tmp_root;
 
@@ -220,6 +229,23 @@ train(const char *recipe_json, FthComm *comm, const char *weights_path, const ch
     train_idx[i] = i;
   FthSamples s = {.pixels = pixels, .labels = labels, .n = N_SAMPLES, .channels = 1, .height = S,
                   .width = S};
+  /* The tagger's sentences: the tag follows the token, and 0 to 6 padding tokens at the end. */
+  g_autofree int32_t *tokens = g_new(int32_t, N_SAMPLES * TOKENS);
+  g_autofree int32_t *tags = g_new(int32_t, N_SAMPLES * TOKENS);
+  if (recipe_json == tagger_recipe) {
+    GRand *r = g_rand_new_with_seed(9);
+    for (int i = 0; i < N_SAMPLES; i++) {
+      int pad = g_rand_int_range(r, 0, 7);
+      for (int j = 0; j < TOKENS; j++) {
+        int tok = g_rand_int_range(r, 1, VOCAB);
+        tokens[i * TOKENS + j] = j < TOKENS - pad ? tok : 0;
+        tags[i * TOKENS + j] = j < TOKENS - pad ? tok % N_CLASSES : FTH_IGNORE_TARGET;
+      }
+    }
+    g_rand_free(r);
+    s = (FthSamples){.labels = labels, .n = N_SAMPLES, .tokens = tokens, .tags = tags,
+                     .seq_len = TOKENS};
+  }
   FthTrainerConfig cfg = {.seed = 3, .batch = BATCH, .epochs = EPOCHS, .n_train = N_SAMPLES,
                           .optim = recipe->train.optim, .schedule = recipe->train.schedule};
   cfg.schedule.total_steps = EPOCHS * ((N_SAMPLES + BATCH - 1) / BATCH);
@@ -269,7 +295,9 @@ worker_train(char **argv)
   int rank = fth_comm_rank(comm);
   g_autofree char *weights = g_strdup_printf("%s/weights-%d.bin", argv[3], fth_comm_size(comm));
   g_autofree char *info = g_strdup_printf("%s/info-%d-%d.txt", argv[3], fth_comm_size(comm), rank);
-  gboolean ok = train(strcmp(argv[2], "bn") == 0 ? bn_recipe : mlp_recipe, comm,
+  gboolean ok = train(strcmp(argv[2], "bn") == 0       ? bn_recipe
+                      : strcmp(argv[2], "tagger") == 0 ? tagger_recipe
+                                                        : mlp_recipe, comm,
                       rank == 0 ? weights : NULL, info, atoi(argv[4]), &error);
   fth_comm_free(comm);
   return ok ? 0 : report_error(error);
@@ -581,6 +609,35 @@ test_cli(void)
 }
 
 static void
+test_tagger(void)
+{
+  g_autofree char *dir = g_build_filename(tmp_root, "tagger", NULL);
+  g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+  GError *error = NULL;
+  g_autofree char *ref_path = g_build_filename(dir, "weights-ref.bin", NULL);
+  g_autofree char *ref_info = g_build_filename(dir, "info-ref.txt", NULL);
+  g_assert_true(train(tagger_recipe, NULL, ref_path, ref_info, -1, &error));
+  g_assert_no_error(error);
+  size_t n_ref;
+  g_autofree float *ref = read_floats(ref_path, &n_ref);
+  for (int nproc = 2; nproc <= 3; nproc++) {
+    int failed = -2;
+    gboolean ok = launch(nproc, &failed, &error, "train", "tagger", dir, "-1", NULL);
+    g_assert_no_error(error);
+    g_assert_true(ok);
+    g_autofree char *path = g_strdup_printf("%s/weights-%d.bin", dir, nproc);
+    size_t n;
+    g_autofree float *w = read_floats(path, &n);
+    g_assert_cmpuint(n, ==, n_ref);
+    double diff = 0;
+    for (size_t i = 0; i < n; i++)
+      diff = fmax(diff, fabs(w[i] - ref[i]));
+    g_test_message("tagger, %d processes: max |w - w_ref| = %.3g", nproc, diff);
+    g_assert_cmpfloat(diff, <, 1e-6);
+  }
+}
+
+static void
 test_batch_norm_trains(void)
 {
   g_autofree char *dir = g_build_filename(tmp_root, "bn", NULL);
@@ -771,6 +828,7 @@ main(int argc, char **argv)
   g_test_add_func("/parallel/same-as-one-process", test_same_as_one_process);
   g_test_add_func("/parallel/fth-train", test_fth_train);
   g_test_add_func("/parallel/cli", test_cli);
+  g_test_add_func("/parallel/tagger", test_tagger);
   g_test_add_func("/parallel/batch-norm", test_batch_norm_trains);
   g_test_add_func("/parallel/killed-worker", test_killed_worker);
 #if FTH_HAVE_CUDA
