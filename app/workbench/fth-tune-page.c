@@ -1201,6 +1201,8 @@ gboolean
 fth_tune_page_select_objective(FthTunePage *self, const char *name)
 {
   g_return_val_if_fail(FTH_IS_TUNE_PAGE(self), FALSE);
+  if (self->job != NULL)
+    return FALSE; /* the views follow the running study */
   for (guint i = 0; i < g_list_model_get_n_items(G_LIST_MODEL(self->objectives)); i++)
     if (g_strcmp0(gtk_string_list_get_string(self->objectives, i), name) == 0) {
       if (adw_combo_row_get_selected(self->objective_row) == i)

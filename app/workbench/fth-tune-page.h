@@ -23,7 +23,7 @@ G_DECLARE_FINAL_TYPE(FthTunePage, fth_tune_page, FTH, TUNE_PAGE, GtkWidget)
 void fth_tune_page_set_project(FthTunePage *self, FthStore *store, FthJobsPanel *jobs_panel);
 /* A zoo recipe with a default space ("fmnist-cnn") or a test function ("branin"): fills the
  * form with its default space (or its stored study's) and loads its stored trials. FALSE
- * when there is no such objective. */
+ * when there is no such objective or a study is running. */
 gboolean fth_tune_page_select_objective(FthTunePage *self, const char *name);
 /* "tpe", "gp", "random" or "grid"; "none", "median", "asha" or "hyperband". */
 gboolean fth_tune_page_select_sampler(FthTunePage *self, const char *name);

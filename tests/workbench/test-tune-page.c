@@ -193,8 +193,9 @@ test_run_study(Fixture *f, gconstpointer data)
   gboolean finished = FALSE;
   g_signal_connect(f->page, "study-finished", G_CALLBACK(set_flag_bool), &finished);
   g_assert_true(fth_tune_page_start(f->page));
-  /* One study at a time, shown in the jobs panel. */
+  /* One study at a time, shown in the jobs panel; the views stay on it. */
   g_assert_false(fth_tune_page_start(f->page));
+  g_assert_false(fth_tune_page_select_objective(f->page, "lc2"));
   g_assert_cmpuint(fth_jobs_panel_get_n_jobs(jobs), ==, 1);
   g_assert_true(spin_until(&finished));
   GListModel *trials = fth_tune_page_get_trials(f->page);
