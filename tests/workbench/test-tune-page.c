@@ -223,6 +223,36 @@ test_run_study(Fixture *f, gconstpointer data)
   g_object_unref(jobs);
 }
 
+static gboolean
+has_trials(gpointer data)
+{
+  return g_list_model_get_n_items(fth_tune_page_get_trials(data)) >= 5;
+}
+
+/* Stop ends a long study early; what it ran stays in the store. */
+static void
+test_stop(Fixture *f, gconstpointer data)
+{
+  load(f, "branin");
+  fth_tune_page_set_budget(f->page, 10000, 1, 1);
+  g_assert_true(fth_tune_page_select_sampler(f->page, "random"));
+  gboolean finished = FALSE;
+  g_signal_connect(f->page, "study-finished", G_CALLBACK(set_flag_bool), &finished);
+  g_assert_false(fth_tune_page_stop(f->page));
+  g_assert_true(fth_tune_page_start(f->page));
+  g_assert_true(fth_test_spin_until(has_trials, f->page, TIMEOUT_MS));
+  g_assert_true(fth_tune_page_stop(f->page));
+  g_assert_true(spin_until(&finished));
+  guint shown = g_list_model_get_n_items(fth_tune_page_get_trials(f->page));
+  g_assert_cmpuint(shown, <, 10000);
+  g_assert_nonnull(strstr(fth_tune_page_get_status(f->page), "Start resumes it"));
+  g_autoptr(GPtrArray) studies = fth_store_list_studies(f->store, NULL);
+  g_autoptr(GPtrArray) stored =
+    fth_store_list_trials(f->store, ((FthStudy *)studies->pdata[0])->id, NULL);
+  /* Every trial shown is stored; a trial cut short is stored as failed too. */
+  g_assert_cmpuint(stored->len, >=, shown);
+}
+
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 
 /* N Fashion-MNIST images with their classes, in the fixture's project. */
@@ -413,6 +443,7 @@ main(int argc, char **argv)
              fixture_teardown);
   g_test_add("/tune-page/run-and-resume", Fixture, NULL, fixture_setup, test_run_study,
              fixture_teardown);
+  g_test_add("/tune-page/stop", Fixture, NULL, fixture_setup, test_stop, fixture_teardown);
   g_test_add("/tune-page/recipe-promote", Fixture, NULL, fixture_setup, test_recipe_promote,
              fixture_teardown);
   g_test_add("/tune-page/invalid-space", Fixture, NULL, fixture_setup, test_invalid_space,
