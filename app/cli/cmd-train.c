@@ -24,10 +24,10 @@ train_progress(const FthTrainProgress *p, gpointer data)
                          {"val_loss", p->val_loss},   {"val_acc", p->val_acc}};
     g_autofree char *msg = val
       ? g_strdup_printf("epoch %d/%d: train loss %.4f acc %.2f%%, val loss %.4f acc %.2f%% "
-                        "macro-F1 %.4f, %.0f images/s", p->epoch + 1, p->epochs, p->train_loss,
+                        "macro-F1 %.4f, %.0f items/s", p->epoch + 1, p->epochs, p->train_loss,
                         100 * p->train_acc, p->val_loss, 100 * p->val_acc, p->val_macro_f1,
                         p->images_per_s)
-      : g_strdup_printf("epoch %d/%d: train loss %.4f acc %.2f%%, %.0f images/s", p->epoch + 1,
+      : g_strdup_printf("epoch %d/%d: train loss %.4f acc %.2f%%, %.0f items/s", p->epoch + 1,
                         p->epochs, p->train_loss, 100 * p->train_acc, p->images_per_s);
     fth_job_progress_metrics(tj->job, p->step, p->total_steps, msg, m, val ? 6 : 4);
   } else {
