@@ -261,9 +261,10 @@ static FthStatus run_softmax(FthCudaContext *ctx, FthOp op, const FthKernelArgs 
 
 /* ops-loss.c's layout: logits [N, C, d...]; the forward's aux 0 holds each row's (lse, weight)
  * and aux 1 the total weight; the gradient's inputs are dy, the forward node, logits, targets,
- * [weights]. */
+ * then [class weights], [sample weights] as in both ops' FthCrossEntropyNodeParams. */
 static FthStatus run_cross_entropy(FthCudaContext *ctx, FthOp op, const FthKernelArgs *args) {
-  const FthCrossEntropyParams *p = args->params;
+  const FthCrossEntropyNodeParams *np = args->params;
+  const FthCrossEntropyParams *p = &np->p;
   bool grad = op == FTH_OP_CROSS_ENTROPY_GRAD;
   int base = grad ? 2 : 0;
   const FthTensor *x = &args->in[base];
@@ -271,10 +272,11 @@ static FthStatus run_cross_entropy(FthCudaContext *ctx, FthOp op, const FthKerne
   for (int d = 2; d < x->ndim; d++)
     inner *= (size_t)x->shape[d];
   bool has_ignore = p->ignore_index != FTH_NO_IGNORE_INDEX;
-  const float *w = args->n_in > base + 2 ? in_f32(args, base + 2) : NULL;
+  const float *w = np->class_weights ? in_f32(args, base + 2) : NULL;
+  const float *s = np->sample_weights ? in_f32(args, base + 2 + np->class_weights) : NULL;
   if (grad) {
     const FthTensor *saved = args->in_aux[1];
-    return status(fth_cuda_cross_entropy_grad(ctx, x->data, args->in[base + 1].data, w, n, c, inner,
+    return status(fth_cuda_cross_entropy_grad(ctx, x->data, args->in[base + 1].data, w, s, n, c, inner,
                                               p->label_smoothing, has_ignore, p->ignore_index, saved[0].data,
                                               saved[1].data, in_f32(args, 0), out_f32(args)),
                   fth_op_name(op));
@@ -282,7 +284,7 @@ static FthStatus run_cross_entropy(FthCudaContext *ctx, FthOp op, const FthKerne
   if (args->scratch_bytes < 2 * n * inner * sizeof(double))
     return fth_error(FTH_STATUS_INTERNAL, "cross_entropy: scratch of %zu bytes for %zu rows", args->scratch_bytes,
                      n * inner);
-  return status(fth_cuda_cross_entropy(ctx, x->data, args->in[1].data, w, n, c, inner, p->label_smoothing,
+  return status(fth_cuda_cross_entropy(ctx, x->data, args->in[1].data, w, s, n, c, inner, p->label_smoothing,
                                        has_ignore, p->ignore_index, args->scratch, args->aux[0].data,
                                        args->aux[1].data, out_f32(args)),
                 fth_op_name(op));

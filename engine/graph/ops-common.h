@@ -38,3 +38,10 @@ typedef struct {
   int axis;
   bool divide;
 } FthBroadcastParams;
+
+/* Params of CROSS_ENTROPY(_GRAD): which optional inputs follow the logits and targets, in this
+ * order: class weights [C], sample weights [N]. */
+typedef struct {
+  FthCrossEntropyParams p;
+  bool class_weights, sample_weights;
+} FthCrossEntropyNodeParams;

@@ -1,18 +1,20 @@
-/* Losses with mean reduction: cross-entropy (label smoothing, class weights, ignore index), BCE
+/* Losses with mean reduction: cross-entropy (label smoothing, class weights, sample weights,
+ * ignore index), BCE
  * with logits (pos_weight), MSE. Per-row terms go to scratch and are summed in double in a fixed
  * order, so the loss does not depend on the thread count. */
 #include "ops-common.h"
 
 #include <math.h>
 #include <stdatomic.h>
+#include <string.h>
 
 /* ---- cross-entropy --------------------------------------------------------------------------
  * Logits [N, C, d...] and targets [N, d...]: a "row" is one (n, position) pair, its C logits
  * `inner` = prod(d...) apart. The forward keeps each row's log-sum-exp and weight (aux 0) and
  * the total weight (aux 1), so the fused gradient is one pass of exp(x - lse) per logit. */
 
-/* Inputs: the forward's logits, targets, [weights]; the gradient's dy, forward node, logits,
- * targets, [weights]. */
+/* Inputs: the forward's logits, targets, [class weights], [sample weights]; the gradient's dy,
+ * forward node, logits, targets, then the same optional inputs (FthCrossEntropyNodeParams). */
 static int ce_base(const FthNode *node) {
   return node->op == FTH_OP_CROSS_ENTROPY_GRAD ? 2 : 0;
 }
@@ -36,10 +38,18 @@ static FthStatus ce_infer(FthNode *node) {
     fits = t->shape[d] == x->shape[d + 1];
   if (!fits)
     return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: targets must be i32 [N, d...] for logits [N, C, d...]");
-  if (node->n_in > base + 2) {
+  FthCrossEntropyNodeParams np;
+  memcpy(&np, node->params, sizeof np);
+  if (np.class_weights) {
     const FthTensorDesc *w = &node->in[base + 2]->out;
     if (w->dtype != FTH_F32 || w->ndim != 1 || w->shape[0] != x->shape[1] || w->bdim >= 0)
       return fth_error(FTH_STATUS_SHAPE_MISMATCH, "cross_entropy: class weights must be f32 [C]");
+  }
+  if (np.sample_weights) {
+    const FthTensorDesc *s = &node->in[base + 2 + np.class_weights]->out;
+    if (s->dtype != FTH_F32 || s->ndim != 1 || s->shape[0] != x->shape[0] || s->bdim != x->bdim)
+      return fth_error(FTH_STATUS_SHAPE_MISMATCH,
+                       "cross_entropy: sample weights must be f32 [N] for logits [N, C, d...]");
   }
   if (base) {
     node->out = *x;
@@ -65,7 +75,7 @@ static void ce_scratch(const FthNode *node, int n_threads, size_t *fixed, size_t
 
 typedef struct {
   const FthCrossEntropyParams *p;
-  const float *x, *w;
+  const float *x, *w, *s; /* logits, class weights, sample weights (NULL: all 1) */
   const int32_t *t;
   size_t classes, inner;
   float *row_stats;   /* per row: lse, weight (the forward's aux 0) */
@@ -105,12 +115,12 @@ static void ce_forward_rows(void *ctx, size_t begin, size_t end, int worker) {
     for (size_t c = 0; c < C; c++)
       s += expf(x[c * inner] - m);
     double lse = m + log(s);
-    double wt = j->w ? j->w[t] : 1.0;
+    double sn = j->s ? j->s[n] : 1.0, wt = (j->w ? j->w[t] : 1.0) * sn;
     double smooth = 0.0;
     if (eps != 0.0f)
       for (size_t c = 0; c < C; c++)
         smooth += (j->w ? j->w[c] : 1.0) * (lse - x[c * inner]);
-    j->terms[2 * r] = (1.0 - eps) * wt * (lse - x[(size_t)t * inner]) + eps / (double)C * smooth;
+    j->terms[2 * r] = (1.0 - eps) * wt * (lse - x[(size_t)t * inner]) + sn * eps / (double)C * smooth;
     j->row_stats[2 * r] = (float)lse;
     j->row_stats[2 * r + 1] = (float)wt;
   }
@@ -132,20 +142,24 @@ static void ce_grad_rows(void *ctx, size_t begin, size_t end, int worker) {
         dx[c * inner] = 0.0f;
       continue;
     }
+    /* the row weight (aux 0) already holds the sample weight; the smoothing term needs it too */
     float lse = j->row_stats[2 * r], hard = (1.0f - eps) * j->row_stats[2 * r + 1] * j->scale;
+    float smooth_n = j->s ? smooth * j->s[n] : smooth;
     for (size_t c = 0; c < C; c++) {
       float pc = expf(x[c * inner] - lse);
       float wc = j->w ? j->w[c] : 1.0f;
-      dx[c * inner] = hard * (pc - (c == (size_t)t ? 1.0f : 0.0f)) + smooth * (sw * pc - wc);
+      dx[c * inner] = hard * (pc - (c == (size_t)t ? 1.0f : 0.0f)) + smooth_n * (sw * pc - wc);
     }
   }
 }
 
 static void ce_job(const FthKernelArgs *args, CeJob *j) {
   int base = ce_base(args->node);
+  const FthCrossEntropyNodeParams *np = args->params;
   const FthTensor *x = &args->in[base];
-  *j = (CeJob){.p = args->params, .x = x->data, .t = args->in[base + 1].data,
-               .w = args->n_in > base + 2 ? args->in[base + 2].data : NULL,
+  *j = (CeJob){.p = &np->p, .x = x->data, .t = args->in[base + 1].data,
+               .w = np->class_weights ? args->in[base + 2].data : NULL,
+               .s = np->sample_weights ? args->in[base + 2 + np->class_weights].data : NULL,
                .classes = (size_t)x->shape[1], .inner = 1};
   for (int d = 2; d < x->ndim; d++)
     j->inner *= (size_t)x->shape[d];
@@ -196,18 +210,30 @@ static FthStatus ce_grad_forward(const FthKernelArgs *args) {
 }
 
 static FthStatus ce_backward(FthGraph *g, FthNode *node, FthNode *dy, FthNode **dx) {
-  FthNode *in[5] = {dy, node, node->in[0], node->in[1], node->n_in > 2 ? node->in[2] : NULL};
+  FthNode *in[6] = {dy, node, node->in[0], node->in[1], node->n_in > 2 ? node->in[2] : NULL,
+                    node->n_in > 3 ? node->in[3] : NULL};
   dx[0] = fth_graph_add_node(g, FTH_OP_CROSS_ENTROPY_GRAD, in, node->n_in + 2, node->params, node->params_size);
   return fth_graph_status(g);
 }
 
+FthNode *fth_cross_entropy_weighted(FthGraph *g, FthNode *logits, FthNode *targets, FthNode *class_weights,
+                                    FthNode *sample_weights, const FthCrossEntropyParams *params) {
+  FthCrossEntropyNodeParams p = {params ? *params : (FthCrossEntropyParams){0.0f, FTH_NO_IGNORE_INDEX},
+                                 class_weights != NULL, sample_weights != NULL};
+  if (p.p.label_smoothing < 0.0f || p.p.label_smoothing > 1.0f)
+    return fth_graph_fail(g, FTH_STATUS_INVALID_ARGUMENT, "cross_entropy: label smoothing outside 0..1");
+  FthNode *in[4] = {logits, targets};
+  int n_in = 2;
+  if (class_weights)
+    in[n_in++] = class_weights;
+  if (sample_weights)
+    in[n_in++] = sample_weights;
+  return fth_graph_add_node(g, FTH_OP_CROSS_ENTROPY, in, n_in, &p, sizeof p);
+}
+
 FthNode *fth_cross_entropy(FthGraph *g, FthNode *logits, FthNode *targets, FthNode *class_weights,
                            const FthCrossEntropyParams *params) {
-  FthCrossEntropyParams p = params ? *params : (FthCrossEntropyParams){0.0f, FTH_NO_IGNORE_INDEX};
-  if (p.label_smoothing < 0.0f || p.label_smoothing > 1.0f)
-    return fth_graph_fail(g, FTH_STATUS_INVALID_ARGUMENT, "cross_entropy: label smoothing outside 0..1");
-  FthNode *in[3] = {logits, targets, class_weights};
-  return fth_graph_add_node(g, FTH_OP_CROSS_ENTROPY, in, class_weights ? 3 : 2, &p, sizeof p);
+  return fth_cross_entropy_weighted(g, logits, targets, class_weights, NULL, params);
 }
 
 /* ---- BCE with logits ------------------------------------------------------------------------- */

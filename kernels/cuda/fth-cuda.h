@@ -178,18 +178,21 @@ FthCudaStatus fth_cuda_softmax_grad(FthCudaContext *ctx, int log, const float *d
                                     float *d_dx, size_t outer, size_t len, size_t inner);
 
 /* Cross-entropy as ops-loss.c: logits [N, C, d...] (a row is one (n, position) pair, its C
- * logits `inner` = prod(d...) apart), i32 targets [N, d...], optional class weights [C], label
+ * logits `inner` = prod(d...) apart), i32 targets [N, d...], optional class weights [C] and
+ * sample weights [N] (NULL: all 1; fth_cross_entropy_weighted's weighted mean), label
  * smoothing and an ignore index (has_ignore 0: none). The forward writes the mean loss, each
  * row's (log-sum-exp, weight) to row_stats [rows, 2] and the total weight to *total_weight (the
  * forward node's aux 0 and 1); d_terms: 2 * rows doubles of scratch. Targets outside 0..C-1 are
  * flagged and reported by fth_cuda_synchronize(). */
 FthCudaStatus fth_cuda_cross_entropy(FthCudaContext *ctx, const float *d_logits, const int32_t *d_targets,
-                                     const float *d_weights, size_t n, size_t c, size_t inner, float label_smoothing,
+                                     const float *d_weights, const float *d_sample_weights, size_t n, size_t c,
+                                     size_t inner, float label_smoothing,
                                      int has_ignore, int32_t ignore_index, double *d_terms, float *d_row_stats,
                                      float *d_total_weight, float *d_loss);
 /* dlogits from the forward's row_stats and total weight, scaled by d_dy[0] / total weight. */
 FthCudaStatus fth_cuda_cross_entropy_grad(FthCudaContext *ctx, const float *d_logits, const int32_t *d_targets,
-                                          const float *d_weights, size_t n, size_t c, size_t inner,
+                                          const float *d_weights, const float *d_sample_weights, size_t n, size_t c,
+                                          size_t inner,
                                           float label_smoothing, int has_ignore, int32_t ignore_index,
                                           const float *d_row_stats, const float *d_total_weight, const float *d_dy,
                                           float *d_dx);

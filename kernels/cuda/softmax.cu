@@ -83,7 +83,7 @@ extern "C" FthCudaStatus fth_cuda_softmax_grad(FthCudaContext *ctx, int log, con
 // ---- cross-entropy ----------------------------------------------------------------------------
 
 struct CeArgs {
-  const float *x, *w;
+  const float *x, *w, *s; // logits, class weights, sample weights (nullptr: all 1)
   const int32_t *t;
   size_t rows, c, inner;
   float eps;
@@ -134,8 +134,8 @@ __global__ void ce_forward_kernel(CeArgs a, double *terms, float *row_stats)
     smooth = warp_sum(smooth);
   }
   if (lane == 0) {
-    double wt = a.w ? a.w[t] : 1.0;
-    terms[2 * r] = (1.0 - a.eps) * wt * (lse - x[(size_t) t * in]) + a.eps / (double) a.c * smooth;
+    double sn = a.s ? (double) a.s[r / a.inner] : 1.0, wt = (a.w ? a.w[t] : 1.0) * sn;
+    terms[2 * r] = (1.0 - a.eps) * wt * (lse - x[(size_t) t * in]) + sn * a.eps / (double) a.c * smooth;
     terms[2 * r + 1] = wt;
     row_stats[2 * r] = (float) lse;
     row_stats[2 * r + 1] = (float) wt;
@@ -194,7 +194,9 @@ __global__ void ce_grad_kernel(CeArgs a, const float *row_stats, const float *to
   } else {
     sw_d = (double) a.c;
   }
-  const float sw = (float) sw_d, smooth = a.eps / (float) a.c * scale;
+  // the row weight already holds the sample weight; the smoothing term needs it too
+  const float sw = (float) sw_d, smooth0 = a.eps / (float) a.c * scale;
+  const float smooth = a.s ? smooth0 * a.s[r / a.inner] : smooth0;
   const float lse = row_stats[2 * r], hard = (1.0f - a.eps) * row_stats[2 * r + 1] * scale;
   for (size_t c = lane; c < a.c; c += WARP) {
     float pc = expf(x[c * in] - lse);
@@ -203,21 +205,23 @@ __global__ void ce_grad_kernel(CeArgs a, const float *row_stats, const float *to
   }
 }
 
-static CeArgs ce_args(FthCudaContext *ctx, const float *x, const int32_t *t, const float *w, size_t n, size_t c,
-                      size_t inner, float eps, int has_ignore, int32_t ignore)
+static CeArgs ce_args(FthCudaContext *ctx, const float *x, const int32_t *t, const float *w, const float *s,
+                      size_t n, size_t c, size_t inner, float eps, int has_ignore, int32_t ignore)
 {
-  return CeArgs{x, w, t, n * inner, c, inner ? inner : 1, eps, has_ignore, ignore, ctx->d_flags};
+  return CeArgs{x, w, s, t, n * inner, c, inner ? inner : 1, eps, has_ignore, ignore, ctx->d_flags};
 }
 
 extern "C" FthCudaStatus fth_cuda_cross_entropy(FthCudaContext *ctx, const float *d_logits,
-                                                const int32_t *d_targets, const float *d_weights, size_t n, size_t c,
-                                                size_t inner, float label_smoothing, int has_ignore,
+                                                const int32_t *d_targets, const float *d_weights,
+                                                const float *d_sample_weights, size_t n, size_t c, size_t inner,
+                                                float label_smoothing, int has_ignore,
                                                 int32_t ignore_index, double *d_terms, float *d_row_stats,
                                                 float *d_total_weight, float *d_loss)
 {
   if (!c)
     return fth_cuda_fail(FTH_CUDA_INVALID, "cross_entropy: no classes");
-  CeArgs a = ce_args(ctx, d_logits, d_targets, d_weights, n, c, inner, label_smoothing, has_ignore, ignore_index);
+  CeArgs a = ce_args(ctx, d_logits, d_targets, d_weights, d_sample_weights, n, c, inner, label_smoothing,
+                     has_ignore, ignore_index);
   if (a.rows) {
     dim3 block(WARP, ROWS_PER_BLOCK);
     ce_forward_kernel<<<(unsigned) ((a.rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), block, 0, ctx->stream>>>(
@@ -229,14 +233,16 @@ extern "C" FthCudaStatus fth_cuda_cross_entropy(FthCudaContext *ctx, const float
 }
 
 extern "C" FthCudaStatus fth_cuda_cross_entropy_grad(FthCudaContext *ctx, const float *d_logits,
-                                                     const int32_t *d_targets, const float *d_weights, size_t n,
-                                                     size_t c, size_t inner, float label_smoothing, int has_ignore,
+                                                     const int32_t *d_targets, const float *d_weights,
+                                                     const float *d_sample_weights, size_t n, size_t c, size_t inner,
+                                                     float label_smoothing, int has_ignore,
                                                      int32_t ignore_index, const float *d_row_stats,
                                                      const float *d_total_weight, const float *d_dy, float *d_dx)
 {
   if (!c)
     return fth_cuda_fail(FTH_CUDA_INVALID, "cross_entropy: no classes");
-  CeArgs a = ce_args(ctx, d_logits, d_targets, d_weights, n, c, inner, label_smoothing, has_ignore, ignore_index);
+  CeArgs a = ce_args(ctx, d_logits, d_targets, d_weights, d_sample_weights, n, c, inner, label_smoothing,
+                     has_ignore, ignore_index);
   if (!a.rows)
     return FTH_CUDA_OK;
   dim3 block(WARP, ROWS_PER_BLOCK);

@@ -101,7 +101,10 @@ static void case_cross_entropy(FthGraph *g, const HarnessTolerance *tol) {
   FthCrossEntropyParams p = {.label_smoothing = 0.1f, .ignore_index = 3};
   FthNode *plain = fth_cross_entropy(g, x, t, NULL, NULL);
   FthNode *fancy = fth_cross_entropy(g, x, t, w, &p);
-  finish(g, fth_add(g, plain, fancy), 37, tol);
+  /* per-sample weights in (0, 1), data (no gradient) */
+  FthNode *sw = fth_sigmoid(g, fth_input(g, "sample_w", FTH_F32, 1, (int64_t[]){FTH_BATCH}));
+  FthNode *sampled = fth_cross_entropy_weighted(g, x, t, w, sw, &p);
+  finish(g, fth_add(g, fth_add(g, plain, fancy), sampled), 37, tol);
 }
 
 /* logits [N, C, d]: the classes of a row lie `d` apart */
@@ -110,7 +113,9 @@ static void case_cross_entropy_spatial(FthGraph *g, const HarnessTolerance *tol)
   FthNode *t = input(g, "t", FTH_I32, 2, (int64_t[]){FTH_BATCH, 4});
   FthNode *w = fth_param(g, "class_w", 1, (int64_t[]){5}, (FthInit){FTH_INIT_UNIFORM, 0.5f, 2.0f});
   FthCrossEntropyParams p = {.label_smoothing = 0.2f, .ignore_index = 1};
-  finish(g, fth_add(g, fth_cross_entropy(g, x, t, w, &p), fth_cross_entropy(g, x, t, NULL, NULL)), 5, tol);
+  FthNode *sw = fth_sigmoid(g, fth_input(g, "sample_w", FTH_F32, 1, (int64_t[]){FTH_BATCH}));
+  finish(g, fth_add(g, fth_cross_entropy_weighted(g, x, t, w, sw, &p), fth_cross_entropy(g, x, t, NULL, NULL)), 5,
+         tol);
 }
 
 static void case_bce_mse(FthGraph *g, const HarnessTolerance *tol) {

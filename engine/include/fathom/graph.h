@@ -198,6 +198,14 @@ typedef struct {
  * Result: a scalar. The gradient flows to the logits only. */
 FthNode *fth_cross_entropy(FthGraph *g, FthNode *logits, FthNode *targets, FthNode *class_weights,
                            const FthCrossEntropyParams *params);
+/* fth_cross_entropy with per-sample weights s: f32 [N] (same batch axis as the logits), or NULL
+ * (then exactly fth_cross_entropy). Each row of sample n counts s[n] times: the loss is
+ * sum_r s[n] * l_r / sum_r s[n] * cw[t_r] (cw: class weights, 1 without; ignored rows add
+ * nothing), i.e. PyTorch's weighted mean sum(s * l) / sum(s) of reduction='none' losses when there
+ * are no class weights, and the class-weighted mean when all s are equal. A total weight of 0
+ * gives loss 0 and zero gradient. Weights are data: no gradient flows to them. */
+FthNode *fth_cross_entropy_weighted(FthGraph *g, FthNode *logits, FthNode *targets, FthNode *class_weights,
+                                    FthNode *sample_weights, const FthCrossEntropyParams *params);
 /* Mean of BCE-with-logits over every element; pos_weight broadcast over the last axis or NULL.
  * The gradient flows to the logits only: targets and pos_weight are treated as data. */
 FthNode *fth_bce_with_logits(FthGraph *g, FthNode *logits, FthNode *targets, FthNode *pos_weight);
