@@ -43,7 +43,9 @@
  *   pool          mode ["mean"] (over the non-padding tokens), "max" or "cls" (the first
  *                 token) -> [batch, D]
  * A linear layer applies to the last axis, so a tagger ends with linear "classes" on [batch, T,
- * D]. The token-id inputs are i32; the padding id is 0 ([PAD]). Text augmentation in "train":
+ * D]. The token-id inputs are i32; the padding id is 0 ([PAD]); the padding mask comes from the
+ * ids through the buffer "token_mask" [V, 1] (saved with the weights). Text augmentation in
+ * "train":
  * "augment": {"token_dropout": P (a token becomes [UNK] with probability P), "token_swap": P
  * (a token changes place with its right neighbour)}.
  * Audio models take log-mel spectrograms: "input": {"shape": [1, n_mels, frames], "audio":
@@ -190,12 +192,15 @@ typedef struct {
   FthNode *logits;     /* [B, classes]; tagging: [B, T, classes] */
   FthNode *embedding;  /* [B, D]: the input of the last linear layer */
   FthNode *loss;       /* scalar mean cross-entropy; NULL for an inference model */
+  FthNode *sample_weights; /* f32 [B], each sample's weight in the loss (weighted mean); NULL
+                            * unless built for FTH_MODEL_WEIGHTED_TRAINING */
   int n_classes;
 } FthModel;
 
 typedef enum {
   FTH_MODEL_TRAINING,  /* the loss (targets input) and its backward graph */
   FTH_MODEL_INFERENCE, /* logits and embedding only: no targets to feed */
+  FTH_MODEL_WEIGHTED_TRAINING, /* training with a sample_weights input to feed as well */
 } FthModelPurpose;
 
 /* Builds the forward graph (and for training the loss and backward graph), unplanned. */
