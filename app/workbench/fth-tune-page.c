@@ -742,6 +742,15 @@ add_trial(FthTunePage *self, FthTuneTrialItem *item)
   queue_importances(self);
 }
 
+/* Promote Best: for a recipe's study with a completed trial, when no study runs. */
+static void
+update_promote(FthTunePage *self)
+{
+  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.promote",
+                                self->job == NULL && !isnan(self->best) &&
+                                  chosen_builtin(self) == NULL);
+}
+
 /* ---- the stored study --------------------------------------------------------------------- */
 
 typedef struct {
@@ -808,6 +817,7 @@ show_stored_study(FthTunePage *self, StoredStudy *s)
                               t->has_value ? t->value : NAN, t->duration_s, values, d, t->error);
     add_trial(self, item);
   }
+  update_promote(self);
   g_autofree char *status =
     g_strdup_printf(g_dngettext(NULL, "Stored study “%s”: %u trial; Start resumes it",
                              "Stored study “%s”: %u trials; Start resumes it", self->n_finished),
@@ -992,8 +1002,7 @@ set_running(FthTunePage *self, gboolean running)
   gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.stop", running);
   gtk_widget_set_sensitive(GTK_WIDGET(self->objective_row), !running);
   gtk_widget_set_sensitive(GTK_WIDGET(self->space_grid), !running);
-  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.promote",
-                                !running && !isnan(self->best) && chosen_builtin(self) == NULL);
+  update_promote(self);
   check_form(self);
 }
 
@@ -1146,7 +1155,7 @@ promote_event(FthJob *job, const FthJobEvent *event, gpointer user_data)
     status = g_strdup_printf(_("Promoting failed: %s"),
                              event->error != NULL ? event->error->message : _("cancelled"));
   gtk_label_set_text(self->status_label, status);
-  gtk_widget_action_set_enabled(GTK_WIDGET(self), "tune.promote", TRUE);
+  update_promote(self);
   g_signal_emit(self, signals[SIGNAL_PROMOTED], 0, event->type == FTH_JOB_EVENT_SUCCEEDED);
 }
 
