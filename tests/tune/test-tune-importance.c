@@ -85,9 +85,9 @@ only_x(const double *p, GRand *rng)
 static void
 test_only_x(void)
 {
-  Synthetic s = synthetic(XY, 200, only_x, 11);
+  Synthetic s = synthetic(XY, 200, only_x, g_test_rand_int());
   double imp[2];
-  importances(&s, 1, imp);
+  importances(&s, g_test_rand_int(), imp);
   g_test_message("only x: x %.4f, y %.4f", imp[0], imp[1]);
   g_assert_cmpfloat(imp[0], >, 0.9);
   g_assert_cmpfloat(fabs(imp[0] + imp[1] - 1), <, 1e-9);
@@ -109,9 +109,9 @@ three_a_plus_b(const double *p, GRand *rng)
 static void
 test_known_split(void)
 {
-  Synthetic s = synthetic(AB, 300, three_a_plus_b, 12);
+  Synthetic s = synthetic(AB, 300, three_a_plus_b, g_test_rand_int());
   double imp[2];
-  importances(&s, 2, imp);
+  importances(&s, g_test_rand_int(), imp);
   g_test_message("3a + b: a %.4f, b %.4f", imp[0], imp[1]);
   g_assert_cmpfloat_with_epsilon(imp[0], 0.9, 0.04);
   g_assert_cmpfloat_with_epsilon(imp[1], 0.1, 0.04);
@@ -137,9 +137,9 @@ mixed(const double *p, GRand *rng)
 static void
 test_categorical_and_conditional(void)
 {
-  Synthetic s = synthetic(MIXED, 300, mixed, 13);
+  Synthetic s = synthetic(MIXED, 300, mixed, g_test_rand_int());
   double imp[3];
-  importances(&s, 3, imp);
+  importances(&s, g_test_rand_int(), imp);
   g_test_message("mixed: lr %.4f, opt %.4f", imp[0], imp[1]);
   /* Var(0.1 log lr) = 0.01 * (log 1e4)^2 / 12 = 0.0707; Var(level) = 32/3 = 10.67. */
   double v_lr = 0.01 * pow(log(1e4), 2) / 12, v_opt = 32.0 / 3;
