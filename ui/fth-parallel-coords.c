@@ -188,15 +188,6 @@ fth_parallel_coords_add_line(FthParallelCoords *self, const double *params, doub
   gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 
-void
-fth_parallel_coords_clear(FthParallelCoords *self)
-{
-  g_return_if_fail(FTH_IS_PARALLEL_COORDS(self));
-  g_array_set_size(self->lines, 0);
-  self->best = -1;
-  gtk_widget_queue_draw(GTK_WIDGET(self));
-}
-
 guint
 fth_parallel_coords_get_n_lines(FthParallelCoords *self)
 {

@@ -20,7 +20,6 @@ void fth_parallel_coords_set_space(FthParallelCoords *self, FthSearchSpace *spac
 /* A trial: its parameters (n_params of the space, NaN where inactive) and its value (a
  * non-finite value: the trial is not drawn). */
 void fth_parallel_coords_add_line(FthParallelCoords *self, const double *params, double value);
-void fth_parallel_coords_clear(FthParallelCoords *self);
 guint fth_parallel_coords_get_n_lines(FthParallelCoords *self);
 guint fth_parallel_coords_get_n_axes(FthParallelCoords *self);
 /* Where VALUE sits on AXIS in a plot HEIGHT pixels tall: the y coordinate (0 at the top);
