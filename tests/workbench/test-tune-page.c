@@ -253,6 +253,37 @@ test_stop(Fixture *f, gconstpointer data)
   g_assert_cmpuint(stored->len, >=, shown);
 }
 
+/* A learning-curve study with ASHA: trials stop early (one worker: the same trials each run). */
+static void
+test_pruner(Fixture *f, gconstpointer data)
+{
+  load(f, "lc2");
+  g_assert_false(fth_tune_page_select_pruner(f->page, "annealing"));
+  g_assert_true(fth_tune_page_select_pruner(f->page, "asha"));
+  g_assert_true(fth_tune_page_select_sampler(f->page, "random"));
+  fth_tune_page_set_budget(f->page, 16, 1, 1);
+  gboolean finished = FALSE;
+  g_signal_connect(f->page, "study-finished", G_CALLBACK(set_flag_bool), &finished);
+  g_assert_true(fth_tune_page_start(f->page));
+  g_assert_true(spin_until(&finished));
+  GListModel *trials = fth_tune_page_get_trials(f->page);
+  g_assert_cmpuint(g_list_model_get_n_items(trials), ==, 16);
+  guint pruned = 0, complete = 0;
+  for (guint i = 0; i < 16; i++) {
+    g_autoptr(FthTuneTrialItem) item = g_list_model_get_item(trials, i);
+    g_assert_cmpuint(fth_tune_trial_item_get_n_params(item), ==, 2);
+    pruned += fth_tune_trial_item_get_state(item) == FTH_TUNE_TRIAL_PRUNED;
+    complete += fth_tune_trial_item_get_state(item) == FTH_TUNE_TRIAL_COMPLETE;
+  }
+  g_assert_cmpuint(pruned, >, 0);
+  g_assert_cmpuint(complete, >, 0);
+  g_assert_cmpuint(pruned + complete, ==, 16);
+  /* Only completed trials have a point on the best-so-far curve and a line. */
+  g_assert_cmpuint(fth_tune_page_get_n_best_points(f->page), ==, complete);
+  g_assert_cmpuint(fth_parallel_coords_get_n_lines(fth_tune_page_get_parallel_coords(f->page)),
+                   ==, complete);
+}
+
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 
 /* N Fashion-MNIST images with their classes, in the fixture's project. */
@@ -447,6 +478,7 @@ main(int argc, char **argv)
   g_test_add("/tune-page/run-and-resume", Fixture, NULL, fixture_setup, test_run_study,
              fixture_teardown);
   g_test_add("/tune-page/stop", Fixture, NULL, fixture_setup, test_stop, fixture_teardown);
+  g_test_add("/tune-page/pruner", Fixture, NULL, fixture_setup, test_pruner, fixture_teardown);
   g_test_add("/tune-page/recipe-promote", Fixture, NULL, fixture_setup, test_recipe_promote,
              fixture_teardown);
   g_test_add("/tune-page/invalid-space", Fixture, NULL, fixture_setup, test_invalid_space,
