@@ -313,7 +313,7 @@ fth_cli_simulate_al(int argc, char **argv)
   char *strategy_name = NULL, *recipe = NULL;
   gint64 seed = 1;
   int start = 100, batch = 100, rounds = 10, min_steps = 100, passes = 10;
-  double pseudo = 0;
+  double pseudo = 0, pseudo_weight = 0.5;
   gboolean json = FALSE;
   const GOptionEntry entries[] = {
     { "strategy", 's', 0, G_OPTION_ARG_STRING, &strategy_name,
@@ -328,7 +328,9 @@ fth_cli_simulate_al(int argc, char **argv)
       "N" },
     { "passes", 0, 0, G_OPTION_ARG_INT, &passes, "bald: Monte-Carlo dropout passes (10)", "T" },
     { "pseudo-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &pseudo,
-      "Self-training: also fit confident predictions (>= this) at weight 0.5 (off)", "P" },
+      "Self-training: also fit confident predictions (>= this) as pseudo-labels (off)", "P" },
+    { "pseudo-weight", 0, 0, G_OPTION_ARG_DOUBLE, &pseudo_weight,
+      "The pseudo-labels' weight in the loss, human labels 1 (0.5)", "W" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per round on stdout", NULL },
     { NULL },
   };
@@ -345,10 +347,10 @@ fth_cli_simulate_al(int argc, char **argv)
   if (argc != 2)
     return fth_cli_usage_error("simulate-al", argc < 2 ? "missing DIR" : "too many arguments");
   if (start < 1 || batch < 1 || rounds < 0 || min_steps < 1 || passes < 2 || pseudo < 0 ||
-      pseudo > 1)
+      pseudo > 1 || !(pseudo_weight >= 0 && pseudo_weight <= 1))
     return fth_cli_usage_error("simulate-al", "--start, --batch and --min-steps must be "
                                               "positive, --passes at least 2, "
-                                              "--pseudo-threshold in [0, 1]");
+                                              "--pseudo-threshold and --pseudo-weight in [0, 1]");
   g_autoptr(GError) error = NULL;
   FthAcquisition strategy = FTH_ACQ_ENTROPY;
   if (strategy_name != NULL && !fth_acquisition_from_name(strategy_name, &strategy, &error))
@@ -438,6 +440,7 @@ fth_cli_simulate_al(int argc, char **argv)
   opt.rounds = (guint)rounds;
   opt.mc_passes = passes;
   opt.pseudo_threshold = pseudo;
+  opt.pseudo_weight = (float)pseudo_weight;
   opt.on_round = sim_round;
   opt.on_round_data = &sp;
   if (!json) {

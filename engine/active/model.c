@@ -79,8 +79,9 @@ struct FthActiveTrainer {
   FthActiveTrainerOptions opt;
   FthRecipe *recipe;
   FthTrainer *trainer;
-  FthSamples samples;   /* the caller's pixels with labels from `labels` */
+  FthSamples samples;   /* the caller's pixels with labels from `labels`, weights from `weights` */
   int32_t *labels;
+  float *weights;       /* each sample's loss weight in the last fit (pseudo-labels < 1) */
   uint32_t *test;
   size_t n_test;
   int n_classes;
@@ -88,7 +89,6 @@ struct FthActiveTrainer {
   int batch;
   int64_t epoch;        /* epochs run over all fits: the shuffle stream */
   Inference *infer;
-  uint32_t *epoch_idx;
 };
 
 void
@@ -99,9 +99,9 @@ fth_active_trainer_free(FthActiveTrainer *at)
   fth_trainer_free(at->trainer);
   fth_recipe_free(at->recipe);
   g_free(at->labels);
+  g_free(at->weights);
   g_free(at->test);
   inference_free(at->infer);
-  g_free(at->epoch_idx);
   g_free(at);
 }
 
@@ -151,12 +151,15 @@ fth_active_trainer_new(const FthSamples *samples, const uint32_t *test, size_t n
   at->labels = g_new(int32_t, samples->n);
   memcpy(at->labels, samples->labels, sizeof(int32_t) * samples->n);
   at->samples.labels = at->labels;
+  at->weights = g_new(float, samples->n ? samples->n : 1);
+  for (size_t i = 0; i < samples->n; i++)
+    at->weights[i] = 1.0f;
+  at->samples.weights = at->weights;
   at->test = g_memdup2(test, sizeof(uint32_t) * n_test);
   at->n_test = n_test;
   at->infer = inference_new(at->recipe, n_classes, error);
   if (at->infer == NULL)
     return NULL;
-  at->epoch_idx = g_new(uint32_t, samples->n);
   return g_steal_pointer(&at);
 }
 
@@ -173,29 +176,16 @@ at_fit(gpointer self, const uint32_t *idx, const int32_t *labels, const float *w
   FthActiveTrainer *at = self;
   if (n == 0)
     return TRUE;
-  double w_sum = 0;
   for (size_t i = 0; i < n; i++) {
     at->labels[idx[i]] = labels[i];
-    w_sum += weights ? weights[i] : 1.0;
+    at->weights[idx[i]] = weights ? weights[i] : 1.0f;
   }
   /* Enough epochs for min_steps optimizer steps: a round on 100 labels is otherwise 2 steps. */
-  double per_epoch = ceil(w_sum / at->batch);
+  double per_epoch = ceil((double)n / at->batch);
   int epochs = MAX(at->opt.epochs, (int)ceil(at->opt.min_steps / MAX(per_epoch, 1.0)));
   for (int e = 0; e < epochs; e++, at->epoch++) {
-    /* A sample of weight w < 1 takes part in an epoch with probability w: its expected share
-     * of the gradient is w (the trainer has no per-sample loss weights). */
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-      if (weights != NULL && weights[i] < 1.0f) {
-        uint32_t r[4];
-        fth_philox4x32(at->opt.seed, 0x9e3779b97f4a7c15ULL ^ (uint64_t)at->epoch, idx[i], r);
-        if (fth_u32_to_unit_float(r[0]) >= weights[i])
-          continue;
-      }
-      at->epoch_idx[m++] = idx[i];
-    }
     gboolean interrupted;
-    if (!fth_trainer_run_epoch(at->trainer, &at->samples, at->epoch_idx, m, (int)at->epoch, 0, 0,
+    if (!fth_trainer_run_epoch(at->trainer, &at->samples, idx, n, (int)at->epoch, 0, 0,
                                NULL, NULL, NULL, NULL, &interrupted, error))
       return FALSE;
   }
@@ -622,6 +612,9 @@ fine_tune(FthStore *store, Loaded *l, const FthActiveRoundOptions *opt, FthActiv
   fth_dataset_samples(ds, &s);
   g_autofree int32_t *labels = g_memdup2(s.labels, sizeof(int32_t) * (n ? n : 1));
   s.labels = labels;
+  /* Human labels weigh 1 in the loss, pseudo-labels opt->pseudo_weight. */
+  g_autofree float *weights = g_new(float, n ? n : 1);
+  s.weights = weights;
   /* Pseudo-labels: item -> class of the annotation's label. */
   g_autoptr(GHashTable) pseudo = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
   if (opt->pseudo_run > 0) {
@@ -637,10 +630,11 @@ fine_tune(FthStore *store, Loaded *l, const FthActiveRoundOptions *opt, FthActiv
     }
   }
   g_autofree uint32_t *tr = g_new(uint32_t, n ? n : 1), *te = g_new(uint32_t, n ? n : 1);
-  g_autofree uint32_t *ps = g_new(uint32_t, n ? n : 1), *epoch_idx = g_new(uint32_t, n ? n : 1);
+  g_autofree uint32_t *ps = g_new(uint32_t, n ? n : 1);
   size_t ntr = 0, nte = 0, nps = 0;
   for (size_t i = 0; i < n; i++) {
     FthSplit sp = fth_dataset_split(ds, i);
+    weights[i] = 1.0f;
     if (sp == FTH_SPLIT_VAL)
       continue;
     if (labels[i] < 0) {
@@ -648,6 +642,7 @@ fine_tune(FthStore *store, Loaded *l, const FthActiveRoundOptions *opt, FthActiv
       int k = GPOINTER_TO_INT(g_hash_table_lookup(pseudo, &id));
       if (k > 0 && sp != FTH_SPLIT_TEST) {
         labels[i] = k - 1;
+        weights[i] = opt->pseudo_weight;
         ps[nps++] = (uint32_t)i;
       }
     } else if (sp == FTH_SPLIT_TEST) {
@@ -661,23 +656,16 @@ fine_tune(FthStore *store, Loaded *l, const FthActiveRoundOptions *opt, FthActiv
                 fth_store_get_dir(store));
     return FALSE;
   }
+  /* The human labels, then the pseudo-labels (at their weight). */
+  memcpy(tr + ntr, ps, sizeof(uint32_t) * nps);
+  size_t m = ntr + nps;
   int batch = fth_trainer_config(l->trainer)->batch;
-  int epochs = MAX(opt->epochs, (int)((opt->min_steps * (int64_t)batch + (int64_t)ntr - 1) /
-                                      (int64_t)ntr));
+  int epochs = MAX(opt->epochs, (int)((opt->min_steps * (int64_t)batch + (int64_t)m - 1) /
+                                      (int64_t)m));
   int64_t steps = 0;
   for (int e = 0; e < epochs; e++) {
-    /* Human labels always; each pseudo-label with probability pseudo_weight (its expected share
-     * of the gradient, as the trainer has no per-sample loss weights). */
-    size_t m = ntr;
-    memcpy(epoch_idx, tr, sizeof(uint32_t) * ntr);
-    for (size_t j = 0; j < nps; j++) {
-      uint32_t r[4];
-      fth_philox4x32(opt->seed, 0x9e3779b97f4a7c15ULL ^ (uint64_t)(l->meta->epoch + e), ps[j], r);
-      if (fth_u32_to_unit_float(r[0]) < opt->pseudo_weight)
-        epoch_idx[m++] = ps[j];
-    }
     gboolean interrupted;
-    if (!fth_trainer_run_epoch(l->trainer, &s, epoch_idx, m, l->meta->epoch + e, 0, 0, NULL, NULL,
+    if (!fth_trainer_run_epoch(l->trainer, &s, tr, m, l->meta->epoch + e, 0, 0, NULL, NULL,
                                NULL, cancellable, &interrupted, error))
       return FALSE;
     steps += (int64_t)((m + (size_t)batch - 1) / (size_t)batch);

@@ -448,8 +448,11 @@ fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, FthModelP
     in_shape[i + 1] = recipe->in_shape[i];
   m->input = fth_input(m->graph, "input", recipe->tokens ? FTH_I32 : FTH_F32, recipe->in_ndim + 1,
                        in_shape);
-  if (purpose == FTH_MODEL_TRAINING)
+  gboolean training = purpose == FTH_MODEL_TRAINING || purpose == FTH_MODEL_WEIGHTED_TRAINING;
+  if (training)
     m->targets = fth_input(m->graph, "targets", FTH_I32, recipe->tagging ? 2 : 1, in_shape);
+  if (purpose == FTH_MODEL_WEIGHTED_TRAINING)
+    m->sample_weights = fth_input(m->graph, "sample_weights", FTH_F32, 1, in_shape);
   if (recipe->tokens) {
     /* The padding mask from the ids, inside the graph: a fixed [V, 1] table of ones with a zero
      * row for [PAD] (a buffer, so the checkpoint carries it and nothing trains it). */
@@ -490,12 +493,12 @@ fth_model_build(const FthRecipe *recipe, int n_classes, uint64_t seed, FthModelP
     build_fail(&b, NULL, fth_last_error());
     return NULL;
   }
-  if (purpose == FTH_MODEL_TRAINING) {
+  if (training) {
     FthCrossEntropyParams ce = {recipe->train.label_smoothing,
                                 recipe->tagging ? FTH_IGNORE_TARGET : FTH_NO_IGNORE_INDEX};
     /* Per-token classes go on axis 1 for the loss: [N, C, T] against targets [N, T]. */
     FthNode *z = recipe->tagging ? fth_transpose(m->graph, m->logits, (int[]){0, 2, 1}) : m->logits;
-    m->loss = fth_cross_entropy(m->graph, z, m->targets, NULL, &ce);
+    m->loss = fth_cross_entropy_weighted(m->graph, z, m->targets, NULL, m->sample_weights, &ce);
     if (fth_graph_status(m->graph) != FTH_STATUS_OK ||
         fth_graph_mark_output(m->graph, m->loss) != FTH_STATUS_OK ||
         fth_graph_backward(m->graph, m->loss, 1.0f) != FTH_STATUS_OK) {

@@ -658,6 +658,13 @@ fill_tokens(const FthSamples *s, const uint32_t *indices, size_t n, const FthAug
 }
 
 void
+fth_samples_fill_weights(const FthSamples *s, const uint32_t *indices, size_t n, float *w)
+{
+  for (size_t k = 0; k < n; k++)
+    w[k] = s->weights ? s->weights[indices[k]] : 1.0f;
+}
+
+void
 fth_samples_fill_batch(const FthSamples *s, const uint32_t *indices, size_t n,
                        const FthAugment *aug, uint64_t seed, uint64_t epoch, const float *mean,
                        const float *std, void *xv, int32_t *y)

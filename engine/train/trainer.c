@@ -20,6 +20,7 @@ struct FthTrainer {
   size_t targets_per_sample; /* 1, or the token count of a tagger */
   float *x;
   int32_t *y;
+  float *w;               /* the batch's loss weights (FthSamples.weights) */
   uint32_t *perm;
   size_t perm_len;
   FthParam *params;
@@ -81,6 +82,7 @@ fth_trainer_free(FthTrainer *t)
   fth_model_free(t->model);
   g_free(t->x);
   g_free(t->y);
+  g_free(t->w);
   g_free(t->perm);
   g_free(t->params);
   g_free(t->mean);
@@ -135,7 +137,7 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "batch must be at least 1");
     return NULL;
   }
-  t->model = fth_model_build(recipe, n_classes, t->cfg.seed, FTH_MODEL_TRAINING, error);
+  t->model = fth_model_build(recipe, n_classes, t->cfg.seed, FTH_MODEL_WEIGHTED_TRAINING, error);
   if (t->model == NULL)
     return NULL;
   t->planned_mode = (FthGraphMode)-1;
@@ -183,6 +185,7 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
   t->x = g_new(float, t->sample_floats * (size_t)t->cfg.batch);
   t->targets_per_sample = recipe->tagging ? (size_t)recipe->in_shape[0] : 1;
   t->y = g_new(int32_t, t->targets_per_sample * (size_t)t->cfg.batch);
+  t->w = g_new(float, (size_t)t->cfg.batch);
   return g_steal_pointer(&t);
 }
 
@@ -256,6 +259,8 @@ probe_step(FthTrainer *t, int64_t batch)
   size_t n = (size_t)batch;
   memset(t->x, 0, n * t->sample_floats * sizeof(float));
   memset(t->y, 0, n * t->targets_per_sample * sizeof(int32_t));
+  for (size_t i = 0; i < n; i++)
+    t->w[i] = 1.0f;
   FthStatus st = fth_graph_set_batch(g, batch);
   if (st == FTH_STATUS_OK)
     st = fth_graph_device_set_input(t->dev, t->model->input, t->x,
@@ -263,6 +268,8 @@ probe_step(FthTrainer *t, int64_t batch)
   if (st == FTH_STATUS_OK)
     st = fth_graph_device_set_input(t->dev, t->model->targets, t->y,
                                     n * t->targets_per_sample * sizeof(int32_t));
+  if (st == FTH_STATUS_OK)
+    st = fth_graph_device_set_input(t->dev, t->model->sample_weights, t->w, n * sizeof(float));
   if (st == FTH_STATUS_OK)
     st = fth_graph_device_run(t->dev);
   if (st == FTH_STATUS_OK)
@@ -440,10 +447,12 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   if (fth_graph_batch(g) != (int64_t)count && fth_graph_set_batch(g, (int64_t)count) != FTH_STATUS_OK)
     return engine_error(error, "setting the batch size");
   fth_samples_fill_batch(s, idx, count, aug, t->cfg.seed, epoch, t->mean, t->std, t->x, t->y);
+  fth_samples_fill_weights(s, idx, count, t->w);
   if (set_input(t, t->model->input, t->x, count * t->sample_floats * sizeof(float)) !=
         FTH_STATUS_OK ||
       set_input(t, t->model->targets, t->y, count * t->targets_per_sample * sizeof(int32_t)) !=
-        FTH_STATUS_OK)
+        FTH_STATUS_OK ||
+      set_input(t, t->model->sample_weights, t->w, count * sizeof(float)) != FTH_STATUS_OK)
     return engine_error(error, "copying the batch in");
   /* Dropout masks keyed by the training step: the same in a resumed run. */
   if (step >= 0)
@@ -641,18 +650,26 @@ fth_trainer_local_samples(FthTrainer *t)
 /* Data parallel: this rank's contiguous part [lo, hi) of the global batch idx[0..count), its
  * gradients summed over the ranks (CPU), then the batch's loss and correct count (every rank
  * sees the same). */
-/* What samples idx[0..n) weigh in the loss's mean: one each, or for a tagger its tokens that are
- * not ignored (from the stored tags). */
+/* What samples idx[0..n) weigh in the loss's mean: each its loss weight (FthSamples.weights, 1
+ * without), for a tagger times its tokens that are not ignored (from the stored tags). */
 static double
 loss_weight(const FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n)
 {
-  if (t->targets_per_sample == 1 || s->tags == NULL)
+  gboolean tokens = t->targets_per_sample > 1 && s->tags != NULL;
+  if (!tokens && s->weights == NULL)
     return (double)n;
-  size_t len = (size_t)s->seq_len, w = 0;
-  for (size_t k = 0; k < n; k++)
-    for (size_t j = 0; j < len; j++)
-      w += s->tags[idx[k] * len + j] != FTH_IGNORE_TARGET;
-  return (double)w;
+  size_t len = (size_t)s->seq_len;
+  double w = 0;
+  for (size_t k = 0; k < n; k++) {
+    size_t counted = 1;
+    if (tokens) {
+      counted = 0;
+      for (size_t j = 0; j < len; j++)
+        counted += s->tags[idx[k] * len + j] != FTH_IGNORE_TARGET;
+    }
+    w += (s->weights ? (double)s->weights[idx[k]] : 1.0) * (double)counted;
+  }
+  return w;
 }
 
 static gboolean

@@ -231,9 +231,8 @@ gboolean fth_al_simulate(const FthAlModel *model, gpointer self, const int32_t *
 /* ---- The trainer-backed model -----------------------------------------------------------------
  * FthAlModel over in-memory samples: a FthTrainer kept across rounds (each fit fine-tunes from
  * the previous weights at the recipe's constant rate), predictions from its graph in inference
- * mode, accuracy on the test indices. Pseudo-label weights w < 1 are applied by taking such a
- * sample into each epoch with probability w (the trainer has no per-sample loss weights; the
- * expected gradient is the same). MC dropout for BALD is applied on the classifier head: dropout
+ * mode, accuracy on the test indices. Pseudo-label weights are the samples' weights in the loss's
+ * weighted mean (FthSamples.weights); weight 0 trains as without the sample. MC dropout for BALD is applied on the classifier head: dropout
  * with probability mc_dropout on the embedding, then the last linear layer, per pass. */
 typedef struct {
   const char *recipe;        /* zoo name or path ("fmnist-cnn") */
@@ -305,7 +304,7 @@ typedef struct {
   int mc_passes;         /* BALD: 10 */
   float mc_dropout;      /* BALD: 0.5 */
   gint64 pseudo_run;     /* > 0: also fit this pseudo-label run's labels (self-training) */
-  float pseudo_weight;   /* their weight (0.5): each takes part in an epoch with this probability */
+  float pseudo_weight;   /* their weight in the loss (0.5; human labels 1) */
 } FthActiveRoundOptions;
 
 typedef struct {

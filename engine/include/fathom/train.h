@@ -184,6 +184,7 @@ typedef struct {
   int seq_len;
   const float *features;   /* audio: n * channels * height * width log-mel values (pixels
                             * unused), standardized per sample when a batch is filled */
+  const float *weights;    /* n loss weights (e.g. < 1 for pseudo-labels); NULL: all 1 */
 } FthSamples;
 
 /* A view of the dataset (valid while it lives). */
@@ -196,6 +197,8 @@ void fth_dataset_samples(const FthDataset *ds, FthSamples *out);
 void fth_samples_fill_batch(const FthSamples *s, const uint32_t *indices, size_t n,
                             const FthAugment *aug, uint64_t seed, uint64_t epoch,
                             const float *mean, const float *std, void *x, int32_t *y);
+/* The loss weights of samples indices[0..n) into w (1 when s->weights is NULL). */
+void fth_samples_fill_weights(const FthSamples *s, const uint32_t *indices, size_t n, float *w);
 
 /* ---- Checkpoints -------------------------------------------------------------------------------
  * A checkpoint directory holds weights-STEP.safetensors (every parameter and buffer by name, as
