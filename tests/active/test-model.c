@@ -381,6 +381,57 @@ test_simulate_with_trainer(void)
   }
 }
 
+/* The trainer-backed fit with pseudo-labels at weight 0 predicts as the fit on the human labels
+ * alone (whole-set batches; the recipe has no dropout or batch norm); at weight 1 the
+ * pseudo-labels, all wrong, change it. */
+static void
+test_fit_pseudo_weight(void)
+{
+  enum { HUMAN = 20, PSEUDO = 20, TEST = 60 };
+  g_autofree int32_t *truth = g_new(int32_t, N_ITEMS);
+  for (int i = 0; i < N_ITEMS; i++)
+    truth[i] = i % N_CLASSES;
+  uint32_t idx[HUMAN + PSEUDO], test[TEST];
+  int32_t fit_labels[HUMAN + PSEUDO];
+  float w0[HUMAN + PSEUDO], w1[HUMAN + PSEUDO];
+  for (int i = 0; i < HUMAN + PSEUDO; i++) {
+    idx[i] = (uint32_t)i;
+    fit_labels[i] = i < HUMAN ? truth[i] : (truth[i] + 1) % N_CLASSES;
+    w0[i] = i < HUMAN ? 1.0f : 0.0f;
+    w1[i] = 1.0f;
+  }
+  for (int i = 0; i < TEST; i++)
+    test[i] = (uint32_t)(N_ITEMS - TEST + i);
+  FthSamples s = {images, truth, NULL, N_ITEMS, 1, S, S};
+  FthActiveTrainerOptions to;
+  fth_active_trainer_options_init(&to);
+  to.recipe = recipe_path;
+  to.batch = 64;
+  to.min_steps = 10;
+  to.seed = 6;
+  float probs[3][TEST * N_CLASSES];
+  const float *weights[3] = {w0, NULL, w1};
+  for (int run = 0; run < 3; run++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(FthActiveTrainer) at = fth_active_trainer_new(&s, test, TEST, N_CLASSES, &to, &error);
+    g_assert_no_error(error);
+    FthAlModel m = fth_active_trainer_model(at);
+    size_t n = run == 1 ? HUMAN : HUMAN + PSEUDO;
+    g_assert_true(m.fit(at, idx, fit_labels, weights[run], n, 0, &error));
+    g_assert_no_error(error);
+    g_assert_true(m.predict(at, test, TEST, probs[run], NULL, 0, NULL, &error));
+    g_assert_no_error(error);
+  }
+  double zero_vs_none = 0, one_vs_none = 0;
+  for (int k = 0; k < TEST * N_CLASSES; k++) {
+    zero_vs_none = fmax(zero_vs_none, fabs(probs[0][k] - probs[1][k]));
+    one_vs_none = fmax(one_vs_none, fabs(probs[2][k] - probs[1][k]));
+  }
+  g_test_message("pseudo weight 0 vs none: %.3g apart; weight 1: %.3g", zero_vs_none, one_vs_none);
+  g_assert_cmpfloat(zero_vs_none, <=, 1e-5);
+  g_assert_cmpfloat(one_vs_none, >, 1e-3);
+}
+
 static void
 remove_tree(const char *path)
 {
@@ -408,6 +459,7 @@ main(int argc, char **argv)
   g_test_add_func("/active/model/prelabel", test_prelabel);
   g_test_add_func("/active/model/round", test_round);
   g_test_add_func("/active/model/simulate-with-trainer", test_simulate_with_trainer);
+  g_test_add_func("/active/model/fit-pseudo-weight", test_fit_pseudo_weight);
   int rc = g_test_run();
   remove_tree(tmp_root);
   g_free(tmp_root);
