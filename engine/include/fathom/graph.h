@@ -61,7 +61,7 @@ typedef enum {
   FTH_OP_LOG_SOFTMAX,
   FTH_OP_SOFTMAX_GRAD,      /* in: dy, y */
   FTH_OP_LOG_SOFTMAX_GRAD,  /* in: dy, y */
-  FTH_OP_CROSS_ENTROPY,     /* in: logits [N, C] (or [N, C, ...]), targets i32, [class weights] */
+  FTH_OP_CROSS_ENTROPY,     /* in: logits [N, C, ...], targets i32, [class weights], [sample weights] */
   FTH_OP_CROSS_ENTROPY_GRAD,
   FTH_OP_BCE_WITH_LOGITS,   /* in: logits, targets (same shape, f32), [pos_weight] */
   FTH_OP_BCE_WITH_LOGITS_GRAD,
