@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define FEAT_MAGIC "FTHMELC1"
-#define FEAT_HEADER 32 /* magic, n (u64), channels, mels, frames (u32 each), pad */
+#define FEAT_HEADER FTH_DATASET_CACHE_HEADER
 
 /* The recipe's settings as the feature code takes them; hop and window are rounded down to
  * samples as the recipe parser does when it checks the input shape. */
@@ -119,12 +119,7 @@ build_features(FthDataset *ds, FthStore *store, const FthMelParams *p, gint64 n_
                 "%s: cannot allocate %zu bytes for the feature cache", ds->cache_path, total);
     return FALSE;
   }
-  memset(buf, 0, FEAT_HEADER);
-  memcpy(buf, FEAT_MAGIC, 8);
-  guint64 n64 = n;
-  guint32 dims[3] = {(guint32)ds->channels, (guint32)ds->height, (guint32)ds->width};
-  memcpy(buf + 8, &n64, 8);
-  memcpy(buf + 16, dims, 12);
+  fth_dataset_cache_header(ds, FEAT_MAGIC, buf);
   float *feat = (float *)(void *)(buf + FEAT_HEADER);
   g_autofree float *wave = g_new(float, (size_t)n_samples);
   for (size_t i = 0; i < n; i++)
@@ -132,20 +127,8 @@ build_features(FthDataset *ds, FthStore *store, const FthMelParams *p, gint64 n_
                        ds->width, feat + i * sample, error))
       return FALSE;
   ds->n_decoded = n;
-  g_autofree char *dir = g_path_get_dirname(ds->cache_path);
-  if (g_mkdir_with_parents(dir, 0755) != 0) {
-    int err = errno;
-    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s: cannot create: %s", dir,
-                g_strerror(err));
+  if (!fth_dataset_cache_write(ds, buf, total, error))
     return FALSE;
-  }
-  FthFilePart part = {buf, total};
-  GError *werr = NULL;
-  if (!fth_file_write_atomic(ds->cache_path, &part, 1, &werr)) {
-    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s", werr->message);
-    g_error_free(werr);
-    return FALSE;
-  }
   if (!map_features(ds)) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO,
                 "%s: the cache just written does not read back", ds->cache_path);

@@ -43,6 +43,13 @@ struct FthDataset {
 };
 
 void fth_dataset_entry_clear(gpointer entry);
+/* A cache file (the image cache, the audio feature cache): a header of 8 magic bytes, the item
+ * count (u64) and channels, height, width (u32 each), zero-padded, then the samples. */
+#define FTH_DATASET_CACHE_HEADER 32
+void fth_dataset_cache_header(const FthDataset *ds, const char *magic, uint8_t *buf);
+/* Writes buf (total bytes) as ds->cache_path atomically, creating its folder. */
+gboolean fth_dataset_cache_write(const FthDataset *ds, const uint8_t *buf, size_t total,
+                                 GError **error);
 /* Appends the items of KIND with their class (see fth_dataset_open) to ds->entries and the
  * classes to ds->class_names / class_ids. */
 gboolean fth_dataset_collect_items(FthDataset *ds, FthStore *store, FthDatasetScope scope,

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define CACHE_MAGIC "FTHIMGC1"
-#define CACHE_HEADER 32 /* magic, n (u64), channels, height, width (u32 each), pad */
+#define CACHE_HEADER FTH_DATASET_CACHE_HEADER
 
 void
 fth_dataset_entry_clear(gpointer p)
@@ -232,6 +232,37 @@ map_cache(FthDataset *ds, GError **error)
   return ok;
 }
 
+void
+fth_dataset_cache_header(const FthDataset *ds, const char *magic, uint8_t *buf)
+{
+  memset(buf, 0, FTH_DATASET_CACHE_HEADER);
+  memcpy(buf, magic, 8);
+  guint64 n64 = ds->entries->len;
+  guint32 dims[3] = {(guint32)ds->channels, (guint32)ds->height, (guint32)ds->width};
+  memcpy(buf + 8, &n64, 8);
+  memcpy(buf + 16, dims, 12);
+}
+
+gboolean
+fth_dataset_cache_write(const FthDataset *ds, const uint8_t *buf, size_t total, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname(ds->cache_path);
+  if (g_mkdir_with_parents(dir, 0755) != 0) {
+    int err = errno;
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s: cannot create: %s", dir,
+                g_strerror(err));
+    return FALSE;
+  }
+  FthFilePart part = {buf, total};
+  GError *werr = NULL;
+  if (!fth_file_write_atomic(ds->cache_path, &part, 1, &werr)) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s", werr->message);
+    g_error_free(werr);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 build_cache(FthDataset *ds, FthStore *store, GError **error)
 {
@@ -248,32 +279,15 @@ build_cache(FthDataset *ds, FthStore *store, GError **error)
                 "%s: cannot allocate %zu bytes for the image cache", ds->cache_path, total);
     return FALSE;
   }
-  memset(buf, 0, CACHE_HEADER);
-  memcpy(buf, CACHE_MAGIC, 8);
-  guint64 n64 = n;
-  guint32 dims[3] = {(guint32)ds->channels, (guint32)ds->height, (guint32)ds->width};
-  memcpy(buf + 8, &n64, 8);
-  memcpy(buf + 16, dims, 12);
+  fth_dataset_cache_header(ds, CACHE_MAGIC, buf);
   for (size_t i = 0; i < n; i++) {
     const Entry *e = &g_array_index(ds->entries, Entry, i);
     if (!decode_entry(ds, store, idx_files, e, buf + CACHE_HEADER + i * ds->sample_bytes, error))
       return FALSE;
   }
   ds->n_decoded = n;
-  g_autofree char *dir = g_path_get_dirname(ds->cache_path);
-  if (g_mkdir_with_parents(dir, 0755) != 0) {
-    int err = errno;
-    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s: cannot create: %s", dir,
-                g_strerror(err));
+  if (!fth_dataset_cache_write(ds, buf, total, error))
     return FALSE;
-  }
-  FthFilePart part = {buf, total};
-  GError *werr = NULL;
-  if (!fth_file_write_atomic(ds->cache_path, &part, 1, &werr)) {
-    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s", werr->message);
-    g_error_free(werr);
-    return FALSE;
-  }
   if (!map_cache(ds, error)) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s: the cache just written does "
                 "not read back", ds->cache_path);
