@@ -11,6 +11,8 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   libopenblas-dev libjson-glib-dev libarchive-dev libsoup-3.0-dev libprotobuf-c-dev
+  # data-parallel training under mpirun (meson feature mpi)
+  libopenmpi-dev openmpi-bin
   # workbench
   libgtk-4-dev libadwaita-1-dev gettext desktop-file-utils appstream xvfb xauth dbus-daemon
   # sample project and test fixtures

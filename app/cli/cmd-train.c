@@ -96,9 +96,11 @@ static const char train_description[] =
   "Items keep their split when the project has one; otherwise a stratified split by --seed\n"
   "is made and stored. Metrics per epoch go into the project's runs; the checkpoint\n"
   "(safetensors + checkpoint.json) into DIR/models/train-RUN or --checkpoint.\n"
-  "Data parallel: --nproc N (or mpirun -np N on one machine) runs N processes, each on its\n"
-  "part of every batch of --batch, their gradients summed, so the run equals one process\n"
-  "up to float rounding (batch norm normalizes over each process's part; dropout differs).";
+  "Data parallel: --nproc N (or mpirun -np N) runs N processes, each on its part of every\n"
+  "batch of --batch, their gradients summed, so the run equals one process up to float\n"
+  "rounding (batch norm normalizes over each process's part; dropout differs). Under mpirun\n"
+  "the ranks are joined by MPI when it is built in (--launcher auto), else by the local\n"
+  "communicator, which needs all ranks on one machine.";
 
 /* --nproc N: this command again as N worker processes (fathom/parallel.h); rank 0 prints here,
  * and a worker that fails stops the others. */
@@ -122,6 +124,7 @@ fth_cli_train(int argc, char **argv)
 {
   g_auto(GStrv) args = g_strdupv(argv);   /* as given: the workers get them unchanged */
   int nproc = 0;
+  char *launcher = NULL;
   char *recipe = NULL, *checkpoint = NULL, *init = NULL, *device = NULL, *precision = NULL;
   char **vars = NULL;
   int epochs = 0, batch = 0, patience = 0, limit = 0;
@@ -149,6 +152,8 @@ fth_cli_train(int argc, char **argv)
     {"bf16", 0, 0, G_OPTION_ARG_NONE, &bf16, "The same as --precision bf16", NULL},
     {"nproc", 0, 0, G_OPTION_ARG_INT, &nproc, "Data parallel: N worker processes, each on its part "
      "of every batch (with --device cuda, rank R on cuda:R)", "N"},
+    {"launcher", 0, 0, G_OPTION_ARG_STRING, &launcher, "How the data-parallel processes meet: auto "
+     "(MPI under mpirun when built in, else the built-in launcher), builtin or mpi", "L"},
     {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint directory", "DIR"},
     {"resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from --checkpoint", NULL},
     {"init-from", 0, 0, G_OPTION_ARG_FILENAME, &init, "Start from the same-named weights of "
@@ -166,6 +171,7 @@ fth_cli_train(int argc, char **argv)
                                           "texts or audio of the project in DIR.", train_description,
                                           entries, &argc, &argv);
   g_autofree char *o1 = recipe, *o2 = checkpoint, *o4 = init, *o5 = device, *o6 = precision;
+  g_autofree char *o7 = launcher;
   g_auto(GStrv) o3 = vars;
   if (!parsed)
     return FTH_EXIT_USAGE;
@@ -181,10 +187,20 @@ fth_cli_train(int argc, char **argv)
     return fth_cli_usage_error("train", "--bf16 contradicts --precision %s", precision);
   if (nproc < 0)
     return fth_cli_usage_error("train", "--nproc must not be negative");
+  FthLauncher how = FTH_LAUNCHER_AUTO;
+  if (g_strcmp0(launcher, "builtin") == 0)
+    how = FTH_LAUNCHER_BUILTIN;
+  else if (g_strcmp0(launcher, "mpi") == 0)
+    how = FTH_LAUNCHER_MPI;
+  else if (launcher != NULL && strcmp(launcher, "auto") != 0)
+    return fth_cli_usage_error("train", "--launcher %s: expected auto, builtin or mpi", launcher);
+  if (how == FTH_LAUNCHER_MPI && nproc > 1)
+    return fth_cli_usage_error("train", "--nproc starts the built-in launcher's workers; with "
+                               "--launcher mpi start the ranks with mpirun -np N");
   /* Started by the launcher or mpirun: a worker, whatever --nproc says. */
   g_autoptr(FthComm) comm = NULL;
   g_autoptr(GError) comm_error = NULL;
-  if (!fth_comm_from_env(&comm, &comm_error))
+  if (!fth_comm_for_launcher(how, &comm, &comm_error))
     return fth_cli_fail_error(comm_error);
   if (comm == NULL && nproc > 1)
     return launch_workers(args, nproc);
@@ -193,8 +209,10 @@ fth_cli_train(int argc, char **argv)
                                    ? g_strdup_printf("cuda:%d", rank) : NULL;
 
   g_autoptr(FthStore) store = fth_cli_open_store(argv[1]);
-  if (!store)
+  if (!store) {
+    fth_comm_set_failed(comm);
     return FTH_EXIT_FAILURE;
+  }
   TrainJob *tj = g_new0(TrainJob, 1);
   tj->store = store;
   fth_train_options_init(&tj->options);
@@ -218,13 +236,18 @@ fth_cli_train(int argc, char **argv)
   tj->options.limit_train = (size_t)limit;
   tj->options.stop_after_steps = stop_after;
   g_autoptr(FthJob) job = fth_job_new("train", run_train, tj, NULL);
-  FthCliProgressMode mode = json ? FTH_CLI_PROGRESS_JSON
-                                 : quiet || rank > 0 ? FTH_CLI_PROGRESS_QUIET : FTH_CLI_PROGRESS_AUTO;
+  /* Rank 0 alone reports: mpirun merges every rank's output into one. */
+  FthCliProgressMode mode = rank > 0 ? FTH_CLI_PROGRESS_QUIET
+                            : json   ? FTH_CLI_PROGRESS_JSON
+                            : quiet  ? FTH_CLI_PROGRESS_QUIET
+                                     : FTH_CLI_PROGRESS_AUTO;
   FthJobState state = fth_cli_run_job(job, mode);
   if (state == FTH_JOB_STATE_SUCCEEDED && rank == 0)
     print_result(&tj->result, json);
   fth_train_result_clear(&tj->result);
   g_free(tj);
+  if (state != FTH_JOB_STATE_SUCCEEDED)
+    fth_comm_set_failed(comm);
   /* Another rank went away: say so, so the launcher names that one. */
   const GError *job_error = fth_job_get_error(job);
   if (state == FTH_JOB_STATE_FAILED &&

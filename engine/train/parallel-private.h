@@ -1,5 +1,6 @@
 /* Private to engine/train: the communicator's table of functions, which each implementation
- * (parallel.c: local sockets, parallel-nccl.c: NCCL) fills, as the backends do. */
+ * (parallel.c: local sockets, parallel-mpi.c: MPI, parallel-nccl.c: NCCL) fills, as the
+ * backends do. */
 #pragma once
 
 #include "fathom/parallel.h"
@@ -24,8 +25,12 @@ typedef struct {
 struct FthComm {
   const FthCommOps *ops;
   int rank, size;
-  FthComm *host;   /* for host memory: itself, or the local communicator under NCCL */
+  FthComm *host;   /* for host memory: itself, or the host communicator under NCCL */
+  gboolean failed; /* fth_comm_set_failed */
 };
+
+/* buf *= scale, with 0 giving zeros even where buf holds a NaN from an earlier step. */
+void fth_comm_scale_host(float *buf, size_t n, float scale);
 
 #if FTH_HAVE_CUDA
 struct FthCudaContext;

@@ -91,6 +91,23 @@ fth_comm_barrier(FthComm *comm, GError **error)
   return comm->size == 1 || comm->ops->barrier(comm, error);
 }
 
+void
+fth_comm_set_failed(FthComm *comm)
+{
+  if (comm != NULL)
+    comm->failed = TRUE;
+}
+
+void
+fth_comm_scale_host(float *buf, size_t n, float scale)
+{
+  if (scale == 0.0f)
+    memset(buf, 0, n * sizeof(float));
+  else if (scale != 1.0f)
+    for (size_t i = 0; i < n; i++)
+      buf[i] *= scale;
+}
+
 /* ---- The local communicator ------------------------------------------------------------------ */
 
 enum { CHUNK_FLOATS = 1 << 18 };   /* rank 0 sums this many values at a time */
@@ -154,11 +171,7 @@ static gboolean
 local_all_reduce(FthComm *comm, float *buf, size_t n, float scale, GError **error)
 {
   LocalComm *c = (LocalComm *)comm;
-  if (scale == 0.0f) /* nothing to add, even where buf holds a NaN from an earlier step */
-    memset(buf, 0, n * sizeof(float));
-  else if (scale != 1.0f)
-    for (size_t i = 0; i < n; i++)
-      buf[i] *= scale;
+  fth_comm_scale_host(buf, n, scale);
   for (size_t off = 0; off < n && comm->size > 1; off += CHUNK_FLOATS) {
     size_t m = MIN((size_t)CHUNK_FLOATS, n - off), bytes = m * sizeof(float);
     float *x = buf + off;
@@ -438,6 +451,39 @@ fth_comm_from_env(FthComm **out, GError **error)
     g_rmdir(dir);
   return *out != NULL;
 }
+
+gboolean
+fth_comm_under_mpi(void)
+{
+  return g_getenv("OMPI_COMM_WORLD_SIZE") != NULL || g_getenv("PMI_SIZE") != NULL ||
+         g_getenv("PMIX_RANK") != NULL;
+}
+
+gboolean
+fth_comm_for_launcher(FthLauncher launcher, FthComm **out, GError **error)
+{
+  *out = NULL;
+  /* A worker of the built-in launcher meets its siblings through the local communicator even
+   * where the launcher itself runs under mpirun. */
+  gboolean mpi = launcher == FTH_LAUNCHER_MPI ||
+                 (launcher == FTH_LAUNCHER_AUTO && FTH_HAVE_MPI && g_getenv(FTH_ENV_RANK) == NULL &&
+                  fth_comm_under_mpi());
+  if (!mpi)
+    return fth_comm_from_env(out, error);
+  *out = fth_comm_new_mpi(error);
+  return *out != NULL;
+}
+
+#if !FTH_HAVE_MPI
+FthComm *
+fth_comm_new_mpi(GError **error)
+{
+  g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_UNSUPPORTED,
+              "this build has no MPI communicator (install Open MPI and configure with "
+              "-Dmpi=enabled)");
+  return NULL;
+}
+#endif
 
 /* ---- Gradients ---------------------------------------------------------------------------------- */
 

@@ -1,7 +1,8 @@
 /* fathom/parallel.h: data-parallel training, one process per device. A communicator (FthComm)
  * joins the N processes of a run: all-reduce (sum) of float buffers, broadcast, barrier, rank
  * and size. The local implementation talks over Unix sockets in a shared directory (CPU
- * training, and every host-side exchange of a GPU run); the NCCL one reduces device buffers.
+ * training, and every host-side exchange of a GPU run), the MPI one joins mpirun's ranks; the
+ * NCCL one reduces device buffers.
  * The launcher starts N copies of a command with the rank variables set, as torchrun does.
  * A service layer: GLib types, errors as GError in FTH_PARALLEL_ERROR. */
 #pragma once
@@ -43,21 +44,44 @@ FthComm *fth_comm_new_local(const char *dir, int rank, int size, double timeout_
  * (the launcher), else OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE (mpirun, all ranks on one
  * machine: the rendezvous directory is FATHOM_DIST_DIR, as `mpirun -x FATHOM_DIST_DIR=...`
  * passes it, or one under the temporary directory named after the ranks' common parent).
- * MPI itself is not linked: the ranks meet through the local communicator. TRUE with *out NULL
+ * MPI itself is not used: the ranks meet through the local communicator. TRUE with *out NULL
  * when the process was started alone. */
 gboolean fth_comm_from_env(FthComm **out, GError **error);
 
+/* The MPI communicator of mpirun's ranks (on one machine or several): MPI initialized here unless
+ * it already was (then it is not finalized here either), MPI_Allreduce / MPI_Bcast /
+ * MPI_Barrier on host memory; under NCCL it carries the NCCL id. Fails with
+ * FTH_PARALLEL_ERROR_UNSUPPORTED in a build without the mpi feature. */
+FthComm *fth_comm_new_mpi(GError **error);
+/* TRUE when an MPI launcher started this process: OMPI_COMM_WORLD_SIZE (Open MPI), PMI_SIZE
+ * (MPICH, Slurm) or PMIX_RANK (PMIx) is set. */
+gboolean fth_comm_under_mpi(void);
+
+/* How the processes of a run were started (fathom train --launcher). */
+typedef enum {
+  FTH_LAUNCHER_AUTO,     /* MPI when built in and fth_comm_under_mpi() (and not a worker of the
+                          * built-in launcher), else as FTH_LAUNCHER_BUILTIN */
+  FTH_LAUNCHER_BUILTIN,  /* fth_comm_from_env */
+  FTH_LAUNCHER_MPI,      /* fth_comm_new_mpi; alone outside mpirun (a world of one) */
+} FthLauncher;
+
+/* The communicator of `launcher`; TRUE with *out NULL when the process was started alone. */
+gboolean fth_comm_for_launcher(FthLauncher launcher, FthComm **out, GError **error);
+
 void fth_comm_free(FthComm *comm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FthComm, fth_comm_free)
+/* This rank stops on an error the others may not share: freeing the communicator then does not
+ * wait for them (MPI: no MPI_Finalize; mpirun stops the other ranks when this one exits). */
+void fth_comm_set_failed(FthComm *comm);
 
 int fth_comm_rank(const FthComm *comm);
 int fth_comm_size(const FthComm *comm);
-/* "local" or "nccl". */
+/* "local", "mpi" or "nccl". */
 const char *fth_comm_name(const FthComm *comm);
 /* TRUE when the all-reduce works on device memory (NCCL). */
 gboolean fth_comm_on_device(const FthComm *comm);
-/* The communicator of the same ranks for host buffers: comm itself, or the local one an NCCL
- * communicator was made from. */
+/* The communicator of the same ranks for host buffers: comm itself, or the host one (local or
+ * MPI) an NCCL communicator was made from. */
 FthComm *fth_comm_host(FthComm *comm);
 
 /* Every rank calls these in the same order with the same sizes. buf holds host memory for the

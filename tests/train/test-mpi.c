@@ -1,0 +1,354 @@
+/* Data parallel under mpirun (the MPI communicator): the collectives and the overlapped gradient
+ * reducer on 2 ranks against float64 sums, and `mpirun -np 2 fathom train` equal to one process
+ * with the same global batch and to `fathom train --nproc 2`, with rank 0 alone writing the store.
+ *
+ * Skipped (77) in a build without the mpi feature, without mpirun or the fathom command
+ * (FATHOM_BIN), and under AddressSanitizer: Open MPI's start-up leaks in its own libraries and
+ * threads that LeakSanitizer cannot tell from ours. */
+#include <fathom/parallel.h>
+#include <fathom/safetensors.h>
+#include <fathom/train.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fth-config.h"
+
+enum { N_SAMPLES = 98, S = 8, N_CLASSES = 3, RANKS = 2 };
+
+static const char *mlp_recipe =
+  "{\"name\": \"mpi-mlp\", \"input\": {\"shape\": [1, 8, 8]},"
+  " \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out_features\": 16},"
+  "  {\"type\": \"relu\"}, {\"type\": \"linear\", \"out_features\": \"classes\"}],"
+  " \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.1, \"momentum\": 0.9, \"batch\": 24,"
+  "  \"epochs\": 3}}";
+
+static char *self_exe, *fathom_bin, *mpirun, *tmp_root;
+
+/* ---- The worker: this program under mpirun ------------------------------------------------- */
+
+/* Rank r's value i of case k: reproducible from (k, r, i) alone, magnitudes 1e-3 .. 1e3. */
+static float
+value_at(int k, int r, size_t i)
+{
+  guint32 h = (guint32)(k * 7919 + r * 104729) ^ (guint32)(i * 2654435761u);
+  h ^= h >> 15;
+  h *= 2246822519u;
+  h ^= h >> 13;
+  float mag = powf(10.0f, (float)(h % 7) - 3.0f);
+  return ((h >> 8) & 1 ? -mag : mag) * (1.0f + (float)((h >> 9) % 1000) / 1000.0f);
+}
+
+/* |got - sum_r scale_r * value_at(k, r, i)| within float rounding of the terms. */
+static gboolean
+near_sum(float got, int k, size_t i, int size, float scale_of_rank1)
+{
+  double want = 0, mag = 0;
+  for (int r = 0; r < size; r++) {
+    double x = (double)(r == 1 ? scale_of_rank1 : 0.5f) * value_at(k, r, i);
+    want += x;
+    mag += fabs(x);
+  }
+  if (fabs(got - want) <= 2e-7 * mag)
+    return TRUE;
+  fprintf(stderr, "case %d at %zu: %.9g, expected %.9g\n", k, i, got, want);
+  return FALSE;
+}
+
+static int
+worker_collectives(void)
+{
+  GError *error = NULL;
+  FthComm *comm = fth_comm_new_mpi(&error);
+  if (comm == NULL) {
+    fprintf(stderr, "%s\n", error->message);
+    g_error_free(error);
+    return 1;
+  }
+  int rank = fth_comm_rank(comm), size = fth_comm_size(comm);
+  gboolean ok = size == RANKS && strcmp(fth_comm_name(comm), "mpi") == 0;
+  /* Each rank its own scale: rank 0 halves, rank 1 quarters. */
+  float scale = rank == 1 ? 0.25f : 0.5f;
+  const size_t n = 1000;
+  float *buf = g_new(float, n);
+  for (size_t i = 0; i < n; i++)
+    buf[i] = value_at(0, rank, i);
+  ok = ok && fth_comm_all_reduce_scaled(comm, buf, n, scale, &error);
+  for (size_t i = 0; i < n && ok; i++)
+    ok = near_sum(buf[i], 0, i, size, 0.25f);
+  g_free(buf);
+
+  /* The gradient reducer: 5 parameters, buckets of 64 floats ({p4 p3} {p2} {p1 p0}), the
+   * gradients announced last first as a backward pass would, from the caller's thread while
+   * the reducer's thread talks to MPI. */
+  enum { NP = 5 };
+  const size_t counts[NP] = {3, 40, 100, 20, 30};
+  FthParam params[NP];
+  for (int p = 0; p < NP; p++) {
+    params[p] = (FthParam){"p", g_new0(float, counts[p]), g_new(float, counts[p]), counts[p],
+                           false};
+    for (size_t i = 0; i < counts[p]; i++)
+      params[p].grad[i] = value_at(1 + p, rank, i);
+  }
+  FthGradReducer *red = fth_grad_reducer_new(comm, params, NP, 64 * sizeof(float));
+  ok = ok && fth_grad_reducer_n_buckets(red) == 3;
+  int early = -1;
+  if (ok) {
+    fth_grad_reducer_begin(red, scale);
+    for (int p = NP - 1; p >= 0; p--) {
+      fth_grad_reducer_ready(red, (size_t)p);
+      g_usleep(2000);
+    }
+    ok = fth_grad_reducer_finish(red, &early, &error);
+  }
+  for (int p = 0; p < NP; p++) {
+    for (size_t i = 0; i < counts[p] && ok; i++)
+      ok = near_sum(params[p].grad[i], 1 + p, i, size, 0.25f);
+    g_free(params[p].value);
+    g_free(params[p].grad);
+  }
+  fth_grad_reducer_free(red);
+
+  gint64 token = rank == size - 1 ? 424242 : -1;
+  ok = ok && fth_comm_broadcast(comm, &token, sizeof token, size - 1, &error) &&
+       fth_comm_barrier(comm, &error) && token == 424242;
+  if (error != NULL) {
+    fprintf(stderr, "rank %d: %s\n", rank, error->message);
+    g_error_free(error);
+  }
+  if (!ok)
+    fth_comm_set_failed(comm);
+  else if (rank == 0)
+    printf("rank 0: %d of 3 buckets summed before finish\n", early);
+  fth_comm_free(comm);
+  return ok ? 0 : 1;
+}
+
+/* ---- Tests -------------------------------------------------------------------------------- */
+
+/* Runs argv; its status must be success. Returns its stdout. */
+static char *
+run_ok(const char *const *argv)
+{
+  g_autofree char *err = NULL;
+  char *out = NULL;
+  int status;
+  GError *error = NULL;
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                             &status, &error));
+  g_assert_no_error(error);
+  if (!g_spawn_check_wait_status(status, NULL))
+    g_test_message("%s failed:\n%s\n%s", argv[0], out, err);
+  g_assert_true(g_spawn_check_wait_status(status, NULL));
+  return out;
+}
+
+/* mpirun -np 2 with what it needs here: root (containers), more ranks than cores, no single-copy
+ * shared memory (ptrace is often refused in containers). */
+#define MPIRUN_ARGS(np)                                                                     \
+  mpirun, "--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", \
+    "none", "-np", np
+
+static void
+test_collectives(void)
+{
+  const char *argv[] = {MPIRUN_ARGS("2"), self_exe, "worker", NULL};
+  g_autofree char *out = run_ok(argv);
+  g_test_message("%s", out);
+  g_assert_nonnull(strstr(out, "rank 0: "));
+}
+
+/* The bar images of test-parallel: class c has bright rows 2c+1 and 2c+2, as one IDX file. */
+static char *
+make_project(const char *name)
+{
+  g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
+  GError *error = NULL;
+  g_autoptr(FthStore) store = fth_store_create(dir, &error);
+  g_assert_no_error(error);
+  gsize len = 16 + (gsize)N_SAMPLES * S * S;
+  g_autofree guint8 *idx = g_malloc(len);
+  const guint32 header[4] = {0x803, N_SAMPLES, S, S};
+  for (int k = 0; k < 4; k++)
+    for (int b = 0; b < 4; b++)
+      idx[4 * k + b] = (guint8)(header[k] >> (24 - 8 * b));
+  GRand *r = g_rand_new_with_seed(5);
+  for (int i = 0; i < N_SAMPLES; i++) {
+    guint8 *img = idx + 16 + (gsize)i * S * S;
+    int cls = i % N_CLASSES;
+    for (int p = 0; p < S * S; p++)
+      img[p] = (guint8)g_rand_int_range(r, 0, 60);
+    for (int x = 0; x < S; x++) {
+      img[(2 * cls + 1) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
+      img[(2 * cls + 2) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
+    }
+  }
+  g_rand_free(r);
+  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
+  g_assert_true(g_file_set_contents(idx_path, (const char *)idx, (gssize)len, &error));
+  gint64 labels[N_CLASSES];
+  const char *names[N_CLASSES] = {"top", "middle", "bottom"};
+  for (int k = 0; k < N_CLASSES; k++)
+    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &labels[k],
+                                      &error));
+  g_assert_true(fth_store_begin(store, &error));
+  for (int i = 0; i < N_SAMPLES; i++) {
+    g_autoptr(FthItemRecord) it = fth_item_record_new();
+    it->kind = FTH_ITEM_IMAGE;
+    it->path = g_strdup(idx_path);
+    it->member = i;
+    it->sha256 = g_strdup_printf("%064x", i + 1);
+    it->width = it->height = S;
+    gint64 id;
+    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
+    g_assert_true(fth_store_set_class(store, id, labels[i % N_CLASSES], FTH_AUTHOR_HUMAN, 0, 1.0,
+                                      NULL, &error));
+  }
+  g_assert_true(fth_store_commit(store, &error));
+  g_assert_no_error(error);
+  return g_steal_pointer(&dir);
+}
+
+/* Every tensor of the checkpoint's weights file, concatenated. */
+static GByteArray *
+checkpoint_weights(const char *ckpt_dir)
+{
+  GError *error = NULL;
+  g_autoptr(FthCheckpointMeta) m = fth_checkpoint_load_meta(ckpt_dir, &error);
+  g_assert_no_error(error);
+  g_autofree char *path = g_build_filename(ckpt_dir, m->weights_file, NULL);
+  FthSafetensors *st = fth_safetensors_open(path, &error);
+  g_assert_no_error(error);
+  GByteArray *all = g_byte_array_new();
+  for (size_t i = 0; i < fth_safetensors_n_tensors(st); i++) {
+    const FthStTensor *t = fth_safetensors_nth(st, i);
+    g_byte_array_append(all, t->data, (guint)t->nbytes);
+  }
+  fth_safetensors_free(st);
+  return all;
+}
+
+static double
+max_diff(const GByteArray *a, const GByteArray *b)
+{
+  g_assert_cmpuint(a->len, ==, b->len);
+  const float *x = (const float *)(const void *)a->data, *y = (const float *)(const void *)b->data;
+  double d = 0;
+  for (guint i = 0; i < a->len / sizeof(float); i++)
+    d = fmax(d, fabs(x[i] - y[i]));
+  return d;
+}
+
+static void
+test_train(void)
+{
+  /* mpirun first, on a project without splits: rank 0 makes and stores them while rank 1 waits;
+   * then one process and the built-in launcher on the stored splits. */
+  g_autofree char *project = make_project("project");
+  g_autofree char *recipe = g_build_filename(tmp_root, "mlp.json", NULL);
+  g_autofree char *ck_mpi = g_build_filename(tmp_root, "ck-mpi", NULL);
+  g_autofree char *ck_one = g_build_filename(tmp_root, "ck-one", NULL);
+  g_autofree char *ck_nproc = g_build_filename(tmp_root, "ck-nproc", NULL);
+  GError *error = NULL;
+  g_assert_true(g_file_set_contents(recipe, mlp_recipe, -1, &error));
+  const char *mpi[] = {MPIRUN_ARGS("2"), fathom_bin, "train", project, "--recipe", recipe,
+                       "--checkpoint", ck_mpi, "--device", "cpu", "--json", NULL};
+  g_autofree char *out = run_ok(mpi);
+  /* mpirun merges the ranks' output: rank 0's report alone. */
+  const char *report = strstr(out, "\"type\":\"report\"");
+  g_assert_nonnull(report);
+  g_assert_null(strstr(report + 1, "\"type\":\"report\""));
+  const char *one[] = {fathom_bin, "train", project, "--recipe", recipe, "--checkpoint", ck_one,
+                       "--device", "cpu", "-q", NULL};
+  g_free(run_ok(one));
+  const char *nproc[] = {fathom_bin, "train", project, "--recipe", recipe, "--checkpoint",
+                         ck_nproc, "--device", "cpu", "--nproc", "2", "-q", NULL};
+  g_free(run_ok(nproc));
+
+  g_autoptr(GByteArray) w_mpi = checkpoint_weights(ck_mpi);
+  g_autoptr(GByteArray) w_one = checkpoint_weights(ck_one);
+  g_autoptr(GByteArray) w_nproc = checkpoint_weights(ck_nproc);
+  double d_one = max_diff(w_mpi, w_one), d_nproc = max_diff(w_mpi, w_nproc);
+  g_test_message("mpirun -np 2 against one process: max |w - w_ref| = %.3g; against --nproc 2: "
+                 "%.3g", d_one, d_nproc);
+  g_assert_cmpfloat(d_one, <, 1e-6);
+  g_assert_cmpfloat(d_nproc, <, 1e-6);
+
+  /* One run per training in the store, each finished: rank 1 wrote nothing. */
+  g_autoptr(FthStore) store = fth_store_open(project, &error);
+  g_autoptr(GPtrArray) runs = fth_store_list_runs(store, "train", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(runs->len, ==, 3);
+  for (guint i = 0; i < runs->len; i++)
+    g_assert_cmpint(((FthRun *)runs->pdata[i])->state, ==, FTH_RUN_DONE);
+}
+
+static void
+test_launcher_option(void)
+{
+  /* --launcher mpi outside mpirun: a world of one, trained as one process. */
+  g_autofree char *project = make_project("alone");
+  g_autofree char *recipe = g_build_filename(tmp_root, "alone.json", NULL);
+  g_autofree char *ckpt = g_build_filename(tmp_root, "ck-alone", NULL);
+  GError *error = NULL;
+  g_assert_true(g_file_set_contents(recipe, mlp_recipe, -1, &error));
+  const char *alone[] = {fathom_bin, "train", project, "--recipe", recipe, "--checkpoint", ckpt,
+                         "--device", "cpu", "--launcher", "mpi", "-q", NULL};
+  g_free(run_ok(alone));
+  g_assert_true(g_file_test(ckpt, G_FILE_TEST_IS_DIR));
+  /* --nproc with --launcher mpi is a usage error. */
+  const char *both[] = {fathom_bin, "train", project, "--launcher", "mpi", "--nproc", "2", NULL};
+  g_autofree char *err = NULL;
+  int status;
+  g_assert_true(g_spawn_sync(NULL, (char **)both, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                             NULL, &err, &status, &error));
+  g_assert_false(g_spawn_check_wait_status(status, NULL));
+  g_assert_nonnull(strstr(err, "mpirun -np N"));
+}
+
+static void
+rmtree(const char *path)
+{
+  const char *argv[] = {"rm", "-rf", path, NULL};
+  g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+               NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+  if (argc == 2 && strcmp(argv[1], "worker") == 0)
+    return worker_collectives();
+#if !FTH_HAVE_MPI
+  fprintf(stderr, "skipped: built without the mpi feature (meson -Dmpi=enabled)\n");
+  return 77;
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+  fprintf(stderr, "skipped under AddressSanitizer: Open MPI leaks at start-up in its own "
+                  "libraries and threads\n");
+  return 77;
+#endif
+  mpirun = g_find_program_in_path("mpirun");
+  const char *bin = g_getenv("FATHOM_BIN");
+  if (mpirun == NULL || bin == NULL || !g_file_test(bin, G_FILE_TEST_IS_EXECUTABLE)) {
+    fprintf(stderr, "skipped: %s not found\n", mpirun == NULL ? "mpirun" : "the fathom command");
+    g_free(mpirun);
+    return 77;
+  }
+  fathom_bin = g_strdup(bin);
+  g_test_init(&argc, &argv, NULL);
+  self_exe = g_file_read_link("/proc/self/exe", NULL);
+  tmp_root = g_dir_make_tmp("fth-mpi-XXXXXX", NULL);
+  /* The ranks of one mpirun share the 2 cores: one thread each. */
+  g_setenv("FTH_NUM_THREADS", "1", FALSE);
+  g_test_add_func("/mpi/collectives", test_collectives);
+  g_test_add_func("/mpi/train", test_train);
+  g_test_add_func("/mpi/launcher-option", test_launcher_option);
+  int status = g_test_run();
+  rmtree(tmp_root);
+  g_free(tmp_root);
+  g_free(self_exe);
+  g_free(fathom_bin);
+  g_free(mpirun);
+  return status;
+}
