@@ -641,6 +641,12 @@ fth_trainer_early_buckets(FthTrainer *t)
   return t->early_buckets;
 }
 
+void
+fth_trainer_set_grad_overlap(FthTrainer *t, gboolean overlap)
+{
+  fth_graph_set_grad_ready_func(t->model->graph, overlap ? grad_ready : NULL, t);
+}
+
 size_t
 fth_trainer_local_samples(FthTrainer *t)
 {

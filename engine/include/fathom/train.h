@@ -363,6 +363,10 @@ gboolean fth_trainer_set_comm(FthTrainer *t, FthComm *comm, size_t bucket_bytes,
 size_t fth_trainer_local_samples(FthTrainer *t);
 /* Gradient buckets summed while their step's backward pass was still running (CPU), so far. */
 int fth_trainer_early_buckets(FthTrainer *t);
+/* Data parallel on the CPU: TRUE (set by fth_trainer_set_comm) sums each gradient bucket as soon
+ * as the backward pass has finished its gradients, FALSE all of them after the backward pass
+ * (to measure the overlap); the local communicator gives the same bits either way. */
+void fth_trainer_set_grad_overlap(FthTrainer *t, gboolean overlap);
 
 /* Runs the trainer's steps and evaluations on `be` (any backend; the CPU's works on its own
  * copies as a device would): the planned graph is mirrored there (graph-device), each batch is
