@@ -478,51 +478,61 @@ tokenizer_error(GError **error, GError *terr)
   return FALSE;
 }
 
-FthDataset *
-fth_dataset_open_recipe_text(FthStore *store, const FthRecipe *recipe, FthDatasetScope scope,
-                             const char *dir, GError **error)
+/* The recipe's embedding must hold the tokenizer's vocabulary; then every item is encoded. */
+static gboolean
+tokenize_for_recipe(FthDataset *ds, const FthRecipe *recipe, GError **error)
 {
-  g_autoptr(FthDataset) ds = fth_dataset_open_text(store, scope, recipe->tagging, error);
-  if (ds == NULL)
-    return NULL;
-  GError *terr = NULL;
-  if (dir != NULL) {
-    g_autofree char *path = g_build_filename(dir, "tokenizer.json", NULL);
-    ds->tokenizer = fth_tokenizer_load(path, &terr);
-  } else {
-    /* The whole labeled set's texts: the vocabulary needs no labels, so the validation and
-     * test items' words are known too, as a user's later texts would be. */
-    size_t n = ds->entries->len;
-    g_autofree const char **texts = g_new(const char *, n);
-    g_autofree char **names = g_new0(char *, n + 1);
-    for (size_t i = 0; i < n; i++) {
-      const Entry *e = &g_array_index(ds->entries, Entry, i);
-      texts[i] = e->text;
-      names[i] = g_strdup_printf("item %" G_GINT64_FORMAT, e->item_id);
-    }
-    FthTokenizerConfig cfg;
-    fth_tokenizer_config_init(&cfg);
-    cfg.kind = recipe->bpe ? FTH_TOKENIZER_BPE : FTH_TOKENIZER_WORDPIECE;
-    cfg.vocab_size = recipe->vocab;
-    cfg.lowercase = recipe->lowercase;
-    ds->tokenizer = fth_tokenizer_train(texts, n, (const char *const *)names, &cfg, &terr);
-    for (size_t i = 0; i < n; i++)
-      g_free(names[i]);
-  }
-  if (ds->tokenizer == NULL) {
-    tokenizer_error(error, terr);
-    return NULL;
-  }
   int v = fth_tokenizer_vocab_size(ds->tokenizer);
   if (v > recipe->vocab) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_DATA,
                 "%s: the tokenizer has %d entries (its alphabet alone may exceed the target), "
                 "the recipe's embedding %d: raise 'vocab'", recipe->source, v, recipe->vocab);
+    return FALSE;
+  }
+  return fth_dataset_tokenize(ds, ds->tokenizer, (int)recipe->in_shape[0], error);
+}
+
+FthDataset *
+fth_dataset_open_recipe_text(FthStore *store, const FthRecipe *recipe, FthDatasetScope scope,
+                             const char *dir, GError **error)
+{
+  g_autoptr(FthDataset) ds = fth_dataset_open_text(store, scope, recipe->tagging, error);
+  if (ds == NULL || dir == NULL)
+    return g_steal_pointer(&ds);
+  g_autofree char *path = g_build_filename(dir, "tokenizer.json", NULL);
+  GError *terr = NULL;
+  ds->tokenizer = fth_tokenizer_load(path, &terr);
+  if (ds->tokenizer == NULL) {
+    tokenizer_error(error, terr);
     return NULL;
   }
-  if (!fth_dataset_tokenize(ds, ds->tokenizer, (int)recipe->in_shape[0], error))
+  if (!tokenize_for_recipe(ds, recipe, error))
     return NULL;
   return g_steal_pointer(&ds);
+}
+
+gboolean
+fth_dataset_train_tokenizer(FthDataset *ds, const FthRecipe *recipe, const uint32_t *items,
+                            size_t n_items, GError **error)
+{
+  g_autofree const char **texts = g_new(const char *, n_items ? n_items : 1);
+  g_auto(GStrv) names = g_new0(char *, n_items + 1);
+  for (size_t i = 0; i < n_items; i++) {
+    const Entry *e = &g_array_index(ds->entries, Entry, items[i]);
+    texts[i] = e->text;
+    names[i] = g_strdup_printf("item %" G_GINT64_FORMAT, e->item_id);
+  }
+  FthTokenizerConfig cfg;
+  fth_tokenizer_config_init(&cfg);
+  cfg.kind = recipe->bpe ? FTH_TOKENIZER_BPE : FTH_TOKENIZER_WORDPIECE;
+  cfg.vocab_size = recipe->vocab;
+  cfg.lowercase = recipe->lowercase;
+  GError *terr = NULL;
+  fth_tokenizer_free(ds->tokenizer);
+  ds->tokenizer = fth_tokenizer_train(texts, n_items, (const char *const *)names, &cfg, &terr);
+  if (ds->tokenizer == NULL)
+    return tokenizer_error(error, terr);
+  return tokenize_for_recipe(ds, recipe, error);
 }
 
 const FthTokenizer *

@@ -315,7 +315,7 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     return FALSE;
   /* Text: a resumed run keeps its checkpoint's tokenizer, and one that starts from another
    * run's weights that run's tokenizer (its embedding rows mean those tokens); a new one trains
-   * its own. */
+   * its own once the splits are known. */
   g_autofree char *init_dir = o->init_weights ? g_path_get_dirname(o->init_weights) : NULL;
   g_autofree char *init_tok = init_dir ? g_build_filename(init_dir, "tokenizer.json", NULL) : NULL;
   const char *tok_dir = resume ? o->checkpoint_dir
@@ -380,6 +380,10 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
                 fth_store_get_dir(store));
     return FALSE;
   }
+  /* A new text run's tokenizer learns the items it trains on alone: a held-out word known to
+   * the vocabulary would leak the test set into training. */
+  if (recipe->tokens && tok_dir == NULL && !fth_dataset_train_tokenizer(ds, recipe, tr, ntr, error))
+    return FALSE;
 
   FthTrainerConfig cfg = {
     .seed = resume ? resume->seed : o->seed,

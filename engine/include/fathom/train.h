@@ -151,11 +151,16 @@ const char *fth_dataset_text(const FthDataset *ds, size_t i);
  * tagging, each token gets the BIO tag of the span it overlaps (B on the span's first token). */
 gboolean fth_dataset_tokenize(FthDataset *ds, const FthTokenizer *tok, int seq_len,
                               GError **error);
-/* The text dataset of a token recipe, tokenized: with dir's tokenizer.json (a checkpoint
- * directory) or, when dir is NULL, a tokenizer of the recipe's kind, vocabulary and case trained
- * on the items' texts. Fails when the tokenizer's vocabulary exceeds the recipe's. */
+/* The text dataset of a token recipe: tokenized with dir's tokenizer.json (a checkpoint
+ * directory), or, when dir is NULL, untokenized until fth_dataset_train_tokenizer. Fails when
+ * the tokenizer's vocabulary exceeds the recipe's. */
 FthDataset *fth_dataset_open_recipe_text(FthStore *store, const FthRecipe *recipe,
                                          FthDatasetScope scope, const char *dir, GError **error);
+/* Trains the dataset's tokenizer (the recipe's kind, vocabulary and case) on the texts of
+ * items[0..n_items) only, the training split, so that words of held-out items alone get no
+ * entry of their own, then tokenizes every item with it. Fails as above. */
+gboolean fth_dataset_train_tokenizer(FthDataset *ds, const FthRecipe *recipe,
+                                     const uint32_t *items, size_t n_items, GError **error);
 /* The tokenizer of fth_dataset_open_recipe_text (NULL for other datasets). */
 const FthTokenizer *fth_dataset_tokenizer(const FthDataset *ds);
 /* Writes dir/tokenizer.json (creating dir) when the dataset has a tokenizer. */
