@@ -17,6 +17,10 @@ static void
 train_progress(const FthTrainProgress *p, gpointer data)
 {
   TrainJob *tj = data;
+  if (p->message != NULL) {
+    fth_job_progress(tj->job, p->step, p->total_steps, p->message);
+    return;
+  }
   if (p->epoch_end) {
     gboolean val = isfinite(p->val_acc);
     FthJobMetric m[6] = {{"epoch", p->epoch + 1},   {"train_loss", p->train_loss},
@@ -58,10 +62,10 @@ print_result(const FthTrainResult *r, gboolean json)
     printf("{\"type\":\"report\",\"run\":%" G_GINT64_FORMAT ",\"epochs\":%d,\"steps\":%"
            G_GINT64_FORMAT ",\"batch\":%d,\"stopped\":%s,\"early_stopped\":%s,"
            "\"train_loss\":%.6g,\"test_acc\":%s,\"test_macro_f1\":%s,\"checkpoint\":\"%s\","
-           "\"bytes_per_sample\":%zu,\"bytes_per_sample_fp32\":%zu}\n",
+           "\"bytes_per_sample\":%zu,\"bytes_per_sample_fp32\":%zu,\"micro_batches\":%d}\n",
            r->run_id, r->epochs_run, (gint64)r->steps, r->batch, r->stopped ? "true" : "false",
            r->early_stopped ? "true" : "false", r->train_loss, acc, f1, r->checkpoint_dir,
-           r->bytes_per_sample, r->bytes_per_sample_fp32);
+           r->bytes_per_sample, r->bytes_per_sample_fp32, r->micro_batches);
     return;
   }
   if (r->stopped) {
@@ -69,8 +73,12 @@ print_result(const FthTrainResult *r, gboolean json)
            (gint64)r->steps, r->checkpoint_dir);
     return;
   }
-  printf("Run %" G_GINT64_FORMAT ": %d epochs%s, batch %d, final train loss %.4f\n", r->run_id,
-         r->epochs_run, r->early_stopped ? " (early stop)" : "", r->batch, r->train_loss);
+  g_autofree char *micro = r->micro_batches > 1
+    ? g_strdup_printf(" (%d micro-batches of up to %d)", r->micro_batches,
+                      (r->batch + r->micro_batches - 1) / r->micro_batches)
+    : g_strdup("");
+  printf("Run %" G_GINT64_FORMAT ": %d epochs%s, batch %d%s, final train loss %.4f\n", r->run_id,
+         r->epochs_run, r->early_stopped ? " (early stop)" : "", r->batch, micro, r->train_loss);
   if (isfinite(r->test_acc))
     printf("Test accuracy %.2f%%, macro-F1 %.4f\n", 100 * r->test_acc, r->test_macro_f1);
   printf("Memory: %.1f KiB per sample (fp32: %.1f KiB)\n", r->bytes_per_sample / 1024.0,
@@ -127,7 +135,7 @@ fth_cli_train(int argc, char **argv)
   char *launcher = NULL;
   char *recipe = NULL, *checkpoint = NULL, *init = NULL, *device = NULL, *precision = NULL;
   char **vars = NULL;
-  int epochs = 0, batch = 0, patience = 0, limit = 0;
+  int epochs = 0, batch = 0, accumulate = 0, patience = 0, limit = 0;
   gint64 seed = 1, stop_after = 0;
   double lr = 0, val = 0.1, test = 0.1, max_memory = 0;
   gboolean resume = FALSE, no_augment = FALSE, json = FALSE, quiet = FALSE, bf16 = FALSE;
@@ -136,6 +144,8 @@ fth_cli_train(int argc, char **argv)
     {"set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vars, "Set a recipe variable", "NAME=VALUE"},
     {"epochs", 'e', 0, G_OPTION_ARG_INT, &epochs, "Epochs (default: the recipe's)", "N"},
     {"batch", 'b', 0, G_OPTION_ARG_INT, &batch, "Batch size (default: the recipe's)", "N"},
+    {"accumulate", 0, 0, G_OPTION_ARG_INT, &accumulate, "Run each batch as N micro-batches and "
+     "sum their gradients (default: the recipe's, 1); running out of memory doubles it", "N"},
     {"lr", 0, 0, G_OPTION_ARG_DOUBLE, &lr, "Learning rate (default: the recipe's)", "X"},
     {"seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed of initialization, splits, shuffles (1)", "N"},
     {"val", 0, 0, G_OPTION_ARG_DOUBLE, &val, "Validation fraction for a new split (0.1)", "F"},
@@ -180,8 +190,8 @@ fth_cli_train(int argc, char **argv)
                                argv[argc < 2 ? 0 : 2]);
   if (resume && checkpoint == NULL)
     return fth_cli_usage_error("train", "--resume needs --checkpoint DIR");
-  if (epochs < 0 || batch < 0 || patience < 0 || limit < 0 || lr < 0 || max_memory < 0 ||
-      max_memory > 1)
+  if (epochs < 0 || batch < 0 || accumulate < 0 || patience < 0 || limit < 0 || lr < 0 ||
+      max_memory < 0 || max_memory > 1)
     return fth_cli_usage_error("train", "counts, --lr and --max-memory (0..1) must not be negative");
   if (bf16 && precision != NULL && strcmp(precision, "bf16") != 0)
     return fth_cli_usage_error("train", "--bf16 contradicts --precision %s", precision);
@@ -220,6 +230,7 @@ fth_cli_train(int argc, char **argv)
   tj->options.vars = (const char *const *)vars;
   tj->options.epochs = epochs;
   tj->options.batch = batch;
+  tj->options.accumulate = accumulate;
   tj->options.lr = lr;
   tj->options.seed = (uint64_t)seed;
   tj->options.val_frac = val;

@@ -601,7 +601,7 @@ parse_train(Ctx *ctx, JsonObject *o, FthRecipeTrain *t)
   static const char *const allowed[] = {
     "optimizer", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",
     "clip_norm", "batch", "epochs", "schedule", "warmup_steps", "step_size", "gamma", "min_lr",
-    "pct_start", "label_smoothing", "augment", NULL};
+    "pct_start", "label_smoothing", "augment", "accumulate", NULL};
   const char *w = "train";
   if (!check_fields(ctx, o, w, allowed))
     return FALSE;
@@ -633,6 +633,7 @@ parse_train(Ctx *ctx, JsonObject *o, FthRecipeTrain *t)
       !get_float(ctx, o, w, "clip_norm", 0, 0, 1e9, &t->optim.clip_norm) ||
       !get_int(ctx, o, w, "batch", t->batch, FALSE, FALSE, 1, &t->batch) ||
       !get_int(ctx, o, w, "epochs", t->epochs, FALSE, FALSE, 1, &t->epochs) ||
+      !get_int(ctx, o, w, "accumulate", 1, FALSE, FALSE, 1, &t->accumulate) ||
       !get_int(ctx, o, w, "warmup_steps", 0, FALSE, FALSE, 0, &warmup) ||
       !get_int(ctx, o, w, "step_size", 1, FALSE, FALSE, 1, &step_size) ||
       !get_float(ctx, o, w, "label_smoothing", 0, 0, 1, &t->label_smoothing))

@@ -141,6 +141,8 @@ config_json(const FthRecipe *r, const FthTrainerConfig *c, const FthTrainOptions
   json_builder_add_int_value(b, c->epochs);
   json_builder_set_member_name(b, "batch");
   json_builder_add_int_value(b, c->batch);
+  json_builder_set_member_name(b, "accumulate");
+  json_builder_add_int_value(b, c->accumulate);
   json_builder_set_member_name(b, "optimizer");
   json_builder_add_string_value(b, c->optim.kind == FTH_OPTIM_SGD ? "sgd" : "adamw");
   json_builder_set_member_name(b, "lr");
@@ -162,6 +164,74 @@ config_json(const FthRecipe *r, const FthTrainerConfig *c, const FthTrainOptions
   json_builder_end_object(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
   return json_to_string(root, FALSE);
+}
+
+/* The run's progress: the caller's function, and the trainer's events (running out of memory)
+ * kept until they are written to the store (store_events). */
+typedef struct {
+  const FthTrainOptions *o;
+  FthTrainer *t;
+  GArray *events; /* RunEvent */
+} RunProgress;
+
+typedef struct {
+  gint64 step;
+  int epoch;
+  int micro_batches;
+  char *meta_json;
+} RunEvent;
+
+static void
+clear_event(gpointer p)
+{
+  g_free(((RunEvent *)p)->meta_json);
+}
+
+static void
+run_progress(const FthTrainProgress *p, gpointer data)
+{
+  RunProgress *rp = data;
+  if (p->message != NULL) {
+    const FthTrainerConfig *c = fth_trainer_config(rp->t);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "event");
+    json_builder_add_string_value(b, "out_of_memory");
+    json_builder_set_member_name(b, "epoch");
+    json_builder_add_int_value(b, p->epoch + 1);
+    json_builder_set_member_name(b, "step");
+    json_builder_add_int_value(b, p->step);
+    json_builder_set_member_name(b, "batch");
+    json_builder_add_int_value(b, c->batch);
+    json_builder_set_member_name(b, "micro_batches");
+    json_builder_add_int_value(b, c->accumulate);
+    json_builder_set_member_name(b, "message");
+    json_builder_add_string_value(b, p->message);
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    RunEvent ev = {p->step, p->epoch, c->accumulate, json_to_string(root, FALSE)};
+    g_array_append_val(rp->events, ev);
+  }
+  if (rp->o->progress != NULL)
+    rp->o->progress(p, rp->o->progress_data);
+}
+
+/* Each event becomes an artifact of kind "event" and the metric micro_batches at its step. */
+static gboolean
+store_events(FthStore *store, gint64 run_id, const char *checkpoint_dir, RunProgress *rp,
+             GError **error)
+{
+  for (guint i = 0; i < rp->events->len; i++) {
+    const RunEvent *ev = &g_array_index(rp->events, RunEvent, i);
+    FthArtifact art = {.run_id = run_id, .kind = "event", .path = (char *)checkpoint_dir,
+                       .meta_json = ev->meta_json};
+    if (!fth_store_add_artifact(store, &art, NULL, error) ||
+        !fth_store_add_metric(store, run_id, ev->step, ev->epoch, "micro_batches",
+                              ev->micro_batches, error))
+      return FALSE;
+  }
+  g_array_set_size(rp->events, 0);
+  return TRUE;
 }
 
 static void
@@ -392,6 +462,7 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
      * told otherwise. */
     .epochs = o->epochs > 0 ? o->epochs
               : resume && resume->epochs_total > 0 ? resume->epochs_total : recipe->train.epochs,
+    .accumulate = o->accumulate > 0 ? o->accumulate : recipe->train.accumulate,
     .n_train = ntr,
     .optim = recipe->train.optim,
     .schedule = recipe->train.schedule,
@@ -523,6 +594,9 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   fth_dataset_samples(ds, &samples);
   FthTrainProgress p = {.epochs = cfg.epochs, .total_steps = spe * cfg.epochs};
   g_autoptr(FthConfusion) cm = fth_confusion_new(n_classes);
+  g_autoptr(GArray) events = g_array_new(FALSE, FALSE, sizeof(RunEvent));
+  g_array_set_clear_func(events, clear_event);
+  RunProgress rp = {o, t, events};
   GError *err = NULL;
   gboolean ok = TRUE;
   int last_good_epoch = resume ? resume->epoch : 0;
@@ -533,7 +607,11 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
     gboolean interrupted = FALSE;
     int64_t first = epoch == (int)(step / spe) ? step % spe : 0;
     ok = fth_trainer_run_epoch(t, &samples, tr, ntr, epoch, first, o->stop_after_steps, &p,
-                               o->progress, o->progress_data, o->cancellable, &interrupted, &err);
+                               run_progress, &rp, o->cancellable, &interrupted, &err);
+    /* Recorded also when the epoch failed: the events say how the memory ran out. */
+    if (lead && events->len > 0 &&
+        !store_events(store, result->run_id, result->checkpoint_dir, &rp, ok ? &err : NULL))
+      ok = FALSE;
     if (!ok)
       break;
     step = (int64_t)epoch * spe + (interrupted ? 0 : spe);
@@ -611,18 +689,20 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   }
   result->steps = step;
   result->images_per_s = ips_n ? ips_sum / ips_n : 0;
+  result->micro_batches = fth_trainer_accumulate(t);
 
   if (!ok) {
     gboolean cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-    if (err->domain == FTH_TRAIN_ERROR && err->code == FTH_TRAIN_ERROR_NUMERIC) {
+    if (err->domain == FTH_TRAIN_ERROR &&
+        (err->code == FTH_TRAIN_ERROR_NUMERIC || err->code == FTH_TRAIN_ERROR_NO_MEMORY)) {
       g_autofree char *ckpt = g_build_filename(result->checkpoint_dir, "checkpoint.json", NULL);
       if (g_file_test(ckpt, G_FILE_TEST_EXISTS))
-        g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NUMERIC,
+        g_set_error(error, FTH_TRAIN_ERROR, err->code,
                     "%s: %s; the last good checkpoint (epoch %d, step %" G_GINT64_FORMAT
                     ") is kept in %s", recipe->name, err->message, last_good_epoch,
                     (gint64)last_good_step, result->checkpoint_dir);
       else
-        g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NUMERIC,
+        g_set_error(error, FTH_TRAIN_ERROR, err->code,
                     "%s: %s; no checkpoint had been written yet", recipe->name, err->message);
       g_error_free(err);
     } else {
@@ -678,11 +758,11 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
   g_autofree char *f1 = isfinite(result->test_macro_f1)
                           ? g_strdup_printf("%.6f", result->test_macro_f1) : g_strdup("null");
   g_autofree char *summary = g_strdup_printf(
-    "{\"epochs\": %d, \"steps\": %" G_GINT64_FORMAT ", \"batch\": %d, \"early_stopped\": %s, "
-    "\"train_loss\": %.6g, \"test_acc\": %s, \"test_macro_f1\": %s, \"images_per_s\": %.1f, "
-    "\"confusion\": %s}",
-    epoch, (gint64)step, cfg.batch, result->early_stopped ? "true" : "false", result->train_loss,
-    acc, f1, result->images_per_s, cm_json ? cm_json : "null");
+    "{\"epochs\": %d, \"steps\": %" G_GINT64_FORMAT ", \"batch\": %d, \"micro_batches\": %d, "
+    "\"early_stopped\": %s, \"train_loss\": %.6g, \"test_acc\": %s, \"test_macro_f1\": %s, "
+    "\"images_per_s\": %.1f, \"confusion\": %s}",
+    epoch, (gint64)step, cfg.batch, result->micro_batches, result->early_stopped ? "true" : "false",
+    result->train_loss, acc, f1, result->images_per_s, cm_json ? cm_json : "null");
   FthArtifact art = {.run_id = result->run_id, .kind = "checkpoint",
                      .path = result->checkpoint_dir};
   if (lead && (!fth_store_set_run_summary(store, result->run_id, summary, error) ||

@@ -51,13 +51,51 @@ struct FthTrainer {
   float loss_scale;
   int growth_interval, clean_steps;
   int64_t skipped_steps;
+  /* Gradient accumulation (cfg.accumulate > 1): the weighted sum of the micro-batches' gradients,
+   * per trainable parameter. Host memory also on a device: it costs the device nothing, which
+   * matters most when the device has just run out of memory. */
+  float **acc;
+  /* The non-trainable buffers (batch-norm running statistics) as they were before the current
+   * step: an attempt that ran out of memory may have updated them in its forward pass. */
+  FthNode **buffers;
+  float **buffer_saved;
+  size_t *buffer_n;
+  size_t n_buffers;
+  int64_t resume_update; /* the parameter an interrupted device update goes on from; -1: none */
+  int64_t eval_batch;    /* evaluation's batch: cfg.batch, halved while it runs out of memory */
 };
+
+/* Where a step's out-of-memory event is reported. */
+typedef struct {
+  FthTrainProgress *progress;
+  FthTrainProgressFunc func;
+  gpointer func_data;
+  int epoch;
+  int64_t step;
+} Report;
 
 static gboolean
 engine_error(GError **error, const char *what)
 {
   g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_ENGINE, "%s: %s", what, fth_last_error());
   return FALSE;
+}
+
+/* An engine failure in a step; out of memory gets its own code, which the step answers with
+ * smaller micro-batches. */
+static gboolean
+step_error(FthStatus st, GError **error, const char *what)
+{
+  g_set_error(error, FTH_TRAIN_ERROR,
+              st == FTH_STATUS_NO_MEMORY ? FTH_TRAIN_ERROR_NO_MEMORY : FTH_TRAIN_ERROR_ENGINE,
+              "%s: %s", what, fth_last_error());
+  return FALSE;
+}
+
+static gboolean
+is_no_memory(const GError *error)
+{
+  return g_error_matches(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NO_MEMORY);
 }
 
 void
@@ -75,6 +113,14 @@ fth_trainer_free(FthTrainer *t)
     t->be->set_precision(t->be, FTH_PRECISION_FP32);
   g_free(t->readback[0]);
   g_free(t->readback[1]);
+  for (size_t i = 0; t->acc != NULL && i < t->n_params; i++)
+    g_free(t->acc[i]);
+  g_free(t->acc);
+  for (size_t i = 0; i < t->n_buffers; i++)
+    g_free(t->buffer_saved[i]);
+  g_free(t->buffers);
+  g_free(t->buffer_saved);
+  g_free(t->buffer_n);
   fth_grad_reducer_free(t->reducer);
   if (t->param_index != NULL)
     g_hash_table_unref(t->param_index);
@@ -95,14 +141,14 @@ plan(FthTrainer *t, FthGraphMode mode, int64_t batch, GError **error)
 {
   if (t->planned_mode == mode && t->planned_batch == batch)
     return TRUE;
-  if (fth_graph_plan(t->model->graph, mode, batch) != FTH_STATUS_OK)
-    return engine_error(error, "planning the graph");
+  t->planned_mode = (FthGraphMode)-1;
+  FthStatus st = fth_graph_plan(t->model->graph, mode, batch);
+  if (st != FTH_STATUS_OK)
+    return step_error(st, error, "planning the graph");
+  if (t->dev != NULL && (st = fth_graph_device_replan(t->dev)) != FTH_STATUS_OK)
+    return step_error(st, error, "placing the graph on the device");
   t->planned_mode = mode;
   t->planned_batch = batch;
-  if (t->dev != NULL && fth_graph_device_replan(t->dev) != FTH_STATUS_OK) {
-    t->planned_mode = (FthGraphMode)-1;
-    return engine_error(error, "placing the graph on the device");
-  }
   /* Parameters and their gradients live outside the arena, so the optimizer's pointers stay
    * valid across plans; checked because a silent move would train stale memory. */
   for (size_t i = 0; i < t->n_params; i++) {
@@ -115,6 +161,30 @@ plan(FthTrainer *t, FthGraphMode mode, int64_t batch, GError **error)
                   "parameter '%s' moved when the graph was planned again", t->params[i].name);
       return FALSE;
     }
+  }
+  return TRUE;
+}
+
+/* The largest micro-batch of a step. */
+static int64_t
+micro_batch(const FthTrainer *t)
+{
+  return ((int64_t)t->cfg.batch + t->cfg.accumulate - 1) / t->cfg.accumulate;
+}
+
+static gboolean
+check_accumulate(const FthTrainer *t, int n, GError **error)
+{
+  if (n < 1 || n > t->cfg.batch) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "accumulate %d: the micro-batches per step must be from 1 to the batch (%d)", n,
+                t->cfg.batch);
+    return FALSE;
+  }
+  if (n > 1 && t->comm != NULL) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "accumulate %d: data-parallel runs do not accumulate gradients", n);
+    return FALSE;
   }
   return TRUE;
 }
@@ -132,11 +202,17 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
     t->cfg.epochs = recipe->train.epochs;
     t->cfg.optim = recipe->train.optim;
     t->cfg.schedule = recipe->train.schedule;
+    t->cfg.accumulate = recipe->train.accumulate;
   }
   if (t->cfg.batch < 1) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID, "batch must be at least 1");
     return NULL;
   }
+  t->cfg.accumulate = MAX(t->cfg.accumulate, 1);
+  if (!check_accumulate(t, t->cfg.accumulate, error))
+    return NULL;
+  t->resume_update = -1;
+  t->eval_batch = t->cfg.batch;
   t->model = fth_model_build(recipe, n_classes, t->cfg.seed, FTH_MODEL_WEIGHTED_TRAINING, error);
   if (t->model == NULL)
     return NULL;
@@ -144,19 +220,30 @@ fth_trainer_new(const FthRecipe *recipe, int n_classes, const FthTrainerConfig *
   t->loss_scale = 65536.0f;
   t->growth_interval = 2000;
   FthGraph *g = t->model->graph;
-  if (fth_graph_plan(g, FTH_MODE_TRAIN, t->cfg.batch) != FTH_STATUS_OK) {
+  if (fth_graph_plan(g, FTH_MODE_TRAIN, micro_batch(t)) != FTH_STATUS_OK) {
     engine_error(error, "planning the training graph");
     return NULL;
   }
   t->planned_mode = FTH_MODE_TRAIN;
-  t->planned_batch = t->cfg.batch;
+  t->planned_batch = micro_batch(t);
   int np = fth_graph_n_params(g);
   t->params = g_new0(FthParam, np + 1);
+  t->buffers = g_new0(FthNode *, np + 1);
+  t->buffer_saved = g_new0(float *, np + 1);
+  t->buffer_n = g_new0(size_t, np + 1);
   for (int i = 0; i < np; i++) {
     FthNode *p = fth_graph_param(g, i);
-    if (!fth_param_is_trainable(p))
-      continue;
     FthTensor v, gr;
+    if (!fth_param_is_trainable(p)) {
+      if (fth_graph_tensor(g, p, &v) != FTH_STATUS_OK) {
+        engine_error(error, "reading the buffers");
+        return NULL;
+      }
+      t->buffers[t->n_buffers] = p;
+      t->buffer_n[t->n_buffers] = (size_t)fth_tensor_numel(&v);
+      t->buffer_saved[t->n_buffers++] = g_new(float, (size_t)fth_tensor_numel(&v) + 1);
+      continue;
+    }
     if (fth_graph_tensor(g, p, &v) != FTH_STATUS_OK ||
         fth_param_grad_tensor(p, &gr) != FTH_STATUS_OK) {
       engine_error(error, "reading the parameters");
@@ -291,7 +378,7 @@ fth_trainer_use_device(FthTrainer *t, const FthBackend *be, size_t memory_budget
     t->be = NULL;
     return FALSE;
   }
-  int64_t batch = t->cfg.batch;
+  int64_t batch = t->comm != NULL ? t->cfg.batch : micro_batch(t);
   FthStatus st;
   /* The kernels' own memory (library workspaces, scratch outside the plan) shows only in a
    * step: a probe step on zeros halves the batch too when it runs out of memory. */
@@ -310,13 +397,18 @@ fth_trainer_use_device(FthTrainer *t, const FthBackend *be, size_t memory_budget
     return engine_error(error, "placing the graph on the device");
   }
   t->planned_batch = batch;
-  if (batch < t->cfg.batch) {
+  if (t->cfg.accumulate > 1) {
+    /* Accumulating already: the batch is the run's, the micro-batches shrink to what fits. */
+    while (micro_batch(t) > batch)
+      t->cfg.accumulate = MIN(t->cfg.accumulate * 2, t->cfg.batch);
+  } else if (batch < t->cfg.batch) {
     /* The schedule's length follows the smaller batch when it was the run's length. */
     int64_t old_steps = fth_trainer_steps_per_epoch(t) * t->cfg.epochs;
     t->cfg.batch = (int)batch;
     if (t->cfg.schedule.total_steps == old_steps)
       t->cfg.schedule.total_steps = fth_trainer_steps_per_epoch(t) * t->cfg.epochs;
   }
+  t->eval_batch = MIN(t->eval_batch, t->cfg.batch);
   t->dparams = g_new0(FthParam, t->n_params + 1);
   for (size_t i = 0; i < t->n_params; i++) {
     t->dparams[i] = t->params[i];
@@ -444,25 +536,27 @@ run_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
           GError **error)
 {
   FthGraph *g = t->model->graph;
-  if (fth_graph_batch(g) != (int64_t)count && fth_graph_set_batch(g, (int64_t)count) != FTH_STATUS_OK)
-    return engine_error(error, "setting the batch size");
+  FthStatus st = FTH_STATUS_OK;
+  if (fth_graph_batch(g) != (int64_t)count &&
+      (st = fth_graph_set_batch(g, (int64_t)count)) != FTH_STATUS_OK)
+    return step_error(st, error, "setting the batch size");
   fth_samples_fill_batch(s, idx, count, aug, t->cfg.seed, epoch, t->mean, t->std, t->x, t->y);
   fth_samples_fill_weights(s, idx, count, t->w);
-  if (set_input(t, t->model->input, t->x, count * t->sample_floats * sizeof(float)) !=
+  if ((st = set_input(t, t->model->input, t->x, count * t->sample_floats * sizeof(float))) !=
         FTH_STATUS_OK ||
-      set_input(t, t->model->targets, t->y, count * t->targets_per_sample * sizeof(int32_t)) !=
-        FTH_STATUS_OK ||
-      set_input(t, t->model->sample_weights, t->w, count * sizeof(float)) != FTH_STATUS_OK)
-    return engine_error(error, "copying the batch in");
+      (st = set_input(t, t->model->targets, t->y,
+                      count * t->targets_per_sample * sizeof(int32_t))) != FTH_STATUS_OK ||
+      (st = set_input(t, t->model->sample_weights, t->w, count * sizeof(float))) != FTH_STATUS_OK)
+    return step_error(st, error, "copying the batch in");
   /* Dropout masks keyed by the training step: the same in a resumed run. */
   if (step >= 0)
     fth_graph_set_step(g, (uint64_t)step);
-  if (run_graph(t) != FTH_STATUS_OK)
-    return engine_error(error, "running the graph");
+  if ((st = run_graph(t)) != FTH_STATUS_OK)
+    return step_error(st, error, "running the graph");
   FthTensor lt, logits;
-  if (read_value(t, t->model->loss, 0, &lt) != FTH_STATUS_OK ||
-      read_value(t, t->model->logits, 1, &logits) != FTH_STATUS_OK)
-    return engine_error(error, "reading the loss");
+  if ((st = read_value(t, t->model->loss, 0, &lt)) != FTH_STATUS_OK ||
+      (st = read_value(t, t->model->logits, 1, &logits)) != FTH_STATUS_OK)
+    return step_error(st, error, "reading the loss");
   *loss = *(const float *)lt.data;
   if (correct != NULL) {
     const float *z = logits.data;
@@ -509,8 +603,10 @@ unscale(FthTrainer *t, gboolean host, gboolean *found_inf, GError **error)
       counts[i] = t->dparams[i].n;
     }
     bool found = false;
-    if (t->be->unscale(t->be, bufs, counts, (int)t->n_params, factor, &found) != FTH_STATUS_OK)
-      return engine_error(error, "unscaling the gradients");
+    /* Out of memory here is answered as in the pass: the step's gradients are computed again. */
+    FthStatus st = t->be->unscale(t->be, bufs, counts, (int)t->n_params, factor, &found);
+    if (st != FTH_STATUS_OK)
+      return step_error(st, error, "unscaling the gradients");
     *found_inf = found;
     return TRUE;
   }
@@ -546,11 +642,36 @@ update_loss_scale(FthTrainer *t, gboolean found_inf, GError **error)
   return TRUE;
 }
 
+/* The update through the backend's optimizer, parameter by parameter from resume_update: one
+ * that runs out of memory records where it stopped, so the update goes on from there once memory
+ * was freed, and no parameter is updated twice. */
+static gboolean
+device_update(FthTrainer *t, float lr, GError **error)
+{
+  const FthOptimConfig *c = fth_optimizer_config(t->opt);
+  int64_t steps = fth_optimizer_steps(t->opt) + 1;
+  for (size_t i = (size_t)MAX(t->resume_update, 0); i < t->n_params; i++) {
+    const FthParam *p = &t->dparams[i];
+    FthStatus st = t->be->optim_update(t->be, c, lr, p->decay ? c->weight_decay : 0.0f, steps,
+                                       p->value, p->grad, t->dstate + i * (size_t)t->n_state, p->n);
+    if (st != FTH_STATUS_OK) {
+      t->resume_update = st == FTH_STATUS_NO_MEMORY ? (int64_t)i : -1;
+      return step_error(st, error, "the optimizer step on the device");
+    }
+  }
+  t->resume_update = -1;
+  fth_optimizer_set_steps(t->opt, steps);
+  return TRUE;
+}
+
 /* After backward: the gradient hook, fp16's unscaling (a step with Inf/NaN gradients is skipped),
- * then the update, on the device through the backend's optimizer or on the host copies. */
+ * then the update, on the device through the backend's optimizer or on the host copies. An update
+ * that ran out of memory on the device goes on where it stopped (device_update). */
 static gboolean
 optimizer_step(FthTrainer *t, float lr, GError **error)
 {
+  if (t->resume_update >= 0)
+    return device_update(t, lr, error);
   gboolean on_device = t->dev != NULL;
   if (t->grad_hook != NULL &&
       !t->grad_hook(on_device ? t->dparams : t->params, t->n_params, on_device, t->grad_hook_data,
@@ -572,16 +693,7 @@ optimizer_step(FthTrainer *t, float lr, GError **error)
     fth_optimizer_step(t->opt, lr);
     return !on_device || copy_params(t, FALSE, FALSE, error);
   }
-  const FthOptimConfig *c = fth_optimizer_config(t->opt);
-  int64_t steps = fth_optimizer_steps(t->opt) + 1;
-  for (size_t i = 0; i < t->n_params; i++) {
-    const FthParam *p = &t->dparams[i];
-    if (t->be->optim_update(t->be, c, lr, p->decay ? c->weight_decay : 0.0f, steps, p->value,
-                            p->grad, t->dstate + i * (size_t)t->n_state, p->n) != FTH_STATUS_OK)
-      return engine_error(error, "the optimizer step on the device");
-  }
-  fth_optimizer_set_steps(t->opt, steps);
-  return TRUE;
+  return device_update(t, lr, error);
 }
 
 /* The grad hook of a data-parallel trainer on a device: this rank's gradients, scaled by its
@@ -619,6 +731,12 @@ grad_ready(const FthNode *param, void *data)
 gboolean
 fth_trainer_set_comm(FthTrainer *t, FthComm *comm, size_t bucket_bytes, GError **error)
 {
+  if (t->cfg.accumulate > 1) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_INVALID,
+                "data parallel: the trainer accumulates %d micro-batches per step, which data-"
+                "parallel runs do not do", t->cfg.accumulate);
+    return FALSE;
+  }
   fth_grad_reducer_free(t->reducer);
   t->reducer = fth_grad_reducer_new(fth_comm_host(comm), t->params, t->n_params,
                                     bucket_bytes > 0 ? bucket_bytes : FTH_GRAD_BUCKET_BYTES);
@@ -715,15 +833,246 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   return TRUE;
 }
 
-/* The largest batch a training step runs: this rank's part of the global batch when data
- * parallel on the CPU, so its arena is the part's (a device keeps the arena it was fit for). */
+/* The largest batch a training step runs: its largest micro-batch, or this rank's part of the
+ * global batch when data parallel on the CPU, so its arena is the part's (a device keeps the
+ * arena it was fit for). */
 static int64_t
 step_batch(FthTrainer *t)
 {
-  if (t->comm == NULL || t->dev != NULL)
+  if (t->comm == NULL)
+    return micro_batch(t);
+  if (t->dev != NULL)
     return t->cfg.batch;
   int64_t ranks = fth_comm_size(t->comm);
   return (t->cfg.batch + ranks - 1) / ranks;
+}
+
+int
+fth_trainer_accumulate(FthTrainer *t)
+{
+  return t->cfg.accumulate;
+}
+
+gboolean
+fth_trainer_set_accumulate(FthTrainer *t, int n, GError **error)
+{
+  if (!check_accumulate(t, n, error))
+    return FALSE;
+  t->cfg.accumulate = n;
+  return TRUE;
+}
+
+/* Saves (or puts back) the buffers' values before a step (after a failed attempt). On a device
+ * they are small copies (a few per batch-norm layer) that wait for the device. */
+static gboolean
+keep_buffers(FthTrainer *t, gboolean restore, GError **error)
+{
+  for (size_t i = 0; i < t->n_buffers; i++) {
+    size_t bytes = t->buffer_n[i] * sizeof(float);
+    FthTensor v;
+    if (t->dev == NULL) {
+      if (fth_graph_tensor(t->model->graph, t->buffers[i], &v) != FTH_STATUS_OK)
+        return engine_error(error, "the batch-norm statistics");
+      memcpy(restore ? v.data : t->buffer_saved[i], restore ? t->buffer_saved[i] : v.data, bytes);
+      continue;
+    }
+    float *dv;
+    if (fth_graph_device_param(t->dev, t->buffers[i], &dv, NULL) != FTH_STATUS_OK ||
+        (restore ? t->be->copy_in(t->be, dv, t->buffer_saved[i], bytes)
+                 : t->be->copy_out(t->be, t->buffer_saved[i], dv, bytes)) != FTH_STATUS_OK)
+      return engine_error(error, "the batch-norm statistics on the device");
+  }
+  return TRUE;
+}
+
+/* Adds a micro-batch's gradients, times its share of the batch's loss, to the sums (which it
+ * starts when first). On a device they are read into the host gradient copies first. */
+static gboolean
+accumulate_grads(FthTrainer *t, float share, gboolean first, GError **error)
+{
+  if (t->acc == NULL) {
+    t->acc = g_new0(float *, t->n_params + 1);
+    for (size_t i = 0; i < t->n_params; i++)
+      t->acc[i] = g_new(float, t->params[i].n + 1);
+  }
+  for (size_t i = 0; i < t->n_params; i++) {
+    const FthParam *p = &t->params[i];
+    FthStatus st;
+    if (t->dev != NULL &&
+        (st = t->be->copy_out(t->be, p->grad, t->dparams[i].grad, p->n * sizeof(float))) !=
+          FTH_STATUS_OK)
+      return step_error(st, error, "copying the gradients from the device");
+    float *a = t->acc[i];
+    const float *gr = p->grad;
+    if (first)
+      for (size_t k = 0; k < p->n; k++)
+        a[k] = share * gr[k];
+    else
+      for (size_t k = 0; k < p->n; k++)
+        a[k] += share * gr[k];
+  }
+  return TRUE;
+}
+
+/* The sums become the gradients the optimizer step sees. */
+static gboolean
+set_accumulated_grads(FthTrainer *t, GError **error)
+{
+  for (size_t i = 0; i < t->n_params; i++) {
+    const FthParam *p = &t->params[i];
+    memcpy(p->grad, t->acc[i], p->n * sizeof(float));
+    FthStatus st;
+    if (t->dev != NULL &&
+        (st = t->be->copy_in(t->be, t->dparams[i].grad, t->acc[i], p->n * sizeof(float))) !=
+          FTH_STATUS_OK)
+      return step_error(st, error, "copying the gradients to the device");
+  }
+  return TRUE;
+}
+
+/* Forward and backward over the batch idx[0..count) as cfg.accumulate micro-batches; the loss
+ * is the batch's (the micro-batches' losses weighted by their share). */
+static gboolean
+run_micro_batches(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
+                  const FthAugment *aug, uint64_t epoch, int64_t step, double *loss,
+                  int64_t *correct, GError **error)
+{
+  size_t m = (size_t)t->cfg.accumulate;
+  if (m == 1)
+    return run_batch(t, s, idx, count, aug, epoch, step, loss, correct, error);
+  double total = loss_weight(t, s, idx, count), sum = 0;
+  gboolean first = TRUE;
+  for (size_t k = 0; k < m; k++) {
+    size_t lo = count * k / m, hi = count * (k + 1) / m;
+    if (hi == lo)
+      continue;
+    double l, share = total > 0 ? loss_weight(t, s, idx + lo, hi - lo) / total : 0;
+    if (!run_batch(t, s, idx + lo, hi - lo, aug, epoch, step, &l, correct, error) ||
+        !accumulate_grads(t, (float)share, first, error))
+      return FALSE;
+    sum += share * l;
+    first = FALSE;
+  }
+  *loss = sum;
+  return set_accumulated_grads(t, error);
+}
+
+/* Answers an out-of-memory failure (cause, consumed): twice the micro-batches, reported; or the
+ * final error when a micro-batch of 1 ran out of memory. */
+static gboolean
+halve_micro_batch(FthTrainer *t, const Report *r, GError *cause, GError **error)
+{
+  int64_t micro = micro_batch(t);
+  if (micro <= 1 || t->comm != NULL) {
+    g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NO_MEMORY,
+                "epoch %d, step %" G_GINT64_FORMAT ": out of memory %s (%s)", r->epoch + 1,
+                (gint64)r->step,
+                t->comm != NULL ? "in a data-parallel run, which cannot fall back to smaller "
+                                  "micro-batches: give a smaller --batch"
+                                : "with a micro-batch of 1: the model does not fit in the memory "
+                                  "left",
+                cause->message);
+    g_error_free(cause);
+    return FALSE;
+  }
+  int before = t->cfg.accumulate;
+  t->cfg.accumulate = MIN(before * 2, t->cfg.batch);
+  g_autofree char *was = before == 1 ? g_strdup_printf("a batch of %d", t->cfg.batch)
+                                     : g_strdup_printf("micro-batches of %" G_GINT64_FORMAT,
+                                                       (gint64)micro);
+  g_autofree char *msg = g_strdup_printf(
+    "epoch %d, step %" G_GINT64_FORMAT ": out of memory at %s (%s): continuing with %d "
+    "micro-batches of %" G_GINT64_FORMAT " per step", r->epoch + 1, (gint64)r->step, was,
+    cause->message, t->cfg.accumulate, (gint64)micro_batch(t));
+  g_error_free(cause);
+  if (r->progress != NULL && r->func != NULL) {
+    r->progress->epoch = r->epoch;
+    r->progress->step = r->step;
+    r->progress->epoch_end = FALSE;
+    r->progress->message = msg;
+    r->func(r->progress, r->func_data);
+    r->progress->message = NULL;
+  }
+  return TRUE;
+}
+
+/* Plans the training graph for the step's micro-batch, halving it while that runs out of
+ * memory. */
+static gboolean
+plan_training(FthTrainer *t, const Report *r, GError **error)
+{
+  GError *err = NULL;
+  while (!plan(t, FTH_MODE_TRAIN, step_batch(t), &err)) {
+    if (!is_no_memory(err)) {
+      g_propagate_error(error, err);
+      return FALSE;
+    }
+    if (!halve_micro_batch(t, r, err, error))
+      return FALSE;
+    err = NULL;
+  }
+  return TRUE;
+}
+
+/* After an out-of-memory failure (err, consumed) in a step: the buffers as they were before it
+ * when its passes run again, then smaller micro-batches. */
+static gboolean
+recover(FthTrainer *t, const Report *r, gboolean restore, GError *err, GError **error)
+{
+  if (restore && t->n_buffers > 0 && !keep_buffers(t, TRUE, error)) {
+    g_error_free(err);
+    return FALSE;
+  }
+  return halve_micro_batch(t, r, err, error);
+}
+
+/* One optimizer step over idx[0..count). Out of memory in the forward and backward passes (or
+ * in fp16's unscaling, before the update) runs the same samples again as smaller micro-batches;
+ * out of memory in the device update goes on with the update once the arena is smaller. */
+static gboolean
+train_step(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
+           const FthAugment *aug, const Report *r, double *loss, int64_t *correct,
+           GError **error)
+{
+  if (t->n_buffers > 0 && !keep_buffers(t, FALSE, error))
+    return FALSE;
+  double lr = fth_lr_at(&t->cfg.schedule, r->step);
+  int64_t right = 0;
+  for (;;) {
+    GError *err = NULL;
+    if (!plan_training(t, r, error))
+      return FALSE;
+    if (t->resume_update < 0) {
+      right = 0;
+      if (!(t->comm ? run_slice : run_micro_batches)(t, s, idx, count, aug, (uint64_t)r->epoch,
+                                                     r->step, loss, &right, &err)) {
+        if (!is_no_memory(err)) {
+          g_propagate_error(error, err);
+          return FALSE;
+        }
+        if (!recover(t, r, TRUE, err, error))
+          return FALSE;
+        continue;
+      }
+      if (!isfinite(*loss)) {
+        g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NUMERIC,
+                    "epoch %d, step %" G_GINT64_FORMAT ": the loss is %s; training stopped "
+                    "(lower the learning rate or add gradient clipping)", r->epoch + 1,
+                    (gint64)r->step, isnan(*loss) ? "NaN" : "infinite");
+        return FALSE;
+      }
+    }
+    if (optimizer_step(t, (float)lr, &err)) {
+      *correct += right;
+      return TRUE;
+    }
+    if (!is_no_memory(err)) {
+      g_propagate_error(error, err);
+      return FALSE;
+    }
+    if (!recover(t, r, t->resume_update < 0, err, error))
+      return FALSE;
+  }
 }
 
 gboolean
@@ -733,7 +1082,9 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
                       GCancellable *cancellable, gboolean *interrupted, GError **error)
 {
   *interrupted = FALSE;
-  if (!plan(t, FTH_MODE_TRAIN, step_batch(t), error))
+  int64_t spe = fth_trainer_steps_per_epoch(t);
+  Report r = {progress, func, func_data, epoch, (int64_t)epoch * spe + first_batch};
+  if (!plan_training(t, &r, error))
     return FALSE;
   if (t->perm_len != n) {
     g_free(t->perm);
@@ -745,7 +1096,6 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
   for (size_t i = 0; i < n; i++)
     t->perm[i] = train[t->perm[i]];
   int64_t n_batches = ((int64_t)n + t->cfg.batch - 1) / t->cfg.batch;
-  int64_t spe = fth_trainer_steps_per_epoch(t);
   const FthAugment *aug = t->cfg.use_augment ? &t->cfg.augment : NULL;
   double loss_sum = 0;
   int64_t correct = 0, seen = 0;
@@ -757,19 +1107,10 @@ fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train,
     size_t count = MIN((size_t)t->cfg.batch, n - start);
     double loss;
     int64_t step = (int64_t)epoch * spe + b;
-    if (!(t->comm ? run_slice : run_batch)(t, s, t->perm + start, count, aug, (uint64_t)epoch,
-                                           step, &loss, &correct, error))
+    r.step = step;
+    if (!train_step(t, s, t->perm + start, count, aug, &r, &loss, &correct, error))
       return FALSE;
-    if (!isfinite(loss)) {
-      g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NUMERIC,
-                  "epoch %d, step %" G_GINT64_FORMAT ": the loss is %s; training stopped "
-                  "(lower the learning rate or add gradient clipping)", epoch + 1, (gint64)step,
-                  isnan(loss) ? "NaN" : "infinite");
-      return FALSE;
-    }
     double lr = fth_lr_at(&t->cfg.schedule, step);
-    if (!optimizer_step(t, (float)lr, error))
-      return FALSE;
     loss_sum += loss * (double)count;
     seen += (int64_t)count;
     t->step = step + 1;
@@ -814,12 +1155,31 @@ sum_evaluation(FthComm *comm, FthConfusion *cm, double *loss_sum, GError **error
   return TRUE;
 }
 
+/* An evaluation batch from idx[0..remaining), planned and run at eval_batch, which halves while
+ * the backend runs out of memory; *count receives the samples it ran. */
+static gboolean
+run_eval_batch(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t remaining,
+               size_t *count, double *loss, GError **error)
+{
+  for (;;) {
+    GError *err = NULL;
+    *count = MIN((size_t)t->eval_batch, remaining);
+    if (plan(t, FTH_MODE_INFERENCE, t->eval_batch, &err) &&
+        run_batch(t, s, idx, *count, NULL, 0, -1, loss, NULL, &err))
+      return TRUE;
+    if (!is_no_memory(err) || t->eval_batch == 1) {
+      g_propagate_error(error, err);
+      return FALSE;
+    }
+    g_error_free(err);
+    t->eval_batch = (t->eval_batch + 1) / 2;
+  }
+}
+
 gboolean
 fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n,
                      FthConfusion *cm, double *mean_loss, GError **error)
 {
-  if (!plan(t, FTH_MODE_INFERENCE, t->cfg.batch, error))
-    return FALSE;
   double loss_sum = 0;
   /* Data parallel: each rank evaluates its contiguous part; the sums are added below. */
   size_t lo = 0, hi = n;
@@ -827,10 +1187,9 @@ fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, si
     lo = n * (size_t)fth_comm_rank(t->comm) / (size_t)fth_comm_size(t->comm);
     hi = n * (size_t)(fth_comm_rank(t->comm) + 1) / (size_t)fth_comm_size(t->comm);
   }
-  for (size_t start = lo; start < hi; start += (size_t)t->cfg.batch) {
-    size_t count = MIN((size_t)t->cfg.batch, hi - start);
+  for (size_t start = lo, count; start < hi; start += count) {
     double loss;
-    if (!run_batch(t, s, idx + start, count, NULL, 0, -1, &loss, NULL, error))
+    if (!run_eval_batch(t, s, idx + start, hi - start, &count, &loss, error))
       return FALSE;
     loss_sum += loss * (double)count;
     if (cm != NULL) {
@@ -856,14 +1215,11 @@ fth_trainer_evaluate_entities(FthTrainer *t, const FthSamples *s, const uint32_t
                               FthEntityCounts *counts, GError **error)
 {
   size_t tps = t->targets_per_sample, c = (size_t)t->model->n_classes;
-  if (!plan(t, FTH_MODE_INFERENCE, t->cfg.batch, error))
-    return FALSE;
   g_autofree int32_t *pred = g_new(int32_t, tps);
-  for (size_t start = 0; start < n; start += (size_t)t->cfg.batch) {
-    size_t count = MIN((size_t)t->cfg.batch, n - start);
+  for (size_t start = 0, count; start < n; start += count) {
     double loss;
     FthTensor logits;
-    if (!run_batch(t, s, idx + start, count, NULL, 0, -1, &loss, NULL, error))
+    if (!run_eval_batch(t, s, idx + start, n - start, &count, &loss, error))
       return FALSE;
     if (read_value(t, t->model->logits, 1, &logits) != FTH_STATUS_OK)
       return engine_error(error, "reading the logits");

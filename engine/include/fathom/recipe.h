@@ -139,6 +139,7 @@ typedef struct {
   FthOptimConfig optim;
   FthLrSchedule schedule; /* total_steps filled in by the trainer */
   int batch;
+  int accumulate;       /* micro-batches per optimizer step (gradient accumulation) [1] */
   int epochs;
   float label_smoothing;
   float flip_prob, rotate_deg, brightness, contrast;

@@ -26,6 +26,7 @@ typedef enum {
   FTH_TRAIN_ERROR_NUMERIC,   /* the loss became NaN or Inf */
   FTH_TRAIN_ERROR_ENGINE,    /* the graph engine failed (message from fth_last_error) */
   FTH_TRAIN_ERROR_CANCELLED,
+  FTH_TRAIN_ERROR_NO_MEMORY, /* out of memory even with a micro-batch of 1 */
 } FthTrainError;
 
 /* ---- Metrics ---------------------------------------------------------------------------------
@@ -260,6 +261,9 @@ typedef struct {
   /* A tagger's train_acc is the share of items with every token right, its val_acc the share
    * of tokens (padding aside); its entity F1 goes into the store as val_entity_f1. */
   double train_loss, train_acc, val_loss, val_acc, val_macro_f1, images_per_s, epoch_s;
+  /* An event for the user (the out-of-memory fallback to smaller micro-batches), in a call of
+   * its own; NULL otherwise. */
+  const char *message;
 } FthTrainProgress;
 
 typedef void (*FthTrainProgressFunc)(const FthTrainProgress *progress, gpointer user_data);
@@ -268,6 +272,8 @@ typedef struct {
   const char *recipe;            /* a zoo name or a path */
   const char *const *vars;       /* recipe variable overrides, NULL-terminated, may be NULL */
   int epochs, batch;             /* 0: the recipe's */
+  int accumulate;                /* micro-batches per optimizer step (FthTrainerConfig); 0: the
+                                  * recipe's */
   double lr;                     /* 0: the recipe's */
   uint64_t seed;
   double val_frac, test_frac;    /* splits made when no item has one yet */
@@ -302,6 +308,7 @@ typedef struct {
   int epochs_run;
   int64_t steps;
   int batch;
+  int micro_batches;                 /* per step at the end (more after running out of memory) */
   gboolean early_stopped, stopped;   /* stopped: by stop_after_steps */
   double train_loss, val_acc, test_acc, test_macro_f1, images_per_s;
   char *checkpoint_dir;
@@ -313,7 +320,10 @@ typedef struct {
 void fth_train_result_clear(FthTrainResult *result);
 
 /* Trains on the project's labeled images and records the run, its per-epoch metrics and the
- * final test metrics in the store. */
+ * final test metrics in the store. Running out of memory in a step falls back to smaller
+ * micro-batches (fth_trainer_run_epoch); each such event goes to the progress function
+ * (FthTrainProgress.message) and into the store as an artifact of kind "event" (metadata: epoch,
+ * step, micro_batches, message) with the metric micro_batches at its step. */
 gboolean fth_train(FthStore *store, const FthTrainOptions *options, FthTrainResult *result,
                    GError **error);
 
@@ -323,7 +333,14 @@ typedef struct FthTrainer FthTrainer;
 
 typedef struct {
   uint64_t seed;
-  int batch;            /* the planned maximum */
+  int batch;            /* the planned maximum: the global batch of an optimizer step */
+  /* Gradient accumulation: a step runs its batch as this many micro-batches (contiguous, sizes
+   * differing by at most 1), one after the other, and sums their gradients weighted by their
+   * share of the batch's loss, so the step is the whole batch's up to float rounding. Except:
+   * batch norm normalizes each micro-batch by its own statistics and updates its running
+   * statistics once per micro-batch, and the micro-batches of a step share the step's dropout
+   * masks (keyed by step and position). 0 or 1: none. Not with data parallel. */
+  int accumulate;
   int epochs;           /* for the schedule's length */
   size_t n_train;       /* for the schedule's length */
   FthOptimConfig optim;
@@ -403,13 +420,28 @@ int64_t fth_trainer_skipped_steps(FthTrainer *t);
 
 /* One epoch over train[0..n) in the seeded order of `epoch`, starting at batch first_batch and
  * stopping early (returning TRUE with *interrupted) once the global step reaches stop_step
- * (<= 0: never). Fails with NUMERIC on a NaN or Inf loss. */
+ * (<= 0: never). Fails with NUMERIC on a NaN or Inf loss.
+ * Out of memory: when the backend fails with FTH_STATUS_NO_MEMORY in a step (planning its
+ * arena, the forward or backward pass, or the device optimizer's update), the micro-batch is
+ * halved (twice the micro-batches, fth_trainer_accumulate), the graph planned again and the same
+ * step redone from the same samples: batch-norm running statistics are put back as they were
+ * before the step, and an update interrupted on the device goes on from the parameter it stopped
+ * at without running the batch again, so no step, optimizer state, random draw or metric is lost
+ * or counted twice. The event is reported to func with progress->message set. A micro-batch of 1
+ * that does not fit fails with NO_MEMORY (as does any out-of-memory failure with data parallel). */
 gboolean fth_trainer_run_epoch(FthTrainer *t, const FthSamples *s, const uint32_t *train, size_t n,
                                int epoch, int64_t first_batch, int64_t stop_step,
                                FthTrainProgress *progress, FthTrainProgressFunc func,
                                gpointer func_data, GCancellable *cancellable,
                                gboolean *interrupted, GError **error);
-/* Mean loss and confusion over idx[0..n) in inference mode. */
+/* Micro-batches per optimizer step now (FthTrainerConfig.accumulate; more after running out of
+ * memory), and setting it between steps: n from 1 to the batch; more than 1 not with data
+ * parallel. */
+int fth_trainer_accumulate(FthTrainer *t);
+gboolean fth_trainer_set_accumulate(FthTrainer *t, int n, GError **error);
+
+/* Mean loss and confusion over idx[0..n) in inference mode, in batches of the configured size,
+ * halved while the backend runs out of memory (the results do not depend on it). */
 gboolean fth_trainer_evaluate(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t n,
                               FthConfusion *cm, double *mean_loss, GError **error);
 /* Entity counts of a tagger over idx[0..n) in inference mode (on this rank's trainer alone). */
