@@ -216,7 +216,7 @@ fth_cli_train(int argc, char **argv)
     return launch_workers(args, nproc);
   int rank = comm != NULL ? fth_comm_rank(comm) : 0;
   g_autofree char *rank_device = comm != NULL && g_strcmp0(device, "cuda") == 0
-                                   ? g_strdup_printf("cuda:%d", rank) : NULL;
+                                   ? g_strdup_printf("cuda:%d", fth_comm_local_rank(comm)) : NULL;
 
   g_autoptr(FthStore) store = fth_cli_open_store(argv[1]);
   if (!store) {

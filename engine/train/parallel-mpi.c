@@ -123,6 +123,14 @@ fth_comm_new_mpi(GError **error)
     rc = MPI_Comm_rank(c->world, &c->base.rank);
   if (rc == MPI_SUCCESS)
     rc = MPI_Comm_size(c->world, &c->base.size);
+  /* The ranks sharing this machine's memory number its devices. */
+  MPI_Comm node = MPI_COMM_NULL;
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->base.rank, MPI_INFO_NULL, &node);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Comm_rank(node, &c->base.local_rank);
+  if (node != MPI_COMM_NULL)
+    MPI_Comm_free(&node);
   if (rc != MPI_SUCCESS) {
     mpi_failed(c->base.rank, "joining MPI_COMM_WORLD", rc, error);
     c->base.failed = TRUE;  /* the others may not have got as far: do not wait for them */

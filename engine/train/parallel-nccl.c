@@ -95,6 +95,7 @@ fth_comm_new_nccl(FthComm *host, struct FthCudaContext *ctx, GError **error)
   NcclComm *c = g_new0(NcclComm, 1);
   c->base.ops = &nccl_ops;
   c->base.rank = host->rank;
+  c->base.local_rank = host->local_rank;
   c->base.size = host->size;
   c->base.host = host;
   c->ctx = ctx;

@@ -25,6 +25,7 @@ typedef struct {
 struct FthComm {
   const FthCommOps *ops;
   int rank, size;
+  int local_rank;  /* among the ranks on this machine */
   FthComm *host;   /* for host memory: itself, or the host communicator under NCCL */
   gboolean failed; /* fth_comm_set_failed */
 };

@@ -32,6 +32,12 @@ fth_comm_size(const FthComm *comm)
   return comm->size;
 }
 
+int
+fth_comm_local_rank(const FthComm *comm)
+{
+  return comm->local_rank;
+}
+
 const char *
 fth_comm_name(const FthComm *comm)
 {
@@ -361,7 +367,7 @@ fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, GError
     return NULL;
   LocalComm *c = g_new0(LocalComm, 1);
   c->base.ops = &local_ops;
-  c->base.rank = rank;
+  c->base.rank = c->base.local_rank = rank;
   c->base.size = size;
   c->base.host = &c->base;
   int n_fds = rank == 0 ? size : 1;

@@ -76,6 +76,9 @@ void fth_comm_set_failed(FthComm *comm);
 
 int fth_comm_rank(const FthComm *comm);
 int fth_comm_size(const FthComm *comm);
+/* The rank among the ranks on this machine (the rank itself but under MPI across machines):
+ * the number of its GPU. */
+int fth_comm_local_rank(const FthComm *comm);
 /* "local", "mpi" or "nccl". */
 const char *fth_comm_name(const FthComm *comm);
 /* TRUE when the all-reduce works on device memory (NCCL). */
