@@ -2,10 +2,21 @@
  * DISPLAY_RATE (drawing needs no more; times are still snapped to the file's own rate), into a
  * shared, reference-counted block that the worker threads and the drawing read. Drawing costs
  * at most a few reads per pixel column at any zoom: the pyramid level is chosen so that a
- * column spans only a few of its blocks. The spectrogram is computed in blocks of SPEC_BLOCK
- * frames, the block at the start of the view first and on from there, and drawn as its blocks
- * come: an hour shows its waveform as soon as it is decoded and the spectrogram of what is in
- * view a moment later, while the rest is computed. */
+ * column spans only a few of its blocks.
+ *
+ * Everything is progressive. The decode worker appends each piece GStreamer gives it to the
+ * samples and the min/max pyramid, publishes how far it got, and a few times a second asks the
+ * main loop to take it: the view draws what is decoded and the rest of the timeline (its length
+ * from the file's header when it has one) hatched as pending. The spectrogram worker computes
+ * blocks of SPEC_BLOCK frames as soon as their samples are decoded, the block at the start of
+ * the view first, and they are drawn as they come. The spectrogram cache is written only once
+ * the whole file is decoded and computed, so a load cut short leaves none.
+ *
+ * Threads: only the decode worker grows the arrays (under storage_lock as writer); it writes
+ * samples and pyramid entries past the published count without a lock, since nobody reads
+ * there. The spectrogram worker and the drawing read under storage_lock as readers, and only
+ * what was published: samples and whole pyramid entries below n_decoded, blocks whose flag is
+ * set. The main thread never touches a worker's state but through those. */
 #include "fth-waveform-view.h"
 #include "fth-background-thread.h"
 #include "fth-label-color.h"
@@ -25,26 +36,53 @@
 #define EDGE_GRAB_PX 6.0
 #define MIN_DRAG_PX 3.0
 #define SPEC_BLOCK 1000 /* spectrogram frames computed at a time: 10 s at the default hop */
-#define SPEC_REDRAW_US 100000 /* the view redraws at most this often as blocks come */
+#define PROGRESS_US 250000 /* a worker tells the main loop about new data at most this often */
+#define WAIT_US 100000     /* the spectrogram worker looks for cancellation this often */
+#define UNKNOWN_LENGTH_S 60 /* first room for a file that does not say how long it is */
+
+typedef enum { DECODE_RUNNING, DECODE_DONE, DECODE_FAILED } DecodeState;
 
 typedef struct {
-  float *samples; /* mono at rate */
-  gint64 n;
-  int rate;       /* of samples */
-  int file_rate;  /* of the file, for snapping */
-  double duration;
+  GRWLock storage_lock; /* the arrays' addresses and capacities (see the top of the file) */
+  float *samples;       /* mono at rate */
+  gint64 capacity;      /* samples */
   float *mins[N_LEVELS], *maxs[N_LEVELS];
-  gint64 level_len[N_LEVELS];
-  /* Made on the main thread when the audio is decoded (data NULL before): the worker fills a
-   * block's frames, then sets its flag; the drawing reads only blocks whose flag is set. */
-  FthMelSpectrogram spec;
-  gint *spec_done;     /* per block, atomic */
-  int n_spec_blocks;
-  gint n_spec_done;    /* atomic */
-  gint wanted_block;   /* atomic: the block at the start of the view, computed next */
-  gint redraw_queued;  /* atomic: a redraw for new blocks is on its way to the main loop */
-  GMutex range_lock;   /* spec.min_value and max_value, over the blocks so far */
+  FthMelParams params;
+  FthMelSpectrogram spec; /* data holds spec_capacity frames; n_frames is set when complete */
+  gint64 spec_capacity;
+  gint *spec_done;        /* per block of the capacity, atomic */
+
+  /* Under lock, signalled on cond: how far the decode is. rate and file_rate are written once
+   * before the first n_decoded, so whoever read n_decoded > 0 or a state other than RUNNING
+   * under lock may read them. */
+  GMutex lock;
+  GCond cond;
+  int rate;      /* of samples */
+  int file_rate; /* of the file, for snapping */
+  gint64 n_decoded;
+  gint64 expected; /* samples the file announces, -1 when it does not */
+  DecodeState state;
+
+  gint n_spec_done;   /* atomic */
+  gint wanted_block;  /* atomic: the block at the start of the view, computed next */
+  gint redraw_queued; /* atomic: a progress update is on its way to the main loop */
+  GMutex range_lock;  /* spec.min_value and max_value, over the blocks so far */
 } AudioData;
+
+static AudioData *
+audio_data_new(void)
+{
+  AudioData *d = g_atomic_rc_box_new0(AudioData);
+  g_rw_lock_init(&d->storage_lock);
+  g_mutex_init(&d->lock);
+  g_cond_init(&d->cond);
+  g_mutex_init(&d->range_lock);
+  d->expected = -1;
+  d->state = DECODE_RUNNING;
+  d->spec.min_value = G_MAXFLOAT;
+  d->spec.max_value = -G_MAXFLOAT;
+  return d;
+}
 
 static void
 audio_data_clear(AudioData *data)
@@ -56,6 +94,9 @@ audio_data_clear(AudioData *data)
   }
   fth_mel_spectrogram_clear(&data->spec);
   g_free(data->spec_done);
+  g_rw_lock_clear(&data->storage_lock);
+  g_mutex_clear(&data->lock);
+  g_cond_clear(&data->cond);
   g_mutex_clear(&data->range_lock);
 }
 
@@ -77,10 +118,15 @@ typedef struct {
 struct _FthWaveformView {
   GtkWidget parent_instance;
 
+  /* The load in progress or done; the fields below it are what the main thread has taken
+   * from the workers (has_format: rate and file_rate may be read). */
   AudioData *audio;
+  gboolean has_format, decoded, spec_complete;
+  gboolean decoding, computing; /* the two workers of the load are running */
+  gint64 n_shown;               /* decoded samples the drawing reads */
+  gint64 expected;              /* samples the file announces, -1 when it does not */
   char *path, *cache_dir, *sha256;
   GCancellable *cancellable;
-  gboolean loading;
   char *load_error;
   char *annotation_problem;
 
@@ -161,21 +207,31 @@ fth_waveform_view_waveform_y(FthWaveformView *self)
   return STRIP_H + band_height(self) / 2;
 }
 
+/* The timeline: the whole file when it is decoded or says how long it is, else what is
+ * decoded so far. */
 static double
 duration(FthWaveformView *self)
 {
-  return self->audio != NULL ? self->audio->duration : 0.0;
+  if (!self->has_format)
+    return 0.0;
+  gint64 n = self->decoded ? self->n_shown : MAX(self->n_shown, self->expected);
+  return (double)n / self->audio->rate;
 }
 
-/* Onto the file's sample grid, inside the audio. */
+static double
+decoded_seconds(FthWaveformView *self)
+{
+  return self->has_format ? (double)self->n_shown / self->audio->rate : 0.0;
+}
+
+/* Onto the file's sample grid, inside the decoded audio. */
 static double
 snap(FthWaveformView *self, double t)
 {
-  if (self->audio == NULL)
+  if (!self->has_format)
     return MAX(0.0, t);
   double rate = self->audio->file_rate;
-  double max_t = self->audio->duration;
-  return CLAMP(round(t * rate) / rate, 0.0, max_t);
+  return CLAMP(round(t * rate) / rate, 0.0, decoded_seconds(self));
 }
 
 static const FthLabel *
@@ -232,8 +288,10 @@ place_segments(FthWaveformView *self)
     const FthAnnotation *a = g_ptr_array_index(self->annotations, i);
     if (a->geom != FTH_GEOM_SEGMENT)
       continue;
-    /* Half a sample of slack: a segment ending exactly at the end is fine. */
-    if (self->audio != NULL && a->t1 > dur + 0.5 / self->audio->file_rate &&
+    /* Half a sample of slack: a segment ending exactly at the end is fine. While an audio of
+     * unknown length decodes, its end is not known yet. */
+    gboolean end_known = self->decoded || (self->has_format && self->expected >= 0);
+    if (end_known && a->t1 > dur + 0.5 / self->audio->file_rate &&
         self->annotation_problem == NULL) {
       const FthLabel *l = find_label(self, a->label_id);
       self->annotation_problem = g_strdup_printf(
@@ -276,28 +334,55 @@ segment_at(FthWaveformView *self, double x, double y, int *edge)
   return NULL;
 }
 
-/* ---- loading ------------------------------------------------------------------------------- */
+/* ---- loading: the decode worker ------------------------------------------------------------ */
 
-static void
-build_pyramid(AudioData *d)
+static gint64
+level_block(int level)
 {
-  gint64 block = LEVEL0_BLOCK;
-  for (int level = 0; level < N_LEVELS; level++, block *= 4) {
-    gint64 n = (d->n + block - 1) / block;
-    d->level_len[level] = n;
-    d->mins[level] = g_new(float, MAX(1, n));
-    d->maxs[level] = g_new(float, MAX(1, n));
-    for (gint64 b = 0; b < n; b++) {
+  return (gint64)LEVEL0_BLOCK << (2 * level);
+}
+
+/* Room for CAPACITY samples in every array, the ones written so far kept (under storage_lock as
+ * writer: the drawing and the spectrogram worker may be reading). */
+static void
+grow_storage(AudioData *d, gint64 capacity)
+{
+  gint64 frames = fth_mel_frame_count(&d->params, capacity);
+  gint64 old_blocks = (d->spec_capacity + SPEC_BLOCK - 1) / SPEC_BLOCK;
+  gint64 blocks = (frames + SPEC_BLOCK - 1) / SPEC_BLOCK;
+  g_rw_lock_writer_lock(&d->storage_lock);
+  d->samples = g_renew(float, d->samples, MAX(1, capacity));
+  for (int level = 0; level < N_LEVELS; level++) {
+    gint64 len = (capacity + level_block(level) - 1) / level_block(level);
+    d->mins[level] = g_renew(float, d->mins[level], MAX(1, len));
+    d->maxs[level] = g_renew(float, d->maxs[level], MAX(1, len));
+  }
+  d->spec.data = g_renew(float, d->spec.data, MAX(1, (gsize)frames * d->params.n_mels));
+  d->spec_done = g_renew(gint, d->spec_done, MAX(1, blocks));
+  for (gint64 b = old_blocks; b < blocks; b++)
+    d->spec_done[b] = 0;
+  d->capacity = capacity;
+  d->spec_capacity = frames;
+  g_rw_lock_writer_unlock(&d->storage_lock);
+}
+
+/* The pyramid entries over samples [FROM, TO), the last one of each level only as far as TO
+ * (it is redone when the next piece comes). */
+static void
+extend_pyramid(AudioData *d, gint64 from, gint64 to)
+{
+  for (int level = 0; level < N_LEVELS; level++) {
+    gint64 block = level_block(level);
+    gint64 below_len = level > 0 ? (to + block / 4 - 1) / (block / 4) : to;
+    for (gint64 b = from / block; b <= (to - 1) / block; b++) {
       float lo = G_MAXFLOAT, hi = -G_MAXFLOAT;
       if (level == 0) {
-        gint64 end = MIN(d->n, (b + 1) * block);
-        for (gint64 i = b * block; i < end; i++) {
+        for (gint64 i = b * block; i < MIN(to, (b + 1) * block); i++) {
           lo = MIN(lo, d->samples[i]);
           hi = MAX(hi, d->samples[i]);
         }
       } else {
-        gint64 end = MIN(d->level_len[level - 1], (b + 1) * 4);
-        for (gint64 i = b * 4; i < end; i++) {
+        for (gint64 i = b * 4; i < MIN(below_len, (b + 1) * 4); i++) {
           lo = MIN(lo, d->mins[level - 1][i]);
           hi = MAX(hi, d->maxs[level - 1][i]);
         }
@@ -309,102 +394,149 @@ build_pyramid(AudioData *d)
 }
 
 typedef struct {
+  AudioData *audio;
+  FthWaveformView *view; /* for the progress updates; the task holds it */
+  GCancellable *cancellable;
   char *path, *cache_dir, *sha256;
-  AudioData *audio; /* the spectrogram stage: the decoded audio */
+  gint64 n;              /* decode worker: samples written */
+  gint64 last_progress;  /* monotonic time of the last update sent */
 } LoadJob;
 
 static void
 load_job_free(LoadJob *job)
 {
+  audio_data_unref(job->audio);
   g_free(job->path);
   g_free(job->cache_dir);
   g_free(job->sha256);
-  if (job->audio != NULL)
-    audio_data_unref(job->audio);
   g_free(job);
+}
+
+typedef struct {
+  FthWaveformView *view;
+  AudioData *audio;
+} Progress;
+
+static void
+progress_free(Progress *progress)
+{
+  g_object_unref(progress->view);
+  audio_data_unref(progress->audio);
+  g_free(progress);
+}
+
+static void take_progress(FthWaveformView *self);
+
+static gboolean
+progress_idle(gpointer data)
+{
+  Progress *progress = data;
+  g_atomic_int_set(&progress->audio->redraw_queued, 0);
+  /* A later load or the view's dispose made this one stale. */
+  if (progress->view->audio == progress->audio && progress->view->cancellable != NULL &&
+      !g_cancellable_is_cancelled(progress->view->cancellable))
+    take_progress(progress->view);
+  return G_SOURCE_REMOVE;
+}
+
+/* From a worker: new data for the main loop, at most every PROGRESS_US per worker (FORCE: the
+ * first piece, now) and one update on its way at a time. */
+static void
+post_progress(LoadJob *job, gboolean force)
+{
+  gint64 now = g_get_monotonic_time();
+  if (!force && now - job->last_progress < PROGRESS_US)
+    return;
+  if (!g_atomic_int_compare_and_exchange(&job->audio->redraw_queued, 0, 1))
+    return;
+  job->last_progress = now;
+  Progress *progress = g_new(Progress, 1);
+  progress->view = g_object_ref(job->view);
+  progress->audio = g_atomic_rc_box_acquire(job->audio);
+  /* Above the frame clock's priority: a view that keeps redrawing (while it is zoomed) would
+   * starve an idle one; the update itself is a few assignments and a redraw. */
+  g_idle_add_full(G_PRIORITY_DEFAULT, progress_idle, progress, (GDestroyNotify)progress_free);
+}
+
+/* On GStreamer's streaming thread: one decoded piece into the samples and the pyramid. */
+static gboolean
+take_chunk(const FthAudioStreamInfo *info, const float *samples, gint64 frames, gpointer data)
+{
+  LoadJob *job = data;
+  AudioData *d = job->audio;
+  gboolean first = d->capacity == 0;
+  if (first) {
+    /* Written before the first n_decoded is published (see AudioData). */
+    d->rate = info->sample_rate;
+    d->file_rate = info->file_rate;
+    fth_mel_params_init(&d->params, d->rate);
+    d->spec.n_mels = d->params.n_mels;
+    d->spec.hop_s = (double)d->params.hop / d->params.sample_rate;
+    /* A little room over the announced length: resampling may round up. */
+    grow_storage(d, info->frames >= 0 ? info->frames + info->frames / 256 + d->rate
+                                      : (gint64)UNKNOWN_LENGTH_S * d->rate);
+  }
+  if (job->n + frames > d->capacity)
+    grow_storage(d, MAX(job->n + frames, d->capacity + d->capacity / 2));
+  memcpy(d->samples + job->n, samples, sizeof(float) * (gsize)frames);
+  extend_pyramid(d, job->n, job->n + frames);
+  job->n += frames;
+  g_mutex_lock(&d->lock);
+  d->n_decoded = job->n;
+  d->expected = info->frames;
+  g_cond_broadcast(&d->cond);
+  g_mutex_unlock(&d->lock);
+  post_progress(job, first);
+  return !g_cancellable_is_cancelled(job->cancellable);
 }
 
 static void
 decode_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   LoadJob *job = task_data;
+  AudioData *d = job->audio;
   GError *error = NULL;
-  FthAudioInfo info;
-  if (!fth_audio_probe_file(job->path, &info, &error)) {
+  gboolean ok = fth_audio_decode_file_chunks(job->path, DISPLAY_RATE, TRUE, take_chunk, job,
+                                             cancellable, &error);
+  if (ok && job->n == 0) {
+    /* Nothing decoded (an empty recording): the header still says the rate. */
+    FthAudioInfo info;
+    ok = fth_audio_probe_file(job->path, &info, &error);
+    if (ok) {
+      d->rate = MIN(info.sample_rate, DISPLAY_RATE);
+      d->file_rate = info.sample_rate;
+      fth_mel_params_init(&d->params, d->rate);
+      d->spec.n_mels = d->params.n_mels;
+      d->spec.hop_s = (double)d->params.hop / d->params.sample_rate;
+      grow_storage(d, 0);
+    }
+  }
+  g_mutex_lock(&d->lock);
+  d->state = ok ? DECODE_DONE : DECODE_FAILED;
+  d->expected = job->n;
+  g_cond_broadcast(&d->cond);
+  g_mutex_unlock(&d->lock);
+  if (ok)
+    g_task_return_boolean(task, TRUE);
+  else
     g_task_return_error(task, error);
-    return;
-  }
-  int rate = MIN(info.sample_rate, DISPLAY_RATE);
-  FthAudio audio = { 0 };
-  if (!fth_audio_decode_file(job->path, rate, TRUE, &audio, &error)) {
-    g_task_return_error(task, error);
-    return;
-  }
-  if (g_task_return_error_if_cancelled(task)) {
-    fth_audio_clear(&audio);
-    return;
-  }
-  AudioData *d = g_atomic_rc_box_new0(AudioData);
-  g_mutex_init(&d->range_lock);
-  d->samples = g_steal_pointer(&audio.samples);
-  d->n = audio.frames;
-  d->rate = audio.sample_rate;
-  d->file_rate = info.sample_rate;
-  d->duration = (double)audio.frames / audio.sample_rate;
-  build_pyramid(d);
-  g_task_return_pointer(task, d, (GDestroyNotify)audio_data_unref);
 }
 
-/* The spectrogram's frame count and layout for D, its memory and its block flags. */
-static void
-spectrogram_prepare(AudioData *d)
-{
-  FthMelParams params;
-  fth_mel_params_init(&params, d->rate);
-  d->spec.n_frames = (int)fth_mel_frame_count(&params, d->n);
-  d->spec.n_mels = params.n_mels;
-  d->spec.hop_s = (double)params.hop / params.sample_rate;
-  d->spec.data = g_new(float, MAX(1, (gsize)d->spec.n_frames * params.n_mels));
-  d->spec.min_value = G_MAXFLOAT;
-  d->spec.max_value = -G_MAXFLOAT;
-  d->n_spec_blocks = (d->spec.n_frames + SPEC_BLOCK - 1) / SPEC_BLOCK;
-  d->spec_done = g_new0(gint, MAX(1, d->n_spec_blocks));
-}
-
-/* The first block not computed yet, from the one in view on (then from the start). */
-static int
-next_block(AudioData *d)
-{
-  int from = CLAMP(g_atomic_int_get(&d->wanted_block), 0, MAX(0, d->n_spec_blocks - 1));
-  for (int i = 0; i < d->n_spec_blocks; i++) {
-    int b = (from + i) % d->n_spec_blocks;
-    if (!g_atomic_int_get(&d->spec_done[b]))
-      return b;
-  }
-  return -1;
-}
-
-static gboolean
-spectrogram_progress(gpointer data)
-{
-  FthWaveformView *self = data;
-  if (self->audio != NULL)
-    g_atomic_int_set(&self->audio->redraw_queued, 0);
-  gtk_widget_queue_draw(GTK_WIDGET(self));
-  return G_SOURCE_REMOVE;
-}
+/* ---- loading: the spectrogram worker ------------------------------------------------------- */
 
 /* Frames [F0, F1) into D's spectrogram, exactly as a computation over the whole audio gives
  * them: the samples passed reach half an FFT beyond each end (the zero padding of the whole
- * computation only at the ends of the audio), and the frames of that margin are dropped. */
+ * computation only at the end of the audio: N is all of it, or more than the block needs), and
+ * the frames of that margin are dropped. Under storage_lock as reader. */
 static gboolean
-compute_block(AudioData *d, const FthMelParams *params, gint64 f0, gint64 f1,
-              GCancellable *cancellable, GError **error)
+compute_block(AudioData *d, gint64 n, gint64 f0, gint64 f1, GCancellable *cancellable,
+              GError **error)
 {
+  const FthMelParams *params = &d->params;
   gint64 margin = (params->n_fft / 2 + params->hop - 1) / params->hop; /* frames */
   gint64 lead = MIN(f0, margin);
   gint64 s0 = (f0 - lead) * params->hop;
-  gint64 s1 = MIN(d->n, (f1 - 1) * params->hop + params->n_fft / 2);
+  gint64 s1 = MIN(n, (f1 - 1) * params->hop + params->n_fft / 2);
   FthMelSpectrogram part = { 0 };
   if (!fth_log_mel_compute(d->samples + s0, MAX(0, s1 - s0), params, &part, cancellable, error))
     return FALSE;
@@ -425,12 +557,96 @@ compute_block(AudioData *d, const FthMelParams *params, gint64 f0, gint64 f1,
   return TRUE;
 }
 
-static void
-mark_all_done(AudioData *d)
+/* The first of blocks [0, N_BLOCKS) not computed yet, from the one in view on (then from the
+ * start); -1 when there is none. */
+static gint64
+next_block(AudioData *d, gint64 n_blocks)
 {
-  for (int b = 0; b < d->n_spec_blocks; b++)
-    g_atomic_int_set(&d->spec_done[b], 1);
-  g_atomic_int_set(&d->n_spec_done, d->n_spec_blocks);
+  gint64 from = CLAMP(g_atomic_int_get(&d->wanted_block), 0, MAX(0, n_blocks - 1));
+  for (gint64 i = 0; i < n_blocks; i++) {
+    gint64 b = (from + i) % n_blocks;
+    if (!g_atomic_int_get(&d->spec_done[b]))
+      return b;
+  }
+  return -1;
+}
+
+/* The cached spectrogram of the file into D when it fits the length the file announces (to a
+ * frame or two: resampling rounds); its frame count, or -1. It is then all there before much
+ * is decoded; the count is checked again once all is. */
+static gint64
+load_cache(AudioData *d, const char *cache, gint64 expected)
+{
+  FthMelSpectrogram cached = { 0 };
+  if (cache == NULL || expected < 0 || !fth_mel_spectrogram_load(cache, &cached, NULL))
+    return -1;
+  gboolean fits = cached.n_mels == d->params.n_mels &&
+                  llabs(cached.n_frames - fth_mel_frame_count(&d->params, expected)) <= 2;
+  g_rw_lock_reader_lock(&d->storage_lock);
+  fits = fits && cached.n_frames <= d->spec_capacity;
+  if (fits) {
+    memcpy(d->spec.data, cached.data, sizeof(float) * (gsize)cached.n_frames * cached.n_mels);
+    g_mutex_lock(&d->range_lock);
+    d->spec.min_value = cached.min_value;
+    d->spec.max_value = cached.max_value;
+    g_mutex_unlock(&d->range_lock);
+    gint64 blocks = (cached.n_frames + SPEC_BLOCK - 1) / SPEC_BLOCK;
+    for (gint64 b = 0; b < blocks; b++)
+      g_atomic_int_set(&d->spec_done[b], 1);
+    g_atomic_int_set(&d->n_spec_done, (gint)blocks);
+  }
+  g_rw_lock_reader_unlock(&d->storage_lock);
+  gint64 frames = fits ? cached.n_frames : -1;
+  fth_mel_spectrogram_clear(&cached);
+  return frames;
+}
+
+/* Forgets a cached spectrogram that turned out not to match the decoded audio. */
+static void
+drop_blocks(AudioData *d)
+{
+  g_rw_lock_reader_lock(&d->storage_lock);
+  for (gint64 b = 0; b < (d->spec_capacity + SPEC_BLOCK - 1) / SPEC_BLOCK; b++)
+    g_atomic_int_set(&d->spec_done[b], 0);
+  g_atomic_int_set(&d->n_spec_done, 0);
+  g_mutex_lock(&d->range_lock);
+  d->spec.min_value = G_MAXFLOAT;
+  d->spec.max_value = -G_MAXFLOAT;
+  g_mutex_unlock(&d->range_lock);
+  g_rw_lock_reader_unlock(&d->storage_lock);
+}
+
+/* Waits until a block can be computed: *BLOCK is it, or -1 when every block is computed (the
+ * decode is then done); *N the samples decoded, *DONE whether that is all. FALSE when the decode
+ * failed or the load was cancelled. */
+static gboolean
+wait_for_block(AudioData *d, GCancellable *cancellable, gint64 *block, gint64 *n, gboolean *done)
+{
+  g_mutex_lock(&d->lock);
+  for (;;) {
+    if (g_cancellable_is_cancelled(cancellable) || d->state == DECODE_FAILED) {
+      g_mutex_unlock(&d->lock);
+      return FALSE;
+    }
+    *done = d->state == DECODE_DONE;
+    *n = d->n_decoded;
+    if (d->rate > 0 && (*n > 0 || *done)) {
+      const FthMelParams *p = &d->params;
+      gint64 ready;
+      if (*done) /* the last block too, with the zero padding at the end */
+        ready = (fth_mel_frame_count(p, *n) + SPEC_BLOCK - 1) / SPEC_BLOCK;
+      else /* whole blocks whose last frame has all its samples */
+        ready = *n >= p->n_fft / 2 ? ((*n - p->n_fft / 2) / p->hop + 1) / SPEC_BLOCK : 0;
+      g_rw_lock_reader_lock(&d->storage_lock);
+      *block = next_block(d, ready);
+      g_rw_lock_reader_unlock(&d->storage_lock);
+      if (*block >= 0 || *done) {
+        g_mutex_unlock(&d->lock);
+        return TRUE;
+      }
+    }
+    g_cond_wait_until(&d->cond, &d->lock, g_get_monotonic_time() + WAIT_US);
+  }
 }
 
 static void
@@ -438,70 +654,110 @@ spectrogram_thread(GTask *task, gpointer source, gpointer task_data, GCancellabl
 {
   LoadJob *job = task_data;
   AudioData *d = job->audio;
-  FthMelParams params;
-  fth_mel_params_init(&params, d->rate);
-  g_autofree char *cache = job->cache_dir != NULL && job->sha256 != NULL
-                             ? fth_mel_cache_path(job->cache_dir, job->sha256, &params)
-                             : NULL;
-  FthMelSpectrogram cached = { 0 };
-  if (cache != NULL && fth_mel_spectrogram_load(cache, &cached, NULL)) {
-    gboolean fits = cached.n_frames == d->spec.n_frames && cached.n_mels == d->spec.n_mels;
-    if (fits) {
-      memcpy(d->spec.data, cached.data, sizeof(float) * (gsize)cached.n_frames * cached.n_mels);
-      g_mutex_lock(&d->range_lock);
-      d->spec.min_value = cached.min_value;
-      d->spec.max_value = cached.max_value;
-      g_mutex_unlock(&d->range_lock);
-      mark_all_done(d);
-    }
-    fth_mel_spectrogram_clear(&cached);
-    if (fits) {
-      g_task_return_boolean(task, TRUE);
+  g_autofree char *cache = NULL;
+  gboolean tried_cache = FALSE;
+  gint64 cached_frames = -1; /* from the cache, while it is believed */
+  for (;;) {
+    gint64 b, n;
+    gboolean done;
+    if (!wait_for_block(d, cancellable, &b, &n, &done)) {
+      if (g_cancellable_is_cancelled(cancellable))
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+      else
+        g_task_return_boolean(task, FALSE); /* the decode failed; it says why */
       return;
     }
-  }
-  gint64 last_redraw = 0;
-  for (int b; (b = next_block(d)) >= 0;) {
+    if (!tried_cache) {
+      /* The rate, so the cache's name, is known from the first piece on. */
+      tried_cache = TRUE;
+      if (job->cache_dir != NULL && job->sha256 != NULL)
+        cache = fth_mel_cache_path(job->cache_dir, job->sha256, &d->params);
+      g_mutex_lock(&d->lock);
+      gint64 expected = d->expected;
+      g_mutex_unlock(&d->lock);
+      cached_frames = load_cache(d, cache, expected);
+      if (cached_frames >= 0)
+        post_progress(job, TRUE);
+      continue;
+    }
+    if (done && cached_frames >= 0 && cached_frames != fth_mel_frame_count(&d->params, n)) {
+      cached_frames = -1; /* the announced length was off: compute it */
+      drop_blocks(d);
+      continue;
+    }
+    if (b < 0) {
+      d->spec.n_frames = (int)fth_mel_frame_count(&d->params, n);
+      break;
+    }
+    gint64 f0 = b * SPEC_BLOCK;
+    gint64 f1 = MIN(fth_mel_frame_count(&d->params, n), f0 + SPEC_BLOCK);
     GError *error = NULL;
-    gint64 f0 = (gint64)b * SPEC_BLOCK, f1 = MIN(d->spec.n_frames, f0 + SPEC_BLOCK);
-    if (!compute_block(d, &params, f0, f1, cancellable, &error)) {
+    g_rw_lock_reader_lock(&d->storage_lock);
+    gboolean ok = compute_block(d, n, f0, f1, cancellable, &error);
+    g_rw_lock_reader_unlock(&d->storage_lock);
+    if (!ok) {
       g_task_return_error(task, error);
       return;
     }
     g_atomic_int_set(&d->spec_done[b], 1);
     g_atomic_int_inc(&d->n_spec_done);
-    gint64 now = g_get_monotonic_time();
-    if (now - last_redraw >= SPEC_REDRAW_US &&
-        g_atomic_int_compare_and_exchange(&d->redraw_queued, 0, 1)) {
-      last_redraw = now;
-      g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, spectrogram_progress, g_object_ref(source),
-                      g_object_unref);
-    }
+    post_progress(job, FALSE);
   }
-  /* A cache that cannot be written costs time next time, nothing else. */
-  if (cache != NULL)
+  /* All decoded and computed: only now may the cache hold it. One that cannot be written costs
+   * time next time, nothing else. */
+  if (cache != NULL && cached_frames < 0 && d->spec.n_frames > 0) {
+    g_rw_lock_reader_lock(&d->storage_lock);
     fth_mel_spectrogram_save(&d->spec, cache, NULL);
+    g_rw_lock_reader_unlock(&d->storage_lock);
+  }
+  post_progress(job, TRUE);
   g_task_return_boolean(task, TRUE);
+}
+
+/* ---- loading: the main thread -------------------------------------------------------------- */
+
+/* What the workers published: the decoded length, the timeline, the drawing. */
+static void
+take_progress(FthWaveformView *self)
+{
+  AudioData *d = self->audio;
+  g_mutex_lock(&d->lock);
+  gint64 n = d->n_decoded, expected = d->expected;
+  gboolean format = d->rate > 0 && (n > 0 || d->state != DECODE_RUNNING);
+  g_mutex_unlock(&d->lock);
+  if (!format)
+    return;
+  double old_duration = duration(self);
+  gboolean whole_shown = !self->has_format ||
+                         (self->view_start <= 0.0 && self->view_seconds >= old_duration);
+  self->has_format = TRUE;
+  self->n_shown = MAX(self->n_shown, n);
+  if (!self->decoded)
+    self->expected = expected;
+  /* The whole timeline stays in view while it grows (a file that does not say its length). */
+  if (whole_shown) {
+    self->view_start = 0.0;
+    self->view_seconds = duration(self) > 0 ? duration(self) : 1.0;
+  }
+  place_segments(self);
+  gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 
 static void
 spectrogram_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GError) error = NULL;
-  if (!g_task_propagate_boolean(G_TASK(result), &error)) {
-    if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-      /* The waveform stays; the view says why there is no spectrogram. */
-      FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
-      self->loading = FALSE;
-      g_free(self->load_error);
-      self->load_error = g_strdup_printf(_("%s: no spectrogram: %s"), self->path, error->message);
-      gtk_widget_queue_draw(GTK_WIDGET(self));
-      g_signal_emit(self, signals[SIGNAL_LOADED], 0);
-    }
-    return;
-  }
   FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
-  self->loading = FALSE;
+  LoadJob *job = g_task_get_task_data(G_TASK(result));
+  g_autoptr(GError) error = NULL;
+  gboolean complete = g_task_propagate_boolean(G_TASK(result), &error);
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || self->audio != job->audio)
+    return; /* a newer load replaced this one, or the view went away */
+  self->computing = FALSE;
+  self->spec_complete = complete;
+  if (error != NULL && self->load_error == NULL) {
+    /* The waveform stays; the view says why there is no spectrogram. */
+    self->load_error = g_strdup_printf(_("%s: no spectrogram: %s"), self->path, error->message);
+  }
   gtk_widget_queue_draw(GTK_WIDGET(self));
   g_signal_emit(self, signals[SIGNAL_LOADED], 0);
 }
@@ -509,36 +765,59 @@ spectrogram_done(GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 decode_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GError) error = NULL;
-  AudioData *audio = g_task_propagate_pointer(G_TASK(result), &error);
-  if (audio == NULL && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return; /* a newer load replaced this one */
   FthWaveformView *self = FTH_WAVEFORM_VIEW(source);
-  if (audio == NULL) {
-    self->loading = FALSE;
-    self->load_error = g_strdup(error->message);
-    gtk_widget_queue_draw(GTK_WIDGET(self));
-    g_signal_emit(self, signals[SIGNAL_LOADED], 0);
+  LoadJob *job = g_task_get_task_data(G_TASK(result));
+  g_autoptr(GError) error = NULL;
+  gboolean ok = g_task_propagate_boolean(G_TASK(result), &error);
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || self->audio != job->audio)
     return;
+  self->decoding = FALSE;
+  /* The timeline ends where the decode did (the announced length was an estimate, or the file
+   * broke off); the view stays inside it. */
+  take_progress(self);
+  self->decoded = TRUE;
+  self->expected = self->n_shown;
+  if (!ok) {
+    g_free(self->load_error);
+    self->load_error = g_strdup(error->message);
   }
-  self->audio = audio;
-  spectrogram_prepare(audio);
-  self->view_start = 0.0;
-  self->view_seconds = audio->duration > 0 ? audio->duration : 1.0;
+  fth_waveform_view_set_visible_range(self, self->view_start, self->view_seconds);
   place_segments(self);
   gtk_widget_queue_resize(GTK_WIDGET(self));
   g_signal_emit(self, signals[SIGNAL_LOADED], 0);
-
-  LoadJob *job = g_new0(LoadJob, 1);
-  job->cache_dir = g_strdup(self->cache_dir);
-  job->sha256 = g_strdup(self->sha256);
-  job->audio = g_atomic_rc_box_acquire(audio);
-  g_autoptr(GTask) task = g_task_new(self, self->cancellable, spectrogram_done, NULL);
-  g_task_set_task_data(task, job, (GDestroyNotify)load_job_free);
-  fth_background_thread_run(task, spectrogram_thread);
 }
 
 static void stop_playback(FthWaveformView *self);
+
+/* Stops the workers of the current load: they see the cancellable, and whatever they still
+ * post is dropped (progress_idle, the done callbacks compare their audio with self->audio). */
+static void
+cancel_load(FthWaveformView *self)
+{
+  if (self->cancellable != NULL)
+    g_cancellable_cancel(self->cancellable);
+  g_clear_object(&self->cancellable);
+  g_clear_pointer(&self->audio, audio_data_unref);
+  self->has_format = self->decoded = self->spec_complete = FALSE;
+  self->decoding = self->computing = FALSE;
+  self->n_shown = 0;
+  self->expected = -1;
+}
+
+static void
+start_worker(FthWaveformView *self, GAsyncReadyCallback done, GTaskThreadFunc func)
+{
+  LoadJob *job = g_new0(LoadJob, 1);
+  job->audio = g_atomic_rc_box_acquire(self->audio);
+  job->view = self;
+  job->cancellable = self->cancellable;
+  job->path = g_strdup(self->path);
+  job->cache_dir = g_strdup(self->cache_dir);
+  job->sha256 = g_strdup(self->sha256);
+  g_autoptr(GTask) task = g_task_new(self, self->cancellable, done, NULL);
+  g_task_set_task_data(task, job, (GDestroyNotify)load_job_free);
+  fth_background_thread_run(task, func);
+}
 
 void
 fth_waveform_view_load(FthWaveformView *self, const char *path, const char *cache_dir,
@@ -546,10 +825,7 @@ fth_waveform_view_load(FthWaveformView *self, const char *path, const char *cach
 {
   g_return_if_fail(FTH_IS_WAVEFORM_VIEW(self));
   stop_playback(self);
-  if (self->cancellable != NULL)
-    g_cancellable_cancel(self->cancellable);
-  g_clear_object(&self->cancellable);
-  g_clear_pointer(&self->audio, audio_data_unref);
+  cancel_load(self);
   g_clear_pointer(&self->load_error, g_free);
   g_free(self->path);
   g_free(self->cache_dir);
@@ -560,38 +836,60 @@ fth_waveform_view_load(FthWaveformView *self, const char *path, const char *cach
   self->has_selection = FALSE;
   self->selected = 0;
   self->position = 0.0;
-  self->loading = TRUE;
+  self->view_start = 0.0;
+  self->view_seconds = 1.0;
   self->cancellable = g_cancellable_new();
-
-  LoadJob *job = g_new0(LoadJob, 1);
-  job->path = g_strdup(path);
-  g_autoptr(GTask) task = g_task_new(self, self->cancellable, decode_done, NULL);
-  g_task_set_task_data(task, job, (GDestroyNotify)load_job_free);
-  fth_background_thread_run(task, decode_thread);
+  self->audio = audio_data_new();
+  self->decoding = self->computing = TRUE;
+  start_worker(self, decode_done, decode_thread);
+  start_worker(self, spectrogram_done, spectrogram_thread);
+  place_segments(self);
   gtk_widget_queue_draw(GTK_WIDGET(self));
 }
 
 gboolean
 fth_waveform_view_is_loading(FthWaveformView *self)
 {
-  return self->loading;
+  return self->decoding || self->computing;
+}
+
+gboolean
+fth_waveform_view_is_decoding(FthWaveformView *self)
+{
+  return self->decoding;
+}
+
+double
+fth_waveform_view_get_decoded_duration(FthWaveformView *self)
+{
+  return decoded_seconds(self);
 }
 
 gboolean
 fth_waveform_view_has_spectrogram(FthWaveformView *self)
 {
-  return self->audio != NULL &&
-         g_atomic_int_get(&self->audio->n_spec_done) == self->audio->n_spec_blocks;
+  return self->spec_complete;
+}
+
+/* Blocks of the timeline's spectrogram (as far as it is known). */
+static gint64
+spectrogram_blocks(FthWaveformView *self)
+{
+  if (!self->has_format)
+    return 0;
+  gint64 n = self->decoded ? self->n_shown : MAX(self->n_shown, self->expected);
+  return (fth_mel_frame_count(&self->audio->params, n) + SPEC_BLOCK - 1) / SPEC_BLOCK;
 }
 
 double
 fth_waveform_view_get_spectrogram_progress(FthWaveformView *self)
 {
-  if (self->audio == NULL)
-    return 0.0;
-  if (self->audio->n_spec_blocks == 0)
+  if (self->spec_complete)
     return 1.0;
-  return (double)g_atomic_int_get(&self->audio->n_spec_done) / self->audio->n_spec_blocks;
+  gint64 blocks = spectrogram_blocks(self);
+  if (blocks == 0)
+    return 0.0;
+  return MIN(1.0, (double)g_atomic_int_get(&self->audio->n_spec_done) / blocks);
 }
 
 const char *
@@ -609,7 +907,7 @@ fth_waveform_view_get_duration(FthWaveformView *self)
 int
 fth_waveform_view_get_sample_rate(FthWaveformView *self)
 {
-  return self->audio != NULL ? self->audio->file_rate : 0;
+  return self->has_format ? self->audio->file_rate : 0;
 }
 
 /* ---- annotations and view state ------------------------------------------------------------ */
@@ -672,7 +970,7 @@ fth_waveform_view_set_visible_range(FthWaveformView *self, double start, double 
 {
   double dur = MAX(duration(self), 1e-3);
   /* Down to 4 samples across the width, out to the whole file. */
-  double min_seconds = self->audio != NULL ? 4.0 / self->audio->file_rate : 1e-3;
+  double min_seconds = self->has_format ? 4.0 / self->audio->file_rate : 1e-3;
   self->view_seconds = CLAMP(seconds, min_seconds, dur);
   self->view_start = CLAMP(start, 0.0, MAX(0.0, dur - self->view_seconds));
   gtk_widget_queue_draw(GTK_WIDGET(self));
@@ -805,7 +1103,7 @@ ensure_playbin(FthWaveformView *self)
 {
   if (self->playbin != NULL)
     return TRUE;
-  if (self->path == NULL || self->audio == NULL)
+  if (self->path == NULL || !self->has_format)
     return FALSE;
   self->playbin = gst_element_factory_make("playbin", NULL);
   if (self->playbin == NULL) {
@@ -955,14 +1253,26 @@ ramp(double v)
   return rgb;
 }
 
+/* Min and max of samples [S0, S1) of the N the drawing may read. */
+static void
+samples_range(const AudioData *d, gint64 s0, gint64 s1, float *lo, float *hi)
+{
+  for (gint64 i = s0; i < s1; i++) {
+    *lo = MIN(*lo, d->samples[i]);
+    *hi = MAX(*hi, d->samples[i]);
+  }
+}
+
+/* Under storage_lock as reader. */
 static void
 draw_waveform(FthWaveformView *self, cairo_t *cr, int width, double y0, double h)
 {
   AudioData *d = self->audio;
+  gint64 n = self->n_shown;
   double mid = y0 + h / 2, half = h / 2 - 2;
   double spp = self->view_seconds * d->rate / width; /* samples per column */
   int level = -1;
-  for (int l = 0; l < N_LEVELS && (double)(LEVEL0_BLOCK << (2 * l)) <= spp / 2; l++)
+  for (int l = 0; l < N_LEVELS && (double)level_block(l) <= spp / 2; l++)
     level = l;
   cairo_set_source_rgb(cr, 0.25, 0.55, 0.85);
   for (int x = 0; x < width; x++) {
@@ -970,21 +1280,22 @@ draw_waveform(FthWaveformView *self, cairo_t *cr, int width, double y0, double h
                               d->rate);
     gint64 s1 = (gint64)floor((self->view_start + (double)(x + 1) / width * self->view_seconds) *
                               d->rate);
-    s0 = CLAMP(s0, 0, d->n);
-    s1 = CLAMP(MAX(s1, s0 + 1), 0, d->n);
+    s0 = CLAMP(s0, 0, n);
+    s1 = CLAMP(MAX(s1, s0 + 1), 0, n);
     if (s0 >= s1)
       continue;
     float lo = G_MAXFLOAT, hi = -G_MAXFLOAT;
     if (level < 0) {
-      for (gint64 i = s0; i < s1; i++) {
-        lo = MIN(lo, d->samples[i]);
-        hi = MAX(hi, d->samples[i]);
-      }
+      samples_range(d, s0, s1, &lo, &hi);
     } else {
-      gint64 block = (gint64)LEVEL0_BLOCK << (2 * level);
-      for (gint64 b = s0 / block; b <= (s1 - 1) / block && b < d->level_len[level]; b++) {
-        lo = MIN(lo, d->mins[level][b]);
-        hi = MAX(hi, d->maxs[level][b]);
+      gint64 block = level_block(level);
+      for (gint64 b = s0 / block; b <= (s1 - 1) / block; b++) {
+        if ((b + 1) * block <= n || self->decoded) {
+          lo = MIN(lo, d->mins[level][b]);
+          hi = MAX(hi, d->maxs[level][b]);
+        } else { /* the last block is still being decoded: its entry is not final */
+          samples_range(d, b * block, n, &lo, &hi);
+        }
       }
     }
     double ya = mid - CLAMP(hi, -1.0f, 1.0f) * half, yb = mid - CLAMP(lo, -1.0f, 1.0f) * half;
@@ -993,15 +1304,64 @@ draw_waveform(FthWaveformView *self, cairo_t *cr, int width, double y0, double h
   cairo_fill(cr);
 }
 
+/* The timeline past the decoded audio: dim and hatched, with how far the decode is. */
+static void
+draw_pending(FthWaveformView *self, cairo_t *cr, int width, double y0, double h)
+{
+  double done_s = decoded_seconds(self), total_s = duration(self);
+  double x0 = MAX(0.0, fth_waveform_view_time_to_x(self, done_s));
+  double x1 = MIN((double)width, fth_waveform_view_time_to_x(self, total_s));
+  if (x1 > x0) {
+    cairo_save(cr);
+    cairo_rectangle(cr, x0, y0, x1 - x0, h);
+    cairo_clip(cr);
+    cairo_set_source_rgba(cr, 0.45, 0.45, 0.5, 0.18);
+    cairo_paint(cr);
+    /* Hatching anchored to the widget, not the time, so it stands still while the edge moves. */
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.07);
+    cairo_set_line_width(cr, 1);
+    for (double x = floor(x0 / 10) * 10 - h; x < x1; x += 10) {
+      cairo_move_to(cr, x, y0 + h);
+      cairo_line_to(cr, x + h, y0);
+    }
+    cairo_stroke(cr);
+    cairo_restore(cr);
+  }
+  /* How far: a bar along the top of the waveform and the figure. */
+  g_autofree char *text = NULL;
+  if (self->expected > 0) {
+    double fraction = CLAMP(done_s / MAX(total_s, 1e-9), 0.0, 1.0);
+    cairo_set_source_rgb(cr, 0.4, 0.7, 1.0);
+    cairo_rectangle(cr, 0, y0, fraction * width, 2);
+    cairo_fill(cr);
+    text = g_strdup_printf(_("Decoding the audio… %.0f of %.0f s (%d %%)"), done_s, total_s,
+                           (int)(100 * fraction));
+  } else {
+    text = g_strdup_printf(_("Decoding the audio… %.0f s so far"), done_s);
+  }
+  cairo_text_extents_t ext;
+  cairo_text_extents(cr, text, &ext);
+  double tx = width - ext.x_advance - 10;
+  cairo_set_source_rgba(cr, 0.1, 0.1, 0.11, 0.75);
+  cairo_rectangle(cr, tx - 4, y0 + 4, ext.x_advance + 8, 16);
+  cairo_fill(cr);
+  cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
+  cairo_move_to(cr, tx, y0 + 16);
+  cairo_show_text(cr, text);
+}
+
+/* Under storage_lock as reader. */
 static void
 draw_spectrogram(FthWaveformView *self, cairo_t *cr, int width, double y0, double h)
 {
   AudioData *d = self->audio;
   const FthMelSpectrogram *spec = &d->spec;
-  if (spec->n_frames == 0)
+  gint64 n = self->decoded ? self->n_shown : MAX(self->n_shown, self->expected);
+  gint64 n_frames = MIN(d->spec_capacity, n > 0 ? fth_mel_frame_count(&d->params, n) : 0);
+  if (n_frames == 0)
     return; /* no samples */
   /* The worker computes the block at the start of the view next. */
-  gint64 first = CLAMP((gint64)floor(self->view_start / spec->hop_s), 0, spec->n_frames - 1);
+  gint64 first = CLAMP((gint64)floor(self->view_start / spec->hop_s), 0, n_frames - 1);
   g_atomic_int_set(&d->wanted_block, (int)(first / SPEC_BLOCK));
   g_mutex_lock(&d->range_lock);
   float min_value = spec->min_value, max_value = spec->max_value;
@@ -1019,8 +1379,8 @@ draw_spectrogram(FthWaveformView *self, cairo_t *cr, int width, double y0, doubl
   for (int x = 0; x < width; x++) {
     double t0 = self->view_start + (double)x / width * self->view_seconds;
     double t1 = self->view_start + (double)(x + 1) / width * self->view_seconds;
-    gint64 f0 = CLAMP((gint64)floor(t0 / spec->hop_s), 0, spec->n_frames - 1);
-    gint64 f1 = CLAMP((gint64)floor(t1 / spec->hop_s), f0, spec->n_frames - 1);
+    gint64 f0 = CLAMP((gint64)floor(t0 / spec->hop_s), 0, n_frames - 1);
+    gint64 f1 = CLAMP((gint64)floor(t1 / spec->hop_s), f0, n_frames - 1);
     /* At a far zoom-out, a stride keeps a column to a few dozen frames. */
     gint64 step = MAX(1, (f1 - f0 + 1) / 32);
     gboolean any = FALSE;
@@ -1050,10 +1410,10 @@ draw_spectrogram(FthWaveformView *self, cairo_t *cr, int width, double y0, doubl
   cairo_restore(cr);
   cairo_surface_destroy(img);
 
-  int done = g_atomic_int_get(&d->n_spec_done);
-  if (done < d->n_spec_blocks) {
-    g_autofree char *text = g_strdup_printf(_("Computing the spectrogram… %d %%"),
-                                            100 * done / d->n_spec_blocks);
+  if (!self->spec_complete && self->load_error == NULL) {
+    g_autofree char *text = g_strdup_printf(
+      _("Computing the spectrogram… %d %%"),
+      (int)(100 * fth_waveform_view_get_spectrogram_progress(self)));
     cairo_set_source_rgb(cr, 0.75, 0.75, 0.75);
     cairo_move_to(cr, 8, y0 + 14);
     cairo_show_text(cr, text);
@@ -1196,9 +1556,10 @@ fth_waveform_view_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
   cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
   cairo_set_font_size(cr, 11);
 
-  if (self->audio == NULL) {
-    const char *text = self->load_error != NULL ? self->load_error
-                                                : (self->loading ? _("Decoding the audio…") : "");
+  if (!self->has_format) {
+    const char *text = self->load_error != NULL
+                         ? self->load_error
+                         : (fth_waveform_view_is_loading(self) ? _("Decoding the audio…") : "");
     cairo_set_source_rgb(cr, self->load_error != NULL ? 0.95 : 0.7,
                          self->load_error != NULL ? 0.45 : 0.7, 0.45);
     cairo_move_to(cr, 12, height / 2.0);
@@ -1208,8 +1569,12 @@ fth_waveform_view_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
   }
   double bh = band_height(self);
   draw_strip(self, cr, width);
+  g_rw_lock_reader_lock(&self->audio->storage_lock);
   draw_waveform(self, cr, width, STRIP_H, bh);
   draw_spectrogram(self, cr, width, STRIP_H + bh, bh);
+  g_rw_lock_reader_unlock(&self->audio->storage_lock);
+  if (!self->decoded)
+    draw_pending(self, cr, width, STRIP_H, 2 * bh);
 
   double lanes_top = STRIP_H + 2 * bh;
   cairo_set_source_rgb(cr, 0.13, 0.13, 0.15);
@@ -1293,7 +1658,7 @@ edit_drag_begin(GtkGestureDrag *gesture, double x, double y, gpointer user_data)
   self->drag_ann = NULL;
   self->drag_x = x;
   self->drag_dx = 0;
-  if (self->audio == NULL || y < STRIP_H)
+  if (!self->has_format || y < STRIP_H)
     return;
   int edge;
   const Placed *hit = segment_at(self, x, y, &edge);
@@ -1427,7 +1792,7 @@ key_pressed(GtkEventControllerKey *controller, guint keyval, guint keycode,
   if (state & (GDK_CONTROL_MASK | GDK_ALT_MASK))
     return FALSE;
   const FthLabel *label = label_for_key(self, keyval);
-  if (label != NULL && self->audio != NULL)
+  if (label != NULL && self->has_format)
     return apply_label_key(self, label);
   switch (keyval) {
   case GDK_KEY_space:
@@ -1480,7 +1845,7 @@ static gboolean
 scrolled(GtkEventControllerScroll *controller, double dx, double dy, gpointer user_data)
 {
   FthWaveformView *self = FTH_WAVEFORM_VIEW(user_data);
-  if (self->audio == NULL)
+  if (!self->has_format)
     return FALSE;
   GdkModifierType mods = gtk_event_controller_get_current_event_state(
     GTK_EVENT_CONTROLLER(controller));
@@ -1514,9 +1879,7 @@ fth_waveform_view_dispose(GObject *object)
 {
   FthWaveformView *self = FTH_WAVEFORM_VIEW(object);
   stop_playback(self);
-  if (self->cancellable != NULL)
-    g_cancellable_cancel(self->cancellable);
-  g_clear_object(&self->cancellable);
+  cancel_load(self);
   G_OBJECT_CLASS(fth_waveform_view_parent_class)->dispose(object);
 }
 
@@ -1524,7 +1887,6 @@ static void
 fth_waveform_view_finalize(GObject *object)
 {
   FthWaveformView *self = FTH_WAVEFORM_VIEW(object);
-  g_clear_pointer(&self->audio, audio_data_unref);
   g_clear_pointer(&self->annotations, g_ptr_array_unref);
   g_clear_pointer(&self->labels, g_ptr_array_unref);
   g_array_unref(self->placed);
@@ -1571,6 +1933,7 @@ fth_waveform_view_init(FthWaveformView *self)
   self->placed = g_array_new(FALSE, FALSE, sizeof(Placed));
   self->speed = 1.0;
   self->view_seconds = 1.0;
+  self->expected = -1;
   gtk_widget_set_focusable(widget, TRUE);
   gtk_widget_set_focus_on_click(widget, TRUE);
 

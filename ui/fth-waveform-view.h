@@ -34,12 +34,21 @@ G_DECLARE_FINAL_TYPE(FthWaveformView, fth_waveform_view, FTH, WAVEFORM_VIEW, Gtk
 
 GtkWidget *fth_waveform_view_new(void);
 
-/* Decodes PATH on a worker thread ("loaded" is emitted when the waveform is ready, again when
- * the spectrogram is). CACHE_DIR (may be NULL) keeps spectrograms by SHA256. A file that
- * cannot be decoded leaves the view empty with the error as its message. */
+/* Decodes PATH on a worker thread and computes its spectrogram on another, both shown as they
+ * come: the timeline has the file's length from the start when the file says it (else it grows
+ * with the decode), the part not decoded yet is drawn as pending, and zoom, scroll, seeking,
+ * playback and segments in the decoded part work meanwhile. "loaded" is emitted when the whole
+ * waveform is there, again when the whole spectrogram is. CACHE_DIR (may be NULL) keeps
+ * spectrograms by SHA256, written only once the whole file is decoded and computed. A file that
+ * cannot be decoded shows the error as the view's message (with what was decoded before it). A
+ * new load, or disposing the view, cancels the workers of the last one. */
 void fth_waveform_view_load(FthWaveformView *self, const char *path, const char *cache_dir,
                             const char *sha256);
+/* TRUE until both the decode and the spectrogram are done (or failed). */
 gboolean fth_waveform_view_is_loading(FthWaveformView *self);
+gboolean fth_waveform_view_is_decoding(FthWaveformView *self);
+/* Seconds of audio decoded so far (the duration once decoded). */
+double fth_waveform_view_get_decoded_duration(FthWaveformView *self);
 /* TRUE once the spectrogram is there too. */
 gboolean fth_waveform_view_has_spectrogram(FthWaveformView *self);
 /* How much of the spectrogram is computed, 0 to 1 (0 before the audio is decoded). */
@@ -47,6 +56,7 @@ double fth_waveform_view_get_spectrogram_progress(FthWaveformView *self);
 /* The error shown in the view, or a problem with the annotations (a segment past the end of
  * the audio); NULL when there is none. */
 const char *fth_waveform_view_get_message(FthWaveformView *self);
+/* The timeline: the file's length when known, else what is decoded so far. */
 double fth_waveform_view_get_duration(FthWaveformView *self);
 int fth_waveform_view_get_sample_rate(FthWaveformView *self); /* the file's */
 

@@ -1,12 +1,15 @@
 /* view-frames: open times and frame intervals of the annotation widgets on large media (issues 5
  * and 6: an 8k x 8k picture, a 1 MB text without spaces, an hour of audio stay smooth).
- *   tests/run-with-xvfb.sh view-frames --image|--text|--audio [--media FILE]
+ *   tests/run-with-xvfb.sh view-frames --image|--text|--audio [--format wav|flac|ogg]
+ *     [--media FILE]
  * Generates the media under $TMPDIR when no --media is given (an 8192x8192 JPEG, 1 MB of
- * Chinese text on one line with emoji, one hour of 16 kHz mono WAV), opens it in the widget in
- * a 1100x720 window, then drives the widget one step per frame (zoom, pan or scroll; for text,
- * also span creation through the label key) and prints the open time and each phase's frame
- * intervals (from the frame clock) as mean, p95 and max. Not a test: the figures depend on the
- * machine and its load. */
+ * Chinese text on one line with emoji, one hour of 16 kHz mono WAV, encoded to FLAC or
+ * Ogg/Vorbis with --format), opens it in the widget in a 1100x720 window, then drives the widget
+ * one step per frame (zoom, pan or scroll; for text, also span creation through the label key;
+ * for audio, zooming in and out of the decoded part while it decodes) and prints the open time
+ * (for audio: the first painted waveform, the whole decode, the spectrogram) and each phase's
+ * frame intervals (from the frame clock) as mean, p95 and max. Not a test: the figures depend on
+ * the machine and its load. */
 #include "fth-image-canvas.h"
 #include "fth-text-span-view.h"
 #include "fth-waveform-view.h"
@@ -14,6 +17,7 @@
 
 #include <fathom/media.h>
 #include <gdk-pixbuf/gdk-pixbuf.h>
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 #include <math.h>
 #include <stdio.h>
@@ -497,30 +501,80 @@ make_wav(const char *path, GError **error)
   return TRUE;
 }
 
+/* WAV_PATH encoded as FORMAT ("flac", or "ogg" for Ogg/Vorbis) into PATH through GStreamer. */
+static gboolean
+encode_audio(const char *wav_path, const char *format, const char *path, GError **error)
+{
+  const char *encoder = g_str_equal(format, "flac") ? "flacenc" : "vorbisenc ! oggmux";
+  g_autofree char *description = g_strdup_printf(
+    "filesrc location=\"%s\" ! wavparse ! audioconvert ! %s ! filesink location=\"%s\"", wav_path,
+    encoder, path);
+  g_autoptr(GstElement) pipeline = gst_parse_launch(description, error);
+  if (pipeline == NULL)
+    return FALSE;
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
+  g_autoptr(GstMessage) message = gst_bus_timed_pop_filtered(
+    bus, GST_CLOCK_TIME_NONE, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  gboolean ok = GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS;
+  if (!ok)
+    gst_message_parse_error(message, error, NULL);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  return ok;
+}
+
 typedef struct {
   FthWaveformView *view;
-  gint64 t0, waveform_us, first_block_us, spectrogram_us;
-  guint frames_till_zoom;
+  gint64 t0, first_paint_us, decode_us, first_block_us, spectrogram_us;
 } AudioBench;
 
 static void
 audio_loaded(FthWaveformView *view, gpointer data)
 {
   AudioBench *b = data;
-  if (b->waveform_us == 0 && fth_waveform_view_get_duration(view) > 0)
-    b->waveform_us = g_get_monotonic_time() - b->t0;
+  if (b->decode_us == 0 && !fth_waveform_view_is_decoding(view))
+    b->decode_us = g_get_monotonic_time() - b->t0;
   if (b->spectrogram_us == 0 && fth_waveform_view_has_spectrogram(view))
     b->spectrogram_us = g_get_monotonic_time() - b->t0;
+}
+
+/* A frame's tick comes before its drawing: the first tick that finds decoded audio is the frame
+ * that first paints a waveform. */
+static void
+audio_note_progress(AudioBench *b)
+{
+  gtk_widget_queue_draw(GTK_WIDGET(b->view));
+  if (b->first_paint_us == 0 && fth_waveform_view_get_decoded_duration(b->view) > 0)
+    b->first_paint_us = g_get_monotonic_time() - b->t0;
+  if (b->first_block_us == 0 && fth_waveform_view_get_spectrogram_progress(b->view) > 0)
+    b->first_block_us = g_get_monotonic_time() - b->t0;
+}
+
+/* While it decodes, the user works in what is there: 40 frames zooming into the decoded part
+ * (to a twentieth of it), 40 frames out to the whole timeline, and again. */
+static gboolean
+audio_decoding_step(gpointer data, guint frame)
+{
+  AudioBench *b = data;
+  audio_note_progress(b);
+  double decoded = fth_waveform_view_get_decoded_duration(b->view);
+  double whole = fth_waveform_view_get_duration(b->view);
+  if (decoded > 0) {
+    double f = (double)(frame % 80) / 40.0;
+    double zoom = f <= 1.0 ? f : 2.0 - f; /* 0 -> 1 -> 0 */
+    double seconds = whole * pow(decoded / 20 / whole, zoom);
+    fth_waveform_view_set_visible_range(b->view, decoded / 2 - seconds / 2, seconds);
+  }
+  return fth_waveform_view_is_decoding(b->view) && frame < 20000;
 }
 
 static gboolean
 audio_wait_step(gpointer data, guint frame)
 {
   AudioBench *b = data;
-  gtk_widget_queue_draw(GTK_WIDGET(b->view));
-  if (b->first_block_us == 0 && fth_waveform_view_get_spectrogram_progress(b->view) > 0)
-    b->first_block_us = g_get_monotonic_time() - b->t0;
-  return b->spectrogram_us == 0 && frame < 3000;
+  audio_note_progress(b);
+  return !fth_waveform_view_has_spectrogram(b->view) && fth_waveform_view_is_loading(b->view) &&
+         frame < 20000;
 }
 
 static gboolean
@@ -558,36 +612,54 @@ audio_zoom_out_step(gpointer data, guint frame)
 }
 
 static int
-bench_audio(const char *media)
+bench_audio(const char *media, const char *format)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *path = g_strdup(media);
   if (path == NULL) {
-    path = g_build_filename(g_get_tmp_dir(), "fathom-bench-1h.wav", NULL);
-    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+    g_autofree char *wav = g_build_filename(g_get_tmp_dir(), "fathom-bench-1h.wav", NULL);
+    if (!g_file_test(wav, G_FILE_TEST_EXISTS)) {
       gint64 t = g_get_monotonic_time();
-      if (!make_wav(path, &error)) {
+      if (!make_wav(wav, &error)) {
         g_printerr("view-frames: %s\n", error->message);
         return 1;
       }
-      printf("generated %s in %.0f ms\n", path, ms_since(t));
+      printf("generated %s in %.0f ms\n", wav, ms_since(t));
+    }
+    if (g_str_equal(format, "wav")) {
+      path = g_steal_pointer(&wav);
+    } else {
+      g_autofree char *name = g_strdup_printf("fathom-bench-1h.%s", format);
+      path = g_build_filename(g_get_tmp_dir(), name, NULL);
+      if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        gint64 t = g_get_monotonic_time();
+        if (!encode_audio(wav, format, path, &error)) {
+          g_printerr("view-frames: cannot make %s: %s\n", path, error->message);
+          g_remove(path);
+          return 1;
+        }
+        printf("encoded %s in %.0f ms\n", path, ms_since(t));
+      }
     }
   }
+  printf("audio: %s\n", path);
   GtkWidget *view = fth_waveform_view_new();
-  AudioBench b = { FTH_WAVEFORM_VIEW(view), 0, 0, 0, 0, 0 };
+  AudioBench b = { FTH_WAVEFORM_VIEW(view) };
   GtkWidget *window = show_in_window(view);
   g_signal_connect(view, "loaded", G_CALLBACK(audio_loaded), &b);
   b.t0 = g_get_monotonic_time();
   /* No cache folder: every run computes the spectrogram. */
   fth_waveform_view_load(b.view, path, NULL, NULL);
-  run_phase(view, "frames while it loads", audio_wait_step, &b);
+  run_phase(view, "while decoding (zoom in and out)", audio_decoding_step, &b);
+  run_phase(view, "until the whole spectrogram", audio_wait_step, &b);
   if (fth_waveform_view_get_message(b.view) != NULL)
     printf("  message: %s\n", fth_waveform_view_get_message(b.view));
-  printf("audio %.0f s: waveform shown after %.0f ms, the spectrogram of the view after %.0f ms "
-         "(0 when it came all at once), all of it after %.0f ms\n",
-         fth_waveform_view_get_duration(b.view), b.waveform_us / 1000.0,
+  printf("audio %.0f s: first waveform painted after %.0f ms, decoded after %.0f ms; the first "
+         "spectrogram block after %.0f ms, all of it after %.0f ms\n",
+         fth_waveform_view_get_duration(b.view), b.first_paint_us / 1000.0, b.decode_us / 1000.0,
          b.first_block_us / 1000.0, b.spectrogram_us / 1000.0);
   fflush(stdout);
+  fth_waveform_view_set_visible_range(b.view, 0.0, AUDIO_SECONDS);
   run_phase(view, "zoom 1 h -> 10 s (60 frames)", audio_zoom_step, &b);
   run_phase(view, "scroll at 10 s (200 frames)", audio_scroll_step, &b);
   run_phase(view, "zoom 10 s -> 1 h (60 frames)", audio_zoom_out_step, &b);
@@ -599,13 +671,15 @@ int
 main(int argc, char **argv)
 {
   gboolean image = FALSE, text = FALSE, audio = FALSE;
-  g_autofree char *media = NULL;
+  g_autofree char *media = NULL, *format = NULL;
   GOptionEntry entries[] = {
     { "image", 0, 0, G_OPTION_ARG_NONE, &image, "An 8192x8192 JPEG in FthImageCanvas", NULL },
     { "text", 0, 0, G_OPTION_ARG_NONE, &text, "1 MB of text in FthTextSpanView", NULL },
     { "audio", 0, 0, G_OPTION_ARG_NONE, &audio, "An hour of audio in FthWaveformView", NULL },
     { "media", 0, 0, G_OPTION_ARG_FILENAME, &media, "Use FILE instead of generated media",
       "FILE" },
+    { "format", 0, 0, G_OPTION_ARG_STRING, &format,
+      "The generated audio as wav (default), flac or ogg (Ogg/Vorbis)", "FORMAT" },
     { NULL },
   };
   g_autoptr(GOptionContext) context = g_option_context_new("");
@@ -614,6 +688,11 @@ main(int argc, char **argv)
   if (!g_option_context_parse(context, &argc, &argv, &error) || image + text + audio != 1) {
     g_printerr("view-frames: %s\n",
                error != NULL ? error->message : "need one of --image, --text, --audio");
+    return 2;
+  }
+  if (format != NULL && !g_str_equal(format, "wav") && !g_str_equal(format, "flac") &&
+      !g_str_equal(format, "ogg")) {
+    g_printerr("view-frames: --format is wav, flac or ogg, not %s\n", format);
     return 2;
   }
   gtk_init();
@@ -627,5 +706,5 @@ main(int argc, char **argv)
     return bench_image(media);
   if (text)
     return bench_text(media);
-  return bench_audio(media);
+  return bench_audio(media, format != NULL ? format : "wav");
 }

@@ -205,7 +205,12 @@ typedef struct {
   GstElement *pipeline;
   GstElement *convert;
   GstElement *sink;
-  GByteArray *samples; /* float32, interleaved */
+  GByteArray *samples; /* float32, interleaved; NULL when the samples go to chunk_func */
+  FthAudioChunkFunc chunk_func;
+  gpointer chunk_data;
+  GCancellable *cancellable;
+  FthAudioStreamInfo stream; /* for chunk_func, filled at the first buffer */
+  gboolean stopped;          /* chunk_func or the cancellable stopped the decoding */
   gboolean count_only; /* probing: count the bytes, keep nothing */
   gsize n_bytes;       /* decoded so far */
   gint progress;       /* bumped by the streaming thread on every buffer (atomic) */
@@ -229,6 +234,64 @@ on_pad_added(GstElement *decodebin, GstPad *pad, gpointer user_data)
   gst_caps_unref(caps);
 }
 
+/* Asks decoder_run, waiting on the bus, to give up (from any thread). */
+static void
+post_stop(GstElement *pipeline)
+{
+  gst_element_post_message(pipeline, gst_message_new_application(
+                                       GST_OBJECT(pipeline), gst_structure_new_empty("fth-stop")));
+}
+
+static void
+on_cancelled(GCancellable *cancellable, gpointer user_data)
+{
+  post_stop(user_data);
+}
+
+/* The format of the first buffer, the file's own rate and the length the file announces. */
+static void
+stream_info_init(Decoder *d, GstSample *sample)
+{
+  GstAudioInfo info;
+  GstCaps *caps = gst_sample_get_caps(sample);
+  if (caps != NULL && gst_audio_info_from_caps(&info, caps)) {
+    d->stream.sample_rate = GST_AUDIO_INFO_RATE(&info);
+    d->stream.channels = GST_AUDIO_INFO_CHANNELS(&info);
+  }
+  d->stream.file_rate = d->stream.sample_rate;
+  GstPad *pad = gst_element_get_static_pad(d->convert, "sink");
+  GstCaps *file_caps = gst_pad_get_current_caps(pad);
+  if (file_caps != NULL && gst_audio_info_from_caps(&info, file_caps))
+    d->stream.file_rate = GST_AUDIO_INFO_RATE(&info);
+  if (file_caps != NULL)
+    gst_caps_unref(file_caps);
+  gst_object_unref(pad);
+  gint64 duration = -1;
+  d->stream.frames = -1;
+  pad = gst_element_get_static_pad(d->sink, "sink");
+  if (gst_pad_peer_query_duration(pad, GST_FORMAT_TIME, &duration) && duration >= 0)
+    d->stream.frames = (gint64) gst_util_uint64_scale_round(
+      (guint64) duration, (guint64) d->stream.sample_rate, GST_SECOND);
+  gst_object_unref(pad);
+}
+
+/* Hands one buffer to chunk_func; FALSE when the decoding is to stop. */
+static gboolean
+deliver_chunk(Decoder *d, GstSample *sample, const GstMapInfo *map)
+{
+  if (d->stream.sample_rate == 0)
+    stream_info_init(d, sample);
+  gsize frame_bytes = sizeof(float) * (gsize) MAX(1, d->stream.channels);
+  if (g_cancellable_is_cancelled(d->cancellable) ||
+      !d->chunk_func(&d->stream, (const float *) (gconstpointer) map->data,
+                     (gint64) (map->size / frame_bytes), d->chunk_data)) {
+    d->stopped = TRUE;
+    post_stop(d->pipeline);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static GstFlowReturn
 on_new_sample(GstAppSink *sink, gpointer user_data)
 {
@@ -242,9 +305,15 @@ on_new_sample(GstAppSink *sink, gpointer user_data)
   if (buffer != NULL && gst_buffer_map(buffer, &map, GST_MAP_READ)) {
     if (d->count_only) {
       d->n_bytes += map.size;
+    } else if (d->stopped) {
+      ret = GST_FLOW_EOS;
     } else if (d->n_bytes + map.size > FTH_AUDIO_MAX_BYTES) {
       d->too_large = TRUE;
       ret = GST_FLOW_ERROR;
+    } else if (d->chunk_func != NULL) {
+      if (!deliver_chunk(d, sample, &map))
+        ret = GST_FLOW_EOS;
+      d->n_bytes += map.size;
     } else {
       g_byte_array_append(d->samples, map.data, (guint) map.size);
       d->n_bytes += map.size;
@@ -277,10 +346,11 @@ media_error_from_gst(const GError *e)
   return FTH_MEDIA_ERROR_CORRUPT;
 }
 
-/* Builds the pipeline over data (not copied; must outlive the decoder). */
+/* Builds the pipeline over data (not copied; must outlive the decoder). With RATE_IS_MAX, a
+ * file at no more than TARGET_RATE keeps its rate. */
 static gboolean
 decoder_init(Decoder *d, const guint8 *data, gsize len, const WavHeader *wav, const char *name,
-             int target_rate, gboolean mono, GError **error)
+             int target_rate, gboolean rate_is_max, gboolean mono, GError **error)
 {
   memset(d, 0, sizeof *d);
   d->name = name;
@@ -311,7 +381,9 @@ decoder_init(Decoder *d, const guint8 *data, gsize len, const WavHeader *wav, co
 
   GstCaps *caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout",
                                       G_TYPE_STRING, "interleaved", NULL);
-  if (target_rate > 0)
+  if (target_rate > 0 && rate_is_max) /* audioresample picks the rate nearest the file's */
+    gst_caps_set_simple(caps, "rate", GST_TYPE_INT_RANGE, 1, target_rate, NULL);
+  else if (target_rate > 0)
     gst_caps_set_simple(caps, "rate", G_TYPE_INT, target_rate, NULL);
   if (mono)
     gst_caps_set_simple(caps, "channels", G_TYPE_INT, 1, NULL);
@@ -353,6 +425,12 @@ decoder_run(Decoder *d, GstState target, GError **error)
   if (gst_element_set_state(d->pipeline, target) == GST_STATE_CHANGE_FAILURE) {
     /* The error message on the bus says why; fall through to read it. */
   }
+  if (d->cancellable != NULL || d->chunk_func != NULL)
+    wanted |= GST_MESSAGE_APPLICATION;
+  gulong cancel_id = d->cancellable != NULL ? g_cancellable_connect(d->cancellable,
+                                                                   G_CALLBACK(on_cancelled),
+                                                                   d->pipeline, NULL)
+                                            : 0;
   gint last_progress = -1;
   gint64 last_change = g_get_monotonic_time();
   for (;;) {
@@ -384,10 +462,24 @@ decoder_run(Decoder *d, GstState target, GError **error)
       gst_message_unref(msg);
       break;
     }
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_APPLICATION) {
+      gst_message_unref(msg);
+      if (!d->stopped && !g_cancellable_is_cancelled(d->cancellable))
+        continue; /* not ours */
+      gst_element_set_state(d->pipeline, GST_STATE_NULL);
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: decoding stopped", d->name);
+      break;
+    }
     gst_message_unref(msg);
+    /* A stop asked for just before the end: the caller still learns that it stopped. */
+    if (d->stopped) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: decoding stopped", d->name);
+      break;
+    }
     ok = TRUE;
     break;
   }
+  g_cancellable_disconnect(d->cancellable, cancel_id);
   gst_object_unref(bus);
   return ok;
 }
@@ -451,7 +543,7 @@ fth_audio_decode_memory(const guint8 *data, gsize len, const char *name, int tar
     return FALSE;
   }
   Decoder d;
-  if (!decoder_init(&d, data, len, is_wav ? &wav : NULL, name, target_rate, mono, error))
+  if (!decoder_init(&d, data, len, is_wav ? &wav : NULL, name, target_rate, FALSE, mono, error))
     return FALSE;
   gboolean ok = decoder_run(&d, GST_STATE_PLAYING, error);
   int rate = 0, channels = 0;
@@ -491,6 +583,39 @@ fth_audio_decode_file(const char *path, int target_rate, gboolean mono, FthAudio
 }
 
 gboolean
+fth_audio_decode_file_chunks(const char *path, int max_rate, gboolean mono,
+                             FthAudioChunkFunc func, gpointer user_data, GCancellable *cancellable,
+                             GError **error)
+{
+  g_return_val_if_fail(func != NULL, FALSE);
+  if (max_rate < 0 || max_rate > 768000) {
+    fth_media_set_error(error, FTH_MEDIA_ERROR_UNSUPPORTED, path, "cannot resample to %d Hz",
+                        max_rate);
+    return FALSE;
+  }
+  FthMediaFile file;
+  if (!fth_media_file_map(path, &file, error))
+    return FALSE;
+  WavHeader wav;
+  gboolean is_wav;
+  Decoder d;
+  gboolean ok = check_input(file.data, file.len, path, &wav, &is_wav, error) &&
+                ensure_gst(path, error) &&
+                decoder_init(&d, file.data, file.len, is_wav ? &wav : NULL, path, max_rate, TRUE,
+                             mono, error);
+  if (ok) {
+    g_clear_pointer(&d.samples, g_byte_array_unref);
+    d.chunk_func = func;
+    d.chunk_data = user_data;
+    d.cancellable = cancellable;
+    ok = decoder_run(&d, GST_STATE_PLAYING, error);
+    decoder_clear(&d);
+  }
+  fth_media_file_unmap(&file);
+  return ok;
+}
+
+gboolean
 fth_audio_probe_file(const char *path, FthAudioInfo *info, GError **error)
 {
   *info = (FthAudioInfo){.frames = -1, .duration = -1};
@@ -507,7 +632,8 @@ fth_audio_probe_file(const char *path, FthAudioInfo *info, GError **error)
     info->duration = (double) info->frames / wav.sample_rate;
   } else if (ok && ensure_gst(path, error)) {
     Decoder d;
-    ok = decoder_init(&d, file.data, file.len, is_wav ? &wav : NULL, path, 0, FALSE, error) &&
+    ok = decoder_init(&d, file.data, file.len, is_wav ? &wav : NULL, path, 0, FALSE, FALSE,
+                      error) &&
          decoder_run(&d, GST_STATE_PAUSED, error);
     if (ok && !decoder_get_format(&d, &info->sample_rate, &info->channels)) {
       fth_media_set_error(error, FTH_MEDIA_ERROR_UNSUPPORTED, path,

@@ -1,9 +1,12 @@
 /* Log-mel spectrogram against a float64 reference written here from the definition (naive DFT,
- * own mel scale), on a synthetic sine; the cache file round trip. */
+ * own mel scale), on a synthetic sine; the cache file round trip; the progressive decode the
+ * waveform view reads (fth_audio_decode_file_chunks). */
 #include <fathom/features.h>
+#include <fathom/media.h>
 
 #include <glib/gstdio.h>
 #include <math.h>
+#include <string.h>
 
 static double
 ref_hz_to_mel(double hz)
@@ -205,6 +208,124 @@ test_cache_round_trip(void)
   fth_mel_spectrogram_clear(&spec);
 }
 
+/* ---- progressive decoding ------------------------------------------------------------------ */
+
+/* SECONDS of 16-bit stereo PCM at RATE: a different tone in each channel. */
+static char *
+write_stereo_wav(const char *dir, int rate, double seconds)
+{
+  gint64 n = (gint64)(rate * seconds);
+  gsize data_bytes = (gsize)n * 4;
+  g_autofree guint8 *buf = g_malloc0(44 + data_bytes);
+  guint32 v;
+  guint16 h;
+  memcpy(buf, "RIFF", 4);
+  v = GUINT32_TO_LE((guint32)(36 + data_bytes));
+  memcpy(buf + 4, &v, 4);
+  memcpy(buf + 8, "WAVEfmt ", 8);
+  v = GUINT32_TO_LE(16);
+  memcpy(buf + 16, &v, 4);
+  h = GUINT16_TO_LE(1);
+  memcpy(buf + 20, &h, 2);
+  h = GUINT16_TO_LE(2);
+  memcpy(buf + 22, &h, 2);
+  v = GUINT32_TO_LE((guint32)rate);
+  memcpy(buf + 24, &v, 4);
+  v = GUINT32_TO_LE((guint32)rate * 4);
+  memcpy(buf + 28, &v, 4);
+  h = GUINT16_TO_LE(4);
+  memcpy(buf + 32, &h, 2);
+  h = GUINT16_TO_LE(16);
+  memcpy(buf + 34, &h, 2);
+  memcpy(buf + 36, "data", 4);
+  v = GUINT32_TO_LE((guint32)data_bytes);
+  memcpy(buf + 40, &v, 4);
+  gint16 *samples = (gint16 *)(buf + 44);
+  for (gint64 i = 0; i < n; i++) {
+    samples[2 * i] = GINT16_TO_LE((gint16)(12000 * sin(2 * G_PI * 440 * i / rate)));
+    samples[2 * i + 1] = GINT16_TO_LE((gint16)(9000 * sin(2 * G_PI * 1000 * i / rate)));
+  }
+  char *path = g_strdup_printf("%s/stereo-%d.wav", dir, rate);
+  g_assert_true(g_file_set_contents(path, (const char *)buf, (gssize)(44 + data_bytes), NULL));
+  return path;
+}
+
+typedef struct {
+  GArray *samples; /* float */
+  FthAudioStreamInfo info;
+  guint calls;
+  guint stop_after; /* 0: never */
+  GCancellable *cancel_after_first;
+} Chunks;
+
+static gboolean
+collect_chunk(const FthAudioStreamInfo *info, const float *samples, gint64 frames, gpointer data)
+{
+  Chunks *c = data;
+  if (c->calls > 0)
+    g_assert_true(memcmp(info, &c->info, sizeof *info) == 0); /* one format for all pieces */
+  c->info = *info;
+  c->calls++;
+  g_array_append_vals(c->samples, samples, (guint)(frames * info->channels));
+  if (c->cancel_after_first != NULL)
+    g_cancellable_cancel(c->cancel_after_first);
+  return c->stop_after == 0 || c->calls < c->stop_after;
+}
+
+/* The pieces, put together, are what fth_audio_decode_file() gives at once: mixed to mono, at
+ * no more than the rate asked (a file at a lower rate keeps its own), the length announced
+ * from the start. Stopping (FALSE from the callback, or the cancellable) ends it with
+ * G_IO_ERROR_CANCELLED. */
+static void
+test_decode_chunks(void)
+{
+  g_autofree char *dir = g_dir_make_tmp("fth-chunks-XXXXXX", NULL);
+  const int rates[] = { 22050, 8000 };
+  for (guint r = 0; r < G_N_ELEMENTS(rates); r++) {
+    g_autofree char *path = write_stereo_wav(dir, rates[r], 3.0);
+    int want_rate = MIN(rates[r], 16000);
+    g_autoptr(GError) error = NULL;
+    FthAudio whole = { 0 };
+    g_assert_true(fth_audio_decode_file(path, want_rate, TRUE, &whole, &error));
+    Chunks c = { g_array_new(FALSE, FALSE, sizeof(float)) };
+    g_assert_true(fth_audio_decode_file_chunks(path, 16000, TRUE, collect_chunk, &c, NULL,
+                                               &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(c.calls, >, 1);
+    g_assert_cmpint(c.info.sample_rate, ==, want_rate);
+    g_assert_cmpint(c.info.file_rate, ==, rates[r]);
+    g_assert_cmpint(c.info.channels, ==, 1);
+    g_assert_cmpint(llabs(c.info.frames - whole.frames), <=, 1);
+    g_assert_cmpint(c.samples->len, ==, whole.frames);
+    g_assert_true(memcmp(c.samples->data, whole.samples, sizeof(float) * whole.frames) == 0);
+    fth_audio_clear(&whole);
+
+    /* Stopped by the callback after two pieces. */
+    g_array_set_size(c.samples, 0);
+    c.calls = 0;
+    c.stop_after = 2;
+    g_assert_false(fth_audio_decode_file_chunks(path, 16000, TRUE, collect_chunk, &c, NULL,
+                                                &error));
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_assert_cmpuint(c.calls, ==, 2);
+    g_clear_error(&error);
+
+    /* Cancelled from outside during the first piece. */
+    g_autoptr(GCancellable) cancellable = g_cancellable_new();
+    c.calls = 0;
+    c.stop_after = 0;
+    c.cancel_after_first = cancellable;
+    g_assert_false(fth_audio_decode_file_chunks(path, 16000, TRUE, collect_chunk, &c,
+                                                cancellable, &error));
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_assert_cmpuint(c.calls, ==, 1);
+    g_clear_error(&error);
+    g_array_unref(c.samples);
+    g_remove(path);
+  }
+  g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -213,5 +334,6 @@ main(int argc, char **argv)
   g_test_add_func("/features/filterbank-and-params", test_filterbank_and_params);
   g_test_add_func("/features/cancel", test_cancel);
   g_test_add_func("/features/cache-round-trip", test_cache_round_trip);
+  g_test_add_func("/features/decode-chunks", test_decode_chunks);
   return g_test_run();
 }

@@ -521,6 +521,206 @@ test_waveform_view(void)
   harness_clear(&h);
 }
 
+/* ---- progressive loading ------------------------------------------------------------------- */
+
+#define LONG_SECONDS 300
+#define WAVE_BLUE 0x408cd9 /* the waveform's colour */
+
+/* LONG_SECONDS of 16 kHz mono PCM, a 440 Hz tone at half scale throughout. */
+static void
+write_long_wav(const char *path)
+{
+  const int rate = 16000;
+  write_wav(path, rate, 0.0, FALSE); /* the header, fixed below */
+  gsize n = (gsize)rate * LONG_SECONDS;
+  g_autofree guint8 *buf = g_malloc(44 + 2 * n);
+  g_autofree char *header = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(path, &header, &len, NULL));
+  g_assert_cmpuint(len, ==, 44);
+  memcpy(buf, header, 44);
+  guint32 riff = GUINT32_TO_LE((guint32)(36 + 2 * n)), data = GUINT32_TO_LE((guint32)(2 * n));
+  memcpy(buf + 4, &riff, 4);
+  memcpy(buf + 40, &data, 4);
+  /* One second repeats (440 whole periods). */
+  gint16 *samples = (gint16 *)(buf + 44);
+  for (int i = 0; i < rate; i++)
+    samples[i] = GINT16_TO_LE((gint16)(16000 * sin(2 * G_PI * 440 * (double)i / rate)));
+  for (int s = 1; s < LONG_SECONDS; s++)
+    memcpy(samples + (gsize)s * rate, samples, sizeof(gint16) * rate);
+  g_assert_true(g_file_set_contents(path, (const char *)buf, (gssize)(44 + 2 * n), NULL));
+}
+
+/* WIDGET's drawing as it is now: its own snapshot, without the frame (and the main loop, where
+ * a worker's update could land) that render() waits for. */
+static GdkTexture *
+render_now(GtkWidget *widget)
+{
+  GtkSnapshot *snapshot = gtk_snapshot_new();
+  GTK_WIDGET_GET_CLASS(widget)->snapshot(widget, snapshot);
+  g_autoptr(GskRenderNode) node = gtk_snapshot_free_to_node(snapshot);
+  g_assert_nonnull(node);
+  GskRenderer *renderer = gtk_native_get_renderer(gtk_widget_get_native(widget));
+  return gsk_renderer_render_texture(
+    renderer, node,
+    &GRAPHENE_RECT_INIT(0, 0, gtk_widget_get_width(widget), gtk_widget_get_height(widget)));
+}
+
+/* Whether column X of the waveform band has the waveform's colour anywhere near its middle
+ * WY (a column may span less than a period of the tone, so not at WY itself). */
+static gboolean
+waveform_in_column(GdkTexture *texture, int x, double wy)
+{
+  double reach = 0.6 * (wy - 26.0); /* the strip above the band is 26 px high */
+  for (int y = (int)(wy - reach); y <= (int)(wy + reach); y++)
+    if (near_color(pixel_at(texture, x, y), WAVE_BLUE, 30))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+partly_decoded(gpointer data)
+{
+  FthWaveformView *view = data;
+  return fth_waveform_view_is_decoding(view) && fth_waveform_view_get_decoded_duration(view) > 0;
+}
+
+static guint
+count_files(const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+  guint n = 0;
+  while (d != NULL && g_dir_read_name(d) != NULL)
+    n++;
+  return n;
+}
+
+static gboolean
+keep_ticking(gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+is_null(gpointer data)
+{
+  return *(gpointer *)data == NULL;
+}
+
+/* Five minutes of audio: the view shows what is decoded while the rest decodes (the timeline
+ * has the whole length from the header, the rest drawn as pending), seeks, zooms and makes a
+ * segment in the decoded part meanwhile, shows all of it at the end and only then writes the
+ * spectrogram cache. Another item loaded mid-decode cancels the first (no cache file for it);
+ * a view destroyed mid-decode is finalized once its workers have stopped. */
+static void
+test_waveform_progressive(void)
+{
+  Harness h;
+  harness_init(&h, fth_waveform_view_new());
+  FthWaveformView *view = FTH_WAVEFORM_VIEW(h.view);
+  gint64 bark = add_label(&h, "bark", "#33d17a", "b", FTH_LABEL_SEGMENT);
+  g_autofree char *wav = g_build_filename(h.dir, "long.wav", NULL);
+  write_long_wav(wav);
+  h.item_id = add_audio_item(&h, wav, 16000, LONG_SECONDS);
+  g_autofree char *cache = g_build_filename(h.dir, "cache", NULL);
+  g_autofree char *sha = g_strnfill(64, 'd');
+  reload(&h);
+  g_assert_true(fth_test_spin_until(widget_on_screen, h.view, 5000));
+  fth_waveform_view_load(view, wav, cache, sha);
+  g_assert_true(fth_test_spin_until(partly_decoded, view, 15000));
+
+  /* Mid-decode, without letting the main loop take more: the length is known, part of it is
+   * decoded; zoomed to twice that, the left half is waveform and the right half pending. */
+  g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_duration(view), LONG_SECONDS, 1e-6);
+  double done = fth_waveform_view_get_decoded_duration(view);
+  g_assert_cmpfloat(done, <, LONG_SECONDS);
+  g_assert_true(fth_waveform_view_is_loading(view));
+  g_assert_false(fth_waveform_view_has_spectrogram(view));
+  g_assert_cmpuint(count_files(cache), ==, 0);
+  fth_waveform_view_set_visible_range(view, 0.0, 2 * done);
+  double start, seconds;
+  fth_waveform_view_get_visible_range(view, &start, &seconds);
+  g_assert_cmpfloat_with_epsilon(seconds, 2 * done, 1e-9);
+  int width = gtk_widget_get_width(h.view);
+  double wy = fth_waveform_view_waveform_y(view);
+  g_autoptr(GdkTexture) partial = render_now(h.view);
+  g_assert_true(waveform_in_column(partial, width / 4, wy));
+  g_assert_false(waveform_in_column(partial, 3 * width / 4, wy));
+  /* A click seeks, + zooms, a selection stays inside the decoded part and becomes a segment. */
+  drag(h.view, width / 2.0, wy, width / 2.0, wy);
+  g_assert_cmpfloat(fabs(fth_waveform_view_get_position(view) - done), <, done / 50);
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_plus));
+  fth_waveform_view_get_visible_range(view, &start, &seconds);
+  g_assert_cmpfloat_with_epsilon(seconds, done, 1e-6);
+  fth_waveform_view_set_visible_range(view, 0.0, 2 * done);
+  drag(h.view, width * 0.1, wy, width * 0.9, wy);
+  double s0, s1;
+  g_assert_true(fth_waveform_view_get_selection(view, &s0, &s1));
+  g_assert_cmpfloat(s0, >, 0.0);
+  g_assert_cmpfloat(s1, <=, done + 1e-9);
+  g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_b));
+  settle(&h);
+  g_autoptr(GPtrArray) segments = stored(&h, FTH_GEOM_SEGMENT);
+  g_assert_cmpuint(segments->len, ==, 1);
+  FthAnnotation *seg = g_ptr_array_index(segments, 0);
+  g_assert_cmpint(seg->label_id, ==, bark);
+  g_assert_cmpfloat(seg->t1, <=, done + 1e-9);
+
+  /* All of it, then the cache. */
+  g_assert_true(fth_test_spin_until(waveform_loaded, view, 60000));
+  g_assert_null(fth_waveform_view_get_message(view));
+  g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_decoded_duration(view), LONG_SECONDS,
+                                 1e-6);
+  g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_duration(view), LONG_SECONDS, 1e-6);
+  g_assert_true(fth_waveform_view_has_spectrogram(view));
+  g_assert_cmpuint(count_files(cache), ==, 1);
+  fth_waveform_view_set_visible_range(view, LONG_SECONDS - 2 * done, 2 * done);
+  g_autoptr(GdkTexture) full = render(h.view);
+  g_assert_true(waveform_in_column(full, 3 * width / 4, wy));
+  g_assert_true(waveform_in_column(full, width - 3, wy));
+
+  /* Another item while this one decodes: the first stops and leaves no cache. */
+  g_autofree char *cache2 = g_build_filename(h.dir, "cache2", NULL);
+  g_autofree char *sha2 = g_strnfill(64, 'e');
+  fth_waveform_view_load(view, wav, cache2, sha2);
+  g_assert_true(fth_test_spin_until(partly_decoded, view, 15000));
+  g_autofree char *tone = g_build_filename(h.dir, "tone.wav", NULL);
+  write_wav(tone, 16000, 2.0, FALSE);
+  g_autofree char *sha3 = g_strnfill(64, 'f');
+  fth_waveform_view_load(view, tone, cache2, sha3);
+  g_assert_true(fth_test_spin_until(waveform_loaded, view, 15000));
+  g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_duration(view), 2.0, 1e-9);
+  fth_test_spin_for(500); /* time for a late write, if there were one */
+  FthMelParams params;
+  fth_mel_params_init(&params, 16000);
+  g_autofree char *long_cache = fth_mel_cache_path(cache2, sha2, &params);
+  g_assert_false(g_file_test(long_cache, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint(count_files(cache2), ==, 1); /* the short one's, no temporary file */
+  harness_clear(&h);
+
+  /* A view destroyed mid-decode goes away once its workers stop. */
+  GtkWidget *window = gtk_window_new();
+  GtkWidget *other = fth_waveform_view_new();
+  gtk_window_set_child(GTK_WINDOW(window), other);
+  gtk_window_present(GTK_WINDOW(window));
+  g_autofree char *dir = g_dir_make_tmp("fth-views-long-XXXXXX", NULL);
+  g_autofree char *wav2 = g_build_filename(dir, "long.wav", NULL);
+  write_long_wav(wav2);
+  fth_waveform_view_load(FTH_WAVEFORM_VIEW(other), wav2, NULL, NULL);
+  g_assert_true(fth_test_spin_until(partly_decoded, other, 15000));
+  g_object_add_weak_pointer(G_OBJECT(other), (gpointer *)&other);
+  gtk_window_destroy(GTK_WINDOW(window));
+  /* The finalization itself wakes no main loop: a timer does, to look. */
+  guint ticking = g_timeout_add(10, keep_ticking, NULL);
+  gint64 destroyed = g_get_monotonic_time();
+  /* Generous: the workers run ten nice steps down, which on a loaded machine is slow. */
+  g_assert_true(fth_test_spin_until(is_null, &other, 30000));
+  g_test_message("finalized %.0f ms after the destroy",
+                 (g_get_monotonic_time() - destroyed) / 1000.0);
+  g_source_remove(ticking);
+  remove_tree(dir);
+}
+
 /* ---- text ---------------------------------------------------------------------------------- */
 
 /* Zoé with e + U+0301 (two characters), 北京 (two), 😀 (one). */
@@ -1213,6 +1413,7 @@ main(int argc, char **argv)
   if (!g_application_register(G_APPLICATION(app), NULL, &error))
     g_error("cannot register the application: %s", error->message);
   g_test_add_func("/views/waveform", test_waveform_view);
+  g_test_add_func("/views/waveform-progressive", test_waveform_progressive);
   g_test_add_func("/views/text-spans", test_text_span_view);
   g_test_add_func("/views/in-window", test_in_window);
   g_test_add_func("/views/image-pyramid", test_image_pyramid);

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
@@ -165,6 +166,26 @@ gboolean fth_audio_decode_file(const char *path, int target_rate, gboolean mono,
                                GError **error);
 gboolean fth_audio_decode_memory(const guint8 *data, gsize len, const char *name, int target_rate,
                                  gboolean mono, FthAudio *audio, GError **error);
+/* Progressive decoding, for a view that shows the audio as it comes. FUNC gets the decoded
+ * audio piece by piece, in order, on a GStreamer streaming thread (one call at a time) while
+ * the caller's thread waits in this function. INFO gives the format of SAMPLES (interleaved
+ * float32), the file's own rate and the length the file announces (frames at INFO's rate, -1
+ * when it announces none, as some MP3s). FUNC returning FALSE, or CANCELLABLE, stops the
+ * decoding with G_IO_ERROR_CANCELLED. MAX_RATE 0 keeps the file's rate; otherwise a file at a
+ * higher rate is resampled to MAX_RATE. The checks and errors are fth_audio_decode_file()'s. */
+typedef struct {
+  int sample_rate; /* of the samples given to FUNC */
+  int channels;
+  int file_rate;   /* the file's own */
+  gint64 frames;   /* expected at sample_rate; -1 when unknown */
+} FthAudioStreamInfo;
+
+typedef gboolean (*FthAudioChunkFunc)(const FthAudioStreamInfo *info, const float *samples,
+                                      gint64 frames, gpointer user_data);
+
+gboolean fth_audio_decode_file_chunks(const char *path, int max_rate, gboolean mono,
+                                      FthAudioChunkFunc func, gpointer user_data,
+                                      GCancellable *cancellable, GError **error);
 /* Rate, channels and length. WAV is read from its header; other formats are prerolled. */
 gboolean fth_audio_probe_file(const char *path, FthAudioInfo *info, GError **error);
 
