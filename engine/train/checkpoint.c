@@ -168,6 +168,8 @@ sidecar_json(const FthCheckpointMeta *m, const char *weights, const char *optimi
   json_builder_add_int_value(b, m->epoch);
   json_builder_set_member_name(b, "batch");
   json_builder_add_int_value(b, m->batch);
+  json_builder_set_member_name(b, "accumulate");
+  json_builder_add_int_value(b, m->accumulate);
   json_builder_set_member_name(b, "epochs_total");
   json_builder_add_int_value(b, m->epochs_total);
   json_builder_set_member_name(b, "lr");
@@ -298,6 +300,7 @@ fth_checkpoint_load_meta(const char *dir, GError **error)
   m->step = json_object_get_int_member_with_default(o, "step", 0);
   m->epoch = (int)json_object_get_int_member_with_default(o, "epoch", 0);
   m->batch = (int)json_object_get_int_member_with_default(o, "batch", 0);
+  m->accumulate = (int)json_object_get_int_member_with_default(o, "accumulate", 0);
   m->epochs_total = (int)json_object_get_int_member_with_default(o, "epochs_total", 0);
   m->lr = json_object_get_double_member_with_default(o, "lr", 0);
   JsonObject *es = json_object_has_member(o, "early_stopping")

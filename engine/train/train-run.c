@@ -117,7 +117,8 @@ save_checkpoint(const char *dir, FthTrainer *t, const FthRecipe *recipe, const c
     .recipe_json = recipe->json, .vars = (char **)vars, .labels = labels, .label_ids = ids,
     .n_labels = nc, .mean = recipe->mean, .std = recipe->std, .n_norm = recipe->n_norm,
     .step = step, .epoch = epoch, .seed = fth_trainer_config(t)->seed,
-    .batch = fth_trainer_config(t)->batch, .epochs_total = fth_trainer_config(t)->epochs,
+    .batch = fth_trainer_config(t)->batch, .accumulate = fth_trainer_accumulate(t),
+    .epochs_total = fth_trainer_config(t)->epochs,
     .lr = fth_trainer_config(t)->optim.lr, .metrics_json = (char *)metrics,
     .best_metric = best, .bad_epochs = bad};
   return fth_checkpoint_save(dir, &meta, fth_trainer_model(t)->graph, fth_trainer_optimizer(t),
@@ -462,7 +463,10 @@ fth_train(FthStore *store, const FthTrainOptions *o, FthTrainResult *result, GEr
      * told otherwise. */
     .epochs = o->epochs > 0 ? o->epochs
               : resume && resume->epochs_total > 0 ? resume->epochs_total : recipe->train.epochs,
-    .accumulate = o->accumulate > 0 ? o->accumulate : recipe->train.accumulate,
+    /* A resumed run keeps the micro-batches it had, which fit where it ran out of memory. */
+    .accumulate = o->accumulate > 0                          ? o->accumulate
+                  : resume != NULL && resume->accumulate > 0 ? resume->accumulate
+                                                             : recipe->train.accumulate,
     .n_train = ntr,
     .optim = recipe->train.optim,
     .schedule = recipe->train.schedule,

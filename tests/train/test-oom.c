@@ -9,8 +9,9 @@
  * - with batch norm and dropout the failed attempt leaves no trace: losses, weights and running
  *   statistics equal a run that switched to 2 micro-batches at that step by itself;
  * - an update on the device that runs out of memory goes on from the parameter it stopped at;
- * - fth_train records the events in the store, and a micro-batch of 1 that does not fit ends the
- *   run with a clear error and the last checkpoint intact. */
+ * - fth_train records the events in the store and resumes with the micro-batches that fit, and
+ *   a micro-batch of 1 that does not fit ends the run with a clear error and the last checkpoint
+ *   intact. */
 #include <fathom/train.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -457,7 +458,7 @@ make_project(const char *name)
 }
 
 typedef struct {
-  int64_t arm_above;  /* armed when the first epoch ends */
+  int64_t arm_above;  /* >= 0: armed when the first epoch ends */
   GPtrArray *messages;
 } RunCtx;
 
@@ -467,15 +468,17 @@ run_progress(const FthTrainProgress *p, gpointer data)
   RunCtx *c = data;
   if (p->message != NULL)
     g_ptr_array_add(c->messages, g_strdup(p->message));
-  if (p->epoch_end && p->epoch == 0) {
+  if (p->epoch_end && p->epoch == 0 && c->arm_above >= 0) {
     oom_armed = TRUE;
     oom_above = c->arm_above;
   }
 }
 
+/* 3 epochs of the MLP through fth_train on the failing device (from its checkpoint to 4 epochs
+ * when resume), armed as c says after the first. */
 static gboolean
-train_project(const char *project, int64_t arm_above, FthTrainResult *res, RunCtx *c,
-              GError **error)
+train_project(const char *project, gboolean resume, int64_t arm_above, FthTrainResult *res,
+              RunCtx *c, GError **error)
 {
   g_autofree char *recipe_path = g_build_filename(tmp_root, "oom-mlp.json", NULL);
   g_autofree char *json = g_strdup_printf(RECIPE_FMT, MLP);
@@ -486,7 +489,8 @@ train_project(const char *project, int64_t arm_above, FthTrainResult *res, RunCt
   FthTrainOptions o;
   fth_train_options_init(&o);
   o.recipe = recipe_path;
-  o.epochs = 3;
+  o.epochs = resume ? 4 : 3;
+  o.resume = resume;
   o.test_frac = 0;
   g_autofree char *ckpt = g_build_filename(project, "ckpt", NULL);
   o.checkpoint_dir = ckpt;
@@ -500,7 +504,8 @@ train_project(const char *project, int64_t arm_above, FthTrainResult *res, RunCt
 }
 
 /* Out of memory at a batch above 4 from the second epoch: the run halves twice and finishes;
- * each event is in the store (an "event" artifact and the metric micro_batches). */
+ * each event is in the store (an "event" artifact and the metric micro_batches), and the
+ * checkpoint keeps the 4 micro-batches for a resumed run. */
 static void
 test_train_records_events(void)
 {
@@ -509,7 +514,7 @@ test_train_records_events(void)
   FthTrainResult res;
   RunCtx c;
   GError *error = NULL;
-  g_assert_true(train_project(project, 4, &res, &c, &error));
+  g_assert_true(train_project(project, FALSE, 4, &res, &c, &error));
   g_assert_no_error(error);
   g_assert_cmpint(res.epochs_run, ==, 3);
   g_assert_cmpint(res.batch, ==, BATCH);
@@ -540,6 +545,18 @@ test_train_records_events(void)
   g_assert_cmpfloat(((FthMetric *)g_ptr_array_index(m, 1))->value, ==, 4);
   g_ptr_array_unref(c.messages);
   fth_train_result_clear(&res);
+
+  /* The checkpoint keeps the micro-batches, so a resumed run starts with those that fit. */
+  g_autofree char *ckpt = g_build_filename(project, "ckpt", NULL);
+  g_autoptr(FthCheckpointMeta) meta = fth_checkpoint_load_meta(ckpt, &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(meta->accumulate, ==, 4);
+  g_assert_true(train_project(project, TRUE, -1, &res, &c, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(res.micro_batches, ==, 4);
+  g_assert_cmpuint(c.messages->len, ==, 0);
+  g_ptr_array_unref(c.messages);
+  fth_train_result_clear(&res);
 }
 
 /* Out of memory at every batch from the second epoch: down to a micro-batch of 1, then a clear
@@ -552,7 +569,7 @@ test_micro_batch_of_one_fails(void)
   FthTrainResult res;
   RunCtx c;
   GError *error = NULL;
-  g_assert_false(train_project(project, 0, &res, &c, &error));
+  g_assert_false(train_project(project, FALSE, 0, &res, &c, &error));
   g_assert_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_NO_MEMORY);
   g_test_message("%s", error->message);
   g_assert_nonnull(strstr(error->message, "out of memory with a micro-batch of 1"));

@@ -223,6 +223,8 @@ typedef struct {
   int epoch;            /* epochs completed */
   uint64_t seed;
   int batch;
+  int accumulate;       /* micro-batches per step when saved (after running out of memory,
+                         * more than asked); 0 in older checkpoints */
   int epochs_total;     /* the run's planned epochs (the schedule's length) */
   double lr;            /* the run's base learning rate */
   char *weights_file;   /* basenames inside the directory */
