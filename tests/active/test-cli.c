@@ -1,10 +1,11 @@
 /* fathom autolabel, queue and simulate-al end to end on a small project (8x8 IDX bars, a model
  * trained through the engine): exit codes, what lands in the store, what is printed. */
 #include <fathom/active.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "fth-test-project.h"
 
 enum { N_ITEMS = 150, N_LABELED = 90, S = 8, N_CLASSES = 3 };
 
@@ -18,59 +19,17 @@ static const char *tiny_recipe =
 static char *tmp_root, *recipe_path, *project;
 static gint64 items[N_ITEMS];
 
-static void
-put_be32(guint8 *p, guint32 v)
-{
-  p[0] = (guint8)(v >> 24);
-  p[1] = (guint8)(v >> 16);
-  p[2] = (guint8)(v >> 8);
-  p[3] = (guint8)v;
-}
-
 /* Items 0..N_LABELED-1 labeled by a human; a model trained on them. */
 static void
 make_project(void)
 {
   GError *error = NULL;
   project = g_build_filename(tmp_root, "proj", NULL);
-  g_autoptr(FthStore) store = fth_store_create(project, &error);
-  g_assert_no_error(error);
-  g_autofree char *idx_path = g_build_filename(project, "images-idx3-ubyte", NULL);
-  gsize len = 16 + (gsize)N_ITEMS * S * S;
-  g_autofree guint8 *buf = g_malloc0(len);
-  put_be32(buf, 0x803);
-  put_be32(buf + 4, N_ITEMS);
-  put_be32(buf + 8, S);
-  put_be32(buf + 12, S);
-  GRand *r = g_rand_new_with_seed(8);
-  for (int i = 0; i < N_ITEMS; i++) {
-    guint8 *img = buf + 16 + (gsize)i * S * S;
-    for (int p = 0; p < S * S; p++)
-      img[p] = (guint8)g_rand_int_range(r, 0, 60);
-    for (int x = 0; x < S; x++)
-      img[(2 * (i % N_CLASSES) + 1) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-  }
-  g_rand_free(r);
-  g_assert_true(g_file_set_contents(idx_path, (const char *)buf, (gssize)len, NULL));
-  gint64 labels[N_CLASSES];
-  const char *names[N_CLASSES] = {"a", "b", "c"};
-  for (int k = 0; k < N_CLASSES; k++)
-    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &labels[k],
-                                      &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_ITEMS; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx_path);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    g_assert_true(fth_store_add_item(store, it, &items[i], NULL, &error));
-    if (i < N_LABELED)
-      g_assert_true(fth_store_set_class(store, items[i], labels[i % N_CLASSES], FTH_AUTHOR_HUMAN,
-                                        0, 1.0, NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
+  const FthTestBars bars = { .n_items = N_ITEMS, .size = S, .n_classes = N_CLASSES, .seed = 8,
+                             .noise_max = 60, .bar_min = 180 };
+  const char *const names[N_CLASSES] = { "a", "b", "c" };
+  g_autoptr(FthStore) store = fth_test_bars_project_new(project, &bars, names, N_LABELED, NULL,
+                                                        items);
   FthTrainOptions o;
   fth_train_options_init(&o);
   o.recipe = recipe_path;
@@ -264,21 +223,6 @@ test_simulate(void)
   g_assert_nonnull(strstr(err, "start set"));
 }
 
-static void
-remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  if (d != NULL) {
-    const char *name;
-    while ((name = g_dir_read_name(d)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_dir_close(d);
-  }
-  g_remove(path);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -290,7 +234,7 @@ main(int argc, char **argv)
   g_test_add_func("/active/cli/autolabel-and-queue", test_autolabel_and_queue);
   g_test_add_func("/active/cli/simulate", test_simulate);
   int rc = g_test_run();
-  remove_tree(tmp_root);
+  fth_test_rmtree(tmp_root);
   g_free(tmp_root);
   g_free(recipe_path);
   g_free(project);

@@ -5,89 +5,27 @@
  * the head against a hand-computed head; the simulated loop with the real trainer repeats with
  * its seed. */
 #include <fathom/active.h>
-#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
-enum { N_ITEMS = 240, N_LABELED = 120, S = 8, N_CLASSES = 3 };
+#include "fth-test-project.h"
 
-static const char *tiny_recipe =
-  "{\"name\": \"tiny\", \"input\": {\"shape\": [1, 8, 8]},"
-  " \"layers\": [{\"type\": \"conv2d\", \"out_channels\": 4, \"kernel\": 3, \"padding\": 1},"
-  "  {\"type\": \"relu\"}, {\"type\": \"max_pool2d\", \"kernel\": 2}, {\"type\": \"flatten\"},"
-  "  {\"type\": \"linear\", \"out_features\": 16}, {\"type\": \"relu\"},"
-  "  {\"type\": \"linear\", \"out_features\": \"classes\"}],"
-  " \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.05, \"momentum\": 0.9, \"batch\": 16,"
-  "  \"epochs\": 3}}";
+enum { N_ITEMS = 240, N_LABELED = 120, S = 8, N_CLASSES = 3 };
 
 static char *tmp_root;
 static char *recipe_path;
 static guint8 *images; /* N_ITEMS * S * S, for the in-memory loop */
 
-static void
-put_be32(guint8 *p, guint32 v)
-{
-  p[0] = (guint8)(v >> 24);
-  p[1] = (guint8)(v >> 16);
-  p[2] = (guint8)(v >> 8);
-  p[3] = (guint8)v;
-}
-
-static void
-make_images(void)
-{
-  images = g_malloc((gsize)N_ITEMS * S * S);
-  GRand *r = g_rand_new_with_seed(5);
-  for (int i = 0; i < N_ITEMS; i++) {
-    guint8 *img = images + (gsize)i * S * S;
-    int cls = i % N_CLASSES;
-    for (int p = 0; p < S * S; p++)
-      img[p] = (guint8)g_rand_int_range(r, 0, 60);
-    for (int x = 0; x < S; x++) {
-      img[(2 * cls + 1) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-      img[(2 * cls + 2) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-    }
-  }
-  g_rand_free(r);
-}
+static const FthTestBars bars = { .n_items = N_ITEMS, .size = S, .n_classes = N_CLASSES,
+                                  .seed = 5, .noise_max = 60, .bar_min = 180, .two_bars = TRUE };
 
 /* The project: every item, the first N_LABELED with their class by a human. */
 static FthStore *
 make_project(const char *name, gint64 *item_ids, gint64 *label_ids)
 {
   g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
-  GError *error = NULL;
-  FthStore *store = fth_store_create(dir, &error);
-  g_assert_no_error(error);
-  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
-  gsize len = 16 + (gsize)N_ITEMS * S * S;
-  g_autofree guint8 *buf = g_malloc0(len);
-  put_be32(buf, 0x803);
-  put_be32(buf + 4, N_ITEMS);
-  put_be32(buf + 8, S);
-  put_be32(buf + 12, S);
-  memcpy(buf + 16, images, (gsize)N_ITEMS * S * S);
-  g_assert_true(g_file_set_contents(idx_path, (const char *)buf, (gssize)len, NULL));
-  const char *names[N_CLASSES] = {"top", "middle", "bottom"};
-  for (int k = 0; k < N_CLASSES; k++)
-    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &label_ids[k],
-                                      &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_ITEMS; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx_path);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    g_assert_true(fth_store_add_item(store, it, &item_ids[i], NULL, &error));
-    if (i < N_LABELED)
-      g_assert_true(fth_store_set_class(store, item_ids[i], label_ids[i % N_CLASSES],
-                                        FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-  g_assert_no_error(error);
-  return store;
+  const char *const names[N_CLASSES] = { "top", "middle", "bottom" };
+  return fth_test_bars_project_new(dir, &bars, names, N_LABELED, label_ids, item_ids);
 }
 
 static char *
@@ -432,36 +370,21 @@ test_fit_pseudo_weight(void)
   g_assert_cmpfloat(one_vs_none, >, 1e-3);
 }
 
-static void
-remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  if (d != NULL) {
-    const char *name;
-    while ((name = g_dir_read_name(d)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_dir_close(d);
-  }
-  g_remove(path);
-}
-
 int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   tmp_root = g_dir_make_tmp("fth-active-model-XXXXXX", NULL);
   recipe_path = g_build_filename(tmp_root, "tiny.json", NULL);
-  g_assert_true(g_file_set_contents(recipe_path, tiny_recipe, -1, NULL));
-  make_images();
+  g_assert_true(g_file_set_contents(recipe_path, FTH_TEST_TINY_CNN_RECIPE, -1, NULL));
+  images = fth_test_bars_pixels(&bars);
   g_test_add_func("/active/model/head-mc", test_head_mc);
   g_test_add_func("/active/model/prelabel", test_prelabel);
   g_test_add_func("/active/model/round", test_round);
   g_test_add_func("/active/model/simulate-with-trainer", test_simulate_with_trainer);
   g_test_add_func("/active/model/fit-pseudo-weight", test_fit_pseudo_weight);
   int rc = g_test_run();
-  remove_tree(tmp_root);
+  fth_test_rmtree(tmp_root);
   g_free(tmp_root);
   g_free(recipe_path);
   g_free(images);

@@ -2,8 +2,9 @@
  * pool (unlabeled train/none items only), refills in the hand-worked order, next skipping items
  * labeled meanwhile, pseudo-labels that never replace a human label, bulk review. */
 #include <fathom/active.h>
-#include <glib/gstdio.h>
 #include <string.h>
+
+#include "fth-test-project.h"
 
 typedef struct {
   char *dir;
@@ -70,25 +71,10 @@ fixture_set_up(Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree(const char *path)
-{
-  GDir *d = g_dir_open(path, 0, NULL);
-  if (d != NULL) {
-    const char *name;
-    while ((name = g_dir_read_name(d)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_dir_close(d);
-  }
-  g_remove(path);
-}
-
-static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
   g_clear_object(&f->store);
-  remove_tree(f->dir);
+  fth_test_rmtree(f->dir);
   g_free(f->dir);
 }
 

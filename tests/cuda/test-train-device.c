@@ -3,8 +3,9 @@
  * message that names the device and the reason where no such device answers, and a malformed
  * device is refused. Built and run with or without CUDA and a GPU. */
 #include <fathom/train.h>
-#include <glib/gstdio.h>
 #include <string.h>
+
+#include "fth-test-project.h"
 
 enum { N_ITEMS = 40, S = 8, N_CLASSES = 2 };
 
@@ -15,10 +16,6 @@ static const char *recipe_text =
 
 static char *tmp_root, *recipe_path, *project;
 
-static void put_be32(guint8 *p, guint32 v) {
-  p[0] = (guint8)(v >> 24), p[1] = (guint8)(v >> 16), p[2] = (guint8)(v >> 8), p[3] = (guint8)v;
-}
-
 /* N_ITEMS 8x8 IDX images, class = whether the top or the bottom half is bright. */
 static char *make_project(void) {
   char *dir = g_build_filename(tmp_root, "project", NULL);
@@ -26,31 +23,16 @@ static char *make_project(void) {
   g_autoptr(FthStore) store = fth_store_create(dir, &error);
   g_assert_no_error(error);
   g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
-  gsize len = 16 + (gsize)N_ITEMS * S * S;
-  g_autofree guint8 *buf = g_malloc0(len);
-  put_be32(buf, 0x803), put_be32(buf + 4, N_ITEMS), put_be32(buf + 8, S), put_be32(buf + 12, S);
+  guint8 pixels[N_ITEMS * S * S];
   for (int i = 0; i < N_ITEMS; i++)
     for (int p = 0; p < S * S; p++)
-      buf[16 + (gsize)i * S * S + p] = (guint8)(((p / S) < S / 2) == (i % 2 == 0) ? 220 : 20);
-  g_assert_true(g_file_set_contents(idx_path, (const char *)buf, (gssize)len, NULL));
+      pixels[i * S * S + p] = (guint8)(((p / S) < S / 2) == (i % 2 == 0) ? 220 : 20);
+  const guint32 dims[3] = {N_ITEMS, S, S};
+  fth_test_write_idx(idx_path, dims, 3, pixels, FALSE);
   gint64 labels[N_CLASSES];
-  const char *names[N_CLASSES] = {"top", "bottom"};
-  for (int k = 0; k < N_CLASSES; k++)
-    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &labels[k], &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_ITEMS; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx_path);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    gint64 id;
-    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(store, id, labels[i % N_CLASSES], FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-  g_assert_no_error(error);
+  const char *const names[N_CLASSES] = {"top", "bottom"};
+  fth_test_add_labels(store, names, N_CLASSES, labels);
+  fth_test_add_idx_items(store, idx_path, N_ITEMS, S, labels, N_CLASSES, N_ITEMS, NULL);
   return dir;
 }
 
@@ -116,22 +98,6 @@ static void test_bad_device_refused(void) {
   }
 }
 
-static void rmtree(const char *path) {
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    GDir *d = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (d && (name = g_dir_read_name(d)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      rmtree(child);
-    }
-    if (d)
-      g_dir_close(d);
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   tmp_root = g_dir_make_tmp("fth-train-device-XXXXXX", NULL);
@@ -143,7 +109,7 @@ int main(int argc, char **argv) {
   g_test_add_func("/train-device/cuda-fails-clearly", test_cuda_fails_clearly);
   g_test_add_func("/train-device/bad-device-refused", test_bad_device_refused);
   int rc = g_test_run();
-  rmtree(tmp_root);
+  fth_test_rmtree(tmp_root);
   g_free(project), g_free(recipe_path), g_free(tmp_root);
   return rc;
 }

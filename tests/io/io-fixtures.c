@@ -1,12 +1,10 @@
 #include "io-fixtures.h"
 
-#include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 #include <jpeglib.h>
 #include <png.h>
 #include <string.h>
-#include <zlib.h>
 
 static guint8 *
 pattern(int w, int h, guint seed)
@@ -107,49 +105,11 @@ fth_test_wav(int rate, int frames)
 }
 
 void
-fth_test_write(const char *path, const void *data, gsize len)
-{
-  g_autofree char *dir = g_path_get_dirname(path);
-  g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
-  g_autoptr(GError) error = NULL;
-  g_file_set_contents(path, data, (gssize)len, &error);
-  g_assert_no_error(error);
-}
-
-void
 fth_test_write_bytes(const char *path, GBytes *bytes)
 {
   gsize len;
   const void *data = g_bytes_get_data(bytes, &len);
   fth_test_write(path, data, len);
-}
-
-void
-fth_test_write_idx(const char *path, const guint32 *dims, guint n_dims, const guint8 *data,
-                   gboolean gzip)
-{
-  GByteArray *a = g_byte_array_new();
-  guint8 magic[4] = { 0, 0, 0x08, (guint8)n_dims };
-  g_byte_array_append(a, magic, 4);
-  gsize n = 1;
-  for (guint i = 0; i < n_dims; i++) {
-    guint8 d[4] = { (guint8)(dims[i] >> 24), (guint8)(dims[i] >> 16), (guint8)(dims[i] >> 8),
-                    (guint8)dims[i] };
-    g_byte_array_append(a, d, 4);
-    n *= dims[i];
-  }
-  g_byte_array_append(a, data, (guint)n);
-  if (!gzip) {
-    fth_test_write(path, a->data, a->len);
-  } else {
-    g_autofree char *dir = g_path_get_dirname(path);
-    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
-    gzFile f = gzopen(path, "wb");
-    g_assert_nonnull(f);
-    g_assert_cmpint(gzwrite(f, a->data, a->len), ==, (int)a->len);
-    g_assert_cmpint(gzclose(f), ==, Z_OK);
-  }
-  g_byte_array_unref(a);
 }
 
 char *
@@ -159,22 +119,4 @@ fth_test_tmpdir(void)
   char *dir = g_dir_make_tmp("fathom-io-XXXXXX", &error);
   g_assert_no_error(error);
   return dir;
-}
-
-void
-fth_test_rmtree(const char *path)
-{
-  GDir *dir = g_dir_open(path, 0, NULL);
-  if (dir) {
-    const char *name;
-    while ((name = g_dir_read_name(dir))) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-        fth_test_rmtree(child);
-      else
-        g_unlink(child);
-    }
-    g_dir_close(dir);
-  }
-  g_rmdir(path);
 }

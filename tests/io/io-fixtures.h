@@ -1,5 +1,8 @@
-/* Fixture writers shared by the io tests: real JPEG, PNG, WAV and IDX files. */
+/* Fixture writers shared by the io tests: real JPEG, PNG and WAV files (IDX files and the
+ * rest: tests/support/fth-test-project.h). */
 #pragma once
+
+#include "fth-test-project.h"
 
 #include <glib.h>
 
@@ -9,12 +12,6 @@ GBytes *fth_test_jpeg(int w, int h, guint seed);
 GBytes *fth_test_png(int w, int h, guint seed);
 /* 16-bit mono PCM WAV: FRAMES samples at RATE Hz. */
 GBytes *fth_test_wav(int rate, int frames);
-/* An IDX file: unsigned bytes with N_DIMS dimensions DIMS and the given data; gzip'ed when
- * GZIP. */
-void fth_test_write_idx(const char *path, const guint32 *dims, guint n_dims, const guint8 *data,
-                        gboolean gzip);
-void fth_test_write(const char *path, const void *data, gsize len);
 void fth_test_write_bytes(const char *path, GBytes *bytes);
 /* A fresh temporary folder; remove it with fth_test_rmtree. */
 char *fth_test_tmpdir(void);
-void fth_test_rmtree(const char *path);

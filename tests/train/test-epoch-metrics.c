@@ -20,59 +20,14 @@ static const char *recipe_text =
 
 static const char *const class_names[N_CLASSES] = {"top", "middle", "bottom"};
 
-static void
-put_be32(guint8 *p, guint32 v)
-{
-  p[0] = (guint8)(v >> 24);
-  p[1] = (guint8)(v >> 16);
-  p[2] = (guint8)(v >> 8);
-  p[3] = (guint8)v;
-}
-
 /* IDX records with a bright bar whose row gives the class, over noise that makes some of them
  * hard, so the matrices are not all diagonal. */
 static void
 make_project(const char *dir)
 {
-  GError *error = NULL;
-  g_autoptr(FthStore) store = fth_store_create(dir, &error);
-  g_assert_no_error(error);
-  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
-  gsize len = 16 + (gsize)N_ITEMS * S * S;
-  g_autofree guint8 *buf = g_malloc0(len);
-  put_be32(buf, 0x803);
-  put_be32(buf + 4, N_ITEMS);
-  put_be32(buf + 8, S);
-  put_be32(buf + 12, S);
-  g_autoptr(GRand) r = g_rand_new_with_seed(g_test_rand_int());
-  for (int i = 0; i < N_ITEMS; i++) {
-    guint8 *img = buf + 16 + (gsize)i * S * S;
-    int cls = i % N_CLASSES;
-    for (int p = 0; p < S * S; p++)
-      img[p] = (guint8)g_rand_int_range(r, 0, 200);
-    for (int x = 0; x < S; x++)
-      img[(2 * cls + 1) * S + x] = (guint8)g_rand_int_range(r, 120, 256);
-  }
-  g_assert_true(g_file_set_contents(idx_path, (const char *)buf, (gssize)len, NULL));
-  gint64 labels[N_CLASSES];
-  for (int k = 0; k < N_CLASSES; k++)
-    g_assert_true(fth_store_add_label(store, class_names[k], NULL, NULL, FTH_LABEL_CLASS,
-                                      &labels[k], &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_ITEMS; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx_path);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    gint64 id;
-    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(store, id, labels[i % N_CLASSES], FTH_AUTHOR_HUMAN, 0, 1.0,
-                                      NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-  g_assert_no_error(error);
+  const FthTestBars bars = { .n_items = N_ITEMS, .size = S, .n_classes = N_CLASSES,
+                             .seed = g_test_rand_int(), .noise_max = 200, .bar_min = 120 };
+  g_object_unref(fth_test_bars_project_new(dir, &bars, class_names, N_ITEMS, NULL, NULL));
 }
 
 static double

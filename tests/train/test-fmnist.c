@@ -9,57 +9,18 @@
 
 #include "fixtures.h"
 
-#define FMNIST "/usr/share/datasets/fashion-mnist"
 enum { N_ITEMS = 600 };
 
 static char *tmp_root;
 static char *project;
 
 static void
-make_project(void)
-{
-  GError *error = NULL;
-  project = g_build_filename(tmp_root, "fmnist", NULL);
-  g_autoptr(FthStore) store = fth_store_create(project, &error);
-  g_assert_no_error(error);
-  const char *images = FMNIST "/train-images-idx3-ubyte.gz";
-  g_autoptr(FthIdx) img = fth_idx_open(images, &error);
-  g_assert_no_error(error);
-  g_autoptr(FthIdx) lab = fth_idx_open(FMNIST "/train-labels-idx1-ubyte.gz", &error);
-  g_assert_no_error(error);
-  const char *names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                           "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-  gint64 label_ids[10];
-  for (int k = 0; k < 10; k++)
-    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS,
-                                      &label_ids[k], &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_ITEMS; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(images);
-    it->member = i;
-    /* Content hash of the record plus its index: identical images stay distinct items. */
-    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-    g_checksum_update(sum, fth_idx_get_record(img, (gsize)i), 784);
-    g_checksum_update(sum, (const guchar *)&i, sizeof i);
-    it->sha256 = g_strdup(g_checksum_get_string(sum));
-    it->width = it->height = 28;
-    gint64 id;
-    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(store, id, label_ids[fth_idx_get_record(lab, (gsize)i)[0]],
-                                      FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-}
-
-static void
 test_dataset_cache(void)
 {
   GError *error = NULL;
   g_autoptr(FthStore) store = fth_store_open(project, &error);
-  g_autoptr(FthIdx) img = fth_idx_open(FMNIST "/train-images-idx3-ubyte.gz", &error);
-  g_autoptr(FthIdx) lab = fth_idx_open(FMNIST "/train-labels-idx1-ubyte.gz", &error);
+  g_autoptr(FthIdx) img = fth_idx_open(FTH_TEST_FMNIST "/train-images-idx3-ubyte.gz", &error);
+  g_autoptr(FthIdx) lab = fth_idx_open(FTH_TEST_FMNIST "/train-labels-idx1-ubyte.gz", &error);
   g_assert_no_error(error);
   g_autoptr(FthDataset) first = fth_dataset_open(store, FTH_DATASET_LABELED, 1, NULL, &error);
   g_assert_no_error(error);
@@ -150,12 +111,10 @@ int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  if (!g_file_test(FMNIST "/train-images-idx3-ubyte.gz", G_FILE_TEST_EXISTS)) {
-    g_printerr("SKIP: " FMNIST " is missing (apt-get install dataset-fashion-mnist)\n");
+  if (!fth_test_have_fmnist())
     return 77;
-  }
   tmp_root = g_dir_make_tmp("fth-fmnist-XXXXXX", NULL);
-  make_project();
+  project = fth_test_fmnist_project_new(tmp_root, N_ITEMS);
   g_test_add_func("/fmnist/dataset-cache", test_dataset_cache);
   g_test_add_func("/fmnist/cnn-learns-and-predicts", test_cnn_learns_and_predicts);
   int rc = g_test_run();

@@ -423,12 +423,7 @@ test_bf16(void)
 
 static char *tmp_root, *recipe_path, *project;
 
-static void
-put_be32(guint8 *p, guint32 v)
-{
-  p[0] = (guint8)(v >> 24), p[1] = (guint8)(v >> 16), p[2] = (guint8)(v >> 8), p[3] = (guint8)v;
-}
-
+/* The samples as a project, each item with its class (labels[i] = i % N_CLASSES). */
 static char *
 make_project(void)
 {
@@ -437,29 +432,12 @@ make_project(void)
   g_autoptr(FthStore) store = fth_store_create(dir, &error);
   g_assert_no_error(error);
   g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
-  gsize len = 16 + sizeof pixels;
-  g_autofree guint8 *buf = g_malloc0(len);
-  put_be32(buf, 0x803), put_be32(buf + 4, N), put_be32(buf + 8, S), put_be32(buf + 12, S);
-  memcpy(buf + 16, pixels, sizeof pixels);
-  g_assert_true(g_file_set_contents(idx_path, (const char *)buf, (gssize)len, NULL));
+  const guint32 dims[3] = { N, S, S };
+  fth_test_write_idx(idx_path, dims, 3, pixels, FALSE);
   gint64 ids[N_CLASSES];
-  const char *names[N_CLASSES] = {"a", "b", "c"};
-  for (int k = 0; k < N_CLASSES; k++)
-    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &ids[k], &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx_path);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    gint64 id;
-    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(store, id, ids[labels[i]], FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-  g_assert_no_error(error);
+  const char *const names[N_CLASSES] = { "a", "b", "c" };
+  fth_test_add_labels(store, names, N_CLASSES, ids);
+  fth_test_add_idx_items(store, idx_path, N, S, ids, N_CLASSES, N, NULL);
   return dir;
 }
 

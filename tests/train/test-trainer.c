@@ -5,7 +5,6 @@
  * picks the batch. */
 #include <fathom/safetensors.h>
 #include <fathom/train.h>
-#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 
@@ -26,65 +25,17 @@ static const char *tiny_recipe =
 static char *tmp_root;
 static char *recipe_path;
 
-static void
-put_be32(guint8 *p, guint32 v)
-{
-  p[0] = (guint8)(v >> 24);
-  p[1] = (guint8)(v >> 16);
-  p[2] = (guint8)(v >> 8);
-  p[3] = (guint8)v;
-}
+static const FthTestBars bars = { .n_items = N_ITEMS, .size = S, .n_classes = N_CLASSES,
+                                  .seed = 5, .noise_max = 60, .bar_min = 180, .two_bars = TRUE };
+static const char *const class_names[N_CLASSES] = { "top", "middle", "bottom" };
 
 /* A project with N_ITEMS IDX records and their classes; returns its directory. */
 static char *
 make_project(const char *name)
 {
-  g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
-  GError *error = NULL;
-  g_autoptr(FthStore) store = fth_store_create(dir, &error);
-  g_assert_no_error(error);
-  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
-  gsize len = 16 + (gsize)N_ITEMS * S * S;
-  g_autofree guint8 *buf = g_malloc0(len);
-  put_be32(buf, 0x803);
-  put_be32(buf + 4, N_ITEMS);
-  put_be32(buf + 8, S);
-  put_be32(buf + 12, S);
-  GRand *r = g_rand_new_with_seed(5);
-  for (int i = 0; i < N_ITEMS; i++) {
-    guint8 *img = buf + 16 + (gsize)i * S * S;
-    int cls = i % N_CLASSES;
-    for (int p = 0; p < S * S; p++)
-      img[p] = (guint8)g_rand_int_range(r, 0, 60);
-    for (int x = 0; x < S; x++) {
-      img[(2 * cls + 1) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-      img[(2 * cls + 2) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-    }
-  }
-  g_rand_free(r);
-  g_assert_true(g_file_set_contents(idx_path, (const char *)buf, (gssize)len, NULL));
-  gint64 labels[N_CLASSES];
-  const char *names[N_CLASSES] = {"top", "middle", "bottom"};
-  for (int k = 0; k < N_CLASSES; k++) {
-    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &labels[k],
-                                      &error));
-  }
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_ITEMS; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx_path);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    gint64 id;
-    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(store, id, labels[i % N_CLASSES], FTH_AUTHOR_HUMAN, 0, 1.0,
-                                      NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-  g_assert_no_error(error);
-  return g_steal_pointer(&dir);
+  char *dir = g_build_filename(tmp_root, name, NULL);
+  g_object_unref(fth_test_bars_project_new(dir, &bars, class_names, N_ITEMS, NULL, NULL));
+  return dir;
 }
 
 static GByteArray *

@@ -2,57 +2,19 @@
  * recipe its parameters describe, reports per epoch, keeps its best epoch's checkpoint and a
  * run; the best trial becomes the current model; cancelling the study cancels the training. Skipped (77) without
  * Debian's dataset-fashion-mnist. */
-#include <fathom/media.h>
 #include <fathom/recipe.h>
 #include <fathom/train.h>
 #include <fathom/tune.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
 
-#define FMNIST "/usr/share/datasets/fashion-mnist"
+#include "fth-test-project.h"
+
 enum { N_ITEMS = 300, EPOCHS = 2 };
 
 static char *tmp_root;
 static char *project;
-
-static void
-make_project(void)
-{
-  GError *error = NULL;
-  project = g_build_filename(tmp_root, "fmnist", NULL);
-  g_autoptr(FthStore) store = fth_store_create(project, &error);
-  g_assert_no_error(error);
-  const char *images = FMNIST "/train-images-idx3-ubyte.gz";
-  g_autoptr(FthIdx) img = fth_idx_open(images, &error);
-  g_assert_no_error(error);
-  g_autoptr(FthIdx) lab = fth_idx_open(FMNIST "/train-labels-idx1-ubyte.gz", &error);
-  g_assert_no_error(error);
-  gint64 label_ids[10];
-  for (int k = 0; k < 10; k++) {
-    g_autofree char *name = g_strdup_printf("class-%d", k);
-    g_assert_true(
-      fth_store_add_label(store, name, NULL, NULL, FTH_LABEL_CLASS, &label_ids[k], &error));
-  }
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_ITEMS; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(images);
-    it->member = i;
-    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-    g_checksum_update(sum, fth_idx_get_record(img, (gsize) i), 784);
-    g_checksum_update(sum, (const guchar *) &i, sizeof i);
-    it->sha256 = g_strdup(g_checksum_get_string(sum));
-    it->width = it->height = 28;
-    gint64 id;
-    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(store, id, label_ids[fth_idx_get_record(lab, (gsize) i)[0]],
-                                      FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-}
 
 /* Part of the cnn space: what is left out keeps the recipe's value (no dropout, width 32). */
 static const char SPACE[] =
@@ -182,36 +144,18 @@ test_cancel_stops_training(void)
   g_clear_error(&error);
 }
 
-static void
-rmtree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    g_autoptr(GDir) d = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      rmtree(child);
-    }
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
 int
 main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
-  if (!g_file_test(FMNIST "/train-images-idx3-ubyte.gz", G_FILE_TEST_EXISTS)) {
-    g_printerr("%s missing (dataset-fashion-mnist)\n", FMNIST);
+  if (!fth_test_have_fmnist())
     return 77;
-  }
   tmp_root = g_dir_make_tmp("fth-tune-train-XXXXXX", NULL);
-  make_project();
+  project = fth_test_fmnist_project_new(tmp_root, N_ITEMS);
   g_test_add_func("/tune/train/trials", test_trials_train);
   g_test_add_func("/tune/train/cancel", test_cancel_stops_training);
   int rc = g_test_run();
-  rmtree(tmp_root);
+  fth_test_rmtree(tmp_root);
   g_free(tmp_root);
   g_free(project);
   return rc;

@@ -9,24 +9,15 @@
 #include "fth-jobs-panel.h"
 #include "fth-line-chart.h"
 #include "fth-queue-panel.h"
+#include "fth-test-project.h"
 #include "workbench-test-util.h"
 
 #include <fathom/active.h>
-#include <glib/gstdio.h>
 #include <string.h>
 
 #define TIMEOUT_MS 60000
 
 enum { N_ITEMS = 90, N_LABELED = 45, S = 8, N_CLASSES = 3, N_QUEUED = 5, K = 3 };
-
-static const char *tiny_recipe =
-  "{\"name\": \"tiny\", \"input\": {\"shape\": [1, 8, 8]},"
-  " \"layers\": [{\"type\": \"conv2d\", \"out_channels\": 4, \"kernel\": 3, \"padding\": 1},"
-  "  {\"type\": \"relu\"}, {\"type\": \"max_pool2d\", \"kernel\": 2}, {\"type\": \"flatten\"},"
-  "  {\"type\": \"linear\", \"out_features\": 16}, {\"type\": \"relu\"},"
-  "  {\"type\": \"linear\", \"out_features\": \"classes\"}],"
-  " \"train\": {\"optimizer\": \"sgd\", \"lr\": 0.05, \"momentum\": 0.9, \"batch\": 16,"
-  "  \"epochs\": 3}}";
 
 /* The queue as seeded: pool positions in rank order, with falling scores. */
 static const int queued[N_QUEUED] = { 60, 51, 77, 48, 70 };
@@ -39,52 +30,6 @@ typedef struct {
   gint64 queued_ids[N_QUEUED];
 } Project;
 
-static void
-remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-  }
-  g_remove(path);
-}
-
-static void
-put_be32(guint8 *p, guint32 v)
-{
-  p[0] = (guint8)(v >> 24);
-  p[1] = (guint8)(v >> 16);
-  p[2] = (guint8)(v >> 8);
-  p[3] = (guint8)v;
-}
-
-static void
-write_images(const char *path)
-{
-  gsize len = 16 + (gsize)N_ITEMS * S * S;
-  g_autofree guint8 *buf = g_malloc0(len);
-  put_be32(buf, 0x803);
-  put_be32(buf + 4, N_ITEMS);
-  put_be32(buf + 8, S);
-  put_be32(buf + 12, S);
-  g_autoptr(GRand) r = g_rand_new_with_seed(5);
-  for (int i = 0; i < N_ITEMS; i++) {
-    guint8 *img = buf + 16 + (gsize)i * S * S;
-    int cls = i % N_CLASSES;
-    for (int p = 0; p < S * S; p++)
-      img[p] = (guint8)g_rand_int_range(r, 0, 60);
-    for (int x = 0; x < S; x++) {
-      img[(2 * cls + 1) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-      img[(2 * cls + 2) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-    }
-  }
-  g_assert_true(g_file_set_contents(path, (const char *)buf, (gssize)len, NULL));
-}
-
 /* Items, the first N_LABELED labeled by a human, a checkpoint trained on them, every item
  * pre-labeled with it, the margin queue seeded, K = 3 and the loop's count at the labels so
  * far. */
@@ -96,32 +41,17 @@ project_new(void)
   p->root = g_dir_make_tmp("fathom-autolabel-XXXXXX", &error);
   g_assert_no_error(error);
   p->dir = g_build_filename(p->root, "project", NULL);
-  g_autoptr(FthStore) store = fth_store_create(p->dir, &error);
-  g_assert_no_error(error);
-  g_autofree char *idx = g_build_filename(p->dir, "images-idx3-ubyte", NULL);
-  write_images(idx);
-  const char *names[N_CLASSES] = { "top", "middle", "bottom" };
-  const char *keys[N_CLASSES] = { "1", "2", "3" };
+  const FthTestBars bars = { .n_items = N_ITEMS, .size = S, .n_classes = N_CLASSES, .seed = 5,
+                             .noise_max = 60, .bar_min = 180, .two_bars = TRUE };
+  const char *const names[N_CLASSES] = { "top", "middle", "bottom" };
+  const char *const keys[N_CLASSES] = { "1", "2", "3" };
+  g_autoptr(FthStore) store = fth_test_bars_project_new(p->dir, &bars, names, N_LABELED,
+                                                        p->labels, p->items);
   for (int k = 0; k < N_CLASSES; k++)
-    g_assert_true(fth_store_add_label(store, names[k], NULL, keys[k], FTH_LABEL_CLASS,
-                                      &p->labels[k], &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_ITEMS; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    g_assert_true(fth_store_add_item(store, it, &p->items[i], NULL, &error));
-    if (i < N_LABELED)
-      g_assert_true(fth_store_set_class(store, p->items[i], p->labels[i % N_CLASSES],
-                                        FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
+    g_assert_true(fth_store_set_label_hotkey(store, p->labels[k], keys[k], &error));
 
   g_autofree char *recipe = g_build_filename(p->root, "tiny.json", NULL);
-  g_assert_true(g_file_set_contents(recipe, tiny_recipe, -1, &error));
+  g_assert_true(g_file_set_contents(recipe, FTH_TEST_TINY_CNN_RECIPE, -1, &error));
   FthTrainOptions o;
   fth_train_options_init(&o);
   o.recipe = recipe;
@@ -164,7 +94,7 @@ project_new(void)
 static void
 project_free(Project *p)
 {
-  remove_tree(p->root);
+  fth_test_rmtree(p->root);
   g_free(p->root);
   g_free(p->dir);
   g_free(p);
@@ -460,17 +390,10 @@ test_pseudo_review(void)
 int
 main(int argc, char **argv)
 {
-  if (g_getenv("DISPLAY") == NULL || g_getenv("XDG_DATA_HOME") == NULL) {
-    g_printerr("test-autolabel: no DISPLAY or XDG_DATA_HOME; run it through "
-               "tests/run-with-xvfb.sh\n");
+  if (!fth_test_under_xvfb("test-autolabel"))
     return 77;
-  }
   gtk_test_init(&argc, &argv, NULL);
-
-  app = fth_application_new(G_APPLICATION_NON_UNIQUE);
-  g_autoptr(GError) error = NULL;
-  if (!g_application_register(G_APPLICATION(app), NULL, &error))
-    g_error("cannot register the application: %s", error->message);
+  app = fth_test_application_new();
 
   g_test_add_func("/autolabel/panel-lists-queue", test_panel_lists_queue);
   g_test_add_func("/autolabel/follow-queue-and-loop", test_follow_queue_and_loop);

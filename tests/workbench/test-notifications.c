@@ -151,11 +151,8 @@ test_notification_when_inactive(gconstpointer bus_address)
 int
 main(int argc, char **argv)
 {
-  if (g_getenv("DISPLAY") == NULL || g_getenv("XDG_DATA_HOME") == NULL) {
-    g_printerr("test-notifications: no DISPLAY or XDG_DATA_HOME; run it through "
-               "tests/run-with-xvfb.sh\n");
+  if (!fth_test_under_xvfb("test-notifications"))
     return 77;
-  }
   g_autofree char *daemon = g_find_program_in_path("dbus-daemon");
   if (daemon == NULL) {
     g_printerr("test-notifications: dbus-daemon is not installed; skipping\n");
@@ -176,9 +173,7 @@ main(int argc, char **argv)
   g_setenv("DBUS_SESSION_BUS_ADDRESS", address, TRUE);
   gtk_test_init(&argc, &argv, NULL);
 
-  app = fth_application_new(G_APPLICATION_NON_UNIQUE);
-  if (!g_application_register(G_APPLICATION(app), NULL, &error))
-    g_error("cannot register the application: %s", error->message);
+  app = fth_test_application_new();
 
   g_test_add_data_func("/notifications/when-inactive", address,
                        test_notification_when_inactive);

@@ -3,13 +3,12 @@
  * the table grows, starting it again resumes it, a recipe's study trains and its best trial is
  * promoted to the current model (with Debian's Fashion-MNIST), an invalid space is refused naming the
  * parameter; and the parallel-coordinates plot's value-to-y mapping. */
+#include "fth-test-project.h"
 #include "fth-tune-page.h"
 #include "fth-tune-trial-item.h"
 #include "workbench-test-util.h"
 
 #include <adwaita.h>
-#include <fathom/media.h>
-#include <glib/gstdio.h>
 #include <math.h>
 
 #define TIMEOUT_MS 20000
@@ -61,27 +60,11 @@ fixture_setup(Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
-static void
 fixture_teardown(Fixture *f, gconstpointer data)
 {
   gtk_window_destroy(f->window);
   g_object_unref(f->store);
-  remove_tree(f->dir);
+  fth_test_rmtree(f->dir);
   g_free(f->dir);
 }
 
@@ -284,53 +267,16 @@ test_pruner(Fixture *f, gconstpointer data)
                    ==, complete);
 }
 
-#define FMNIST "/usr/share/datasets/fashion-mnist"
-
-/* N Fashion-MNIST images with their classes, in the fixture's project. */
-static void
-add_fmnist_items(Fixture *f, int n)
-{
-  g_autoptr(GError) error = NULL;
-  const char *images = FMNIST "/train-images-idx3-ubyte.gz";
-  g_autoptr(FthIdx) img = fth_idx_open(images, &error);
-  g_assert_no_error(error);
-  g_autoptr(FthIdx) lab = fth_idx_open(FMNIST "/train-labels-idx1-ubyte.gz", &error);
-  g_assert_no_error(error);
-  gint64 label_ids[10];
-  for (int k = 0; k < 10; k++) {
-    g_autofree char *name = g_strdup_printf("class-%d", k);
-    g_assert_true(
-      fth_store_add_label(f->store, name, NULL, NULL, FTH_LABEL_CLASS, &label_ids[k], &error));
-  }
-  g_assert_true(fth_store_begin(f->store, &error));
-  for (int i = 0; i < n; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(images);
-    it->member = i;
-    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-    g_checksum_update(sum, fth_idx_get_record(img, (gsize)i), 784);
-    g_checksum_update(sum, (const guchar *)&i, sizeof i);
-    it->sha256 = g_strdup(g_checksum_get_string(sum));
-    it->width = it->height = 28;
-    gint64 id;
-    g_assert_true(fth_store_add_item(f->store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(f->store, id, label_ids[fth_idx_get_record(lab, (gsize)i)[0]],
-                                      FTH_AUTHOR_HUMAN, 0, 1.0, NULL, &error));
-  }
-  g_assert_true(fth_store_commit(f->store, &error));
-}
-
 /* A recipe's study trains (the MLP, one epoch, on 200 images) and its best trial becomes the
  * project's current model. */
 static void
 test_recipe_promote(Fixture *f, gconstpointer data)
 {
-  if (!g_file_test(FMNIST "/train-images-idx3-ubyte.gz", G_FILE_TEST_EXISTS)) {
+  if (!g_file_test(FTH_TEST_FMNIST "/train-images-idx3-ubyte.gz", G_FILE_TEST_EXISTS)) {
     g_test_skip("Debian's dataset-fashion-mnist is not installed");
     return;
   }
-  add_fmnist_items(f, 200);
+  fth_test_add_fmnist_items(f->store, 200);
   load(f, "mlp");
   g_assert_true(fth_tune_page_select_sampler(f->page, "random"));
   fth_tune_page_set_budget(f->page, 2, 1, 1);

@@ -15,6 +15,7 @@
 #include "fth-recent-projects.h"
 #include "fth-thumbnail-loader.h"
 #include "fth-training-page.h"
+#include "fth-test-project.h"
 #include "workbench-test-util.h"
 
 #include <errno.h>
@@ -33,20 +34,6 @@ static const guint8 image_colors[][3] = {
   { 30, 40, 230 },
   { 240, 220, 0 },
 };
-
-static void
-remove_tree(const char *path)
-{
-  if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-    const char *name;
-    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-      g_autofree char *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-    }
-  }
-  g_remove(path);
-}
 
 static void
 write_png(const char *path, int width, int height, const guint8 rgb[3])
@@ -237,7 +224,7 @@ test_open_project(void)
   g_assert_cmpstr(recent[0], ==, canonical);
 
   destroy_window(window);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 static gboolean
@@ -307,7 +294,7 @@ test_render(void)
   }
 
   destroy_window(window);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 static void
@@ -413,7 +400,7 @@ test_actions(void)
   g_assert_false(g_action_group_get_action_enabled(win, "close-project"));
 
   destroy_window(window);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 static void
@@ -504,7 +491,7 @@ test_set_label(void)
   g_assert_false(handled);
 
   destroy_window(window);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 /* ---- the item view ---------------------------------------------------------------------- */
@@ -899,7 +886,7 @@ test_item_view(void)
   g_assert_true(gtk_selection_model_is_selected(selection, 1));
 
   destroy_window(window);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 /* Space accepts a model's suggested class; an item whose file is missing says so in place of
@@ -978,7 +965,7 @@ test_item_view_suggestion_and_missing(void)
   g_assert_cmpint(wait_annotated(window), ==, fth_item_get_id(fth_item_view_get_item(view)));
 
   destroy_window(window);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 static AdwMessageDialog *find_dialog(FthWindow *window);
@@ -1095,7 +1082,7 @@ test_edit_labels(void)
   g_assert_cmpuint(fth_label_palette_get_n_labels(palette), ==, 3);
 
   destroy_window(window);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 /* ---- jobs: new project, import by drop, cancel ------------------------------------------- */
@@ -1181,8 +1168,8 @@ test_new_project_and_drop(void)
   g_assert_cmpuint(fth_jobs_panel_get_n_jobs(panel), ==, 2);
 
   destroy_window(window);
-  remove_tree(media);
-  remove_tree(more);
+  fth_test_rmtree(media);
+  fth_test_rmtree(more);
 }
 
 static gboolean
@@ -1461,7 +1448,7 @@ test_training_page(void)
   g_assert_cmpuint(g_list_model_get_n_items(fth_window_get_items(window)), ==, 12);
 
   destroy_window(window);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 /* ---- line chart ------------------------------------------------------------------------- */
@@ -1599,7 +1586,7 @@ test_open_not_project(void)
   g_autofree char *missing = g_build_filename(dir, "no-such-folder", NULL);
   assert_open_fails(missing);
 
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 static void
@@ -1614,7 +1601,7 @@ test_open_corrupt(void)
 
   assert_open_fails(dir);
 
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 /* A project written by a newer Fathom is refused with a dialog and left as it was. */
@@ -1639,7 +1626,7 @@ test_open_newer_version(void)
   gsize after_len = 0;
   g_assert_true(g_file_get_contents(db, &after, &after_len, &error));
   g_assert_cmpmem(before, before_len, after, after_len);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 /* Another process holds the project's write lock (sqlite3's BEGIN EXCLUSIVE): the project is
@@ -1686,7 +1673,7 @@ test_open_locked(void)
   g_assert_true(g_subprocess_wait(holder, NULL, &error));
   g_assert_true(g_file_get_contents(db, &after, &after_len, &error));
   g_assert_cmpmem(before, before_len, after, after_len);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 /* ---- the thumbnail loader ---------------------------------------------------------------- */
@@ -1787,7 +1774,7 @@ test_thumbnail_loader_idx(void)
 
   g_clear_object(&loader);
   fth_test_spin_for(50);
-  remove_tree(dir);
+  fth_test_rmtree(dir);
 }
 
 /* ---- recent projects ------------------------------------------------------------------- */
@@ -1805,7 +1792,7 @@ test_recent_projects(void)
   g_assert_true(fth_recent_projects_add(gone, &error));
   g_assert_true(fth_recent_projects_add(a, &error));
   g_assert_no_error(error);
-  remove_tree(gone);
+  fth_test_rmtree(gone);
 
   /* Most recent first, no duplicates, projects that vanished left out. */
   g_auto(GStrv) list = fth_recent_projects_load(&error);
@@ -1826,8 +1813,8 @@ test_recent_projects(void)
   g_clear_error(&error);
   g_remove(path);
 
-  remove_tree(a);
-  remove_tree(b);
+  fth_test_rmtree(a);
+  fth_test_rmtree(b);
 }
 
 int
@@ -1835,17 +1822,10 @@ main(int argc, char **argv)
 {
   /* The tests must not touch the user's own recent projects: tests/run-with-xvfb.sh gives
    * them a display and temporary XDG dirs. */
-  if (g_getenv("DISPLAY") == NULL || g_getenv("XDG_DATA_HOME") == NULL) {
-    g_printerr("test-workbench: no DISPLAY or XDG_DATA_HOME; run it through "
-               "tests/run-with-xvfb.sh\n");
+  if (!fth_test_under_xvfb("test-workbench"))
     return 77;
-  }
   gtk_test_init(&argc, &argv, NULL);
-
-  app = fth_application_new(G_APPLICATION_NON_UNIQUE);
-  g_autoptr(GError) error = NULL;
-  if (!g_application_register(G_APPLICATION(app), NULL, &error))
-    g_error("cannot register the application: %s", error->message);
+  app = fth_test_application_new();
 
   g_test_add_func("/workbench/open-project", test_open_project);
   g_test_add_func("/workbench/render", test_render);

@@ -3,6 +3,25 @@
 
 #include "fth-item-cell.h"
 
+gboolean
+fth_test_under_xvfb(const char *program)
+{
+  if (g_getenv("DISPLAY") != NULL && g_getenv("XDG_DATA_HOME") != NULL)
+    return TRUE;
+  g_printerr("%s: no DISPLAY or XDG_DATA_HOME; run it through tests/run-with-xvfb.sh\n", program);
+  return FALSE;
+}
+
+FthApplication *
+fth_test_application_new(void)
+{
+  FthApplication *app = fth_application_new(G_APPLICATION_NON_UNIQUE);
+  g_autoptr(GError) error = NULL;
+  if (!g_application_register(G_APPLICATION(app), NULL, &error))
+    g_error("cannot register the application: %s", error->message);
+  return app;
+}
+
 static gboolean
 set_flag(gpointer data)
 {

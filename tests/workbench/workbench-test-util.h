@@ -5,6 +5,12 @@
 
 G_BEGIN_DECLS
 
+/* FALSE, after saying why on stderr, unless PROGRAM runs through tests/run-with-xvfb.sh: a
+ * display, and temporary XDG folders so that it never touches the user's own files. */
+gboolean fth_test_under_xvfb(const char *program);
+/* A non-unique application, registered (aborts the test if it cannot be). */
+FthApplication *fth_test_application_new(void);
+
 typedef gboolean (*FthTestCondition)(gpointer data);
 
 /* Iterates the default main context until CONDITION holds or TIMEOUT_MS pass. */
