@@ -406,6 +406,7 @@ static void
 load_job_free(LoadJob *job)
 {
   audio_data_unref(job->audio);
+  g_object_unref(job->cancellable);
   g_free(job->path);
   g_free(job->cache_dir);
   g_free(job->sha256);
@@ -810,7 +811,7 @@ start_worker(FthWaveformView *self, GAsyncReadyCallback done, GTaskThreadFunc fu
   LoadJob *job = g_new0(LoadJob, 1);
   job->audio = g_atomic_rc_box_acquire(self->audio);
   job->view = self;
-  job->cancellable = self->cancellable;
+  job->cancellable = g_object_ref(self->cancellable);
   job->path = g_strdup(self->path);
   job->cache_dir = g_strdup(self->cache_dir);
   job->sha256 = g_strdup(self->sha256);
