@@ -4,6 +4,8 @@
  * the work is split over threads, and the gradient regenerates the same mask. */
 #include "ops-private.h"
 
+#include <fth-kernels-cpu.h>
+#include <immintrin.h>
 #include <string.h>
 
 typedef struct {
@@ -28,10 +30,64 @@ typedef struct {
   uint64_t seed, stream, step;
 } DropoutRun;
 
-/* Items are blocks of 4 elements (one Philox call each). */
+#define LANES 16
+
+/* 32 x 32 -> 64-bit products of the 16 lanes of c with m (broadcast): the high and low words. */
+__attribute__((target("avx512f"))) static inline void mul_hi_lo(__m512i m, __m512i c, __m512i *hi,
+                                                                __m512i *lo) {
+  const __m512i even = _mm512_mul_epu32(c, m), odd = _mm512_mul_epu32(_mm512_srli_epi64(c, 32), m);
+  *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+
+/* fth_philox4x32 of blocks block0 .. block0 + LANES - 1 at once, one block per AVX-512 lane (the
+ * scalar calls were a fifth of a transformer's training step): out[w][j] is word w of block
+ * block0 + j, the same numbers bit for bit. */
+__attribute__((target("avx512f"))) static void philox4x32_lanes(uint64_t seed, uint64_t stream,
+                                                                uint64_t block0,
+                                                                uint32_t out[4][LANES]) {
+  uint32_t lo[LANES], hi[LANES];
+  for (int j = 0; j < LANES; j++) {
+    lo[j] = (uint32_t)(block0 + (uint64_t)j);
+    hi[j] = (uint32_t)((block0 + (uint64_t)j) >> 32);
+  }
+  __m512i c0 = _mm512_loadu_si512(lo), c1 = _mm512_loadu_si512(hi);
+  __m512i c2 = _mm512_set1_epi32((int)(uint32_t)stream);
+  __m512i c3 = _mm512_set1_epi32((int)(uint32_t)(stream >> 32));
+  const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53u), m1 = _mm512_set1_epi32((int)0xCD9E8D57u);
+  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+  for (int round = 0; round < 10; round++) {
+    __m512i hi0, lo0, hi1, lo1;
+    mul_hi_lo(m0, c0, &hi0, &lo0);
+    mul_hi_lo(m1, c2, &hi1, &lo1);
+    c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
+    c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
+    c1 = lo1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  _mm512_storeu_si512(out[0], c0);
+  _mm512_storeu_si512(out[1], c1);
+  _mm512_storeu_si512(out[2], c2);
+  _mm512_storeu_si512(out[3], c3);
+}
+
+/* Items are blocks of 4 elements (one Philox block each), LANES blocks at a time. */
 static void dropout_chunk(void *vctx, size_t b, size_t e, int worker) {
   DropoutRun *r = vctx;
-  for (size_t blk = b; blk < e; blk++) {
+  size_t blk = b;
+  const bool lanes = fth_cpu_isa() >= FTH_ISA_AVX512;
+  for (; lanes && blk + LANES <= e && (blk + LANES) * 4 <= r->n; blk += LANES) {
+    uint32_t rnd[4][LANES];
+    philox4x32_lanes(r->seed, r->stream, (r->step << 32) + blk, rnd);
+    const float *x = r->x + blk * 4;
+    float *y = r->y + blk * 4;
+    for (int j = 0; j < LANES; j++)
+      for (int w = 0; w < 4; w++)
+        y[4 * j + w] = fth_u32_to_unit_float(rnd[w][j]) >= r->p ? x[4 * j + w] * r->scale : 0.0f;
+  }
+  for (; blk < e; blk++) {
     uint32_t rnd[4];
     fth_philox4x32(r->seed, r->stream, (r->step << 32) + blk, rnd);
     const size_t i0 = blk * 4, i1 = i0 + 4 < r->n ? i0 + 4 : r->n;

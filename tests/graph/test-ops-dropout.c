@@ -80,6 +80,36 @@ static void test_dropout_inference(void) {
   ops_graph_end(&og);
 }
 
+/* The mask is the documented Philox mapping, element for element: i keeps when word i % 4 of
+ * block step * 2^32 + i / 4 of stream 2^32 + node id is at least p (as a unit float). Sizes off
+ * multiples of 64 reach the vectorized blocks and the scalar tail. */
+static void test_dropout_philox_mapping(void) {
+  const int64_t n = 7, d = 1571;
+  const size_t total = (size_t)(n * d);
+  const float p = 0.4f;
+  const uint64_t step = 5;
+  float *x = g_new(float, total);
+  ops_fill(x, total, 0.5, 1.5);
+  OpsGraph og;
+  ops_graph_begin(&og, seed, n);
+  FthNode *xn = ops_input(&og, "x", 2, (int64_t[]){n, d}, x, false);
+  FthNode *y = fth_dropout(og.g, xn, p);
+  fth_graph_set_step(og.g, step);
+  ops_graph_run(&og, y, FTH_MODE_TRAIN);
+  const float *out = ops_output(&og);
+  const uint64_t stream = (UINT64_C(1) << 32) + (uint64_t)fth_node_id(y);
+  for (size_t i = 0; i < total; i++) {
+    uint32_t rnd[4];
+    fth_philox4x32(seed, stream, (step << 32) + i / 4, rnd);
+    const bool keep = fth_u32_to_unit_float(rnd[i % 4]) >= p;
+    if (keep != (out[i] != 0.0f))
+      g_error("element %zu: %s, the Philox mapping says %s", i, out[i] != 0.0f ? "kept" : "dropped",
+              keep ? "keep" : "drop");
+  }
+  ops_graph_end(&og);
+  g_free(x);
+}
+
 static void test_dropout_bad_p(void) {
   FthGraph *g = fth_graph_new(1);
   FthNode *x = fth_input(g, "x", FTH_F32, 2, (int64_t[]){FTH_BATCH, 4});
@@ -93,6 +123,7 @@ int main(int argc, char **argv) {
   seed = ops_seed_init();
   g_test_add_func("/ops/dropout", test_dropout);
   g_test_add_func("/ops/dropout/inference", test_dropout_inference);
+  g_test_add_func("/ops/dropout/philox-mapping", test_dropout_philox_mapping);
   g_test_add_func("/ops/dropout/bad-p", test_dropout_bad_p);
   return g_test_run();
 }
