@@ -526,13 +526,13 @@ test_waveform_view(void)
 #define LONG_SECONDS 300
 #define WAVE_BLUE 0x408cd9 /* the waveform's colour */
 
-/* LONG_SECONDS of 16 kHz mono PCM, a 440 Hz tone at half scale throughout. */
+/* SECONDS of 16 kHz mono PCM, a 440 Hz tone at half scale throughout. */
 static void
-write_long_wav(const char *path)
+write_long_wav(const char *path, int seconds)
 {
   const int rate = 16000;
   write_wav(path, rate, 0.0, FALSE); /* the header, fixed below */
-  gsize n = (gsize)rate * LONG_SECONDS;
+  gsize n = (gsize)rate * seconds;
   g_autofree guint8 *buf = g_malloc(44 + 2 * n);
   g_autofree char *header = NULL;
   gsize len = 0;
@@ -546,7 +546,7 @@ write_long_wav(const char *path)
   gint16 *samples = (gint16 *)(buf + 44);
   for (int i = 0; i < rate; i++)
     samples[i] = GINT16_TO_LE((gint16)(16000 * sin(2 * G_PI * 440 * (double)i / rate)));
-  for (int s = 1; s < LONG_SECONDS; s++)
+  for (int s = 1; s < seconds; s++)
     memcpy(samples + (gsize)s * rate, samples, sizeof(gint16) * rate);
   g_assert_true(g_file_set_contents(path, (const char *)buf, (gssize)(44 + 2 * n), NULL));
 }
@@ -620,7 +620,7 @@ test_waveform_progressive(void)
   FthWaveformView *view = FTH_WAVEFORM_VIEW(h.view);
   gint64 bark = add_label(&h, "bark", "#33d17a", "b", FTH_LABEL_SEGMENT);
   g_autofree char *wav = g_build_filename(h.dir, "long.wav", NULL);
-  write_long_wav(wav);
+  write_long_wav(wav, LONG_SECONDS);
   h.item_id = add_audio_item(&h, wav, 16000, LONG_SECONDS);
   g_autofree char *cache = g_build_filename(h.dir, "cache", NULL);
   g_autofree char *sha = g_strnfill(64, 'd');
@@ -705,7 +705,7 @@ test_waveform_progressive(void)
   gtk_window_present(GTK_WINDOW(window));
   g_autofree char *dir = g_dir_make_tmp("fth-views-long-XXXXXX", NULL);
   g_autofree char *wav2 = g_build_filename(dir, "long.wav", NULL);
-  write_long_wav(wav2);
+  write_long_wav(wav2, LONG_SECONDS);
   fth_waveform_view_load(FTH_WAVEFORM_VIEW(other), wav2, NULL, NULL);
   g_assert_true(fth_test_spin_until(partly_decoded, other, 15000));
   g_object_add_weak_pointer(G_OBJECT(other), (gpointer *)&other);
@@ -718,6 +718,83 @@ test_waveform_progressive(void)
   g_test_message("finalized %.0f ms after the destroy",
                  (g_get_monotonic_time() - destroyed) / 1000.0);
   g_source_remove(ticking);
+  remove_tree(dir);
+}
+
+#define UNKNOWN_SECONDS 600
+
+/* The WAV at PATH as FLAC whose header does not say how long it is (STREAMINFO's total samples
+ * 0, as a streaming encoder leaves it), or NULL when GStreamer has no FLAC encoder. */
+static char *
+flac_without_length(const char *wav)
+{
+  g_autoptr(GstElementFactory) factory = gst_element_factory_find("flacenc");
+  if (factory == NULL)
+    return NULL;
+  char *path = g_strconcat(wav, ".flac", NULL);
+  g_autofree char *description = g_strdup_printf(
+    "filesrc location=\"%s\" ! wavparse ! audioconvert ! flacenc ! filesink location=\"%s\"", wav,
+    path);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GstElement) pipeline = gst_parse_launch(description, &error);
+  g_assert_no_error(error);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  g_autoptr(GstBus) bus = gst_element_get_bus(pipeline);
+  g_autoptr(GstMessage) message =
+    gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  g_assert_nonnull(message);
+  g_assert_cmpint(GST_MESSAGE_TYPE(message), ==, GST_MESSAGE_EOS);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  g_autofree char *bytes = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(path, &bytes, &len, NULL));
+  /* "fLaC", the block header, then STREAMINFO: total samples are its bits 108-143. */
+  g_assert_true(len > 8 + 18 && memcmp(bytes, "fLaC", 4) == 0);
+  bytes[8 + 13] &= (char)0xf0;
+  memset(bytes + 8 + 14, 0, 4);
+  g_assert_true(g_file_set_contents(path, bytes, (gssize)len, NULL));
+  return path;
+}
+
+/* A file that does not say its length: the timeline is what is decoded so far and grows, the
+ * whole of it in view, until the decode ends. */
+static void
+test_waveform_unknown_length(void)
+{
+  gst_init(NULL, NULL);
+  g_autofree char *dir = g_dir_make_tmp("fth-views-unknown-XXXXXX", NULL);
+  g_autofree char *wav = g_build_filename(dir, "long.wav", NULL);
+  write_long_wav(wav, UNKNOWN_SECONDS);
+  g_autofree char *flac = flac_without_length(wav);
+  if (flac == NULL) {
+    g_test_skip("GStreamer has no flacenc");
+    remove_tree(dir);
+    return;
+  }
+  GtkWidget *window = gtk_window_new();
+  gtk_window_set_default_size(GTK_WINDOW(window), 600, 300);
+  GtkWidget *widget = fth_waveform_view_new();
+  gtk_window_set_child(GTK_WINDOW(window), widget);
+  gtk_window_present(GTK_WINDOW(window));
+  FthWaveformView *view = FTH_WAVEFORM_VIEW(widget);
+  fth_waveform_view_load(view, flac, NULL, NULL);
+  g_assert_true(fth_test_spin_until(partly_decoded, view, 15000));
+  double done = fth_waveform_view_get_decoded_duration(view);
+  g_assert_cmpfloat(done, <, UNKNOWN_SECONDS);
+  g_assert_cmpfloat(fth_waveform_view_get_duration(view), ==, done);
+  double start, seconds;
+  fth_waveform_view_get_visible_range(view, &start, &seconds);
+  g_assert_cmpfloat(start, ==, 0.0);
+  g_assert_cmpfloat(seconds, ==, done);
+  g_assert_true(fth_test_spin_until(waveform_loaded, view, 60000));
+  g_assert_null(fth_waveform_view_get_message(view));
+  g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_duration(view), UNKNOWN_SECONDS, 1e-9);
+  fth_waveform_view_get_visible_range(view, &start, &seconds);
+  g_assert_cmpfloat(start, ==, 0.0);
+  g_assert_cmpfloat_with_epsilon(seconds, UNKNOWN_SECONDS, 1e-9);
+  g_assert_true(fth_waveform_view_has_spectrogram(view));
+  gtk_window_destroy(GTK_WINDOW(window));
+  fth_test_spin_for(100);
   remove_tree(dir);
 }
 
@@ -1414,6 +1491,7 @@ main(int argc, char **argv)
     g_error("cannot register the application: %s", error->message);
   g_test_add_func("/views/waveform", test_waveform_view);
   g_test_add_func("/views/waveform-progressive", test_waveform_progressive);
+  g_test_add_func("/views/waveform-unknown-length", test_waveform_unknown_length);
   g_test_add_func("/views/text-spans", test_text_span_view);
   g_test_add_func("/views/in-window", test_in_window);
   g_test_add_func("/views/image-pyramid", test_image_pyramid);
