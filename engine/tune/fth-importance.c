@@ -8,7 +8,11 @@
  * coordinates: log for log parameters, the choice index for categoricals) its total variance
  * and the variance of each parameter's marginal (the tree averaged over all other parameters)
  * are exact sums over its leaves. A parameter's importance is the mean over trees of
- * marginal variance / total variance, normalized so that the importances sum to 1. */
+ * marginal variance / total variance, normalized so that the importances sum to 1.
+ *
+ * Optuna 3.1 measures differently: log parameters on the linear scale, integers on [low, high]
+ * (the two end values weigh half) and categoricals one-hot. On the same coordinates the two
+ * agree within Optuna's own seed-to-seed spread (bench/tune/run-importance.sh). */
 #include "fth-tune-private.h"
 
 #include <math.h>
@@ -375,9 +379,22 @@ fth_tune_importances(const FthSearchSpace *space, const FthTuneTrial *const *tri
       fth_param_sampling_bounds(p, &lo[k], &hi[k]);
     }
   }
+  /* The forest learns the standardized objective: importances do not change under an affine
+   * map of the values, but the split search does (its gain floor is absolute, and sums of
+   * squares of values far from zero cancel), so values of 1e-7 or around 1e9 would grow stumps.
+   * Differences from the first value keep an offset out of the arithmetic. */
+  double y0 = ((const FthTuneTrial *) rows->pdata[0])->value, d_mean = 0, d_var = 0;
+  for (guint i = 0; i < n; i++)
+    d_mean += ((const FthTuneTrial *) rows->pdata[i])->value - y0;
+  d_mean /= n;
+  for (guint i = 0; i < n; i++) {
+    double dv = ((const FthTuneTrial *) rows->pdata[i])->value - y0 - d_mean;
+    d_var += dv * dv;
+  }
+  double y_scale = d_var > 0 ? 1 / sqrt(d_var / n) : 1;
   for (guint i = 0; i < n; i++) {
     const FthTuneTrial *t = rows->pdata[i];
-    y[i] = t->value;
+    y[i] = (t->value - y0 - d_mean) * y_scale;
     for (guint k = 0; k < d; k++) {
       const FthTuneParam *p = fth_search_space_get_param(space, dims[k]);
       x[(gsize) i * d + k] =

@@ -94,6 +94,20 @@ test_only_x(void)
   synthetic_clear(&s);
 }
 
+static const char XY_AB[] =
+  "{\"params\": [{\"name\": \"x\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+  "{\"name\": \"y\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+  "{\"name\": \"a\", \"type\": \"float\", \"low\": 0, \"high\": 1},"
+  "{\"name\": \"b\", \"type\": \"float\", \"low\": 0, \"high\": 1}]}";
+
+/* x, y and a in the variance ratio 9 : 4 : 1, b not at all. */
+static double
+three_x_plus_y_plus_a(const double *p, GRand *rng)
+{
+  (void) rng;
+  return 3 * p[0] + 2 * p[1] + p[2];
+}
+
 static const char AB[] = "{\"params\": [{\"name\": \"a\", \"type\": \"float\", \"low\": 0, "
                          "\"high\": 1}, {\"name\": \"b\", \"type\": \"float\", \"low\": 0, "
                          "\"high\": 1}]}";
@@ -150,6 +164,85 @@ test_categorical_and_conditional(void)
   synthetic_clear(&s);
 }
 
+/* Importances do not depend on the objective's units or offset. The values are rounded to
+ * multiples of 2^-16 so that scaling by 2^-30 and adding 2^30 are exact: the importances must
+ * then come out bit for bit the same. (A forest on the raw values grew stumps on the scaled
+ * ones, whose split gains fall under any absolute floor, and lost the small effects to
+ * cancellation around 2^30.) */
+static void
+test_objective_units(void)
+{
+  Synthetic s = synthetic(XY_AB, 200, three_x_plus_y_plus_a, g_test_rand_int());
+  for (guint i = 0; i < s.trials->len; i++) {
+    FthTuneTrial *t = s.trials->pdata[i];
+    t->value = ldexp(round(ldexp(t->value, 16)), -16);
+  }
+  guint64 seed = g_test_rand_int();
+  double ref[4], scaled[4], shifted[4];
+  importances(&s, seed, ref);
+  for (guint i = 0; i < s.trials->len; i++) {
+    FthTuneTrial *t = s.trials->pdata[i];
+    t->value = ldexp(t->value, -30);
+  }
+  importances(&s, seed, scaled);
+  for (guint i = 0; i < s.trials->len; i++) {
+    FthTuneTrial *t = s.trials->pdata[i];
+    t->value = ldexp(t->value, 30) + ldexp(1, 30);
+  }
+  importances(&s, seed, shifted);
+  g_test_message("units: %.4f %.4f %.4f %.4f; x2^-30: %.4f %.4f %.4f %.4f", ref[0], ref[1],
+                 ref[2], ref[3], scaled[0], scaled[1], scaled[2], scaled[3]);
+  g_assert_cmpfloat(ref[2], >, 0.01);
+  g_assert_cmpmem(ref, sizeof ref, scaled, sizeof scaled);
+  g_assert_cmpmem(ref, sizeof ref, shifted, sizeof shifted);
+  synthetic_clear(&s);
+}
+
+/* Each integer value weighs the same (the domain is [low - 0.5, high + 0.5] around them).
+ * Optuna 3.1 spans [low, high] instead, so the two end values weigh half: it finds layers
+ * 0.80 where the uniform measure over 1..8 gives 0.831. */
+static const char LAYERS[] =
+  "{\"params\": [{\"name\": \"layers\", \"type\": \"int\", \"low\": 1, \"high\": 8},"
+  "{\"name\": \"x\", \"type\": \"float\", \"low\": 0, \"high\": 1}]}";
+
+static double
+layers_and_x(const double *p, GRand *rng)
+{
+  (void) rng;
+  return (p[0] - 4) * (p[0] - 4) / 8 + p[1];
+}
+
+static void
+test_integer_levels(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FthSearchSpace) space = fth_search_space_new_from_json(LAYERS, -1, "<test>", &error);
+  g_assert_no_error(error);
+  /* The synthetic trials draw uniform integers: the generator's float draw is not one. */
+  Synthetic s = { fth_search_space_ref(space), g_ptr_array_new_with_free_func(trial_free) };
+  g_autoptr(GRand) rng = g_rand_new_with_seed(g_test_rand_int());
+  for (guint i = 0; i < 500; i++) {
+    FthTuneTrial *t = g_new0(FthTuneTrial, 1);
+    t->number = (int) i;
+    t->state = FTH_TUNE_TRIAL_COMPLETE;
+    t->params = g_new(double, 2);
+    t->params[0] = g_rand_int_range(rng, 1, 9);
+    t->params[1] = g_rand_double(rng);
+    t->value = layers_and_x(t->params, rng);
+    g_ptr_array_add(s.trials, t);
+  }
+  /* (k - 4)^2 / 8 over k = 1..8: mean 11/16, variance 0.41016; Var(x) = 1/12. */
+  double v_layers = 0, mean = 11.0 / 16;
+  for (int k = 1; k <= 8; k++)
+    v_layers += pow((k - 4) * (k - 4) / 8.0 - mean, 2) / 8;
+  double imp[2];
+  importances(&s, g_test_rand_int(), imp);
+  g_test_message("layers %.4f, x %.4f (exact %.4f)", imp[0], imp[1],
+                 v_layers / (v_layers + 1.0 / 12));
+  g_assert_cmpfloat_with_epsilon(imp[0], v_layers / (v_layers + 1.0 / 12), 0.02);
+  synthetic_clear(&s);
+}
+
 static void
 test_deterministic(void)
 {
@@ -188,6 +281,8 @@ main(int argc, char **argv)
   g_test_add_func("/tune/importance/only-x", test_only_x);
   g_test_add_func("/tune/importance/known-split", test_known_split);
   g_test_add_func("/tune/importance/categorical-conditional", test_categorical_and_conditional);
+  g_test_add_func("/tune/importance/objective-units", test_objective_units);
+  g_test_add_func("/tune/importance/integer-levels", test_integer_levels);
   g_test_add_func("/tune/importance/deterministic", test_deterministic);
   g_test_add_func("/tune/importance/too-few", test_too_few);
   return g_test_run();
