@@ -371,6 +371,8 @@ grow_storage(AudioData *d, gint64 capacity)
 static void
 extend_pyramid(AudioData *d, gint64 from, gint64 to)
 {
+  if (to <= from)
+    return; /* an empty buffer */
   for (int level = 0; level < N_LEVELS; level++) {
     gint64 block = level_block(level);
     gint64 below_len = level > 0 ? (to + block / 4 - 1) / (block / 4) : to;
