@@ -40,22 +40,22 @@ __attribute__((target("avx512f"))) static inline void mul_hi_lo(__m512i m, __m51
   *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
 }
 
-/* fth_philox4x32 of blocks block0 .. block0 + LANES - 1 at once, one block per AVX-512 lane (the
- * scalar calls were a fifth of a transformer's training step): out[w][j] is word w of block
- * block0 + j, the same numbers bit for bit. */
-__attribute__((target("avx512f"))) static void philox4x32_lanes(uint64_t seed, uint64_t stream,
-                                                                uint64_t block0,
-                                                                uint32_t out[4][LANES]) {
+/* Elements blk * 4 .. blk * 4 + 4 * LANES - 1 of the dropout: Philox blocks blk .. blk + LANES - 1
+ * one per AVX-512 lane (the scalar calls and the element loop were a fifth of a transformer's
+ * training step), words transposed into element order, then the keep test and the scaling on
+ * whole vectors. The same numbers and results bit for bit as the scalar path. */
+__attribute__((target("avx512f"))) static void dropout_lanes(const DropoutRun *r, size_t blk) {
+  const uint64_t block0 = (r->step << 32) + blk;
   uint32_t lo[LANES], hi[LANES];
   for (int j = 0; j < LANES; j++) {
     lo[j] = (uint32_t)(block0 + (uint64_t)j);
     hi[j] = (uint32_t)((block0 + (uint64_t)j) >> 32);
   }
   __m512i c0 = _mm512_loadu_si512(lo), c1 = _mm512_loadu_si512(hi);
-  __m512i c2 = _mm512_set1_epi32((int)(uint32_t)stream);
-  __m512i c3 = _mm512_set1_epi32((int)(uint32_t)(stream >> 32));
+  __m512i c2 = _mm512_set1_epi32((int)(uint32_t)r->stream);
+  __m512i c3 = _mm512_set1_epi32((int)(uint32_t)(r->stream >> 32));
   const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53u), m1 = _mm512_set1_epi32((int)0xCD9E8D57u);
-  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+  uint32_t k0 = (uint32_t)r->seed, k1 = (uint32_t)(r->seed >> 32);
   for (int round = 0; round < 10; round++) {
     __m512i hi0, lo0, hi1, lo1;
     mul_hi_lo(m0, c0, &hi0, &lo0);
@@ -67,26 +67,37 @@ __attribute__((target("avx512f"))) static void philox4x32_lanes(uint64_t seed, u
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
-  _mm512_storeu_si512(out[0], c0);
-  _mm512_storeu_si512(out[1], c1);
-  _mm512_storeu_si512(out[2], c2);
-  _mm512_storeu_si512(out[3], c3);
+  /* c_w holds word w of blocks 0..15; 128-bit segment s of u_b holds block 4 s + b whole. */
+  const __m512i t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
+  const __m512i t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
+  const __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+  const __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+  /* A 4 x 4 transpose of segments: o_k holds blocks 4 k .. 4 k + 3, elements 16 k .. 16 k + 15. */
+  const __m512i a0 = _mm512_shuffle_i32x4(u0, u1, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m512i a1 = _mm512_shuffle_i32x4(u0, u1, _MM_SHUFFLE(3, 1, 3, 1));
+  const __m512i a2 = _mm512_shuffle_i32x4(u2, u3, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m512i a3 = _mm512_shuffle_i32x4(u2, u3, _MM_SHUFFLE(3, 1, 3, 1));
+  const __m512i o[4] = {_mm512_shuffle_i32x4(a0, a2, _MM_SHUFFLE(2, 0, 2, 0)),
+                        _mm512_shuffle_i32x4(a1, a3, _MM_SHUFFLE(2, 0, 2, 0)),
+                        _mm512_shuffle_i32x4(a0, a2, _MM_SHUFFLE(3, 1, 3, 1)),
+                        _mm512_shuffle_i32x4(a1, a3, _MM_SHUFFLE(3, 1, 3, 1))};
+  const __m512 p = _mm512_set1_ps(r->p), scale = _mm512_set1_ps(r->scale);
+  const __m512 unit = _mm512_set1_ps(1.0f / 16777216.0f);
+  for (int k = 0; k < 4; k++) {
+    const __m512 u = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(o[k], 8)), unit);
+    const __mmask16 keep = _mm512_cmp_ps_mask(u, p, _CMP_GE_OQ);
+    const size_t at = blk * 4 + (size_t)k * 16;
+    _mm512_storeu_ps(r->y + at, _mm512_maskz_mul_ps(keep, _mm512_loadu_ps(r->x + at), scale));
+  }
 }
 
 /* Items are blocks of 4 elements (one Philox block each), LANES blocks at a time. */
 static void dropout_chunk(void *vctx, size_t b, size_t e, int worker) {
   DropoutRun *r = vctx;
   size_t blk = b;
-  const bool lanes = fth_cpu_isa() >= FTH_ISA_AVX512;
-  for (; lanes && blk + LANES <= e && (blk + LANES) * 4 <= r->n; blk += LANES) {
-    uint32_t rnd[4][LANES];
-    philox4x32_lanes(r->seed, r->stream, (r->step << 32) + blk, rnd);
-    const float *x = r->x + blk * 4;
-    float *y = r->y + blk * 4;
-    for (int j = 0; j < LANES; j++)
-      for (int w = 0; w < 4; w++)
-        y[4 * j + w] = fth_u32_to_unit_float(rnd[w][j]) >= r->p ? x[4 * j + w] * r->scale : 0.0f;
-  }
+  if (fth_cpu_isa() >= FTH_ISA_AVX512)
+    for (; blk + LANES <= e && (blk + LANES) * 4 <= r->n; blk += LANES)
+      dropout_lanes(r, blk);
   for (; blk < e; blk++) {
     uint32_t rnd[4];
     fth_philox4x32(r->seed, r->stream, (r->step << 32) + blk, rnd);

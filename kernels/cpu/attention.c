@@ -1,8 +1,10 @@
 #include "attention.h"
 #include "conv-simd.h"
+#include "fth-kernels-cpu.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <string.h>
 
 /* Row i of the scores in place -> probabilities, with keys [0, limit) visible unless masked. */
 static void
@@ -34,6 +36,22 @@ masked_softmax_row (float *row, int T, int limit, const float *key_mask)
     row[j] *= inv;
 }
 
+/* V when keys [0, V) are visible and the rest masked (padding at the end of a sequence), else
+ * -1. */
+static int
+visible_prefix (const float *key_mask, int T)
+{
+  if (!key_mask)
+    return T;
+  int V = 0;
+  while (V < T && key_mask[V] != 0.0f)
+    V++;
+  for (int j = V; j < T; j++)
+    if (key_mask[j] != 0.0f)
+      return -1;
+  return V;
+}
+
 void
 fth_attention_forward (const FthAttnShape *s, const float *q, const float *k, const float *v,
                        const float *key_mask, float *probs, float *out, size_t bh0, size_t bh1)
@@ -44,9 +62,33 @@ fth_attention_forward (const FthAttnShape *s, const float *q, const float *k, co
       const size_t n = bh / (size_t) H, h = bh % (size_t) H;
       const size_t base = n * (size_t) T * E + h * (size_t) Dh;
       float *P = probs + bh * (size_t) T * T;
+      const float *km = key_mask ? key_mask + n * (size_t) T : NULL;
+      const int V = s->causal ? -1 : visible_prefix (km, T);
+      if (V >= 0)
+        {
+          /* Padded text: scores, softmax and the weighted sum over the V visible keys alone
+           * (most of a short text's T), the masked columns exactly 0. */
+          if (V == 0)
+            {
+              memset (P, 0, (size_t) T * T * sizeof *P);
+              for (int i = 0; i < T; i++)
+                memset (out + base + (size_t) i * E, 0, (size_t) Dh * sizeof *out);
+              continue;
+            }
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, V, Dh, s->scale, q + base, E,
+                       k + base, E, 0.0f, P, T);
+          for (int i = 0; i < T; i++)
+            {
+              float *row = P + (size_t) i * T;
+              fth_k_softmax_rows (row, row, 1, (size_t) V);
+              memset (row + V, 0, (size_t) (T - V) * sizeof *row);
+            }
+          cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, V, 1.0f, P, T, v + base,
+                       E, 0.0f, out + base, E);
+          continue;
+        }
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, T, Dh, s->scale, q + base, E,
                    k + base, E, 0.0f, P, T);
-      const float *km = key_mask ? key_mask + n * (size_t) T : NULL;
       for (int i = 0; i < T; i++)
         masked_softmax_row (P + (size_t) i * T, T, s->causal ? i + 1 : T, km);
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Dh, T, 1.0f, P, T, v + base, E,

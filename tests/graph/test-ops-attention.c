@@ -137,6 +137,7 @@ static const AttnCase cases[] = {
     {"padding mask + causal, scale 0.3", 2, 6, 4, 1, true, true, 0.3f, -1},
     {"one entry fully masked", 3, 5, 4, 2, false, true, 0.0f, 1},
     {"T 19 (SIMD tails)", 1, 19, 6, 2, true, true, 0.0f, -1},
+    {"padding mask, T 37 (visible keys alone, SIMD tails)", 2, 37, 8, 2, false, true, 0.0f, -1},
     {"q without gradient (k computes dS itself)", 2, 6, 8, 2, true, true, 0.0f, -1, true},
 };
 
