@@ -608,10 +608,11 @@ is_null(gpointer data)
 }
 
 /* Five minutes of audio: the view shows what is decoded while the rest decodes (the timeline
- * has the whole length from the header, the rest drawn as pending), seeks, zooms and makes a
- * segment in the decoded part meanwhile, shows all of it at the end and only then writes the
- * spectrogram cache. Another item loaded mid-decode cancels the first (no cache file for it);
- * a view destroyed mid-decode is finalized once its workers have stopped. */
+ * has the whole length from the header, the rest drawn as pending), seeks, zooms, plays and
+ * makes a segment in the decoded part meanwhile, shows all of it at the end and only then
+ * writes the spectrogram cache, which a second opening reads. Another item loaded mid-decode
+ * cancels the first (no cache file for it); a view destroyed mid-decode is finalized once its
+ * workers have stopped. */
 static void
 test_waveform_progressive(void)
 {
@@ -659,7 +660,16 @@ test_waveform_progressive(void)
   g_assert_cmpfloat(s0, >, 0.0);
   g_assert_cmpfloat(s1, <=, done + 1e-9);
   g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_b));
+  /* Playback starts (from the file, not from what is decoded). */
+  gst_init(NULL, NULL);
+  g_autoptr(GstElementFactory) playbin = gst_element_factory_find("playbin");
+  if (playbin != NULL) {
+    fth_waveform_view_set_playing(view, TRUE);
+    g_assert_true(fth_waveform_view_is_playing(view));
+    g_assert_null(fth_waveform_view_get_message(view));
+  }
   settle(&h);
+  fth_waveform_view_set_playing(view, FALSE);
   g_autoptr(GPtrArray) segments = stored(&h, FTH_GEOM_SEGMENT);
   g_assert_cmpuint(segments->len, ==, 1);
   FthAnnotation *seg = g_ptr_array_index(segments, 0);
@@ -679,6 +689,18 @@ test_waveform_progressive(void)
   g_assert_true(waveform_in_column(full, 3 * width / 4, wy));
   g_assert_true(waveform_in_column(full, width - 3, wy));
 
+  /* Opened again, the spectrogram comes from the cache, which is not written again. */
+  FthMelParams params;
+  fth_mel_params_init(&params, 16000);
+  g_autofree char *cached = fth_mel_cache_path(cache, sha, &params);
+  GStatBuf before, after;
+  g_assert_cmpint(g_stat(cached, &before), ==, 0);
+  fth_waveform_view_load(view, wav, cache, sha);
+  g_assert_true(fth_test_spin_until(waveform_loaded, view, 60000));
+  g_assert_true(fth_waveform_view_has_spectrogram(view));
+  g_assert_cmpint(g_stat(cached, &after), ==, 0);
+  g_assert_cmpuint(after.st_ino, ==, before.st_ino);
+
   /* Another item while this one decodes: the first stops and leaves no cache. */
   g_autofree char *cache2 = g_build_filename(h.dir, "cache2", NULL);
   g_autofree char *sha2 = g_strnfill(64, 'e');
@@ -691,8 +713,6 @@ test_waveform_progressive(void)
   g_assert_true(fth_test_spin_until(waveform_loaded, view, 15000));
   g_assert_cmpfloat_with_epsilon(fth_waveform_view_get_duration(view), 2.0, 1e-9);
   fth_test_spin_for(500); /* time for a late write, if there were one */
-  FthMelParams params;
-  fth_mel_params_init(&params, 16000);
   g_autofree char *long_cache = fth_mel_cache_path(cache2, sha2, &params);
   g_assert_false(g_file_test(long_cache, G_FILE_TEST_EXISTS));
   g_assert_cmpuint(count_files(cache2), ==, 1); /* the short one's, no temporary file */
