@@ -181,6 +181,13 @@ FthStatus fth_graph_device_run(FthGraphDevice *d) {
     FthStatus st = d->be->run_node(d->be, n->op, &args);
     if (st != FTH_STATUS_OK)
       return fth_error(st, "device run: node %d (%s): %s", n->id, fth_op_name(n->op), fth_last_error());
+    /* As fth_graph_run: a gradient the node wrote into the parameter's storage is final once
+     * queued (fth_graph_set_grad_ready_func); the copied ones after their copies, below. */
+    for (int k = 0; g->grad_ready && ctx.training && k < g->n_params; k++) {
+      FthNode *param = g->params[k];
+      if (param->kind == FTH_NODE_PARAM && param->grad_node == n && p->external == param->grad)
+        g->grad_ready(param, g->grad_ready_data);
+    }
   }
   for (int k = 0; k < g->n_grad_copies; k++) {
     const FthGradCopy *c = &g->grad_copies[k];
@@ -197,6 +204,12 @@ FthStatus fth_graph_device_run(FthGraphDevice *d) {
     FthStatus st = d->be->run_node(d->be, FTH_OP_SCALE, &args);
     if (st != FTH_STATUS_OK)
       return st;
+  }
+  for (int k = 0; g->grad_ready && ctx.training && k < g->n_params; k++) {
+    FthNode *param = g->params[k];
+    if (param->kind == FTH_NODE_PARAM &&
+        (param->grad_node == NULL || g->plan[param->grad_node->id].external != param->grad))
+      g->grad_ready(param, g->grad_ready_data);
   }
   g->step++;
   return d->be->synchronize(d->be);

@@ -1,6 +1,7 @@
 /* The NCCL communicator (CUDA builds): device buffers are summed by NCCL on the device context's
- * stream, in order with the backward kernels; broadcast and barrier (host memory) go through the
- * local communicator it was made from, which also carries NCCL's unique id from rank 0. */
+ * stream, in order with the backward kernels, or, for the gradient reducer, on the communicator's
+ * own stream beside them; broadcast and barrier (host memory) go through the host communicator it
+ * was made from (local or MPI), which also carries NCCL's unique id from rank 0. */
 #include "parallel-private.h"
 
 #include "fth-cuda.h"
@@ -60,6 +61,26 @@ nccl_reduce_grads(FthComm *comm, const FthParam *params, size_t n_params, float 
 }
 
 static gboolean
+nccl_reduce_bucket(FthComm *comm, float *const *bufs, const size_t *counts, size_t n, float scale,
+                   GError **error)
+{
+  NcclComm *c = (NcclComm *)comm;
+  for (size_t k = 0; k < n; k++)
+    if (!scale_device(c, bufs[k], counts[k], scale, error))
+      return FALSE;
+  return fth_cuda_comm_reduce_async(c->nccl, bufs, counts, (int)n) == FTH_CUDA_OK ||
+         cuda_failed(c, "gradient all-reduce beside the backward pass", error);
+}
+
+static gboolean
+nccl_join(FthComm *comm, GError **error)
+{
+  NcclComm *c = (NcclComm *)comm;
+  return fth_cuda_comm_join(c->nccl) == FTH_CUDA_OK ||
+         cuda_failed(c, "waiting for the gradient all-reduce", error);
+}
+
+static gboolean
 nccl_broadcast(FthComm *comm, void *buf, size_t bytes, int root, GError **error)
 {
   return fth_comm_broadcast(comm->host, buf, bytes, root, error);
@@ -84,6 +105,8 @@ static const FthCommOps nccl_ops = {
   .on_device = TRUE,
   .all_reduce = nccl_all_reduce,
   .reduce_grads = nccl_reduce_grads,
+  .reduce_bucket = nccl_reduce_bucket,
+  .join = nccl_join,
   .broadcast = nccl_broadcast,
   .barrier = nccl_barrier,
   .free = nccl_free,

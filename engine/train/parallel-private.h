@@ -16,6 +16,13 @@ typedef struct {
   /* Device gradients (fth_comm_reduce_device_grads); NULL for a host communicator. */
   gboolean (*reduce_grads)(FthComm *comm, const FthParam *params, size_t n_params, float scale,
                            size_t bucket_bytes, GError **error);
+  /* Device gradients overlapped with the backward pass (FthGradReducer): reduce_bucket scales
+   * each of bufs[0..n) by `scale` and queues their sum over the ranks beside the backward
+   * kernels queued after it; join orders everything queued later after those sums. NULL for a
+   * host communicator. */
+  gboolean (*reduce_bucket)(FthComm *comm, float *const *bufs, const size_t *counts, size_t n,
+                            float scale, GError **error);
+  gboolean (*join)(FthComm *comm, GError **error);
   gboolean (*broadcast)(FthComm *comm, void *buf, size_t bytes, int root, GError **error);
   gboolean (*barrier)(FthComm *comm, GError **error);
   void (*free)(FthComm *comm);

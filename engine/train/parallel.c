@@ -501,9 +501,13 @@ struct FthGradReducer {
   size_t *first;        /* bucket b holds order[first[b] .. first[b + 1]) */
   int *bucket_of;       /* parameter index -> bucket */
   int n_buckets;
-  float *pack;          /* the largest bucket of more than one gradient */
-  /* A step (begin .. finish): the thread sums bucket b, in bucket order on every rank, once its
-   * gradients are ready; the lock guards everything below. */
+  float *pack;          /* the largest bucket of more than one gradient (host) */
+  gboolean on_device;   /* device gradients: buckets queued on the communicator, no thread */
+  float **bufs;         /* on a device: the gradients in bucket order, order[k]'s at k */
+  size_t *counts;
+  /* A step (begin .. finish): the thread sums bucket b (on a device: the caller of ready queues
+   * it), in bucket order on every rank, once its gradients are ready; the lock guards everything
+   * below. */
   GThread *thread;
   GMutex lock;
   GCond cond;
@@ -541,6 +545,19 @@ reduce_bucket(FthGradReducer *r, int b, float scale, GError **error)
   return TRUE;
 }
 
+/* On a device: queues the buckets that are final, in bucket order (the caller holds the lock).
+ * After a failure the communicator is in doubt: the rest of the step is only counted. */
+static void
+queue_device_buckets(FthGradReducer *r)
+{
+  for (; r->done < r->n_buckets && r->pending[r->done] == 0; r->done++) {
+    size_t lo = r->first[r->done], n = r->first[r->done + 1] - lo;
+    if (r->error == NULL)
+      r->comm->ops->reduce_bucket(r->comm, r->bufs + lo, r->counts + lo, n, r->scale, &r->error);
+    r->early += !r->finishing;
+  }
+}
+
 static gpointer
 reducer_thread(gpointer data)
 {
@@ -576,6 +593,7 @@ fth_grad_reducer_new(FthComm *comm, const FthParam *params, size_t n_params, siz
   r->comm = comm;
   r->params = g_memdup2(params, sizeof *params * (n_params ? n_params : 1));
   r->n_params = n_params;
+  r->on_device = fth_comm_on_device(comm);
   r->order = g_new(size_t, n_params + 1);
   r->first = g_new(size_t, n_params + 1);
   r->bucket_of = g_new(int, n_params + 1);
@@ -593,7 +611,16 @@ fth_grad_reducer_new(FthComm *comm, const FthParam *params, size_t n_params, siz
       pack = MAX(pack, used);
   }
   r->first[r->n_buckets] = n_params;
-  r->pack = g_new(float, pack ? pack : 1);
+  if (r->on_device) {
+    r->bufs = g_new(float *, n_params + 1);
+    r->counts = g_new(size_t, n_params + 1);
+    for (size_t k = 0; k < n_params; k++) {
+      r->bufs[k] = params[r->order[k]].grad;
+      r->counts[k] = params[r->order[k]].n;
+    }
+  } else {
+    r->pack = g_new(float, pack ? pack : 1);
+  }
   r->pending = g_new0(int, r->n_buckets + 1);
   g_mutex_init(&r->lock);
   g_cond_init(&r->cond);
@@ -620,6 +647,8 @@ fth_grad_reducer_free(FthGradReducer *r)
   g_free(r->first);
   g_free(r->bucket_of);
   g_free(r->pack);
+  g_free(r->bufs);
+  g_free(r->counts);
   g_free(r->pending);
   g_free(r);
 }
@@ -633,7 +662,7 @@ fth_grad_reducer_n_buckets(const FthGradReducer *r)
 void
 fth_grad_reducer_begin(FthGradReducer *r, float scale)
 {
-  if (r->thread == NULL)
+  if (r->thread == NULL && !r->on_device)
     r->thread = g_thread_new("fth-grad-reduce", reducer_thread, r);
   g_mutex_lock(&r->lock);
   for (int b = 0; b < r->n_buckets; b++)
@@ -651,8 +680,12 @@ fth_grad_reducer_ready(FthGradReducer *r, size_t param)
 {
   g_mutex_lock(&r->lock);
   int b = r->bucket_of[param];
-  if (r->active && r->pending[b] > 0 && --r->pending[b] == 0)
-    g_cond_broadcast(&r->cond);
+  if (r->active && r->pending[b] > 0 && --r->pending[b] == 0) {
+    if (r->on_device)
+      queue_device_buckets(r);
+    else
+      g_cond_broadcast(&r->cond);
+  }
   g_mutex_unlock(&r->lock);
 }
 
@@ -664,6 +697,11 @@ fth_grad_reducer_finish(FthGradReducer *r, int *early, GError **error)
   r->finishing = TRUE;
   for (int b = 0; b < r->n_buckets; b++)
     r->pending[b] = 0;
+  if (r->on_device) {
+    queue_device_buckets(r);
+    if (r->error == NULL)
+      r->comm->ops->join(r->comm, &r->error);
+  }
   g_cond_broadcast(&r->cond);
   while (r->done < r->n_buckets)
     g_cond_wait(&r->cond, &r->lock);

@@ -696,9 +696,10 @@ optimizer_step(FthTrainer *t, float lr, GError **error)
   return device_update(t, lr, error);
 }
 
-/* The grad hook of a data-parallel trainer on a device: this rank's gradients, scaled by its
- * share of the global batch, summed over the ranks by NCCL in buckets. On the CPU they are summed
- * already, during the backward pass (run_slice). */
+/* The grad hook of a data-parallel trainer on a device: the buckets of this rank's gradients,
+ * each scaled by its share of the global batch, queued on NCCL's stream during the backward pass
+ * (grad_ready), the rest now, and the device's later work ordered after them. On the CPU they are
+ * summed already (run_slice). */
 static gboolean
 reduce_grads(const FthParam *params, size_t n_params, gboolean on_device, gpointer data,
              GError **error)
@@ -713,8 +714,11 @@ reduce_grads(const FthParam *params, size_t n_params, gboolean on_device, gpoint
                 on_device ? "host" : "device");
     return FALSE;
   }
-  return fth_comm_reduce_device_grads(t->comm, params, n_params, t->share, FTH_GRAD_BUCKET_BYTES,
-                                      error);
+  int early = 0;
+  if (!fth_grad_reducer_finish(t->reducer, &early, error))
+    return FALSE;
+  t->early_buckets += early;
+  return TRUE;
 }
 
 /* The graph says a parameter's gradient is final: its bucket may be summed while the backward
@@ -738,7 +742,10 @@ fth_trainer_set_comm(FthTrainer *t, FthComm *comm, size_t bucket_bytes, GError *
     return FALSE;
   }
   fth_grad_reducer_free(t->reducer);
-  t->reducer = fth_grad_reducer_new(fth_comm_host(comm), t->params, t->n_params,
+  /* NCCL sums the device's gradients where they are; the rest is summed on the host. */
+  gboolean device = fth_comm_on_device(comm) && t->dparams != NULL;
+  t->reducer = fth_grad_reducer_new(device ? comm : fth_comm_host(comm),
+                                    device ? t->dparams : t->params, t->n_params,
                                     bucket_bytes > 0 ? bucket_bytes : FTH_GRAD_BUCKET_BYTES);
   if (t->param_index == NULL) {
     t->param_index = g_hash_table_new(NULL, NULL);
@@ -807,11 +814,12 @@ run_slice(FthTrainer *t, const FthSamples *s, const uint32_t *idx, size_t count,
   /* The loss is a mean over the global batch: each rank's gradient counts by its weight in it. */
   double total = loss_weight(t, s, idx, count), mine = loss_weight(t, s, idx + lo, hi - lo);
   t->share = total > 0 ? (float)(mine / total) : 0.0f;
-  /* On the CPU the buckets are summed as the backward pass finishes their gradients (grad_ready);
-   * on a device after it, in the grad hook. A batch smaller than the ranks leaves some without
-   * samples: their share is 0 and they add zeros. */
+  /* The buckets are summed as the backward pass finishes their gradients (grad_ready): on the
+   * CPU by the reducer's thread, finished here; on a device queued on NCCL's stream, finished in
+   * the grad hook. A batch smaller than the ranks leaves some without samples: their share is 0
+   * and they add zeros. */
   gboolean host = t->dev == NULL;
-  if (host)
+  if (host || fth_comm_on_device(t->comm))
     fth_grad_reducer_begin(t->reducer, t->share);
   if (hi > lo) {
     double l;

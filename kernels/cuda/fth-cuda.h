@@ -371,6 +371,14 @@ FthCudaStatus fth_cuda_all_reduce(FthCudaComm *comm, float *d_buf, size_t n, flo
  * buffers. */
 FthCudaStatus fth_cuda_all_reduce_buckets(FthCudaComm *comm, float *const *d_bufs, const size_t *counts,
                                           int n_bufs, size_t bucket_bytes);
+/* Overlapped with the backward pass: fth_cuda_comm_reduce_async sums the buffers over the ranks
+ * (in place, one NCCL group) on the communicator's own stream, once the work queued so far on the
+ * context's stream is done (an event that stream waits for), so the backward kernels queued
+ * after it run beside the reduction. fth_cuda_comm_join makes the context's stream wait for all
+ * the reductions queued so far. Every rank queues the same buffers in the same order. */
+FthCudaStatus fth_cuda_comm_reduce_async(FthCudaComm *comm, float *const *d_bufs, const size_t *counts,
+                                         int n_bufs);
+FthCudaStatus fth_cuda_comm_join(FthCudaComm *comm);
 /* The same for every device of a single-process launcher: comms[r] with its buffers
  * d_bufs[r][0..n_bufs) (every rank the same counts); each bucket's collectives are issued as one
  * NCCL group. */

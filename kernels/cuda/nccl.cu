@@ -1,5 +1,6 @@
 // Data-parallel collectives over NCCL: the all-reduce wrapper and the bucketed gradient
-// reduction. Collectives run on the context's stream, in order with the backward kernels.
+// reduction. Collectives run on the context's stream, in order with the backward kernels, except
+// fth_cuda_comm_reduce_async's, which run on the communicator's own stream beside them.
 #include <string.h>
 
 #include "cuda-private.h"
@@ -16,6 +17,10 @@ struct FthCudaComm {
   int n_ranks;
   float *d_bucket; // packing buffer of the bucketed reduction
   size_t bucket_floats;
+  // fth_cuda_comm_reduce_async: the reductions' own stream, the event it waits for (the
+  // context's stream so far) and the one the context's stream waits for (join); made on first use
+  cudaStream_t side;
+  cudaEvent_t queued, reduced;
 };
 
 static FthCudaStatus check_nccl(ncclResult_t r, const char *what)
@@ -95,6 +100,13 @@ extern "C" void fth_cuda_comm_free(FthCudaComm *comm)
 {
   if (!comm)
     return;
+  if (comm->side) {
+    (void) fth_cuda_use(comm->ctx);
+    (void) cudaStreamSynchronize(comm->side);
+    (void) cudaEventDestroy(comm->queued);
+    (void) cudaEventDestroy(comm->reduced);
+    (void) cudaStreamDestroy(comm->side);
+  }
   if (comm->d_bucket)
     fth_cuda_free(comm->ctx, comm->d_bucket);
   (void) ncclCommDestroy(comm->comm);
@@ -203,6 +215,50 @@ extern "C" FthCudaStatus fth_cuda_all_reduce_buckets(FthCudaComm *comm, float *c
   return fth_cuda_all_reduce_buckets_local(&comm, 1, bufs, counts, n_bufs, bucket_bytes);
 }
 
+static FthCudaStatus ensure_side_stream(FthCudaComm *comm)
+{
+  if (comm->side)
+    return FTH_CUDA_OK;
+  FTH_CUDA_TRY(fth_cuda_check(cudaEventCreateWithFlags(&comm->queued, cudaEventDisableTiming), "cudaEventCreate"));
+  FthCudaStatus st = fth_cuda_check(cudaEventCreateWithFlags(&comm->reduced, cudaEventDisableTiming), "cudaEventCreate");
+  if (st == FTH_CUDA_OK) {
+    st = fth_cuda_check(cudaStreamCreateWithFlags(&comm->side, cudaStreamNonBlocking), "cudaStreamCreate");
+    if (st != FTH_CUDA_OK)
+      (void) cudaEventDestroy(comm->reduced);
+  }
+  if (st != FTH_CUDA_OK) {
+    (void) cudaEventDestroy(comm->queued);
+    comm->side = nullptr;
+  }
+  return st;
+}
+
+extern "C" FthCudaStatus fth_cuda_comm_reduce_async(FthCudaComm *comm, float *const *d_bufs, const size_t *counts,
+                                                    int n_bufs)
+{
+  FTH_CUDA_TRY(fth_cuda_use(comm->ctx));
+  FTH_CUDA_TRY(ensure_side_stream(comm));
+  FTH_CUDA_TRY(fth_cuda_check(cudaEventRecord(comm->queued, comm->ctx->stream), "cudaEventRecord"));
+  FTH_CUDA_TRY(fth_cuda_check(cudaStreamWaitEvent(comm->side, comm->queued, 0), "cudaStreamWaitEvent"));
+  FTH_CUDA_TRY(check_nccl(ncclGroupStart(), "ncclGroupStart"));
+  FthCudaStatus st = FTH_CUDA_OK;
+  for (int i = 0; i < n_bufs && st == FTH_CUDA_OK; i++)
+    if (counts[i])
+      st = check_nccl(ncclAllReduce(d_bufs[i], d_bufs[i], counts[i], ncclFloat32, ncclSum, comm->comm, comm->side),
+                      "ncclAllReduce");
+  FthCudaStatus end = check_nccl(ncclGroupEnd(), "ncclGroupEnd");
+  return st != FTH_CUDA_OK ? st : end;
+}
+
+extern "C" FthCudaStatus fth_cuda_comm_join(FthCudaComm *comm)
+{
+  if (!comm->side)
+    return FTH_CUDA_OK;
+  FTH_CUDA_TRY(fth_cuda_use(comm->ctx));
+  FTH_CUDA_TRY(fth_cuda_check(cudaEventRecord(comm->reduced, comm->side), "cudaEventRecord"));
+  return fth_cuda_check(cudaStreamWaitEvent(comm->ctx->stream, comm->reduced, 0), "cudaStreamWaitEvent");
+}
+
 #else
 
 static FthCudaStatus no_nccl(void)
@@ -243,6 +299,17 @@ extern "C" FthCudaStatus fth_cuda_all_reduce_buckets(FthCudaComm *comm, float *c
 extern "C" FthCudaStatus fth_cuda_all_reduce_buckets_local(FthCudaComm *const *comms, int n_comms,
                                                            float *const *const *d_bufs, const size_t *counts,
                                                            int n_bufs, size_t bucket_bytes)
+{
+  return no_nccl();
+}
+
+extern "C" FthCudaStatus fth_cuda_comm_reduce_async(FthCudaComm *comm, float *const *d_bufs, const size_t *counts,
+                                                    int n_bufs)
+{
+  return no_nccl();
+}
+
+extern "C" FthCudaStatus fth_cuda_comm_join(FthCudaComm *comm)
 {
   return no_nccl();
 }

@@ -1,6 +1,7 @@
 /* Gradient buckets summed during the backward pass (fth_trainer_set_grad_overlap) give the
  * same bits as summing them all after it, on 2 and 3 processes of the local communicator: the
- * overlap changes when a bucket is summed, never the order of the sums.
+ * overlap changes when a bucket is summed, never the order of the sums. Both executors (the CPU
+ * graph and the device one, here on the CPU backend) announce every gradient once a step.
  *
  * The workers are this program run again by the launcher ("worker" as the first argument). */
 #include <fathom/parallel.h>
@@ -20,31 +21,43 @@ static const char *recipe_json =
   " \"train\": {\"optimizer\": \"adamw\", \"lr\": 0.01, \"batch\": 24, \"epochs\": 2}}";
 #define BUCKET_BYTES (128 * sizeof(float))
 
+/* A trainer of the recipe with the bar-like samples in *s (pixels, labels and idx owned by the
+ * caller, freed with g_free). */
+static FthTrainer *
+new_trainer(FthSamples *s, uint32_t **idx, GError **error)
+{
+  g_autoptr(FthRecipe) recipe = fth_recipe_parse(recipe_json, -1, "test", NULL, error);
+  if (recipe == NULL)
+    return NULL;
+  guint8 *pixels = g_new(guint8, N_SAMPLES * S * S);
+  int32_t *labels = g_new(int32_t, N_SAMPLES);
+  *idx = g_new(uint32_t, N_SAMPLES);
+  GRand *r = g_rand_new_with_seed(11);
+  for (int i = 0; i < N_SAMPLES; i++) {
+    labels[i] = i % N_CLASSES;
+    (*idx)[i] = (uint32_t)i;
+    for (int p = 0; p < S * S; p++)
+      pixels[i * S * S + p] = (guint8)g_rand_int_range(r, 0, 256) / (p / S == labels[i] ? 1 : 2);
+  }
+  g_rand_free(r);
+  *s = (FthSamples){.pixels = pixels, .labels = labels, .n = N_SAMPLES, .channels = 1,
+                    .height = S, .width = S};
+  FthTrainerConfig cfg = {.seed = 3, .batch = BATCH, .epochs = EPOCHS, .n_train = N_SAMPLES,
+                          .optim = recipe->train.optim, .schedule = recipe->train.schedule};
+  cfg.schedule.total_steps = EPOCHS * ((N_SAMPLES + BATCH - 1) / BATCH);
+  return fth_trainer_new(recipe, N_CLASSES, &cfg, error);
+}
+
 /* Trains EPOCHS epochs as this rank, with or without the overlap; *weights gets every parameter
  * value, *early the buckets summed before the end of their backward pass. */
 static gboolean
 train(FthComm *comm, gboolean overlap, GByteArray *weights, int *early, GError **error)
 {
-  g_autoptr(FthRecipe) recipe = fth_recipe_parse(recipe_json, -1, "test", NULL, error);
-  if (recipe == NULL)
-    return FALSE;
-  g_autofree guint8 *pixels = g_new(guint8, N_SAMPLES * S * S);
-  g_autofree int32_t *labels = g_new(int32_t, N_SAMPLES);
-  g_autofree uint32_t *idx = g_new(uint32_t, N_SAMPLES);
-  GRand *r = g_rand_new_with_seed(11);
-  for (int i = 0; i < N_SAMPLES; i++) {
-    labels[i] = i % N_CLASSES;
-    idx[i] = (uint32_t)i;
-    for (int p = 0; p < S * S; p++)
-      pixels[i * S * S + p] = (guint8)g_rand_int_range(r, 0, 256) / (p / S == labels[i] ? 1 : 2);
-  }
-  g_rand_free(r);
-  FthSamples s = {.pixels = pixels, .labels = labels, .n = N_SAMPLES, .channels = 1, .height = S,
-                  .width = S};
-  FthTrainerConfig cfg = {.seed = 3, .batch = BATCH, .epochs = EPOCHS, .n_train = N_SAMPLES,
-                          .optim = recipe->train.optim, .schedule = recipe->train.schedule};
-  cfg.schedule.total_steps = EPOCHS * ((N_SAMPLES + BATCH - 1) / BATCH);
-  g_autoptr(FthTrainer) t = fth_trainer_new(recipe, N_CLASSES, &cfg, error);
+  FthSamples s;
+  g_autofree uint32_t *idx = NULL;
+  g_autoptr(FthTrainer) t = new_trainer(&s, &idx, error);
+  g_autofree guint8 *pixels = (guint8 *)s.pixels;
+  g_autofree int32_t *labels = (int32_t *)s.labels;
   if (t == NULL || !fth_trainer_set_comm(t, comm, BUCKET_BYTES, error))
     return FALSE;
   fth_trainer_set_grad_overlap(t, overlap);
@@ -125,6 +138,46 @@ test_same_bits(gconstpointer data)
   g_rmdir(dir);
 }
 
+static void
+count_ready(const FthNode *param, void *data)
+{
+  GHashTable *counts = data;
+  gpointer n = g_hash_table_lookup(counts, param);
+  g_hash_table_insert(counts, (gpointer)param, GINT_TO_POINTER(GPOINTER_TO_INT(n) + 1));
+}
+
+static void
+test_announced_once(gconstpointer data)
+{
+  gboolean device = GPOINTER_TO_INT(data);
+  GError *error = NULL;
+  FthSamples s;
+  g_autofree uint32_t *idx = NULL;
+  g_autoptr(FthTrainer) t = new_trainer(&s, &idx, &error);
+  g_autofree guint8 *pixels = (guint8 *)s.pixels;
+  g_autofree int32_t *labels = (int32_t *)s.labels;
+  g_assert_no_error(error);
+  if (device)
+    g_assert_true(fth_trainer_use_device(t, fth_backend_cpu(), 0, &error));
+  g_assert_no_error(error);
+  g_assert_true(fth_trainer_backend(t) == (device ? fth_backend_cpu() : NULL));
+  FthGraph *g = fth_trainer_model(t)->graph;
+  g_autoptr(GHashTable) counts = g_hash_table_new(NULL, NULL);
+  fth_graph_set_grad_ready_func(g, count_ready, counts);
+  FthTrainProgress p = {0};
+  gboolean interrupted;
+  g_assert_true(fth_trainer_run_epoch(t, &s, idx, N_SAMPLES, 0, 0, 0, &p, NULL, NULL, NULL,
+                                      &interrupted, &error));
+  g_assert_no_error(error);
+  const int steps = (N_SAMPLES + BATCH - 1) / BATCH;
+  g_assert_cmpint(fth_graph_n_params(g), ==, 6);
+  for (int i = 0; i < fth_graph_n_params(g); i++)
+    g_assert_cmpint(GPOINTER_TO_INT(g_hash_table_lookup(counts, fth_graph_param(g, i))), ==,
+                    steps);
+  g_assert_cmpuint(g_hash_table_size(counts), ==, 6);
+  fth_graph_set_grad_ready_func(g, NULL, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -134,6 +187,10 @@ main(int argc, char **argv)
   self_exe = g_file_read_link("/proc/self/exe", NULL);
   g_test_add_data_func("/grad-overlap/2-processes", GINT_TO_POINTER(2), test_same_bits);
   g_test_add_data_func("/grad-overlap/3-processes", GINT_TO_POINTER(3), test_same_bits);
+  g_test_add_data_func("/grad-overlap/announced-once-cpu", GINT_TO_POINTER(FALSE),
+                       test_announced_once);
+  g_test_add_data_func("/grad-overlap/announced-once-device", GINT_TO_POINTER(TRUE),
+                       test_announced_once);
   int status = g_test_run();
   g_free(self_exe);
   return status;

@@ -338,10 +338,10 @@ void fth_graph_set_step(FthGraph *g, uint64_t step);
  * overwritten (not accumulated). */
 FthStatus fth_graph_run(FthGraph *g);
 
-/* Called by fth_graph_run in training once for every trainable parameter, on the calling thread,
- * as soon as its gradient is final (most right after their gradient node ran, the rest at the
- * end), so a data-parallel trainer can start summing gradients while the backward pass goes on.
- * NULL: none. */
+/* Called by fth_graph_run (and fth_graph_device_run, once the gradient's kernel is queued) in
+ * training once for every trainable parameter, on the calling thread, as soon as its gradient is
+ * final (most right after their gradient node ran, the rest at the end), so a data-parallel
+ * trainer can start summing gradients while the backward pass goes on. NULL: none. */
 typedef void (*FthGradReadyFunc)(const FthNode *param, void *user_data);
 void fth_graph_set_grad_ready_func(FthGraph *g, FthGradReadyFunc func, void *user_data);
 

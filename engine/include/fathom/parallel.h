@@ -117,7 +117,11 @@ gboolean fth_grad_reducer_run(FthGradReducer *r, float scale, GError **error);
  * all its gradients are announced, in bucket order (the same on every rank), while the backward
  * pass goes on; finish takes the rest as final, waits for the last bucket and says how many were
  * summed before it was called (*early, may be NULL). No other collective on the communicator
- * between begin and finish. */
+ * between begin and finish. With a device communicator (NCCL; params holding device gradients)
+ * there is no thread: the announcement that completes a bucket queues its sum on the
+ * communicator's own stream, after the kernels queued so far and beside the later ones; finish
+ * queues the rest and orders the device's later work after them (*early: buckets queued before
+ * finish). */
 void fth_grad_reducer_begin(FthGradReducer *r, float scale);
 void fth_grad_reducer_ready(FthGradReducer *r, size_t param);
 gboolean fth_grad_reducer_finish(FthGradReducer *r, int *early, GError **error);

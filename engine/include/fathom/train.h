@@ -374,9 +374,10 @@ void fth_trainer_set_grad_hook(FthTrainer *t, FthTrainerGradHook hook, gpointer 
  * rank's contiguous part of the global batch (the seeded order is the same on every rank); the
  * gradients, scaled by the part's share of the batch, are summed over the ranks in buckets of
  * bucket_bytes (0: FTH_GRAD_BUCKET_BYTES), so a step is the step of one process with the whole
- * batch up to float rounding. On the CPU a bucket is summed as soon as the backward pass has
- * finished its gradients, while the pass goes on; on a device (NCCL) after the pass, in the grad
- * hook (which this replaces). Not shared: batch-norm batch statistics (each rank normalizes over its part, as
+ * batch up to float rounding. A bucket is summed as soon as the backward pass has finished its
+ * gradients, while the pass goes on: on the CPU by a thread, on a device (an NCCL communicator,
+ * set after fth_trainer_use_device) on NCCL's own stream, joined in the grad hook (which this
+ * replaces). Not shared: batch-norm batch statistics (each rank normalizes over its part, as
  * PyTorch DDP without SyncBatchNorm; running statistics stay per rank, rank 0's are the ones
  * saved) and dropout masks. The loss and accuracy reported are the global batch's; evaluation is
  * split over the ranks and its loss and confusion counts summed (cm starts from zero). comm stays
@@ -385,11 +386,13 @@ gboolean fth_trainer_set_comm(FthTrainer *t, FthComm *comm, size_t bucket_bytes,
                               GError **error);
 /* Samples this rank has run in training steps so far. */
 size_t fth_trainer_local_samples(FthTrainer *t);
-/* Gradient buckets summed while their step's backward pass was still running (CPU), so far. */
+/* Gradient buckets summed (on a device: queued) while their step's backward pass was still
+ * running, so far. */
 int fth_trainer_early_buckets(FthTrainer *t);
-/* Data parallel on the CPU: TRUE (set by fth_trainer_set_comm) sums each gradient bucket as soon
- * as the backward pass has finished its gradients, FALSE all of them after the backward pass
- * (to measure the overlap); the local communicator gives the same bits either way. */
+/* Data parallel: TRUE (set by fth_trainer_set_comm) sums each gradient bucket as soon as the
+ * backward pass has finished its gradients (on the CPU on the reducer's thread, on a device on
+ * NCCL's own stream beside the backward kernels), FALSE all of them after the backward pass (to
+ * measure the overlap); the local communicator gives the same bits either way. */
 void fth_trainer_set_grad_overlap(FthTrainer *t, gboolean overlap);
 
 /* Runs the trainer's steps and evaluations on `be` (any backend; the CPU's works on its own
