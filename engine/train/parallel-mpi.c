@@ -6,7 +6,7 @@
 #include <mpi.h>
 
 /* MPI counts are ints: larger buffers go in pieces of this many elements. */
-enum { MPI_PIECE = 1 << 30 };
+enum { PIECE_ELEMENTS = 1 << 30 };
 
 typedef struct {
   FthComm base;
@@ -14,6 +14,7 @@ typedef struct {
   gboolean finalize;   /* this communicator initialized MPI, so it finalizes it */
 } MpiComm;
 
+/* rank: -1 before this process knows its rank. */
 static gboolean
 mpi_failed(int rank, const char *what, int code, GError **error)
 {
@@ -21,8 +22,11 @@ mpi_failed(int rank, const char *what, int code, GError **error)
   int len = 0;
   if (MPI_Error_string(code, text, &len) != MPI_SUCCESS)
     g_snprintf(text, sizeof text, "MPI error %d", code);
-  g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER, "rank %d: %s: %s", rank, what,
-              text);
+  if (rank < 0)
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER, "%s: %s", what, text);
+  else
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER, "rank %d: %s: %s", rank, what,
+                text);
   return FALSE;
 }
 
@@ -31,8 +35,8 @@ mpi_all_reduce(FthComm *comm, float *buf, size_t n, float scale, GError **error)
 {
   MpiComm *c = (MpiComm *)comm;
   fth_comm_scale_host(buf, n, scale);
-  for (size_t off = 0; off < n; off += MPI_PIECE) {
-    int m = (int)MIN((size_t)MPI_PIECE, n - off);
+  for (size_t off = 0; off < n; off += PIECE_ELEMENTS) {
+    int m = (int)MIN((size_t)PIECE_ELEMENTS, n - off);
     int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, m, MPI_FLOAT, MPI_SUM, c->world);
     if (rc != MPI_SUCCESS)
       return mpi_failed(comm->rank, "MPI_Allreduce", rc, error);
@@ -44,8 +48,8 @@ static gboolean
 mpi_broadcast(FthComm *comm, void *buf, size_t bytes, int root, GError **error)
 {
   MpiComm *c = (MpiComm *)comm;
-  for (size_t off = 0; off < bytes; off += MPI_PIECE) {
-    int m = (int)MIN((size_t)MPI_PIECE, bytes - off);
+  for (size_t off = 0; off < bytes; off += PIECE_ELEMENTS) {
+    int m = (int)MIN((size_t)PIECE_ELEMENTS, bytes - off);
     int rc = MPI_Bcast((char *)buf + off, m, MPI_BYTE, root, c->world);
     if (rc != MPI_SUCCESS)
       return mpi_failed(comm->rank, "MPI_Bcast", rc, error);
@@ -112,9 +116,14 @@ fth_comm_new_mpi(GError **error)
       MPI_Finalize();
     return NULL;
   }
+  /* MPI_COMM_WORLD's default handler ends the process on an error: ours returns it, as a
+   * library should. A caller that initialized MPI keeps its own choice. */
+  if (!initialized)
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MpiComm *c = g_new0(MpiComm, 1);
   c->base.ops = &mpi_ops;
   c->base.host = &c->base;
+  c->base.rank = -1;
   c->finalize = !initialized;
   rc = MPI_Comm_dup(MPI_COMM_WORLD, &c->world);
   if (rc == MPI_SUCCESS)
