@@ -51,7 +51,7 @@ gboolean fth_waveform_view_is_decoding(FthWaveformView *self);
 double fth_waveform_view_get_decoded_duration(FthWaveformView *self);
 /* TRUE once the spectrogram is there too. */
 gboolean fth_waveform_view_has_spectrogram(FthWaveformView *self);
-/* How much of the spectrogram is computed, 0 to 1 (0 before the audio is decoded). */
+/* How much of the timeline's spectrogram is computed, 0 to 1 (0 before anything is decoded). */
 double fth_waveform_view_get_spectrogram_progress(FthWaveformView *self);
 /* The error shown in the view, or a problem with the annotations (a segment past the end of
  * the audio); NULL when there is none. */
