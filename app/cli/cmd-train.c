@@ -137,7 +137,7 @@ fth_cli_train(int argc, char **argv)
   char **vars = NULL;
   int epochs = 0, batch = 0, accumulate = 0, patience = 0, limit = 0;
   gint64 seed = 1, stop_after = 0;
-  double lr = 0, val = 0.1, test = 0.1, max_memory = 0;
+  double lr = 0, val = 0.1, test = 0.1, max_memory = 0, comm_timeout = 0;
   gboolean resume = FALSE, no_augment = FALSE, json = FALSE, quiet = FALSE, bf16 = FALSE;
   const GOptionEntry entries[] = {
     {"recipe", 'r', 0, G_OPTION_ARG_STRING, &recipe, "Model recipe (default: fmnist-cnn)", "RECIPE"},
@@ -164,6 +164,9 @@ fth_cli_train(int argc, char **argv)
      "of every batch (with --device cuda, rank R on cuda:R)", "N"},
     {"launcher", 0, 0, G_OPTION_ARG_STRING, &launcher, "How the data-parallel processes meet: auto "
      "(MPI under mpirun when built in, else the built-in launcher), builtin or mpi", "L"},
+    {"comm-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &comm_timeout, "Data parallel: a collective "
+     "that waits this long for a rank ends the run, naming it (default: $FATHOM_COMM_TIMEOUT, "
+     "else 600)", "SECONDS"},
     {"checkpoint", 'c', 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint directory", "DIR"},
     {"resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from --checkpoint", NULL},
     {"init-from", 0, 0, G_OPTION_ARG_FILENAME, &init, "Start from the same-named weights of "
@@ -197,6 +200,13 @@ fth_cli_train(int argc, char **argv)
     return fth_cli_usage_error("train", "--bf16 contradicts --precision %s", precision);
   if (nproc < 0)
     return fth_cli_usage_error("train", "--nproc must not be negative");
+  if (comm_timeout < 0)
+    return fth_cli_usage_error("train", "--comm-timeout must not be negative");
+  /* Through the environment: the launcher's workers inherit it. */
+  if (comm_timeout > 0) {
+    char text[G_ASCII_DTOSTR_BUF_SIZE];
+    g_setenv(FTH_ENV_COMM_TIMEOUT, g_ascii_dtostr(text, sizeof text, comm_timeout), TRUE);
+  }
   FthLauncher how = FTH_LAUNCHER_AUTO;
   if (g_strcmp0(launcher, "builtin") == 0)
     how = FTH_LAUNCHER_BUILTIN;
@@ -259,10 +269,11 @@ fth_cli_train(int argc, char **argv)
   g_free(tj);
   if (state != FTH_JOB_STATE_SUCCEEDED)
     fth_comm_set_failed(comm);
-  /* Another rank went away: say so, so the launcher names that one. */
+  /* Another rank went away or hung: say so, so the launcher names that one. */
   const GError *job_error = fth_job_get_error(job);
   if (state == FTH_JOB_STATE_FAILED &&
-      g_error_matches(job_error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER))
+      (g_error_matches(job_error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER) ||
+       g_error_matches(job_error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_TIMEOUT)))
     return FTH_EXIT_PEER_LOST;
   return state_to_exit(state);
 }

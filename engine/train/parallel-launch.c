@@ -71,6 +71,23 @@ how_it_ended(int status)
   return g_strdup_printf("exited with status %d", WEXITSTATUS(status));
 }
 
+/* The rank a worker's collective waited for in vain (FTH_COMM_HUNG_FILE), and that worker's
+ * error; -1 without a report. */
+static int
+hung_rank(const char *dir, int nproc, char **report)
+{
+  g_autofree char *path = g_build_filename(dir, FTH_COMM_HUNG_FILE, NULL);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents(path, &text, NULL, NULL))
+    return -1;
+  char *end = NULL;
+  gint64 rank = g_ascii_strtoll(text, &end, 10);
+  if (end == text || *end != '\n' || rank < 0 || rank >= nproc)
+    return -1;
+  *report = g_strchomp(g_strdup(end + 1));
+  return (int)rank;
+}
+
 static void
 remove_dir(const char *dir, int nproc)
 {
@@ -80,6 +97,8 @@ remove_dir(const char *dir, int nproc)
   }
   g_autofree char *sock = g_build_filename(dir, "comm.sock", NULL);
   unlink(sock);
+  g_autofree char *hung = g_build_filename(dir, FTH_COMM_HUNG_FILE, NULL);
+  unlink(hung);
   rmdir(dir);
 }
 
@@ -171,6 +190,8 @@ fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError 
         if (w[o].pid != 0) {
           w[o].stopped = TRUE;
           kill(w[o].pid, SIGTERM);
+          /* A worker stopped by SIGSTOP would hold SIGTERM until the SIGKILL. */
+          kill(w[o].pid, SIGCONT);
         }
     }
     if (running > 0 && kill_at >= 0 && g_get_monotonic_time() > kill_at)
@@ -184,10 +205,20 @@ fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError 
   }
 
   gboolean ok = TRUE;
+  int hung;
+  g_autofree char *report = NULL;
   if (spawn_errno) {
     g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_WORKER,
                 "launch: could not start rank %d of %d: %s", started, nproc,
                 g_strerror(spawn_errno));
+    ok = FALSE;
+  } else if (kill_at >= 0 && (hung = hung_rank(dir, nproc, &report)) >= 0) {
+    g_autofree char *tail = hung == 0 ? g_strdup("(its output is above)") : log_tail(dir, hung);
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_WORKER,
+                "rank %d of %d (%s) hung: %s; the others were stopped. Its last output:\n%s", hung,
+                nproc, argv[0], report, tail);
+    if (failed_rank != NULL)
+      *failed_rank = hung;
     ok = FALSE;
   } else if (kill_at >= 0) {
     int r = blame(w, nproc);

@@ -3,6 +3,7 @@
 #include "parallel-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <poll.h>
 #include <stdint.h>
@@ -124,6 +125,10 @@ typedef struct {
   int *fds;          /* rank 0: fds[r] for r = 1..size-1; the others: fds[0], rank 0 */
   double *acc;       /* rank 0: CHUNK_FLOATS sums */
   float *tmp;        /* rank 0: one peer's chunk */
+  char *dir;         /* the rendezvous directory, for the report of a timeout */
+  double timeout_s;  /* a peer that sends or takes nothing this long fails the collective */
+  const char *op;    /* the collective under way, for its errors */
+  gboolean broken;   /* a collective timed out: the streams are out of step */
 } LocalComm;
 
 static gboolean
@@ -139,15 +144,84 @@ peer_error(const LocalComm *c, int peer, const char *what, int errnum, GError **
   return FALSE;
 }
 
+/* Rank 0 waited in vain for `peer` to send: the ranks after it with nothing pending either are
+ * missing too (those before it have sent already). */
+static GString *
+missing_ranks(const LocalComm *c, int peer)
+{
+  GString *s = g_string_new(NULL);
+  g_string_append_printf(s, "%d", peer);
+  for (int r = peer + 1; c->base.rank == 0 && r < c->base.size; r++) {
+    struct pollfd pfd = {.fd = c->fds[r], .events = POLLIN};
+    if (poll(&pfd, 1, 0) == 0)
+      g_string_append_printf(s, ", %d", r);
+  }
+  return s;
+}
+
+/* Fails the collective: names the rank(s) that did not arrive and reports the first to the
+ * launcher in DIR/FTH_COMM_HUNG_FILE (the first report stays: it comes from rank 0, which waits
+ * least). */
 static gboolean
-send_all(const LocalComm *c, int peer, int fd, const void *buf, size_t len, GError **error)
+timed_out(LocalComm *c, int peer, gboolean receiving, double waited_s, GError **error)
+{
+  c->broken = TRUE;
+  g_autoptr(GString) ranks = receiving ? missing_ranks(c, peer) : g_string_new(NULL);
+  if (!receiving)
+    g_string_append_printf(ranks, "%d", peer);
+  g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_TIMEOUT,
+              "rank %d: %s: rank%s %s of %d %s nothing for %g s (stopped, hung or deadlocked?)",
+              c->base.rank, c->op, strchr(ranks->str, ',') ? "s" : "", ranks->str, c->base.size,
+              receiving ? "sent" : "took", waited_s);
+  g_autofree char *path = g_build_filename(c->dir, FTH_COMM_HUNG_FILE, NULL);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    g_autofree char *report = g_strdup_printf("%d\n%s\n", peer, (*error)->message);
+    /* Best effort: without the report the launcher names the rank that timed out instead. */
+    gboolean written = write(fd, report, strlen(report)) == (ssize_t)strlen(report);
+    close(fd);
+    if (!written)
+      g_unlink(path);
+  }
+  return FALSE;
+}
+
+/* Waits until fd is ready for `events`, or fails after the collective timeout. */
+static gboolean
+wait_ready(LocalComm *c, int peer, int fd, short events, GError **error)
+{
+  /* The others wait a little longer than rank 0, which sees every rank and so names the one
+   * missing, where they could only name rank 0. */
+  double limit = c->timeout_s + (c->base.rank == 0 ? 0 : MIN(c->timeout_s / 4, 60));
+  gint64 deadline = g_get_monotonic_time() + (gint64)(limit * 1e6);
+  for (;;) {
+    gint64 left_ms = (deadline - g_get_monotonic_time() + 999) / 1000;
+    if (left_ms <= 0)
+      return timed_out(c, peer, events == POLLIN, limit, error);
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int k = poll(&pfd, 1, (int)MIN(left_ms, G_MAXINT));
+    /* Ready, or hung up or failed: send or recv says which. */
+    if (k > 0)
+      return TRUE;
+    if (k < 0 && errno != EINTR)
+      return peer_error(c, peer, "waiting for", errno, error);
+  }
+}
+
+static gboolean
+send_all(LocalComm *c, int peer, int fd, const void *buf, size_t len, GError **error)
 {
   const char *p = buf;
   while (len > 0) {
     /* MSG_NOSIGNAL: a peer that went away is an error here, not a SIGPIPE that kills us. */
-    ssize_t k = send(fd, p, len, MSG_NOSIGNAL);
+    ssize_t k = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k < 0 && errno == EINTR)
       continue;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_ready(c, peer, fd, POLLOUT, error))
+        return FALSE;
+      continue;
+    }
     if (k < 0)
       return peer_error(c, peer, "sending to", errno, error);
     p += k;
@@ -157,13 +231,18 @@ send_all(const LocalComm *c, int peer, int fd, const void *buf, size_t len, GErr
 }
 
 static gboolean
-recv_all(const LocalComm *c, int peer, int fd, void *buf, size_t len, GError **error)
+recv_all(LocalComm *c, int peer, int fd, void *buf, size_t len, GError **error)
 {
   char *p = buf;
   while (len > 0) {
-    ssize_t k = recv(fd, p, len, 0);
+    ssize_t k = recv(fd, p, len, MSG_DONTWAIT);
     if (k < 0 && errno == EINTR)
       continue;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_ready(c, peer, fd, POLLIN, error))
+        return FALSE;
+      continue;
+    }
     if (k <= 0)
       return peer_error(c, peer, k == 0 ? "receiving" : "receiving from", k == 0 ? 0 : errno,
                         error);
@@ -173,10 +252,21 @@ recv_all(const LocalComm *c, int peer, int fd, void *buf, size_t len, GError **e
   return TRUE;
 }
 
+/* Starts collective `op`: fails at once after a timeout, as the streams are out of step. */
 static gboolean
-local_all_reduce(FthComm *comm, float *buf, size_t n, float scale, GError **error)
+begin_collective(LocalComm *c, const char *op, GError **error)
 {
-  LocalComm *c = (LocalComm *)comm;
+  c->op = op;
+  if (c->broken)
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_TIMEOUT,
+                "rank %d: %s: an earlier collective timed out", c->base.rank, op);
+  return !c->broken;
+}
+
+static gboolean
+sum_to_all(LocalComm *c, float *buf, size_t n, float scale, GError **error)
+{
+  FthComm *comm = &c->base;
   fth_comm_scale_host(buf, n, scale);
   for (size_t off = 0; off < n && comm->size > 1; off += CHUNK_FLOATS) {
     size_t m = MIN((size_t)CHUNK_FLOATS, n - off), bytes = m * sizeof(float);
@@ -205,9 +295,18 @@ local_all_reduce(FthComm *comm, float *buf, size_t n, float scale, GError **erro
 }
 
 static gboolean
+local_all_reduce(FthComm *comm, float *buf, size_t n, float scale, GError **error)
+{
+  LocalComm *c = (LocalComm *)comm;
+  return begin_collective(c, "all-reduce", error) && sum_to_all(c, buf, n, scale, error);
+}
+
+static gboolean
 local_broadcast(FthComm *comm, void *buf, size_t bytes, int root, GError **error)
 {
   LocalComm *c = (LocalComm *)comm;
+  if (!begin_collective(c, "broadcast", error))
+    return FALSE;
   if (comm->rank != 0) {
     if (comm->rank == root)
       return send_all(c, 0, c->fds[0], buf, bytes, error);
@@ -224,8 +323,9 @@ local_broadcast(FthComm *comm, void *buf, size_t bytes, int root, GError **error
 static gboolean
 local_barrier(FthComm *comm, GError **error)
 {
+  LocalComm *c = (LocalComm *)comm;
   float x = 0;
-  return local_all_reduce(comm, &x, 1, 1.0f, error);
+  return begin_collective(c, "barrier", error) && sum_to_all(c, &x, 1, 1.0f, error);
 }
 
 static void
@@ -239,6 +339,7 @@ local_free(FthComm *comm)
   g_free(c->fds);
   g_free(c->acc);
   g_free(c->tmp);
+  g_free(c->dir);
   g_free(c);
 }
 
@@ -356,7 +457,8 @@ connect_root(LocalComm *c, const struct sockaddr_un *addr, gint64 deadline, GErr
 }
 
 FthComm *
-fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, GError **error)
+fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, double comm_timeout_s,
+                   GError **error)
 {
   if (size < 1 || rank < 0 || rank >= size) {
     g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID, "rank %d of %d", rank, size);
@@ -370,6 +472,9 @@ fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, GError
   c->base.rank = c->base.local_rank = rank;
   c->base.size = size;
   c->base.host = &c->base;
+  c->dir = g_strdup(dir);
+  c->timeout_s = comm_timeout_s > 0 ? comm_timeout_s : FTH_COMM_TIMEOUT_DEFAULT;
+  c->op = "joining";
   int n_fds = rank == 0 ? size : 1;
   c->fds = g_new(int, n_fds);
   for (int r = 0; r < n_fds; r++)
@@ -451,7 +556,19 @@ fth_comm_from_env(FthComm **out, GError **error)
                 rank_var, FTH_ENV_DIST_DIR);
     return FALSE;
   }
-  *out = fth_comm_new_local(dir, rank, size, 120, error);
+  double comm_timeout = FTH_COMM_TIMEOUT_DEFAULT;
+  const char *timeout_var = g_getenv(FTH_ENV_COMM_TIMEOUT);
+  if (timeout_var != NULL) {
+    char *end = NULL;
+    comm_timeout = g_ascii_strtod(timeout_var, &end);
+    if (end == timeout_var || *end != '\0' || !(comm_timeout > 0) || comm_timeout > 1e9) {
+      g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID,
+                  "%s=%s: expected a positive number of seconds", FTH_ENV_COMM_TIMEOUT,
+                  timeout_var);
+      return FALSE;
+    }
+  }
+  *out = fth_comm_new_local(dir, rank, size, 120, comm_timeout, error);
   /* Every rank made the directory before it connected, so rank 0 may remove it now. */
   if (*out != NULL && own_dir && rank == 0)
     g_rmdir(dir);
@@ -575,6 +692,8 @@ reducer_thread(gpointer data)
     GError *err = NULL;
     /* After a failure the connection is gone: the rest of the step is only counted. */
     gboolean ok = failed || reduce_bucket(r, b, scale, &err);
+    if (!ok)
+      g_prefix_error(&err, "gradient bucket %d of %d: ", b + 1, r->n_buckets);
     g_mutex_lock(&r->lock);
     if (!ok)
       r->error = err;

@@ -737,7 +737,7 @@ test_environment(void)
   g_unsetenv("OMPI_COMM_WORLD_SIZE");
   g_unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
   /* Alone: every collective is the identity. */
-  comm = fth_comm_new_local(tmp_root, 0, 1, 1, &error);
+  comm = fth_comm_new_local(tmp_root, 0, 1, 1, 0, &error);
   g_assert_no_error(error);
   float x[3] = {1, 2, 3};
   g_assert_true(fth_comm_all_reduce_sum(comm, x, 3, &error));
@@ -746,7 +746,7 @@ test_environment(void)
   g_assert_true(fth_comm_barrier(comm, &error));
   fth_comm_free(comm);
   /* Rank 1 of 2 with nobody listening: a timeout naming the socket. */
-  g_assert_null(fth_comm_new_local(tmp_root, 1, 2, 0.1, &error));
+  g_assert_null(fth_comm_new_local(tmp_root, 1, 2, 0.1, 0, &error));
   g_assert_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_CONNECT);
   g_assert_nonnull(strstr(error->message, "comm.sock"));
   g_clear_error(&error);
@@ -765,7 +765,7 @@ test_nccl_one_rank(void)
     return;
   }
   GError *error = NULL;
-  g_autoptr(FthComm) host = fth_comm_new_local(tmp_root, 0, 1, 1, &error);
+  g_autoptr(FthComm) host = fth_comm_new_local(tmp_root, 0, 1, 1, 0, &error);
   g_assert_no_error(error);
   g_autoptr(FthComm) nccl = fth_comm_new_nccl(host, fth_backend_cuda_context(be), &error);
   if (nccl == NULL && strstr(error->message, "without NCCL") != NULL) {

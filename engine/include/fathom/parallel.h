@@ -22,12 +22,19 @@ typedef enum {
   FTH_PARALLEL_ERROR_PEER,     /* a rank went away or sent something unexpected */
   FTH_PARALLEL_ERROR_WORKER,   /* the launcher: a worker failed */
   FTH_PARALLEL_ERROR_UNSUPPORTED,
+  FTH_PARALLEL_ERROR_TIMEOUT,  /* a rank did not take part in a collective within the timeout */
 } FthParallelError;
 
 /* The variables the launcher sets in each worker (torchrun's RANK / WORLD_SIZE). */
 #define FTH_ENV_RANK "FATHOM_RANK"
 #define FTH_ENV_WORLD_SIZE "FATHOM_WORLD_SIZE"
 #define FTH_ENV_DIST_DIR "FATHOM_DIST_DIR"
+/* Seconds a collective waits for a rank (fathom train --comm-timeout). */
+#define FTH_ENV_COMM_TIMEOUT "FATHOM_COMM_TIMEOUT"
+#define FTH_COMM_TIMEOUT_DEFAULT 600.0
+/* The local communicator's report of a collective that timed out, in its directory: the rank
+ * that did not arrive on the first line, the error after it. The first report stays. */
+#define FTH_COMM_HUNG_FILE "hung-rank"
 
 /* A worker exits with this status when it stops because another rank went away, so the
  * launcher names the rank that failed first rather than the ones that noticed it. */
@@ -37,11 +44,17 @@ typedef struct FthComm FthComm;
 
 /* The local communicator: rank 0 listens on DIR/comm.sock, the others connect (retrying until
  * timeout_s). Collectives go through rank 0, which sums in rank order with float64
- * accumulation, so every rank gets the same bits whatever the timing. */
-FthComm *fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, GError **error);
+ * accumulation, so every rank gets the same bits whatever the timing.
+ * A collective fails with FTH_PARALLEL_ERROR_TIMEOUT, naming the rank(s) that did not arrive,
+ * when a peer sends or takes nothing for comm_timeout_s (<= 0: FTH_COMM_TIMEOUT_DEFAULT), and
+ * writes DIR/FTH_COMM_HUNG_FILE for the launcher; the communicator then fails every later
+ * collective. A peer that closes its socket fails the collective at once. */
+FthComm *fth_comm_new_local(const char *dir, int rank, int size, double timeout_s,
+                            double comm_timeout_s, GError **error);
 
 /* The communicator the environment asks for: FATHOM_RANK / FATHOM_WORLD_SIZE / FATHOM_DIST_DIR
- * (the launcher), else OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE (mpirun, all ranks on one
+ * (the launcher), with FATHOM_COMM_TIMEOUT (seconds) as its collective timeout, else
+ * OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE (mpirun, all ranks on one
  * machine: the rendezvous directory is FATHOM_DIST_DIR, as `mpirun -x FATHOM_DIST_DIR=...`
  * passes it, or one under the temporary directory named after the ranks' common parent).
  * MPI itself is not used: the ranks meet through the local communicator. TRUE with *out NULL
@@ -140,9 +153,11 @@ gboolean fth_comm_broadcast_params(FthComm *comm, const FthParam *params, size_t
  * FATHOM_WORLD_SIZE and FATHOM_DIST_DIR (a fresh temporary directory, removed afterwards) set,
  * and FTH_NUM_THREADS (unless set) to the processors divided among the workers.
  * Rank 0 keeps this process's stdout and stderr; the others' output goes to DIR/rank-R.log.
- * When a worker fails the others are stopped (SIGTERM, then SIGKILL after a grace period) and
- * the error names the rank, how it ended and the end of its output. *failed_rank (may be NULL)
- * is that rank, -1 when all succeeded. Workers get SIGTERM when the launcher dies. */
+ * When a worker fails the others are stopped (SIGTERM and SIGCONT, then SIGKILL after a grace
+ * period) and the error names the rank, how it ended and the end of its output; when a worker's
+ * collective timed out (DIR/FTH_COMM_HUNG_FILE), the rank it waited for is the one named.
+ * *failed_rank (may be NULL) is that rank, -1 when all succeeded. Workers get SIGTERM when the
+ * launcher dies. */
 gboolean fth_launch_workers(const char *const *argv, int nproc, int *failed_rank, GError **error);
 
 G_END_DECLS
