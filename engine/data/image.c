@@ -46,6 +46,7 @@ typedef struct {
   const char *name;
   FthImageDecodeFlags flags;
   gboolean header_only;
+  int reduction;   /* JPEG only: decode at 1/reduction of the size (1, 2, 4 or 8); 0 = 1 */
   guint8 *pixels;  /* caller's buffer, or NULL to allocate */
   gsize capacity;
   guint8 *allocated; /* out: when pixels was NULL */
@@ -206,6 +207,15 @@ decode_jpeg(const guint8 *data, gsize len, DecodeTarget *t, GError **error)
   if (t->flags & FTH_IMAGE_DECODE_FAST) {
     s->cinfo.dct_method = JDCT_IFAST;
     s->cinfo.do_fancy_upsampling = FALSE;
+  }
+  if (t->reduction > 1) {
+    /* DCT scaling: each 8x8 block is transformed straight to (8/reduction)^2 pixels, so most of
+     * the IDCT and colour conversion work is never done. Sides round up. */
+    s->cinfo.scale_num = 1;
+    s->cinfo.scale_denom = (unsigned int) t->reduction;
+    jpeg_calc_output_dimensions(&s->cinfo);
+    t->info.width = (int) s->cinfo.output_width;
+    t->info.height = (int) s->cinfo.output_height;
   }
 
   guint8 *dst = target_prepare(t, error);
@@ -412,7 +422,11 @@ decode_any(const guint8 *data, gsize len, DecodeTarget *t, GError **error)
   gboolean ok;
   if (format == FTH_MEDIA_FORMAT_JPEG)
     ok = decode_jpeg(data, len, t, error);
-  else if (format == FTH_MEDIA_FORMAT_PNG)
+  else if (format == FTH_MEDIA_FORMAT_PNG && t->reduction > 1) {
+    fth_media_set_error(error, FTH_MEDIA_ERROR_UNSUPPORTED, t->name,
+                        "reduced decoding needs a JPEG, the content is PNG");
+    return FALSE;
+  } else if (format == FTH_MEDIA_FORMAT_PNG)
     ok = decode_png(data, len, t, error);
   else if (format != FTH_MEDIA_FORMAT_UNKNOWN) {
     fth_media_set_error(error, FTH_MEDIA_ERROR_UNSUPPORTED, t->name,
@@ -484,6 +498,54 @@ fth_image_decode_file(const char *path, FthImageDecodeFlags flags, FthImage *ima
   gboolean ok = fth_image_decode_memory(file.data, file.len, path, flags, image, error);
   fth_media_file_unmap(&file);
   return ok;
+}
+
+gboolean
+fth_image_decode_reduced_memory(const guint8 *data, gsize len, const char *name,
+                                FthImageDecodeFlags flags, int reduction, FthImage *image,
+                                GError **error)
+{
+  g_return_val_if_fail(reduction == 1 || reduction == 2 || reduction == 4 || reduction == 8,
+                       FALSE);
+  DecodeTarget t = {.name = name, .flags = flags, .reduction = reduction};
+  *image = (FthImage){0};
+  if (!decode_any(data, len, &t, error))
+    return FALSE;
+  image->width = t.info.width;
+  image->height = t.info.height;
+  image->channels = t.info.channels;
+  image->pixels = t.allocated;
+  return TRUE;
+}
+
+gboolean
+fth_image_decode_reduced_file(const char *path, FthImageDecodeFlags flags, int reduction,
+                              FthImage *image, GError **error)
+{
+  FthMediaFile file;
+  *image = (FthImage){0};
+  if (!fth_media_file_map(path, &file, error))
+    return FALSE;
+  gboolean ok = fth_image_decode_reduced_memory(file.data, file.len, path, flags, reduction,
+                                                image, error);
+  fth_media_file_unmap(&file);
+  return ok;
+}
+
+int
+fth_image_reduction_for_view(int width, int height, int view_width, int view_height)
+{
+  if (width <= 0 || height <= 0)
+    return 1;
+  if (view_width <= 0 || view_height <= 0)
+    return 8;
+  /* The fitted picture's size in image pixels per view pixel: the reduced copy may be that
+   * much smaller and still cover every view pixel with one of its own. */
+  double ratio = MAX((double) width / view_width, (double) height / view_height);
+  int reduction = 1;
+  while (reduction < 8 && 2 * reduction <= ratio)
+    reduction *= 2;
+  return reduction;
 }
 
 gboolean

@@ -135,6 +135,21 @@ gboolean fth_image_decode_into(const guint8 *data, gsize len, const char *name,
                                FthImageDecodeFlags flags, guint8 *pixels, gsize capacity,
                                FthImageInfo *info, GError **error);
 
+/* JPEG only: decodes at 1/REDUCTION of each side (REDUCTION 1, 2, 4 or 8; sides round up) with
+ * libjpeg-turbo's DCT scaling, several times faster than a full decode: each pixel is close to
+ * the mean of a REDUCTION x REDUCTION block of the full image, so a view can show it stretched
+ * while the full image decodes. Other formats fail with FTH_MEDIA_ERROR_UNSUPPORTED. The size
+ * limits are those of the full image. */
+gboolean fth_image_decode_reduced_memory(const guint8 *data, gsize len, const char *name,
+                                         FthImageDecodeFlags flags, int reduction,
+                                         FthImage *image, GError **error);
+gboolean fth_image_decode_reduced_file(const char *path, FthImageDecodeFlags flags,
+                                       int reduction, FthImage *image, GError **error);
+/* The largest reduction (1, 2, 4 or 8) for a WIDTH x HEIGHT image fitted to a VIEW_WIDTH x
+ * VIEW_HEIGHT view (device pixels) whose reduced copy still has a pixel for every view pixel;
+ * 8 when the view has no size yet. */
+int fth_image_reduction_for_view(int width, int height, int view_width, int view_height);
+
 void fth_image_clear(FthImage *image);
 
 /* ---------------------------------------------------------------------------------------------
