@@ -1,6 +1,10 @@
 /* The MPI communicator (builds with the mpi feature): the ranks of mpirun, on one machine or
  * several, summed with MPI_Allreduce on the host. A private duplicate of MPI_COMM_WORLD returns
- * errors instead of ending the process, so they reach the caller as GErrors. */
+ * errors instead of ending the process, so they reach the caller as GErrors.
+ * No collective timeout here: MPI has no portable way to bound or cancel a blocking collective
+ * (MPI_Allreduce cannot be cancelled; ULFM's MPI_Comm_revoke and Open MPI's
+ * --timeout / mpi_ft_* settings are extensions), so a hung rank is left to mpirun's own
+ * timeout (mpirun --timeout, Slurm's time limit). */
 #include "parallel-private.h"
 
 #include <mpi.h>

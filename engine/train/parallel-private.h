@@ -35,7 +35,11 @@ struct FthComm {
   int local_rank;  /* among the ranks on this machine */
   FthComm *host;   /* for host memory: itself, or the host communicator under NCCL */
   gboolean failed; /* fth_comm_set_failed */
+  double timeout_s; /* a collective that waits this long for a rank fails; 0: none (MPI) */
 };
+
+/* The collective timeout FATHOM_COMM_TIMEOUT asks for, else FTH_COMM_TIMEOUT_DEFAULT. */
+gboolean fth_comm_timeout_from_env(double *timeout_s, GError **error);
 
 /* buf *= scale, with 0 giving zeros even where buf holds a NaN from an earlier step. */
 void fth_comm_scale_host(float *buf, size_t n, float scale);

@@ -126,7 +126,6 @@ typedef struct {
   double *acc;       /* rank 0: CHUNK_FLOATS sums */
   float *tmp;        /* rank 0: one peer's chunk */
   char *dir;         /* the rendezvous directory, for the report of a timeout */
-  double timeout_s;  /* a peer that sends or takes nothing this long fails the collective */
   const char *op;    /* the collective under way, for its errors */
   gboolean broken;   /* a collective timed out: the streams are out of step */
 } LocalComm;
@@ -192,7 +191,8 @@ wait_ready(LocalComm *c, int peer, int fd, short events, GError **error)
 {
   /* The others wait a little longer than rank 0, which sees every rank and so names the one
    * missing, where they could only name rank 0. */
-  double limit = c->timeout_s + (c->base.rank == 0 ? 0 : MIN(c->timeout_s / 4, 60));
+  double timeout_s = c->base.timeout_s;
+  double limit = timeout_s + (c->base.rank == 0 ? 0 : MIN(timeout_s / 4, 60));
   gint64 deadline = g_get_monotonic_time() + (gint64)(limit * 1e6);
   for (;;) {
     gint64 left_ms = (deadline - g_get_monotonic_time() + 999) / 1000;
@@ -473,7 +473,7 @@ fth_comm_new_local(const char *dir, int rank, int size, double timeout_s, double
   c->base.size = size;
   c->base.host = &c->base;
   c->dir = g_strdup(dir);
-  c->timeout_s = comm_timeout_s > 0 ? comm_timeout_s : FTH_COMM_TIMEOUT_DEFAULT;
+  c->base.timeout_s = comm_timeout_s > 0 ? comm_timeout_s : FTH_COMM_TIMEOUT_DEFAULT;
   c->op = "joining";
   int n_fds = rank == 0 ? size : 1;
   c->fds = g_new(int, n_fds);
@@ -506,6 +506,24 @@ parse_int_env(const char *name, int min, int *out, GError **error)
     return FALSE;
   }
   *out = (int)x;
+  return TRUE;
+}
+
+gboolean
+fth_comm_timeout_from_env(double *timeout_s, GError **error)
+{
+  *timeout_s = FTH_COMM_TIMEOUT_DEFAULT;
+  const char *v = g_getenv(FTH_ENV_COMM_TIMEOUT);
+  if (v == NULL)
+    return TRUE;
+  char *end = NULL;
+  double x = g_ascii_strtod(v, &end);
+  if (end == v || *end != '\0' || !(x > 0) || x > 1e9) {
+    g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID,
+                "%s=%s: expected a positive number of seconds", FTH_ENV_COMM_TIMEOUT, v);
+    return FALSE;
+  }
+  *timeout_s = x;
   return TRUE;
 }
 
@@ -556,18 +574,9 @@ fth_comm_from_env(FthComm **out, GError **error)
                 rank_var, FTH_ENV_DIST_DIR);
     return FALSE;
   }
-  double comm_timeout = FTH_COMM_TIMEOUT_DEFAULT;
-  const char *timeout_var = g_getenv(FTH_ENV_COMM_TIMEOUT);
-  if (timeout_var != NULL) {
-    char *end = NULL;
-    comm_timeout = g_ascii_strtod(timeout_var, &end);
-    if (end == timeout_var || *end != '\0' || !(comm_timeout > 0) || comm_timeout > 1e9) {
-      g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_INVALID,
-                  "%s=%s: expected a positive number of seconds", FTH_ENV_COMM_TIMEOUT,
-                  timeout_var);
-      return FALSE;
-    }
-  }
+  double comm_timeout;
+  if (!fth_comm_timeout_from_env(&comm_timeout, error))
+    return FALSE;
   *out = fth_comm_new_local(dir, rank, size, 120, comm_timeout, error);
   /* Every rank made the directory before it connected, so rank 0 may remove it now. */
   if (*out != NULL && own_dir && rank == 0)
