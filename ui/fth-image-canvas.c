@@ -37,10 +37,13 @@ enum { CORNER_TOP_LEFT, CORNER_TOP_RIGHT, CORNER_BOTTOM_LEFT, CORNER_BOTTOM_RIGH
 struct _FthImageCanvas {
   GtkWidget parent_instance;
 
-  cairo_surface_t *surface; /* the image, ARGB32 premultiplied */
-  cairo_surface_t *levels[MAX_LEVELS]; /* levels[k]: the image halved k times; [0] = surface */
+  cairo_surface_t *surface; /* the image or its preview, ARGB32 premultiplied */
+  /* levels[k]: the image halved level_shift + k times; [0] = surface. level_shift is 0 for the
+   * image itself, k for a preview reduced 2^k times. */
+  cairo_surface_t *levels[MAX_LEVELS];
   int n_levels;
-  int image_width, image_height;
+  int level_shift;
+  int image_width, image_height; /* of the full image, preview or not */
 
   GArray *shapes;         /* Shape */
   GHashTable *colors;     /* label id (gint64 *) -> GdkRGBA */
@@ -314,26 +317,78 @@ fth_image_canvas_surface_from_texture(GdkTexture *texture)
   return surface;
 }
 
+/* Draws from SURFACE (NULL: nothing), the image halved SHIFT times, and its halved copies. */
+static void
+take_levels(FthImageCanvas *self, cairo_surface_t *surface, int shift)
+{
+  g_clear_pointer(&self->surface, cairo_surface_destroy);
+  self->n_levels = 0;
+  self->level_shift = shift;
+  if (surface == NULL)
+    return;
+  self->surface = cairo_surface_reference(surface);
+  ensure_pyramid(surface);
+  for (cairo_surface_t *level = surface; level != NULL && self->n_levels + shift < MAX_LEVELS;
+       level = cairo_surface_get_user_data(level, &half_key))
+    self->levels[self->n_levels++] = level;
+}
+
 void
 fth_image_canvas_set_surface(FthImageCanvas *self, cairo_surface_t *surface)
 {
   g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
 
-  g_clear_pointer(&self->surface, cairo_surface_destroy);
-  self->image_width = self->image_height = 0;
-  self->n_levels = 0;
-  if (surface != NULL) {
-    self->surface = cairo_surface_reference(surface);
-    self->image_width = cairo_image_surface_get_width(surface);
-    self->image_height = cairo_image_surface_get_height(surface);
-    ensure_pyramid(surface);
-    for (cairo_surface_t *level = surface; level != NULL && self->n_levels < MAX_LEVELS;
-         level = cairo_surface_get_user_data(level, &half_key))
-      self->levels[self->n_levels++] = level;
+  gboolean replaces_preview =
+    self->level_shift > 0 && surface != NULL &&
+    cairo_image_surface_get_width(surface) == self->image_width &&
+    cairo_image_surface_get_height(surface) == self->image_height;
+  take_levels(self, surface, 0);
+  if (replaces_preview) {
+    /* Same image coordinates: the view, the selection and a shape being drawn stay. */
+    gtk_widget_queue_draw(GTK_WIDGET(self));
+    return;
   }
+  self->image_width = surface != NULL ? cairo_image_surface_get_width(surface) : 0;
+  self->image_height = surface != NULL ? cairo_image_surface_get_height(surface) : 0;
   fth_image_canvas_cancel_drawing(self);
   fth_image_canvas_set_selected(self, 0);
   fth_image_canvas_zoom_fit(self);
+}
+
+void
+fth_image_canvas_set_preview(FthImageCanvas *self, cairo_surface_t *preview, int width,
+                             int height)
+{
+  g_return_if_fail(FTH_IS_IMAGE_CANVAS(self));
+  g_return_if_fail(preview != NULL && width > 0 && height > 0);
+
+  int pw = cairo_image_surface_get_width(preview), ph = cairo_image_surface_get_height(preview);
+  int shift = 0;
+  while (shift < MAX_LEVELS - 1 && (((width - 1) >> shift) + 1 != pw ||
+                                    ((height - 1) >> shift) + 1 != ph))
+    shift++;
+  g_return_if_fail(((width - 1) >> shift) + 1 == pw && ((height - 1) >> shift) + 1 == ph);
+
+  take_levels(self, preview, shift);
+  self->image_width = width;
+  self->image_height = height;
+  fth_image_canvas_cancel_drawing(self);
+  fth_image_canvas_set_selected(self, 0);
+  fth_image_canvas_zoom_fit(self);
+}
+
+gboolean
+fth_image_canvas_is_preview(FthImageCanvas *self)
+{
+  g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), FALSE);
+  return self->level_shift > 0;
+}
+
+cairo_surface_t *
+fth_image_canvas_get_surface(FthImageCanvas *self)
+{
+  g_return_val_if_fail(FTH_IS_IMAGE_CANVAS(self), NULL);
+  return self->surface;
 }
 
 void
@@ -679,19 +734,23 @@ fth_image_canvas_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
     return;
 
   cairo_t *cr = gtk_snapshot_append_cairo(snapshot, &GRAPHENE_RECT_INIT(0, 0, width, height));
-  /* The smallest level still at least as large as the zoom: at most 2:1 to resample. */
+  /* The smallest level still at least as large as the zoom: at most 2:1 to resample. A
+   * preview has no levels above its own size; it is stretched. */
   int k = 0;
-  while (k + 1 < self->n_levels && self->zoom * (1 << (k + 1)) <= 1.0)
+  while (k + 1 < self->level_shift + self->n_levels && self->zoom * (1 << (k + 1)) <= 1.0)
     k++;
+  k = MAX(k, self->level_shift);
   double level_scale = 1.0 / (1 << k);
   cairo_save(cr);
   cairo_translate(cr, self->ox, self->oy);
   cairo_scale(cr, self->zoom / level_scale, self->zoom / level_scale);
-  cairo_set_source_surface(cr, self->levels[k], 0, 0);
+  cairo_set_source_surface(cr, self->levels[k - self->level_shift], 0, 0);
   /* Bilinear from a level within 2:1 of the zoom: GOOD's wide kernels are what cost seconds
-   * a frame on a large picture, and they add nothing within 2:1. */
-  cairo_pattern_set_filter(cairo_get_source(cr),
-                           self->zoom >= 2.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
+   * a frame on a large picture, and they add nothing within 2:1. The image's own pixels are
+   * drawn as squares from 2x on; a preview's stay smooth. */
+  cairo_pattern_set_filter(cairo_get_source(cr), self->zoom >= 2.0 && k == 0
+                                                   ? CAIRO_FILTER_NEAREST
+                                                   : CAIRO_FILTER_BILINEAR);
   cairo_rectangle(cr, 0, 0, self->image_width * level_scale, self->image_height * level_scale);
   cairo_fill(cr);
   cairo_restore(cr);

@@ -40,6 +40,17 @@ cairo_surface_t *fth_image_canvas_surface_from_texture(GdkTexture *texture);
  * surface that did not come from surface_from_texture() gets its halved copies here, on the
  * calling thread. */
 void fth_image_canvas_set_surface(FthImageCanvas *self, cairo_surface_t *surface);
+/* Shows PREVIEW (referenced), a copy of a WIDTH x HEIGHT image reduced 2^k times with sides
+ * rounded up (as fth_image_decode_reduced_file() makes it), stretched over the full image:
+ * zoom, gestures, signals and annotations are in the full image's pixels. Fitted; clears the
+ * selection. A set_surface() that follows with a WIDTH x HEIGHT surface replaces the preview
+ * in place: zoom, position, selection and a shape being drawn stay. */
+void fth_image_canvas_set_preview(FthImageCanvas *self, cairo_surface_t *preview, int width,
+                                  int height);
+/* Whether what is drawn is a preview. */
+gboolean fth_image_canvas_is_preview(FthImageCanvas *self);
+/* The surface drawn from (the preview while there is one; not referenced), or NULL. */
+cairo_surface_t *fth_image_canvas_get_surface(FthImageCanvas *self);
 /* ANNOTATIONS: FthAnnotation records of the item (boxes and polygons are drawn; whole-item
  * classes and other geometries are not); LABELS: FthLabel records for their colors. Both
  * copied; either may be NULL. The selection survives if its id is still there. */
