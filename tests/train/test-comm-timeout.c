@@ -184,6 +184,26 @@ test_all_reduce_times_out(void)
   check_all_reduce_times_out(1);
 }
 
+/* Rank 1 sends more than the socket holds while rank 0 takes nothing: its send times out. */
+static void
+test_send_times_out(void)
+{
+  Rank ranks[2];
+  join_two("send", 1.0, ranks);
+  size_t n = (size_t)1 << 20;
+  g_autofree float *buf = g_new0(float, n);
+  GError *error = NULL;
+  gint64 start = g_get_monotonic_time();
+  g_assert_false(fth_comm_all_reduce_sum(ranks[1].comm, buf, n, &error));
+  double took = (double)(g_get_monotonic_time() - start) / 1e6;
+  g_assert_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_TIMEOUT);
+  g_test_message("after %.2f s: %s", took, error->message);
+  g_assert_cmpfloat(took, <, 2.0);
+  g_assert_nonnull(strstr(error->message, "rank 0 of 2 took nothing"));
+  g_clear_error(&error);
+  free_two(ranks);
+}
+
 static void
 test_barrier_times_out(void)
 {
@@ -308,6 +328,7 @@ main(int argc, char **argv)
   self_exe = g_file_read_link("/proc/self/exe", NULL);
   tmp_root = g_dir_make_tmp("fth-comm-timeout-XXXXXX", NULL);
   g_test_add_func("/comm-timeout/all-reduce", test_all_reduce_times_out);
+  g_test_add_func("/comm-timeout/send", test_send_times_out);
   g_test_add_func("/comm-timeout/barrier", test_barrier_times_out);
   g_test_add_func("/comm-timeout/closed-peer", test_closed_peer_fails_at_once);
   g_test_add_func("/comm-timeout/bad-environment", test_bad_environment);
