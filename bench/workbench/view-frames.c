@@ -8,8 +8,10 @@
  * one step per frame (zoom, pan or scroll; for text, also span creation through the label key;
  * for audio, zooming in and out of the decoded part while it decodes) and prints the open time
  * (for audio: the first painted waveform, the whole decode, the spectrogram) and each phase's
- * frame intervals (from the frame clock) as mean, p95 and max. Not a test: the figures depend on
- * the machine and its load. */
+ * frame intervals (from the frame clock) as mean, p95 and max. For the picture, the time to the
+ * first painted frame is measured twice: from a full decode, and from a reduced JPEG decode
+ * shown as a preview (with the time until the full image replaces it). Not a test: the figures
+ * depend on the machine and its load. */
 #include "fth-image-canvas.h"
 #include "fth-text-span-view.h"
 #include "fth-waveform-view.h"
@@ -211,6 +213,57 @@ redraw_step(gpointer data, guint frame)
   return frame + 1 < 30;
 }
 
+/* PATH decoded at 1/REDUCTION and converted to a canvas surface with its halved copies, as the
+ * item view does on its worker threads. */
+static cairo_surface_t *
+decode_to_surface(const char *path, int reduction, int *width, int *height, double *decode_ms,
+                  double *convert_ms, GError **error)
+{
+  gint64 t0 = g_get_monotonic_time();
+  FthImage image = { 0 };
+  if (!fth_image_decode_reduced_file(path, FTH_IMAGE_DECODE_RGB | FTH_IMAGE_DECODE_FAST,
+                                     reduction, &image, error))
+    return NULL;
+  *decode_ms = ms_since(t0);
+  *width = image.width;
+  *height = image.height;
+  g_autoptr(GBytes) bytes =
+    g_bytes_new_with_free_func(image.pixels, (gsize)image.width * image.height * 3, g_free,
+                               image.pixels);
+  g_autoptr(GdkTexture) texture = gdk_memory_texture_new(image.width, image.height,
+                                                         GDK_MEMORY_R8G8B8, bytes,
+                                                         (gsize)image.width * 3);
+  gint64 t1 = g_get_monotonic_time();
+  cairo_surface_t *surface = fth_image_canvas_surface_from_texture(texture);
+  *convert_ms = ms_since(t1);
+  return surface;
+}
+
+static void
+on_after_paint(GdkFrameClock *clock, gpointer data)
+{
+  *(gboolean *)data = TRUE;
+}
+
+static gboolean
+flag_set(gpointer data)
+{
+  return *(gboolean *)data;
+}
+
+/* Milliseconds from T0 to the end of the next frame that paints CANVAS. */
+static double
+wait_painted(GtkWidget *canvas, gint64 t0)
+{
+  gboolean painted = FALSE;
+  GdkFrameClock *clock = gtk_widget_get_frame_clock(canvas);
+  gulong id = g_signal_connect(clock, "after-paint", G_CALLBACK(on_after_paint), &painted);
+  gtk_widget_queue_draw(canvas);
+  fth_test_spin_until(flag_set, &painted, 20000);
+  g_signal_handler_disconnect(clock, id);
+  return ms_since(t0);
+}
+
 static int
 bench_image(const char *media)
 {
@@ -231,28 +284,53 @@ bench_image(const char *media)
   GtkWidget *canvas = fth_image_canvas_new();
   GtkWidget *window = show_in_window(canvas);
 
-  /* What the item view does, on its worker threads: decode, wrap as a texture, convert. */
+  /* Time to first paint without a preview: what the item view does for a PNG, on its worker
+   * threads (decode, wrap as a texture, convert), then the first frame that shows it. */
   gint64 t0 = g_get_monotonic_time();
-  FthImage image = { 0 };
-  if (!fth_image_decode_file(path, FTH_IMAGE_DECODE_RGB | FTH_IMAGE_DECODE_FAST, &image,
-                             &error)) {
+  int width = 0, height = 0;
+  double decode_ms, convert_ms;
+  cairo_surface_t *surface =
+    decode_to_surface(path, 1, &width, &height, &decode_ms, &convert_ms, &error);
+  if (surface == NULL) {
     g_printerr("view-frames: %s\n", error->message);
     return 1;
   }
-  double decode_ms = ms_since(t0);
-  g_autoptr(GBytes) bytes =
-    g_bytes_new_with_free_func(image.pixels, (gsize)image.width * image.height * 3, g_free,
-                               image.pixels);
-  g_autoptr(GdkTexture) texture = gdk_memory_texture_new(image.width, image.height,
-                                                         GDK_MEMORY_R8G8B8, bytes,
-                                                         (gsize)image.width * 3);
-  gint64 t1 = g_get_monotonic_time();
-  cairo_surface_t *surface = fth_image_canvas_surface_from_texture(texture);
-  double convert_ms = ms_since(t1);
   gint64 t2 = g_get_monotonic_time();
   fth_image_canvas_set_surface(FTH_IMAGE_CANVAS(canvas), surface);
   cairo_surface_destroy(surface);
   double set_ms = ms_since(t2);
+  double full_paint_ms = wait_painted(canvas, t0);
+
+  /* With the preview, as for a JPEG: a reduced decode sized to the view, shown at once, then
+   * the full image in its place (one after the other here; side by side on the item view's
+   * worker threads). */
+  fth_image_canvas_set_surface(FTH_IMAGE_CANVAS(canvas), NULL);
+  fth_test_spin_for(200);
+  t0 = g_get_monotonic_time();
+  int scale = gtk_widget_get_scale_factor(canvas);
+  int reduction = fth_image_reduction_for_view(width, height, gtk_widget_get_width(canvas) * scale,
+                                               gtk_widget_get_height(canvas) * scale);
+  double preview_decode_ms, preview_convert_ms;
+  int preview_width, preview_height;
+  surface = decode_to_surface(path, reduction, &preview_width, &preview_height,
+                              &preview_decode_ms, &preview_convert_ms, &error);
+  if (surface == NULL) {
+    g_printerr("view-frames: %s\n", error->message);
+    return 1;
+  }
+  fth_image_canvas_set_preview(FTH_IMAGE_CANVAS(canvas), surface, width, height);
+  cairo_surface_destroy(surface);
+  double preview_paint_ms = wait_painted(canvas, t0);
+  double again_decode_ms, again_convert_ms;
+  surface = decode_to_surface(path, 1, &width, &height, &again_decode_ms, &again_convert_ms,
+                              &error);
+  if (surface == NULL) {
+    g_printerr("view-frames: %s\n", error->message);
+    return 1;
+  }
+  fth_image_canvas_set_surface(FTH_IMAGE_CANVAS(canvas), surface);
+  cairo_surface_destroy(surface);
+  double swap_paint_ms = wait_painted(canvas, t0);
 
   /* 200 boxes over the picture, of two labels. */
   g_autoptr(GPtrArray) labels = g_ptr_array_new();
@@ -277,7 +355,12 @@ bench_image(const char *media)
   fth_image_canvas_set_annotations(FTH_IMAGE_CANVAS(canvas), anns, labels);
   printf("image %dx%d: decode %.0f ms, convert to a cairo surface %.0f ms, set_surface %.0f ms "
          "(decode and convert run on worker threads in the item view)\n",
-         image.width, image.height, decode_ms, convert_ms, set_ms);
+         width, height, decode_ms, convert_ms, set_ms);
+  printf("  first paint, full decode: %.0f ms\n", full_paint_ms);
+  printf("  first paint, 1/%d preview (%dx%d: decode %.0f ms, convert %.0f ms): %.0f ms; "
+         "full image swapped in and painted at %.0f ms\n",
+         reduction, preview_width, preview_height, preview_decode_ms, preview_convert_ms,
+         preview_paint_ms, swap_paint_ms);
 
   ImageBench b = { FTH_IMAGE_CANVAS(canvas), 0 };
   run_phase(canvas, "redraw at fit (30 frames)", redraw_step, canvas);
