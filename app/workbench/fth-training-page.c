@@ -1,6 +1,8 @@
 /* fth-training-page.c: the training run is an FthJob whose function calls fth_train() and
  * turns its progress into job events with metrics; the page plots those events as they
- * arrive on the main loop. */
+ * arrive on the main loop. The confusion matrices the trainer stores (one per epoch on the
+ * validation split, one on the test split at the end) are read on a worker thread for the run
+ * chosen in the list. */
 #include "fth-training-page.h"
 
 #include "fth-background-thread.h"
@@ -36,6 +38,9 @@ struct _FthTrainingPage {
   FthLineChart *accuracy_chart;
   GtkListBox *runs_list;
   FthConfusionMatrix *confusion;
+  GtkLabel *confusion_hint;
+  GtkDropDown *matrix_dropdown;
+  GtkStringList *matrix_choices;
 
   FthStore *store;
   FthJobsPanel *jobs_panel;
@@ -43,12 +48,23 @@ struct _FthTrainingPage {
   FthJob *job;
   guint subscription;
   guint n_runs;
+  GArray *run_ids;          /* gint64, one per row of runs_list */
+  gint64 newest_done_run;   /* whose final model `fathom predict` uses; 0 when none */
+  gint64 shown_run;         /* the run whose matrices are listed; 0 when none */
+  GPtrArray *matrices;      /* Matrix, in matrix_choices order */
+  gint64 matrices_run;      /* whose they are */
+  guint default_matrix;     /* the choice shown unless the user picks another */
+  gboolean pinned;          /* the user chose an older run or matrix: keep it while training */
+  gboolean choosing;        /* the page itself is changing the row or the choice */
+  gboolean matrix_due;      /* an epoch ended: its matrix is stored before the next event */
+  GCancellable *matrix_cancellable;
   guint loss_series, val_loss_series, train_acc_series, val_acc_series;
 };
 
 G_DEFINE_FINAL_TYPE(FthTrainingPage, fth_training_page, GTK_TYPE_WIDGET)
 
-enum { SIGNAL_RUNS_LISTED, SIGNAL_RUN_FINISHED, SIGNAL_SHOW_ITEMS, N_SIGNALS };
+enum { SIGNAL_RUNS_LISTED, SIGNAL_RUN_FINISHED, SIGNAL_SHOW_ITEMS, SIGNAL_MATRIX_SHOWN,
+       N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* ---- the job ------------------------------------------------------------------------------ */
@@ -200,8 +216,6 @@ typedef struct {
   GStrv recipes;
   GArray *recipe_defaults; /* RecipeDefaults, one per recipe */
   GPtrArray *runs;      /* FthRun */
-  GStrv classes;        /* of the newest run's test confusion matrix; NULL when none */
-  gint64 *counts;       /* its cells, row = true class */
 } PageData;
 
 static void
@@ -210,49 +224,71 @@ page_data_free(PageData *data)
   g_strfreev(data->recipes);
   g_clear_pointer(&data->recipe_defaults, g_array_unref);
   g_clear_pointer(&data->runs, g_ptr_array_unref);
-  g_strfreev(data->classes);
-  g_free(data->counts);
   g_free(data);
 }
 
-/* The "confusion" member of a run summary ({"labels": [...], "counts": [[...], ...]}). */
-static gboolean
-parse_confusion(const char *summary_json, PageData *data)
+/* One stored confusion matrix. */
+typedef struct {
+  gboolean test; /* the test split after the last epoch; else validation after EPOCH */
+  int epoch;
+  GStrv classes;
+  gint64 *counts; /* row = true class */
+  guint n;
+} Matrix;
+
+static void
+matrix_free(Matrix *matrix)
+{
+  g_strfreev(matrix->classes);
+  g_free(matrix->counts);
+  g_free(matrix);
+}
+
+/* The metadata of a "confusion" artifact ({"split", "epoch", "labels": [...], "counts": [[...],
+ * ...], ...}, see store_confusion() in engine/train/train-run.c); NULL when it is not one. */
+static Matrix *
+parse_matrix(const char *meta_json)
 {
   g_autoptr(JsonParser) parser = json_parser_new();
-  if (summary_json == NULL || !json_parser_load_from_data(parser, summary_json, -1, NULL))
-    return FALSE;
+  if (meta_json == NULL || !json_parser_load_from_data(parser, meta_json, -1, NULL))
+    return NULL;
   JsonNode *root = json_parser_get_root(parser);
-  if (!JSON_NODE_HOLDS_OBJECT(root))
-    return FALSE;
-  JsonNode *node = json_object_get_member(json_node_get_object(root), "confusion");
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
-    return FALSE;
-  JsonObject *confusion = json_node_get_object(node);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
+    return NULL;
+  JsonObject *confusion = json_node_get_object(root);
+  const char *split = json_object_get_string_member_with_default(confusion, "split", "");
   JsonNode *labels = json_object_get_member(confusion, "labels");
   JsonNode *counts = json_object_get_member(confusion, "counts");
-  if (labels == NULL || counts == NULL || !JSON_NODE_HOLDS_ARRAY(labels) ||
-      !JSON_NODE_HOLDS_ARRAY(counts))
-    return FALSE;
+  if ((strcmp(split, "test") != 0 && strcmp(split, "val") != 0) || labels == NULL ||
+      counts == NULL || !JSON_NODE_HOLDS_ARRAY(labels) || !JSON_NODE_HOLDS_ARRAY(counts))
+    return NULL;
   JsonArray *names = json_node_get_array(labels), *rows = json_node_get_array(counts);
   guint n = json_array_get_length(names);
   if (n == 0 || json_array_get_length(rows) != n)
-    return FALSE;
+    return NULL;
 
-  data->classes = g_new0(char *, n + 1);
-  data->counts = g_new0(gint64, (gsize)n * n);
+  g_autoptr(GStrvBuilder) classes = g_strv_builder_new();
+  g_autofree gint64 *cells = g_new0(gint64, (gsize)n * n);
   for (guint i = 0; i < n; i++) {
     JsonNode *name = json_array_get_element(names, i);
-    data->classes[i] = JSON_NODE_HOLDS_VALUE(name) && json_node_get_value_type(name) == G_TYPE_STRING
-                         ? g_strdup(json_node_get_string(name))
-                         : g_strdup_printf("%u", i);
+    char index[16];
+    g_snprintf(index, sizeof index, "%u", i);
+    g_strv_builder_add(classes, JSON_NODE_HOLDS_VALUE(name) &&
+                                    json_node_get_value_type(name) == G_TYPE_STRING
+                                  ? json_node_get_string(name) : index);
     JsonNode *row = json_array_get_element(rows, i);
     if (!JSON_NODE_HOLDS_ARRAY(row) || json_array_get_length(json_node_get_array(row)) != n)
-      return FALSE;
+      return NULL;
     for (guint j = 0; j < n; j++)
-      data->counts[(gsize)i * n + j] = json_array_get_int_element(json_node_get_array(row), j);
+      cells[(gsize)i * n + j] = json_array_get_int_element(json_node_get_array(row), j);
   }
-  return TRUE;
+  Matrix *matrix = g_new0(Matrix, 1);
+  matrix->test = strcmp(split, "test") == 0;
+  matrix->epoch = (int)json_object_get_int_member_with_default(confusion, "epoch", 0);
+  matrix->classes = g_strv_builder_end(classes);
+  matrix->counts = g_steal_pointer(&cells);
+  matrix->n = n;
+  return matrix;
 }
 
 static int
@@ -306,25 +342,199 @@ page_data_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellab
     g_task_return_error(task, error);
     return;
   }
-  /* Newest first: the first run whose summary has a matrix. */
-  for (guint i = 0; i < data->runs->len && data->classes == NULL; i++) {
-    const FthRun *run = g_ptr_array_index(data->runs, i);
-    if (!parse_confusion(run->summary_json, data)) {
-      g_clear_pointer(&data->classes, g_strfreev);
-      g_clear_pointer(&data->counts, g_free);
-    }
-  }
   g_task_return_pointer(task, data, (GDestroyNotify)page_data_free);
+}
+
+/* ---- confusion matrices ------------------------------------------------------------------ */
+
+typedef struct {
+  FthStore *store;
+  gint64 run_id;
+} MatrixQuery;
+
+static void
+matrix_query_free(MatrixQuery *query)
+{
+  g_object_unref(query->store);
+  g_free(query);
+}
+
+/* The run's matrices: the test one first, then the validation ones by epoch (a resumed run
+ * stores an epoch again: the later one counts). */
+static void
+matrices_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  const MatrixQuery *query = task_data;
+  GError *error = NULL;
+  g_autoptr(GPtrArray) artifacts = fth_store_list_artifacts(query->store, query->run_id, &error);
+  if (artifacts == NULL) {
+    g_task_return_error(task, error);
+    return;
+  }
+  GPtrArray *matrices = g_ptr_array_new_with_free_func((GDestroyNotify)matrix_free);
+  Matrix *test = NULL;
+  for (guint i = 0; i < artifacts->len; i++) {
+    const FthArtifact *artifact = g_ptr_array_index(artifacts, i);
+    Matrix *matrix = g_strcmp0(artifact->kind, "confusion") == 0
+                       ? parse_matrix(artifact->meta_json) : NULL;
+    if (matrix == NULL)
+      continue;
+    if (matrix->test) {
+      g_clear_pointer(&test, matrix_free);
+      test = matrix;
+      continue;
+    }
+    guint at = 0;
+    while (at < matrices->len && ((Matrix *)g_ptr_array_index(matrices, at))->epoch < matrix->epoch)
+      at++;
+    if (at < matrices->len && ((Matrix *)g_ptr_array_index(matrices, at))->epoch == matrix->epoch)
+      g_ptr_array_remove_index(matrices, at);
+    g_ptr_array_insert(matrices, (gint)at, matrix);
+  }
+  if (test != NULL)
+    g_ptr_array_insert(matrices, 0, test);
+  g_task_return_pointer(task, matrices, (GDestroyNotify)g_ptr_array_unref);
+}
+
+static const Matrix *
+chosen_matrix(FthTrainingPage *self)
+{
+  guint chosen = gtk_drop_down_get_selected(self->matrix_dropdown);
+  return self->matrices != NULL && chosen < self->matrices->len
+           ? g_ptr_array_index(self->matrices, chosen) : NULL;
+}
+
+static void
+show_chosen_matrix(FthTrainingPage *self)
+{
+  const Matrix *matrix = chosen_matrix(self);
+  fth_confusion_matrix_set(self->confusion,
+                           matrix != NULL ? (const char *const *)matrix->classes : NULL,
+                           matrix != NULL ? matrix->counts : NULL, matrix != NULL ? matrix->n : 0);
+  gtk_label_set_text(self->confusion_hint,
+                     _("Rows are the true classes, columns the predicted ones. Pick a run below "
+                       "and a split above; click a cell to list its items."));
+  g_signal_emit(self, signals[SIGNAL_MATRIX_SHOWN], 0);
+}
+
+/* The run's matrices as choices. A pinned choice stays; otherwise the test matrix, or while
+ * the run trains the newest epoch's. */
+static void
+show_matrices(FthTrainingPage *self, gint64 run_id, GPtrArray *matrices)
+{
+  const Matrix *old = chosen_matrix(self);
+  gboolean keep = self->pinned && old != NULL && self->matrices_run == run_id;
+  gboolean old_test = keep && old->test;
+  int old_epoch = keep ? old->epoch : 0;
+
+  g_autoptr(GStrvBuilder) names = g_strv_builder_new();
+  guint chosen = GTK_INVALID_LIST_POSITION;
+  for (guint i = 0; i < matrices->len; i++) {
+    const Matrix *matrix = g_ptr_array_index(matrices, i);
+    g_autofree char *name =
+      matrix->test ? g_strdup(_("Test"))
+                   /* TRANSLATORS: the confusion matrix of the validation split after epoch %d */
+                   : g_strdup_printf(_("Epoch %d validation"), matrix->epoch);
+    g_strv_builder_add(names, name);
+    if (keep && matrix->test == old_test && matrix->epoch == old_epoch)
+      chosen = i;
+  }
+  g_auto(GStrv) choices = g_strv_builder_end(names);
+  self->default_matrix = matrices->len == 0 ? GTK_INVALID_LIST_POSITION
+                         : ((Matrix *)g_ptr_array_index(matrices, 0))->test ? 0
+                                                                             : matrices->len - 1;
+  if (chosen == GTK_INVALID_LIST_POSITION)
+    chosen = self->default_matrix;
+
+  self->choosing = TRUE;
+  g_clear_pointer(&self->matrices, g_ptr_array_unref);
+  self->matrices = g_ptr_array_ref(matrices);
+  self->matrices_run = run_id;
+  gtk_string_list_splice(self->matrix_choices, 0,
+                         g_list_model_get_n_items(G_LIST_MODEL(self->matrix_choices)),
+                         (const char *const *)choices);
+  gtk_drop_down_set_selected(self->matrix_dropdown, chosen);
+  gtk_widget_set_sensitive(GTK_WIDGET(self->matrix_dropdown), matrices->len > 0);
+  self->choosing = FALSE;
+  show_chosen_matrix(self);
+}
+
+static void
+matrices_read(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) matrices = g_task_propagate_pointer(G_TASK(result), &error);
+
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  FthTrainingPage *self = FTH_TRAINING_PAGE(source);
+  if (matrices == NULL) {
+    gtk_label_set_text(self->status_label, error->message);
+    return;
+  }
+  show_matrices(self, self->shown_run, matrices); /* an older read was cancelled */
+}
+
+/* Reads RUN_ID's matrices on a worker thread (none for 0). */
+static void
+load_matrices(FthTrainingPage *self, gint64 run_id)
+{
+  g_cancellable_cancel(self->matrix_cancellable);
+  g_clear_object(&self->matrix_cancellable);
+  self->shown_run = run_id;
+  if (self->store == NULL || run_id == 0) {
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    show_matrices(self, 0, none);
+    return;
+  }
+  MatrixQuery *query = g_new0(MatrixQuery, 1);
+  query->store = g_object_ref(self->store);
+  query->run_id = run_id;
+  self->matrix_cancellable = g_cancellable_new();
+  g_autoptr(GTask) task = g_task_new(self, self->matrix_cancellable, matrices_read, NULL);
+  g_task_set_task_data(task, query, (GDestroyNotify)matrix_query_free);
+  g_task_run_in_thread(task, matrices_in_thread);
+}
+
+/* The user picked a run: anything but the newest pins it. */
+static void
+run_row_selected(GtkListBox *list, GtkListBoxRow *row, gpointer user_data)
+{
+  FthTrainingPage *self = FTH_TRAINING_PAGE(user_data);
+  if (self->choosing || row == NULL)
+    return;
+  guint index = (guint)gtk_list_box_row_get_index(row);
+  if (index >= self->run_ids->len)
+    return;
+  self->pinned = index != 0;
+  load_matrices(self, g_array_index(self->run_ids, gint64, index));
+}
+
+/* The user picked a matrix: anything but the newest run's default pins it. */
+static void
+matrix_choice_changed(GtkDropDown *dropdown, GParamSpec *pspec, gpointer user_data)
+{
+  FthTrainingPage *self = FTH_TRAINING_PAGE(user_data);
+  if (self->choosing)
+    return;
+  self->pinned = gtk_drop_down_get_selected(dropdown) != self->default_matrix ||
+                 self->run_ids->len == 0 ||
+                 g_array_index(self->run_ids, gint64, 0) != self->shown_run;
+  show_chosen_matrix(self);
 }
 
 static void
 show_runs(FthTrainingPage *self, GPtrArray *runs)
 {
   GtkWidget *child;
+  self->choosing = TRUE;
   while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->runs_list))) != NULL)
     gtk_list_box_remove(self->runs_list, child);
 
   self->n_runs = runs->len;
+  g_array_set_size(self->run_ids, 0);
+  self->newest_done_run = 0;
+  guint shown = 0;
   for (guint i = 0; i < runs->len; i++) {
     const FthRun *run = g_ptr_array_index(runs, i);
     g_autoptr(GDateTime) created = g_date_time_new_from_unix_local(run->created_us / G_USEC_PER_SEC);
@@ -336,7 +546,20 @@ show_runs(FthTrainingPage *self, GPtrArray *runs)
     adw_preferences_row_set_use_markup(ADW_PREFERENCES_ROW(row), FALSE);
     adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
     gtk_list_box_append(self->runs_list, row);
+    g_array_append_val(self->run_ids, run->id);
+    if (run->state == FTH_RUN_DONE && self->newest_done_run == 0)
+      self->newest_done_run = run->id;
+    if (self->pinned && run->id == self->shown_run)
+      shown = i;
   }
+  /* A pinned run that is gone (another program deleted it) pins nothing. */
+  self->pinned = self->pinned && runs->len > 0 &&
+                 g_array_index(self->run_ids, gint64, shown) == self->shown_run;
+  if (runs->len > 0)
+    gtk_list_box_select_row(self->runs_list, gtk_list_box_get_row_at_index(self->runs_list,
+                                                                            (int)shown));
+  self->choosing = FALSE;
+  load_matrices(self, runs->len > 0 ? g_array_index(self->run_ids, gint64, shown) : 0);
 }
 
 /* The chosen recipe's hyperparameters into the rows. */
@@ -410,8 +633,6 @@ page_data_read(GObject *source, GAsyncResult *result, gpointer user_data)
   if (data->recipes[0] == NULL)
     gtk_label_set_text(self->status_label, _("No recipes found (data/recipes is missing)"));
   show_runs(self, data->runs);
-  guint n = data->classes != NULL ? g_strv_length(data->classes) : 0;
-  fth_confusion_matrix_set(self->confusion, (const char *const *)data->classes, data->counts, n);
   page_data_free(data);
   g_signal_emit(self, signals[SIGNAL_RUNS_LISTED], 0);
 }
@@ -447,6 +668,11 @@ job_event(FthJob *job, const FthJobEvent *event, gpointer user_data)
   double value, epoch = 0;
 
   fth_job_event_get_metric(event, "epoch", &epoch);
+  /* An epoch's end is announced before its matrix is stored; the next event comes after. */
+  gboolean epoch_end = fth_job_event_get_metric(event, "train_acc", &value);
+  if (self->matrix_due && !epoch_end && !fth_job_event_is_terminal(event) && !self->pinned)
+    reload(self);
+  self->matrix_due = epoch_end;
   if (fth_job_event_get_metric(event, "loss", &value))
     fth_line_chart_append(self->loss_chart, self->loss_series, (double)event->step, value);
   if (fth_job_event_get_metric(event, "val_loss", &value))
@@ -535,11 +761,34 @@ fth_training_page_cancel(FthTrainingPage *self)
   return TRUE;
 }
 
+/* The stored per-item predictions (`fathom predict`) are those of the newest finished run's
+ * final model: only its test matrix and its last epoch's can be split by them. For any other
+ * the page says so rather than list items another model predicted. */
 static void
 confusion_cell_activated(FthConfusionMatrix *matrix, guint truth, guint predicted,
                          gpointer user_data)
 {
-  g_signal_emit(user_data, signals[SIGNAL_SHOW_ITEMS], 0,
+  FthTrainingPage *self = FTH_TRAINING_PAGE(user_data);
+  const Matrix *chosen = chosen_matrix(self);
+  if (chosen == NULL)
+    return;
+  const Matrix *last = g_ptr_array_index(self->matrices, self->matrices->len - 1);
+  if (self->shown_run != self->newest_done_run) {
+    gtk_label_set_text(self->confusion_hint,
+                       _("This run’s items cannot be listed: per-item predictions are stored "
+                         "only for the final model of the newest finished run (by “fathom "
+                         "predict”)."));
+    return;
+  }
+  if (!chosen->test && chosen->epoch != last->epoch) {
+    g_autofree char *note = g_strdup_printf(
+      _("The items of epoch %d cannot be listed: per-item predictions are not stored for it, "
+        "only for the run’s final model (by “fathom predict”)."),
+      chosen->epoch);
+    gtk_label_set_text(self->confusion_hint, note);
+    return;
+  }
+  g_signal_emit(self, signals[SIGNAL_SHOW_ITEMS], 0,
                 fth_confusion_matrix_get_label(matrix, truth),
                 fth_confusion_matrix_get_label(matrix, predicted));
 }
@@ -562,6 +811,8 @@ fth_training_page_set_project(FthTrainingPage *self, FthStore *store, FthJobsPan
   gtk_widget_set_sensitive(GTK_WIDGET(self->start_button), store != NULL);
   g_set_object(&self->store, store);
   g_set_object(&self->jobs_panel, jobs_panel);
+  self->pinned = FALSE;
+  load_matrices(self, 0); /* none until the project's runs are listed */
   fth_line_chart_clear(self->loss_chart);
   fth_line_chart_clear(self->accuracy_chart);
   gtk_label_set_text(self->status_label, "");
@@ -617,6 +868,52 @@ fth_training_page_get_confusion_matrix(FthTrainingPage *self)
 {
   g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), NULL);
   return self->confusion;
+}
+
+gboolean
+fth_training_page_select_run(FthTrainingPage *self, gint64 run_id)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), FALSE);
+  for (guint i = 0; i < self->run_ids->len; i++)
+    if (g_array_index(self->run_ids, gint64, i) == run_id) {
+      self->choosing = TRUE;
+      gtk_list_box_select_row(self->runs_list,
+                              gtk_list_box_get_row_at_index(self->runs_list, (int)i));
+      self->choosing = FALSE;
+      self->pinned = i != 0;
+      load_matrices(self, run_id);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+gint64
+fth_training_page_get_shown_run(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), 0);
+  return self->matrices_run;
+}
+
+gboolean
+fth_training_page_select_matrix(FthTrainingPage *self, int epoch)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), FALSE);
+  for (guint i = 0; self->matrices != NULL && i < self->matrices->len; i++) {
+    const Matrix *matrix = g_ptr_array_index(self->matrices, i);
+    if (epoch == 0 ? matrix->test : !matrix->test && matrix->epoch == epoch) {
+      gtk_drop_down_set_selected(self->matrix_dropdown, i);
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+int
+fth_training_page_get_matrix_epoch(FthTrainingPage *self)
+{
+  g_return_val_if_fail(FTH_IS_TRAINING_PAGE(self), -1);
+  const Matrix *matrix = chosen_matrix(self);
+  return matrix == NULL ? -1 : matrix->test ? 0 : matrix->epoch;
 }
 
 guint
@@ -682,6 +979,10 @@ fth_training_page_dispose(GObject *object)
   stop_following(self);
   g_cancellable_cancel(self->cancellable);
   g_clear_object(&self->cancellable);
+  g_cancellable_cancel(self->matrix_cancellable);
+  g_clear_object(&self->matrix_cancellable);
+  g_clear_pointer(&self->matrices, g_ptr_array_unref);
+  g_clear_pointer(&self->run_ids, g_array_unref);
   g_clear_object(&self->store);
   g_clear_object(&self->jobs_panel);
   g_clear_pointer(&self->recipe_defaults, g_array_unref);
@@ -712,6 +1013,10 @@ fth_training_page_class_init(FthTrainingPageClass *klass)
   signals[SIGNAL_SHOW_ITEMS] = g_signal_new("show-items", G_TYPE_FROM_CLASS(klass),
                                             G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
                                             2, G_TYPE_STRING, G_TYPE_STRING);
+  /* The chosen run's chosen matrix is in the confusion matrix (read from the store). */
+  signals[SIGNAL_MATRIX_SHOWN] = g_signal_new("matrix-shown", G_TYPE_FROM_CLASS(klass),
+                                              G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                              G_TYPE_NONE, 0);
 
   g_type_ensure(FTH_TYPE_LINE_CHART);
   g_type_ensure(FTH_TYPE_CONFUSION_MATRIX);
@@ -733,12 +1038,18 @@ fth_training_page_class_init(FthTrainingPageClass *klass)
   gtk_widget_class_bind_template_callback(widget_class, start_clicked);
   gtk_widget_class_bind_template_callback(widget_class, confusion_cell_activated);
   gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, confusion);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, confusion_hint);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, matrix_dropdown);
+  gtk_widget_class_bind_template_child(widget_class, FthTrainingPage, matrix_choices);
+  gtk_widget_class_bind_template_callback(widget_class, run_row_selected);
+  gtk_widget_class_bind_template_callback(widget_class, matrix_choice_changed);
   gtk_widget_class_set_layout_manager_type(widget_class, GTK_TYPE_BIN_LAYOUT);
 }
 
 static void
 fth_training_page_init(FthTrainingPage *self)
 {
+  self->run_ids = g_array_new(FALSE, FALSE, sizeof(gint64));
   gtk_widget_init_template(GTK_WIDGET(self));
 
   GdkRGBA blue = { 0.21f, 0.52f, 0.89f, 1 }, orange = { 0.90f, 0.38f, 0.0f, 1 };

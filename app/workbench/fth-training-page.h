@@ -36,9 +36,21 @@ void fth_training_page_get_hyperparameters(FthTrainingPage *self, FthOptimKind *
  * when the page is made). */
 const char *fth_training_page_get_device(FthTrainingPage *self);
 guint fth_training_page_get_n_runs(FthTrainingPage *self);
-/* The newest run's test confusion matrix; clicking a cell emits "show-items" with the true
- * and the predicted class names. */
+/* The chosen run's chosen confusion matrix (by default the newest run's test matrix, or while
+ * it trains its newest epoch's validation matrix). Clicking a cell emits "show-items" with the
+ * true and the predicted class names when the stored predictions are those of that matrix's
+ * model (the newest finished run's final one); for any other the page says why it cannot. */
 FthConfusionMatrix *fth_training_page_get_confusion_matrix(FthTrainingPage *self);
+/* Shows RUN_ID's matrices as if picked in the runs list (read on a worker thread, then
+ * "matrix-shown"); FALSE when it is not listed. */
+gboolean fth_training_page_select_run(FthTrainingPage *self, gint64 run_id);
+/* The run whose matrices the drop-down lists (0: none). */
+gint64 fth_training_page_get_shown_run(FthTrainingPage *self);
+/* Shows the shown run's validation matrix after EPOCH (from 1), or its test matrix for 0, as
+ * if picked in the drop-down ("matrix-shown"); FALSE when the run has none such. */
+gboolean fth_training_page_select_matrix(FthTrainingPage *self, int epoch);
+/* The shown matrix's epoch: 0 for the test matrix, -1 when none is shown. */
+int fth_training_page_get_matrix_epoch(FthTrainingPage *self);
 /* Points plotted: loss per step, and validation accuracy per epoch. */
 guint fth_training_page_get_n_loss_points(FthTrainingPage *self);
 guint fth_training_page_get_n_accuracy_points(FthTrainingPage *self);

@@ -1324,6 +1324,13 @@ has_runs(gpointer data)
   return fth_training_page_get_n_runs(data) > 0;
 }
 
+/* The runs are listed first, then the chosen run's matrix is read. */
+static gboolean
+has_matrix(gpointer data)
+{
+  return fth_confusion_matrix_get_n_classes(fth_training_page_get_confusion_matrix(data)) > 0;
+}
+
 /* A tiny two-class project of 28x28 images trains one epoch of the zoo's MLP from the
  * training page: the charts get points and the run is listed. */
 static void
@@ -1431,6 +1438,7 @@ test_training_page(void)
   }
 
   /* The run's test confusion matrix: two classes, one count per test item. */
+  g_assert_true(fth_test_spin_until(has_matrix, page, OPEN_TIMEOUT_MS));
   FthConfusionMatrix *matrix = fth_training_page_get_confusion_matrix(page);
   g_assert_cmpuint(fth_confusion_matrix_get_n_classes(matrix), ==, 2);
   gint64 total = 0;
