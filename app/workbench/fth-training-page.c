@@ -17,6 +17,15 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <string.h>
+
+/* The item grid splits a class by the newest stored predictions (those of the newest run that
+ * has any, whatever made them); a matrix's cell lists its items only if they are its model's. */
+typedef enum {
+  PREDICTIONS_NONE,  /* none stored: the grid lists the class's items, and says why */
+  PREDICTIONS_OWN,   /* made with the run's checkpoint */
+  PREDICTIONS_OTHER, /* another model's */
+} Predictions;
 
 struct _FthTrainingPage {
   GtkWidget parent_instance;
@@ -49,10 +58,10 @@ struct _FthTrainingPage {
   guint subscription;
   guint n_runs;
   GArray *run_ids;          /* gint64, one per row of runs_list */
-  gint64 newest_done_run;   /* whose final model `fathom predict` uses; 0 when none */
   gint64 shown_run;         /* the run whose matrices are listed; 0 when none */
   GPtrArray *matrices;      /* Matrix, in matrix_choices order */
   gint64 matrices_run;      /* whose they are */
+  Predictions predictions;  /* what the stored predictions are to that run's final model */
   guint default_matrix;     /* the choice shown unless the user picks another */
   gboolean pinned;          /* the user chose an older run or matrix: keep it while training */
   gboolean choosing;        /* the page itself is changing the row or the choice */
@@ -352,11 +361,46 @@ typedef struct {
   gint64 run_id;
 } MatrixQuery;
 
+typedef struct {
+  GPtrArray *matrices; /* Matrix */
+  Predictions predictions;
+} MatrixSet;
+
+static void
+matrix_set_free(MatrixSet *set)
+{
+  g_ptr_array_unref(set->matrices);
+  g_free(set);
+}
+
 static void
 matrix_query_free(MatrixQuery *query)
 {
   g_object_unref(query->store);
   g_free(query);
+}
+
+/* Whether the newest stored predictions were made with CHECKPOINT (the "checkpoint" of the
+ * run that made them, as `fathom predict` records it). */
+static Predictions
+whose_predictions(FthStore *store, const char *checkpoint, GError **error)
+{
+  gint64 run_id = fth_store_latest_prediction_run(store, error);
+  if (run_id <= 0)
+    return PREDICTIONS_NONE;
+  g_autoptr(FthRun) run = fth_store_get_run(store, run_id, error);
+  if (run == NULL || checkpoint == NULL || run->config_json == NULL)
+    return PREDICTIONS_OTHER;
+  g_autoptr(JsonNode) config = json_from_string(run->config_json, NULL);
+  const char *used = config != NULL && JSON_NODE_HOLDS_OBJECT(config)
+                       ? json_object_get_string_member_with_default(
+                           json_node_get_object(config), "checkpoint", NULL)
+                       : NULL;
+  if (used == NULL)
+    return PREDICTIONS_OTHER;
+  g_autofree char *a = g_canonicalize_filename(used, NULL);
+  g_autofree char *b = g_canonicalize_filename(checkpoint, NULL);
+  return strcmp(a, b) == 0 ? PREDICTIONS_OWN : PREDICTIONS_OTHER;
 }
 
 /* The run's matrices: the test one first, then the validation ones by epoch (a resumed run
@@ -368,6 +412,15 @@ matrices_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellabl
   GError *error = NULL;
   g_autoptr(GPtrArray) artifacts = fth_store_list_artifacts(query->store, query->run_id, &error);
   if (artifacts == NULL) {
+    g_task_return_error(task, error);
+    return;
+  }
+  /* The trainer's artifacts all carry its checkpoint folder. */
+  const char *checkpoint = artifacts->len > 0
+                             ? ((const FthArtifact *)g_ptr_array_index(artifacts, 0))->path
+                             : NULL;
+  Predictions predictions = whose_predictions(query->store, checkpoint, &error);
+  if (error != NULL) {
     g_task_return_error(task, error);
     return;
   }
@@ -393,7 +446,10 @@ matrices_in_thread(GTask *task, gpointer source, gpointer task_data, GCancellabl
   }
   if (test != NULL)
     g_ptr_array_insert(matrices, 0, test);
-  g_task_return_pointer(task, matrices, (GDestroyNotify)g_ptr_array_unref);
+  MatrixSet *set = g_new0(MatrixSet, 1);
+  set->matrices = matrices;
+  set->predictions = predictions;
+  g_task_return_pointer(task, set, (GDestroyNotify)matrix_set_free);
 }
 
 static const Matrix *
@@ -420,7 +476,7 @@ show_chosen_matrix(FthTrainingPage *self)
 /* The run's matrices as choices. A pinned choice stays; otherwise the test matrix, or while
  * the run trains the newest epoch's. */
 static void
-show_matrices(FthTrainingPage *self, gint64 run_id, GPtrArray *matrices)
+show_matrices(FthTrainingPage *self, gint64 run_id, GPtrArray *matrices, Predictions predictions)
 {
   const Matrix *old = chosen_matrix(self);
   gboolean keep = self->pinned && old != NULL && self->matrices_run == run_id;
@@ -450,6 +506,7 @@ show_matrices(FthTrainingPage *self, gint64 run_id, GPtrArray *matrices)
   g_clear_pointer(&self->matrices, g_ptr_array_unref);
   self->matrices = g_ptr_array_ref(matrices);
   self->matrices_run = run_id;
+  self->predictions = predictions;
   gtk_string_list_splice(self->matrix_choices, 0,
                          g_list_model_get_n_items(G_LIST_MODEL(self->matrix_choices)),
                          (const char *const *)choices);
@@ -463,16 +520,18 @@ static void
 matrices_read(GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) matrices = g_task_propagate_pointer(G_TASK(result), &error);
+  MatrixSet *set = g_task_propagate_pointer(G_TASK(result), &error);
 
   if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   FthTrainingPage *self = FTH_TRAINING_PAGE(source);
-  if (matrices == NULL) {
+  if (set == NULL) {
     gtk_label_set_text(self->status_label, error->message);
     return;
   }
-  show_matrices(self, self->shown_run, matrices); /* an older read was cancelled */
+  /* An older read was cancelled: this one is shown_run's. */
+  show_matrices(self, self->shown_run, set->matrices, set->predictions);
+  matrix_set_free(set);
 }
 
 /* Reads RUN_ID's matrices on a worker thread (none for 0). */
@@ -484,7 +543,7 @@ load_matrices(FthTrainingPage *self, gint64 run_id)
   self->shown_run = run_id;
   if (self->store == NULL || run_id == 0) {
     g_autoptr(GPtrArray) none = g_ptr_array_new();
-    show_matrices(self, 0, none);
+    show_matrices(self, 0, none, PREDICTIONS_NONE);
     return;
   }
   MatrixQuery *query = g_new0(MatrixQuery, 1);
@@ -533,7 +592,6 @@ show_runs(FthTrainingPage *self, GPtrArray *runs)
 
   self->n_runs = runs->len;
   g_array_set_size(self->run_ids, 0);
-  self->newest_done_run = 0;
   guint shown = 0;
   for (guint i = 0; i < runs->len; i++) {
     const FthRun *run = g_ptr_array_index(runs, i);
@@ -547,8 +605,6 @@ show_runs(FthTrainingPage *self, GPtrArray *runs)
     adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
     gtk_list_box_append(self->runs_list, row);
     g_array_append_val(self->run_ids, run->id);
-    if (run->state == FTH_RUN_DONE && self->newest_done_run == 0)
-      self->newest_done_run = run->id;
     if (self->pinned && run->id == self->shown_run)
       shown = i;
   }
@@ -761,8 +817,8 @@ fth_training_page_cancel(FthTrainingPage *self)
   return TRUE;
 }
 
-/* The stored per-item predictions (`fathom predict`) are those of the newest finished run's
- * final model: only its test matrix and its last epoch's can be split by them. For any other
+/* Stored per-item predictions are of a final model (`fathom predict` on a run's checkpoint):
+ * only the test matrix and the last epoch's of that run can be split by them. For any other
  * the page says so rather than list items another model predicted. */
 static void
 confusion_cell_activated(FthConfusionMatrix *matrix, guint truth, guint predicted,
@@ -773,19 +829,18 @@ confusion_cell_activated(FthConfusionMatrix *matrix, guint truth, guint predicte
   if (chosen == NULL)
     return;
   const Matrix *last = g_ptr_array_index(self->matrices, self->matrices->len - 1);
-  if (self->shown_run != self->newest_done_run) {
-    gtk_label_set_text(self->confusion_hint,
-                       _("This run’s items cannot be listed: per-item predictions are stored "
-                         "only for the final model of the newest finished run (by “fathom "
-                         "predict”)."));
-    return;
-  }
   if (!chosen->test && chosen->epoch != last->epoch) {
     g_autofree char *note = g_strdup_printf(
       _("The items of epoch %d cannot be listed: per-item predictions are not stored for it, "
         "only for the run’s final model (by “fathom predict”)."),
       chosen->epoch);
     gtk_label_set_text(self->confusion_hint, note);
+    return;
+  }
+  if (self->predictions == PREDICTIONS_OTHER) {
+    gtk_label_set_text(self->confusion_hint,
+                       _("This run’s items cannot be listed: the stored per-item predictions are "
+                         "another model’s (run “fathom predict” with this run’s checkpoint)."));
     return;
   }
   g_signal_emit(self, signals[SIGNAL_SHOW_ITEMS], 0,

@@ -1,9 +1,9 @@
 /* test-training-matrix.c: the training page's confusion matrix under Xvfb for any run and
  * epoch: two tiny runs trained (2 epochs, then 1), the page shows the newest run's test matrix
  * first; picking the older run and its epoch 1, epoch 2 or test matrix shows the counts the
- * trainer stored; a cell of a matrix whose per-item predictions are not stored says so instead
- * of listing items; a run started from the page is followed to its test matrix unless an older
- * matrix is pinned. */
+ * trainer stored; a cell of a matrix whose per-item predictions are not stored (an older epoch,
+ * or another run than the predictions' model) says so instead of listing items; a run started
+ * from the page is followed to its test matrix unless an older matrix is pinned. */
 #include "fth-test-project.h"
 #include "fth-training-page.h"
 #include "workbench-test-util.h"
@@ -151,6 +151,14 @@ test_any_run_and_epoch(void)
   g_assert_true(g_file_set_contents(recipe, FTH_TEST_TINY_CNN_RECIPE, -1, &error));
   gint64 older = train(store, root, recipe, 2, "older");
   gint64 newer = train(store, root, recipe, 1, "newer");
+  /* The items' predictions, by the newer run's model. */
+  g_autofree char *newer_checkpoint = g_build_filename(root, "models", "newer", NULL);
+  FthPredictOptions po = { .checkpoint_dir = newer_checkpoint, .no_embeddings = TRUE };
+  gint64 predict_run;
+  gsize n_predicted = 0;
+  g_assert_true(fth_predict(store, &po, &predict_run, &n_predicted, &error));
+  g_assert_no_error(error);
+  g_assert_cmpuint(n_predicted, ==, 90);
 
   GtkWindow *window = GTK_WINDOW(gtk_window_new());
   gtk_window_set_default_size(window, 900, 900);
@@ -178,14 +186,14 @@ test_any_run_and_epoch(void)
   g_assert_true(fth_training_page_select_matrix(page, 0));
   assert_shows(page, store, older, 0);
 
-  /* Its items were predicted by another model than the stored predictions' (the newest
-   * run's): the click says so and lists nothing. */
+  /* The stored predictions are another model's (the newer run's): the click says so and lists
+   * nothing. */
   FthConfusionMatrix *matrix = fth_training_page_get_confusion_matrix(page);
   g_signal_emit_by_name(matrix, "cell-activated", 0u, 1u);
   g_assert_cmpint(shown_items, ==, 0);
-  g_assert_true(page_says(page, "newest finished run"));
+  g_assert_true(page_says(page, "another model"));
 
-  /* The newest run's test matrix lists its cell's items. */
+  /* The newer run's test matrix lists its cell's items (split by its own predictions). */
   g_assert_true(fth_training_page_select_run(page, newer));
   wait_for_test_matrix(page, newer);
   assert_shows(page, store, newer, 0);
