@@ -845,7 +845,8 @@ confusion_cell_activated(FthConfusionMatrix *matrix, guint truth, guint predicte
   }
   g_signal_emit(self, signals[SIGNAL_SHOW_ITEMS], 0,
                 fth_confusion_matrix_get_label(matrix, truth),
-                fth_confusion_matrix_get_label(matrix, predicted));
+                fth_confusion_matrix_get_label(matrix, predicted),
+                (int)(chosen->test ? FTH_SPLIT_TEST : FTH_SPLIT_VAL));
 }
 
 static void
@@ -1064,10 +1065,11 @@ fth_training_page_class_init(FthTrainingPageClass *klass)
   signals[SIGNAL_RUN_FINISHED] = g_signal_new("run-finished", G_TYPE_FROM_CLASS(klass),
                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                               G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
-  /* A confusion matrix cell was clicked: the true and the predicted class names. */
+  /* A confusion matrix cell was clicked: the true and the predicted class names, and the
+   * matrix's split (an FthSplit). */
   signals[SIGNAL_SHOW_ITEMS] = g_signal_new("show-items", G_TYPE_FROM_CLASS(klass),
                                             G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
-                                            2, G_TYPE_STRING, G_TYPE_STRING);
+                                            3, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_INT);
   /* The chosen run's chosen matrix is in the confusion matrix (read from the store). */
   signals[SIGNAL_MATRIX_SHOWN] = g_signal_new("matrix-shown", G_TYPE_FROM_CLASS(klass),
                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,

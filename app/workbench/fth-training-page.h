@@ -38,7 +38,7 @@ const char *fth_training_page_get_device(FthTrainingPage *self);
 guint fth_training_page_get_n_runs(FthTrainingPage *self);
 /* The chosen run's chosen confusion matrix (by default the newest run's test matrix, or while
  * it trains its newest epoch's validation matrix). Clicking a cell emits "show-items" with the
- * true and the predicted class names when the stored predictions are those of that matrix's
+ * true and the predicted class names and the matrix's split when the stored predictions are those of that matrix's
  * model (the newest finished run's final one); for any other the page says why it cannot. */
 FthConfusionMatrix *fth_training_page_get_confusion_matrix(FthTrainingPage *self);
 /* Shows RUN_ID's matrices as if picked in the runs list (read on a worker thread, then

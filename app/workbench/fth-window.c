@@ -85,6 +85,7 @@ struct _FthWindow {
   gboolean populating_filters;
   gint64 predicted_filter;     /* a predicted class the grid is filtered by (from a matrix
                                 * cell), 0 for none; dropped when the user changes a filter */
+  FthSplit split_filter;       /* with it, that matrix's split; FTH_SPLIT_ANY for none */
   gboolean keep_predicted;
 };
 
@@ -351,6 +352,7 @@ apply_filter(FthWindow *self)
   else if (choice >= FIRST_LABEL_CHOICE && choice - FIRST_LABEL_CHOICE < self->label_ids->len)
     filter.label_id = g_array_index(self->label_ids, gint64, choice - FIRST_LABEL_CHOICE);
   filter.predicted_label_id = self->predicted_filter;
+  filter.split = self->split_filter;
   const char *text = gtk_editable_get_text(GTK_EDITABLE(self->search_entry));
   if (text[0] != '\0')
     filter.search = text;
@@ -365,8 +367,10 @@ static void
 search_changed(GtkSearchEntry *entry, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
-  if (!self->keep_predicted)
+  if (!self->keep_predicted) {
     self->predicted_filter = 0;
+    self->split_filter = FTH_SPLIT_ANY;
+  }
   apply_filter(self);
 }
 
@@ -374,16 +378,19 @@ static void
 filter_choice_changed(GObject *dropdown, GParamSpec *pspec, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
-  if (!self->keep_predicted)
+  if (!self->keep_predicted) {
     self->predicted_filter = 0;
+    self->split_filter = FTH_SPLIT_ANY;
+  }
   apply_filter(self);
 }
 
-/* A confusion matrix cell: the grid shows the items of class TRUTH, and of those the ones
- * predicted as PREDICTED when the project has predictions (from `fathom predict`). */
+/* A confusion matrix cell: the grid shows the items of class TRUTH in the matrix's SPLIT, and
+ * of those the ones predicted as PREDICTED when the project has predictions (from `fathom
+ * predict`). */
 static void
 show_confusion_items(FthTrainingPage *page, const char *truth, const char *predicted,
-                     gpointer user_data)
+                     int split, gpointer user_data)
 {
   FthWindow *self = FTH_WINDOW(user_data);
   guint truth_choice = GTK_INVALID_LIST_POSITION;
@@ -408,6 +415,7 @@ show_confusion_items(FthTrainingPage *page, const char *truth, const char *predi
   if (showing_item(self))
     g_action_group_activate_action(G_ACTION_GROUP(self), "show-grid", NULL);
   self->predicted_filter = has_predictions ? predicted_id : 0;
+  self->split_filter = (FthSplit)split;
   self->keep_predicted = TRUE;
   gtk_drop_down_set_selected(self->filter_dropdown, truth_choice);
   self->keep_predicted = FALSE;
@@ -416,8 +424,8 @@ show_confusion_items(FthTrainingPage *page, const char *truth, const char *predi
   if (!has_predictions)
     adw_toast_overlay_add_toast(
       self->toast_overlay,
-      adw_toast_new(_("Showing the class’s items: the project has no stored predictions to "
-                      "split them by (run “fathom predict”)")));
+      adw_toast_new(_("Showing the class’s items in the matrix’s split: the project has no "
+                      "stored predictions to split them by (run “fathom predict”)")));
 }
 
 static void
@@ -1712,6 +1720,7 @@ fth_window_init(FthWindow *self)
   self->hotkeys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   self->zoom_step = DEFAULT_ZOOM_STEP;
   self->long_job_s = LONG_JOB_S;
+  self->split_filter = FTH_SPLIT_ANY;
   restore_window_state(self);
 
   g_action_map_add_action_entries(G_ACTION_MAP(self), win_actions, G_N_ELEMENTS(win_actions),

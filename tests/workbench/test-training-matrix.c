@@ -27,10 +27,14 @@ set_flag(gpointer instance, gpointer data)
   *(gboolean *)data = TRUE;
 }
 
+/* Counts the listings; the matrices clicked here are all test matrices or the last epoch's. */
 static void
-count_items_shown(FthTrainingPage *page, const char *truth, const char *predicted,
+count_items_shown(FthTrainingPage *page, const char *truth, const char *predicted, int split,
                   gpointer data)
 {
+  g_assert_true(split == FTH_SPLIT_TEST || split == FTH_SPLIT_VAL);
+  g_assert_cmpint(split, ==,
+                  fth_training_page_get_matrix_epoch(page) == 0 ? FTH_SPLIT_TEST : FTH_SPLIT_VAL);
   (*(int *)data)++;
 }
 

@@ -1448,12 +1448,27 @@ test_training_page(void)
   g_assert_cmpint(total, >, 0);
   g_assert_cmpint(total, <, 24);
 
-  /* A cell lists its class's items in the grid (no predictions are stored here). */
+  /* A cell lists its class's items of the matrix's split (the test one) in the grid (no
+   * predictions are stored here). */
   guint dark = g_strcmp0(fth_confusion_matrix_get_label(matrix, 0), "dark") == 0 ? 0 : 1;
+  gint64 dark_test = 0;
+  {
+    g_autoptr(GError) error2 = NULL;
+    g_autoptr(FthLabel) label = fth_store_find_label(fth_window_get_store(window), "dark",
+                                                     &error2);
+    g_assert_nonnull(label);
+    FthItemFilter filter = FTH_ITEM_FILTER_INIT;
+    filter.label_id = label->id;
+    filter.split = FTH_SPLIT_TEST;
+    g_assert_true(fth_store_count_items(fth_window_get_store(window), &filter, &dark_test,
+                                        &error2));
+  }
+  g_assert_cmpint(dark_test, >, 0);
+  g_assert_cmpint(dark_test, <, 12);
   g_signal_emit_by_name(matrix, "cell-activated", dark, dark);
   g_assert_cmpstr(adw_view_stack_get_visible_child_name(g_ptr_array_index(stacks, 0)), ==,
                   "items");
-  g_assert_cmpuint(g_list_model_get_n_items(fth_window_get_items(window)), ==, 12);
+  g_assert_cmpuint(g_list_model_get_n_items(fth_window_get_items(window)), ==, dark_test);
 
   destroy_window(window);
   fth_test_rmtree(dir);
