@@ -1,7 +1,9 @@
 /* The NCCL communicator (CUDA builds): device buffers are summed by NCCL on the device context's
  * stream, in order with the backward kernels, or, for the gradient reducer, on the communicator's
- * own stream beside them; broadcast and barrier (host memory) go through the host communicator it
- * was made from (local or MPI), which also carries NCCL's unique id from rank 0. */
+ * own stream beside them; a collective not done within the timeout aborts the NCCL communicator
+ * (kernels/cuda/nccl.cu) and fails with FTH_PARALLEL_ERROR_TIMEOUT; broadcast and barrier (host
+ * memory) go through the host communicator it was made from (local or MPI), which also carries
+ * NCCL's unique id from rank 0. */
 #include "parallel-private.h"
 
 #include "fth-cuda.h"
@@ -17,6 +19,19 @@ cuda_failed(const NcclComm *c, const char *what, GError **error)
 {
   g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_PEER, "rank %d: %s: %s", c->base.rank,
               what, fth_cuda_last_error());
+  return FALSE;
+}
+
+/* A collective's status: a timeout (the communicator aborted) or a failure. */
+static gboolean
+collective_done(const NcclComm *c, FthCudaStatus st, const char *what, GError **error)
+{
+  if (st == FTH_CUDA_OK)
+    return TRUE;
+  if (st != FTH_CUDA_TIMEOUT)
+    return cuda_failed(c, what, error);
+  g_set_error(error, FTH_PARALLEL_ERROR, FTH_PARALLEL_ERROR_TIMEOUT, "rank %d: %s: %s",
+              c->base.rank, what, fth_cuda_last_error());
   return FALSE;
 }
 
@@ -36,8 +51,7 @@ nccl_all_reduce(FthComm *comm, float *buf, size_t n, float scale, GError **error
   NcclComm *c = (NcclComm *)comm;
   if (!scale_device(c, buf, n, scale, error))
     return FALSE;
-  return fth_cuda_all_reduce(c->nccl, buf, n, 1.0f) == FTH_CUDA_OK ||
-         cuda_failed(c, "all-reduce", error);
+  return collective_done(c, fth_cuda_all_reduce(c->nccl, buf, n, 1.0f), "all-reduce", error);
 }
 
 static gboolean
@@ -55,9 +69,9 @@ nccl_reduce_grads(FthComm *comm, const FthParam *params, size_t n_params, float 
     if (!scale_device(c, p->grad, p->n, scale * (float)comm->size, error))
       return FALSE;
   }
-  return fth_cuda_all_reduce_buckets(c->nccl, bufs, counts, (int)n_params, bucket_bytes) ==
-           FTH_CUDA_OK ||
-         cuda_failed(c, "bucketed gradient all-reduce", error);
+  return collective_done(c, fth_cuda_all_reduce_buckets(c->nccl, bufs, counts, (int)n_params,
+                                                        bucket_bytes),
+                         "bucketed gradient all-reduce", error);
 }
 
 static gboolean
@@ -68,16 +82,16 @@ nccl_reduce_bucket(FthComm *comm, float *const *bufs, const size_t *counts, size
   for (size_t k = 0; k < n; k++)
     if (!scale_device(c, bufs[k], counts[k], scale, error))
       return FALSE;
-  return fth_cuda_comm_reduce_async(c->nccl, bufs, counts, (int)n) == FTH_CUDA_OK ||
-         cuda_failed(c, "gradient all-reduce beside the backward pass", error);
+  return collective_done(c, fth_cuda_comm_reduce_async(c->nccl, bufs, counts, (int)n),
+                         "gradient all-reduce beside the backward pass", error);
 }
 
 static gboolean
 nccl_join(FthComm *comm, GError **error)
 {
   NcclComm *c = (NcclComm *)comm;
-  return fth_cuda_comm_join(c->nccl) == FTH_CUDA_OK ||
-         cuda_failed(c, "waiting for the gradient all-reduce", error);
+  return collective_done(c, fth_cuda_comm_join(c->nccl), "waiting for the gradient all-reduce",
+                         error);
 }
 
 static gboolean
@@ -121,6 +135,12 @@ fth_comm_new_nccl(FthComm *host, struct FthCudaContext *ctx, GError **error)
   c->base.local_rank = host->local_rank;
   c->base.size = host->size;
   c->base.host = host;
+  /* The host communicator's timeout; MPI has none of its own, so the environment's. */
+  c->base.timeout_s = host->timeout_s;
+  if (c->base.timeout_s <= 0 && !fth_comm_timeout_from_env(&c->base.timeout_s, error)) {
+    g_free(c);
+    return NULL;
+  }
   c->ctx = ctx;
   /* Rank 0 makes the id. When it cannot, it sends nothing: its process ends and the others'
    * broadcast fails with rank 0 gone. */
@@ -134,8 +154,9 @@ fth_comm_new_nccl(FthComm *host, struct FthCudaContext *ctx, GError **error)
     g_free(c);
     return NULL;
   }
-  if (fth_cuda_comm_new(ctx, id, host->size, host->rank, &c->nccl) != FTH_CUDA_OK) {
-    cuda_failed(c, "ncclCommInitRank", error);
+  FthCudaStatus st = fth_cuda_comm_new(ctx, id, host->size, host->rank, c->base.timeout_s, &c->nccl);
+  if (st != FTH_CUDA_OK) {
+    collective_done(c, st, "ncclCommInitRankConfig", error);
     g_free(c);
     return NULL;
   }

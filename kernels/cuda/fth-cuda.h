@@ -25,6 +25,7 @@ typedef enum {
   FTH_CUDA_INVALID,     /* a bad argument (shape, index) */
   FTH_CUDA_UNSUPPORTED, /* built without the library this needs (cuDNN, NCCL) */
   FTH_CUDA_FAILED,      /* CUDA, cuBLAS, cuDNN or NCCL reported an error */
+  FTH_CUDA_TIMEOUT,     /* an NCCL collective was not done within the communicator's timeout */
 } FthCudaStatus;
 
 /* Message of the last failure on this thread ("" when none). */
@@ -358,8 +359,12 @@ typedef struct FthCudaComm FthCudaComm;
 
 /* Rank 0 makes the id and hands it to the others (MPI broadcast, a file, the launcher). */
 FthCudaStatus fth_cuda_comm_unique_id(unsigned char id[FTH_CUDA_COMM_ID_BYTES]);
+/* A collective (or the joining) not done after timeout_s seconds, or an asynchronous NCCL error,
+ * aborts the communicator (ncclCommAbort) and fails with FTH_CUDA_TIMEOUT (FTH_CUDA_FAILED);
+ * every later call fails too. The calls below return once their collectives are done on the
+ * device (fth_cuda_comm_reduce_async: at fth_cuda_comm_join), so that a hang is noticed. */
 FthCudaStatus fth_cuda_comm_new(FthCudaContext *ctx, const unsigned char id[FTH_CUDA_COMM_ID_BYTES],
-                                int n_ranks, int rank, FthCudaComm **out);
+                                int n_ranks, int rank, double timeout_s, FthCudaComm **out);
 /* One communicator per device of this process, for a single-process launcher (ncclCommInitAll). */
 FthCudaStatus fth_cuda_comm_new_all(FthCudaContext *const *ctxs, int n, FthCudaComm **comms);
 void fth_cuda_comm_free(FthCudaComm *comm);
