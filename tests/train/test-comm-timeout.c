@@ -1,12 +1,15 @@
 /* The local communicator's collective timeout: a rank that never joins an all-reduce or barrier
  * fails the others within the timeout, naming it; a rank that closes its socket fails them at
  * once; the launcher ends a training run whose worker was stopped with SIGSTOP and names that
- * rank; a run that does not hang gives the same bits whatever the timeout.
+ * rank, as does `fathom train --comm-timeout`; a run that does not hang gives the same bits
+ * whatever the timeout.
  *
  * The two ranks of the communicator tests are threads of this process; the launcher's workers
  * are this program run again ("worker" as the first argument). */
 #include <fathom/parallel.h>
+#include <fathom/store.h>
 #include <fathom/train.h>
+#include <gio/gio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -297,6 +300,72 @@ test_normal_run_unaffected(void)
   g_assert_true(g_bytes_equal(short_timeout, default_timeout));
 }
 
+/* The child processes of `pid` (Linux), in the order they were started. */
+static GArray *
+children_of(GPid pid)
+{
+  GArray *kids = g_array_new(FALSE, FALSE, sizeof(int));
+  g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/children", (int)pid, (int)pid);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents(path, &text, NULL, NULL))
+    return kids;
+  g_auto(GStrv) words = g_strsplit(g_strstrip(text), " ", -1);
+  for (int i = 0; words[i] != NULL; i++)
+    if (*words[i] != '\0') {
+      int kid = atoi(words[i]);
+      g_array_append_val(kids, kid);
+    }
+  return kids;
+}
+
+/* `fathom train --nproc 2 --comm-timeout 1` with rank 1 stopped after the first checkpoint: the
+ * run ends within a few seconds naming rank 1, and the checkpoint stays. */
+static void
+test_cli_stopped_worker(void)
+{
+  const char *bin = g_getenv("FATHOM_BIN");
+  if (bin == NULL || !g_file_test("/proc/self/task", G_FILE_TEST_IS_DIR)) {
+    g_test_skip("needs FATHOM_BIN and /proc");
+    return;
+  }
+  g_autofree char *project = g_build_filename(tmp_root, "cli-project", NULL);
+  g_autofree char *ckpt = g_build_filename(tmp_root, "cli-ckpt", NULL);
+  g_autofree char *recipe = g_build_filename(tmp_root, "cli-mlp.json", NULL);
+  g_assert_true(g_file_set_contents(recipe, mlp_recipe, -1, NULL));
+  const FthTestBars bars = {.n_items = N_SAMPLES, .size = S, .n_classes = N_CLASSES, .seed = 4,
+                            .noise_max = 60, .bar_min = 180};
+  const char *const names[N_CLASSES] = {"top", "middle", "bottom"};
+  g_object_unref(fth_test_bars_project_new(project, &bars, names, N_SAMPLES, NULL, NULL));
+  GError *error = NULL;
+  /* Epochs enough to outlast the test: the stop ends the run. */
+  g_autoptr(GSubprocess) p = g_subprocess_new(
+    G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error, bin, "train",
+    project, "--recipe", recipe, "--nproc", "2", "--comm-timeout", "1", "--epochs", "100000",
+    "--device", "cpu", "--checkpoint", ckpt, "-q", NULL);
+  g_assert_no_error(error);
+  GPid pid = (GPid)atoi(g_subprocess_get_identifier(p));
+  g_autofree char *sidecar = g_build_filename(ckpt, "checkpoint.json", NULL);
+  gint64 give_up = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  while (!g_file_test(sidecar, G_FILE_TEST_EXISTS) && g_get_monotonic_time() < give_up)
+    g_usleep(20000);
+  g_assert_true(g_file_test(sidecar, G_FILE_TEST_EXISTS));
+  g_autoptr(GArray) workers = children_of(pid);
+  g_assert_cmpuint(workers->len, ==, 2);
+  int rank1 = g_array_index(workers, int, 1);
+  g_assert_cmpint(kill(rank1, SIGSTOP), ==, 0);
+  gint64 stopped = g_get_monotonic_time();
+  g_autofree char *err_text = NULL;
+  g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &err_text, &error));
+  g_assert_no_error(error);
+  double took = (double)(g_get_monotonic_time() - stopped) / 1e6;
+  g_test_message("after %.2f s: %s", took, err_text);
+  g_assert_false(g_subprocess_get_successful(p));
+  g_assert_nonnull(strstr(err_text, "rank 1 of 2"));
+  g_assert_nonnull(strstr(err_text, "hung"));
+  g_assert_cmpfloat(took, <, 4.5);
+  g_assert_true(g_file_test(sidecar, G_FILE_TEST_EXISTS));
+}
+
 static void
 test_bad_environment(void)
 {
@@ -334,6 +403,7 @@ main(int argc, char **argv)
   g_test_add_func("/comm-timeout/bad-environment", test_bad_environment);
   g_test_add_func("/comm-timeout/stopped-worker", test_stopped_worker);
   g_test_add_func("/comm-timeout/normal-run", test_normal_run_unaffected);
+  g_test_add_func("/comm-timeout/cli-stopped-worker", test_cli_stopped_worker);
   int status = g_test_run();
   train_test_rmtree(tmp_root);
   g_free(tmp_root);
