@@ -294,7 +294,7 @@ run_weights(const char *name, const char *timeout)
 static void
 test_normal_run_unaffected(void)
 {
-  g_autoptr(GBytes) short_timeout = run_weights("normal-short", "5");
+  g_autoptr(GBytes) short_timeout = run_weights("normal-short", "10");
   g_autoptr(GBytes) default_timeout = run_weights("normal-default", NULL);
   g_assert_cmpuint(g_bytes_get_size(short_timeout), >, 0);
   g_assert_true(g_bytes_equal(short_timeout, default_timeout));
@@ -318,8 +318,9 @@ children_of(GPid pid)
   return kids;
 }
 
-/* `fathom train --nproc 2 --comm-timeout 1` with rank 1 stopped after the first checkpoint: the
- * run ends within a few seconds naming rank 1, and the checkpoint stays. */
+/* `fathom train --nproc 2 --comm-timeout 2` with rank 1 stopped after the first checkpoint: the
+ * run ends within a few seconds naming rank 1, and the checkpoint stays. (2 s: rank 1 waits while
+ * rank 0 alone validates and writes the checkpoint, which a loaded machine may make slow.) */
 static void
 test_cli_stopped_worker(void)
 {
@@ -340,7 +341,7 @@ test_cli_stopped_worker(void)
   /* Epochs enough to outlast the test: the stop ends the run. */
   g_autoptr(GSubprocess) p = g_subprocess_new(
     G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error, bin, "train",
-    project, "--recipe", recipe, "--nproc", "2", "--comm-timeout", "1", "--epochs", "100000",
+    project, "--recipe", recipe, "--nproc", "2", "--comm-timeout", "2", "--epochs", "100000",
     "--device", "cpu", "--checkpoint", ckpt, "-q", NULL);
   g_assert_no_error(error);
   GPid pid = (GPid)atoi(g_subprocess_get_identifier(p));
@@ -362,7 +363,7 @@ test_cli_stopped_worker(void)
   g_assert_false(g_subprocess_get_successful(p));
   g_assert_nonnull(strstr(err_text, "rank 1 of 2"));
   g_assert_nonnull(strstr(err_text, "hung"));
-  g_assert_cmpfloat(took, <, 4.5);
+  g_assert_cmpfloat(took, <, 5.5);
   g_assert_true(g_file_test(sidecar, G_FILE_TEST_EXISTS));
 }
 
