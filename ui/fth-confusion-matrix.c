@@ -1,5 +1,5 @@
 /* fth-confusion-matrix.c: the layout is computed from the widget size at draw and click time:
- * a header column of class names, N x N square cells, and a precision/recall column. */
+ * a header column of class names, N x N square cells, and a precision/recall/F1 column. */
 #include "fth-confusion-matrix.h"
 
 #include <glib/gi18n.h>
@@ -7,7 +7,7 @@
 
 #define HEADER_WIDTH 90.0
 #define HEADER_HEIGHT 22.0
-#define STATS_WIDTH 110.0
+#define STATS_WIDTH 160.0
 #define MAX_CELL 48.0
 
 struct _FthConfusionMatrix {
@@ -66,6 +66,36 @@ fth_confusion_matrix_get_label(FthConfusionMatrix *self, guint index)
   return self->labels[index];
 }
 
+double
+fth_confusion_matrix_get_precision(FthConfusionMatrix *self, guint class_index)
+{
+  g_return_val_if_fail(FTH_IS_CONFUSION_MATRIX(self), 0);
+  g_return_val_if_fail(class_index < self->n, 0);
+  gint64 column = 0;
+  for (guint t = 0; t < self->n; t++)
+    column += self->counts[t * self->n + class_index];
+  return column > 0 ? (double)self->counts[class_index * self->n + class_index] / column : 0.0;
+}
+
+double
+fth_confusion_matrix_get_recall(FthConfusionMatrix *self, guint class_index)
+{
+  g_return_val_if_fail(FTH_IS_CONFUSION_MATRIX(self), 0);
+  g_return_val_if_fail(class_index < self->n, 0);
+  gint64 row = 0;
+  for (guint p = 0; p < self->n; p++)
+    row += self->counts[class_index * self->n + p];
+  return row > 0 ? (double)self->counts[class_index * self->n + class_index] / row : 0.0;
+}
+
+double
+fth_confusion_matrix_get_f1(FthConfusionMatrix *self, guint class_index)
+{
+  double precision = fth_confusion_matrix_get_precision(self, class_index);
+  double recall = fth_confusion_matrix_get_recall(self, class_index);
+  return precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
+}
+
 static double
 cell_size(FthConfusionMatrix *self)
 {
@@ -120,11 +150,9 @@ fth_confusion_matrix_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
   cairo_set_font_size(cr, MIN(11.0, size * 0.4));
 
   for (guint t = 0; t < self->n; t++) {
-    gint64 row = 0, column = 0;
-    for (guint p = 0; p < self->n; p++) {
+    gint64 row = 0;
+    for (guint p = 0; p < self->n; p++)
       row += self->counts[t * self->n + p];
-      column += self->counts[p * self->n + t];
-    }
     double y = HEADER_HEIGHT + t * size;
     cairo_set_source_rgba(cr, fg.red, fg.green, fg.blue, 0.85);
     show_text(cr, self->labels[t], 4, y + size / 2 + 4, HEADER_WIDTH - 8, FALSE);
@@ -150,11 +178,10 @@ fth_confusion_matrix_snapshot(GtkWidget *widget, GtkSnapshot *snapshot)
       }
     }
 
-    /* Precision (of the column) and recall (of the row) of this class. */
-    gint64 hit = self->counts[t * self->n + t];
-    char stats[48];
-    g_snprintf(stats, sizeof stats, "P %.2f  R %.2f", column > 0 ? (double)hit / column : 0.0,
-               row > 0 ? (double)hit / row : 0.0);
+    char stats[64];
+    g_snprintf(stats, sizeof stats, "P %.2f  R %.2f  F1 %.2f",
+               fth_confusion_matrix_get_precision(self, t),
+               fth_confusion_matrix_get_recall(self, t), fth_confusion_matrix_get_f1(self, t));
     cairo_set_source_rgba(cr, fg.red, fg.green, fg.blue, 0.7);
     show_text(cr, stats, HEADER_WIDTH + self->n * size + 8, y + size / 2 + 4, STATS_WIDTH - 8,
               FALSE);

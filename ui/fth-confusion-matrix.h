@@ -1,6 +1,6 @@
 /* fth-confusion-matrix.h: a confusion matrix (rows: true class, columns: predicted class)
- * drawn with Cairo, shaded by the share of each row, with each class's precision and recall.
- * Clicking a cell emits "cell-activated" (true class, predicted class). */
+ * drawn with Cairo, shaded by the share of each row, with each class's precision, recall and
+ * F1. Clicking a cell emits "cell-activated" (true class, predicted class). */
 #pragma once
 
 #include <gtk/gtk.h>
@@ -17,6 +17,11 @@ void fth_confusion_matrix_set(FthConfusionMatrix *self, const char *const *label
 guint fth_confusion_matrix_get_n_classes(FthConfusionMatrix *self);
 gint64 fth_confusion_matrix_get_count(FthConfusionMatrix *self, guint truth, guint predicted);
 const char *fth_confusion_matrix_get_label(FthConfusionMatrix *self, guint index);
+/* CLASS's precision (of its column), recall (of its row) and F1, as drawn; 0 where undefined,
+ * as the trainer stores them. */
+double fth_confusion_matrix_get_precision(FthConfusionMatrix *self, guint class_index);
+double fth_confusion_matrix_get_recall(FthConfusionMatrix *self, guint class_index);
+double fth_confusion_matrix_get_f1(FthConfusionMatrix *self, guint class_index);
 /* The cell under the widget point; FALSE outside the cells. */
 gboolean fth_confusion_matrix_cell_at(FthConfusionMatrix *self, double x, double y, guint *truth,
                                       guint *predicted);

@@ -79,9 +79,9 @@ train(FthStore *store, const char *root, const char *recipe, int epochs, const c
   return id;
 }
 
-/* The counts of RUN's stored matrix: the test one for EPOCH 0, else validation after EPOCH. */
-static JsonArray *
-stored_counts(FthStore *store, gint64 run, int epoch, char ***labels)
+/* RUN's stored matrix: the test one for EPOCH 0, else validation after EPOCH. */
+static JsonObject *
+stored_matrix(FthStore *store, gint64 run, int epoch)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) artifacts = fth_store_list_artifacts(store, run, &error);
@@ -96,29 +96,37 @@ stored_counts(FthStore *store, gint64 run, int epoch, char ***labels)
     gboolean test = g_strcmp0(json_object_get_string_member(o, "split"), "test") == 0;
     if (epoch == 0 ? !test : test || json_object_get_int_member(o, "epoch") != epoch)
       continue;
-    JsonArray *names = json_object_get_array_member(o, "labels");
-    *labels = g_new0(char *, json_array_get_length(names) + 1);
-    for (guint k = 0; k < json_array_get_length(names); k++)
-      (*labels)[k] = g_strdup(json_array_get_string_element(names, k));
-    return json_array_ref(json_object_get_array_member(o, "counts"));
+    return json_object_ref(o);
   }
   g_assert_not_reached();
 }
 
-/* The page's matrix holds RUN's stored matrix of EPOCH, cell by cell. */
+/* The page's matrix holds RUN's stored matrix of EPOCH, cell by cell, and each class's
+ * precision, recall and F1 as stored. */
 static void
 assert_shows(FthTrainingPage *page, FthStore *store, gint64 run, int epoch)
 {
-  g_auto(GStrv) labels = NULL;
-  g_autoptr(JsonArray) counts = stored_counts(store, run, epoch, &labels);
+  g_autoptr(JsonObject) stored = stored_matrix(store, run, epoch);
+  JsonArray *labels = json_object_get_array_member(stored, "labels");
+  JsonArray *counts = json_object_get_array_member(stored, "counts");
   FthConfusionMatrix *matrix = fth_training_page_get_confusion_matrix(page);
-  guint n = g_strv_length(labels);
+  guint n = json_array_get_length(labels);
   g_assert_cmpint(fth_training_page_get_shown_run(page), ==, run);
   g_assert_cmpint(fth_training_page_get_matrix_epoch(page), ==, epoch);
   g_assert_cmpuint(fth_confusion_matrix_get_n_classes(matrix), ==, n);
   gint64 total = 0;
   for (guint t = 0; t < n; t++) {
-    g_assert_cmpstr(fth_confusion_matrix_get_label(matrix, t), ==, labels[t]);
+    g_assert_cmpstr(fth_confusion_matrix_get_label(matrix, t), ==,
+                    json_array_get_string_element(labels, t));
+    g_assert_cmpfloat_with_epsilon(
+      fth_confusion_matrix_get_precision(matrix, t),
+      json_array_get_double_element(json_object_get_array_member(stored, "precision"), t), 1e-9);
+    g_assert_cmpfloat_with_epsilon(
+      fth_confusion_matrix_get_recall(matrix, t),
+      json_array_get_double_element(json_object_get_array_member(stored, "recall"), t), 1e-9);
+    g_assert_cmpfloat_with_epsilon(
+      fth_confusion_matrix_get_f1(matrix, t),
+      json_array_get_double_element(json_object_get_array_member(stored, "f1"), t), 1e-9);
     JsonArray *row = json_array_get_array_element(counts, t);
     for (guint p = 0; p < n; p++) {
       g_assert_cmpint(fth_confusion_matrix_get_count(matrix, t, p), ==,
