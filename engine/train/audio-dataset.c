@@ -36,33 +36,11 @@ mel_params(const FthRecipeAudio *a, FthMelParams *p)
 static gboolean
 map_features(FthDataset *ds)
 {
-  int fd = open(ds->cache_path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return FALSE;
-  struct stat sb;
-  gboolean ok = FALSE;
-  if (fstat(fd, &sb) == 0 && (size_t)sb.st_size >= FEAT_HEADER) {
-    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    if (m != MAP_FAILED) {
-      const uint8_t *h = m;
-      guint64 n;
-      guint32 dims[3];
-      memcpy(&n, h + 8, 8);
-      memcpy(dims, h + 16, 12);
-      size_t want = FEAT_HEADER + (size_t)n * dims[0] * dims[1] * dims[2] * sizeof(float);
-      if (memcmp(h, FEAT_MAGIC, 8) == 0 && n == ds->entries->len && (int)dims[0] == ds->channels &&
-          (int)dims[1] == ds->height && (int)dims[2] == ds->width && want == (size_t)sb.st_size) {
-        ds->map = m;
-        ds->map_len = (size_t)sb.st_size;
-        ds->features = (const float *)(const void *)(h + FEAT_HEADER);
-        ok = TRUE;
-      } else {
-        munmap(m, (size_t)sb.st_size);
-      }
-    }
-  }
-  close(fd);
-  return ok;
+  const guint32 want[3] = {(guint32)ds->channels, (guint32)ds->height, (guint32)ds->width};
+  guint32 dims[3];
+  const uint8_t *data = fth_dataset_cache_map(ds, FEAT_MAGIC, sizeof(float), want, dims);
+  ds->features = (const float *)(const void *)data;
+  return data != NULL;
 }
 
 /* Decodes one item at the recipe's rate, crops or zero-pads it to n_samples and writes its

@@ -47,6 +47,12 @@ void fth_dataset_entry_clear(gpointer entry);
  * count (u64) and channels, height, width (u32 each), zero-padded, then the samples. */
 #define FTH_DATASET_CACHE_HEADER 32
 void fth_dataset_cache_header(const FthDataset *ds, const char *magic, uint8_t *buf);
+/* Maps ds->cache_path when it is a complete cache for ds: MAGIC, one sample per entry, samples
+ * of dims[0] x dims[1] x dims[2] elements of elem_size bytes, each dim equal to want_dims' where
+ * that is not 0. Returns the samples (ds->map / map_len set) and fills dims, or NULL when there is
+ * no such file (it is then rebuilt). */
+const uint8_t *fth_dataset_cache_map(FthDataset *ds, const char *magic, size_t elem_size,
+                                     const guint32 want_dims[3], guint32 dims[3]);
 /* Writes buf (total bytes) as ds->cache_path atomically, creating its folder. */
 gboolean fth_dataset_cache_write(const FthDataset *ds, const uint8_t *buf, size_t total,
                                  GError **error);

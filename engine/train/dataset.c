@@ -196,40 +196,55 @@ decode_entry(FthDataset *ds, FthStore *store, GHashTable *idx_files, const Entry
   return TRUE;
 }
 
-static gboolean
-map_cache(FthDataset *ds, GError **error)
+const uint8_t *
+fth_dataset_cache_map(FthDataset *ds, const char *magic, size_t elem_size,
+                      const guint32 want_dims[3], guint32 dims[3])
 {
   int fd = open(ds->cache_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return FALSE;
+    return NULL;
   struct stat sb;
-  gboolean ok = FALSE;
-  if (fstat(fd, &sb) == 0 && (size_t)sb.st_size >= CACHE_HEADER) {
+  const uint8_t *data = NULL;
+  if (fstat(fd, &sb) == 0 && (size_t)sb.st_size >= FTH_DATASET_CACHE_HEADER) {
     void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
     if (m != MAP_FAILED) {
       const uint8_t *h = m;
       guint64 n;
-      guint32 dims[3];
       memcpy(&n, h + 8, 8);
       memcpy(dims, h + 16, 12);
-      size_t want = CACHE_HEADER + (size_t)n * dims[0] * dims[1] * dims[2];
-      if (memcmp(h, CACHE_MAGIC, 8) == 0 && n == ds->entries->len &&
-          (int)dims[0] == ds->channels && want == (size_t)sb.st_size) {
+      gboolean fits = memcmp(h, magic, 8) == 0 && n == ds->entries->len &&
+                      FTH_DATASET_CACHE_HEADER + (size_t)n * dims[0] * dims[1] * dims[2] *
+                                                     elem_size ==
+                        (size_t)sb.st_size;
+      for (int d = 0; d < 3; d++)
+        fits = fits && (want_dims[d] == 0 || dims[d] == want_dims[d]);
+      if (fits) {
         ds->map = m;
         ds->map_len = (size_t)sb.st_size;
-        ds->height = (int)dims[1];
-        ds->width = (int)dims[2];
-        ds->sample_bytes = (size_t)dims[0] * dims[1] * dims[2];
-        ds->pixels = h + CACHE_HEADER;
-        ok = TRUE;
+        data = h + FTH_DATASET_CACHE_HEADER;
       } else {
         munmap(m, (size_t)sb.st_size);
       }
     }
   }
   close(fd);
-  (void)error;
-  return ok;
+  return data;
+}
+
+/* The image cache of ds, when there is one that fits: its height and width come from it. */
+static gboolean
+map_cache(FthDataset *ds)
+{
+  const guint32 want[3] = {(guint32)ds->channels, 0, 0};
+  guint32 dims[3];
+  const uint8_t *pixels = fth_dataset_cache_map(ds, CACHE_MAGIC, 1, want, dims);
+  if (pixels == NULL)
+    return FALSE;
+  ds->height = (int)dims[1];
+  ds->width = (int)dims[2];
+  ds->sample_bytes = (size_t)dims[0] * dims[1] * dims[2];
+  ds->pixels = pixels;
+  return TRUE;
 }
 
 void
@@ -288,7 +303,7 @@ build_cache(FthDataset *ds, FthStore *store, GError **error)
   ds->n_decoded = n;
   if (!fth_dataset_cache_write(ds, buf, total, error))
     return FALSE;
-  if (!map_cache(ds, error)) {
+  if (!map_cache(ds)) {
     g_set_error(error, FTH_TRAIN_ERROR, FTH_TRAIN_ERROR_IO, "%s: the cache just written does "
                 "not read back", ds->cache_path);
     return FALSE;
@@ -330,7 +345,7 @@ fth_dataset_open(FthStore *store, FthDatasetScope scope, int channels, const cha
   g_autofree char *file = g_strdup_printf("images-%.24s.u8", g_checksum_get_string(sum));
   ds->cache_path = cache_dir ? g_build_filename(cache_dir, file, NULL)
                              : g_build_filename(fth_store_get_dir(store), "cache", file, NULL);
-  if (!map_cache(ds, error) && !build_cache(ds, store, error))
+  if (!map_cache(ds) && !build_cache(ds, store, error))
     return NULL;
   return g_steal_pointer(&ds);
 }
