@@ -7,6 +7,7 @@
  * loaded item shows the full-resolution surface. */
 #include "fth-image-canvas.h"
 #include "fth-item-view.h"
+#include "fth-thumbnail-loader.h"
 #include "fth-test-project.h"
 #include "workbench-test-util.h"
 
@@ -294,6 +295,53 @@ test_item_view_preview(void)
   fth_test_rmtree(dir);
 }
 
+typedef struct {
+  GdkTexture *texture;
+  GError *error;
+  gboolean done;
+} ThumbnailLoad;
+
+static void
+thumbnail_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ThumbnailLoad *load = user_data;
+  load->texture = fth_thumbnail_loader_load_finish(FTH_THUMBNAIL_LOADER(source), result,
+                                                   &load->error);
+  load->done = TRUE;
+}
+
+static gboolean
+thumbnail_done(gpointer data)
+{
+  return ((ThumbnailLoad *)data)->done;
+}
+
+/* The grid's thumbnail of the 4096 x 3072 JPEG (decoded reduced, then scaled): the thumbnail's
+ * size, and its halves in the photo's colors. */
+static void
+test_thumbnail(void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = create_project();
+  g_autoptr(FthStore) store = fth_store_open(dir, &error);
+  g_assert_no_error(error);
+  g_autoptr(FthItemList) list = fth_item_list_new(store, NULL, &error);
+  g_assert_no_error(error);
+  g_autoptr(FthItem) item = g_list_model_get_item(G_LIST_MODEL(list), 0);
+  g_autoptr(FthThumbnailLoader) loader = fth_thumbnail_loader_new(store, 128, 4);
+
+  ThumbnailLoad load = { 0 };
+  fth_thumbnail_loader_load_async(loader, item, NULL, thumbnail_loaded, &load);
+  g_assert_true(fth_test_spin_until(thumbnail_done, &load, OPEN_TIMEOUT_MS));
+  g_assert_no_error(load.error);
+  g_autoptr(GdkTexture) texture = load.texture;
+  g_assert_cmpint(gdk_texture_get_width(texture), ==, 128);
+  g_assert_cmpint(gdk_texture_get_height(texture), ==, 128 * PHOTO_HEIGHT / PHOTO_WIDTH);
+  g_assert_true(is_red(pixel_at(texture, 16, 48)));
+  g_assert_true(is_blue(pixel_at(texture, 112, 48)));
+  fth_test_rmtree(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -303,6 +351,7 @@ main(int argc, char **argv)
   app = fth_test_application_new();
   g_test_add_func("/image-preview/canvas-swap", test_canvas_swap);
   g_test_add_func("/image-preview/item-view", test_item_view_preview);
+  g_test_add_func("/image-preview/thumbnail", test_thumbnail);
   int status = g_test_run();
   g_object_unref(app);
   return status;
