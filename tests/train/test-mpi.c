@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "fixtures.h"
 #include "fth-config.h"
 
 enum { N_SAMPLES = 98, S = 8, N_CLASSES = 3, RANKS = 2 };
@@ -207,74 +208,13 @@ test_failed_rank(void)
   g_assert_cmpint(WEXITSTATUS(status), !=, 124);  /* timeout's: the job hung */
 }
 
-/* The bar images of test-parallel: class c has bright rows 2c+1 and 2c+2, as one IDX file. */
+/* The bar images of test-parallel, as a project in TMP_ROOT/NAME. */
 static char *
 make_project(const char *name)
 {
-  g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
-  GError *error = NULL;
-  g_autoptr(FthStore) store = fth_store_create(dir, &error);
-  g_assert_no_error(error);
-  gsize len = 16 + (gsize)N_SAMPLES * S * S;
-  g_autofree guint8 *idx = g_malloc(len);
-  const guint32 header[4] = {0x803, N_SAMPLES, S, S};
-  for (int k = 0; k < 4; k++)
-    for (int b = 0; b < 4; b++)
-      idx[4 * k + b] = (guint8)(header[k] >> (24 - 8 * b));
-  GRand *r = g_rand_new_with_seed(5);
-  for (int i = 0; i < N_SAMPLES; i++) {
-    guint8 *img = idx + 16 + (gsize)i * S * S;
-    int cls = i % N_CLASSES;
-    for (int p = 0; p < S * S; p++)
-      img[p] = (guint8)g_rand_int_range(r, 0, 60);
-    for (int x = 0; x < S; x++) {
-      img[(2 * cls + 1) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-      img[(2 * cls + 2) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-    }
-  }
-  g_rand_free(r);
-  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
-  g_assert_true(g_file_set_contents(idx_path, (const char *)idx, (gssize)len, &error));
-  gint64 labels[N_CLASSES];
-  const char *names[N_CLASSES] = {"top", "middle", "bottom"};
-  for (int k = 0; k < N_CLASSES; k++)
-    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &labels[k],
-                                      &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_SAMPLES; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx_path);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    gint64 id;
-    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(store, id, labels[i % N_CLASSES], FTH_AUTHOR_HUMAN, 0, 1.0,
-                                      NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-  g_assert_no_error(error);
-  return g_steal_pointer(&dir);
-}
-
-/* Every tensor of the checkpoint's weights file, concatenated. */
-static GByteArray *
-checkpoint_weights(const char *ckpt_dir)
-{
-  GError *error = NULL;
-  g_autoptr(FthCheckpointMeta) m = fth_checkpoint_load_meta(ckpt_dir, &error);
-  g_assert_no_error(error);
-  g_autofree char *path = g_build_filename(ckpt_dir, m->weights_file, NULL);
-  FthSafetensors *st = fth_safetensors_open(path, &error);
-  g_assert_no_error(error);
-  GByteArray *all = g_byte_array_new();
-  for (size_t i = 0; i < fth_safetensors_n_tensors(st); i++) {
-    const FthStTensor *t = fth_safetensors_nth(st, i);
-    g_byte_array_append(all, t->data, (guint)t->nbytes);
-  }
-  fth_safetensors_free(st);
-  return all;
+  char *dir = g_build_filename(tmp_root, name, NULL);
+  train_test_bar_project(dir, N_SAMPLES, S, N_CLASSES);
+  return dir;
 }
 
 static double
@@ -314,9 +254,9 @@ test_train(void)
                          ck_nproc, "--device", "cpu", "--nproc", "2", "-q", NULL};
   g_free(run_ok(nproc, NULL));
 
-  g_autoptr(GByteArray) w_mpi = checkpoint_weights(ck_mpi);
-  g_autoptr(GByteArray) w_one = checkpoint_weights(ck_one);
-  g_autoptr(GByteArray) w_nproc = checkpoint_weights(ck_nproc);
+  g_autoptr(GByteArray) w_mpi = train_test_checkpoint_weights(ck_mpi);
+  g_autoptr(GByteArray) w_one = train_test_checkpoint_weights(ck_one);
+  g_autoptr(GByteArray) w_nproc = train_test_checkpoint_weights(ck_nproc);
   double d_one = max_diff(w_mpi, w_one), d_nproc = max_diff(w_mpi, w_nproc);
   g_test_message("mpirun -np 2 against one process: max |w - w_ref| = %.3g; against --nproc 2: "
                  "%.3g", d_one, d_nproc);
@@ -355,14 +295,6 @@ test_launcher_option(void)
   g_assert_nonnull(strstr(err, "mpirun -np N"));
 }
 
-static void
-rmtree(const char *path)
-{
-  const char *argv[] = {"rm", "-rf", path, NULL};
-  g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
-               NULL);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -398,7 +330,7 @@ main(int argc, char **argv)
   g_test_add_func("/mpi/train", test_train);
   g_test_add_func("/mpi/launcher-option", test_launcher_option);
   int status = g_test_run();
-  rmtree(tmp_root);
+  train_test_rmtree(tmp_root);
   g_free(tmp_root);
   g_free(self_exe);
   g_free(fathom_bin);

@@ -191,25 +191,6 @@ worker_collectives(void)
   return ok ? status : report_error(error);
 }
 
-/* The bar images of test-trainer: class c has bright rows 2c+1 and 2c+2. */
-static void
-make_samples(guint8 *pixels, int32_t *labels)
-{
-  GRand *r = g_rand_new_with_seed(5);
-  for (int i = 0; i < N_SAMPLES; i++) {
-    guint8 *img = pixels + (gsize)i * S * S;
-    int cls = i % N_CLASSES;
-    labels[i] = cls;
-    for (int p = 0; p < S * S; p++)
-      img[p] = (guint8)g_rand_int_range(r, 0, 60);
-    for (int x = 0; x < S; x++) {
-      img[(2 * cls + 1) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-      img[(2 * cls + 2) * S + x] = (guint8)g_rand_int_range(r, 180, 256);
-    }
-  }
-  g_rand_free(r);
-}
-
 /* Trains EPOCHS epochs of `recipe` on the samples, as rank fth_comm_rank(comm) when comm is
  * not NULL; writes every parameter and buffer value to weights_path (when not NULL), the
  * samples this rank ran and the first and last epoch's loss to info_path. kill_rank dies by
@@ -224,7 +205,7 @@ train(const char *recipe_json, FthComm *comm, const char *weights_path, const ch
   g_autofree guint8 *pixels = g_new(guint8, N_SAMPLES * S * S);
   g_autofree int32_t *labels = g_new(int32_t, N_SAMPLES);
   g_autofree uint32_t *train_idx = g_new(uint32_t, N_SAMPLES);
-  make_samples(pixels, labels);
+  train_test_bar_samples(pixels, labels, N_SAMPLES, S, N_CLASSES);
   for (uint32_t i = 0; i < N_SAMPLES; i++)
     train_idx[i] = i;
   FthSamples s = {.pixels = pixels, .labels = labels, .n = N_SAMPLES, .channels = 1, .height = S,
@@ -307,43 +288,9 @@ worker_train(char **argv)
 static char *
 make_project(const char *name)
 {
-  g_autofree char *dir = g_build_filename(tmp_root, name, NULL);
-  GError *error = NULL;
-  g_autoptr(FthStore) store = fth_store_create(dir, &error);
-  g_assert_no_error(error);
-  g_autofree guint8 *pixels = g_new(guint8, N_SAMPLES * S * S);
-  g_autofree int32_t *classes = g_new(int32_t, N_SAMPLES);
-  make_samples(pixels, classes);
-  gsize len = 16 + (gsize)N_SAMPLES * S * S;
-  g_autofree guint8 *idx = g_malloc(len);
-  const guint32 header[4] = {0x803, N_SAMPLES, S, S};
-  for (int k = 0; k < 4; k++)
-    for (int b = 0; b < 4; b++)
-      idx[4 * k + b] = (guint8)(header[k] >> (24 - 8 * b));
-  memcpy(idx + 16, pixels, (gsize)N_SAMPLES * S * S);
-  g_autofree char *idx_path = g_build_filename(dir, "images-idx3-ubyte", NULL);
-  g_assert_true(g_file_set_contents(idx_path, (const char *)idx, (gssize)len, &error));
-  gint64 labels[N_CLASSES];
-  const char *names[N_CLASSES] = {"top", "middle", "bottom"};
-  for (int k = 0; k < N_CLASSES; k++)
-    g_assert_true(fth_store_add_label(store, names[k], NULL, NULL, FTH_LABEL_CLASS, &labels[k],
-                                      &error));
-  g_assert_true(fth_store_begin(store, &error));
-  for (int i = 0; i < N_SAMPLES; i++) {
-    g_autoptr(FthItemRecord) it = fth_item_record_new();
-    it->kind = FTH_ITEM_IMAGE;
-    it->path = g_strdup(idx_path);
-    it->member = i;
-    it->sha256 = g_strdup_printf("%064x", i + 1);
-    it->width = it->height = S;
-    gint64 id;
-    g_assert_true(fth_store_add_item(store, it, &id, NULL, &error));
-    g_assert_true(fth_store_set_class(store, id, labels[classes[i]], FTH_AUTHOR_HUMAN, 0, 1.0,
-                                      NULL, &error));
-  }
-  g_assert_true(fth_store_commit(store, &error));
-  g_assert_no_error(error);
-  return g_steal_pointer(&dir);
+  char *dir = g_build_filename(tmp_root, name, NULL);
+  train_test_bar_project(dir, N_SAMPLES, S, N_CLASSES);
+  return dir;
 }
 
 /* fth_train of the recipe file on PROJECT into the checkpoint directory CKPT, as this
@@ -511,24 +458,6 @@ test_same_as_one_process(void)
   }
 }
 
-static GByteArray *
-checkpoint_weights(const char *ckpt_dir)
-{
-  GError *error = NULL;
-  g_autoptr(FthCheckpointMeta) m = fth_checkpoint_load_meta(ckpt_dir, &error);
-  g_assert_no_error(error);
-  g_autofree char *path = g_build_filename(ckpt_dir, m->weights_file, NULL);
-  FthSafetensors *st = fth_safetensors_open(path, &error);
-  g_assert_no_error(error);
-  GByteArray *all = g_byte_array_new();
-  for (size_t i = 0; i < fth_safetensors_n_tensors(st); i++) {
-    const FthStTensor *t = fth_safetensors_nth(st, i);
-    g_byte_array_append(all, t->data, (guint)t->nbytes);
-  }
-  fth_safetensors_free(st);
-  return all;
-}
-
 static void
 test_fth_train(void)
 {
@@ -546,8 +475,8 @@ test_fth_train(void)
   g_assert_true(ok);
   g_assert_true(run_fth_train(project, ck1, recipe, NULL, &error));
   g_assert_no_error(error);
-  g_autoptr(GByteArray) w1 = checkpoint_weights(ck1);
-  g_autoptr(GByteArray) w2 = checkpoint_weights(ck2);
+  g_autoptr(GByteArray) w1 = train_test_checkpoint_weights(ck1);
+  g_autoptr(GByteArray) w2 = train_test_checkpoint_weights(ck2);
   g_assert_cmpuint(w1->len, ==, w2->len);
   const float *a = (const float *)(void *)w1->data, *b = (const float *)(void *)w2->data;
   double diff = 0;

@@ -441,24 +441,6 @@ make_project(void)
   return dir;
 }
 
-static GByteArray *
-weights_of(const char *ckpt_dir)
-{
-  GError *error = NULL;
-  g_autoptr(FthCheckpointMeta) m = fth_checkpoint_load_meta(ckpt_dir, &error);
-  g_assert_no_error(error);
-  g_autofree char *path = g_build_filename(ckpt_dir, m->weights_file, NULL);
-  FthSafetensors *st = fth_safetensors_open(path, &error);
-  g_assert_no_error(error);
-  GByteArray *all = g_byte_array_new();
-  for (size_t i = 0; i < fth_safetensors_n_tensors(st); i++) {
-    const FthStTensor *t = fth_safetensors_nth(st, i);
-    g_byte_array_append(all, t->data, (guint)t->nbytes);
-  }
-  fth_safetensors_free(st);
-  return all;
-}
-
 static gboolean
 train(const char *ckpt, int64_t stop, gboolean resume, FthTrainResult *res, GError **error)
 {
@@ -527,15 +509,15 @@ test_fth_train_resume(void)
   g_assert_no_error(error);
   g_assert_cmpint(res.steps, ==, total);
   fth_train_result_clear(&res);
-  g_autoptr(GByteArray) wa = weights_of(a);
-  g_autoptr(GByteArray) wb = weights_of(b);
+  g_autoptr(GByteArray) wa = train_test_checkpoint_weights(a);
+  g_autoptr(GByteArray) wb = train_test_checkpoint_weights(b);
   g_assert_cmpmem(wa->data, wa->len, wb->data, wb->len);
 
   fth_train_force_device(NULL);
   g_assert_true(train(c, 0, FALSE, &res, &error));
   g_assert_no_error(error);
   fth_train_result_clear(&res);
-  g_autoptr(GByteArray) wc = weights_of(c);
+  g_autoptr(GByteArray) wc = train_test_checkpoint_weights(c);
   g_assert_cmpuint(wa->len, ==, wc->len);
   const float *fa = (const float *)(void *)wa->data, *fc = (const float *)(void *)wc->data;
   for (guint i = 0; i < wa->len / sizeof(float); i++)
