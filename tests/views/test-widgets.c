@@ -212,31 +212,6 @@ drag(GtkWidget *widget, double x0, double y0, double x1, double y1)
   g_signal_emit_by_name(edit, "drag-end", x1 - x0, y1 - y0);
 }
 
-/* WIDGET rendered once its pending layout is done (a widget waiting for its allocation
- * renders nothing). */
-static GdkTexture *
-render(GtkWidget *widget)
-{
-  for (int i = 0; i < 100; i++) {
-    fth_test_spin_for(20);
-    GdkTexture *texture = fth_test_render_widget(widget);
-    if (texture != NULL)
-      return texture;
-  }
-  g_error("%s renders nothing", G_OBJECT_TYPE_NAME(widget));
-}
-
-/* The pixel at (X, Y) of a rendered widget, as 0xRRGGBB. */
-static guint32
-pixel_at(GdkTexture *texture, int x, int y)
-{
-  int w = gdk_texture_get_width(texture), hgt = gdk_texture_get_height(texture);
-  g_autofree guint8 *data = g_malloc((gsize)w * hgt * 4);
-  gdk_texture_download(texture, data, (gsize)w * 4);
-  const guint8 *p = data + ((gsize)y * w + x) * 4; /* cairo ARGB32, little-endian: B G R A */
-  return (guint32)p[2] << 16 | (guint32)p[1] << 8 | p[0];
-}
-
 static gboolean
 near_color(guint32 got, guint32 want, int tolerance)
 {
@@ -343,9 +318,9 @@ test_waveform_view(void)
   double wy = fth_waveform_view_waveform_y(view);
   double x_tone = fth_waveform_view_time_to_x(view, 1.0);
   double x_quiet = fth_waveform_view_time_to_x(view, 0.25);
-  g_autoptr(GdkTexture) before = render(h.view);
-  guint32 tone_px = pixel_at(before, (int)x_tone, (int)wy - 40);
-  guint32 quiet_px = pixel_at(before, (int)x_quiet, (int)wy - 40);
+  g_autoptr(GdkTexture) before = fth_test_render_widget_laid_out(h.view);
+  guint32 tone_px = fth_test_texture_pixel(before, (int)x_tone, (int)wy - 40);
+  guint32 quiet_px = fth_test_texture_pixel(before, (int)x_quiet, (int)wy - 40);
   g_assert_true(near_color(tone_px, 0x408cd9, 8));
   g_assert_false(near_color(quiet_px, 0x408cd9, 40));
 
@@ -366,8 +341,8 @@ test_waveform_view(void)
   gint64 seg_id = seg->id;
 
   /* It is drawn in lane 0 in bark's colour. */
-  g_autoptr(GdkTexture) drawn = render(h.view);
-  guint32 lane_px = pixel_at(drawn, (int)fth_waveform_view_time_to_x(view, 0.6),
+  g_autoptr(GdkTexture) drawn = fth_test_render_widget_laid_out(h.view);
+  guint32 lane_px = fth_test_texture_pixel(drawn, (int)fth_waveform_view_time_to_x(view, 0.6),
                              (int)fth_waveform_view_lane_y(view, 0) + 6);
   g_assert_false(near_color(lane_px, 0x222226, 10));
   g_assert_cmpint((lane_px >> 8) & 0xff, >, (lane_px >> 16) & 0xff); /* green above red */
@@ -402,10 +377,10 @@ test_waveform_view(void)
        fth_waveform_view_time_to_x(view, 1.5), wy);
   g_assert_true(press(h.view, "fth-waveform-keys", GDK_KEY_b));
   settle(&h);
-  g_autoptr(GdkTexture) lanes = render(h.view);
-  guint32 lane1 = pixel_at(lanes, (int)fth_waveform_view_time_to_x(view, 1.4),
+  g_autoptr(GdkTexture) lanes = fth_test_render_widget_laid_out(h.view);
+  guint32 lane1 = fth_test_texture_pixel(lanes, (int)fth_waveform_view_time_to_x(view, 1.4),
                            (int)fth_waveform_view_lane_y(view, 1) + 6);
-  guint32 lane0 = pixel_at(lanes, (int)fth_waveform_view_time_to_x(view, 1.4),
+  guint32 lane0 = fth_test_texture_pixel(lanes, (int)fth_waveform_view_time_to_x(view, 1.4),
                            (int)fth_waveform_view_lane_y(view, 0) + 6);
   g_assert_cmpint((lane1 >> 8) & 0xff, >, 80); /* bark, green */
   g_assert_true(near_color(lane0, 0x222226, 10)); /* howl ended at 1.25 s */
@@ -508,7 +483,7 @@ test_waveform_view(void)
   g_assert_cmpfloat(fth_waveform_view_get_duration(view), ==, 0.0);
   drag(h.view, 10, wy, 200, wy);
   g_assert_false(fth_waveform_view_get_selection(view, &s0, &s1));
-  g_autoptr(GdkTexture) empty_shot = render(h.view);
+  g_autoptr(GdkTexture) empty_shot = fth_test_render_widget_laid_out(h.view);
 
   /* A truncated file: the error in the view, naming the file. */
   g_autofree char *cut = g_build_filename(h.dir, "cut.wav", NULL);
@@ -552,7 +527,7 @@ write_long_wav(const char *path, int seconds)
 }
 
 /* WIDGET's drawing as it is now: its own snapshot, without the frame (and the main loop, where
- * a worker's update could land) that render() waits for. */
+ * a worker's update could land) that fth_test_render_widget_laid_out() waits for. */
 static GdkTexture *
 render_now(GtkWidget *widget)
 {
@@ -573,7 +548,7 @@ waveform_in_column(GdkTexture *texture, int x, double wy)
 {
   double reach = 0.6 * (wy - 26.0); /* the strip above the band is 26 px high */
   for (int y = (int)(wy - reach); y <= (int)(wy + reach); y++)
-    if (near_color(pixel_at(texture, x, y), WAVE_BLUE, 30))
+    if (near_color(fth_test_texture_pixel(texture, x, y), WAVE_BLUE, 30))
       return TRUE;
   return FALSE;
 }
@@ -685,7 +660,7 @@ test_waveform_progressive(void)
   g_assert_true(fth_waveform_view_has_spectrogram(view));
   g_assert_cmpuint(count_files(cache), ==, 1);
   fth_waveform_view_set_visible_range(view, LONG_SECONDS - 2 * done, 2 * done);
-  g_autoptr(GdkTexture) full = render(h.view);
+  g_autoptr(GdkTexture) full = fth_test_render_widget_laid_out(h.view);
   g_assert_true(waveform_in_column(full, 3 * width / 4, wy));
   g_assert_true(waveform_in_column(full, width - 3, wy));
 
@@ -925,7 +900,7 @@ test_text_span_view(void)
   gint64 loc_id = loc_span->id;
 
   /* The nested LOC span is painted stronger than the PER span around it. */
-  g_autoptr(GdkTexture) shot = render(h.view);
+  g_autoptr(GdkTexture) shot = fth_test_render_widget_laid_out(h.view);
   GtkTextIter at;
   GdkRectangle r_loc, r_bob;
   GtkTextBuffer *buffer = gtk_text_view_get_buffer(GTK_TEXT_VIEW(tv));
@@ -941,8 +916,8 @@ test_text_span_view(void)
   gtk_text_view_buffer_to_window_coords(GTK_TEXT_VIEW(tv), GTK_TEXT_WINDOW_WIDGET,
                                         r_bob.x + r_bob.width / 2, r_bob.y + 2, &x, &y);
   g_assert_true(gtk_widget_compute_point(tv, h.view, &GRAPHENE_POINT_INIT(x, y), &p_bob));
-  guint32 loc_px = pixel_at(shot, (int)p_loc.x, (int)p_loc.y);
-  guint32 bob_px = pixel_at(shot, (int)p_bob.x, (int)p_bob.y);
+  guint32 loc_px = fth_test_texture_pixel(shot, (int)p_loc.x, (int)p_loc.y);
+  guint32 bob_px = fth_test_texture_pixel(shot, (int)p_bob.x, (int)p_bob.y);
   g_assert_cmpint((loc_px >> 8) & 0xff, >, (loc_px >> 16) & 0xff);  /* LOC: green */
   g_assert_cmpint((bob_px >> 16) & 0xff, >, (bob_px >> 8) & 0xff);  /* PER: red */
 
@@ -1466,12 +1441,12 @@ test_image_pyramid(void)
   cairo_surface_destroy(surface);
   for (int i = 0; i < 100 && gtk_widget_get_width(canvas) == 0; i++)
     fth_test_spin_for(20);
-  g_autoptr(GdkTexture) fitted = render(canvas);
+  g_autoptr(GdkTexture) fitted = fth_test_render_widget_laid_out(canvas);
   double zoom = fth_image_canvas_get_zoom(FTH_IMAGE_CANVAS(canvas));
   g_assert_cmpfloat(zoom, <, 0.11);
   int w = gtk_widget_get_width(canvas), h = gtk_widget_get_height(canvas);
   for (int x = w / 2 - 10; x < w / 2 + 10; x++)
-    g_assert_true(near_color(pixel_at(fitted, x, h / 2), 0x808080, 12));
+    g_assert_true(near_color(fth_test_texture_pixel(fitted, x, h / 2), 0x808080, 12));
 
   /* 1:1: the stripes themselves, pixel for pixel (the zoom keeps the centre, so round the
    * picture onto whole pixels first). */
@@ -1481,12 +1456,12 @@ test_image_pyramid(void)
   fth_image_canvas_pan(FTH_IMAGE_CANVAS(canvas), round(wx) - wx, round(wy) - wy);
   fth_image_canvas_image_to_widget(FTH_IMAGE_CANVAS(canvas), 0, 0, &wx, &wy);
   g_assert_cmpfloat(wx, ==, round(wx));
-  g_autoptr(GdkTexture) actual = render(canvas);
+  g_autoptr(GdkTexture) actual = fth_test_render_widget_laid_out(canvas);
   double ix, iy;
   fth_image_canvas_widget_to_image(FTH_IMAGE_CANVAS(canvas), w / 2.0 + 0.5, h / 2.0, &ix, &iy);
   guint32 want = (int)floor(ix) % 2 ? 0xffffff : 0x000000;
-  g_assert_true(near_color(pixel_at(actual, w / 2, h / 2), want, 8));
-  g_assert_true(near_color(pixel_at(actual, w / 2 + 1, h / 2), want ^ 0xffffff, 8));
+  g_assert_true(near_color(fth_test_texture_pixel(actual, w / 2, h / 2), want, 8));
+  g_assert_true(near_color(fth_test_texture_pixel(actual, w / 2 + 1, h / 2), want ^ 0xffffff, 8));
 
   /* Panning by 7 px moves the picture by 7 px. */
   fth_image_canvas_pan(FTH_IMAGE_CANVAS(canvas), 7, -3);

@@ -32,29 +32,6 @@ halves_surface(int width, int height)
   return surface;
 }
 
-/* WIDGET rendered once its pending layout is done (until then it renders nothing). */
-static GdkTexture *
-render(GtkWidget *widget)
-{
-  for (int i = 0; i < 100; i++) {
-    fth_test_spin_for(20);
-    GdkTexture *texture = fth_test_render_widget(widget);
-    if (texture != NULL)
-      return texture;
-  }
-  g_error("%s renders nothing", G_OBJECT_TYPE_NAME(widget));
-}
-
-static guint32
-pixel_at(GdkTexture *texture, int x, int y)
-{
-  int w = gdk_texture_get_width(texture), h = gdk_texture_get_height(texture);
-  g_autofree guint8 *data = g_malloc((gsize)w * h * 4);
-  gdk_texture_download(texture, data, (gsize)w * 4);
-  const guint8 *p = data + ((gsize)y * w + x) * 4; /* B G R A */
-  return (guint32)p[2] << 16 | (guint32)p[1] << 8 | p[0];
-}
-
 static gboolean
 is_red(guint32 rgb)
 {
@@ -129,10 +106,10 @@ test_canvas_swap(void)
   fth_image_canvas_image_to_widget(c, 0, 0, &x0, &y0);
   fth_image_canvas_image_to_widget(c, width, height, &x1, &y1);
   {
-    g_autoptr(GdkTexture) shown = render(canvas);
-    g_assert_true(is_red(pixel_at(shown, (int)lx, (int)my)));
-    g_assert_true(is_blue(pixel_at(shown, (int)rx, (int)my)));
-    g_assert_true(is_blue(pixel_at(shown, (int)x1 - 2, (int)y1 - 2)));
+    g_autoptr(GdkTexture) shown = fth_test_render_widget_laid_out(canvas);
+    g_assert_true(is_red(fth_test_texture_pixel(shown, (int)lx, (int)my)));
+    g_assert_true(is_blue(fth_test_texture_pixel(shown, (int)rx, (int)my)));
+    g_assert_true(is_blue(fth_test_texture_pixel(shown, (int)x1 - 2, (int)y1 - 2)));
   }
 
   /* A selected box, and a box drawn across the swap (begun on the preview, ended on the full
@@ -174,9 +151,9 @@ test_canvas_swap(void)
   g_assert_cmpfloat_with_epsilon(drawn.w, 400, 1e-6);
   g_assert_cmpfloat_with_epsilon(drawn.h, 600, 1e-6);
   {
-    g_autoptr(GdkTexture) shown = render(canvas);
-    g_assert_true(is_red(pixel_at(shown, (int)lx, (int)my)));
-    g_assert_true(is_blue(pixel_at(shown, (int)rx, (int)my)));
+    g_autoptr(GdkTexture) shown = fth_test_render_widget_laid_out(canvas);
+    g_assert_true(is_red(fth_test_texture_pixel(shown, (int)lx, (int)my)));
+    g_assert_true(is_blue(fth_test_texture_pixel(shown, (int)rx, (int)my)));
   }
 
   /* A surface of another size is another image: fitted anew, no preview left. */
@@ -337,8 +314,8 @@ test_thumbnail(void)
   g_autoptr(GdkTexture) texture = load.texture;
   g_assert_cmpint(gdk_texture_get_width(texture), ==, 128);
   g_assert_cmpint(gdk_texture_get_height(texture), ==, 128 * PHOTO_HEIGHT / PHOTO_WIDTH);
-  g_assert_true(is_red(pixel_at(texture, 16, 48)));
-  g_assert_true(is_blue(pixel_at(texture, 112, 48)));
+  g_assert_true(is_red(fth_test_texture_pixel(texture, 16, 48)));
+  g_assert_true(is_blue(fth_test_texture_pixel(texture, 112, 48)));
   fth_test_rmtree(dir);
 }
 

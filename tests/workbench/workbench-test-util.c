@@ -170,3 +170,25 @@ fth_test_render_widget(GtkWidget *widget)
   GskRenderer *renderer = gtk_native_get_renderer(gtk_widget_get_native(widget));
   return gsk_renderer_render_texture(renderer, node, &GRAPHENE_RECT_INIT(0, 0, width, height));
 }
+
+GdkTexture *
+fth_test_render_widget_laid_out(GtkWidget *widget)
+{
+  for (int i = 0; i < 100; i++) {
+    fth_test_spin_for(20);
+    GdkTexture *texture = fth_test_render_widget(widget);
+    if (texture != NULL)
+      return texture;
+  }
+  g_error("%s renders nothing", G_OBJECT_TYPE_NAME(widget));
+}
+
+guint32
+fth_test_texture_pixel(GdkTexture *texture, int x, int y)
+{
+  int width = gdk_texture_get_width(texture), height = gdk_texture_get_height(texture);
+  g_autofree guint8 *data = g_malloc((gsize)width * height * 4);
+  gdk_texture_download(texture, data, (gsize)width * 4);
+  const guint8 *p = data + ((gsize)y * width + x) * 4; /* B G R A, little-endian ARGB32 */
+  return (guint32)p[2] << 16 | (guint32)p[1] << 8 | p[0];
+}

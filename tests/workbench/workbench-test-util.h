@@ -29,6 +29,11 @@ gboolean fth_test_wait_for_thumbnails(FthWindow *window, guint timeout_ms);
 
 /* Renders WIDGET (already mapped) with its window's renderer. */
 GdkTexture *fth_test_render_widget(GtkWidget *widget);
+/* fth_test_render_widget once WIDGET's pending layout is done (a widget waiting for its
+ * allocation renders nothing); fails the test after 2 s. */
+GdkTexture *fth_test_render_widget_laid_out(GtkWidget *widget);
+/* The pixel at (X, Y) of a rendered texture, as 0xRRGGBB. */
+guint32 fth_test_texture_pixel(GdkTexture *texture, int x, int y);
 
 /* Depth-first list of the descendants of ROOT that are of TYPE (not owned). */
 GPtrArray *fth_test_find_widgets(GtkWidget *root, GType type);
